@@ -1,0 +1,58 @@
+"use strict";
+// Lets Node run the TypeScript sources directly (the CLI, `npm start`, `npm run bench`).
+// Each .ts file is transpiled on first require with the project's TypeScript, the same transpile-only
+// emit Pulumi's ts-node gives `pulumi up`, so closures serialize here exactly as they do in a deploy.
+// Output is cached under node_modules/.cache, keyed by the source, the options and the compiler version.
+const crypto = require("node:crypto");
+const fs = require("node:fs");
+const path = require("node:path");
+
+const root = path.resolve(__dirname, "..");
+const cacheDir = path.join(root, "node_modules", ".cache", "ses-mail-ts");
+let typescript;
+let compilerOptions;
+let optionsKey;
+
+function compiler() {
+  if (!typescript) {
+    typescript = require("typescript");
+    const configPath = path.join(root, "tsconfig.json");
+    const { config, error } = typescript.readConfigFile(configPath, typescript.sys.readFile);
+    if (error) throw new Error(typescript.flattenDiagnosticMessageText(error.messageText, "\n"));
+    const { options } = typescript.convertCompilerOptionsFromJson(config.compilerOptions, root);
+    // CommonJS for require(); inline source maps so stack traces point at the .ts lines.
+    compilerOptions = { ...options, module: typescript.ModuleKind.CommonJS, sourceMap: false, inlineSourceMap: true, inlineSources: false };
+    delete compilerOptions.moduleResolution;
+    optionsKey = `${typescript.version}:${JSON.stringify(compilerOptions)}`;
+  }
+  return typescript;
+}
+
+function transpile(source, filename) {
+  const ts = compiler();
+  const hash = crypto.createHash("sha256").update(optionsKey).update("\0").update(filename).update("\0").update(source).digest("hex");
+  const cached = path.join(cacheDir, `${hash}.js`);
+  try {
+    return fs.readFileSync(cached, "utf8");
+  } catch {
+    // not cached yet
+  }
+  const { outputText } = ts.transpileModule(source, { compilerOptions, fileName: filename });
+  try {
+    fs.mkdirSync(cacheDir, { recursive: true });
+    const temporary = `${cached}.${process.pid}.tmp`;
+    fs.writeFileSync(temporary, outputText);
+    fs.renameSync(temporary, cached);
+  } catch {
+    // A read-only checkout still works, only slower.
+  }
+  return outputText;
+}
+
+if (!require.extensions[".ts"]) {
+  process.setSourceMapsEnabled(true);
+  require.extensions[".ts"] = function loadTypeScript(module, filename) {
+    const source = fs.readFileSync(filename, "utf8");
+    module._compile(transpile(source, filename), filename);
+  };
+}

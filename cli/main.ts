@@ -1,0 +1,13 @@
+/**
+ * `ses-mail`: every command, one table. Each command group lives in its own file and keeps its
+ * heavy imports (Pulumi, smtp-server, …) inside `run`, so a quick command starts quickly.
+ */
+import { runCli, type Command } from "./framework";
+import { ROUTE_COMMANDS } from "./route";
+import { RULES_COMMANDS } from "./rules";
+
+export const COMMANDS: readonly Command[] = [...RULES_COMMANDS, ...ROUTE_COMMANDS];
+
+export async function main(argv: readonly string[]): Promise<number> {
+  return runCli(COMMANDS, argv);
+}

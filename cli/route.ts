@@ -1,0 +1,84 @@
+/**
+ * `ses-mail route --event FILE`: the routing decision for a saved SES receipt notification, made with
+ * the live rules by the very router the Lambda runs.
+ */
+import * as fs from "node:fs";
+import { ACTION_TYPES } from "../core/rules";
+import type { DecisionDetail } from "../core/decision";
+import { RuleStoreError, SesMailError } from "../core/errors";
+import { createObservability } from "../handlers/observability";
+import { createRouter } from "../handlers/router";
+import { formatTable, UserError, type Command } from "./framework";
+import { explainStoreError, resolveRulesTarget, TARGET_OPTIONS, TARGET_USAGE } from "./target";
+
+/**
+ * Turns what the file holds into the Pipe's batch: a notification, an SNS envelope, an SQS record
+ * (with `body`), or a batch of records.
+ */
+export function batchFromFile(value: unknown): Array<{ messageId: string; body: string }> {
+  if (Array.isArray(value)) return value.map((record, index) => batchFromFile(record)[0] ?? { messageId: `record-${index}`, body: "" });
+  if (typeof value === "object" && value !== null && "body" in value && typeof (value as { body: unknown }).body === "string") {
+    const record = value as { body: string; messageId?: string };
+    return [{ messageId: record.messageId ?? "cli-record", body: record.body }];
+  }
+  return [{ messageId: "cli-record", body: JSON.stringify(value) }];
+}
+
+export function describeDecision(detail: DecisionDetail): string[] {
+  const lines = [
+    `message ${detail.originalMessageId} from ${detail.source || "<>"}: ${JSON.stringify(detail.subject)}`,
+    `verdicts: spam ${detail.verdicts.spam}, virus ${detail.verdicts.virus}, spf ${detail.verdicts.spf}, dkim ${detail.verdicts.dkim}, dmarc ${detail.verdicts.dmarc}` +
+      (detail.verdicts.dmarcPolicy ? ` (policy ${detail.verdicts.dmarcPolicy})` : "") +
+      ` → ${detail.verdicts.disposition}${detail.verdicts.reasons.length ? ` (${detail.verdicts.reasons.join(", ")})` : ""}`,
+  ];
+  const rows: string[][] = [];
+  for (const type of ACTION_TYPES) {
+    for (const target of detail.actions[type].targets) {
+      rows.push([
+        `  ${target.recipient}`,
+        type,
+        target.target ? `${target.target}${target.labels ? ` [${target.labels.join(", ")}]` : ""}` : "",
+        `${target.match}${target.rule ? ` ${target.rule}` : ""}`,
+        target.reason ?? "",
+      ]);
+    }
+  }
+  return [...lines, ...formatTable([["  RECIPIENT", "ACTION", "TARGET", "MATCH", "REASON"], ...rows])];
+}
+
+const route: Command = {
+  name: "route",
+  summary: "Show the routing decision for a saved SES receipt notification, with the live rules",
+  usage: `ses-mail route --event FILE [--json] ${TARGET_USAGE}`,
+  options: { ...TARGET_OPTIONS, event: { type: "string" }, json: { type: "boolean" } },
+  positionals: [0, 0],
+  async run(context) {
+    const file = context.values.event as string | undefined;
+    if (!file) throw new UserError(`--event FILE is required\nusage: ${this.usage}`);
+    let value: unknown;
+    try {
+      value = JSON.parse(fs.readFileSync(file, "utf8"));
+    } catch (error) {
+      throw new UserError(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const target = resolveRulesTarget(context);
+    const router = createRouter({ rules: target.store, settings: target.settings, observability: createObservability("cli", { quiet: true }) });
+    let decisions: DecisionDetail[];
+    try {
+      decisions = await router(batchFromFile(value));
+    } catch (error) {
+      if (error instanceof SesMailError && !(error instanceof RuleStoreError)) throw error;
+      return explainStoreError(error, target);
+    }
+    if (context.values.json) {
+      context.out.json(decisions.length === 1 ? decisions[0] : decisions);
+      return;
+    }
+    decisions.forEach((decision, index) => {
+      if (index > 0) context.out.line();
+      for (const line of describeDecision(decision)) context.out.line(line);
+    });
+  },
+};
+
+export const ROUTE_COMMANDS: readonly Command[] = [route];

@@ -1,0 +1,181 @@
+/**
+ * The stack configuration: every `ses-mail:` key, typed and validated once, with its default.
+ * One source for the Pulumi program (index.ts), the CLI and local mode. A wrong value fails with
+ * an error naming the key; an unknown `ses-mail:` key fails too (a typo must not be ignored).
+ */
+import { z } from "zod";
+import { canonicalize, domainProblem, isAddress } from "../core/addresses";
+import { ErrorCode, SesMailError } from "../core/errors";
+import { MAX_DESCRIPTION_CHARS } from "../core/limits";
+import { parsePattern, ruleActionsSchema, type DefaultAction, type RuleAction } from "../core/rules";
+import { verdictPolicySchema, type VerdictPolicy } from "../core/verdicts";
+
+/** The Pulumi project name, hence the config namespace: keys are `ses-mail:<key>`. */
+export const CONFIG_NAMESPACE = "ses-mail";
+
+/** Retention periods CloudWatch Logs accepts (PutRetentionPolicy), in days. */
+export const CLOUDWATCH_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/** A rule declared in stack config: the same shape the CLI writes. */
+export interface DeclaredRoute {
+  readonly recipient: string;
+  readonly actions: readonly RuleAction[];
+  readonly enabled: boolean;
+  readonly description?: string;
+}
+
+export interface StackConfig {
+  /** The stack name (`test`, `prod`, …): the `{env}` of every resource name. */
+  readonly environment: string;
+  /** `aws:region` of the stack, when set. */
+  readonly region?: string;
+  /** Domains SES receives mail for. At least one. */
+  readonly domains: readonly string[];
+  /** Rules kept as code, managed by Pulumi beside the ad-hoc rules the CLI writes. Default none. */
+  readonly routes: readonly DeclaredRoute[];
+  /** What happens when no rule matches a recipient. Default `bounce` (as in the seed). */
+  readonly defaultAction: DefaultAction;
+  /** What failed security verdicts lead to. Defaults: virus drop, spam quarantine, DMARC quarantine/reject → quarantine/drop. */
+  readonly verdictPolicy: VerdictPolicy;
+  /** Days raw messages stay in the bucket before the lifecycle rule expires them. Default 7. */
+  readonly emailRetentionDays: number;
+  /** Days CloudWatch keeps logs; one of the values CloudWatch accepts. Default 30. */
+  readonly logRetentionDays: number;
+  /** Where alarm notifications are emailed; none when unset. */
+  readonly alarmEmail?: string;
+  /**
+   * Shared account: the name of an active receipt rule set (prod's) that this stack adds its rule to,
+   * instead of creating and activating its own. SES allows one active rule set per region.
+   */
+  readonly joinExistingRuleSet?: string;
+}
+
+export class ConfigError extends SesMailError {
+  readonly key: string;
+
+  constructor(key: string, message: string) {
+    super(ErrorCode.InvalidConfig, `${CONFIG_NAMESPACE}:${key}: ${message}`);
+    this.name = "ConfigError";
+    this.key = key;
+  }
+}
+
+/** Pulumi hands structured values over as JSON text; YAML files hold them as values. Accept both. */
+function jsonText(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+function keySchemas() {
+  const domain = z
+    .string()
+    .transform((text) => canonicalize(text.trim()))
+    .superRefine((text, ctx) => {
+      const problem = domainProblem(text);
+      if (problem) ctx.addIssue({ code: "custom", message: `${JSON.stringify(text)}: ${problem}` });
+    });
+  const route = z
+    .object({
+      recipient: z.string().transform((text, ctx) => {
+        try {
+          return parsePattern(text).pattern;
+        } catch (error) {
+          ctx.addIssue({ code: "custom", message: error instanceof Error ? error.message : String(error) });
+          return z.NEVER;
+        }
+      }),
+      actions: ruleActionsSchema(),
+      enabled: z.preprocess(jsonText, z.boolean()).default(true),
+      description: z.string().max(MAX_DESCRIPTION_CHARS).optional(),
+    })
+    .strict();
+  const days = z.preprocess(jsonText, z.number().int().positive());
+  return {
+    domains: z.preprocess(
+      jsonText,
+      z
+        .array(domain)
+        .min(1, "list at least one domain")
+        .refine((list) => new Set(list).size === list.length, "a domain is listed twice"),
+    ),
+    routes: z.preprocess(
+      jsonText,
+      z
+        .array(route)
+        .default([])
+        .superRefine((list, ctx) => {
+          const seen = new Set<string>();
+          for (const [index, entry] of list.entries()) {
+            if (seen.has(entry.recipient)) {
+              ctx.addIssue({ code: "custom", path: [index, "recipient"], message: `${entry.recipient} is declared twice` });
+            }
+            seen.add(entry.recipient);
+          }
+        }),
+    ),
+    defaultAction: z.enum(["bounce", "drop", "store"]).default("bounce"),
+    verdictPolicy: z.preprocess(jsonText, verdictPolicySchema()).default(verdictPolicySchema().parse({})),
+    emailRetentionDays: days.default(7),
+    logRetentionDays: z
+      .preprocess(jsonText, z.number().int())
+      .refine((n) => (CLOUDWATCH_RETENTION_DAYS as readonly number[]).includes(n), {
+        message: `must be one of ${CLOUDWATCH_RETENTION_DAYS.join(", ")}`,
+      })
+      .default(30),
+    alarmEmail: z
+      .string()
+      .refine(isAddress, "must be an email address")
+      .optional(),
+    joinExistingRuleSet: z.string().min(1).optional(),
+  };
+}
+
+/** Every key ses-mail reads. */
+export const CONFIG_KEYS = Object.keys(keySchemas()) as ReadonlyArray<keyof ReturnType<typeof keySchemas>>;
+
+/**
+ * Validates raw config values (keys without the `ses-mail:` prefix). Values may be YAML values or
+ * the JSON strings Pulumi's runtime passes. Throws ConfigError naming the first wrong key.
+ */
+export function parseStackConfig(
+  values: Readonly<Record<string, unknown>>,
+  environment: string,
+  region?: string,
+): StackConfig {
+  if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(environment)) {
+    throw new ConfigError(
+      "(stack)",
+      `stack name ${JSON.stringify(environment)} must be lower-case letters, digits and -, at most 31 characters (it is part of every resource name)`,
+    );
+  }
+  const result = z.object(keySchemas()).strict().safeParse(values);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    if (issue.code === "unrecognized_keys") {
+      throw new ConfigError(issue.keys[0] ?? "?", `unknown key (known keys: ${CONFIG_KEYS.join(", ")})`);
+    }
+    const key = String(issue.path[0] ?? "?");
+    const where = issue.path.length > 1 ? ` at ${issue.path.slice(1).join(".")}` : "";
+    const missing = values[key] === undefined ? " (required)" : "";
+    throw new ConfigError(key, `${issue.message}${where}${missing}`);
+  }
+  const config = result.data;
+  return {
+    environment,
+    ...(region ? { region } : {}),
+    domains: config.domains,
+    routes: config.routes,
+    defaultAction: config.defaultAction,
+    verdictPolicy: config.verdictPolicy,
+    emailRetentionDays: config.emailRetentionDays,
+    logRetentionDays: config.logRetentionDays,
+    ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
+    ...(config.joinExistingRuleSet ? { joinExistingRuleSet: config.joinExistingRuleSet } : {}),
+  };
+}

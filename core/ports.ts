@@ -1,0 +1,64 @@
+/**
+ * The small interfaces the core and handlers need from the outside world. AWS adapters
+ * (adapters/aws) and local-mode adapters (adapters/local) implement them; tests use the real ones
+ * against local stand-ins.
+ */
+
+/** A stored item, unmarshalled into plain values. */
+export type StoredItem = Readonly<Record<string, unknown>>;
+
+/** Reads rules for the router. */
+export interface RuleReader {
+  /**
+   * The stored items for these patterns, keyed by pattern; a pattern without an item is absent.
+   * Implementations fetch all of them in as few round trips as the store allows.
+   */
+  getRuleItems(patterns: readonly string[]): Promise<Map<string, StoredItem>>;
+}
+
+/** Reads and writes rules, for the CLI, local mode and declared routes. */
+export interface RuleRepository extends RuleReader {
+  /** Every rule item, ordered by pattern, without scanning other entity types. */
+  listRuleItems(): Promise<StoredItem[]>;
+  getRuleItem(pattern: string): Promise<StoredItem | undefined>;
+  /** Writes an item; with `ifAbsent`, fails with RuleExistsError when the pattern already has a rule. */
+  putRuleItem(item: StoredItem, options?: { ifAbsent?: boolean }): Promise<void>;
+  /** Sets `enabled` and `updated_at`; fails with RuleNotFoundError when there is no such rule. */
+  setRuleEnabled(pattern: string, enabled: boolean, updatedAt: string): Promise<void>;
+  /** Deletes a rule; returns false when there was none. */
+  deleteRuleItem(pattern: string): Promise<boolean>;
+}
+
+/** Where a raw message is kept: the S3 bucket and key SES wrote it to (or their local-mode equivalents). */
+export interface MessageLocation {
+  readonly bucket: string;
+  readonly key: string;
+}
+
+/** A raw message opened for reading: its bytes as a stream, never decoded, and its size. */
+export interface StoredMessage {
+  readonly body: NodeJS.ReadableStream;
+  readonly size: number;
+}
+
+/** The raw messages SES stored (S3 in AWS; files in local mode). */
+export interface MessageStore {
+  /** Opens a message for streaming. Throws MessageNotFoundError (core/errors) when it is gone. */
+  open(location: MessageLocation): Promise<StoredMessage>;
+  /** Deletes a message; a message that is already gone is success. */
+  delete(location: MessageLocation): Promise<void>;
+}
+
+/** A mailbox messages are imported into unchanged (Gmail in AWS; a Maildir in local mode). */
+export interface MailboxImporter {
+  /**
+   * Imports the message bytes exactly as stored into `account`'s mailbox with these label ids
+   * (`INBOX`, `UNREAD`, `SPAM`, user label ids). Returns the mailbox's id for the new message.
+   */
+  importMessage(account: string, message: StoredMessage, labels: readonly string[]): Promise<{ id: string }>;
+}
+
+/** Sends a complete message as bytes (SES SendRawEmail in AWS; an outbox folder or smarthost locally). */
+export interface RawMailSender {
+  sendRawMessage(message: { readonly from: string; readonly to: readonly string[]; readonly raw: Buffer }): Promise<{ messageId: string }>;
+}

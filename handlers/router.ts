@@ -1,0 +1,206 @@
+/**
+ * The router: EventBridge Pipes calls it as enrichment with a batch of SQS records from the input
+ * queue, and puts what it returns on the bus as `detail` of `Email Routing Decision` events, in order.
+ *
+ * All candidate rule keys of all recipients of the batch are fetched in one BatchGetItem round trip.
+ * Any record that cannot be routed throws (with its SQS message id): the Pipe retries it and the input
+ * queue's dead-letter queue keeps it. Nothing is bounced or dropped because of an error.
+ */
+import type { Context } from "aws-lambda";
+import { z } from "zod";
+import { DynamoDbRuleStore } from "../adapters/aws/dynamodb-rules";
+import { ACTION_TYPES, createRuleCodec, type DefaultAction } from "../core/rules";
+import type { DecisionDetail } from "../core/decision";
+import { InvalidNotificationError, SesMailError } from "../core/errors";
+import { createNotificationParser, type InboundMessage, type MessageStoreLocation } from "../core/notification";
+import type { RuleReader } from "../core/ports";
+import { decide, lookupPatterns, parseRecipients, ruleLookupFromItems, type RoutingSettings } from "../core/routing";
+import { verdictPolicySchema, type VerdictPolicy } from "../core/verdicts";
+import { createObservability, traced, type Observability } from "./observability";
+
+export interface RouterOptions {
+  readonly rules: RuleReader;
+  readonly settings: RoutingSettings;
+  /** Where the raw message is when a notification has no S3 pointer (the seed's separate SNS action). */
+  readonly fallbackStore?: MessageStoreLocation;
+  readonly observability: Observability;
+}
+
+/** Takes the Pipe's batch (an array of SQS records) and returns one decision per record, in order. */
+export type Router = (records: unknown) => Promise<DecisionDetail[]>;
+
+function sqsBatchSchema() {
+  const record = z.object({ messageId: z.string().min(1), body: z.string() }).loose();
+  // Pipes sends an array; a lone record is accepted too, so a test invoke with one record works.
+  return z.union([z.array(record), record.transform((single) => [single])]);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function createRouter(options: RouterOptions): Router {
+  const { rules, settings, observability } = options;
+  const { logger, metrics, tracer } = observability;
+  const codec = createRuleCodec();
+  const parser = createNotificationParser(options.fallbackStore);
+  const batchSchema = sqsBatchSchema();
+
+  return async (input) => {
+    const batch = batchSchema.safeParse(input);
+    if (!batch.success) {
+      throw new InvalidNotificationError(`the enrichment input is not a batch of SQS records: ${batch.error.issues[0]?.message}`);
+    }
+
+    const messages: Array<{ sqsMessageId: string; message: InboundMessage }> = batch.data.map((record) => {
+      try {
+        const message = parser.parse(record.body);
+        parseRecipients(message.recipients);
+        return { sqsMessageId: record.messageId, message };
+      } catch (error) {
+        const wrapped = new InvalidNotificationError(`SQS message ${record.messageId}: ${errorText(error)}`, { cause: error });
+        logger.error("cannot route record", { sqsMessageId: record.messageId, error: wrapped });
+        throw wrapped;
+      }
+    });
+
+    const patterns = lookupPatterns(messages.flatMap(({ message }) => parseRecipients(message.recipients)));
+    const items = await rules.getRuleItems(patterns);
+    const lookup = ruleLookupFromItems(items, codec);
+
+    const decisions: DecisionDetail[] = [];
+    for (const { sqsMessageId, message } of messages) {
+      logger.appendKeys({ correlation_id: message.messageId, sqsMessageId });
+      try {
+        const detail = await traced(tracer, "route", async () => {
+          const decision = decide(message, lookup, settings);
+          const used = ACTION_TYPES.filter((type) => decision.actions[type].count > 0);
+          const matches = [...new Set(used.flatMap((type) => decision.actions[type].targets.map((t) => t.match)))];
+          tracer.putAnnotation("messageId", message.messageId);
+          tracer.putAnnotation("source", message.source);
+          tracer.putAnnotation("recipient", message.recipients[0] ?? "");
+          tracer.putAnnotation("action", used.join(","));
+          tracer.putAnnotation("routing_match", matches.join(","));
+          return decision;
+        });
+        recordMetrics(observability, detail);
+        logger.info("routed", {
+          source: detail.source,
+          recipients: message.recipients,
+          disposition: detail.verdicts.disposition,
+          actions: Object.fromEntries(ACTION_TYPES.map((type) => [type, detail.actions[type].targets])),
+        });
+        decisions.push(detail);
+      } catch (error) {
+        logger.error("routing failed", { error: error instanceof Error ? error : new Error(String(error)) });
+        if (error instanceof SesMailError) {
+          metrics.addMetric(`RoutingError_${error.code}`, "Count", 1);
+        }
+        throw error;
+      } finally {
+        logger.removeKeys(["correlation_id", "sqsMessageId"]);
+      }
+    }
+    return decisions;
+  };
+}
+
+/** Metric names per action type: `Forwarded`, `Bounced`, `Stored`, `Dropped` (targets, not messages). */
+export const ACTION_METRICS = {
+  "forward-to-gmail": "Forwarded",
+  bounce: "Bounced",
+  store: "Stored",
+  drop: "Dropped",
+} as const;
+
+function recordMetrics({ metrics }: Observability, detail: DecisionDetail): void {
+  metrics.addMetric("MessagesRouted", "Count", 1);
+  for (const type of ACTION_TYPES) {
+    const count = detail.actions[type].count;
+    if (count > 0) metrics.addMetric(ACTION_METRICS[type], "Count", count);
+  }
+  if (detail.verdicts.disposition === "quarantine") metrics.addMetric("Quarantined", "Count", 1);
+  if (detail.verdicts.disposition === "drop") metrics.addMetric("PolicyDropped", "Count", 1);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Lambda wiring: the environment the component sets, and the factory Pulumi serializes.
+ * ---------------------------------------------------------------------------------------------- */
+
+/** What the router needs from its stack; the component turns it into environment variables. */
+export interface RouterEnvironment {
+  readonly routingTable: string;
+  readonly defaultAction: DefaultAction;
+  readonly verdictPolicy: VerdictPolicy;
+  readonly messageBucket?: string;
+  readonly messageKeyPrefix?: string;
+}
+
+/** The environment variables the component sets on the router function. */
+export function routerEnvironmentVariables(env: RouterEnvironment): Record<string, string> {
+  return {
+    ROUTING_TABLE: env.routingTable,
+    DEFAULT_ACTION: env.defaultAction,
+    VERDICT_POLICY: JSON.stringify(env.verdictPolicy),
+    ...(env.messageBucket ? { MESSAGE_BUCKET: env.messageBucket } : {}),
+    ...(env.messageKeyPrefix !== undefined ? { MESSAGE_KEY_PREFIX: env.messageKeyPrefix } : {}),
+  };
+}
+
+/** Reads the environment back at cold start; a misconfigured function fails loudly at its first invoke. */
+export function readRouterEnvironment(env: NodeJS.ProcessEnv): RouterEnvironment {
+  const schema = z.object({
+    ROUTING_TABLE: z.string().min(1),
+    DEFAULT_ACTION: z.enum(["bounce", "drop", "store"]).default("bounce"),
+    VERDICT_POLICY: z
+      .string()
+      .default("{}")
+      .transform((text, ctx) => {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          ctx.addIssue({ code: "custom", message: "is not JSON" });
+          return z.NEVER;
+        }
+      })
+      .pipe(verdictPolicySchema()),
+    MESSAGE_BUCKET: z.string().min(1).optional(),
+    MESSAGE_KEY_PREFIX: z.string().optional(),
+  });
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`router environment: ${issue?.path.join(".")} ${issue?.message}`);
+  }
+  const data = parsed.data;
+  return {
+    routingTable: data.ROUTING_TABLE,
+    defaultAction: data.DEFAULT_ACTION,
+    verdictPolicy: data.VERDICT_POLICY,
+    ...(data.MESSAGE_BUCKET ? { messageBucket: data.MESSAGE_BUCKET } : {}),
+    ...(data.MESSAGE_KEY_PREFIX !== undefined ? { messageKeyPrefix: data.MESSAGE_KEY_PREFIX } : {}),
+  };
+}
+
+/**
+ * The callback factory Pulumi serializes (`aws.lambda.CallbackFunction({ callbackFactory })`).
+ * It runs once per Lambda container: clients, schemas and Powertools are built here.
+ */
+export function routerFactory(): (event: unknown, context?: Context) => Promise<DecisionDetail[]> {
+  const env = readRouterEnvironment(process.env);
+  const observability = createObservability("router");
+  const route = createRouter({
+    rules: new DynamoDbRuleStore({ tableName: env.routingTable }),
+    settings: { defaultAction: env.defaultAction, verdictPolicy: env.verdictPolicy },
+    ...(env.messageBucket ? { fallbackStore: { bucket: env.messageBucket, prefix: env.messageKeyPrefix ?? "" } } : {}),
+    observability,
+  });
+  return async (event, context) => {
+    if (context) observability.logger.addContext(context);
+    try {
+      return await route(event);
+    } finally {
+      observability.metrics.publishStoredMetrics();
+    }
+  };
+}

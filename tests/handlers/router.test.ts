@@ -1,0 +1,140 @@
+import { BatchGetItemCommand } from "@aws-sdk/client-dynamodb";
+import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
+import { createRuleCodec, type Rule } from "../../core/rules";
+import { DEFAULT_VERDICT_POLICY } from "../../core/verdicts";
+import { createObservability } from "../../handlers/observability";
+import { createRouter, routerEnvironmentVariables, routerFactory, readRouterEnvironment } from "../../handlers/router";
+import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
+import { sesNotification, snsEnvelope, sqsRecord } from "../helpers/factories";
+import { invokeArchive, serializeFactory } from "../helpers/lambda-archive";
+
+describe("router enrichment handler against dynalite", () => {
+  let dynamo: LocalDynamo;
+  let tableName: string;
+  let store: DynamoDbRuleStore;
+  const codec = createRuleCodec();
+
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+  });
+  afterAll(async () => {
+    await dynamo.close();
+  });
+  beforeEach(async () => {
+    tableName = await dynamo.createRoutingTable();
+    store = new DynamoDbRuleStore({ tableName, client: dynamo.client });
+  });
+
+  async function putRule(rule: Partial<Rule> & Pick<Rule, "pattern" | "actions">): Promise<void> {
+    await store.putRuleItem(codec.toItem({ enabled: true, ...rule }));
+  }
+
+  function router(defaultAction: "bounce" | "drop" | "store" = "bounce") {
+    const observability = createObservability("router-test");
+    return { route: createRouter({ rules: store, settings: { defaultAction, verdictPolicy: DEFAULT_VERDICT_POLICY }, observability }), observability };
+  }
+
+  it("routes every recipient by its most specific enabled rule, in one BatchGetItem", async () => {
+    // Prepare
+    await putRule({ pattern: "alice@example.com", actions: [{ type: "forward-to-gmail", target: "alice@gmail.com" }] });
+    await putRule({ pattern: "*@example.com", actions: [{ type: "forward-to-gmail", target: "family@gmail.com" }] });
+    await putRule({ pattern: "bob@example.com", enabled: false, actions: [{ type: "drop" }] });
+    const sent: string[] = [];
+    dynamo.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        sent.push(String(context.commandName));
+        return next(args);
+      },
+      { step: "initialize", name: "countCommands" },
+    );
+    const { route, observability } = router();
+    const addMetric = jest.spyOn(observability.metrics, "addMetric");
+
+    // Act
+    const [decision] = await route([
+      sqsRecord(sesNotification({ recipients: ["Alice+news@Example.com", "bob@example.com", "carol@elsewhere.org"] })),
+    ]);
+    dynamo.client.middlewareStack.remove("countCommands");
+
+    // Assess
+    expect(sent).toEqual([BatchGetItemCommand.name]);
+    expect(decision!.actions["forward-to-gmail"].targets).toEqual([
+      expect.objectContaining({ recipient: "alice+news@example.com", target: "alice@gmail.com", match: "normalized", rule: "alice@example.com" }),
+      expect.objectContaining({ recipient: "bob@example.com", target: "family@gmail.com", match: "domain", rule: "*@example.com" }),
+    ]);
+    expect(decision!.actions.bounce.targets).toEqual([expect.objectContaining({ recipient: "carol@elsewhere.org", match: "default" })]);
+    expect(decision!.actions.drop.count).toBe(0);
+    expect(addMetric).toHaveBeenCalledWith("Forwarded", "Count", 2);
+    expect(addMetric).toHaveBeenCalledWith("Bounced", "Count", 1);
+  });
+
+  it("accepts the seed's single action + target rule form and an SNS envelope around the notification", async () => {
+    await store.putRuleItem({ PK: "ROUTE#*", SK: "RULE#v1", entity_type: "ROUTE", recipient: "*", action: "forward-to-gmail", target: "Catch@Gmail.com", enabled: true });
+    const [decision] = await router().route([sqsRecord(snsEnvelope(sesNotification({ recipients: ["x@example.com"] })))]);
+    expect(decision!.actions["forward-to-gmail"].targets).toEqual([
+      expect.objectContaining({ target: "catch@gmail.com", match: "global", labels: ["INBOX", "UNREAD"] }),
+    ]);
+  });
+
+  it("fails the message, naming the rule, when the matching stored rule is invalid", async () => {
+    await store.putRuleItem({ PK: "ROUTE#user@example.com", SK: "RULE#v1", entity_type: "ROUTE", action: "forward-to-gmail", enabled: true });
+    await expect(router().route([sqsRecord(sesNotification({ recipients: ["user@example.com"] }))])).rejects.toThrow(
+      /invalid routing rule ROUTE#user@example.com/,
+    );
+  });
+
+  it("names the SQS message id when a record is not an SES notification", async () => {
+    const record = sqsRecord("{not json", { messageId: "bad-record-1" });
+    await expect(router().route([record])).rejects.toThrow(/SQS message bad-record-1: the record body is not JSON/);
+  });
+
+  it("drops virus mail by policy whatever the rules say", async () => {
+    await putRule({ pattern: "*", actions: [{ type: "forward-to-gmail", target: "me@gmail.com" }] });
+    const [decision] = await router().route([sqsRecord(sesNotification({ recipients: ["a@example.com"], virus: "FAIL" }))]);
+    expect(decision!.actions["forward-to-gmail"].count).toBe(0);
+    expect(decision!.actions.drop.targets).toEqual([{ recipient: "a@example.com", match: "policy", reason: "virus FAIL" }]);
+    expect(decision!.verdicts).toMatchObject({ disposition: "drop", reasons: ["virus FAIL"] });
+  });
+
+  it("returns one decision per record, in order", async () => {
+    const records = ["one@example.com", "two@example.com", "three@example.com"].map((recipient, index) =>
+      sqsRecord(sesNotification({ recipients: [recipient], messageId: `m${index}` })),
+    );
+    const decisions = await router().route(records);
+    expect(decisions.map((d) => d.originalMessageId)).toEqual(["m0", "m1", "m2"]);
+  });
+
+  it("reads the environment the component writes", () => {
+    const env = routerEnvironmentVariables({
+      routingTable: "ses-mail-email-routing-test",
+      defaultAction: "drop",
+      verdictPolicy: { ...DEFAULT_VERDICT_POLICY, spam: "drop" },
+    });
+    expect(readRouterEnvironment(env)).toEqual({
+      routingTable: "ses-mail-email-routing-test",
+      defaultAction: "drop",
+      verdictPolicy: { ...DEFAULT_VERDICT_POLICY, spam: "drop" },
+    });
+    expect(() => readRouterEnvironment({ ...env, DEFAULT_ACTION: "explode" })).toThrow(/DEFAULT_ACTION/);
+  });
+
+  it("still works after Pulumi serializes the factory, in a fresh Node process", async () => {
+    // Prepare
+    await putRule({ pattern: "*@example.com", actions: [{ type: "forward-to-gmail", target: "me@gmail.com", labels: ["Label_7"] }] });
+    const { dir } = await serializeFactory("router", routerFactory);
+
+    // Act
+    const outcome = await invokeArchive(dir, [sqsRecord(sesNotification({ recipients: ["X@example.com", "y@other.org"], spam: "FAIL" }))], {
+      ...routerEnvironmentVariables({ routingTable: tableName, defaultAction: "bounce", verdictPolicy: DEFAULT_VERDICT_POLICY }),
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    });
+
+    // Assess
+    expect(outcome).toMatchObject({ ok: true });
+    const [decision] = (outcome as { result: Array<{ actions: Record<string, { targets: unknown[] }> }> }).result;
+    expect(decision!.actions["forward-to-gmail"]!.targets).toEqual([
+      expect.objectContaining({ recipient: "x@example.com", labels: ["SPAM", "Label_7"], reason: "quarantined: spam FAIL" }),
+    ]);
+    expect(decision!.actions.bounce!.targets).toEqual([expect.objectContaining({ recipient: "y@other.org", match: "default" })]);
+  });
+});

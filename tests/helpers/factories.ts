@@ -1,0 +1,137 @@
+/**
+ * Event factories: SES receipt notifications (the documented shape, written by hand), the SQS records
+ * the Pipe hands the router, and decision details. Each takes overrides for the fields a test cares about.
+ */
+import type { SQSRecord } from "aws-lambda";
+import type { DecisionDetail, DecisionTarget } from "../../core/decision";
+import type { VerdictStatus } from "../../core/verdicts";
+
+export interface NotificationOptions {
+  messageId?: string;
+  source?: string;
+  subject?: string;
+  recipients?: string[];
+  spam?: VerdictStatus;
+  virus?: VerdictStatus;
+  spf?: VerdictStatus;
+  dkim?: VerdictStatus;
+  dmarc?: VerdictStatus;
+  dmarcPolicy?: string;
+  bucket?: string;
+  /** `S3` (the S3 action with its topic: the pointer is in the notification) or `SNS` (the seed's SNS action). */
+  actionType?: "S3" | "SNS";
+}
+
+/** An SES `Received` notification as SES publishes it for a receipt rule's S3 action. */
+export function sesNotification(options: NotificationOptions = {}): Record<string, unknown> {
+  const messageId = options.messageId ?? "o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1";
+  const recipients = options.recipients ?? ["user@example.com"];
+  const source = options.source ?? "sender@sender.example";
+  const bucket = options.bucket ?? "ses-mail-storage-123456789012-test";
+  const action =
+    (options.actionType ?? "S3") === "S3"
+      ? {
+          type: "S3",
+          topicArn: "arn:aws:sns:eu-west-2:123456789012:ses-email-processing-test",
+          bucketName: bucket,
+          objectKeyPrefix: "emails/",
+          objectKey: `emails/${messageId}`,
+        }
+      : { type: "SNS", topicArn: "arn:aws:sns:eu-west-2:123456789012:ses-email-processing-test", encoding: "UTF8" };
+  return {
+    notificationType: "Received",
+    mail: {
+      timestamp: "2026-11-28T10:00:00.000Z",
+      source,
+      messageId,
+      destination: recipients,
+      headersTruncated: false,
+      headers: [
+        { name: "Return-Path", value: `<${source}>` },
+        { name: "From", value: `Sender <${source}>` },
+        { name: "To", value: recipients.join(", ") },
+        { name: "Subject", value: options.subject ?? "Hello" },
+      ],
+      commonHeaders: {
+        returnPath: source,
+        from: [`Sender <${source}>`],
+        date: "Sat, 28 Nov 2026 10:00:00 +0000",
+        to: recipients,
+        messageId: "<CAFexample@mail.sender.example>",
+        subject: options.subject ?? "Hello",
+      },
+    },
+    receipt: {
+      timestamp: "2026-11-28T10:00:00.000Z",
+      processingTimeMillis: 420,
+      recipients,
+      spamVerdict: { status: options.spam ?? "PASS" },
+      virusVerdict: { status: options.virus ?? "PASS" },
+      spfVerdict: { status: options.spf ?? "PASS" },
+      dkimVerdict: { status: options.dkim ?? "PASS" },
+      dmarcVerdict: { status: options.dmarc ?? "PASS" },
+      ...(options.dmarcPolicy ? { dmarcPolicy: options.dmarcPolicy } : {}),
+      action,
+    },
+  };
+}
+
+let sqsCounter = 0;
+
+/** The SQS record the Pipe hands the router: the notification as the body (SNS raw delivery). */
+export function sqsRecord(body: unknown, overrides: Partial<SQSRecord> = {}): SQSRecord {
+  const id = `0c6a4b1e-0000-4000-8000-${String(++sqsCounter).padStart(12, "0")}`;
+  return {
+    messageId: id,
+    receiptHandle: `AQEB${id}`,
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    attributes: {
+      ApproximateReceiveCount: "1",
+      SentTimestamp: "1795860000000",
+      SenderId: "AIDAEXAMPLE",
+      ApproximateFirstReceiveTimestamp: "1795860000001",
+    },
+    messageAttributes: {},
+    md5OfBody: "",
+    eventSource: "aws:sqs",
+    eventSourceARN: "arn:aws:sqs:eu-west-2:123456789012:ses-email-input-test",
+    awsRegion: "eu-west-2",
+    ...overrides,
+  };
+}
+
+/** The SNS envelope around a notification, as SQS holds it without raw message delivery. */
+export function snsEnvelope(message: unknown): Record<string, unknown> {
+  return {
+    Type: "Notification",
+    MessageId: "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+    TopicArn: "arn:aws:sns:eu-west-2:123456789012:ses-email-processing-test",
+    Subject: "Amazon SES Email Receipt Notification",
+    Message: JSON.stringify(message),
+    Timestamp: "2026-11-28T10:00:00.500Z",
+    SignatureVersion: "1",
+  };
+}
+
+/** A decision detail with every action type present; `targets` fills the ones a test needs. */
+export function decisionDetail(
+  targets: Partial<Record<keyof DecisionDetail["actions"], DecisionTarget[]>> = {},
+  overrides: Partial<DecisionDetail> = {},
+): DecisionDetail {
+  const summary = (list: DecisionTarget[] = []) => ({ count: list.length, targets: list });
+  return {
+    originalMessageId: "o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1",
+    source: "sender@sender.example",
+    subject: "Hello",
+    timestamp: "2026-11-28T10:00:00.000Z",
+    s3: { bucket: "ses-mail-storage-123456789012-test", key: "emails/o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1" },
+    verdicts: { spam: "PASS", virus: "PASS", spf: "PASS", dkim: "PASS", dmarc: "PASS", disposition: "deliver", reasons: [] },
+    actions: {
+      "forward-to-gmail": summary(targets["forward-to-gmail"]),
+      bounce: summary(targets.bounce),
+      store: summary(targets.store),
+      drop: summary(targets.drop),
+    },
+    ...overrides,
+  };
+}
