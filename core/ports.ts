@@ -62,3 +62,12 @@ export interface MailboxImporter {
 export interface RawMailSender {
   sendRawMessage(message: { readonly from: string; readonly to: readonly string[]; readonly raw: Buffer }): Promise<{ messageId: string }>;
 }
+
+/**
+ * Where the Gmail forwarder parks work that cannot proceed until an operator acts (an expired or
+ * revoked OAuth token): the retry queue in AWS, an in-process queue in local mode.
+ */
+export interface RetryQueue {
+  /** `body` is the message the retry processor will hand back to the forwarder unchanged. */
+  enqueue(body: string): Promise<void>;
+}
