@@ -9,7 +9,6 @@ import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import type { AddressInfo } from "node:net";
 import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
 import { ensureRoutingTable } from "../../adapters/aws/routing-table";
-import { parseAddress } from "../../core/addresses";
 import { createNotificationParser } from "../../core/notification";
 import type { StoredItem } from "../../core/ports";
 import { decide, lookupSteps, parseRecipients, ruleLookupFromItems } from "../../core/routing";
