@@ -15,6 +15,17 @@ export const ErrorCode = {
   RuleNotFound: "RULE_NOT_FOUND",
   RuleExists: "RULE_EXISTS",
   MessageNotFound: "MESSAGE_NOT_FOUND",
+  InvalidDeliveryEvent: "INVALID_DELIVERY_EVENT",
+  MailboxAuthorization: "MAILBOX_AUTHORIZATION",
+  MailboxUnavailable: "MAILBOX_UNAVAILABLE",
+  MailboxRejected: "MAILBOX_REJECTED",
+  DeliveryInProgress: "DELIVERY_IN_PROGRESS",
+  DeliveryStateUnavailable: "DELIVERY_STATE_UNAVAILABLE",
+  MessageStoreUnavailable: "MESSAGE_STORE_UNAVAILABLE",
+  SecretUnavailable: "SECRET_UNAVAILABLE",
+  BounceSendFailed: "BOUNCE_SEND_FAILED",
+  InvalidSmtpUser: "INVALID_SMTP_USER",
+  CredentialProvisioningFailed: "CREDENTIAL_PROVISIONING_FAILED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -25,6 +36,25 @@ export class SesMailError extends Error {
     super(message, options);
     this.name = "SesMailError";
     this.code = code;
+    repairAfterSerialization(this, message, options);
+  }
+}
+
+/**
+ * Pulumi's closure serializer rebuilds these classes as plain functions: `super(message)` becomes
+ * `Error.call(this, message)`, which sets nothing on `this`, and a class without methods of its own
+ * loses its prototype link. Measured in a serialized Lambda: `message`, `stack` and `cause` undefined,
+ * and `instanceof SesMailError` / `instanceof Error` false. This puts back what `super` would have set.
+ * In unserialized code every check below is already satisfied and nothing changes.
+ */
+function repairAfterSerialization(error: SesMailError, message: string, options?: { cause?: unknown }): void {
+  if (!Object.prototype.hasOwnProperty.call(error, "message")) {
+    if (!(SesMailError.prototype instanceof Error)) Object.setPrototypeOf(SesMailError.prototype, Error.prototype);
+    const proto: object | null = Object.getPrototypeOf(error);
+    if (proto && proto !== SesMailError.prototype && !(proto instanceof SesMailError)) Object.setPrototypeOf(proto, SesMailError.prototype);
+    Object.defineProperty(error, "message", { value: message, writable: true, configurable: true, enumerable: false });
+    if (options && "cause" in options) Object.defineProperty(error, "cause", { value: options.cause, writable: true, configurable: true, enumerable: false });
+    Error.captureStackTrace(error, error.constructor);
   }
 }
 
@@ -98,5 +128,111 @@ export class MessageNotFoundError extends SesMailError {
   constructor(location: { bucket: string; key: string }, options?: { cause?: unknown }) {
     super(ErrorCode.MessageNotFound, `raw message s3://${location.bucket}/${location.key} does not exist (expired or already delivered)`, options);
     this.name = "MessageNotFoundError";
+  }
+}
+
+/* Delivery (Gmail forwarder, bouncer, credential manager). */
+
+/** A handler queue record that is neither a routing decision event nor a retry-queue message. */
+export class InvalidDeliveryEventError extends SesMailError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.InvalidDeliveryEvent, message, options);
+    this.name = "InvalidDeliveryEventError";
+  }
+}
+
+/**
+ * The mailbox cannot be written until an operator acts: the OAuth refresh token is missing, still the
+ * placeholder, expired or revoked, or lacks the scope. The forwarder parks the delivery in the retry queue.
+ */
+export class MailboxAuthorizationError extends SesMailError {
+  readonly account: string;
+
+  constructor(account: string, message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.MailboxAuthorization, `mailbox ${account}: ${message}`, options);
+    this.name = "MailboxAuthorizationError";
+    this.account = account;
+  }
+}
+
+/** A transient mailbox failure (429, 5xx, network): the delivery is retried later through the queue. */
+export class MailboxUnavailableError extends SesMailError {
+  readonly account: string;
+  /** Seconds the mailbox asked us to wait (Retry-After), when it said. */
+  readonly retryAfterSeconds?: number;
+
+  constructor(account: string, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(ErrorCode.MailboxUnavailable, `mailbox ${account}: ${message}`, options);
+    this.name = "MailboxUnavailableError";
+    this.account = account;
+    if (options?.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+/** The mailbox refused this message for good (a permanent 4xx); retrying cannot help, the DLQ keeps it. */
+export class MailboxRejectedError extends SesMailError {
+  readonly account: string;
+  readonly status: number;
+
+  constructor(account: string, status: number, message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.MailboxRejected, `mailbox ${account}: ${message}`, options);
+    this.name = "MailboxRejectedError";
+    this.account = account;
+    this.status = status;
+  }
+}
+
+/** Another invocation is importing the same (message, target) right now; this copy of the record retries later. */
+export class DeliveryInProgressError extends SesMailError {
+  constructor(key: string, options?: { cause?: unknown }) {
+    super(ErrorCode.DeliveryInProgress, `delivery ${key} is already in progress elsewhere`, options);
+    this.name = "DeliveryInProgressError";
+  }
+}
+
+/** The table that records deliveries, bounce throttles and message progress could not be read or written. */
+export class DeliveryStateError extends SesMailError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.DeliveryStateUnavailable, message, options);
+    this.name = "DeliveryStateError";
+  }
+}
+
+/** The raw message store failed for a reason other than the message being gone (throttling, permissions). */
+export class MessageStoreError extends SesMailError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.MessageStoreUnavailable, message, options);
+    this.name = "MessageStoreError";
+  }
+}
+
+/** A secret (SSM parameter) could not be read for a reason other than its absence. */
+export class SecretUnavailableError extends SesMailError {
+  constructor(name: string, options?: { cause?: unknown }) {
+    super(ErrorCode.SecretUnavailable, `cannot read secret ${name}`, options);
+    this.name = "SecretUnavailableError";
+  }
+}
+
+export class BounceSendError extends SesMailError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.BounceSendFailed, message, options);
+    this.name = "BounceSendError";
+  }
+}
+
+/** An SMTP user item that cannot be provisioned as written (bad username or allowed_from). */
+export class InvalidSmtpUserError extends SesMailError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.InvalidSmtpUser, message, options);
+    this.name = "InvalidSmtpUserError";
+  }
+}
+
+/** Creating, rotating or deleting an SMTP user's IAM identity failed (after rolling back what it created). */
+export class CredentialProvisioningError extends SesMailError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.CredentialProvisioningFailed, message, options);
+    this.name = "CredentialProvisioningError";
   }
 }

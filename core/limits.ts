@@ -58,3 +58,82 @@ export const DYNAMODB_UNPROCESSED_MAX_ATTEMPTS = 6;
 
 /** First backoff delay for UnprocessedKeys; doubled on each attempt, with full jitter. */
 export const DYNAMODB_UNPROCESSED_BASE_DELAY_MS = 50;
+
+/* Delivery: the Gmail forwarder, the bouncer and the SMTP credential manager. */
+
+/**
+ * How long a (message, target) import is remembered. SQS keeps a message at most 14 days (a DLQ redrive
+ * keeps the original age), so a redelivered or redriven record always finds its record and never imports
+ * twice; one day more covers clock skew and a slow redrive.
+ */
+export const DELIVERY_RECORD_TTL_SECONDS = 15 * 24 * 60 * 60;
+
+/** How long the "which consumers are done with this raw message" item lives; same reasoning as above. */
+export const MESSAGE_PROGRESS_TTL_SECONDS = DELIVERY_RECORD_TTL_SECONDS;
+
+/**
+ * A delivery parked because its mailbox needs an operator is re-parked on every retry run until then,
+ * but not forever: after the longest time SQS could have held it (14 days) it fails to the retry DLQ.
+ * (The raw message is usually gone earlier, by the bucket's lifecycle rule, which fails it too.)
+ */
+export const RETRY_MAX_PARKED_SECONDS = 14 * 24 * 60 * 60;
+
+/**
+ * A re-parked delivery stays invisible this long (the SQS maximum), so the retry processor draining the
+ * queue cannot meet it again in the same run and loop while the token is still expired.
+ */
+export const RETRY_REPARK_DELAY_SECONDS = 900;
+
+/** SQS refuses message bodies over 256 KiB; a retry message must fit. */
+export const SQS_MAX_MESSAGE_BYTES = 256 * 1024;
+
+/**
+ * An access token is refreshed when it has less than this left, so a token never expires in the middle
+ * of a 40 MB upload (a forwarder run lasts at most 5 minutes).
+ */
+export const ACCESS_TOKEN_REFRESH_MARGIN_SECONDS = 300;
+
+/**
+ * OAuth client and refresh tokens read from SSM are reused this long per container, then read again, so a
+ * token refreshed with the CLI is picked up within minutes (and at once after an `invalid_grant`).
+ */
+export const SECRET_CACHE_TTL_MS = 5 * 60 * 1000;
+
+/** Gmail's upload endpoint takes messages up to 150 MB; anything larger is refused before it is streamed. */
+export const GMAIL_UPLOAD_MAX_BYTES = 150 * 1024 * 1024;
+
+/**
+ * How long we wait for Google to answer one request (the token exchange, a session start). A hung
+ * connection must fail the record and free the Lambda, not eat the whole timeout.
+ */
+export const GOOGLE_REQUEST_TIMEOUT_MS = 30_000;
+
+/** One bounce per (envelope sender, recipient) per window: a forged-sender flood cannot turn us into a backscatter cannon. */
+export const BOUNCE_THROTTLE_WINDOW_SECONDS = 60 * 60;
+
+/**
+ * How far into the raw message the bouncer reads looking for the end of the header block. An attacker
+ * can send megabytes of headers; past this we stop reading and treat what we have as the headers.
+ */
+export const HEADER_SCAN_MAX_BYTES = 256 * 1024;
+
+/**
+ * The original headers quoted in a DSN (text/rfc822-headers) are cut at a header boundary below this
+ * size (RFC 6522 allows truncation): the DSN goes to an address we do not trust, and must not amplify.
+ */
+export const DSN_MAX_ORIGINAL_HEADER_BYTES = 32 * 1024;
+
+/** RFC 5322 §2.1.1: a line is at most 998 octets before CRLF; longer quoted header lines are cut. */
+export const MAX_LINE_OCTETS = 998;
+
+/** IAM user names are at most 64 characters (IAM quota). */
+export const IAM_USER_NAME_MAX_CHARS = 64;
+
+/**
+ * SMTP usernames become part of the IAM user name `ses-smtp-user-{username}-{yyyymmddHHMMss}`
+ * (14 + 1 + 14 characters around it), so at most 35 characters keep it within IAM's 64.
+ */
+export const SMTP_USERNAME_MAX_CHARS = IAM_USER_NAME_MAX_CHARS - "ses-smtp-user-".length - "-".length - 14;
+
+/** IAM limits a user's inline policies to 2,048 characters in all (whitespace excluded): allowed_from must fit. */
+export const IAM_USER_INLINE_POLICY_MAX_CHARS = 2048;

@@ -68,6 +68,45 @@ export interface RawMailSender {
  * revoked OAuth token): the retry queue in AWS, an in-process queue in local mode.
  */
 export interface RetryQueue {
-  /** `body` is the message the retry processor will hand back to the forwarder unchanged. */
-  enqueue(body: string): Promise<void>;
+  /**
+   * `body` is the message the retry processor will hand back to the forwarder unchanged. `delaySeconds`
+   * (at most 900, as SQS allows) hides it for a while, so a processor draining the queue does not meet a
+   * message the forwarder just parked again in the same run.
+   */
+  enqueue(body: string, options?: { delaySeconds?: number }): Promise<void>;
+}
+
+/**
+ * Runs a unit of work at most once per key, for the forwarder's imports: a key whose work completed
+ * returns the recorded result without running again; a failed run leaves no record, so it can be
+ * retried. A run still in progress elsewhere throws DeliveryInProgressError (core/errors).
+ */
+export interface IdempotencyStore {
+  once<T extends Readonly<Record<string, string | number | boolean>>>(
+    key: string,
+    work: () => Promise<T>,
+  ): Promise<{ readonly value: T; readonly replayed: boolean }>;
+}
+
+/**
+ * Which consumers of a message (each Gmail target, the bouncer) are done with its raw object, so the
+ * last one can delete it (core/delivery.ts). Marking is a set union: marking twice is harmless.
+ */
+export interface MessageProgress {
+  /** Records `parts` as done for the message and returns every part done so far (this call's included). */
+  complete(messageId: string, parts: readonly string[]): Promise<readonly string[]>;
+}
+
+/** Claims a key for a time window: the bouncer's "one bounce per sender and recipient per hour". */
+export interface ThrottleStore {
+  /** True when the key was free (or its window had passed) and is now held for `windowSeconds`. */
+  acquire(key: string, windowSeconds: number): Promise<boolean>;
+  /** Frees a key this caller holds, after the work it guarded failed. */
+  release(key: string): Promise<void>;
+}
+
+/** Reads secrets (SSM SecureString parameters in AWS). */
+export interface SecretStore {
+  /** The decrypted value, or undefined when there is no such secret. Throws SecretUnavailableError otherwise. */
+  getSecret(name: string): Promise<string | undefined>;
 }

@@ -30,3 +30,16 @@ export function routingTableName(environment: string): string {
 }
 
 export const LOCAL_ENVIRONMENT = "local";
+
+/*
+ * Short-lived delivery state, expired through TTL_ATTRIBUTE. These items have no `entity_type`, so the
+ * GSI never lists them. Each prefix is also what an IAM `dynamodb:LeadingKeys` condition can scope on.
+ */
+/** The Gmail forwarder's idempotency records (Powertools): PK = `IDEMPOTENCY#gmail-forwarder`, SK = hashed (message, target). */
+export const IDEMPOTENCY_KEY_PREFIX = "IDEMPOTENCY#";
+/** Which consumers are done with a raw message: PK = `MESSAGE#<SES message id>`, SK = MESSAGE_PROGRESS_SORT_KEY. */
+export const MESSAGE_KEY_PREFIX = "MESSAGE#";
+export const MESSAGE_PROGRESS_SORT_KEY = "PROGRESS#v1";
+/** The bouncer's throttle: PK = `BOUNCE#<envelope sender>|<recipient>`, SK = THROTTLE_SORT_KEY. */
+export const BOUNCE_THROTTLE_KEY_PREFIX = "BOUNCE#";
+export const THROTTLE_SORT_KEY = "THROTTLE#v1";
