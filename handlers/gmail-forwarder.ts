@@ -1,0 +1,299 @@
+/**
+ * The Gmail forwarder: imports each routed message, unchanged, into the Gmail mailbox of every
+ * `forward-to-gmail` target, then deletes the raw message when nothing else needs it.
+ *
+ * AWS API actions it calls (for its IAM policy):
+ * - s3:GetObject, s3:DeleteObject on `arn:aws:s3:::<message bucket>/emails/*`; s3:ListBucket on
+ *   `arn:aws:s3:::<message bucket>` (so a missing object answers 404, not 403).
+ * - ssm:GetParameter on `arn:aws:ssm:<region>:<account>:parameter/ses-mail/<env>/gmail/oauth-client` and
+ *   `…:parameter/ses-mail/<env>/gmail/tokens/*` (WithDecryption). kms:Decrypt only if those parameters
+ *   use a customer managed key (condition `kms:ViaService = ssm.<region>.amazonaws.com`); aws/ssm needs none.
+ * - dynamodb:GetItem, PutItem, UpdateItem, DeleteItem on the routing table, items with leading keys
+ *   `IDEMPOTENCY#gmail-forwarder` and `MESSAGE#*` (idempotency records and message progress).
+ * - sqs:SendMessage on the retry queue.
+ * - Through its event source mapping: sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes,
+ *   sqs:ChangeMessageVisibility on the forwarder queue. Plus logs and X-Ray as every function.
+ * - Not IAM: HTTPS to oauth2.googleapis.com (token exchange) and gmail.googleapis.com (upload).
+ *
+ * Per record (partial batch failures, by SQS messageId):
+ * - The body is the decision event from its own queue, or a retry message from the retry processor
+ *   (core/delivery.ts). A body that parses as neither fails alone with InvalidDeliveryEventError.
+ * - Each target is imported at most once (IdempotencyStore keyed by message and account), streamed
+ *   from the store with the decision's labels and `internalDateSource=receivedTime`.
+ * - A mailbox that needs an operator (MailboxAuthorizationError: expired/revoked/missing token) parks
+ *   the target in the retry queue with its attempt count, and the record counts as handled. A target
+ *   parked by a retry run is parked again with a delay (see RETRY_REPARK_DELAY_SECONDS), until
+ *   RETRY_MAX_PARKED_SECONDS after it was first parked; then it fails to the retry DLQ.
+ * - Throttling and 5xx (MailboxUnavailableError), a permanent 4xx (MailboxRejectedError, Gmail's error
+ *   logged), a missing raw message (MessageNotFoundError) or a concurrent delivery fail the record:
+ *   SQS redelivers it after the visibility timeout (that is the backoff) and its DLQ keeps it in the
+ *   end. Targets already imported are not imported again on redelivery.
+ * - Two targets parked in one record and redelivered because a third failed may be parked twice; the
+ *   retry that runs second replays the recorded import instead of importing again.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { z } from "zod";
+import { DynamoDbMessageProgress } from "../adapters/aws/delivery-state";
+import { DynamoDbIdempotencyStore } from "../adapters/aws/idempotency";
+import { S3MessageStore } from "../adapters/aws/s3-message-store";
+import { SqsRetryQueue } from "../adapters/aws/sqs-retry-queue";
+import { SsmSecretStore } from "../adapters/aws/ssm-secrets";
+import { GmailImporter } from "../adapters/gmail/importer";
+import { GoogleOAuthTokens } from "../adapters/gmail/oauth";
+import {
+  buildRetryMessage,
+  createDeliveryParser,
+  deliveryKey,
+  forwardPart,
+  parkingExpired,
+  serializeRetryMessage,
+  type ForwardTarget,
+  type ForwardWork,
+} from "../core/delivery";
+import { MailboxAuthorizationError, MessageNotFoundError, SesMailError } from "../core/errors";
+import { RETRY_REPARK_DELAY_SECONDS } from "../core/limits";
+import type { IdempotencyStore, MailboxImporter, MessageProgress, MessageStore, RetryQueue } from "../core/ports";
+import { createObservability, traced, type Observability } from "./observability";
+import { releaseRawMessage } from "./raw-message";
+
+export interface GmailForwarderOptions {
+  /** Where the raw messages are (S3 in AWS, files in local mode). */
+  readonly messages: MessageStore;
+  /** Where they go (Gmail in AWS, a Maildir in local mode). */
+  readonly mailbox: MailboxImporter;
+  /** Remembers each (message, target) import (the routing table through Powertools idempotency). */
+  readonly deliveries: IdempotencyStore;
+  /** Which consumers are done with each raw message. */
+  readonly progress: MessageProgress;
+  readonly retryQueue: RetryQueue;
+  readonly observability: Observability;
+  readonly now?: () => Date;
+}
+
+/** An SQS batch handler with partial failures. */
+export type GmailForwarder = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
+
+type TargetOutcome = "imported" | "replayed" | "parked";
+
+/** The recorded result of one import (what a redelivery replays). */
+type ImportRecord = { gmailId: string; bytes: number; importedAt: string };
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function discard(body: NodeJS.ReadableStream): void {
+  const stream = body as NodeJS.ReadableStream & { destroy?: () => void; destroyed?: boolean };
+  if (typeof stream.destroy === "function" && !stream.destroyed) stream.destroy();
+}
+
+export function createGmailForwarder(options: GmailForwarderOptions): GmailForwarder {
+  const { messages, mailbox, deliveries, progress, retryQueue, observability } = options;
+  const { logger, metrics, tracer } = observability;
+  const now = options.now ?? (() => new Date());
+  const parser = createDeliveryParser();
+
+  async function importOnce(work: ForwardWork, target: ForwardTarget): Promise<TargetOutcome> {
+    const { detail } = work;
+    const key = deliveryKey(detail.originalMessageId, target.account);
+    const { value, replayed } = await deliveries.once<ImportRecord>(key, async () => {
+      const stored = await messages.open(detail.s3);
+      try {
+        const { id } = await mailbox.importMessage(target.account, stored, target.labels);
+        return { gmailId: id, bytes: stored.size, importedAt: now().toISOString() };
+      } finally {
+        discard(stored.body);
+      }
+    });
+    const fields = { messageId: detail.originalMessageId, account: target.account, gmailId: value.gmailId, labels: target.labels };
+    if (replayed) {
+      logger.info("already imported; not importing again", { ...fields, importedAt: value.importedAt });
+      metrics.addMetric("GmailImportReplayed", "Count", 1);
+      return "replayed";
+    }
+    logger.info("imported into Gmail", { ...fields, bytes: value.bytes, recipients: target.recipients, origin: work.origin });
+    metrics.addMetric("GmailImported", "Count", 1);
+    metrics.addMetric("GmailImportedBytes", "Bytes", value.bytes);
+    return "imported";
+  }
+
+  async function park(work: ForwardWork, target: ForwardTarget, error: MailboxAuthorizationError): Promise<TargetOutcome> {
+    const at = now();
+    if (parkingExpired(work.retry, at)) {
+      throw new MailboxAuthorizationError(
+        target.account,
+        `still not authorized after waiting since ${work.retry?.firstQueuedAt} (${work.retry?.attempt} attempts); giving up: ${error.message}`,
+        { cause: error },
+      );
+    }
+    const message = buildRetryMessage(work, target.account, { code: error.code, message: error.message }, at);
+    await retryQueue.enqueue(serializeRetryMessage(message), work.origin === "retry" ? { delaySeconds: RETRY_REPARK_DELAY_SECONDS } : {});
+    logger.warn("mailbox needs an operator; delivery parked in the retry queue", {
+      messageId: work.detail.originalMessageId,
+      account: target.account,
+      attempt: message.attempt,
+      firstQueuedAt: message.firstQueuedAt,
+      reason: error.message,
+    });
+    metrics.addMetric("GmailRetryQueued", "Count", 1);
+    return "parked";
+  }
+
+  async function deliverTarget(work: ForwardWork, target: ForwardTarget): Promise<TargetOutcome> {
+    return traced(tracer, "import", async () => {
+      tracer.putAnnotation("messageId", work.detail.originalMessageId);
+      tracer.putAnnotation("target", target.account);
+      try {
+        return await importOnce(work, target);
+      } catch (error) {
+        if (error instanceof MailboxAuthorizationError) return park(work, target, error);
+        throw error;
+      }
+    });
+  }
+
+  async function processRecord(record: SQSRecord): Promise<void> {
+    let work: ForwardWork;
+    try {
+      work = parser.parseForward(record.body);
+    } catch (error) {
+      logger.error("cannot read the record", { sqsMessageId: record.messageId, error: asError(error) });
+      metrics.addMetric("GmailForwardInvalidRecord", "Count", 1);
+      throw error;
+    }
+    const { detail } = work;
+    const done: string[] = [];
+    const failures: Error[] = [];
+    for (const target of work.targets) {
+      try {
+        const outcome = await deliverTarget(work, target);
+        if (outcome !== "parked") done.push(forwardPart(target.account));
+      } catch (caught) {
+        const error = asError(caught);
+        failures.push(error);
+        const code = error instanceof SesMailError ? error.code : "UNEXPECTED";
+        logger.error(error instanceof MessageNotFoundError ? "the raw message is gone; cannot import" : "import failed", {
+          sqsMessageId: record.messageId,
+          messageId: detail.originalMessageId,
+          account: target.account,
+          code,
+          error,
+        });
+        metrics.addMetric(`GmailImportFailed_${code}`, "Count", 1);
+      }
+    }
+
+    try {
+      const raw = await releaseRawMessage(detail, done, { progress, messages });
+      if (raw.state === "deleted") {
+        logger.info("raw message deleted: every consumer is done", { messageId: detail.originalMessageId, s3: detail.s3 });
+        metrics.addMetric("RawMessageDeleted", "Count", 1);
+      }
+    } catch (caught) {
+      // The imports stand; the record is redelivered, replays them and tries the cleanup again.
+      const error = asError(caught);
+      logger.error("cannot record progress or delete the raw message", { sqsMessageId: record.messageId, messageId: detail.originalMessageId, error });
+      failures.push(error);
+    }
+
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) {
+      throw new AggregateError(failures, `message ${detail.originalMessageId}: ${failures.length} of ${work.targets.length} targets failed`);
+    }
+  }
+
+  return async (event, context) => {
+    // One processor per invocation: it keeps per-batch state, and local mode may run batches concurrently.
+    const processor = new BatchProcessor(EventType.SQS);
+    return processPartialResponse(event, processRecord, processor, {
+      ...(context ? { context } : {}),
+      // Always answer with batchItemFailures (never throw for a batch that failed whole): the retry
+      // processor decides what to delete from that list.
+      throwOnFullBatchFailure: false,
+    });
+  };
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Lambda wiring: the environment the component sets, and the factory Pulumi serializes.
+ * ---------------------------------------------------------------------------------------------- */
+
+export interface GmailForwarderEnvironment {
+  /** The stack's environment (`test`, `prod`): SSM parameter names derive from it (core/parameters.ts). */
+  readonly environment: string;
+  readonly routingTable: string;
+  readonly retryQueueUrl: string;
+  /** Gmail API base URL; only a test or a proxy sets it. */
+  readonly gmailApiUrl?: string;
+  /** Google OAuth token endpoint; only a test or a proxy sets it. */
+  readonly oauthTokenUrl?: string;
+}
+
+export function gmailForwarderEnvironmentVariables(env: GmailForwarderEnvironment): Record<string, string> {
+  return {
+    SES_MAIL_ENVIRONMENT: env.environment,
+    ROUTING_TABLE: env.routingTable,
+    RETRY_QUEUE_URL: env.retryQueueUrl,
+    ...(env.gmailApiUrl ? { GMAIL_API_URL: env.gmailApiUrl } : {}),
+    ...(env.oauthTokenUrl ? { GOOGLE_OAUTH_TOKEN_URL: env.oauthTokenUrl } : {}),
+  };
+}
+
+export function readGmailForwarderEnvironment(env: NodeJS.ProcessEnv): GmailForwarderEnvironment {
+  const schema = z.object({
+    SES_MAIL_ENVIRONMENT: z.string().regex(/^[a-z0-9-]{1,32}$/, "is a stack environment name such as test or prod"),
+    ROUTING_TABLE: z.string().min(1),
+    RETRY_QUEUE_URL: z.url(),
+    GMAIL_API_URL: z.url().optional(),
+    GOOGLE_OAUTH_TOKEN_URL: z.url().optional(),
+  });
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`gmail forwarder environment: ${issue?.path.join(".")} ${issue?.message}`);
+  }
+  const data = parsed.data;
+  return {
+    environment: data.SES_MAIL_ENVIRONMENT,
+    routingTable: data.ROUTING_TABLE,
+    retryQueueUrl: data.RETRY_QUEUE_URL,
+    ...(data.GMAIL_API_URL ? { gmailApiUrl: data.GMAIL_API_URL } : {}),
+    ...(data.GOOGLE_OAUTH_TOKEN_URL ? { oauthTokenUrl: data.GOOGLE_OAUTH_TOKEN_URL } : {}),
+  };
+}
+
+/**
+ * The callback factory Pulumi serializes (`aws.lambda.CallbackFunction({ callbackFactory })`). It runs
+ * once per container: clients, schemas, the access-token cache and Powertools are built here.
+ */
+export function gmailForwarderFactory(): (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse> {
+  const env = readGmailForwarderEnvironment(process.env);
+  const observability = createObservability("gmail-forwarder");
+  const deliveries = new DynamoDbIdempotencyStore({ tableName: env.routingTable });
+  const tokens = new GoogleOAuthTokens({
+    secrets: new SsmSecretStore(),
+    environment: env.environment,
+    ...(env.oauthTokenUrl ? { tokenUrl: env.oauthTokenUrl } : {}),
+  });
+  const forward = createGmailForwarder({
+    messages: new S3MessageStore(),
+    mailbox: new GmailImporter({ tokens, ...(env.gmailApiUrl ? { apiBaseUrl: env.gmailApiUrl } : {}) }),
+    deliveries,
+    progress: new DynamoDbMessageProgress({ tableName: env.routingTable }),
+    retryQueue: new SqsRetryQueue({ queueUrl: env.retryQueueUrl }),
+    observability,
+  });
+  return async (event, context) => {
+    if (context) {
+      observability.logger.addContext(context);
+      // An INPROGRESS idempotency record left by a crash expires when this invocation would have ended.
+      deliveries.useRemainingTime(() => context.getRemainingTimeInMillis());
+    }
+    try {
+      return await forward(event, context);
+    } finally {
+      observability.metrics.publishStoredMetrics();
+    }
+  };
+}

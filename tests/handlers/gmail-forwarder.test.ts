@@ -1,0 +1,458 @@
+import type { SQSEvent } from "aws-lambda";
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import { DynamoDbMessageProgress } from "../../adapters/aws/delivery-state";
+import { DynamoDbIdempotencyStore } from "../../adapters/aws/idempotency";
+import { S3MessageStore } from "../../adapters/aws/s3-message-store";
+import { GmailImporter } from "../../adapters/gmail/importer";
+import { GoogleOAuthTokens } from "../../adapters/gmail/oauth";
+import type { DecisionDetail, DecisionTarget } from "../../core/decision";
+import { RETRY_MESSAGE_KIND, type RetryMessage } from "../../core/delivery";
+import { oauthClientParameter, PARAMETER_PLACEHOLDER, refreshTokenParameter } from "../../core/parameters";
+import { createGmailForwarder, gmailForwarderEnvironmentVariables, gmailForwarderFactory, readGmailForwarderEnvironment } from "../../handlers/gmail-forwarder";
+import { createObservability } from "../../handlers/observability";
+import { fixture, decisionEvent, memoryS3, MemoryRetryQueue, MemorySecrets, type MemoryS3 } from "../helpers/delivery";
+import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
+import { decisionDetail, sqsRecord } from "../helpers/factories";
+import { startFakeAws } from "../helpers/fake-aws";
+import { FAKE_CLIENT, startFakeGoogle, type FakeGoogle } from "../helpers/fake-google";
+import { invokeArchive, serializeFactory } from "../helpers/lambda-archive";
+
+const ENV = "test";
+const BUCKET = "ses-mail-storage-123456789012-test";
+
+function sha256(bytes: Buffer): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+function forwardTo(account: string, recipient = "user@example.com", labels?: string[]): DecisionTarget {
+  return { recipient, target: account, match: "exact", rule: recipient, ...(labels ? { labels } : {}) };
+}
+
+function detailFor(messageId: string, targets: { forward?: DecisionTarget[]; bounce?: DecisionTarget[]; store?: DecisionTarget[] }, overrides: Partial<DecisionDetail> = {}): DecisionDetail {
+  return decisionDetail(
+    { "forward-to-gmail": targets.forward ?? [], bounce: targets.bounce ?? [], store: targets.store ?? [] },
+    { originalMessageId: messageId, s3: { bucket: BUCKET, key: `emails/${messageId}` }, ...overrides },
+  );
+}
+
+function batch(...bodies: unknown[]): SQSEvent {
+  return { Records: bodies.map((body) => sqsRecord(body)) };
+}
+
+describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-memory S3", () => {
+  let dynamo: LocalDynamo;
+  let google: FakeGoogle;
+  let tableName: string;
+  let s3: MemoryS3;
+  let secrets: MemorySecrets;
+  let retryQueue: MemoryRetryQueue;
+
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    google = await startFakeGoogle();
+    google.addAccount("alice@gmail.com", "1//alice-refresh", { userLabels: ["Label_7"] });
+    google.addAccount("bob@gmail.com", "1//bob-refresh");
+  });
+  afterAll(async () => {
+    await google.close();
+    await dynamo.close();
+  });
+  beforeEach(async () => {
+    tableName = await dynamo.createRoutingTable();
+    s3 = memoryS3();
+    secrets = new MemorySecrets();
+    secrets.values.set(oauthClientParameter(ENV), JSON.stringify({ installed: FAKE_CLIENT }));
+    secrets.values.set(refreshTokenParameter(ENV, "alice@gmail.com"), JSON.stringify({ refresh_token: "1//alice-refresh", created_at: "2026-11-27T00:00:00Z" }));
+    secrets.values.set(refreshTokenParameter(ENV, "bob@gmail.com"), JSON.stringify({ refresh_token: "1//bob-refresh" }));
+    retryQueue = new MemoryRetryQueue();
+    google.imports.length = 0;
+  });
+  afterEach(() => s3.restore());
+
+  function forwarder(options: { now?: () => Date } = {}) {
+    const observability = createObservability("gmail-forwarder-test");
+    const tokens = new GoogleOAuthTokens({ secrets, environment: ENV, tokenUrl: google.tokenUrl });
+    const forward = createGmailForwarder({
+      messages: new S3MessageStore({ client: s3.client }),
+      mailbox: new GmailImporter({ tokens, apiBaseUrl: google.baseUrl }),
+      deliveries: new DynamoDbIdempotencyStore({ tableName, client: dynamo.client }),
+      progress: new DynamoDbMessageProgress({ tableName, client: dynamo.client }),
+      retryQueue,
+      observability,
+      ...(options.now ? { now: options.now } : {}),
+    });
+    return { forward, observability };
+  }
+
+  it("imports the stored bytes unchanged with the decision's labels, then deletes the raw message", async () => {
+    // Prepare
+    const raw = fixture("latin1-bare-lf.eml");
+    s3.put(BUCKET, "emails/m-unchanged", raw);
+    const detail = detailFor("m-unchanged", { forward: [forwardTo("alice@gmail.com", "user@example.com", ["INBOX", "UNREAD", "Label_7"])] });
+    const tokenRequestsBefore = google.requests.token;
+
+    // Act
+    const response = await forwarder().forward(batch(decisionEvent(detail)));
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(google.imports).toHaveLength(1);
+    const [imported] = google.imports;
+    expect(imported!.body!.equals(raw)).toBe(true);
+    expect(imported!.sha256).toBe(sha256(raw));
+    expect(imported).toMatchObject({ account: "alice@gmail.com", labels: ["INBOX", "UNREAD", "Label_7"] });
+    expect(imported!.query).toMatchObject({ uploadType: "resumable", internalDateSource: "receivedTime" });
+    expect(google.requests.token - tokenRequestsBefore).toBe(1);
+    expect(s3.has(BUCKET, "emails/m-unchanged")).toBe(false);
+  });
+
+  it("labels quarantined mail SPAM when the decision carries no labels, and reuses the cached access token", async () => {
+    s3.put(BUCKET, "emails/m-spam-1", fixture("plain-text.eml"));
+    s3.put(BUCKET, "emails/m-spam-2", fixture("plain-text.eml"));
+    const verdicts = { spam: "FAIL", virus: "PASS", spf: "PASS", dkim: "PASS", dmarc: "PASS", disposition: "quarantine", reasons: ["spam FAIL"] } as const;
+    const { forward } = forwarder();
+    const tokenRequestsBefore = google.requests.token;
+
+    await forward(batch(decisionEvent(detailFor("m-spam-1", { forward: [forwardTo("alice@gmail.com")] }, { verdicts }))));
+    await forward(batch(decisionEvent(detailFor("m-spam-2", { forward: [forwardTo("alice@gmail.com")] }, { verdicts }))));
+
+    expect(google.imports.map((entry) => entry.labels)).toEqual([["SPAM"], ["SPAM"]]);
+    expect(google.requests.token - tokenRequestsBefore).toBe(1);
+  });
+
+  it("imports a redelivered record once, and the redelivery succeeds without reading S3 again", async () => {
+    // Prepare: a decision that also bounces, so the raw message outlives the first delivery
+    s3.put(BUCKET, "emails/m-redelivered", fixture("plain-text.eml"));
+    const detail = detailFor("m-redelivered", {
+      forward: [forwardTo("alice@gmail.com")],
+      bounce: [{ recipient: "nobody@example.com", match: "default", reason: "no rule matches this address" }],
+    });
+    const { forward } = forwarder();
+    const body = decisionEvent(detail);
+
+    // Act
+    const first = await forward(batch(body));
+    const second = await forward(batch(body));
+
+    // Assess
+    expect(first.batchItemFailures).toEqual([]);
+    expect(second.batchItemFailures).toEqual([]);
+    expect(google.imports).toHaveLength(1);
+    expect(s3.gets).toEqual([`${BUCKET}/emails/m-redelivered`]);
+    expect(s3.has(BUCKET, "emails/m-redelivered")).toBe(true); // the bouncer has not finished with it
+  });
+
+  it("parks a target whose refresh token expired in the retry queue, reports it handled, and keeps the raw message", async () => {
+    // Prepare
+    google.addAccount("carol@gmail.com", "1//carol-expired");
+    google.revokeRefreshToken("1//carol-expired");
+    secrets.values.set(refreshTokenParameter(ENV, "carol@gmail.com"), JSON.stringify({ refresh_token: "1//carol-expired" }));
+    s3.put(BUCKET, "emails/m-expired", fixture("plain-text.eml"));
+    const event = decisionEvent(detailFor("m-expired", { forward: [forwardTo("carol@gmail.com")] }));
+    const at = new Date("2026-11-28T10:05:00.000Z");
+
+    // Act
+    const response = await forwarder({ now: () => at }).forward(batch(event));
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(google.imports).toHaveLength(0);
+    expect(retryQueue.messages).toHaveLength(1);
+    const parked = JSON.parse(retryQueue.messages[0]!.body) as RetryMessage;
+    expect(parked).toMatchObject({
+      kind: RETRY_MESSAGE_KIND,
+      version: 1,
+      target: "carol@gmail.com",
+      attempt: 1,
+      firstQueuedAt: at.toISOString(),
+      lastError: { code: "MAILBOX_AUTHORIZATION" },
+    });
+    expect(parked.lastError.message).toMatch(/invalid_grant/);
+    expect(parked.event).toEqual(event);
+    expect(retryQueue.messages[0]!.delaySeconds).toBeUndefined();
+    expect(s3.has(BUCKET, "emails/m-expired")).toBe(true);
+  });
+
+  it("delivers a parked message when the retry processor hands its body back after the token was refreshed", async () => {
+    // Prepare: park it, then store a new refresh token as the CLI would
+    google.addAccount("dave@gmail.com", "1//dave-old");
+    google.revokeRefreshToken("1//dave-old");
+    secrets.values.set(refreshTokenParameter(ENV, "dave@gmail.com"), JSON.stringify({ refresh_token: "1//dave-old" }));
+    s3.put(BUCKET, "emails/m-retried", fixture("plain-text.eml"));
+    const { forward } = forwarder();
+    await forward(batch(decisionEvent(detailFor("m-retried", { forward: [forwardTo("dave@gmail.com")] }))));
+    const parkedBody = retryQueue.messages[0]!.body;
+    google.addAccount("dave@gmail.com", "1//dave-new");
+    secrets.values.set(refreshTokenParameter(ENV, "dave@gmail.com"), JSON.stringify({ refresh_token: "1//dave-new" }));
+
+    // Act: the retry processor's synthetic SQS event, the body unchanged
+    const response = await forward({ Records: [sqsRecord(parkedBody, { messageId: "retry-1" })] });
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(google.imports.map((entry) => entry.account)).toEqual(["dave@gmail.com"]);
+    expect(retryQueue.messages).toHaveLength(1);
+    expect(s3.has(BUCKET, "emails/m-retried")).toBe(false);
+  });
+
+  it("parks again, with a delay and the next attempt count, when a retry meets a still-expired token; gives up after 14 days", async () => {
+    google.addAccount("erin@gmail.com", "1//erin-expired");
+    google.revokeRefreshToken("1//erin-expired");
+    secrets.values.set(refreshTokenParameter(ENV, "erin@gmail.com"), JSON.stringify({ refresh_token: "1//erin-expired" }));
+    s3.put(BUCKET, "emails/m-still-expired", fixture("plain-text.eml"));
+    let clock = new Date("2026-11-28T10:00:00.000Z");
+    const { forward } = forwarder({ now: () => clock });
+    await forward(batch(decisionEvent(detailFor("m-still-expired", { forward: [forwardTo("erin@gmail.com")] }))));
+
+    clock = new Date("2026-11-28T11:00:00.000Z");
+    const second = await forward({ Records: [sqsRecord(retryQueue.messages[0]!.body)] });
+    expect(second.batchItemFailures).toEqual([]);
+    const reparked = JSON.parse(retryQueue.messages[1]!.body) as RetryMessage;
+    expect(reparked).toMatchObject({ attempt: 2, firstQueuedAt: "2026-11-28T10:00:00.000Z", lastQueuedAt: "2026-11-28T11:00:00.000Z" });
+    expect(retryQueue.messages[1]!.delaySeconds).toBe(900);
+
+    clock = new Date("2026-12-12T10:00:00.000Z");
+    const record = sqsRecord(retryQueue.messages[1]!.body, { messageId: "too-late" });
+    const third = await forward({ Records: [record] });
+    expect(third.batchItemFailures).toEqual([{ itemIdentifier: "too-late" }]);
+    expect(retryQueue.messages).toHaveLength(2);
+  });
+
+  it("fails only the record whose raw message is gone, with a clear error, and keeps going", async () => {
+    // Prepare
+    s3.put(BUCKET, "emails/m-present", fixture("plain-text.eml"));
+    const missing = sqsRecord(decisionEvent(detailFor("m-missing", { forward: [forwardTo("alice@gmail.com")] })), { messageId: "sqs-missing" });
+    const present = sqsRecord(decisionEvent(detailFor("m-present", { forward: [forwardTo("alice@gmail.com")] })), { messageId: "sqs-present" });
+    const { forward, observability } = forwarder();
+    const errors = jest.spyOn(observability.logger, "error");
+    const metrics = jest.spyOn(observability.metrics, "addMetric");
+
+    // Act
+    const response = await forward({ Records: [missing, present] });
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "sqs-missing" }]);
+    expect(google.imports.map((entry) => entry.account)).toEqual(["alice@gmail.com"]);
+    expect(errors).toHaveBeenCalledWith("the raw message is gone; cannot import", expect.objectContaining({ messageId: "m-missing", code: "MESSAGE_NOT_FOUND" }));
+    expect(metrics).toHaveBeenCalledWith("GmailImportFailed_MESSAGE_NOT_FOUND", "Count", 1);
+    expect(retryQueue.messages).toHaveLength(0);
+  });
+
+  it("with several targets and one failing, fails the record; the redelivery imports only the failed one and then deletes the message", async () => {
+    // Prepare
+    s3.put(BUCKET, "emails/m-two-targets", fixture("plain-text.eml"));
+    const body = decisionEvent(detailFor("m-two-targets", { forward: [forwardTo("alice@gmail.com", "a@example.com"), forwardTo("bob@gmail.com", "b@example.com")] }));
+    google.failNext("session", { status: 503, account: "bob@gmail.com" });
+    const { forward } = forwarder();
+
+    // Act
+    const first = await forward({ Records: [sqsRecord(body, { messageId: "two-1" })] });
+    const afterFirst = google.imports.map((entry) => entry.account);
+    const keptAfterFirst = s3.has(BUCKET, "emails/m-two-targets");
+    const second = await forward({ Records: [sqsRecord(body, { messageId: "two-2" })] });
+
+    // Assess
+    expect(first.batchItemFailures).toEqual([{ itemIdentifier: "two-1" }]);
+    expect(afterFirst).toEqual(["alice@gmail.com"]);
+    expect(keptAfterFirst).toBe(true);
+    expect(second.batchItemFailures).toEqual([]);
+    expect(google.imports.map((entry) => entry.account)).toEqual(["alice@gmail.com", "bob@gmail.com"]);
+    expect(s3.has(BUCKET, "emails/m-two-targets")).toBe(false);
+  });
+
+  it.each([
+    ["429 on the upload session", "session", { status: 429, headers: { "retry-after": "30" } }],
+    ["500 on the upload", "upload", { status: 500 }],
+    ["403 userRateLimitExceeded", "session", { status: 403, body: { error: { code: 403, message: "User-rate limit exceeded", errors: [{ reason: "userRateLimitExceeded" }] } } }],
+    ["503 from the token endpoint", "token", { status: 503, body: { error: "temporarily_unavailable" } }],
+  ] as const)("fails the record for a retry through SQS on %s, without parking it", async (_name, endpoint, failure) => {
+    google.revokeAccessTokens(); // make the token endpoint be asked again
+    s3.put(BUCKET, "emails/m-transient", fixture("plain-text.eml"));
+    google.failNext(endpoint, failure);
+    const { forward, observability } = forwarder();
+    const metrics = jest.spyOn(observability.metrics, "addMetric");
+
+    const response = await forward({ Records: [sqsRecord(decisionEvent(detailFor("m-transient", { forward: [forwardTo("alice@gmail.com")] })), { messageId: "transient" })] });
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "transient" }]);
+    expect(retryQueue.messages).toHaveLength(0);
+    expect(metrics).toHaveBeenCalledWith("GmailImportFailed_MAILBOX_UNAVAILABLE", "Count", 1);
+    expect(s3.has(BUCKET, "emails/m-transient")).toBe(true);
+    // and the next delivery of the record succeeds
+    const retry = await forward({ Records: [sqsRecord(decisionEvent(detailFor("m-transient", { forward: [forwardTo("alice@gmail.com")] })))] });
+    expect(retry.batchItemFailures).toEqual([]);
+    expect(google.imports).toHaveLength(1);
+  });
+
+  it("refreshes the access token once when Gmail answers 401 to a cached one", async () => {
+    s3.put(BUCKET, "emails/m-401", fixture("plain-text.eml"));
+    const { forward } = forwarder();
+    s3.put(BUCKET, "emails/m-401-warmup", fixture("plain-text.eml"));
+    await forward(batch(decisionEvent(detailFor("m-401-warmup", { forward: [forwardTo("alice@gmail.com")] }))));
+    google.revokeAccessTokens();
+    const tokenRequestsBefore = google.requests.token;
+
+    const response = await forward(batch(decisionEvent(detailFor("m-401", { forward: [forwardTo("alice@gmail.com")] }))));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(google.requests.token - tokenRequestsBefore).toBe(1);
+    expect(google.imports).toHaveLength(2);
+  });
+
+  it("fails a permanent 4xx for the DLQ with Gmail's error in the log, and does not park it", async () => {
+    s3.put(BUCKET, "emails/m-bad-label", fixture("plain-text.eml"));
+    const { forward, observability } = forwarder();
+    const errors = jest.spyOn(observability.logger, "error");
+
+    const response = await forward({
+      Records: [sqsRecord(decisionEvent(detailFor("m-bad-label", { forward: [forwardTo("bob@gmail.com", "user@example.com", ["INBOX", "Label_404"])] })), { messageId: "bad-label" })],
+    });
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "bad-label" }]);
+    expect(retryQueue.messages).toHaveLength(0);
+    expect(errors).toHaveBeenCalledWith(
+      "import failed",
+      expect.objectContaining({ code: "MAILBOX_REJECTED", error: expect.objectContaining({ message: expect.stringMatching(/400.*Invalid label: Label_404/) }) }),
+    );
+  });
+
+  it("parks when the account has never been authorized (the Pulumi placeholder is still there)", async () => {
+    secrets.values.set(refreshTokenParameter(ENV, "frank@gmail.com"), PARAMETER_PLACEHOLDER);
+    s3.put(BUCKET, "emails/m-placeholder", fixture("plain-text.eml"));
+    const response = await forwarder().forward(batch(decisionEvent(detailFor("m-placeholder", { forward: [forwardTo("frank@gmail.com")] }))));
+    expect(response.batchItemFailures).toEqual([]);
+    expect(JSON.parse(retryQueue.messages[0]!.body)).toMatchObject({ target: "frank@gmail.com", lastError: { message: expect.stringMatching(/no refresh token/) } });
+  });
+
+  it.each([
+    ["not JSON", "{"],
+    ["the wrong detail-type", JSON.stringify({ ...decisionEvent(detailFor("m-x", { forward: [forwardTo("alice@gmail.com")] })), "detail-type": "Something Else" })],
+    ["a decision without its s3 pointer", JSON.stringify(decisionEvent({ ...detailFor("m-x", { forward: [forwardTo("alice@gmail.com")] }), s3: undefined } as unknown as DecisionDetail))],
+    ["a retry message for a target the decision does not have", JSON.stringify({ kind: RETRY_MESSAGE_KIND, version: 1, target: "eve@gmail.com", attempt: 1, firstQueuedAt: "2026-11-28T10:00:00.000Z", lastQueuedAt: "2026-11-28T10:00:00.000Z", lastError: { code: "X", message: "x" }, event: decisionEvent(detailFor("m-x", { forward: [forwardTo("alice@gmail.com")] })) })],
+  ])("fails a record that is %s alone, and delivers the others", async (_name, body) => {
+    s3.put(BUCKET, "emails/m-good", fixture("plain-text.eml"));
+    const { forward, observability } = forwarder();
+    const errors = jest.spyOn(observability.logger, "error");
+    const bad = sqsRecord(body, { messageId: "bad" });
+    const good = sqsRecord(decisionEvent(detailFor("m-good", { forward: [forwardTo("alice@gmail.com")] })), { messageId: "good" });
+
+    const response = await forward({ Records: [bad, good] });
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "bad" }]);
+    expect(google.imports).toHaveLength(1);
+    expect(errors).toHaveBeenCalledWith("cannot read the record", expect.objectContaining({ sqsMessageId: "bad", error: expect.objectContaining({ code: "INVALID_DELIVERY_EVENT" }) }));
+  });
+
+  it("keeps the raw message when the decision also stores it", async () => {
+    s3.put(BUCKET, "emails/m-stored", fixture("plain-text.eml"));
+    const detail = detailFor("m-stored", { forward: [forwardTo("alice@gmail.com")], store: [{ recipient: "user@example.com", match: "exact", rule: "user@example.com" }] });
+    await forwarder().forward(batch(decisionEvent(detail)));
+    expect(google.imports).toHaveLength(1);
+    expect(s3.has(BUCKET, "emails/m-stored")).toBe(true);
+  });
+
+  it("streams a 40 MB message: Gmail receives its first bytes long before S3 has produced them all", async () => {
+    // Prepare: a 40 MB message generated on the fly, hashed as it is produced, never held whole
+    const size = 40 * 1024 * 1024;
+    const header = fixture("plain-text.eml").subarray(0, fixture("plain-text.eml").indexOf("\r\n\r\n") + 4);
+    const line = Buffer.from(`${"A".repeat(74)}\r\n`);
+    let produced = 0;
+    const hash = createHash("sha256");
+    function* generate() {
+      produced = 0;
+      yield header;
+      produced += header.length;
+      hash.update(header);
+      const chunk = Buffer.concat(Array.from({ length: 1024 }, () => line));
+      while (produced < size) {
+        const part = chunk.subarray(0, Math.min(chunk.length, size - produced));
+        hash.update(part);
+        produced += part.length;
+        yield part;
+      }
+    }
+    s3.put(BUCKET, "emails/m-40mb", { size, stream: () => Readable.from(generate()) });
+    let producedAtFirstChunk = -1;
+    google.onFirstUploadChunk = () => {
+      producedAtFirstChunk = produced;
+    };
+    const baseline = process.memoryUsage();
+    let peak = 0;
+    const sampler = setInterval(() => {
+      const usage = process.memoryUsage();
+      peak = Math.max(peak, usage.rss - baseline.rss);
+    }, 5);
+
+    // Act
+    const started = Date.now();
+    const response = await forwarder().forward(batch(decisionEvent(detailFor("m-40mb", { forward: [forwardTo("alice@gmail.com")] }))));
+    clearInterval(sampler);
+    google.onFirstUploadChunk = undefined;
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(google.imports[0]).toMatchObject({ bytes: size, sha256: hash.digest("hex") });
+    expect(producedAtFirstChunk).toBeGreaterThan(0);
+    expect(producedAtFirstChunk).toBeLessThan(size / 4);
+    process.stdout.write(
+      `40 MB import: ${Date.now() - started} ms, peak RSS growth ${(peak / 1048576).toFixed(1)} MiB in this process (client and test server together)\n`,
+    );
+  });
+
+  it("still works after Pulumi serializes the factory, in a fresh Node process against local AWS stand-ins", async () => {
+    // Prepare
+    const aws = await startFakeAws();
+    try {
+      const raw = fixture("plain-text.eml");
+      aws.objects.set(`${BUCKET}/emails/m-archive`, raw);
+      aws.objects.set(`${BUCKET}/emails/m-archive-parked`, raw);
+      aws.parameters.set(oauthClientParameter(ENV), JSON.stringify({ installed: FAKE_CLIENT }));
+      aws.parameters.set(refreshTokenParameter(ENV, "alice@gmail.com"), JSON.stringify({ refresh_token: "1//alice-refresh" }));
+      const { dir } = await serializeFactory("gmail-forwarder", gmailForwarderFactory);
+      // The SQS client sends to the queue URL's host, so the URL names the stand-in.
+      const retryQueueUrl = `${aws.endpoint}/123456789012/ses-mail-gmail-forwarder-retry-test`;
+      const event = {
+        Records: [
+          sqsRecord(decisionEvent(detailFor("m-archive", { forward: [forwardTo("alice@gmail.com")] })), { messageId: "archive-ok" }),
+          sqsRecord(decisionEvent(detailFor("m-archive-parked", { forward: [forwardTo("nobody-yet@gmail.com")] })), { messageId: "archive-parked" }),
+          sqsRecord("{", { messageId: "archive-bad" }),
+        ],
+      };
+
+      // Act
+      const outcome = await invokeArchive(dir, event, {
+        ...gmailForwarderEnvironmentVariables({ environment: ENV, routingTable: tableName, retryQueueUrl, gmailApiUrl: google.baseUrl, oauthTokenUrl: google.tokenUrl }),
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+        AWS_ENDPOINT_URL_S3: aws.endpoint,
+        AWS_ENDPOINT_URL_SSM: aws.endpoint,
+        AWS_ENDPOINT_URL_SQS: aws.endpoint,
+      });
+
+      // Assess
+      if (!outcome.ok || JSON.stringify(outcome.result).includes("archive-parked")) process.stderr.write(`${outcome.stdout}\n${outcome.stderr}\n`);
+      expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [{ itemIdentifier: "archive-bad" }] } });
+      expect(google.imports.map((entry) => [entry.account, entry.sha256])).toEqual([["alice@gmail.com", sha256(raw)]]);
+      expect(aws.objects.has(`${BUCKET}/emails/m-archive`)).toBe(false);
+      expect(aws.objects.has(`${BUCKET}/emails/m-archive-parked`)).toBe(true);
+      expect(aws.sentMessages).toEqual([{ queueUrl: retryQueueUrl, body: expect.stringContaining('"target":"nobody-yet@gmail.com"') }]);
+    } finally {
+      await aws.close();
+    }
+  });
+
+  it("reads the environment the component writes, and refuses a misconfigured one", () => {
+    const env = gmailForwarderEnvironmentVariables({
+      environment: "test",
+      routingTable: "ses-mail-email-routing-test",
+      retryQueueUrl: "https://sqs.eu-west-2.amazonaws.com/123456789012/ses-mail-gmail-forwarder-retry-test",
+    });
+    expect(readGmailForwarderEnvironment(env)).toEqual({
+      environment: "test",
+      routingTable: "ses-mail-email-routing-test",
+      retryQueueUrl: "https://sqs.eu-west-2.amazonaws.com/123456789012/ses-mail-gmail-forwarder-retry-test",
+    });
+    expect(() => readGmailForwarderEnvironment({ ...env, RETRY_QUEUE_URL: "" })).toThrow(/RETRY_QUEUE_URL/);
+    expect(() => readGmailForwarderEnvironment({ ...env, SES_MAIL_ENVIRONMENT: "../prod" })).toThrow(/SES_MAIL_ENVIRONMENT/);
+  });
+});
