@@ -52,6 +52,12 @@ export class FileMessageStore implements MessageStore {
     }
   }
 
+  /** A scratch file for a message still arriving; removed by `init` if a crash left it. */
+  spoolPath(messageId: string): string {
+    if (!/^[a-z0-9]+$/.test(messageId)) throw new UnsafeMessageKeyError({ bucket: this.bucket, key: messageId });
+    return path.join(this.tmpDir, `${messageId}.spool`);
+  }
+
   locationOf(messageId: string): MessageLocation {
     return { bucket: this.bucket, key: `${EMAIL_KEY_PREFIX}${messageId}` };
   }

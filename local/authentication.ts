@@ -1,0 +1,152 @@
+/**
+ * SPF, DKIM and DMARC for local mode with mailauth, mapped to the verdicts SES reports
+ * (PASS / FAIL / GRAY / PROCESSING_FAILED). Never throws: a DNS failure, a mailauth error or the
+ * deadline give PROCESSING_FAILED, as SES does when it cannot evaluate a check.
+ *
+ * Mapping (NOTES.md, mailauth 4.13):
+ * - SPF: pass → PASS; fail, softfail → FAIL; neutral, none → GRAY; temperror, permerror → PROCESSING_FAILED.
+ * - DKIM: any signature pass → PASS; else any temperror → PROCESSING_FAILED; else fail, neutral (a body
+ *   hash that did not verify), policy, permerror → FAIL; unsigned → GRAY.
+ * - DMARC: pass → PASS; fail → FAIL with the sender's policy (`sp` for a subdomain, as mailauth reports it);
+ *   none → GRAY; temperror, permerror → PROCESSING_FAILED. No From domain to check → GRAY.
+ */
+import type { Readable } from "node:stream";
+import { authenticate, type DNSResolver } from "mailauth";
+import type { DmarcPolicy, VerdictStatus } from "../core/verdicts";
+import { AUTHENTICATION_DEADLINE_MS } from "./limits";
+import type { DnsResolver } from "./resolver";
+
+export interface AuthenticationVerdicts {
+  readonly spf: VerdictStatus;
+  readonly dkim: VerdictStatus;
+  readonly dmarc: VerdictStatus;
+  readonly dmarcPolicy?: DmarcPolicy;
+}
+
+export interface AuthenticationResult {
+  readonly verdicts: AuthenticationVerdicts;
+  /** The `Authentication-Results` header (RFC 8601), folded, ending in CRLF. */
+  readonly header: string;
+}
+
+export interface AuthenticationInput {
+  /** The client's IP address. */
+  readonly ip: string;
+  /** What the client said in HELO/EHLO. */
+  readonly helo: string;
+  /** MAIL FROM; empty for the null sender. */
+  readonly sender: string;
+  /** This server's name (the authserv-id). */
+  readonly mta: string;
+  readonly resolver: DnsResolver;
+  readonly deadlineMs?: number;
+}
+
+/** The parts of mailauth's result we read (its typings are looser than its output). */
+interface MailauthOutcome {
+  spf?: { status?: { result?: string }; info?: string } | false;
+  dkim?: { results?: Array<{ status?: { result?: string }; info?: string }> };
+  dmarc?: { status?: { result?: string }; policy?: string; info?: string } | false;
+}
+
+export function spfVerdict(result: string | undefined): VerdictStatus {
+  switch (result) {
+    case "pass":
+      return "PASS";
+    case "fail":
+    case "softfail":
+      return "FAIL";
+    case "neutral":
+    case "none":
+      return "GRAY";
+    default:
+      return "PROCESSING_FAILED";
+  }
+}
+
+export function dkimVerdict(results: readonly (string | undefined)[]): VerdictStatus {
+  if (results.includes("pass")) return "PASS";
+  if (results.includes("temperror")) return "PROCESSING_FAILED";
+  if (results.some((result) => result === "fail" || result === "neutral" || result === "policy" || result === "permerror")) return "FAIL";
+  return "GRAY";
+}
+
+export function dmarcVerdict(result: string | undefined, policy: string | undefined): Pick<AuthenticationVerdicts, "dmarc" | "dmarcPolicy"> {
+  switch (result) {
+    case "pass":
+      return { dmarc: "PASS" };
+    case "fail": {
+      const normalized = policy?.toLowerCase();
+      const dmarcPolicy = normalized === "none" || normalized === "quarantine" || normalized === "reject" ? normalized : undefined;
+      return dmarcPolicy ? { dmarc: "FAIL", dmarcPolicy } : { dmarc: "FAIL" };
+    }
+    case "none":
+    case undefined:
+      return { dmarc: "GRAY" };
+    default:
+      return { dmarc: "PROCESSING_FAILED" };
+  }
+}
+
+/** Header text from the client (HELO, addresses) must not break the header it is quoted in. */
+function clean(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what is removed
+  return text.replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
+}
+
+function resultsHeader(mta: string, clauses: readonly string[]): string {
+  return `Authentication-Results: ${clean(mta)};\r\n ${clauses.map(clean).join(";\r\n ")}\r\n`;
+}
+
+function failedResult(mta: string, reason: string): AuthenticationResult {
+  const comment = `(${clean(reason).replace(/[()\\]/g, "")})`;
+  return {
+    verdicts: { spf: "PROCESSING_FAILED", dkim: "PROCESSING_FAILED", dmarc: "PROCESSING_FAILED" },
+    header: resultsHeader(mta, [`spf=temperror ${comment}`, `dkim=temperror ${comment}`, `dmarc=temperror ${comment}`]),
+  };
+}
+
+/** Verifies a message; `message` is its bytes or a stream of them. */
+export async function authenticateMessage(message: Buffer | Readable, input: AuthenticationInput): Promise<AuthenticationResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<"deadline">((resolve) => {
+    timer = setTimeout(() => resolve("deadline"), input.deadlineMs ?? AUTHENTICATION_DEADLINE_MS);
+  });
+  try {
+    const outcome = await Promise.race([
+      authenticate(message, {
+        ip: input.ip,
+        helo: input.helo,
+        sender: input.sender,
+        mta: input.mta,
+        // mailauth's typings list only string records; at run time it also reads MX objects, as Node returns them.
+        resolver: input.resolver as DNSResolver,
+        disableArc: true,
+        disableBimi: true,
+      }) as Promise<MailauthOutcome>,
+      deadline,
+    ]);
+    if (outcome === "deadline") {
+      if (typeof (message as Readable).destroy === "function" && !Buffer.isBuffer(message)) (message as Readable).destroy();
+      return failedResult(input.mta, "authentication took too long");
+    }
+    const spf = outcome.spf ? outcome.spf : undefined;
+    const dkimResults = outcome.dkim?.results ?? [];
+    const dmarc = outcome.dmarc ? outcome.dmarc : undefined;
+    const verdicts: AuthenticationVerdicts = {
+      spf: spfVerdict(spf?.status?.result),
+      dkim: dkimVerdict(dkimResults.map((result) => result.status?.result)),
+      ...dmarcVerdict(dmarc?.status?.result, dmarc?.policy),
+    };
+    const clauses = [
+      ...(spf?.info ? [spf.info] : ["spf=none"]),
+      ...(dkimResults.length > 0 ? dkimResults.map((result) => result.info ?? "dkim=none") : ["dkim=none"]),
+      ...(dmarc?.info ? [dmarc.info] : ["dmarc=none"]),
+    ];
+    return { verdicts, header: resultsHeader(input.mta, clauses) };
+  } catch (error) {
+    return failedResult(input.mta, error instanceof Error ? error.message : String(error));
+  } finally {
+    clearTimeout(timer);
+  }
+}

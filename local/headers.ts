@@ -1,0 +1,192 @@
+/**
+ * What local mode reads from a message's header block (for the SES notification's `headers` and
+ * `commonHeaders`, and the log line) and the trace header it adds. Reading is bounded
+ * (HEADER_PARSE_MAX_BYTES) and tolerant: bare LF, NUL, 8-bit and invalid UTF-8 never throw. The message
+ * bytes themselves are never changed; this only looks at them.
+ */
+import { HEADER_PARSE_MAX_BYTES, SES_NOTIFICATION_HEADERS_MAX_BYTES } from "./limits";
+
+export interface HeaderField {
+  readonly name: string;
+  /** Unfolded, decoded as UTF-8 (invalid bytes become U+FFFD); MIME encoded-words kept as sent. */
+  readonly value: string;
+}
+
+export interface HeaderBlock {
+  readonly fields: readonly HeaderField[];
+  /** True when the block was longer than HEADER_PARSE_MAX_BYTES and only its start was read. */
+  readonly truncated: boolean;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+
+/** Where the header block of `bytes` ends (index of the empty line), or -1 when it does not end within them. */
+function headerEnd(bytes: Buffer): number {
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] !== 0x0a) continue;
+    if (bytes[i + 1] === 0x0a) return i + 1;
+    if (bytes[i + 1] === 0x0d && bytes[i + 2] === 0x0a) return i + 1;
+  }
+  return -1;
+}
+
+/** Parses the header block at the start of `head` (the first bytes of a message). */
+export function parseHeaderBlock(head: Buffer): HeaderBlock {
+  const window = head.subarray(0, HEADER_PARSE_MAX_BYTES);
+  const end = headerEnd(window);
+  const block = end === -1 ? window : window.subarray(0, end);
+  const lines = utf8.decode(block).split(/\r?\n/);
+  const fields: HeaderField[] = [];
+  for (const line of lines) {
+    if (line === "") continue;
+    if (/^[ \t]/.test(line)) {
+      const last = fields.pop();
+      if (last) fields.push({ name: last.name, value: `${last.value} ${line.trim()}` });
+      continue;
+    }
+    const colon = line.indexOf(":");
+    // A line that is not a header (no colon, or a space in the name) is skipped, not fatal.
+    if (colon <= 0 || /[\s]/.test(line.slice(0, colon))) continue;
+    fields.push({ name: line.slice(0, colon), value: line.slice(colon + 1).trim() });
+  }
+  return { fields, truncated: end === -1 && head.length > HEADER_PARSE_MAX_BYTES };
+}
+
+/** The first value of a header (case-insensitive name). */
+export function headerValue(fields: readonly HeaderField[], name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  return fields.find((field) => field.name.toLowerCase() === wanted)?.value;
+}
+
+/** Decodes RFC 2047 encoded-words (`=?utf-8?B?…?=`, `=?iso-8859-1?Q?…?=`); unknown charsets stay encoded. */
+export function decodeEncodedWords(text: string): string {
+  // Whitespace between two adjacent encoded-words is not displayed (RFC 2047 §6.2).
+  const joined = text.replace(/(=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)\s+(?==\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)/g, "$1");
+  return joined.replace(/=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g, (word, charset: string, encoding: string, data: string) => {
+    let bytes: Buffer;
+    if (encoding.toUpperCase() === "B") {
+      bytes = Buffer.from(data, "base64");
+    } else {
+      const qp = data.replace(/_/g, " ").replace(/=([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+      bytes = Buffer.from(qp, "latin1");
+    }
+    try {
+      return new TextDecoder(charset.split("*")[0]!.toLowerCase()).decode(bytes);
+    } catch {
+      return word;
+    }
+  });
+}
+
+/** Splits an address list at top-level commas (not inside quotes, comments or angle brackets). */
+export function splitAddressList(text: string): string[] {
+  const parts: string[] = [];
+  let current = "";
+  let quoted = false;
+  let depth = 0;
+  let angle = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i]!;
+    if (quoted && char === "\\") {
+      current += char + (text[i + 1] ?? "");
+      i++;
+      continue;
+    }
+    if (char === '"' && depth === 0) quoted = !quoted;
+    else if (!quoted && char === "(") depth++;
+    else if (!quoted && char === ")" && depth > 0) depth--;
+    else if (!quoted && depth === 0 && char === "<") angle = true;
+    else if (!quoted && depth === 0 && char === ">") angle = false;
+    if (char === "," && !quoted && depth === 0 && !angle) {
+      if (current.trim()) parts.push(current.trim());
+      current = "";
+      continue;
+    }
+    current += char;
+  }
+  if (current.trim()) parts.push(current.trim());
+  return parts;
+}
+
+/** SES's `commonHeaders`: the fields most consumers want, decoded. */
+export interface CommonHeaders {
+  readonly returnPath?: string;
+  readonly from?: readonly string[];
+  readonly sender?: string;
+  readonly replyTo?: readonly string[];
+  readonly to?: readonly string[];
+  readonly cc?: readonly string[];
+  readonly date?: string;
+  readonly messageId?: string;
+  readonly subject?: string;
+}
+
+export function commonHeaders(fields: readonly HeaderField[], returnPath: string): CommonHeaders {
+  const list = (name: string) => {
+    const value = headerValue(fields, name);
+    return value === undefined ? undefined : splitAddressList(decodeEncodedWords(value));
+  };
+  const single = (name: string, decode = false) => {
+    const value = headerValue(fields, name);
+    return value === undefined ? undefined : decode ? decodeEncodedWords(value) : value;
+  };
+  const entries: Array<[keyof CommonHeaders, unknown]> = [
+    ["returnPath", returnPath || undefined],
+    ["from", list("from")],
+    ["sender", single("sender", true)],
+    ["replyTo", list("reply-to")],
+    ["to", list("to")],
+    ["cc", list("cc")],
+    ["date", single("date")],
+    ["messageId", single("message-id")],
+    ["subject", single("subject", true)],
+  ];
+  return Object.fromEntries(entries.filter(([, value]) => value !== undefined)) as CommonHeaders;
+}
+
+/** The notification's `headers`: every field, in order, until SES's 10 KB budget is spent. */
+export function notificationHeaders(block: HeaderBlock): { headers: HeaderField[]; truncated: boolean } {
+  const headers: HeaderField[] = [];
+  let bytes = 0;
+  for (const field of block.fields) {
+    bytes += Buffer.byteLength(field.name) + Buffer.byteLength(field.value) + 4;
+    if (bytes > SES_NOTIFICATION_HEADERS_MAX_BYTES) return { headers, truncated: true };
+    headers.push({ name: field.name, value: field.value });
+  }
+  return { headers, truncated: block.truncated };
+}
+
+/** RFC 5322 date-time in UTC: `Sat, 28 Nov 2026 10:00:00 +0000`. */
+export function rfc5322Date(date: Date): string {
+  const days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+  const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${days[date.getUTCDay()]}, ${pad(date.getUTCDate())} ${months[date.getUTCMonth()]} ${date.getUTCFullYear()} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000`;
+}
+
+/** Text a client chose (HELO name, address) made safe for a header: printable ASCII, bounded. */
+function headerSafe(text: string, max = 255): string {
+  return text.replace(/[^\x21-\x7e]/g, "?").slice(0, max) || "unknown";
+}
+
+export interface ReceivedInput {
+  readonly helo: string;
+  readonly clientHostname: string;
+  readonly ip: string;
+  readonly mta: string;
+  /** ESMTP, ESMTPS, ESMTPSA … (RFC 3848). */
+  readonly protocol: string;
+  readonly messageId: string;
+  readonly recipients: readonly string[];
+  readonly date: Date;
+}
+
+/** The `Received` trace header (RFC 5321 §4.4), as SES adds it; names the recipient only when there is one. */
+export function receivedHeader(input: ReceivedInput): string {
+  const forClause = input.recipients.length === 1 ? `\r\n for <${headerSafe(input.recipients[0]!)}>` : "";
+  return (
+    `Received: from ${headerSafe(input.helo)} (${headerSafe(input.clientHostname)} [${headerSafe(input.ip)}])\r\n` +
+    ` by ${headerSafe(input.mta)} (ses-mail local) with ${headerSafe(input.protocol)} id ${headerSafe(input.messageId)}${forClause};\r\n` +
+    ` ${rfc5322Date(input.date)}\r\n`
+  );
+}

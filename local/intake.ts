@@ -1,0 +1,242 @@
+/**
+ * Local mode's SES inbound: an SMTP server (smtp-server) that accepts mail for the configured domains,
+ * authenticates it (mailauth), stores it durably and publishes the SES receipt notification.
+ *
+ * The 250 reply is sent only after the message file and its notification (in the input queue's journal)
+ * are both fsynced: an acknowledged message survives a crash. Until then any failure answers 451, so
+ * the client keeps the message and retries.
+ *
+ * What it enforces, as SES does: recipients only in the configured domains (550 5.1.1 at RCPT), at most
+ * MAX_RECIPIENTS_PER_MESSAGE recipients (452 past it, RFC 5321 §4.5.3.1.10), SES_MAX_MESSAGE_BYTES
+ * (552 for a declared SIZE and for actual data). Only `<CR><LF>.<CR><LF>` ends the data (smtp-server
+ * 3.21): `<LF>.<LF>` and `<CR>.<CR>` are message content, so SMTP smuggling cannot inject a second message.
+ */
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import type { Readable } from "node:stream";
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
+import { parseAddress } from "../core/addresses";
+import { MAX_RECIPIENTS_PER_MESSAGE, SES_MAX_MESSAGE_BYTES } from "../core/limits";
+import type { FileMessageStore } from "../adapters/local/file-message-store";
+import { authenticateMessage } from "./authentication";
+import { crashPoint } from "./crash-points";
+import { parseHeaderBlock, receivedHeader } from "./headers";
+import { HEADER_PARSE_MAX_BYTES, INTAKE_MEMORY_SPOOL_BYTES, SMTP_MAX_CLIENTS, SMTP_SOCKET_TIMEOUT_MS } from "./limits";
+import { buildReceiptNotification } from "./notification";
+import type { DnsResolver } from "./resolver";
+
+export interface IntakeOptions {
+  /** Canonical domains mail is accepted for. */
+  readonly domains: readonly string[];
+  readonly store: FileMessageStore;
+  readonly resolver: DnsResolver;
+  /** This server's name: SMTP greeting, Received and Authentication-Results. */
+  readonly hostname: string;
+  readonly tls: { readonly key: string; readonly cert: string };
+  /** Publishes a notification durably (the SNS → SQS leg); resolves once it survives a crash. */
+  readonly publish: (notification: string) => Promise<void>;
+  /** One line per refused recipient or message, for the operator. */
+  readonly note?: (line: string) => void;
+  readonly now?: () => Date;
+}
+
+/** An SMTP reply for smtp-server: its code and text (the enhanced status code is added by smtp-server). */
+function smtpError(responseCode: number, message: string): Error & { responseCode: number } {
+  return Object.assign(new Error(message), { responseCode });
+}
+
+/** 40 lower-case base-36 characters, time-ordered, like SES's message ids. */
+export function newSesMessageId(now: Date): string {
+  const time = now.getTime().toString(36).padStart(10, "0");
+  const random = BigInt(`0x${randomBytes(20).toString("hex")}`).toString(36).padStart(31, "0");
+  return `${time}${random}`.slice(0, 40);
+}
+
+/**
+ * Collects a message as it arrives: in memory up to INTAKE_MEMORY_SPOOL_BYTES, then in a spool file.
+ * Keeps the first HEADER_PARSE_MAX_BYTES apart for header parsing either way.
+ */
+class Spool {
+  private chunks: Buffer[] = [];
+  private file: fs.promises.FileHandle | undefined;
+  private head: Buffer[] = [];
+  private headBytes = 0;
+  size = 0;
+
+  constructor(private readonly spoolPath: string) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.headBytes < HEADER_PARSE_MAX_BYTES) {
+      const part = chunk.subarray(0, HEADER_PARSE_MAX_BYTES - this.headBytes);
+      this.head.push(part);
+      this.headBytes += part.length;
+    }
+    this.size += chunk.length;
+    if (!this.file && this.size <= INTAKE_MEMORY_SPOOL_BYTES) {
+      this.chunks.push(chunk);
+      return;
+    }
+    if (!this.file) {
+      this.file = await fs.promises.open(this.spoolPath, "wx", 0o600);
+      for (const held of this.chunks) await this.file.write(held);
+      this.chunks = [];
+    }
+    await this.file.write(chunk);
+  }
+
+  /** The first bytes, for the header block. */
+  headBuffer(): Buffer {
+    return Buffer.concat(this.head);
+  }
+
+  get spooled(): boolean {
+    return this.file !== undefined;
+  }
+
+  async seal(): Promise<void> {
+    await this.file?.close();
+  }
+
+  /** The message as mailauth reads it: the bytes, or a fresh stream of the spool file. */
+  authInput(): Buffer | Readable {
+    return this.file ? fs.createReadStream(this.spoolPath, { highWaterMark: 256 * 1024 }) : Buffer.concat(this.chunks);
+  }
+
+  body(): Iterable<Uint8Array> | AsyncIterable<Uint8Array> {
+    return this.file ? fs.createReadStream(this.spoolPath, { highWaterMark: 1024 * 1024 }) : this.chunks;
+  }
+
+  async discard(): Promise<void> {
+    this.chunks = [];
+    this.head = [];
+    if (this.file) {
+      await this.file.close().catch(() => undefined);
+      await fs.promises.rm(this.spoolPath, { force: true });
+    }
+  }
+}
+
+function describeSender(session: SMTPServerSession): string {
+  return session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
+}
+
+export function createIntakeServer(options: IntakeOptions): SMTPServer {
+  const domains = options.domains.map((domain) => domain.toLowerCase());
+  const now = options.now ?? (() => new Date());
+  const note = options.note ?? (() => undefined);
+
+  async function receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const receivedAt = now();
+    const messageId = newSesMessageId(receivedAt);
+    const spool = new Spool(options.store.spoolPath(messageId));
+    let accepted = false;
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        // Past the limit the rest is only drained: smtp-server answers 552 (rejectOversized).
+        if (!stream.sizeExceeded) await spool.write(chunk);
+      }
+      if (stream.sizeExceeded) {
+        note(`552 from ${describeSender(session) || "<>"}: ${stream.byteLength} bytes is over the ${SES_MAX_MESSAGE_BYTES}-byte limit`);
+        throw smtpError(552, `message exceeds the ${SES_MAX_MESSAGE_BYTES}-byte limit`);
+      }
+      await spool.seal();
+
+      const sender = describeSender(session);
+      const recipients = session.envelope.rcptTo.map((rcpt) => parseAddress(rcpt.address).address);
+      const ip = session.remoteAddress.replace(/^::ffff:/, "");
+      const helo = session.hostNameAppearsAs || ip;
+      const auth = await authenticateMessage(spool.authInput(), { ip, helo, sender, mta: options.hostname, resolver: options.resolver });
+      const prefix = Buffer.from(
+        receivedHeader({
+          helo,
+          clientHostname: session.clientHostname,
+          ip,
+          mta: options.hostname,
+          protocol: session.transmissionType || (session.secure ? "ESMTPS" : "ESMTP"),
+          messageId,
+          recipients,
+          date: receivedAt,
+        }) + auth.header,
+        "latin1",
+      );
+      const body = spool.body();
+      const { location } = await options.store.write(
+        messageId,
+        (async function* () {
+          yield prefix;
+          yield* body;
+        })(),
+      );
+      const notification = buildReceiptNotification({
+        messageId,
+        receivedAt,
+        source: sender,
+        recipients,
+        block: parseHeaderBlock(spool.headBuffer()),
+        verdicts: { spam: "DISABLED", virus: "DISABLED", ...auth.verdicts },
+        location,
+        processingTimeMillis: now().getTime() - receivedAt.getTime(),
+      });
+      await options.publish(JSON.stringify(notification));
+      accepted = true;
+      return `Ok ${messageId}`;
+    } catch (error) {
+      if (error instanceof Error && "responseCode" in error) throw error;
+      note(`451 from ${describeSender(session) || "<>"}: could not store the message: ${error instanceof Error ? error.message : String(error)}`);
+      // The client keeps the message and tries again later; nothing half-stored is referenced.
+      await options.store.delete(options.store.locationOf(messageId)).catch(() => undefined);
+      throw smtpError(451, "local error in processing, try again later");
+    } finally {
+      await spool.discard();
+      if (!accepted && !stream.readableEnded) stream.resume();
+    }
+  }
+
+  const server = new SMTPServer({
+    name: options.hostname,
+    banner: "ses-mail local mode",
+    size: SES_MAX_MESSAGE_BYTES,
+    rejectOversized: true,
+    maxRecipients: MAX_RECIPIENTS_PER_MESSAGE,
+    // An inbound MX: anyone may send without logging in, and there is nothing to log in to.
+    authOptional: true,
+    disabledCommands: ["AUTH"],
+    key: options.tls.key,
+    cert: options.tls.cert,
+    // No reverse DNS: this machine may have none, and it would only slow every connection down.
+    disableReverseLookup: true,
+    maxClients: SMTP_MAX_CLIENTS,
+    socketTimeout: SMTP_SOCKET_TIMEOUT_MS,
+    closeTimeout: 3000,
+    logger: false,
+
+    onRcptTo(address, session, callback) {
+      let domain: string;
+      try {
+        domain = parseAddress(address.address).domain;
+      } catch (error) {
+        callback(smtpError(553, `bad recipient address syntax: ${error instanceof Error ? error.message : String(error)}`));
+        return;
+      }
+      if (!domains.includes(domain)) {
+        note(`550 from ${describeSender(session) || "<>"} → ${address.address}: ${domain} is not a domain of this stack`);
+        callback(smtpError(550, `mailbox unavailable: ${domain} is not handled here`));
+        return;
+      }
+      callback();
+    },
+
+    onData(stream, session, callback) {
+      receive(stream, session).then(
+        (reply) => {
+          callback(null, reply);
+          crashPoint("accepted");
+        },
+        (error: Error) => callback(error),
+      );
+    },
+  });
+  // A client that misbehaves (resets, TLS garbage) is its own problem, never a crash.
+  server.on("error", (error) => note(`smtp: ${error.message}`));
+  return server;
+}

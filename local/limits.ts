@@ -1,0 +1,55 @@
+/**
+ * Local mode's limits, each with what it stops. SES's own limits (message size, recipients) are in
+ * core/limits.ts and apply here unchanged.
+ */
+
+/**
+ * A message is held in memory while it arrives up to this size; a larger one is spooled to disk as it
+ * arrives. Stops ten concurrent 40 MB messages from costing 400 MB of heap.
+ */
+export const INTAKE_MEMORY_SPOOL_BYTES = 1024 * 1024;
+
+/**
+ * The header block is parsed (subject, From, the notification's `headers`) from at most this many bytes.
+ * An attacker's megabytes of headers cost a bounded scan, never a full parse.
+ */
+export const HEADER_PARSE_MAX_BYTES = 256 * 1024;
+
+/**
+ * SES truncates the `mail.headers` list of a notification when the headers are larger than 10 KB and sets
+ * `headersTruncated`; local mode does the same, so the event the router reads has the same bounded size.
+ */
+export const SES_NOTIFICATION_HEADERS_MAX_BYTES = 10 * 1024;
+
+/**
+ * One DNS question may take this long before it counts as a temporary failure. Without it, a machine
+ * without DNS would hold every SMTP transaction for the resolver's own retries (tens of seconds).
+ */
+export const DNS_QUERY_TIMEOUT_MS = 2000;
+
+/**
+ * SPF, DKIM and DMARC together get this long; past it the verdicts are PROCESSING_FAILED and the
+ * message is accepted anyway, as SES does. Bounds the time a hostile DNS zone can hold a transaction.
+ */
+export const AUTHENTICATION_DEADLINE_MS = 10_000;
+
+/** Concurrent SMTP connections; more are refused with 421. Stops a connection flood from exhausting file descriptors. */
+export const SMTP_MAX_CLIENTS = 100;
+
+/** An idle SMTP connection is closed after this long (RFC 5321 §4.5.3.2 suggests at least 5 minutes). */
+export const SMTP_SOCKET_TIMEOUT_MS = 5 * 60 * 1000;
+
+/** The per-message log line names at most this many recipients, then "+N more": 100 recipients stay one readable line. */
+export const LOG_LINE_MAX_RECIPIENTS = 5;
+
+/** Subject characters in a log line. */
+export const LOG_LINE_MAX_SUBJECT_CHARS = 60;
+
+/** How often expired items (idempotency, bounce throttling) are removed from dynalite, which has no TTL. */
+export const TTL_SWEEP_INTERVAL_MS = 60_000;
+
+/** Validity of the generated STARTTLS certificate: some TLS clients refuse server certificates valid over 398 days. */
+export const SELF_SIGNED_VALIDITY_DAYS = 397;
+
+/** A self-signed certificate is replaced when it has less than this left. */
+export const SELF_SIGNED_RENEW_BEFORE_DAYS = 30;

@@ -1,0 +1,79 @@
+/**
+ * DNS for mailauth: the system resolver with a short timeout, or a hermetic zone from a JSON file
+ * (`--resolver FILE`): `{ "<name>": { "<RRTYPE>": [records] } }`, records in the shape Node's
+ * `dns.promises.resolve` returns (TXT records are arrays of strings). A name or type the file lacks
+ * answers NXDOMAIN (ENOTFOUND), exactly like a real zone without it.
+ */
+import { promises as dns } from "node:dns";
+import * as fs from "node:fs";
+import { z } from "zod";
+import { DNS_QUERY_TIMEOUT_MS } from "./limits";
+
+/** mailauth's resolver contract: `resolver(name, rrtype)` resolves to the records or rejects with a coded error. */
+export type DnsResolver = (name: string, rrtype: string) => Promise<unknown[]>;
+
+export class ResolverFileError extends Error {
+  constructor(file: string, reason: string) {
+    super(`resolver file ${file}: ${reason}`);
+    this.name = "ResolverFileError";
+  }
+}
+
+/** Record types mailauth asks for, and what Node returns for each. */
+function zoneSchema() {
+  const text = z.string();
+  const records = z
+    .object({
+      TXT: z.array(z.array(text, { error: "a TXT record is an array of strings (its character-strings), as dns.resolveTxt returns" })),
+      A: z.array(z.ipv4()),
+      AAAA: z.array(z.ipv6()),
+      MX: z.array(z.object({ exchange: text, priority: z.number().int().nonnegative() }).strict()),
+      CNAME: z.array(text),
+      PTR: z.array(text),
+      NS: z.array(text),
+    })
+    .partial()
+    .strict();
+  return z.record(z.string().min(1), records);
+}
+
+/** DNS names compare case-insensitively and without the root dot. */
+function normalizeName(name: string): string {
+  return name.toLowerCase().replace(/\.$/, "");
+}
+
+function dnsError(code: string, name: string, rrtype: string): Error {
+  return Object.assign(new Error(`query${rrtype} ${code} ${name}`), { code, hostname: name, syscall: `query${rrtype}` });
+}
+
+/** A resolver over an in-memory zone. Returns copies, so mailauth cannot alter the zone. */
+export function zoneResolver(zone: Readonly<Record<string, Readonly<Record<string, readonly unknown[]>>>>): DnsResolver {
+  const names = new Map(Object.entries(zone).map(([name, records]) => [normalizeName(name), records]));
+  return async (name, rrtype) => {
+    const records = names.get(normalizeName(name))?.[rrtype.toUpperCase()];
+    if (!records) throw dnsError("ENOTFOUND", name, rrtype);
+    return structuredClone([...records]);
+  };
+}
+
+/** Reads and validates a resolver file; throws ResolverFileError naming the first problem. */
+export function loadResolverFile(file: string): DnsResolver {
+  let value: unknown;
+  try {
+    value = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new ResolverFileError(file, error instanceof Error ? error.message : String(error));
+  }
+  const parsed = zoneSchema().safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ResolverFileError(file, `${issue?.path.join(".") || "(top)"}: ${issue?.message ?? "invalid"}`);
+  }
+  return zoneResolver(parsed.data);
+}
+
+/** The system's DNS, one try per query with a bounded timeout, so no DNS means a quick temporary error. */
+export function systemResolver(timeoutMs = DNS_QUERY_TIMEOUT_MS): DnsResolver {
+  const resolver = new dns.Resolver({ timeout: timeoutMs, tries: 1 });
+  return (name, rrtype) => resolver.resolve(name, rrtype) as Promise<unknown[]>;
+}

@@ -1,0 +1,86 @@
+import { GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { marshall } from "@aws-sdk/util-dynamodb";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { MANAGED_BY_ATTRIBUTE } from "../../cli/rules";
+import type { DeclaredRoute } from "../../config/schema";
+import { createRuleCodec } from "../../core/rules";
+import { TTL_ATTRIBUTE } from "../../core/table";
+import { LOCAL_CONFIG_MANAGER, loadDeclaredRoutes, startLocalDynamoDb, sweepExpiredItems, type LocalDynamoDb } from "../../local/dynamodb";
+
+let dir: string;
+let dynamo: LocalDynamoDb;
+beforeEach(async () => {
+  dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), "ses-mail-dynamo-"));
+  dynamo = await startLocalDynamoDb({ dir: path.join(dir, "dynamodb"), host: "127.0.0.1", port: 0 });
+});
+afterEach(async () => {
+  await dynamo.close();
+  await fs.promises.rm(dir, { recursive: true, force: true });
+});
+
+const route = (recipient: string, target: string): DeclaredRoute => ({ recipient, enabled: true, actions: [{ type: "forward-to-gmail", target }] });
+
+describe("local DynamoDB", () => {
+  it("keeps the routing table on disk across restarts", async () => {
+    // Prepare
+    await loadDeclaredRoutes(dynamo.rules, [route("*@test.example.com", "me@gmail.com")]);
+
+    // Act
+    await dynamo.close();
+    dynamo = await startLocalDynamoDb({ dir: path.join(dir, "dynamodb"), host: "127.0.0.1", port: 0 });
+
+    // Assess
+    expect((await dynamo.rules.listRuleItems()).map((item) => item.PK)).toEqual(["ROUTE#*@test.example.com"]);
+    expect(dynamo.tableName).toBe("ses-mail-email-routing-local");
+  });
+
+  it("loads declared routes as managed rules, removes ones no longer declared and keeps CLI rules", async () => {
+    // Prepare
+    const codec = createRuleCodec();
+    await loadDeclaredRoutes(dynamo.rules, [route("a@test.example.com", "a@gmail.com"), route("b@test.example.com", "b@gmail.com")]);
+    await dynamo.rules.putRuleItem(codec.toItem({ pattern: "cli@test.example.com", enabled: true, actions: [{ type: "drop" }] }));
+
+    // Act
+    const result = await loadDeclaredRoutes(dynamo.rules, [route("a@test.example.com", "new@gmail.com")]);
+
+    // Assess
+    expect(result).toEqual({ loaded: 1, removed: 1 });
+    const items = await dynamo.rules.listRuleItems();
+    expect(items.map((item) => [item.PK, item[MANAGED_BY_ATTRIBUTE]])).toEqual([
+      ["ROUTE#a@test.example.com", LOCAL_CONFIG_MANAGER],
+      ["ROUTE#cli@test.example.com", undefined],
+    ]);
+    expect(codec.fromItem(items[0]!).actions).toEqual([{ type: "forward-to-gmail", target: "new@gmail.com" }]);
+  });
+
+  it("sweeps items whose TTL has passed, as DynamoDB's TTL would (dynalite has none)", async () => {
+    // Prepare
+    const now = new Date("2026-11-28T10:00:00Z");
+    const epoch = Math.floor(now.getTime() / 1000);
+    const put = (pk: string, expiresAt: number) =>
+      dynamo.client.send(new PutItemCommand({ TableName: dynamo.tableName, Item: marshall({ PK: pk, SK: "X", [TTL_ATTRIBUTE]: expiresAt }) }));
+    await put("IDEMPOTENCY#old", epoch - 1);
+    await put("IDEMPOTENCY#fresh", epoch + 3600);
+    await loadDeclaredRoutes(dynamo.rules, [route("a@test.example.com", "a@gmail.com")]);
+
+    // Act
+    const deleted = await sweepExpiredItems(dynamo.client, dynamo.tableName, now);
+
+    // Assess
+    const exists = async (pk: string) => (await dynamo.client.send(new GetItemCommand({ TableName: dynamo.tableName, Key: marshall({ PK: pk, SK: "X" }) }))).Item !== undefined;
+    expect(deleted).toBe(1);
+    expect(await exists("IDEMPOTENCY#old")).toBe(false);
+    expect(await exists("IDEMPOTENCY#fresh")).toBe(true);
+    expect(await dynamo.rules.listRuleItems()).toHaveLength(1);
+  });
+
+  it("says clearly when the port is taken", async () => {
+    // Prepare
+    const port = Number(new URL(dynamo.endpoint).port);
+
+    // Act / Assess
+    await expect(startLocalDynamoDb({ dir: path.join(dir, "other"), host: "127.0.0.1", port })).rejects.toThrow(/port \d+ is in use/);
+  });
+});
