@@ -86,9 +86,9 @@ describe("authenticateMessage", () => {
         TXT: [[`v=DKIM1; k=rsa; p=${publicKey.export({ type: "spki", format: "der" }).toString("base64")}`]],
       },
     };
-    const signed = await dkimSign(PLAIN, {
-      signatureData: [{ signingDomain: "sender.example", selector, privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString() }],
-    });
+    // mailauth 4.13 reads `signatureData` at run time; its bundled typings describe an older flat form.
+    const signOptions = { signatureData: [{ signingDomain: "sender.example", selector, privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString() }] };
+    const signed = await dkimSign(PLAIN, signOptions as unknown as Parameters<typeof dkimSign>[1]);
     const message = Buffer.concat([Buffer.from(signed.signatures), PLAIN]);
     const tampered = Buffer.from(message.toString("latin1").replace("Hello Bob", "Hello Eve"), "latin1");
 
