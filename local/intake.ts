@@ -197,6 +197,8 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     banner: "ses-mail local mode",
     size: SES_MAX_MESSAGE_BYTES,
     rejectOversized: true,
+    // RFC 3463 codes in every reply (550 5.1.1, 552 5.3.4, 452 4.5.3), as SES gives them.
+    hideENHANCEDSTATUSCODES: false,
     maxRecipients: MAX_RECIPIENTS_PER_MESSAGE,
     // An inbound MX: anyone may send without logging in, and there is nothing to log in to.
     authOptional: true,
