@@ -94,3 +94,12 @@ export class MemoryRetryQueue implements RetryQueue {
     this.messages.push({ body, ...(options.delaySeconds !== undefined ? { delaySeconds: options.delaySeconds } : {}) });
   }
 }
+
+/** RFC 3464 §2.1: the delivery-status content is groups of header-like fields separated by blank lines. */
+export function deliveryStatusGroups(text: string): Array<Record<string, string>> {
+  return text
+    .replace(/\r\n/g, "\n")
+    .split(/\n\s*\n/)
+    .filter((group) => group.trim() !== "")
+    .map((group) => Object.fromEntries(group.split("\n").map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 1).trim()])));
+}
