@@ -3,10 +3,11 @@
  * heavy imports (Pulumi, smtp-server, …) inside `run`, so a quick command starts quickly.
  */
 import { runCli, type Command } from "./framework";
+import { OAUTH_COMMANDS } from "./oauth";
 import { ROUTE_COMMANDS } from "./route";
 import { RULES_COMMANDS } from "./rules";
 
-export const COMMANDS: readonly Command[] = [...RULES_COMMANDS, ...ROUTE_COMMANDS];
+export const COMMANDS: readonly Command[] = [...RULES_COMMANDS, ...ROUTE_COMMANDS, ...OAUTH_COMMANDS];
 
 export async function main(argv: readonly string[]): Promise<number> {
   return runCli(COMMANDS, argv);
