@@ -67,9 +67,8 @@ function deployedStack(clientValue: string = JSON.stringify({ installed: { ...CO
     .resolves({ events: [exited("ReceiveBatch"), exited("DeleteDelivered"), exited("DeleteDelivered"), exited("DeleteDeadLettered")] });
 }
 
-function putValue(name: string): Record<string, unknown> | undefined {
-  const call = ssm.commandCalls(PutParameterCommand).find((c) => c.args[0].input.Name === name);
-  return call ? (call.args[0].input as Record<string, unknown>) : undefined;
+function putValue(name: string) {
+  return ssm.commandCalls(PutParameterCommand).find((c) => c.args[0].input.Name === name)?.args[0].input;
 }
 
 describe("ses-mail oauth refresh against a scripted Google and browser", () => {
@@ -125,10 +124,10 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
 
     const token = putValue(TOKEN_PARAMETER)!;
     expect(token).toMatchObject({ Type: "SecureString", Overwrite: true });
-    expect(JSON.parse(token.Value as string)).toEqual({ refresh_token: google.issued[0], created_at: NOW.toISOString(), expires_at: "2026-12-05T10:00:00.000Z" });
+    expect(JSON.parse(token.Value!)).toEqual({ refresh_token: google.issued[0], created_at: NOW.toISOString(), expires_at: "2026-12-05T10:00:00.000Z" });
     const metadata = putValue(METADATA_PARAMETER)!;
     expect(metadata.Type).toBe("String");
-    expect(JSON.parse(metadata.Value as string)).toEqual({
+    expect(JSON.parse(metadata.Value!)).toEqual({
       account: "alice@gmail.com",
       created_at: NOW.toISOString(),
       expires_at: "2026-12-05T10:00:00.000Z",
@@ -150,8 +149,8 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
     deployedStack();
     const result = await cli("oauth", "refresh", "--account", "alice@gmail.com", "--stack", "test", "--no-replay");
     expect(result.code).toBe(0);
-    expect(JSON.parse(putValue(TOKEN_PARAMETER)!.Value as string)).toMatchObject({ expires_at: null });
-    expect(JSON.parse(putValue(METADATA_PARAMETER)!.Value as string)).toMatchObject({ expires_at: null, expires_at_epoch: null });
+    expect(JSON.parse(putValue(TOKEN_PARAMETER)!.Value!)).toMatchObject({ expires_at: null });
+    expect(JSON.parse(putValue(METADATA_PARAMETER)!.Value!)).toMatchObject({ expires_at: null, expires_at_epoch: null });
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
