@@ -3,11 +3,12 @@
  * heavy imports (Pulumi, smtp-server, …) inside `run`, so a quick command starts quickly.
  */
 import { runCli, type Command } from "./framework";
+import { DNS_COMMANDS } from "./dns";
 import { OAUTH_COMMANDS } from "./oauth";
 import { ROUTE_COMMANDS } from "./route";
 import { RULES_COMMANDS } from "./rules";
 
-export const COMMANDS: readonly Command[] = [...RULES_COMMANDS, ...ROUTE_COMMANDS, ...OAUTH_COMMANDS];
+export const COMMANDS: readonly Command[] = [...RULES_COMMANDS, ...ROUTE_COMMANDS, ...OAUTH_COMMANDS, ...DNS_COMMANDS];
 
 export async function main(argv: readonly string[]): Promise<number> {
   return runCli(COMMANDS, argv);

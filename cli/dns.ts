@@ -1,0 +1,97 @@
+/**
+ * `ses-mail dns`: every DNS record the stack's domains need, from the stack config's domains and the
+ * SES identities deployed in its region, as a table, a zone file (`--zone`) or data (`--json`).
+ */
+import { GetIdentityDkimAttributesCommand, GetIdentityVerificationAttributesCommand, SESClient } from "@aws-sdk/client-ses";
+import { canonicalize } from "../core/addresses";
+import { DEFAULT_TTL_SECONDS, domainRecords, receivesMail, SES_RECEIVING_REGIONS, zoneFile, type DnsRecord, type IdentityState } from "./dns-records";
+import { formatTable, UserError, type Command } from "./framework";
+import { aws, resolveStack, STACK_OPTIONS, STACK_USAGE, type StackTarget } from "./stack-target";
+
+/** SES accepts at most 100 identities per Get…Attributes call. */
+const SES_IDENTITIES_PER_CALL = 100;
+
+async function identityStates(ses: SESClient, target: StackTarget, domains: readonly string[]): Promise<Map<string, IdentityState>> {
+  const states = new Map<string, IdentityState>();
+  for (let i = 0; i < domains.length; i += SES_IDENTITIES_PER_CALL) {
+    const batch = domains.slice(i, i + SES_IDENTITIES_PER_CALL);
+    const [verification, dkim] = await Promise.all([
+      aws(target, "the SES identities", () => ses.send(new GetIdentityVerificationAttributesCommand({ Identities: batch }))),
+      aws(target, "the SES identities", () => ses.send(new GetIdentityDkimAttributesCommand({ Identities: batch }))),
+    ]);
+    for (const domain of batch) {
+      const v = verification.VerificationAttributes?.[domain];
+      const d = dkim.DkimAttributes?.[domain];
+      if (!v && !d) continue; // not an identity in this region
+      states.set(domain, {
+        ...(v?.VerificationStatus ? { verificationStatus: v.VerificationStatus } : {}),
+        ...(v?.VerificationToken ? { verificationToken: v.VerificationToken } : {}),
+        ...(d?.DkimVerificationStatus ? { dkimStatus: d.DkimVerificationStatus } : {}),
+        dkimTokens: d?.DkimTokens ?? [],
+      });
+    }
+  }
+  return states;
+}
+
+function parseTtl(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_TTL_SECONDS;
+  const ttl = Number(text);
+  if (!Number.isInteger(ttl) || ttl < 60 || ttl > 86400) throw new UserError(`--ttl must be a whole number of seconds from 60 to 86400, not ${JSON.stringify(text)}`);
+  return ttl;
+}
+
+const dns: Command = {
+  name: "dns",
+  summary: "Print the DNS records the stack's domains need (MX, verification, DKIM, SPF, DMARC)",
+  usage: `ses-mail dns [--domain NAME]... [--zone [--ttl SECONDS]] [--json] ${STACK_USAGE}`,
+  options: { ...STACK_OPTIONS, domain: { type: "string", multiple: true }, zone: { type: "boolean" }, ttl: { type: "string" }, json: { type: "boolean" } },
+  positionals: [0, 0],
+  async run(context) {
+    const { out, values } = context;
+    if (values.zone && values.json) throw new UserError("give --zone or --json, not both");
+    const ttl = parseTtl(values.ttl as string | undefined);
+    const target = resolveStack(context);
+    const configured = target.config.domains;
+    const asked = ((values.domain as string[] | undefined) ?? []).map((domain) => canonicalize(domain.trim()));
+    const unknown = asked.filter((domain) => !configured.includes(domain));
+    if (unknown.length > 0) throw new UserError(`${unknown.join(", ")} is not a domain of stack ${target.env} (its domains: ${configured.join(", ")}); add it to ses-mail:domains first`);
+    const domains = asked.length > 0 ? asked : [...configured];
+
+    if (!receivesMail(target.region)) {
+      out.note(
+        `warning: SES does not receive mail in ${target.region} (regions that do: ${Object.keys(SES_RECEIVING_REGIONS).join(", ")}); an MX to ${target.region} gets no mail. Deploy the stack in a receiving region.`,
+      );
+    }
+    const ses = new SESClient(target.clientConfig("SES"));
+    let states: Map<string, IdentityState>;
+    try {
+      states = await identityStates(ses, target, domains);
+    } finally {
+      ses.destroy();
+    }
+    const missing = domains.filter((domain) => !states.has(domain));
+    for (const domain of missing) {
+      out.note(`warning: ${domain} is not an SES identity in ${target.region}, so it has no DKIM records yet: deploy the stack (pulumi up) and run this again`);
+    }
+    const records: DnsRecord[] = domains.flatMap((domain) => domainRecords(domain, target.region, states.get(domain)));
+
+    if (values.json) {
+      out.json(records);
+      return;
+    }
+    if (values.zone) {
+      const header = [`DNS records for ses-mail ${target.description}; paste into the zone of each domain.`, "Lines after a \"suggestion\" comment are optional; merge SPF into an existing SPF record."];
+      for (const line of zoneFile(records, ttl, header)) out.line(line);
+      return;
+    }
+    const rows = records.map((record) => [record.name, record.type, record.value, record.required ? record.purpose : `${record.purpose} (suggested)`, record.status ?? ""]);
+    for (const line of formatTable([["NAME", "TYPE", "VALUE", "PURPOSE", "SES STATUS"], ...rows])) out.line(line);
+    const pending = [...states.entries()].filter(([, state]) => state.dkimStatus !== "Success").map(([domain]) => domain);
+    if (pending.length > 0) {
+      out.line(`SES has not seen the DKIM records of ${pending.join(", ")} yet: publish them; SES checks for up to 72 hours. Run this again to see the status.`);
+    }
+  },
+};
+
+export const DNS_COMMANDS: readonly Command[] = [dns];

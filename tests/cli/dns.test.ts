@@ -1,0 +1,138 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { GetIdentityDkimAttributesCommand, GetIdentityVerificationAttributesCommand, SESClient } from "@aws-sdk/client-ses";
+import { mockClient } from "aws-sdk-client-mock";
+import { DNS_COMMANDS } from "../../cli/dns";
+import { domainRecords, quoteTxt, receivesMail, zoneLine } from "../../cli/dns-records";
+import { runCli, type Output } from "../../cli/framework";
+
+function capture(): Output & { stdout: string[]; stderr: string[]; jsonValues: unknown[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const jsonValues: unknown[] = [];
+  return { stdout, stderr, jsonValues, line: (t = "") => void stdout.push(t), note: (t) => void stderr.push(t), json: (v) => void jsonValues.push(v) };
+}
+
+const ses = mockClient(SESClient);
+const DKIM = ["aaaatoken1", "bbbbtoken2", "cccctoken3"];
+
+async function cli(...argv: string[]) {
+  const out = capture();
+  const code = await runCli(DNS_COMMANDS, argv, out, { PATH: process.env.PATH });
+  return { code, ...out };
+}
+
+describe("ses-mail dns", () => {
+  let dir: string;
+  beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "ses-mail-dns-"))));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  beforeEach(() => {
+    ses.reset();
+    ses.on(GetIdentityVerificationAttributesCommand).resolves({
+      VerificationAttributes: { "test.example.com": { VerificationStatus: "Success", VerificationToken: "VerifyMe+/=" } },
+    });
+    ses.on(GetIdentityDkimAttributesCommand).resolves({
+      DkimAttributes: { "test.example.com": { DkimEnabled: true, DkimVerificationStatus: "Pending", DkimTokens: DKIM } },
+    });
+  });
+
+  it("lists every record of the stack's domain with SES's status, from the deployed identity", async () => {
+    const result = await cli("dns", "--stack", "test");
+
+    expect(result.code).toBe(0);
+    expect(ses.commandCalls(GetIdentityDkimAttributesCommand)[0]!.args[0].input.Identities).toEqual(["test.example.com"]);
+    expect(result.stdout.map((line) => line.split(/\s{2,}/))).toEqual([
+      ["NAME", "TYPE", "VALUE", "PURPOSE", "SES STATUS"],
+      ["test.example.com", "MX", "10 inbound-smtp.eu-west-2.amazonaws.com", "receive"],
+      ["_amazonses.test.example.com", "TXT", "VerifyMe+/=", "verify (suggested)", "Success"],
+      ["aaaatoken1._domainkey.test.example.com", "CNAME", "aaaatoken1.dkim.amazonses.com", "dkim", "Pending"],
+      ["bbbbtoken2._domainkey.test.example.com", "CNAME", "bbbbtoken2.dkim.amazonses.com", "dkim", "Pending"],
+      ["cccctoken3._domainkey.test.example.com", "CNAME", "cccctoken3.dkim.amazonses.com", "dkim", "Pending"],
+      ["test.example.com", "TXT", "v=spf1 include:amazonses.com ~all", "spf (suggested)"],
+      ["_dmarc.test.example.com", "TXT", "v=DMARC1; p=none; rua=mailto:postmaster@test.example.com", "dmarc (suggested)"],
+      ["SES has not seen the DKIM records of test.example.com yet: publish them; SES checks for up to 72 hours. Run this again to see the status."],
+    ]);
+    expect(result.stderr).toEqual([]);
+  });
+
+  it("writes a zone file with fully qualified names, quoted TXT and the chosen TTL", async () => {
+    const result = await cli("dns", "--stack", "test", "--zone", "--ttl", "300");
+    expect(result.code).toBe(0);
+    const records = result.stdout.filter((line) => line && !line.startsWith(";"));
+    expect(records).toEqual([
+      "test.example.com.\t300\tIN\tMX\t10 inbound-smtp.eu-west-2.amazonaws.com.",
+      '_amazonses.test.example.com.\t300\tIN\tTXT\t"VerifyMe+/="',
+      "aaaatoken1._domainkey.test.example.com.\t300\tIN\tCNAME\taaaatoken1.dkim.amazonses.com.",
+      "bbbbtoken2._domainkey.test.example.com.\t300\tIN\tCNAME\tbbbbtoken2.dkim.amazonses.com.",
+      "cccctoken3._domainkey.test.example.com.\t300\tIN\tCNAME\tcccctoken3.dkim.amazonses.com.",
+      'test.example.com.\t300\tIN\tTXT\t"v=spf1 include:amazonses.com ~all"',
+      '_dmarc.test.example.com.\t300\tIN\tTXT\t"v=DMARC1; p=none; rua=mailto:postmaster@test.example.com"',
+    ]);
+    // Every optional record is preceded by a comment saying so.
+    const spf = result.stdout.findIndex((line) => line.includes("v=spf1"));
+    expect(result.stdout[spf - 1]).toMatch(/^; spf \(suggestion; a domain has one SPF record/);
+  });
+
+  it("gives the records as data with --json", async () => {
+    const result = await cli("dns", "--stack", "test", "--json");
+    const records = result.jsonValues[0] as Array<Record<string, unknown>>;
+    expect(records.filter((r) => r.required).map((r) => `${r.type} ${r.name}`)).toEqual([
+      "MX test.example.com",
+      "CNAME aaaatoken1._domainkey.test.example.com",
+      "CNAME bbbbtoken2._domainkey.test.example.com",
+      "CNAME cccctoken3._domainkey.test.example.com",
+    ]);
+  });
+
+  it("warns when the region does not receive mail and when a domain is not yet an identity", async () => {
+    const file = path.join(dir, "Pulumi.west.yaml");
+    fs.writeFileSync(file, "config:\n  aws:region: us-west-1\n  ses-mail:domains:\n    - test.example.com\n    - other.example.org\n");
+    const result = await cli("dns", "--stack", "west", "--config", file);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toEqual([
+      expect.stringMatching(/^warning: SES does not receive mail in us-west-1 \(regions that do: .*eu-west-2.*\); an MX to us-west-1 gets no mail/),
+      "warning: other.example.org is not an SES identity in us-west-1, so it has no DKIM records yet: deploy the stack (pulumi up) and run this again",
+    ]);
+    const other = result.stdout.filter((line) => line.includes("other.example.org") && !line.startsWith("SES"));
+    expect(other.map((line) => line.split(/\s{2,}/)[1])).toEqual(["MX", "TXT", "TXT"]);
+  });
+
+  it.each([
+    [["dns", "--stack", "test", "--domain", "nope.example.com"], /nope.example.com is not a domain of stack test \(its domains: test.example.com\)/],
+    [["dns", "--stack", "test", "--zone", "--json"], /give --zone or --json, not both/],
+    [["dns", "--stack", "test", "--zone", "--ttl", "5"], /--ttl must be a whole number of seconds from 60/],
+    [["dns"], /say which stack/],
+  ])("%j is a user error", async (argv, reason) => {
+    const result = await cli(...argv);
+    expect(result.code).toBe(1);
+    expect(result.stderr[0]).toMatch(reason);
+  });
+
+  it("explains a missing permission", async () => {
+    ses.on(GetIdentityDkimAttributesCommand).rejects(Object.assign(new Error("not authorized to perform: ses:GetIdentityDkimAttributes"), { name: "AccessDenied" }));
+    const result = await cli("dns", "--stack", "test");
+    expect(result.code).toBe(1);
+    expect(result.stderr[0]).toMatch(/AWS denied access to the SES identities \(AccessDenied/);
+  });
+});
+
+describe("DNS record helpers", () => {
+  it("knows which regions receive mail", () => {
+    expect(receivesMail("eu-west-1")).toBe(true);
+    expect(receivesMail("eu-south-1")).toBe(false);
+    expect(receivesMail("toString")).toBe(false);
+  });
+
+  it("quotes and splits TXT values as RFC 1035 character-strings", () => {
+    expect(quoteTxt('a "b" \\c')).toBe('"a \\"b\\" \\\\c"');
+    const long = "x".repeat(300);
+    expect(quoteTxt(long)).toBe(`"${"x".repeat(255)}" "${"x".repeat(45)}"`);
+  });
+
+  it("has no DKIM or legacy TXT records for a domain SES does not know", () => {
+    const records = domainRecords("example.net", "eu-west-1", undefined);
+    expect(records.map((r) => r.purpose)).toEqual(["receive", "spf", "dmarc"]);
+    expect(zoneLine(records[0]!, 3600)).toBe("example.net.\t3600\tIN\tMX\t10 inbound-smtp.eu-west-1.amazonaws.com.");
+  });
+});
