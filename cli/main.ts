@@ -7,8 +7,9 @@ import { DNS_COMMANDS } from "./dns";
 import { OAUTH_COMMANDS } from "./oauth";
 import { ROUTE_COMMANDS } from "./route";
 import { RULES_COMMANDS } from "./rules";
+import { SYNTH_COMMANDS } from "./synth";
 
-export const COMMANDS: readonly Command[] = [...RULES_COMMANDS, ...ROUTE_COMMANDS, ...OAUTH_COMMANDS, ...DNS_COMMANDS];
+export const COMMANDS: readonly Command[] = [...RULES_COMMANDS, ...ROUTE_COMMANDS, ...OAUTH_COMMANDS, ...DNS_COMMANDS, ...SYNTH_COMMANDS];
 
 export async function main(argv: readonly string[]): Promise<number> {
   return runCli(COMMANDS, argv);

@@ -1,0 +1,110 @@
+/**
+ * Bouncer: its queue (`ses-bouncer-{env}`, fed by the bus) with a DLQ and, given the handler, the
+ * function (`ses-mail-bouncer-{env}`, 256 MB, 1 min) with an event source mapping reporting partial
+ * batch failures. The function sends RFC 3464 reports through SES from the stack's domains only.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type { StackContext } from "./context";
+import { SesMailFunction, type LambdaCode } from "./lambda-function";
+import { FunctionKey } from "./naming";
+import { bouncerStatements } from "./policies";
+import { QueueWithDeadLetter, visibilityForFunction } from "./queue";
+
+/** What the bouncer's environment is built from (handlers/bouncer.ts). */
+export interface BouncerStageEnvironment {
+  readonly environment: string;
+  readonly routingTable: string;
+}
+
+export const BOUNCER_MEMORY_MB = 256;
+export const BOUNCER_TIMEOUT_SECONDS = 60;
+export const BOUNCER_BATCH_SIZE = 10;
+
+export const BOUNCER_PACKAGES: readonly string[] = [
+  "@aws-lambda-powertools/batch",
+  "@aws-lambda-powertools/logger",
+  "@aws-lambda-powertools/metrics",
+  "@aws-lambda-powertools/tracer",
+  "@aws-sdk/util-dynamodb",
+  "zod",
+];
+
+/** Routing-table items the bouncer owns (core/table.ts): throttle claims and message progress. */
+export const BOUNCE_THROTTLE_KEY_PREFIX = "BOUNCE#";
+export const MESSAGE_PROGRESS_KEY_PREFIX = "MESSAGE#";
+
+export interface BouncerArgs {
+  readonly stack: StackContext;
+  /** The handler. Without it only the queues are built. */
+  readonly code?: LambdaCode<BouncerStageEnvironment>;
+  readonly table: aws.dynamodb.Table;
+  readonly bucket: aws.s3.Bucket;
+  readonly keyPrefix: string;
+  /** The stack's domains: the only identities reports may be sent from. */
+  readonly domains: readonly string[];
+}
+
+export class Bouncer extends pulumi.ComponentResource {
+  public readonly queues: QueueWithDeadLetter;
+  public readonly function?: SesMailFunction;
+  public readonly eventSourceMapping?: aws.lambda.EventSourceMapping;
+
+  constructor(name: string, args: BouncerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ses-mail:bounce:Bouncer", name, {}, opts);
+    const { stack } = args;
+    const parent = { parent: this };
+
+    this.queues = new QueueWithDeadLetter(
+      `${name}-queue`,
+      { queueName: stack.names.bouncerQueue, deadLetterQueueName: stack.names.bouncerDeadLetterQueue, visibilityTimeoutSeconds: visibilityForFunction(BOUNCER_TIMEOUT_SECONDS) },
+      parent,
+    );
+
+    if (args.code) {
+      const code = args.code;
+      this.function = new SesMailFunction(
+        `${name}-function`,
+        {
+          functionName: stack.names.function(FunctionKey.Bouncer),
+          description: "Sends RFC 3464 bounce reports for refused recipients",
+          factory: code.factory,
+          packages: code.packages ?? BOUNCER_PACKAGES,
+          memorySize: BOUNCER_MEMORY_MB,
+          timeout: BOUNCER_TIMEOUT_SECONDS,
+          environment: args.table.name.apply((routingTable) => code.environmentVariables({ environment: stack.env, routingTable })),
+          statements: pulumi.all([stack.aws, args.bucket.arn, args.table.arn, this.queues.queue.arn]).apply(([ctx, bucketArn, tableArn, queueArn]) =>
+            bouncerStatements(ctx, {
+              bucketArn,
+              keyPrefix: args.keyPrefix,
+              tableArn,
+              queueArn,
+              domains: args.domains,
+              throttleKeyPrefix: BOUNCE_THROTTLE_KEY_PREFIX,
+              messageKeyPrefix: MESSAGE_PROGRESS_KEY_PREFIX,
+            }),
+          ),
+          logRetentionDays: stack.logRetentionDays,
+          roleName: stack.names.role("bouncer"),
+          accountId: stack.aws.accountId,
+          serviceName: "bouncer",
+          metricsNamespace: stack.metricsNamespace,
+        },
+        parent,
+      );
+      this.eventSourceMapping = new aws.lambda.EventSourceMapping(
+        `${name}-trigger`,
+        {
+          eventSourceArn: this.queues.queue.arn,
+          functionName: this.function.arn,
+          batchSize: BOUNCER_BATCH_SIZE,
+          maximumBatchingWindowInSeconds: 0,
+          functionResponseTypes: ["ReportBatchItemFailures"],
+        },
+        parent,
+      );
+    }
+
+    this.registerOutputs({ queueUrl: this.queues.queue.url, functionArn: this.function?.arn });
+  }
+}

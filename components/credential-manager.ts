@@ -1,0 +1,126 @@
+/**
+ * SMTP credential manager: the function (`ses-mail-credential-manager-{env}`, 256 MB, 1 min) triggered
+ * by the routing table's stream (SMTP user items only, one record at a time, failures dead-lettered),
+ * and the customer-managed KMS key (`alias/ses-mail-smtp-credentials-{env}`, yearly rotation) it
+ * encrypts credentials with. The key policy lets the account administer the key and only the
+ * manager's role use it.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { SMTP_USER_KEY_PREFIX } from "../core/table";
+import type { StackContext } from "./context";
+import { createLambdaRole, SesMailFunction, type LambdaCode } from "./lambda-function";
+import { FunctionKey } from "./naming";
+import { credentialKeyPolicy, credentialManagerStatements } from "./policies";
+import { MAX_RETENTION_SECONDS } from "./queue";
+
+/** What the credential manager's environment is built from (handlers/credential-manager.ts). */
+export interface CredentialManagerStageEnvironment {
+  readonly environment: string;
+  readonly routingTable: string;
+  readonly kmsKeyId: string;
+}
+
+export const CREDENTIAL_MANAGER_MEMORY_MB = 256;
+export const CREDENTIAL_MANAGER_TIMEOUT_SECONDS = 60;
+/** IAM users the manager creates are named `ses-smtp-user-{username}-{timestamp}` (the seed). */
+export const SMTP_IAM_USER_PREFIX = "ses-smtp-user-";
+/** Stream records are retried this often before they go to the DLQ. */
+export const STREAM_MAX_RETRIES = 3;
+
+export const CREDENTIAL_MANAGER_PACKAGES: readonly string[] = [
+  "@aws-lambda-powertools/batch",
+  "@aws-lambda-powertools/logger",
+  "@aws-lambda-powertools/metrics",
+  "@aws-lambda-powertools/tracer",
+  "@aws-sdk/util-dynamodb",
+  "zod",
+];
+
+/** Only SMTP user items wake the manager; rule edits never invoke it. */
+export function smtpUserStreamFilter(): string {
+  return JSON.stringify({ dynamodb: { Keys: { PK: { S: [{ prefix: SMTP_USER_KEY_PREFIX }] } } } });
+}
+
+export interface CredentialManagerArgs {
+  readonly stack: StackContext;
+  readonly code: LambdaCode<CredentialManagerStageEnvironment>;
+  readonly table: aws.dynamodb.Table;
+}
+
+export class CredentialManager extends pulumi.ComponentResource {
+  public readonly key: aws.kms.Key;
+  public readonly alias: aws.kms.Alias;
+  public readonly deadLetterQueue: aws.sqs.Queue;
+  public readonly function: SesMailFunction;
+
+  constructor(name: string, args: CredentialManagerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ses-mail:smtp:CredentialManager", name, {}, opts);
+    const { stack, code } = args;
+    const parent = { parent: this };
+
+    // The role exists before the key: a key policy may only name principals that exist.
+    const role = createLambdaRole(`${name}-role`, stack.names.role("credential-manager"), stack.aws.accountId, parent);
+    this.key = new aws.kms.Key(
+      `${name}-key`,
+      {
+        description: `ses-mail ${stack.env}: SMTP credentials`,
+        enableKeyRotation: true,
+        rotationPeriodInDays: 365,
+        deletionWindowInDays: 30,
+        policy: pulumi.all([stack.aws, role.arn]).apply(([ctx, managerRoleArn]) => JSON.stringify(credentialKeyPolicy(ctx, { managerRoleArn }))),
+      },
+      parent,
+    );
+    this.alias = new aws.kms.Alias(`${name}-key-alias`, { name: stack.names.credentialKeyAlias, targetKeyId: this.key.keyId }, parent);
+    this.deadLetterQueue = new aws.sqs.Queue(
+      `${name}-dlq`,
+      { name: stack.names.credentialDeadLetterQueue, messageRetentionSeconds: MAX_RETENTION_SECONDS, sqsManagedSseEnabled: true },
+      parent,
+    );
+
+    this.function = new SesMailFunction(
+      `${name}-function`,
+      {
+        functionName: stack.names.function(FunctionKey.CredentialManager),
+        description: "Creates and deletes SMTP users as SMTP user items come and go",
+        factory: code.factory,
+        packages: code.packages ?? CREDENTIAL_MANAGER_PACKAGES,
+        memorySize: CREDENTIAL_MANAGER_MEMORY_MB,
+        timeout: CREDENTIAL_MANAGER_TIMEOUT_SECONDS,
+        environment: pulumi
+          .all([args.table.name, this.key.keyId])
+          .apply(([routingTable, kmsKeyId]) => code.environmentVariables({ environment: stack.env, routingTable, kmsKeyId })),
+        statements: pulumi
+          .all([stack.aws, args.table.arn, args.table.streamArn, this.key.arn, this.deadLetterQueue.arn])
+          .apply(([ctx, tableArn, streamArn, keyArn, deadLetterQueueArn]) =>
+            credentialManagerStatements(ctx, { userNamePrefix: SMTP_IAM_USER_PREFIX, tableArn, streamArn, keyArn, deadLetterQueueArn, smtpUserKeyPrefix: SMTP_USER_KEY_PREFIX }),
+          ),
+        logRetentionDays: stack.logRetentionDays,
+        roleName: stack.names.role("credential-manager"),
+        accountId: stack.aws.accountId,
+        role,
+        serviceName: "credential-manager",
+        metricsNamespace: stack.metricsNamespace,
+      },
+      parent,
+    );
+
+    new aws.lambda.EventSourceMapping(
+      `${name}-trigger`,
+      {
+        eventSourceArn: args.table.streamArn,
+        functionName: this.function.arn,
+        startingPosition: "LATEST",
+        batchSize: 1,
+        maximumRetryAttempts: STREAM_MAX_RETRIES,
+        bisectBatchOnFunctionError: true,
+        filterCriteria: { filters: [{ pattern: smtpUserStreamFilter() }] },
+        destinationConfig: { onFailure: { destinationArn: this.deadLetterQueue.arn } },
+      },
+      parent,
+    );
+
+    this.registerOutputs({ functionArn: this.function.arn, keyArn: this.key.arn, keyAlias: this.alias.name });
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Storage: the bucket SES writes raw messages to (`ses-mail-storage-{account}-{env}`). Encrypted,
+ * private, TLS only, objects owned by the bucket owner, expired after the configured number of days,
+ * and writable only by SES of this account acting for this stack's receipt rule.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type { StackContext } from "./context";
+import { RAW_MESSAGE_KEY_PREFIX } from "./naming";
+import { storageBucketPolicy } from "./policies";
+
+export interface MessageStorageArgs {
+  readonly stack: StackContext;
+  /** Days raw messages stay in the bucket. Default 7 (the seed). */
+  readonly retentionDays?: pulumi.Input<number>;
+  /** The receipt rule SES writes for (`aws:SourceArn` in the bucket policy). */
+  readonly receiptRuleArn: pulumi.Input<string>;
+  /** Key prefix SES writes under. Default `emails/`. */
+  readonly keyPrefix?: string;
+}
+
+/** The lifecycle rules: expire raw messages under the prefix, and never keep failed multipart uploads. */
+export function storageLifecycleRules(keyPrefix: string, retentionDays: number): aws.types.input.s3.BucketLifecycleConfigurationRule[] {
+  if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new Error(`retention must be a whole number of days ≥ 1, not ${retentionDays}`);
+  return [
+    { id: "expire-raw-messages", status: "Enabled", filter: { prefix: keyPrefix }, expiration: { days: retentionDays } },
+    { id: "abort-incomplete-uploads", status: "Enabled", filter: { prefix: "" }, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } },
+  ];
+}
+
+export class MessageStorage extends pulumi.ComponentResource {
+  public readonly bucket: aws.s3.Bucket;
+  public readonly policy: aws.s3.BucketPolicy;
+  public readonly keyPrefix: string;
+
+  constructor(name: string, args: MessageStorageArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ses-mail:storage:MessageStorage", name, {}, opts);
+    const { stack } = args;
+    const parent = { parent: this };
+    this.keyPrefix = args.keyPrefix ?? RAW_MESSAGE_KEY_PREFIX;
+
+    this.bucket = new aws.s3.Bucket(`${name}-bucket`, { bucket: stack.aws.apply((ctx) => stack.names.bucket(ctx.accountId)) }, parent);
+    const ownership = new aws.s3.BucketOwnershipControls(`${name}-ownership`, { bucket: this.bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } }, parent);
+    const publicAccess = new aws.s3.BucketPublicAccessBlock(
+      `${name}-public-access`,
+      { bucket: this.bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
+      parent,
+    );
+    new aws.s3.BucketServerSideEncryptionConfiguration(
+      `${name}-encryption`,
+      { bucket: this.bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] },
+      parent,
+    );
+    new aws.s3.BucketLifecycleConfiguration(
+      `${name}-lifecycle`,
+      { bucket: this.bucket.id, rules: pulumi.output(args.retentionDays ?? 7).apply((days) => storageLifecycleRules(this.keyPrefix, days)) },
+      parent,
+    );
+    this.policy = new aws.s3.BucketPolicy(
+      `${name}-policy`,
+      {
+        bucket: this.bucket.id,
+        policy: pulumi
+          .all([this.bucket.arn, stack.aws, args.receiptRuleArn])
+          .apply(([bucketArn, ctx, ruleArn]) =>
+            JSON.stringify(storageBucketPolicy({ bucketArn, accountId: ctx.accountId, receiptRuleArn: ruleArn, keyPrefix: this.keyPrefix })),
+          ),
+      },
+      { parent: this, dependsOn: [publicAccess, ownership] },
+    );
+
+    this.registerOutputs({ bucketName: this.bucket.bucket, bucketArn: this.bucket.arn });
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Stack configuration as the Pulumi program sees it: `pulumi.runtime.allConfig()` gives every key as
+ * `namespace:key` with structured values as JSON text. The same schema (schema.ts) validates it, so
+ * `pulumi up`, the CLI and local mode agree on every key and default.
+ *
+ * Also the reverse, for the offline synth: a stack file's values in the form Pulumi would pass them.
+ */
+import * as fs from "node:fs";
+import * as pulumi from "@pulumi/pulumi";
+import { configValuesFromYaml } from "./load";
+import { CONFIG_NAMESPACE, ConfigError, parseStackConfig, type StackConfig } from "./schema";
+
+/** Validates the `ses-mail:` keys among Pulumi config values (`{ "ses-mail:domains": "[…]", "aws:region": "eu-west-2" }`). */
+export function stackConfigFromPulumiValues(all: Readonly<Record<string, string>>, environment: string): StackConfig {
+  const values: Record<string, unknown> = {};
+  const prefix = `${CONFIG_NAMESPACE}:`;
+  for (const [fullKey, value] of Object.entries(all)) {
+    if (fullKey.startsWith(prefix)) values[fullKey.slice(prefix.length)] = value;
+  }
+  return parseStackConfig(values, environment, all["aws:region"]);
+}
+
+/** The program's stack config: every `ses-mail:` key of the current stack, validated. */
+export function readPulumiStackConfig(): StackConfig {
+  return stackConfigFromPulumiValues(pulumi.runtime.allConfig(), pulumi.getStack());
+}
+
+/** A stack file's `ses-mail:` keys and `aws:region`, as Pulumi passes them to a program (strings, JSON for structures). */
+export function pulumiConfigFromStackFile(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError("(file)", `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const { values, region } = configValuesFromYaml(text, file);
+  const config: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values)) {
+    config[`${CONFIG_NAMESPACE}:${key}`] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  if (region) config["aws:region"] = region;
+  return config;
+}

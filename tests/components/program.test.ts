@@ -1,0 +1,351 @@
+/**
+ * The whole program for the `test` stack (Pulumi.test.yaml), run under Pulumi runtime mocks exactly as
+ * `ses-mail synth` runs it, asserting the graph: the settings the issue names, the event patterns
+ * verbatim, a DLQ behind every queue, tracing, encryption, retention, tags, and least privilege of the
+ * policies actually attached (evaluated with an IAM simulator on the mocked ARNs).
+ */
+import { ALL_DECISIONS_PATTERN, BOUNCER_PATTERN, GMAIL_FORWARDER_PATTERN } from "../../core/event-patterns";
+import { PARAMETER_PLACEHOLDER } from "../../core/parameters";
+import type { SynthResource } from "../../components/synth/run";
+import { expectAllowed, expectDenied, TEST_ACCOUNT as A } from "../helpers/iam";
+import { isTaggable, named, ofType, synthStack, T, type SynthRun } from "../helpers/synth";
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- asl-validator exports the function itself
+const validateAsl = require("asl-validator") as (definition: unknown) => { isValid: boolean; errors: unknown[] };
+
+const R = "eu-west-2";
+let run: SynthRun;
+const resources = () => run.result.resources;
+const arnOf = (resource: SynthResource) => String(resource.outputs.arn);
+
+beforeAll(async () => {
+  run = await synthStack("test");
+}, 120_000);
+
+describe("tags", () => {
+  it("every taggable resource carries Project, ManagedBy, Environment, Application and the AppRegistry tag", () => {
+    const taggable = resources().filter((resource) => resource.custom && isTaggable(resource.type));
+    expect(taggable.length).toBeGreaterThan(40);
+    for (const resource of taggable) {
+      expect({ resource: resource.name, tags: resource.inputs.tags }).toEqual({
+        resource: resource.name,
+        tags: expect.objectContaining({ Project: "ses-mail", ManagedBy: "pulumi", Environment: "test", Application: "ses-mail-test" }),
+      });
+      if (resource.type !== T.application) expect(resource.inputs.tags).toHaveProperty("awsApplication", expect.stringMatching(/^arn:aws:servicecatalog:/));
+    }
+    const untaggable = resources().filter((resource) => resource.custom && !isTaggable(resource.type));
+    for (const resource of untaggable) expect(resource.inputs.tags).toBeUndefined();
+  });
+
+  it("an AppRegistry application and a resource group of the stack's resources", () => {
+    expect(named(run.result, T.application, "ses-mail-test")).toBeDefined();
+    const group = named(run.result, T.resourceGroup, "ses-mail-test");
+    expect(JSON.parse(String((group.inputs.resourceQuery as { query: string }).query))).toEqual({
+      ResourceTypeFilters: ["AWS::AllSupported"],
+      TagFilters: [{ Key: "Application", Values: ["ses-mail-test"] }],
+    });
+  });
+});
+
+describe("inbound", () => {
+  it("one identity per domain with Easy DKIM, an active rule set, a scanning TLS-only rule with one S3 action that notifies the topic", () => {
+    expect(ofType(run.result, T.identity).map((identity) => identity.inputs.emailIdentity)).toEqual(["test.example.com"]);
+    expect(ofType(run.result, T.receiptRuleSet).map((set) => set.inputs.ruleSetName)).toEqual(["ses-ruleset-test"]);
+    expect(ofType(run.result, T.activeRuleSet).map((set) => set.inputs.ruleSetName)).toEqual(["ses-ruleset-test"]);
+    const rule = named(run.result, T.receiptRule, "ses-mail-inbound-test");
+    const topic = named(run.result, T.topic, "ses-email-processing-test");
+    expect(rule.inputs).toMatchObject({ ruleSetName: "ses-ruleset-test", recipients: ["test.example.com"], enabled: true, scanEnabled: true, tlsPolicy: "Require" });
+    expect(rule.inputs.s3Actions).toEqual([{ position: 1, bucketName: "ses-mail-storage-123456789012-test", objectKeyPrefix: "emails/", topicArn: arnOf(topic) }]);
+    // No SNS action: it embeds the message and bounces mail over 150 KB (docs/DECISIONS.md).
+    expect(rule.inputs.snsActions).toBeUndefined();
+  });
+
+  it("publishes the DNS records to create", () => {
+    const records = (run.result.outputs.dnsRecords as Record<string, Array<{ type: string; value: string }>>)["test.example.com"]!;
+    expect(records[0]).toEqual({ name: "test.example.com", type: "MX", value: `10 inbound-smtp.${R}.amazonaws.com` });
+    expect(records.filter((record) => record.type === "CNAME")).toHaveLength(3);
+  });
+});
+
+describe("storage", () => {
+  it("an encrypted, private bucket that expires raw messages after 7 days", () => {
+    const bucket = named(run.result, T.bucket, "ses-mail-storage-123456789012-test");
+    expect(bucket.inputs.bucket).toBe("ses-mail-storage-123456789012-test");
+    const onBucket = (type: string) => resources().filter((resource) => resource.type === type && resource.inputs.bucket === "ses-mail-storage-123456789012-test");
+    expect(onBucket("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")[0]!.inputs.rules).toEqual([
+      { applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } },
+    ]);
+    expect(onBucket("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")[0]!.inputs).toMatchObject({
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    });
+    expect(onBucket("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")[0]!.inputs.rules).toContainEqual(
+      expect.objectContaining({ filter: { prefix: "emails/" }, expiration: { days: 7 }, status: "Enabled" }),
+    );
+    const policy = JSON.parse(String(onBucket(T.bucketPolicy)[0]!.inputs.policy)) as { Statement: Array<Record<string, unknown>> };
+    expect(policy.Statement.map((statement) => statement.Sid)).toEqual(["AllowSesPutObject", "DenyInsecureTransport"]);
+    expect(policy.Statement[0]!.Condition).toEqual({
+      StringEquals: { "aws:SourceAccount": A },
+      ArnLike: { "aws:SourceArn": `arn:aws:ses:${R}:${A}:receipt-rule-set/ses-ruleset-test:receipt-rule/ses-mail-inbound-test` },
+    });
+  });
+});
+
+describe("notification and input queue", () => {
+  it("an Active-traced topic that only this account's SES may publish to, delivering raw to the input queue", () => {
+    const topic = named(run.result, T.topic, "ses-email-processing-test");
+    expect(topic.inputs.tracingConfig).toBe("Active");
+    const input = named(run.result, T.queue, "ses-email-input-test");
+    expect(input.inputs).toMatchObject({ visibilityTimeoutSeconds: 30, receiveWaitTimeSeconds: 20, messageRetentionSeconds: 4 * 86400 });
+    expect(JSON.parse(String(input.inputs.redrivePolicy))).toEqual({ deadLetterTargetArn: `arn:aws:sqs:${R}:${A}:ses-email-input-dlq-test`, maxReceiveCount: 3 });
+    const subscription = ofType(run.result, T.subscription).find((s) => s.inputs.topic === arnOf(topic))!;
+    expect(subscription.inputs).toMatchObject({ protocol: "sqs", endpoint: arnOf(input), rawMessageDelivery: true });
+  });
+});
+
+describe("routing table and declared routes", () => {
+  it("PAY_PER_REQUEST with PK/SK, a new-and-old-images stream, the entity_type GSI, PITR, TTL and SSE", () => {
+    const table = named(run.result, T.table, "ses-mail-email-routing-test");
+    expect(table.inputs).toMatchObject({
+      billingMode: "PAY_PER_REQUEST",
+      hashKey: "PK",
+      rangeKey: "SK",
+      streamEnabled: true,
+      streamViewType: "NEW_AND_OLD_IMAGES",
+      pointInTimeRecovery: { enabled: true },
+      ttl: { attributeName: "expires_at", enabled: true },
+      serverSideEncryption: { enabled: true },
+      globalSecondaryIndexes: [{ name: "entity_type-index", hashKey: "entity_type", rangeKey: "PK", projectionType: "ALL" }],
+    });
+  });
+
+  it("each declared route is a Pulumi-managed item marked managed_by pulumi", () => {
+    const items = ofType(run.result, T.tableItem).map((item) => JSON.parse(String(item.inputs.item)) as Record<string, { S?: string }>);
+    expect(items.map((item) => item.PK!.S).sort()).toEqual(["ROUTE#*@test.example.com", "ROUTE#noreply@test.example.com", "ROUTE#receipts@test.example.com"]);
+    for (const item of items) expect(item.managed_by).toEqual({ S: "pulumi" });
+  });
+});
+
+describe("router and pipe", () => {
+  it("the router: 128 MB, 30 s, Node 22, X-Ray Active, its own role, its own log group", () => {
+    const fn = named(run.result, T.function, "ses-mail-router-enrichment-test");
+    expect(fn.inputs).toMatchObject({
+      memorySize: 128,
+      timeout: 30,
+      runtime: "nodejs22.x",
+      tracingConfig: { mode: "Active" },
+      role: `arn:aws:iam::${A}:role/ses-mail-router-test`,
+      loggingConfig: { logFormat: "JSON", logGroup: "/aws/lambda/ses-mail-router-enrichment-test" },
+    });
+    expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({
+      ROUTING_TABLE: "ses-mail-email-routing-test",
+      DEFAULT_ACTION: "bounce",
+      POWERTOOLS_METRICS_NAMESPACE: "SESMail/test",
+    });
+  });
+
+  it("the pipe: input queue, one message at a time → router → bus, as Email Routing Decision from ses.email.router, logged", () => {
+    const pipe = named(run.result, T.pipe, "ses-email-router-test");
+    expect(pipe.inputs).toMatchObject({
+      source: `arn:aws:sqs:${R}:${A}:ses-email-input-test`,
+      sourceParameters: { sqsQueueParameters: { batchSize: 1, maximumBatchingWindowInSeconds: 0 } },
+      enrichment: `arn:aws:lambda:${R}:${A}:function:ses-mail-router-enrichment-test`,
+      target: `arn:aws:events:${R}:${A}:event-bus/ses-mail-email-routing-test`,
+      targetParameters: { eventbridgeEventBusParameters: { detailType: "Email Routing Decision", source: "ses.email.router" } },
+      logConfiguration: { level: "INFO", includeExecutionDatas: ["ALL"], cloudwatchLogsLogDestination: { logGroupArn: `arn:aws:logs:${R}:${A}:log-group:/aws/pipes/ses-email-router-test` } },
+    });
+  });
+});
+
+describe("event routing", () => {
+  const rulePattern = (name: string) => JSON.parse(String(named(run.result, T.rule, name).inputs.eventPattern)) as unknown;
+
+  it("deploys the event patterns of core/event-patterns.ts verbatim", () => {
+    expect(rulePattern("route-to-gmail-test")).toEqual(GMAIL_FORWARDER_PATTERN);
+    expect(rulePattern("route-to-bouncer-test")).toEqual(BOUNCER_PATTERN);
+    expect(rulePattern("log-routing-decisions-test")).toEqual(ALL_DECISIONS_PATTERN);
+    expect(named(run.result, T.rule, "route-to-gmail-test").inputs.eventPattern).toBe(JSON.stringify(GMAIL_FORWARDER_PATTERN));
+    for (const rule of ofType(run.result, T.rule)) expect(rule.inputs.eventBusName).toBe("ses-mail-email-routing-test");
+  });
+
+  it("each rule targets its queue (or the decision log) with a retry policy and a dead-letter queue", () => {
+    const targets = Object.fromEntries(ofType(run.result, T.target).map((target) => [String(target.inputs.rule), target.inputs]));
+    const dlq = `arn:aws:sqs:${R}:${A}:ses-mail-event-routing-dlq-test`;
+    expect(targets["route-to-gmail-test"]).toMatchObject({ arn: `arn:aws:sqs:${R}:${A}:ses-gmail-forwarder-test`, deadLetterConfig: { arn: dlq }, retryPolicy: expect.any(Object) });
+    expect(targets["route-to-bouncer-test"]).toMatchObject({ arn: `arn:aws:sqs:${R}:${A}:ses-bouncer-test`, deadLetterConfig: { arn: dlq } });
+    expect(targets["log-routing-decisions-test"]).toMatchObject({ arn: `arn:aws:logs:${R}:${A}:log-group:/aws/events/ses-mail-email-routing-test`, deadLetterConfig: { arn: dlq } });
+  });
+
+  it("handler queues accept messages only from their rule", () => {
+    const policies = ofType(run.result, T.queuePolicy).map((p) => JSON.parse(String(p.inputs.policy)) as { Statement: Array<{ Resource: string; Condition: unknown }> });
+    const forGmail = policies.find((p) => p.Statement[0]!.Resource === `arn:aws:sqs:${R}:${A}:ses-gmail-forwarder-test`)!;
+    expect(forGmail.Statement[0]!.Condition).toEqual({ ArnEquals: { "aws:SourceArn": [`arn:aws:events:${R}:${A}:rule/ses-mail-email-routing-test/route-to-gmail-test`] } });
+  });
+});
+
+describe("queues", () => {
+  it("every queue has a dead-letter queue, or is one; all are encrypted", () => {
+    const queues = ofType(run.result, T.queue);
+    const deadLetterArns = new Set<string>();
+    for (const queue of queues) {
+      if (queue.inputs.redrivePolicy) deadLetterArns.add((JSON.parse(String(queue.inputs.redrivePolicy)) as { deadLetterTargetArn: string }).deadLetterTargetArn);
+    }
+    for (const target of ofType(run.result, T.target)) deadLetterArns.add(String((target.inputs.deadLetterConfig as { arn: string }).arn));
+    for (const mapping of ofType(run.result, T.eventSourceMapping)) {
+      const onFailure = (mapping.inputs.destinationConfig as { onFailure?: { destinationArn: string } } | undefined)?.onFailure?.destinationArn;
+      if (onFailure) deadLetterArns.add(onFailure);
+    }
+    for (const queue of queues) {
+      expect({ queue: queue.inputs.name, encrypted: queue.inputs.sqsManagedSseEnabled }).toEqual({ queue: queue.inputs.name, encrypted: true });
+      const isDeadLetter = deadLetterArns.has(arnOf(queue));
+      expect({ queue: queue.inputs.name, covered: isDeadLetter || queue.inputs.redrivePolicy !== undefined }).toEqual({ queue: queue.inputs.name, covered: true });
+      if (isDeadLetter) expect(queue.inputs.messageRetentionSeconds).toBe(14 * 86400);
+    }
+  });
+
+  it("the Gmail forwarder's queue outlasts its function timeout; the retry queue keeps 15 min / 14 days", () => {
+    expect(Number(named(run.result, T.queue, "ses-gmail-forwarder-test").inputs.visibilityTimeoutSeconds)).toBeGreaterThanOrEqual(300);
+    expect(named(run.result, T.queue, "ses-mail-gmail-forwarder-retry-test").inputs).toMatchObject({ visibilityTimeoutSeconds: 900, messageRetentionSeconds: 14 * 86400 });
+    expect(named(run.result, T.queue, "ses-mail-gmail-forwarder-retry-test").inputs.redrivePolicy).toContain("ses-mail-gmail-forwarder-retry-dlq-test");
+  });
+});
+
+describe("gmail parameters", () => {
+  it("an OAuth client placeholder and a token and metadata placeholder per declared Gmail account, never overwritten by Pulumi", () => {
+    const parameters = ofType(run.result, T.parameter);
+    expect(parameters.map((p) => [p.inputs.name, p.inputs.type]).sort()).toEqual([
+      ["/ses-mail/test/gmail/oauth-client", "SecureString"],
+      ["/ses-mail/test/gmail/token-metadata/ses-mail-accounts_at_gmail.com", "String"],
+      ["/ses-mail/test/gmail/token-metadata/ses-mail-test_at_gmail.com", "String"],
+      ["/ses-mail/test/gmail/tokens/ses-mail-accounts_at_gmail.com", "SecureString"],
+      ["/ses-mail/test/gmail/tokens/ses-mail-test_at_gmail.com", "SecureString"],
+    ]);
+    for (const parameter of parameters) {
+      expect(parameter.options?.ignoreChanges).toEqual(["value"]);
+      // The provider declares `value` secret: the synth output masks it.
+      expect(parameter.inputs.value).toBe("[secret]");
+    }
+    expect(PARAMETER_PLACEHOLDER).toMatch(/PLACEHOLDER/);
+  });
+});
+
+describe("functions", () => {
+  it("every function: Node 22, X-Ray Active, a role of its own with one inline policy, a log group with the configured retention", () => {
+    const functions = ofType(run.result, T.function);
+    expect(functions.length).toBeGreaterThanOrEqual(1);
+    for (const fn of functions) {
+      expect(fn.inputs).toMatchObject({ runtime: "nodejs22.x", tracingConfig: { mode: "Active" }, architectures: ["arm64"] });
+      const roleName = String(fn.inputs.role).split("/").pop()!;
+      expect(ofType(run.result, T.rolePolicy).filter((policy) => policy.inputs.role === roleName)).toHaveLength(1);
+      expect(named(run.result, T.logGroup, `/aws/lambda/${String(fn.inputs.name)}`).inputs.retentionInDays).toBe(30);
+    }
+    expect(ofType(run.result, T.rolePolicyAttachment)).toEqual([]);
+  });
+
+  it("no archive carries a package the function does not need", () => {
+    const forbidden = /^node_modules\/(dynalite|smtp-server|mailauth|nodemailer|yaml|@pulumi\/|@aws-sdk\/client-|@types\/|typescript|jest)/;
+    for (const fn of ofType(run.result, T.function)) {
+      const entries = (fn.inputs.code as { archive: string[] }).archive;
+      expect(entries).toContain("__index.js");
+      expect(entries.filter((entry) => forbidden.test(entry))).toEqual([]);
+    }
+  });
+});
+
+describe("state machines and schedules", () => {
+  it("definitions are valid ASL; machines are traced and log everything", () => {
+    const machines = ofType(run.result, T.stateMachine);
+    expect(machines.map((m) => m.inputs.name)).toContain("ses-mail-gmail-token-monitor-test");
+    for (const machine of machines) {
+      expect(validateAsl(JSON.parse(String(machine.inputs.definition)))).toMatchObject({ isValid: true });
+      expect(machine.inputs).toMatchObject({ tracingConfiguration: { enabled: true }, loggingConfiguration: { level: "ALL", includeExecutionData: true } });
+    }
+    expect(named(run.result, T.schedule, "ses-mail-token-monitor-test").inputs).toMatchObject({
+      scheduleExpression: "rate(5 minutes)",
+      target: { arn: `arn:aws:states:${R}:${A}:stateMachine:ses-mail-gmail-token-monitor-test` },
+    });
+  });
+});
+
+describe("monitoring", () => {
+  it("token, DLQ, error, age, execution and pipe alarms, all notifying the alarm topic", () => {
+    const alarms = ofType(run.result, T.alarm);
+    const names = alarms.map((alarm) => String(alarm.inputs.name));
+    expect(names).toEqual(expect.arrayContaining(["ses-mail-gmail-token-expiring-warning-test", "ses-mail-gmail-token-expiring-critical-test", "ses-mail-router-errors-test", "ses-mail-pipe-failures-test"]));
+    const topic = arnOf(named(run.result, T.topic, "ses-mail-alarms-test"));
+    for (const alarm of alarms) expect(alarm.inputs.alarmActions).toEqual([topic]);
+    // Every dead-letter queue has its alarm.
+    const dlqNames = ofType(run.result, T.queue).map((q) => String(q.inputs.name)).filter((name) => name.includes("-dlq-"));
+    const watched = alarms.filter((alarm) => alarm.inputs.metricName === "ApproximateNumberOfMessagesVisible").map((alarm) => (alarm.inputs.dimensions as { QueueName: string }).QueueName);
+    expect(watched.sort()).toEqual(dlqNames.sort());
+  });
+
+  it("the alarm email from config subscribes to the alarm topic; logs keep 30 days", () => {
+    const topic = arnOf(named(run.result, T.topic, "ses-mail-alarms-test"));
+    expect(ofType(run.result, T.subscription).find((s) => s.inputs.topic === topic)?.inputs).toMatchObject({ protocol: "email", endpoint: "ops@example.com" });
+    for (const group of ofType(run.result, T.logGroup)) expect(group.inputs.retentionInDays).toBe(30);
+    expect(named(run.result, T.dashboard, "ses-mail-dashboard-test").inputs.dashboardBody).toContain("TokenSecondsUntilExpiration");
+  });
+});
+
+describe("least privilege of the attached policies", () => {
+  const policyOf = (roleName: string) => {
+    const found = ofType(run.result, T.rolePolicy).filter((policy) => policy.inputs.role === roleName);
+    if (found.length !== 1) throw new Error(`expected one policy on ${roleName}, found ${found.length}`);
+    return String(found[0]!.inputs.policy);
+  };
+  const table = `arn:aws:dynamodb:${R}:${A}:table/ses-mail-email-routing-test`;
+
+  it("`*` resources only for X-Ray, namespaced PutMetricData and Step Functions log delivery", () => {
+    const allowedOnStar = /^(xray:|logs:(Create|Get|Update|Delete|List)LogDeliver|logs:ListLogDeliveries|logs:PutResourcePolicy|logs:DescribeResourcePolicies|logs:DescribeLogGroups|cloudwatch:PutMetricData)/;
+    for (const policy of ofType(run.result, T.rolePolicy)) {
+      const document = JSON.parse(String(policy.inputs.policy)) as { Statement: Array<{ Action: string[]; Resource: string[]; Condition?: Record<string, unknown> }> };
+      for (const statement of document.Statement) {
+        if (!statement.Resource.includes("*")) continue;
+        for (const action of statement.Action) expect({ role: policy.inputs.role, action, ok: allowedOnStar.test(action) }).toEqual({ role: policy.inputs.role, action, ok: true });
+        if (statement.Action.includes("cloudwatch:PutMetricData")) expect(statement.Condition).toEqual({ StringEquals: { "cloudwatch:namespace": "SESMail/test" } });
+      }
+    }
+  });
+
+  it("router: BatchGetItem on its table; nothing else of substance", async () => {
+    const policy = policyOf("ses-mail-router-test");
+    await expectAllowed(policy, [
+      { action: "dynamodb:BatchGetItem", resource: table },
+      { action: "logs:PutLogEvents", resource: `arn:aws:logs:${R}:${A}:log-group:/aws/lambda/ses-mail-router-enrichment-test:log-stream:x` },
+    ]);
+    await expectDenied(policy, [
+      { action: "dynamodb:PutItem", resource: table },
+      { action: "dynamodb:BatchGetItem", resource: `arn:aws:dynamodb:${R}:${A}:table/other` },
+      { action: "s3:GetObject", resource: "arn:aws:s3:::ses-mail-storage-123456789012-test/emails/x" },
+      { action: "sqs:SendMessage", resource: `arn:aws:sqs:${R}:${A}:ses-email-input-test` },
+    ]);
+  });
+
+  it("pipe: its queue, its router, its bus", async () => {
+    const policy = policyOf("ses-mail-pipe-test");
+    await expectAllowed(policy, [
+      { action: "sqs:ReceiveMessage", resource: `arn:aws:sqs:${R}:${A}:ses-email-input-test` },
+      { action: "lambda:InvokeFunction", resource: `arn:aws:lambda:${R}:${A}:function:ses-mail-router-enrichment-test` },
+      { action: "events:PutEvents", resource: `arn:aws:events:${R}:${A}:event-bus/ses-mail-email-routing-test` },
+    ]);
+    await expectDenied(policy, [
+      { action: "sqs:ReceiveMessage", resource: `arn:aws:sqs:${R}:${A}:ses-email-input-dlq-test` },
+      { action: "events:PutEvents", resource: `arn:aws:events:${R}:${A}:event-bus/default` },
+    ]);
+  });
+
+  it("token monitor: its metadata path and its namespace", async () => {
+    const policy = policyOf("ses-mail-token-monitor-test");
+    await expectAllowed(policy, [
+      { action: "ssm:GetParametersByPath", resource: `arn:aws:ssm:${R}:${A}:parameter/ses-mail/test/gmail/token-metadata` },
+      { action: "cloudwatch:PutMetricData", resource: "*", context: { "cloudwatch:namespace": "SESMail/test" } },
+    ]);
+    await expectDenied(policy, [
+      { action: "ssm:GetParameter", resource: `arn:aws:ssm:${R}:${A}:parameter/ses-mail/test/gmail/tokens/ses-mail-test_at_gmail.com` },
+      { action: "cloudwatch:PutMetricData", resource: "*", context: { "cloudwatch:namespace": "SESMail/prod" } },
+    ]);
+  });
+});
