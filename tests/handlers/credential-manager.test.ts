@@ -226,7 +226,8 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
       Condition: { StringLike: { "ses:FromAddress": ["app@example.com", "*@notify.example.com"] } },
     });
     const stored = (await table.get("app"))!;
-    const [[keyId, secret]] = [...user.keys];
+    expect(user.keys.size).toBe(1);
+    const [keyId, secret] = [...user.keys][0]!;
     expect(stored).toMatchObject({ status: "active", iam_user_name: name, iam_user_arn: user.arn, access_key_id: keyId, updated_at: "2026-11-28T10:00:03.000Z" });
     const decrypted = decrypt(stored.encrypted_credentials as string);
     expect(decrypted).toEqual({
