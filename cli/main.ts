@@ -3,13 +3,15 @@
  * heavy imports (Pulumi, smtp-server, …) inside `run`, so a quick command starts quickly.
  */
 import { runCli, type Command } from "./framework";
+import { DLQ_COMMANDS } from "./dlq";
 import { DNS_COMMANDS } from "./dns";
 import { OAUTH_COMMANDS } from "./oauth";
 import { ROUTE_COMMANDS } from "./route";
 import { RULES_COMMANDS } from "./rules";
+import { STATUS_COMMANDS } from "./status";
 import { SYNTH_COMMANDS } from "./synth";
 
-export const COMMANDS: readonly Command[] = [...RULES_COMMANDS, ...ROUTE_COMMANDS, ...OAUTH_COMMANDS, ...DNS_COMMANDS, ...SYNTH_COMMANDS];
+export const COMMANDS: readonly Command[] = [...RULES_COMMANDS, ...ROUTE_COMMANDS, ...OAUTH_COMMANDS, ...DNS_COMMANDS, ...SYNTH_COMMANDS, ...STATUS_COMMANDS, ...DLQ_COMMANDS];
 
 export async function main(argv: readonly string[]): Promise<number> {
   return runCli(COMMANDS, argv);

@@ -1,0 +1,336 @@
+/**
+ * `ses-mail dlq show|redrive --queue input|forwarder|bouncer|retry`: look at what a dead-letter queue
+ * holds and why, then move it back to the queue it came from, with a count and progress.
+ *
+ * The move is receive → SendMessageBatch to the source → DeleteMessageBatch from the DLQ, ten at a
+ * time, so it works for every DLQ (the retry DLQ is fed by the retry processor, not by a redrive
+ * policy) and reports exactly what moved. A crash between send and delete leaves a copy in both
+ * queues; the handlers are idempotent, so the copy is delivered once.
+ */
+import * as readline from "node:readline/promises";
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+  type Message,
+  type MessageAttributeValue,
+} from "@aws-sdk/client-sqs";
+import { FunctionKey } from "../components/naming";
+import { describeDeadLetter, summarizeDeadLetter, type DeadLetterSummary } from "./dead-letters";
+import { formatTable, UserError, type Command, type CommandContext, type Output } from "./framework";
+import { DEFAULT_FOLLOW, replayRetryQueue, type FollowOptions } from "./retry-replay";
+import { formatDuration, QUEUE_ROLES, queueDepth, queuePairs, queueUrl, type QueueRole } from "./stack-health";
+import { aws, resolveStack, STACK_OPTIONS, STACK_USAGE, type StackTarget } from "./stack-target";
+
+/** SQS returns at most 10 messages per receive and takes at most 10 per batch call. */
+const SQS_BATCH = 10;
+/** Messages shown before a redrive: enough to see a pattern, few enough to read. */
+export const DEFAULT_SAMPLE = 5;
+/** How long a sampled message stays hidden if the CLI dies before making it visible again. */
+const SAMPLE_VISIBILITY_SECONDS = 30;
+/** How long a message being moved stays hidden: far longer than one send + delete takes. */
+const MOVE_VISIBILITY_SECONDS = 120;
+/** Long poll per receive, so a near-empty queue is not mistaken for an empty one (SQS samples servers otherwise). */
+const RECEIVE_WAIT_SECONDS = 2;
+/** Consecutive empty receives after which the DLQ counts as drained. */
+const EMPTY_RECEIVES_TO_STOP = 2;
+
+export interface DlqDeps {
+  /** Asks a yes/no question; undefined when there is nobody to ask (not a terminal). */
+  readonly confirm: (question: string) => Promise<boolean | undefined>;
+  readonly now: () => Date;
+  readonly follow: FollowOptions;
+}
+
+async function terminalConfirm(question: string): Promise<boolean | undefined> {
+  if (!process.stdin.isTTY || !process.stderr.isTTY) return undefined;
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+export const DEFAULT_DLQ_DEPS: DlqDeps = { confirm: terminalConfirm, now: () => new Date(), follow: DEFAULT_FOLLOW };
+
+const QUEUE_USAGE = `--queue ${QUEUE_ROLES.join("|")}`;
+
+function queueRole(context: CommandContext): QueueRole {
+  const value = context.values.queue as string | undefined;
+  if (!value) throw new UserError(`say which dead-letter queue: ${QUEUE_USAGE}`);
+  if (!(QUEUE_ROLES as readonly string[]).includes(value)) throw new UserError(`--queue must be one of ${QUEUE_ROLES.join(", ")}, not ${JSON.stringify(value)}`);
+  return value as QueueRole;
+}
+
+function positiveInteger(name: string, text: string | undefined, fallback: number, max: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1 || value > max) throw new UserError(`--${name} must be a whole number from 1 to ${max}, not ${JSON.stringify(text)}`);
+  return value;
+}
+
+/** Where the failure of a message from this queue is logged. */
+function logGroups(target: StackTarget, role: QueueRole): string[] {
+  const n = target.names;
+  switch (role) {
+    case "input":
+      return [n.functionLogGroup(FunctionKey.Router), n.pipeLogGroup];
+    case "forwarder":
+    case "retry":
+      return [n.functionLogGroup(FunctionKey.GmailForwarder)];
+    case "bouncer":
+      return [n.functionLogGroup(FunctionKey.Bouncer)];
+  }
+}
+
+function stringAttributes(message: Message): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.MessageAttributes ?? {})) if (value.StringValue !== undefined) result[name] = value.StringValue;
+  return result;
+}
+
+interface Sampled {
+  readonly sqsMessageId: string;
+  readonly summary: DeadLetterSummary;
+  readonly receiveCount: number;
+  readonly sentAt?: Date;
+}
+
+/** Reads up to `limit` messages without consuming them: they are made visible again right away. */
+async function sample(sqs: SQSClient, target: StackTarget, url: string, limit: number): Promise<Sampled[]> {
+  const received = await aws(target, `the queue ${url}`, () =>
+    sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        MaxNumberOfMessages: Math.min(limit, SQS_BATCH),
+        WaitTimeSeconds: RECEIVE_WAIT_SECONDS,
+        VisibilityTimeout: SAMPLE_VISIBILITY_SECONDS,
+        MessageSystemAttributeNames: ["ApproximateReceiveCount", "SentTimestamp"],
+        MessageAttributeNames: ["All"],
+      }),
+    ),
+  );
+  const messages = received.Messages ?? [];
+  if (messages.length > 0) {
+    await aws(target, `the queue ${url}`, () =>
+      sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: url,
+          Entries: messages.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: 0 })),
+        }),
+      ),
+    );
+  }
+  return messages.map((message) => {
+    const sent = Number(message.Attributes?.SentTimestamp);
+    return {
+      sqsMessageId: message.MessageId ?? "",
+      summary: summarizeDeadLetter(message.Body ?? "", stringAttributes(message)),
+      receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 0),
+      ...(Number.isFinite(sent) && sent > 0 ? { sentAt: new Date(sent) } : {}),
+    };
+  });
+}
+
+interface Located {
+  readonly role: QueueRole;
+  readonly queue: string;
+  readonly deadLetterQueue: string;
+  readonly queueUrl: string;
+  readonly deadLetterUrl: string;
+  readonly count: number;
+}
+
+async function locate(sqs: SQSClient, target: StackTarget, role: QueueRole): Promise<Located> {
+  const pair = queuePairs(target)[role];
+  const [depth, sourceUrl] = await Promise.all([queueDepth(sqs, target, pair.deadLetterQueue), queueUrl(sqs, target, pair.queue)]);
+  if (!depth.url || !sourceUrl) {
+    throw new UserError(`the queue ${depth.url ? pair.queue : pair.deadLetterQueue} does not exist in ${target.description}: has the stack been deployed there (pulumi up)?`);
+  }
+  return { role, queue: pair.queue, deadLetterQueue: pair.deadLetterQueue, queueUrl: sourceUrl, deadLetterUrl: depth.url, count: depth.visible + depth.inFlight };
+}
+
+function printSample(out: Output, target: StackTarget, located: Located, sampled: readonly Sampled[], now: Date): void {
+  out.line(`${located.deadLetterQueue}: about ${located.count} message(s)${sampled.length > 0 ? `; ${sampled.length} of them:` : ""}`);
+  if (sampled.length === 0) return;
+  const rows = sampled.map((entry) => [
+    `  ${describeDeadLetter(entry.summary)}`,
+    entry.sentAt ? `${formatDuration((now.getTime() - entry.sentAt.getTime()) / 1000)} ago` : "",
+  ]);
+  for (const line of formatTable(rows)) out.line(line);
+  const reasons = sampled.filter((entry) => entry.summary.reason);
+  for (const entry of reasons) out.line(`    why (${entry.summary.messageId ?? entry.sqsMessageId}): ${entry.summary.reason}`);
+  if (reasons.length < sampled.length) {
+    const first = sampled.find((entry) => !entry.summary.reason)!;
+    const since = first.sentAt ? ` --start-time ${first.sentAt.getTime() - 60_000}` : "";
+    out.line(`    why: the handler logged each failure; for example:`);
+    for (const group of logGroups(target, located.role)) {
+      out.line(`      aws logs filter-log-events --region ${target.region} --log-group-name ${group} --filter-pattern '"${first.summary.messageId ?? first.sqsMessageId}"'${since}`);
+    }
+  }
+}
+
+function show(deps: DlqDeps): Command {
+  return {
+    name: "dlq show",
+    summary: "Show what a dead-letter queue holds and why it failed, without moving anything",
+    usage: `ses-mail dlq show ${QUEUE_USAGE} [--limit N] [--json] ${STACK_USAGE}`,
+    options: { ...STACK_OPTIONS, queue: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" } },
+    positionals: [0, 0],
+    async run(context) {
+      const role = queueRole(context);
+      const limit = positiveInteger("limit", context.values.limit as string | undefined, DEFAULT_SAMPLE, SQS_BATCH);
+      const target = resolveStack(context);
+      const sqs = new SQSClient(target.clientConfig("SQS"));
+      try {
+        const located = await locate(sqs, target, role);
+        const sampled = located.count > 0 ? await sample(sqs, target, located.deadLetterUrl, limit) : [];
+        if (context.values.json) {
+          context.out.json({
+            queue: located.queue,
+            deadLetterQueue: located.deadLetterQueue,
+            approximateCount: located.count,
+            sample: sampled.map((entry) => ({ sqsMessageId: entry.sqsMessageId, receiveCount: entry.receiveCount, sentAt: entry.sentAt?.toISOString() ?? null, ...entry.summary })),
+          });
+          return;
+        }
+        printSample(context.out, target, located, sampled, deps.now());
+        if (located.count > 0) context.out.line(`move them back with: ses-mail dlq redrive --queue ${role} --stack ${target.env}`);
+      } finally {
+        sqs.destroy();
+      }
+    },
+  };
+}
+
+export interface MoveResult {
+  readonly moved: number;
+  readonly failed: number;
+  readonly notDeleted: number;
+  readonly reasons: readonly string[];
+}
+
+/** Moves up to `limit` messages from the DLQ to its source queue, ten at a time, noting progress. */
+export async function moveMessages(sqs: SQSClient, target: StackTarget, located: Located, limit: number, out: Output): Promise<MoveResult> {
+  let moved = 0;
+  let failed = 0;
+  let notDeleted = 0;
+  let empty = 0;
+  const reasons = new Set<string>();
+  while (moved + failed < limit && empty < EMPTY_RECEIVES_TO_STOP) {
+    const received = await aws(target, `the queue ${located.deadLetterQueue}`, () =>
+      sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: located.deadLetterUrl,
+          MaxNumberOfMessages: Math.min(SQS_BATCH, limit - moved - failed),
+          WaitTimeSeconds: RECEIVE_WAIT_SECONDS,
+          VisibilityTimeout: MOVE_VISIBILITY_SECONDS,
+          MessageAttributeNames: ["All"],
+        }),
+      ),
+    );
+    const messages = received.Messages ?? [];
+    if (messages.length === 0) {
+      empty++;
+      continue;
+    }
+    empty = 0;
+    const sent = await aws(target, `the queue ${located.queue}`, () =>
+      sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: located.queueUrl,
+          Entries: messages.map((message, index) => ({
+            Id: String(index),
+            MessageBody: message.Body ?? "",
+            ...(message.MessageAttributes && Object.keys(message.MessageAttributes).length > 0
+              ? { MessageAttributes: message.MessageAttributes as Record<string, MessageAttributeValue> }
+              : {}),
+          })),
+        }),
+      ),
+    );
+    for (const failure of sent.Failed ?? []) {
+      failed++;
+      reasons.add(`${failure.Code ?? "?"}: ${failure.Message ?? ""}`);
+    }
+    const done = (sent.Successful ?? []).map((entry) => messages[Number(entry.Id)]!).filter(Boolean);
+    if (done.length > 0) {
+      const deleted = await aws(target, `the queue ${located.deadLetterQueue}`, () =>
+        sqs.send(
+          new DeleteMessageBatchCommand({ QueueUrl: located.deadLetterUrl, Entries: done.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle! })) }),
+        ),
+      );
+      notDeleted += deleted.Failed?.length ?? 0;
+      moved += done.length;
+    }
+    out.note(`  moved ${moved} of ${limit}${failed > 0 ? ` (${failed} could not be sent)` : ""}`);
+  }
+  return { moved, failed, notDeleted, reasons: [...reasons] };
+}
+
+async function replay(target: StackTarget, out: Output, deps: DlqDeps): Promise<void> {
+  const outcome = await replayRetryQueue(target, out, "dlq redrive --queue retry --replay", deps.follow);
+  out.line(`retry queue replayed: ${outcome.delivered} delivered, ${outcome.deadLettered} moved to the retry DLQ again`);
+}
+
+function redrive(deps: DlqDeps): Command {
+  return {
+    name: "dlq redrive",
+    summary: "Move dead-lettered messages back to their queue, after showing a sample of what failed and why",
+    usage: `ses-mail dlq redrive ${QUEUE_USAGE} [--yes] [--max N] [--replay] ${STACK_USAGE}`,
+    options: { ...STACK_OPTIONS, queue: { type: "string" }, yes: { type: "boolean" }, max: { type: "string" }, replay: { type: "boolean" } },
+    positionals: [0, 0],
+    async run(context) {
+      const { out, values } = context;
+      const role = queueRole(context);
+      if (values.replay && role !== "retry") throw new UserError("--replay applies to --queue retry only (it starts the retry processor)");
+      const max = values.max === undefined ? undefined : positiveInteger("max", values.max as string, 0, 100_000);
+      const target = resolveStack(context);
+      const sqs = new SQSClient(target.clientConfig("SQS"));
+      try {
+        const located = await locate(sqs, target, role);
+        if (located.count === 0) {
+          out.line(`${located.deadLetterQueue} is empty: nothing to move`);
+          if (values.replay) await replay(target, out, deps);
+          return;
+        }
+        printSample(out, target, located, await sample(sqs, target, located.deadLetterUrl, DEFAULT_SAMPLE), deps.now());
+        const limit = Math.min(max ?? located.count, located.count);
+        const question = `Move ${limit} message(s) from ${located.deadLetterQueue} back to ${located.queue}?`;
+        if (values.yes !== true) {
+          const answer = await deps.confirm(question);
+          if (answer === undefined) throw new UserError(`${question} Nothing was moved: fix the cause first, then add --yes to move them`);
+          if (!answer) {
+            out.line("nothing was moved");
+            return;
+          }
+        }
+        out.note(`moving ${limit} message(s) from ${located.deadLetterQueue} to ${located.queue}`);
+        const result = await moveMessages(sqs, target, located, limit, out);
+        out.line(`moved ${result.moved} message(s) from ${located.deadLetterQueue} back to ${located.queue}`);
+        if (result.notDeleted > 0) {
+          out.line(`${result.notDeleted} of them could not be deleted from the DLQ and are in both queues; the handlers are idempotent, so each is delivered once`);
+        }
+        if (result.failed > 0) {
+          throw new UserError(`${result.failed} message(s) could not be sent to ${located.queue} (${result.reasons.join("; ")}); they stay in ${located.deadLetterQueue}: run the command again`);
+        }
+        if (role === "retry") {
+          if (values.replay) await replay(target, out, deps);
+          else out.line(`the retry processor replays them within the hour, or now with: ses-mail dlq redrive --queue retry --replay --stack ${target.env}`);
+        }
+      } finally {
+        sqs.destroy();
+      }
+    },
+  };
+}
+
+export function dlqCommands(overrides: Partial<DlqDeps> = {}): Command[] {
+  const deps: DlqDeps = { ...DEFAULT_DLQ_DEPS, ...overrides };
+  return [show(deps), redrive(deps)];
+}
+
+export const DLQ_COMMANDS: readonly Command[] = dlqCommands();
