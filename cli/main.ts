@@ -8,10 +8,12 @@ import { DNS_COMMANDS } from "./dns";
 import { OAUTH_COMMANDS } from "./oauth";
 import { ROUTE_COMMANDS } from "./route";
 import { RULES_COMMANDS } from "./rules";
+import { SMTP_PASSWORD_COMMANDS } from "./smtp-password";
+import { SMTP_USER_COMMANDS } from "./smtp-users";
 import { STATUS_COMMANDS } from "./status";
 import { SYNTH_COMMANDS } from "./synth";
 
-export const COMMANDS: readonly Command[] = [...RULES_COMMANDS, ...ROUTE_COMMANDS, ...OAUTH_COMMANDS, ...DNS_COMMANDS, ...SYNTH_COMMANDS, ...STATUS_COMMANDS, ...DLQ_COMMANDS];
+export const COMMANDS: readonly Command[] = [...RULES_COMMANDS, ...ROUTE_COMMANDS, ...OAUTH_COMMANDS, ...DNS_COMMANDS, ...SYNTH_COMMANDS, ...STATUS_COMMANDS, ...DLQ_COMMANDS, ...SMTP_USER_COMMANDS, ...SMTP_PASSWORD_COMMANDS];
 
 export async function main(argv: readonly string[]): Promise<number> {
   return runCli(COMMANDS, argv);

@@ -1,0 +1,123 @@
+/**
+ * The operator's side of the SMTP user items in the routing table (the CLI writes them; the SMTP
+ * credential manager provisions them from the table's stream): create a `pending` item, list them by
+ * the entity-type index, set one back to `pending` (rotation), read and delete one. Item layout:
+ * core/smtp-credentials.ts.
+ */
+import {
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+} from "@aws-sdk/client-dynamodb";
+import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
+import type { StoredItem } from "../../core/ports";
+import { smtpUserKey, SmtpUserStatus } from "../../core/smtp-credentials";
+import { ENTITY_TYPE_ATTRIBUTE, ENTITY_TYPE_INDEX, EntityType } from "../../core/table";
+
+function isConditionFailure(error: unknown): boolean {
+  return error instanceof Error && error.name === "ConditionalCheckFailedException";
+}
+
+export interface NewSmtpUser {
+  readonly username: string;
+  readonly allowedFrom: readonly string[];
+  readonly at: string;
+}
+
+export class SmtpUserAdmin {
+  readonly tableName: string;
+  private readonly client: DynamoDBClient;
+
+  constructor(options: { readonly tableName: string; readonly client: DynamoDBClient }) {
+    this.tableName = options.tableName;
+    this.client = options.client;
+  }
+
+  /** Writes a `pending` item; false when the username is taken. */
+  async create(user: NewSmtpUser): Promise<boolean> {
+    const item = {
+      ...smtpUserKey(user.username),
+      [ENTITY_TYPE_ATTRIBUTE]: EntityType.SmtpUser,
+      username: user.username,
+      allowed_from: [...user.allowedFrom],
+      status: SmtpUserStatus.Pending,
+      created_at: user.at,
+      updated_at: user.at,
+    };
+    try {
+      await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: marshall(item), ConditionExpression: "attribute_not_exists(PK)" }));
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** The item, read consistently (the credential manager's writes are visible at once). */
+  async get(username: string): Promise<StoredItem | undefined> {
+    const output = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: marshall(smtpUserKey(username)), ConsistentRead: true }));
+    return output.Item ? unmarshall(output.Item) : undefined;
+  }
+
+  /** Every SMTP user item, through the entity-type index (never a Scan). */
+  async list(): Promise<StoredItem[]> {
+    const items: StoredItem[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const exclusiveStartKey = startKey;
+      const output = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: ENTITY_TYPE_INDEX,
+          KeyConditionExpression: "#type = :type",
+          ExpressionAttributeNames: { "#type": ENTITY_TYPE_ATTRIBUTE },
+          ExpressionAttributeValues: { ":type": { S: EntityType.SmtpUser } },
+          ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
+        }),
+      );
+      for (const raw of output.Items ?? []) items.push(unmarshall(raw));
+      startKey = output.LastEvaluatedKey;
+    } while (startKey);
+    return items;
+  }
+
+  /**
+   * Sets an `active` or `failed` item back to `pending` (the manager then rotates its key, or retries
+   * its creation), optionally with a new `allowed_from`. False when there is no such item or it is
+   * already `pending`.
+   */
+  async requestProvisioning(username: string, at: string, allowedFrom?: readonly string[]): Promise<boolean> {
+    const values: Record<string, unknown> = { ":pending": SmtpUserStatus.Pending, ":active": SmtpUserStatus.Active, ":failed": SmtpUserStatus.Failed, ":at": at };
+    let set = "#status = :pending, updated_at = :at";
+    if (allowedFrom) {
+      set += ", allowed_from = :allowed";
+      values[":allowed"] = [...allowedFrom];
+    }
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: marshall(smtpUserKey(username)),
+          UpdateExpression: `SET ${set} REMOVE #error`,
+          ConditionExpression: "attribute_exists(PK) AND #status IN (:active, :failed)",
+          ExpressionAttributeNames: { "#status": "status", "#error": "error" },
+          ExpressionAttributeValues: marshall(values),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Deletes the item; returns what it held, or undefined when there was none. */
+  async delete(username: string): Promise<StoredItem | undefined> {
+    const output = await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: marshall(smtpUserKey(username)), ReturnValues: "ALL_OLD" }));
+    return output.Attributes ? unmarshall(output.Attributes) : undefined;
+  }
+}
