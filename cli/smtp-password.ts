@@ -1,0 +1,84 @@
+/**
+ * `ses-mail smtp-password --region REGION`: the SES SMTP password of an IAM secret access key read
+ * from standard input, for keys made outside ses-mail. The same derivation as the SMTP credential
+ * manager (core/smtp-password.ts), so both always agree.
+ */
+import * as readline from "node:readline/promises";
+import { Writable } from "node:stream";
+import { smtpPasswordFromSecretKey } from "../core/smtp-password";
+import { UserError, type Command } from "./framework";
+import { smtpHost } from "./smtp-users";
+import { resolveStack, STACK_OPTIONS } from "./stack-target";
+
+/** IAM secret access keys are 40 characters of base64. */
+const SECRET_KEY_LENGTH = 40;
+/** What an access key *id* looks like (long-term AKIA…, temporary ASIA…): pasted by mistake, it must not pass. */
+const ACCESS_KEY_ID = /^(AKIA|ASIA)[A-Z0-9]{16}$/;
+/** More than this on standard input is not a key; stop reading rather than buffer a file. */
+const MAX_INPUT_BYTES = 4096;
+
+export interface SmtpPasswordDeps {
+  /** The secret key as typed or piped (trailing newline allowed). */
+  readonly readSecret: (prompt: string) => Promise<string>;
+}
+
+async function readStdin(prompt: string): Promise<string> {
+  if (process.stdin.isTTY) {
+    // Typed at a terminal: ask, and do not echo the secret.
+    process.stderr.write(prompt);
+    const muted = new Writable({ write: (_chunk, _encoding, done) => done() });
+    const rl = readline.createInterface({ input: process.stdin, output: muted, terminal: true });
+    try {
+      return await rl.question("");
+    } finally {
+      rl.close();
+      process.stderr.write("\n");
+    }
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    if (size > MAX_INPUT_BYTES) break;
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function smtpPassword(deps: SmtpPasswordDeps): Command {
+  return {
+    name: "smtp-password",
+    summary: "Print the SES SMTP password of an IAM secret access key read from standard input",
+    usage: "ses-mail smtp-password (--region REGION | --stack NAME) [--json] < secret-key-file",
+    options: { ...STACK_OPTIONS, region: { type: "string" }, json: { type: "boolean" } },
+    positionals: [0, 0],
+    async run(context) {
+      const { out, values } = context;
+      let region = values.region as string | undefined;
+      if (!region && values.stack) region = resolveStack(context).region;
+      if (!region) throw new UserError("say which region the password is for: --region REGION (an SMTP password works only at that region's endpoint), or --stack NAME");
+      if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) throw new UserError(`--region: ${JSON.stringify(region)} is not an AWS region (for example eu-west-2)`);
+
+      const input = await deps.readSecret("IAM secret access key (not shown): ");
+      const secret = input.replace(/\r?\n$/, "").trim();
+      if (secret === "") throw new UserError("no secret access key on standard input: pipe it in (ses-mail smtp-password --region R < key.txt) or type it when asked");
+      if (input.length > MAX_INPUT_BYTES || /\s/.test(secret)) throw new UserError("standard input holds more than one secret access key: give just the key, on one line");
+      if (ACCESS_KEY_ID.test(secret)) throw new UserError("that is an access key ID (the SMTP username), not the secret access key: give the secret key");
+      if (secret.length !== SECRET_KEY_LENGTH) out.note(`warning: IAM secret access keys are ${SECRET_KEY_LENGTH} characters; this one has ${secret.length}. Check it was copied whole`);
+
+      const password = smtpPasswordFromSecretKey(secret, region);
+      if (values.json) {
+        out.json({ region, host: smtpHost(region), password });
+        return;
+      }
+      out.line(password);
+      out.note(`SMTP password for ${smtpHost(region)} (ports 587 STARTTLS, 465 TLS); the SMTP username is the key's access key ID. The IAM user needs ses:SendRawEmail.`);
+    },
+  };
+}
+
+export function smtpPasswordCommands(overrides: Partial<SmtpPasswordDeps> = {}): Command[] {
+  return [smtpPassword({ readSecret: readStdin, ...overrides })];
+}
+
+export const SMTP_PASSWORD_COMMANDS: readonly Command[] = smtpPasswordCommands();
