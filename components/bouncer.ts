@@ -1,7 +1,8 @@
 /**
  * Bouncer: its queue (`ses-bouncer-{env}`, fed by the bus) with a DLQ and, given the handler, the
  * function (`ses-mail-bouncer-{env}`, 256 MB, 1 min) with an event source mapping reporting partial
- * batch failures. The function sends RFC 3464 reports through SES from the stack's domains only.
+ * batch failures. The function sends RFC 3464 reports through SES as MAILER-DAEMON of the stack's
+ * domains only.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -11,9 +12,8 @@ import { FunctionKey } from "./naming";
 import { bouncerStatements } from "./policies";
 import { QueueWithDeadLetter, visibilityForFunction } from "./queue";
 
-/** What the bouncer's environment is built from (handlers/bouncer.ts). */
+/** What the bouncer's environment is built from (handlers/bouncer.ts `BouncerEnvironment`). */
 export interface BouncerStageEnvironment {
-  readonly environment: string;
   readonly routingTable: string;
 }
 
@@ -26,7 +26,6 @@ export const BOUNCER_PACKAGES: readonly string[] = [
   "@aws-lambda-powertools/logger",
   "@aws-lambda-powertools/metrics",
   "@aws-lambda-powertools/tracer",
-  "@aws-sdk/util-dynamodb",
   "zod",
 ];
 
@@ -72,7 +71,7 @@ export class Bouncer extends pulumi.ComponentResource {
           packages: code.packages ?? BOUNCER_PACKAGES,
           memorySize: BOUNCER_MEMORY_MB,
           timeout: BOUNCER_TIMEOUT_SECONDS,
-          environment: args.table.name.apply((routingTable) => code.environmentVariables({ environment: stack.env, routingTable })),
+          environment: args.table.name.apply((routingTable) => code.environmentVariables({ routingTable })),
           statements: pulumi.all([stack.aws, args.bucket.arn, args.table.arn, this.queues.queue.arn]).apply(([ctx, bucketArn, tableArn, queueArn]) =>
             bouncerStatements(ctx, {
               bucketArn,

@@ -2,11 +2,12 @@
  * SMTP credential manager: the function (`ses-mail-credential-manager-{env}`, 256 MB, 1 min) triggered
  * by the routing table's stream (SMTP user items only, one record at a time, failures dead-lettered),
  * and the customer-managed KMS key (`alias/ses-mail-smtp-credentials-{env}`, yearly rotation) it
- * encrypts credentials with. The key policy lets the account administer the key and only the
- * manager's role use it.
+ * encrypts credentials with. The key policy lets the account administer the key, only the manager's
+ * role encrypt, and IAM-granted operators of the account decrypt credentials (policies.ts).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { IAM_USER_PREFIX, smtpCredentialsEncryptionContext } from "../core/smtp-credentials";
 import { SMTP_USER_KEY_PREFIX } from "../core/table";
 import type { StackContext } from "./context";
 import { createLambdaRole, SesMailFunction, type LambdaCode } from "./lambda-function";
@@ -14,17 +15,17 @@ import { FunctionKey } from "./naming";
 import { credentialKeyPolicy, credentialManagerStatements } from "./policies";
 import { MAX_RETENTION_SECONDS } from "./queue";
 
-/** What the credential manager's environment is built from (handlers/credential-manager.ts). */
+/** What the credential manager's environment is built from (handlers/credential-manager.ts `CredentialManagerEnvironment`). */
 export interface CredentialManagerStageEnvironment {
-  readonly environment: string;
   readonly routingTable: string;
+  /** The credential key's ARN. */
   readonly kmsKeyId: string;
 }
 
 export const CREDENTIAL_MANAGER_MEMORY_MB = 256;
 export const CREDENTIAL_MANAGER_TIMEOUT_SECONDS = 60;
-/** IAM users the manager creates are named `ses-smtp-user-{username}-{timestamp}` (the seed). */
-export const SMTP_IAM_USER_PREFIX = "ses-smtp-user-";
+/** The one key of the credentials' KMS encryption context (core/smtp-credentials.ts). */
+export const SMTP_ENCRYPTION_CONTEXT_KEY = Object.keys(smtpCredentialsEncryptionContext("user"))[0]!;
 /** Stream records are retried this often before they go to the DLQ. */
 export const STREAM_MAX_RETRIES = 3;
 
@@ -37,15 +38,15 @@ export const CREDENTIAL_MANAGER_PACKAGES: readonly string[] = [
   "zod",
 ];
 
-/** Only SMTP user items wake the manager; rule edits never invoke it. */
-export function smtpUserStreamFilter(): string {
-  return JSON.stringify({ dynamodb: { Keys: { PK: { S: [{ prefix: SMTP_USER_KEY_PREFIX }] } } } });
-}
+/** Default stream filter: only SMTP user items wake the manager; rule edits never invoke it. */
+export const SMTP_USER_STREAM_FILTER: Readonly<Record<string, unknown>> = { dynamodb: { Keys: { PK: { S: [{ prefix: SMTP_USER_KEY_PREFIX }] } } } };
 
 export interface CredentialManagerArgs {
   readonly stack: StackContext;
   readonly code: LambdaCode<CredentialManagerStageEnvironment>;
   readonly table: aws.dynamodb.Table;
+  /** The event source mapping's filter (the handler exports the one it expects). Default: SMTP user items. */
+  readonly streamFilter?: Readonly<Record<string, unknown>>;
 }
 
 export class CredentialManager extends pulumi.ComponentResource {
@@ -68,7 +69,9 @@ export class CredentialManager extends pulumi.ComponentResource {
         enableKeyRotation: true,
         rotationPeriodInDays: 365,
         deletionWindowInDays: 30,
-        policy: pulumi.all([stack.aws, role.arn]).apply(([ctx, managerRoleArn]) => JSON.stringify(credentialKeyPolicy(ctx, { managerRoleArn }))),
+        policy: pulumi
+          .all([stack.aws, role.arn])
+          .apply(([ctx, managerRoleArn]) => JSON.stringify(credentialKeyPolicy(ctx, { managerRoleArn, encryptionContextKey: SMTP_ENCRYPTION_CONTEXT_KEY }))),
       },
       parent,
     );
@@ -88,13 +91,19 @@ export class CredentialManager extends pulumi.ComponentResource {
         packages: code.packages ?? CREDENTIAL_MANAGER_PACKAGES,
         memorySize: CREDENTIAL_MANAGER_MEMORY_MB,
         timeout: CREDENTIAL_MANAGER_TIMEOUT_SECONDS,
-        environment: pulumi
-          .all([args.table.name, this.key.keyId])
-          .apply(([routingTable, kmsKeyId]) => code.environmentVariables({ environment: stack.env, routingTable, kmsKeyId })),
+        environment: pulumi.all([args.table.name, this.key.arn]).apply(([routingTable, kmsKeyId]) => code.environmentVariables({ routingTable, kmsKeyId })),
         statements: pulumi
           .all([stack.aws, args.table.arn, args.table.streamArn, this.key.arn, this.deadLetterQueue.arn])
           .apply(([ctx, tableArn, streamArn, keyArn, deadLetterQueueArn]) =>
-            credentialManagerStatements(ctx, { userNamePrefix: SMTP_IAM_USER_PREFIX, tableArn, streamArn, keyArn, deadLetterQueueArn, smtpUserKeyPrefix: SMTP_USER_KEY_PREFIX }),
+            credentialManagerStatements(ctx, {
+              userNamePrefix: IAM_USER_PREFIX,
+              tableArn,
+              streamArn,
+              keyArn,
+              deadLetterQueueArn,
+              smtpUserKeyPrefix: SMTP_USER_KEY_PREFIX,
+              encryptionContextKey: SMTP_ENCRYPTION_CONTEXT_KEY,
+            }),
           ),
         logRetentionDays: stack.logRetentionDays,
         roleName: stack.names.role("credential-manager"),
@@ -115,7 +124,8 @@ export class CredentialManager extends pulumi.ComponentResource {
         batchSize: 1,
         maximumRetryAttempts: STREAM_MAX_RETRIES,
         bisectBatchOnFunctionError: true,
-        filterCriteria: { filters: [{ pattern: smtpUserStreamFilter() }] },
+        functionResponseTypes: ["ReportBatchItemFailures"],
+        filterCriteria: { filters: [{ pattern: JSON.stringify(args.streamFilter ?? SMTP_USER_STREAM_FILTER) }] },
         destinationConfig: { onFailure: { destinationArn: this.deadLetterQueue.arn } },
       },
       parent,

@@ -154,10 +154,10 @@ export function gmailForwarderStatements(
 }
 
 /**
- * Bouncer (the AWS actions handlers/bouncer.ts lists in its header): read the raw message (to quote it
- * in the report) and delete it when nothing else needs it, send the report through SES from the
- * stack's own domains only, keep its throttle and message progress items in the routing table, and
- * consume its own queue.
+ * Bouncer (the AWS actions handlers/bouncer.ts lists in its header): read the original's header block
+ * and delete the raw message when it is the last consumer, list the bucket (404 rather than 403), send
+ * reports through SES as `MAILER-DAEMON@<domain>` of the stack's own domains only, claim and release
+ * throttle items, update message progress, and consume its own queue.
  */
 export function bouncerStatements(
   ctx: AwsContext,
@@ -175,45 +175,58 @@ export function bouncerStatements(
     allow("ReadAndDeleteRawMessages", ["s3:GetObject", "s3:DeleteObject"], [`${args.bucketArn}/${args.keyPrefix}*`]),
     allow("ListBucketSoMissingIsNotFound", ["s3:ListBucket"], [args.bucketArn]),
     allow(
-      "SendReportsFromOwnDomains",
+      "SendReportsAsMailerDaemon",
       ["ses:SendRawEmail"],
       args.domains.map((domain) => sesIdentityArn(ctx, domain)),
-      { StringLike: { "ses:FromAddress": args.domains.map((domain) => `*@${domain}`) } },
+      { StringLike: { "ses:FromAddress": args.domains.map((domain) => `MAILER-DAEMON@${domain}`) } },
     ),
-    allow("DeliveryStateItems", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], [args.tableArn], leadingKeys([`${args.throttleKeyPrefix}*`, `${args.messageKeyPrefix}*`])),
+    allow("BounceThrottleItems", ["dynamodb:PutItem", "dynamodb:DeleteItem"], [args.tableArn], leadingKeys([`${args.throttleKeyPrefix}*`])),
+    allow("MessageProgressItems", ["dynamodb:UpdateItem"], [args.tableArn], leadingKeys([`${args.messageKeyPrefix}*`])),
     sqsEventSourceStatement(args.queueArn),
   ];
 }
 
+/** The IAM actions the credential manager calls on the SMTP users it names (handlers/credential-manager.ts). */
+export const SMTP_USER_IAM_ACTIONS: readonly string[] = [
+  "iam:CreateUser",
+  "iam:GetUser",
+  "iam:DeleteUser",
+  "iam:PutUserPolicy",
+  "iam:GetUserPolicy",
+  "iam:DeleteUserPolicy",
+  "iam:ListUserPolicies",
+  "iam:CreateAccessKey",
+  "iam:ListAccessKeys",
+  "iam:DeleteAccessKey",
+];
+
+/** Encryption with the SMTP credential key must carry the credentials' encryption context key. */
+export function smtpEncryptionContextCondition(contextKey: string): ConditionBlock {
+  return { "ForAllValues:StringEquals": { "kms:EncryptionContextKeys": [contextKey] }, Null: { "kms:EncryptionContextKeys": "false" } };
+}
+
 /**
  * SMTP credential manager (the AWS actions handlers/credential-manager.ts lists in its header): manage
- * IAM users under the SMTP user prefix only (never another user), encrypt and decrypt with the
- * stack's credential key, update SMTP user items of the routing table only, read the table's stream
- * and dead-letter what keeps failing.
+ * IAM users under the SMTP user prefix only (never another user), encrypt (never decrypt) with the
+ * stack's credential key under the credentials' encryption context, read and update SMTP user items of
+ * the routing table only, read the table's stream and dead-letter what keeps failing.
  */
 export function credentialManagerStatements(
   ctx: AwsContext,
-  args: { userNamePrefix: string; tableArn: string; streamArn: string; keyArn: string; deadLetterQueueArn: string; smtpUserKeyPrefix: string },
+  args: {
+    userNamePrefix: string;
+    tableArn: string;
+    streamArn: string;
+    keyArn: string;
+    deadLetterQueueArn: string;
+    smtpUserKeyPrefix: string;
+    encryptionContextKey: string;
+  },
 ): PolicyStatement[] {
   return [
-    allow(
-      "ManageSmtpUsers",
-      [
-        "iam:CreateUser",
-        "iam:DeleteUser",
-        "iam:GetUser",
-        "iam:TagUser",
-        "iam:CreateAccessKey",
-        "iam:DeleteAccessKey",
-        "iam:ListAccessKeys",
-        "iam:PutUserPolicy",
-        "iam:DeleteUserPolicy",
-        "iam:ListUserPolicies",
-      ],
-      [iamUserArnPattern(ctx, args.userNamePrefix)],
-    ),
-    allow("UseCredentialKey", ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], [args.keyArn]),
-    allow("UpdateSmtpUserItems", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [args.tableArn], leadingKeys([`${args.smtpUserKeyPrefix}*`])),
+    allow("ManageSmtpUsers", [...SMTP_USER_IAM_ACTIONS], [iamUserArnPattern(ctx, args.userNamePrefix)]),
+    allow("EncryptCredentials", ["kms:Encrypt"], [args.keyArn], smtpEncryptionContextCondition(args.encryptionContextKey)),
+    allow("SmtpUserItems", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [args.tableArn], leadingKeys([`${args.smtpUserKeyPrefix}*`])),
     dynamodbStreamStatement(args.streamArn),
     allow("DeadLetterFailedRecords", ["sqs:SendMessage"], [args.deadLetterQueueArn]),
   ];
@@ -391,17 +404,25 @@ export const KMS_ADMIN_ACTIONS: readonly string[] = [
   "kms:CancelKeyDeletion",
 ];
 
-/** Use of the SMTP credential key: the credential manager's role, and nobody else. */
-export const KMS_USE_ACTIONS: readonly string[] = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"];
-
 /**
- * The SMTP credential key: the account administers it (so it can never become unmanageable), and only
- * the credential manager's role may encrypt and decrypt with it (the seed: "Only credential manager
- * Lambda can encrypt/decrypt").
+ * The SMTP credential key. The account administers it (so it never becomes unmanageable) but cannot
+ * use it through that; only the credential manager's role encrypts (the seed: only the manager);
+ * decrypting is delegated to IAM in this account, for credential ciphertexts only, so an operator whose
+ * IAM policy grants kms:Decrypt on this key can read a user's SMTP password with the CLI
+ * (core/smtp-credentials.ts). The manager's own role is never granted Decrypt.
  */
-export function credentialKeyPolicy(ctx: AwsContext, args: { managerRoleArn: string }): PolicyDocument {
+export function credentialKeyPolicy(ctx: AwsContext, args: { managerRoleArn: string; encryptionContextKey: string }): PolicyDocument {
+  const context = smtpEncryptionContextCondition(args.encryptionContextKey);
   return policyDocument([
     { Sid: "AccountAdministersKey", Effect: "Allow", Principal: { AWS: accountRootArn(ctx) }, Action: [...KMS_ADMIN_ACTIONS], Resource: "*" },
-    { Sid: "CredentialManagerUsesKey", Effect: "Allow", Principal: { AWS: args.managerRoleArn }, Action: [...KMS_USE_ACTIONS], Resource: "*" },
+    { Sid: "CredentialManagerEncrypts", Effect: "Allow", Principal: { AWS: args.managerRoleArn }, Action: ["kms:Encrypt"], Resource: "*", Condition: context },
+    {
+      Sid: "IamGrantedReadersDecryptCredentials",
+      Effect: "Allow",
+      Principal: { AWS: accountRootArn(ctx) },
+      Action: ["kms:Decrypt"],
+      Resource: "*",
+      Condition: { ...context, StringEquals: { "kms:CallerAccount": ctx.accountId } },
+    },
   ]);
 }

@@ -38,7 +38,16 @@ export interface SesMailArgs {
   /** The validated stack config (config/schema.ts). */
   readonly config: StackConfig;
   readonly handlers: SesMailHandlers;
+  /** The credential manager's stream filter (its handler exports it). Default: SMTP user items. */
+  readonly credentialStreamFilter?: Readonly<Record<string, unknown>>;
 }
+
+/** Handler metrics on the dashboard, by Powertools service (names from the handlers' addMetric calls). */
+export const HANDLER_DASHBOARD_METRICS = {
+  "gmail-forwarder": ["GmailImported", "GmailImportReplayed", "GmailRetryQueued", "RawMessageDeleted"],
+  bouncer: ["BounceSent", "BouncedRecipients", "BounceSuppressed", "BounceFailed"],
+  "credential-manager": ["SmtpUserCreated", "SmtpUserRotated", "SmtpUserDeleted", "SmtpUserFailed", "SmtpRecordFailed"],
+} as const;
 
 /** Queue-age alarm thresholds, seconds: the Pipe drains the input queue in seconds; handlers in minutes. */
 export const QUEUE_AGE_THRESHOLDS = { input: 5 * 60, gmail: 60 * 60, bouncer: 60 * 60, retry: 24 * 60 * 60 } as const;
@@ -56,6 +65,7 @@ export interface SesMailOutputs {
   readonly dashboardUrl: pulumi.Output<string>;
   readonly myApplicationsUrl: pulumi.Output<string>;
   readonly retryProcessorArn?: pulumi.Output<string>;
+  readonly smtpCredentialsKeyArn?: pulumi.Output<string>;
   readonly functions: pulumi.Output<Record<string, string>>;
 }
 
@@ -146,7 +156,11 @@ export class SesMail extends pulumi.ComponentResource {
     );
 
     const credentials = handlers.credentialManager
-      ? new CredentialManager(`${name}-credential-manager`, { stack, code: handlers.credentialManager, table: table.table }, parent)
+      ? new CredentialManager(
+          `${name}-credential-manager`,
+          { stack, code: handlers.credentialManager, table: table.table, ...(args.credentialStreamFilter ? { streamFilter: args.credentialStreamFilter } : {}) },
+          parent,
+        )
       : undefined;
     const retryProcessor = gmail.function
       ? new RetryProcessor(
@@ -191,7 +205,7 @@ export class SesMail extends pulumi.ComponentResource {
       ],
       pipeName: router.pipe.name,
       tokenMonitor: true,
-      handlerMetrics: {},
+      handlerMetrics: Object.fromEntries(functions.filter(({ key }) => key in HANDLER_DASHBOARD_METRICS).map(({ key }) => [key, HANDLER_DASHBOARD_METRICS[key as keyof typeof HANDLER_DASHBOARD_METRICS]])),
     };
     const monitoring = new Monitoring(`${name}-monitoring`, { stack, ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}), targets }, parent);
 
@@ -207,6 +221,7 @@ export class SesMail extends pulumi.ComponentResource {
       dashboardUrl: pulumi.interpolate`https://console.aws.amazon.com/cloudwatch/home?region=${awsContext.region}#dashboards:name=${monitoring.dashboard.dashboardName}`,
       myApplicationsUrl: pulumi.interpolate`https://console.aws.amazon.com/systems-manager/appmanager/application/AWS_AppRegistry_Application-${application.application.name}?region=${awsContext.region}`,
       ...(retryProcessor ? { retryProcessorArn: retryProcessor.workflow.stateMachine.arn } : {}),
+      ...(credentials ? { smtpCredentialsKeyArn: credentials.key.arn } : {}),
       functions: pulumi.all(Object.fromEntries(functions.map(({ key, fn }) => [key, fn.name]))),
     };
     this.registerOutputs({ ...this.outputs });

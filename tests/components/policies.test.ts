@@ -157,15 +157,23 @@ describe("bouncer role", () => {
   );
   const identity = `arn:aws:ses:${R}:${A}:identity/test.example.com`;
 
-  it("sends reports from the stack's domains only", async () => {
+  it("sends reports as MAILER-DAEMON of the stack's domains only, and keeps only its own items", async () => {
     await expectAllowed(policy, [
       { action: "ses:SendRawEmail", resource: identity, context: { "ses:FromAddress": "MAILER-DAEMON@test.example.com" } },
       { action: "s3:GetObject", resource: `${bucket}/emails/m1` },
+      { action: "s3:DeleteObject", resource: `${bucket}/emails/m1` },
+      { action: "s3:ListBucket", resource: bucket },
       { action: "dynamodb:PutItem", resource: table, context: { "dynamodb:LeadingKeys": ["BOUNCE#a@b|c@d"] } },
+      { action: "dynamodb:DeleteItem", resource: table, context: { "dynamodb:LeadingKeys": ["BOUNCE#a@b|c@d"] } },
+      { action: "dynamodb:UpdateItem", resource: table, context: { "dynamodb:LeadingKeys": ["MESSAGE#m1"] } },
       { action: "sqs:ReceiveMessage", resource: queue("ses-bouncer-test") },
     ]);
     await expectDenied(policy, [
       { action: "ses:SendRawEmail", resource: identity, context: { "ses:FromAddress": "ceo@bank.example" } },
+      { action: "ses:SendRawEmail", resource: identity, context: { "ses:FromAddress": "postmaster@test.example.com" } },
+      { action: "dynamodb:UpdateItem", resource: table, context: { "dynamodb:LeadingKeys": ["BOUNCE#a@b|c@d"] } },
+      { action: "dynamodb:PutItem", resource: table, context: { "dynamodb:LeadingKeys": ["MESSAGE#m1"] } },
+      { action: "s3:PutObject", resource: `${bucket}/emails/m1` },
       { action: "ses:SendRawEmail", resource: `arn:aws:ses:${R}:${A}:identity/other.example`, context: { "ses:FromAddress": "x@other.example" } },
       { action: "ses:SendEmail", resource: identity, context: { "ses:FromAddress": "MAILER-DAEMON@test.example.com" } },
       { action: "dynamodb:PutItem", resource: table, context: { "dynamodb:LeadingKeys": ["ROUTE#x@test.example.com"] } },
@@ -177,6 +185,8 @@ describe("bouncer role", () => {
 describe("credential manager role and key", () => {
   const keyArn = `arn:aws:kms:${R}:${A}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
   const managerRole = `arn:aws:iam::${A}:role/ses-mail-credential-manager-test`;
+  // What KMS puts in the request context for a call with the credentials' encryption context.
+  const contextKeys = { "kms:EncryptionContextKeys": ["ses-mail:smtp-user"], "kms:CallerAccount": A };
   const policy = doc(
     credentialManagerStatements(ctx, {
       userNamePrefix: "ses-smtp-user-",
@@ -185,15 +195,20 @@ describe("credential manager role and key", () => {
       keyArn,
       deadLetterQueueArn: queue("ses-mail-credential-manager-dlq-test"),
       smtpUserKeyPrefix: "SMTP_USER#",
+      encryptionContextKey: "ses-mail:smtp-user",
     }),
   );
+  const keyPolicy = credentialKeyPolicy(ctx, { managerRoleArn: managerRole, encryptionContextKey: "ses-mail:smtp-user" });
+  const withKey = (principal: string, identityPolicies: Array<PolicyDocument | string>, action: string, context: Record<string, string | string[]> = contextKeys) =>
+    evaluate({ identityPolicies, resourcePolicy: keyPolicy, principal, probe: { action, resource: keyArn, context } });
 
-  it("manages SMTP users only, uses its key, updates SMTP user items, reads the stream", async () => {
+  it("manages SMTP users only, updates SMTP user items, reads the stream", async () => {
+    const user = `arn:aws:iam::${A}:user/ses-smtp-user-app-1700000000`;
     await expectAllowed(policy, [
-      { action: "iam:CreateUser", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1700000000` },
-      { action: "iam:CreateAccessKey", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1700000000` },
-      { action: "iam:PutUserPolicy", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1700000000` },
-      { action: "iam:DeleteUser", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1700000000` },
+      ...["iam:CreateUser", "iam:GetUser", "iam:DeleteUser", "iam:PutUserPolicy", "iam:GetUserPolicy", "iam:DeleteUserPolicy", "iam:ListUserPolicies", "iam:CreateAccessKey", "iam:ListAccessKeys", "iam:DeleteAccessKey"].map(
+        (action) => ({ action, resource: user }),
+      ),
+      { action: "dynamodb:GetItem", resource: table, context: { "dynamodb:LeadingKeys": ["SMTP_USER#app"] } },
       { action: "dynamodb:UpdateItem", resource: table, context: { "dynamodb:LeadingKeys": ["SMTP_USER#app"] } },
       { action: "dynamodb:GetRecords", resource: stream },
       { action: "sqs:SendMessage", resource: queue("ses-mail-credential-manager-dlq-test") },
@@ -203,25 +218,34 @@ describe("credential manager role and key", () => {
       { action: "iam:CreateAccessKey", resource: `arn:aws:iam::${A}:user/deploy-bot` },
       { action: "iam:AttachUserPolicy", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1` },
       { action: "iam:CreateRole", resource: `arn:aws:iam::${A}:role/ses-smtp-user-x` },
-      { action: "kms:Decrypt", resource: `arn:aws:kms:${R}:${A}:key/another` },
       { action: "dynamodb:UpdateItem", resource: table, context: { "dynamodb:LeadingKeys": ["ROUTE#*"] } },
       { action: "dynamodb:PutItem", resource: table, context: { "dynamodb:LeadingKeys": ["SMTP_USER#app"] } },
     ]);
   });
 
-  it("key policy: only the manager's role uses the key; the account administers it without using it", async () => {
-    const keyPolicy = credentialKeyPolicy(ctx, { managerRoleArn: managerRole });
-    const adminEverything = JSON.stringify(policyDocument([{ Effect: "Allow", Action: "kms:*", Resource: "*" }]));
-    const run = (principal: string, identityPolicies: string[], action: string) =>
-      evaluate({ identityPolicies, resourcePolicy: keyPolicy, principal, probe: { action, resource: keyArn } });
-    const managerPolicy = JSON.stringify(policy);
-    expect(await run(managerRole, [managerPolicy], "kms:Decrypt")).toBe("Allowed");
-    expect(await run(managerRole, [managerPolicy], "kms:Encrypt")).toBe("Allowed");
-    expect(await run(managerRole, [], "kms:Decrypt")).toBe("Allowed");
-    expect(await run(`arn:aws:iam::${A}:role/administrator`, [adminEverything], "kms:Decrypt")).toBe("ImplicitlyDenied");
-    expect(await run(`arn:aws:iam::${A}:role/administrator`, [adminEverything], "kms:CreateGrant")).toBe("ImplicitlyDenied");
-    expect(await run(`arn:aws:iam::${A}:role/administrator`, [adminEverything], "kms:PutKeyPolicy")).toBe("Allowed");
-    expect(await run(`arn:aws:iam::${A}:role/administrator`, [adminEverything], "kms:ScheduleKeyDeletion")).toBe("Allowed");
+  it("the manager encrypts credentials with its key, under the credentials' context, and never decrypts", async () => {
+    expect(await withKey(managerRole, [policy], "kms:Encrypt")).toBe("Allowed");
+    expect(await withKey(managerRole, [policy], "kms:Encrypt", {})).toBe("ImplicitlyDenied");
+    expect(await withKey(managerRole, [policy], "kms:Encrypt", { "kms:EncryptionContextKeys": ["other"] })).toBe("ImplicitlyDenied");
+    expect(await withKey(managerRole, [policy], "kms:Decrypt")).toBe("ImplicitlyDenied");
+    expect(await evaluate({ identityPolicies: [policy], principal: managerRole, probe: { action: "kms:Encrypt", resource: `arn:aws:kms:${R}:${A}:key/another`, context: contextKeys } })).toBe(
+      "ImplicitlyDenied",
+    );
+  });
+
+  it("key policy: administration without use; decrypting credentials only for principals IAM grants it to", async () => {
+    const administrator = `arn:aws:iam::${A}:role/administrator`;
+    const kmsEverything = policyDocument([{ Effect: "Allow", Action: "kms:*", Resource: "*" }]);
+    expect(await withKey(administrator, [kmsEverything], "kms:PutKeyPolicy", {})).toBe("Allowed");
+    expect(await withKey(administrator, [kmsEverything], "kms:ScheduleKeyDeletion", {})).toBe("Allowed");
+    expect(await withKey(administrator, [kmsEverything], "kms:Encrypt")).toBe("ImplicitlyDenied");
+    expect(await withKey(administrator, [kmsEverything], "kms:CreateGrant", {})).toBe("ImplicitlyDenied");
+    expect(await withKey(administrator, [kmsEverything], "kms:GenerateDataKey")).toBe("ImplicitlyDenied");
+    // An operator with kms:Decrypt in IAM reads credentials (the CLI), but nothing else under this key.
+    expect(await withKey(administrator, [kmsEverything], "kms:Decrypt")).toBe("Allowed");
+    expect(await withKey(administrator, [kmsEverything], "kms:Decrypt", { "kms:CallerAccount": A })).toBe("ImplicitlyDenied");
+    // Without an IAM grant, an account principal cannot decrypt.
+    expect(await withKey(`arn:aws:iam::${A}:role/ses-mail-router-test`, [], "kms:Decrypt")).toBe("ImplicitlyDenied");
   });
 });
 

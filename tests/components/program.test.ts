@@ -254,6 +254,59 @@ describe("functions", () => {
   });
 });
 
+describe("delivery stages", () => {
+  it("the Gmail forwarder: 512 MB, 5 min, fed by its queue with partial batch responses", () => {
+    const fn = named(run.result, T.function, "ses-mail-gmail-forwarder-test");
+    expect(fn.inputs).toMatchObject({ memorySize: 512, timeout: 300, role: `arn:aws:iam::${A}:role/ses-mail-gmail-forwarder-test` });
+    expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({
+      SES_MAIL_ENVIRONMENT: "test",
+      ROUTING_TABLE: "ses-mail-email-routing-test",
+      RETRY_QUEUE_URL: `https://sqs.${R}.amazonaws.com/${A}/ses-mail-gmail-forwarder-retry-test`,
+    });
+    const mapping = ofType(run.result, T.eventSourceMapping).find((m) => m.inputs.functionName === arnOf(fn))!;
+    expect(mapping.inputs).toMatchObject({ eventSourceArn: `arn:aws:sqs:${R}:${A}:ses-gmail-forwarder-test`, functionResponseTypes: ["ReportBatchItemFailures"] });
+    expect(Number(named(run.result, T.queue, "ses-gmail-forwarder-test").inputs.visibilityTimeoutSeconds)).toBeGreaterThanOrEqual(Number(fn.inputs.timeout));
+  });
+
+  it("the bouncer: 256 MB, 1 min, fed by its queue with partial batch responses", () => {
+    const fn = named(run.result, T.function, "ses-mail-bouncer-test");
+    expect(fn.inputs).toMatchObject({ memorySize: 256, timeout: 60 });
+    expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({ ROUTING_TABLE: "ses-mail-email-routing-test" });
+    const mapping = ofType(run.result, T.eventSourceMapping).find((m) => m.inputs.functionName === arnOf(fn))!;
+    expect(mapping.inputs).toMatchObject({ eventSourceArn: `arn:aws:sqs:${R}:${A}:ses-bouncer-test`, functionResponseTypes: ["ReportBatchItemFailures"] });
+  });
+
+  it("the credential manager: the table's stream, SMTP user records only, one at a time, failures dead-lettered; a rotating key with its alias", () => {
+    const fn = named(run.result, T.function, "ses-mail-credential-manager-test");
+    const key = ofType(run.result, T.kmsKey)[0]!;
+    expect(key.inputs).toMatchObject({ enableKeyRotation: true });
+    expect(ofType(run.result, T.kmsAlias).map((alias) => alias.inputs)).toEqual([expect.objectContaining({ name: "alias/ses-mail-smtp-credentials-test", targetKeyId: key.outputs.keyId })]);
+    expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({ ROUTING_TABLE: "ses-mail-email-routing-test", SMTP_CREDENTIALS_KEY_ID: arnOf(key) });
+    const mapping = ofType(run.result, T.eventSourceMapping).find((m) => m.inputs.functionName === arnOf(fn))!;
+    expect(mapping.inputs).toMatchObject({
+      eventSourceArn: `arn:aws:dynamodb:${R}:${A}:table/ses-mail-email-routing-test/stream/2026-01-01T00:00:00.000`,
+      startingPosition: "LATEST",
+      batchSize: 1,
+      functionResponseTypes: ["ReportBatchItemFailures"],
+      destinationConfig: { onFailure: { destinationArn: `arn:aws:sqs:${R}:${A}:ses-mail-credential-manager-dlq-test` } },
+    });
+    const [filter] = (mapping.inputs.filterCriteria as { filters: Array<{ pattern: string }> }).filters;
+    expect(JSON.parse(filter!.pattern)).toEqual({ dynamodb: { Keys: { PK: { S: [{ prefix: "SMTP_USER#" }] }, SK: { S: ["CREDENTIALS#v1"] } } } });
+    const keyPolicy = JSON.parse(String(key.inputs.policy)) as { Statement: Array<{ Sid: string; Principal: { AWS: string } }> };
+    expect(keyPolicy.Statement.find((statement) => statement.Sid === "CredentialManagerEncrypts")!.Principal).toEqual({ AWS: `arn:aws:iam::${A}:role/ses-mail-credential-manager-test` });
+  });
+
+  it("the retry processor replays the retry queue through the forwarder every hour", () => {
+    const machine = named(run.result, T.stateMachine, "ses-mail-gmail-forwarder-retry-processor-test");
+    const definition = String(machine.inputs.definition);
+    expect(definition).toContain(`arn:aws:lambda:${R}:${A}:function:ses-mail-gmail-forwarder-test`);
+    expect(definition).toContain(`https://sqs.${R}.amazonaws.com/${A}/ses-mail-gmail-forwarder-retry-test`);
+    expect(definition).toContain(`https://sqs.${R}.amazonaws.com/${A}/ses-mail-gmail-forwarder-retry-dlq-test`);
+    expect(machine.inputs.type).toBe("STANDARD");
+    expect(named(run.result, T.schedule, "ses-mail-retry-processor-test").inputs).toMatchObject({ scheduleExpression: "rate(1 hour)", target: { arn: arnOf(machine) } });
+  });
+});
+
 describe("state machines and schedules", () => {
   it("definitions are valid ASL; machines are traced and log everything", () => {
     const machines = ofType(run.result, T.stateMachine);
@@ -335,6 +388,48 @@ describe("least privilege of the attached policies", () => {
       { action: "sqs:ReceiveMessage", resource: `arn:aws:sqs:${R}:${A}:ses-email-input-dlq-test` },
       { action: "events:PutEvents", resource: `arn:aws:events:${R}:${A}:event-bus/default` },
     ]);
+  });
+
+  it("gmail forwarder: its objects, its secrets, its items, its queues", async () => {
+    const policy = policyOf("ses-mail-gmail-forwarder-test");
+    await expectAllowed(policy, [
+      { action: "s3:GetObject", resource: "arn:aws:s3:::ses-mail-storage-123456789012-test/emails/m1" },
+      { action: "ssm:GetParameter", resource: `arn:aws:ssm:${R}:${A}:parameter/ses-mail/test/gmail/tokens/ses-mail-test_at_gmail.com` },
+      { action: "dynamodb:PutItem", resource: table, context: { "dynamodb:LeadingKeys": ["IDEMPOTENCY#gmail-forwarder"] } },
+      { action: "sqs:SendMessage", resource: `arn:aws:sqs:${R}:${A}:ses-mail-gmail-forwarder-retry-test` },
+      { action: "sqs:ReceiveMessage", resource: `arn:aws:sqs:${R}:${A}:ses-gmail-forwarder-test` },
+    ]);
+    await expectDenied(policy, [
+      { action: "dynamodb:PutItem", resource: table, context: { "dynamodb:LeadingKeys": ["ROUTE#*"] } },
+      { action: "ssm:GetParameter", resource: `arn:aws:ssm:${R}:${A}:parameter/ses-mail/prod/gmail/oauth-client` },
+      { action: "sqs:SendMessage", resource: `arn:aws:sqs:${R}:${A}:ses-bouncer-test` },
+    ]);
+  });
+
+  it("bouncer: MAILER-DAEMON of the stack's domain only", async () => {
+    const policy = policyOf("ses-mail-bouncer-test");
+    const identity = `arn:aws:ses:${R}:${A}:identity/test.example.com`;
+    await expectAllowed(policy, [{ action: "ses:SendRawEmail", resource: identity, context: { "ses:FromAddress": "MAILER-DAEMON@test.example.com" } }]);
+    await expectDenied(policy, [{ action: "ses:SendRawEmail", resource: identity, context: { "ses:FromAddress": "ceo@test.example.com" } }]);
+  });
+
+  it("credential manager: SMTP users only", async () => {
+    const policy = policyOf("ses-mail-credential-manager-test");
+    await expectAllowed(policy, [{ action: "iam:CreateUser", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1` }]);
+    await expectDenied(policy, [
+      { action: "iam:CreateUser", resource: `arn:aws:iam::${A}:user/admin` },
+      { action: "iam:AttachUserPolicy", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1` },
+    ]);
+  });
+
+  it("retry processor: its queues and the forwarder", async () => {
+    const policy = policyOf("ses-mail-retry-processor-test");
+    await expectAllowed(policy, [
+      { action: "sqs:ReceiveMessage", resource: `arn:aws:sqs:${R}:${A}:ses-mail-gmail-forwarder-retry-test` },
+      { action: "sqs:SendMessage", resource: `arn:aws:sqs:${R}:${A}:ses-mail-gmail-forwarder-retry-dlq-test` },
+      { action: "lambda:InvokeFunction", resource: `arn:aws:lambda:${R}:${A}:function:ses-mail-gmail-forwarder-test` },
+    ]);
+    await expectDenied(policy, [{ action: "lambda:InvokeFunction", resource: `arn:aws:lambda:${R}:${A}:function:ses-mail-bouncer-test` }]);
   });
 
   it("token monitor: its metadata path and its namespace", async () => {
