@@ -31,11 +31,18 @@ import {
   type OAuthClient,
 } from "./oauth-flow";
 import { DEFAULT_FOLLOW, replayRetryQueue, type FollowOptions } from "./retry-replay";
-import { describeExpiry, describeMonitorValue, formatDuration, queueDepth, readMonitorValues, readTokenMetadata } from "./stack-health";
+import { describeExpiry, describeMonitorValue, ExpiryBasis, formatDuration, queueDepth, readMonitorValues, readTokenMetadata } from "./stack-health";
 import { aws, awsErrorName, resolveStack, STACK_OPTIONS, STACK_USAGE, type StackTarget } from "./stack-target";
 
 /** Google expires refresh tokens of apps whose publishing status is "Testing" 7 days after consent. */
 export const TESTING_TOKEN_LIFETIME_SECONDS = 7 * 24 * 60 * 60;
+/**
+ * An app "In production" gets refresh tokens without a fixed lifetime, but Google drops one that goes
+ * unused for six months, and a Gmail account that receives no forwarded mail never uses its token. The
+ * token monitor needs a date (no date reads as "unknown" and raises the critical alarm), so ses-mail
+ * records one 180 days ahead: the alarms then ask for a one-minute re-consent before that limit.
+ */
+export const PRODUCTION_TOKEN_REVIEW_SECONDS = 180 * 24 * 60 * 60;
 
 /** What the commands take from outside, so a test can play Google, the browser and the clock. */
 export interface OAuthDeps {
@@ -215,8 +222,9 @@ function refresh(deps: OAuthDeps): Command {
 
         const now = deps.now();
         const testing = values["testing-app"] === true;
-        const expiresEpoch = testing ? Math.floor(now.getTime() / 1000) + TESTING_TOKEN_LIFETIME_SECONDS : null;
-        const expiresAt = expiresEpoch === null ? null : new Date(expiresEpoch * 1000).toISOString();
+        const expiresEpoch = Math.floor(now.getTime() / 1000) + (testing ? TESTING_TOKEN_LIFETIME_SECONDS : PRODUCTION_TOKEN_REVIEW_SECONDS);
+        const expiresAt = new Date(expiresEpoch * 1000).toISOString();
+        const basis = testing ? ExpiryBasis.Testing : ExpiryBasis.Unused;
         const tokenName = refreshTokenParameter(target.env, account);
         const metadataName = tokenMetadataParameter(target.env, account);
         await aws(target, `SSM ${tokenName}`, () =>
@@ -234,7 +242,7 @@ function refresh(deps: OAuthDeps): Command {
           ssm.send(
             new PutParameterCommand({
               Name: metadataName,
-              Value: JSON.stringify({ account, created_at: now.toISOString(), expires_at: expiresAt, expires_at_epoch: expiresEpoch }),
+              Value: JSON.stringify({ account, created_at: now.toISOString(), expires_at: expiresAt, expires_at_epoch: expiresEpoch, expiry_basis: basis }),
               Type: "String",
               Overwrite: true,
               Description: `ses-mail ${target.env}: refresh token metadata for ${account} (read by the token monitor)`,
@@ -245,7 +253,7 @@ function refresh(deps: OAuthDeps): Command {
         out.line(
           testing
             ? `it expires ${expiresAt} (the Google app is in Testing: 7 days); publish the app to "In production" to stop the weekly refresh (docs/SETUP.md)`
-            : "it has no fixed expiry (the Google app is In production); without --testing-app ses-mail assumes so",
+            : `re-authorize by ${expiresAt}: an app In production has no fixed expiry, but Google drops a token unused for 6 months (the token alarms remind you). Without --testing-app ses-mail assumes the app is In production`,
         );
 
         if (values["no-replay"] === true) {
@@ -279,6 +287,7 @@ interface AccountStatus {
   ageSeconds?: number;
   expiresAt?: string | null;
   secondsLeft?: number | null;
+  expiryBasis?: string;
   monitorSeconds?: number;
   monitorAt?: string;
   problem?: string;
@@ -342,7 +351,7 @@ function status(deps: OAuthDeps): Command {
             authorized: !entry.problem,
             ...(entry.createdAt ? { createdAt: entry.createdAt } : {}),
             ...(created !== undefined && !Number.isNaN(created) ? { ageSeconds: Math.round(nowSeconds - created) } : {}),
-            ...(entry.problem ? { problem: entry.problem } : { expiresAt: entry.expiresAt ?? null, secondsLeft: entry.expiresAtEpoch == null ? null : Math.round(entry.expiresAtEpoch - nowSeconds) }),
+            ...(entry.problem ? { problem: entry.problem } : { expiresAt: entry.expiresAt ?? null, secondsLeft: entry.expiresAtEpoch == null ? null : Math.round(entry.expiresAtEpoch - nowSeconds), ...(entry.basis ? { expiryBasis: entry.basis } : {}) }),
             ...(perAccount ? { monitorSeconds: perAccount.seconds, monitorAt: perAccount.at.toISOString() } : {}),
             usedByRules: targets?.has(canonicalize(entry.account)) ?? false,
           };
@@ -369,7 +378,7 @@ function status(deps: OAuthDeps): Command {
             return [
               entry.account,
               entry.problem ?? (entry.ageSeconds !== undefined ? `authorized ${formatDuration(entry.ageSeconds)} ago` : "authorized"),
-              entry.problem ? "" : describeExpiry(meta?.expiresAtEpoch, nowSeconds),
+              entry.problem ? "" : describeExpiry(meta?.expiresAtEpoch, nowSeconds, meta?.basis),
               describeMonitorValue(monitor.byAccount.get(meta?.key ?? ""), now),
             ];
           });

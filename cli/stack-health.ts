@@ -130,6 +130,9 @@ export async function oldestMessageAges(cloudwatch: CloudWatchClient, target: St
 /* Gmail tokens                                                                                    */
 /* ---------------------------------------------------------------------------------------------- */
 
+/** Why a token's `expires_at` is what it is (`expiry_basis` in its metadata, written by `oauth refresh`). */
+export const ExpiryBasis = { Testing: "testing-app-7-days", Unused: "unused-limit-6-months" } as const;
+
 export interface TokenMetadata {
   /** The Gmail address, as `oauth refresh` recorded it (or the parameter key for older values). */
   readonly account: string;
@@ -140,6 +143,8 @@ export interface TokenMetadata {
   /** ISO time the token stops working, or null when it has no fixed expiry (a published Google app). */
   readonly expiresAt?: string | null;
   readonly expiresAtEpoch?: number | null;
+  /** Why it expires then (`expiry_basis`): Google's 7-day Testing limit, or the 6-month unused limit. */
+  readonly basis?: string;
   /** Why the value cannot be read, when it cannot (placeholder, not JSON). */
   readonly problem?: string;
 }
@@ -170,6 +175,7 @@ export async function readTokenMetadata(ssm: SSMClient, target: StackTarget): Pr
           ...(typeof json.created_at === "string" ? { createdAt: json.created_at } : {}),
           expiresAt: typeof json.expires_at === "string" ? json.expires_at : null,
           expiresAtEpoch: typeof json.expires_at_epoch === "number" ? json.expires_at_epoch : null,
+          ...(typeof json.expiry_basis === "string" ? { basis: json.expiry_basis } : {}),
         });
       } catch {
         found.push({ account: key, key, parameter: name, problem: "the metadata is not JSON" });
@@ -285,11 +291,13 @@ export function formatDuration(totalSeconds: number): string {
   return `${seconds} s`;
 }
 
-/** `expires in 6 d 23 h`, `EXPIRED 2 h ago`, `no fixed expiry`. */
-export function describeExpiry(expiresAtEpoch: number | null | undefined, nowSeconds: number): string {
-  if (expiresAtEpoch === null || expiresAtEpoch === undefined) return "no fixed expiry";
+/** `expires in 6 d 23 h`, `re-authorize within 170 d`, `EXPIRED 2 h ago`, `expiry unknown`. */
+export function describeExpiry(expiresAtEpoch: number | null | undefined, nowSeconds: number, basis?: string): string {
+  if (expiresAtEpoch === null || expiresAtEpoch === undefined) return "expiry unknown (the token alarms fire: run oauth refresh)";
   const left = expiresAtEpoch - nowSeconds;
-  return left > 0 ? `expires in ${formatDuration(left)}` : `EXPIRED ${formatDuration(-left)} ago`;
+  const unusedLimit = basis === ExpiryBasis.Unused;
+  if (left <= 0) return unusedLimit ? `re-authorize now (due ${formatDuration(-left)} ago)` : `EXPIRED ${formatDuration(-left)} ago`;
+  return unusedLimit ? `re-authorize within ${formatDuration(left)}` : `expires in ${formatDuration(left)}`;
 }
 
 /** The monitor's value in words; UNKNOWN_EXPIRY_SECONDS is its "unknown expiry" marker. */

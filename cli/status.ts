@@ -83,7 +83,7 @@ function statusCommand(deps: StatusDeps): Command {
             alarms: alarms.map((alarm) => ({ name: alarm.name, reason: alarm.reason, since: alarm.since?.toISOString() ?? null })),
             tokens: tokens.map((token) => ({
               account: token.account,
-              ...(token.problem ? { problem: token.problem } : { expiresAt: token.expiresAt ?? null, secondsLeft: token.expiresAtEpoch == null ? null : Math.round(token.expiresAtEpoch - nowSeconds) }),
+              ...(token.problem ? { problem: token.problem } : { expiresAt: token.expiresAt ?? null, secondsLeft: token.expiresAtEpoch == null ? null : Math.round(token.expiresAtEpoch - nowSeconds), ...(token.basis ? { expiryBasis: token.basis } : {}) }),
             })),
             monitor: monitor.overall ? { secondsUntilExpiration: monitor.overall.seconds, publishedAt: monitor.overall.at.toISOString() } : null,
           });
@@ -116,7 +116,7 @@ function statusCommand(deps: StatusDeps): Command {
         if (tokens.length === 0) out.line(`gmail tokens: none; authorize each account a rule forwards to: ses-mail oauth refresh --account ADDRESS --stack ${target.env}`);
         else {
           out.line("gmail tokens:");
-          for (const line of formatTable(tokens.map((token) => [`  ${token.account}`, token.problem ?? describeExpiry(token.expiresAtEpoch, nowSeconds)]))) out.line(line);
+          for (const line of formatTable(tokens.map((token) => [`  ${token.account}`, token.problem ?? describeExpiry(token.expiresAtEpoch, nowSeconds, token.basis)]))) out.line(line);
         }
         out.line(`token monitor (minimum over accounts): ${describeMonitorValue(monitor.overall, now)}`);
       } finally {

@@ -132,6 +132,7 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
       created_at: NOW.toISOString(),
       expires_at: "2026-12-05T10:00:00.000Z",
       expires_at_epoch: NOW_EPOCH + 7 * 24 * 3600,
+      expiry_basis: "testing-app-7-days",
     });
 
     expect(sfn.commandCalls(StartExecutionCommand)[0]!.args[0].input.stateMachineArn).toBe(RETRY_PROCESSOR_ARN);
@@ -145,12 +146,17 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
     );
   });
 
-  it("records no fixed expiry for an app In production", async () => {
+  it("gives a token of an app In production a re-authorization date 180 days ahead, so the monitor has a number", async () => {
     deployedStack();
     const result = await cli("oauth", "refresh", "--account", "alice@gmail.com", "--stack", "test", "--no-replay");
     expect(result.code).toBe(0);
-    expect(JSON.parse(putValue(TOKEN_PARAMETER)!.Value!)).toMatchObject({ expires_at: null });
-    expect(JSON.parse(putValue(METADATA_PARAMETER)!.Value!)).toMatchObject({ expires_at: null, expires_at_epoch: null });
+    expect(JSON.parse(putValue(TOKEN_PARAMETER)!.Value!)).toMatchObject({ expires_at: "2027-05-27T10:00:00.000Z" });
+    expect(JSON.parse(putValue(METADATA_PARAMETER)!.Value!)).toMatchObject({
+      expires_at: "2027-05-27T10:00:00.000Z",
+      expires_at_epoch: NOW_EPOCH + 180 * 24 * 3600,
+      expiry_basis: "unused-limit-6-months",
+    });
+    expect(result.stdout[1]).toMatch(/^re-authorize by 2027-05-27T10:00:00.000Z: an app In production has no fixed expiry, but Google drops a token unused for 6 months/);
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
@@ -341,6 +347,7 @@ describe("ses-mail oauth status", () => {
       Parameters: [
         { Name: METADATA_PARAMETER, Value: JSON.stringify({ account: "alice@gmail.com", created_at: "2026-11-23T10:00:00.000Z", expires_at: "2026-11-30T10:00:00.000Z", expires_at_epoch: NOW_EPOCH + 2 * 86400 }) },
         { Name: "/ses-mail/test/gmail/token-metadata/bob_at_gmail.com", Value: PARAMETER_PLACEHOLDER },
+        { Name: "/ses-mail/test/gmail/token-metadata/dave_at_gmail.com", Value: JSON.stringify({ account: "dave@gmail.com", created_at: "2026-06-01T10:00:00.000Z", expires_at: "2026-11-28T10:00:00.000Z", expires_at_epoch: NOW_EPOCH + 3 * 86400, expiry_basis: "unused-limit-6-months" }) },
       ],
     });
     sqs.on(GetQueueUrlCommand).resolves({ QueueUrl: RETRY_QUEUE_URL });
@@ -363,13 +370,14 @@ describe("ses-mail oauth status", () => {
       "ACCOUNT | TOKEN | EXPIRY | MONITOR",
       "alice@gmail.com | authorized 5 d ago | expires in 2 d | 2 d left (published 2 min ago)",
       "bob_at_gmail.com | not authorized yet (placeholder) | no value in the last 30 min (is the token monitor running?)",
+      "dave@gmail.com | authorized 180 d ago | re-authorize within 3 d | no value in the last 30 min (is the token monitor running?)",
       "carol@gmail.com: a rule forwards here but it has no token; run ses-mail oauth refresh --account carol@gmail.com --stack test",
       "retry queue: 4 waiting, 1 in flight, 0 delayed",
       "token monitor (minimum over accounts): expiry unknown (published 2 min ago)",
     ]);
     // The monitor was asked for the overall minimum and one series per account key.
     const queries = cloudwatch.commandCalls(GetMetricDataCommand)[0]!.args[0].input.MetricDataQueries!;
-    expect(queries.map((q) => q.MetricStat?.Metric?.Dimensions?.[0]?.Value ?? "overall")).toEqual(["overall", "alice_at_gmail.com", "bob_at_gmail.com"]);
+    expect(queries.map((q) => q.MetricStat?.Metric?.Dimensions?.[0]?.Value ?? "overall")).toEqual(["overall", "alice_at_gmail.com", "bob_at_gmail.com", "dave_at_gmail.com"]);
     expect(queries[0]!.MetricStat!.Metric!.Namespace).toBe("SESMail/test");
   });
 
@@ -381,6 +389,7 @@ describe("ses-mail oauth status", () => {
       accounts: [
         { account: "alice@gmail.com", authorized: true, ageSeconds: 5 * 86400, secondsLeft: 2 * 86400, monitorSeconds: 2 * 86400 + 120, usedByRules: true },
         { account: "bob_at_gmail.com", authorized: false, problem: "not authorized yet (placeholder)", usedByRules: false },
+        { account: "dave@gmail.com", authorized: true, secondsLeft: 3 * 86400, expiryBasis: "unused-limit-6-months" },
       ],
       unauthorizedRuleTargets: ["carol@gmail.com"],
       retryQueue: { visible: 4, inFlight: 1, delayed: 0, exists: true },
