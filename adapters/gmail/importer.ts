@@ -7,6 +7,8 @@
  *   PUT  <session URI>, Content-Type: message/rfc822, Content-Length: <size>; body: the raw message
  *                                                                             → 200/201, the Message resource
  *
+ * The small JSON requests use `fetch`; the PUT uses node:http(s) (see putStream for why).
+ *
  * Why resumable rather than multipart: the first request carries only the metadata, so an expired
  * access token (401), a bad label (400) or a rate limit surfaces before a byte of a 40 MB message is
  * read from S3, and a 401 is retried with a fresh token without re-opening the message. The message is
@@ -19,7 +21,18 @@ import { z } from "zod";
 import { MailboxAuthorizationError, MailboxRejectedError, MailboxUnavailableError } from "../../core/errors";
 import { GMAIL_UPLOAD_MAX_BYTES, GOOGLE_REQUEST_TIMEOUT_MS } from "../../core/limits";
 import type { MailboxImporter, StoredMessage } from "../../core/ports";
-import { defaultFetch, isTransientStatus, networkFailure, RATE_LIMIT_REASONS, readGoogleError, type FetchFunction, type GoogleErrorInfo } from "./google-http";
+import {
+  defaultFetch,
+  googleErrorFromText,
+  isTransientStatus,
+  networkFailure,
+  putStream,
+  RATE_LIMIT_REASONS,
+  readGoogleError,
+  type FetchFunction,
+  type GoogleErrorInfo,
+  type StreamedResponse,
+} from "./google-http";
 import type { AccessTokenProvider } from "./oauth";
 
 export const GMAIL_API_BASE_URL = "https://gmail.googleapis.com";
@@ -121,38 +134,34 @@ export class GmailImporter implements MailboxImporter {
   }
 
   private async upload(account: string, token: string, sessionUrl: URL, message: StoredMessage): Promise<{ id: string }> {
-    let response: Response;
+    let response: StreamedResponse;
     try {
-      response = await this.fetch(sessionUrl.toString(), {
-        method: "PUT",
-        headers: {
+      response = await putStream(
+        sessionUrl,
+        {
           // The session URI is the upload's capability; the token goes only to the API's own origin.
           ...(sessionUrl.origin === this.base.origin ? { authorization: `Bearer ${token}` } : {}),
           "content-type": "message/rfc822",
           "content-length": String(message.size),
         },
         // The stored bytes, as they arrive from the store: never decoded, never buffered whole.
-        body: message.body as unknown as AsyncIterable<Uint8Array>,
-        duplex: "half",
-        // 308 is the resumable protocol's "incomplete", not a redirect to follow with a spent stream.
-        redirect: "manual",
-      } as RequestInit);
+        message.body,
+      );
     } catch (error) {
       throw new MailboxUnavailableError(account, `the upload to Gmail failed: ${networkFailure(error)}`, { cause: error });
     }
     if (response.status === 308) {
-      await response.body?.cancel();
       throw new MailboxUnavailableError(account, "Gmail received only part of the upload (308); it is retried from the start");
     }
-    if (!response.ok) {
-      const info = await readGoogleError(response);
+    if (response.status < 200 || response.status > 299) {
+      const info = googleErrorFromText(response.status, response.text, response.headers["retry-after"]);
       // A 401 here would mean the token expired during the upload: the stream is spent, so retry later.
       if (info.status === 401) throw new MailboxUnavailableError(account, `Gmail refused the upload's credentials (${info.message})`);
       throw this.classify(account, info, "uploading the message");
     }
     let json: unknown;
     try {
-      json = await response.json();
+      json = JSON.parse(response.text);
     } catch (error) {
       throw new MailboxUnavailableError(account, "Gmail confirmed the upload with a body that is not JSON", { cause: error });
     }

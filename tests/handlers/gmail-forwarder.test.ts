@@ -16,6 +16,7 @@ import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
 import { decisionDetail, sqsRecord } from "../helpers/factories";
 import { startFakeAws } from "../helpers/fake-aws";
 import { FAKE_CLIENT, startFakeGoogle, type FakeGoogle } from "../helpers/fake-google";
+import { measureForwarderImport } from "../helpers/forwarder-memory";
 import { invokeArchive, serializeFactory } from "../helpers/lambda-archive";
 
 const ENV = "test";
@@ -399,6 +400,15 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
       `40 MB import: ${Date.now() - started} ms, peak RSS growth ${(peak / 1048576).toFixed(1)} MiB in this process (client and test server together)\n`,
     );
   });
+
+  it("keeps memory flat in a deployed-like process: a 120 MB message peaks at well under its size", async () => {
+    // 3× SES's limit, so buffering the message anywhere would show (fetch with a streamed body did: +147 MiB)
+    const size = 120 * 1024 * 1024;
+    const memory = await measureForwarderImport(size);
+    const above = memory.peak - memory.baseline;
+    process.stdout.write(`120 MB import in a fresh process: peak RSS ${(memory.peak / 1048576).toFixed(1)} MiB, ${(above / 1048576).toFixed(1)} MiB above warm\n`);
+    expect(above).toBeLessThan(size / 2);
+  }, 60_000);
 
   it("still works after Pulumi serializes the factory, in a fresh Node process against local AWS stand-ins", async () => {
     // Prepare
