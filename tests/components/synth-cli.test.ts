@@ -1,0 +1,112 @@
+/**
+ * `ses-mail synth` end to end, as a user runs it (a fresh process through bin/ses-mail.js): both shipped
+ * stacks, the files a reviewer diffs, the summary, and the errors a user can fix.
+ */
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { ARCHIVES_DIR } from "../helpers/lambda-archive";
+import { PROJECT_ROOT } from "../helpers/synth";
+
+const execFileAsync = promisify(execFile);
+
+async function sesMail(args: string[], cwd = PROJECT_ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [path.join(PROJECT_ROOT, "bin", "ses-mail.js"), ...args], {
+      cwd,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
+      timeout: 240_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof failed.code === "number" ? failed.code : -1, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
+  }
+}
+
+interface ResourcesJson {
+  stack: string;
+  outputs: Record<string, unknown>;
+  lambdas: Record<string, { files: number; unzippedBytes: number; zippedBytesEstimate: number; packages: string[] }>;
+  resources: Array<{ urn: string; type: string; name: string; parent?: string; inputs: Record<string, unknown> }>;
+}
+
+describe.each(["test", "prod"])("ses-mail synth --stack %s --out DIR", (stack) => {
+  const out = path.join(ARCHIVES_DIR, `synth-cli-${stack}`);
+  let result: { code: number; stdout: string; stderr: string };
+  let document: ResourcesJson;
+
+  beforeAll(async () => {
+    fs.rmSync(out, { recursive: true, force: true });
+    // From another working directory: the stack file is found in the project, DIR is relative to where we are.
+    result = await sesMail(["synth", "--stack", stack, "--out", path.relative(ARCHIVES_DIR, out)], ARCHIVES_DIR);
+    document = JSON.parse(fs.readFileSync(path.join(out, "resources.json"), "utf8")) as ResourcesJson;
+  }, 240_000);
+
+  it("succeeds and says what it wrote", () => {
+    expect(result).toMatchObject({ code: 0 });
+    expect(result.stdout).toMatch(/^\d+ resources, 4 Lambda functions → /);
+  });
+
+  it("resources.json: every resource with type, name, parent and inputs; secrets masked", () => {
+    expect(document.stack).toBe(stack);
+    expect(document.resources.length).toBeGreaterThan(100);
+    for (const resource of document.resources) {
+      expect(resource).toEqual(expect.objectContaining({ urn: expect.any(String), type: expect.any(String), name: expect.any(String), inputs: expect.any(Object) }));
+      if (!resource.type.startsWith("ses-mail:index:")) expect(resource.parent).toEqual(expect.stringMatching(/^urn:pulumi:/));
+    }
+    for (const parameter of document.resources.filter((r) => r.type === "aws:ssm/parameter:Parameter")) expect(parameter.inputs.value).toBe("[secret]");
+    expect(JSON.stringify(document)).not.toContain("PLACEHOLDER");
+    expect(document.outputs.bucketName).toBe(`ses-mail-storage-123456789012-${stack}`);
+  });
+
+  it("lambdas/<function>/: each archive unpacked, with its size", () => {
+    const functions = fs.readdirSync(path.join(out, "lambdas")).sort();
+    expect(functions).toEqual([`ses-mail-bouncer-${stack}`, `ses-mail-credential-manager-${stack}`, `ses-mail-gmail-forwarder-${stack}`, `ses-mail-router-enrichment-${stack}`]);
+    for (const fn of functions) {
+      expect(fs.readFileSync(path.join(out, "lambdas", fn, "__index.js"), "utf8")).toContain("exports.handler");
+      expect(fs.existsSync(path.join(out, "lambdas", fn, "node_modules", "zod", "package.json"))).toBe(true);
+      expect(document.lambdas[fn]!.zippedBytesEstimate).toBeLessThan(document.lambdas[fn]!.unzippedBytes);
+    }
+  });
+
+  it("pipeline.mmd: the flow from SES to the handlers, drawn from the graph", () => {
+    const diagram = fs.readFileSync(path.join(out, "pipeline.mmd"), "utf8");
+    expect(diagram.startsWith("flowchart LR\n")).toBe(true);
+    for (const name of [`ses-mail-inbound-${stack}`, `ses-email-processing-${stack}`, `ses-email-input-${stack}`, `ses-email-router-${stack}`, `route-to-gmail-${stack}`, `ses-mail-gmail-forwarder-${stack}`]) {
+      expect(diagram).toContain(name);
+    }
+    for (const label of ["notify", "raw delivery", "poll", "enrich", "put decision", "target", "invoke", "rate(1 hour)"]) expect(diagram).toContain(`|"${label}"|`);
+  });
+});
+
+describe("ses-mail synth without --out", () => {
+  it("prints a readable summary", async () => {
+    const { code, stdout } = await sesMail(["synth", "--stack", "test"]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^stack test: \d+ AWS resources in \d+ components \(region eu-west-2, mocked account 123456789012\)/);
+    expect(stdout).toMatch(/ses-mail-gmail-forwarder-test\s+512 MB\s+300 s\s+nodejs22\.x/);
+    expect(stdout).toContain("dnsRecords:");
+  }, 240_000);
+});
+
+describe("ses-mail synth errors a user can fix", () => {
+  const badConfig = path.join(ARCHIVES_DIR, "Pulumi.bad.yaml");
+
+  beforeAll(() => {
+    fs.mkdirSync(ARCHIVES_DIR, { recursive: true });
+    fs.writeFileSync(badConfig, "config:\n  aws:region: eu-west-2\n  ses-mail:domains: []\n");
+  });
+
+  it.each([
+    [["synth"], /--stack is required/],
+    [["synth", "--stack", "nope"], /no Pulumi\.nope\.yaml/],
+    [["synth", "--stack", "bad", "--config", badConfig], /ses-mail:domains: list at least one domain/],
+  ])("%j", async (args, message) => {
+    const { code, stderr } = await sesMail(args);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(message);
+  }, 60_000);
+});
