@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { DescribeParametersCommand, GetParameterCommand, PutParameterCommand, SSMClient, type ParameterType } from "@aws-sdk/client-ssm";
 import { DynamoDbRuleStore } from "../adapters/aws/dynamodb-rules";
 import { canonicalize, parseAddress } from "../core/addresses";
 import { accountParameterKey, oauthClientParameter, PARAMETER_PLACEHOLDER, refreshTokenParameter, tokenMetadataParameter } from "../core/parameters";
@@ -68,6 +68,28 @@ function ssmClient(target: StackTarget): SSMClient {
   return new SSMClient(target.clientConfig("SSM"));
 }
 
+/**
+ * Writes a parameter's value and nothing else about it. Pulumi creates the stack's parameters with
+ * `ignoreChanges: ["value"]`; a changed description would show up as drift on the next
+ * `pulumi up --refresh`, and the update that follows re-sends Pulumi's placeholder value. So an
+ * existing parameter keeps its description, and only a parameter the CLI creates gets one.
+ */
+async function putParameterValue(ssm: SSMClient, target: StackTarget, args: { name: string; value: string; type: ParameterType; description: string }): Promise<void> {
+  let description: string | undefined = args.description;
+  try {
+    const found = await ssm.send(new DescribeParametersCommand({ ParameterFilters: [{ Key: "Name", Option: "Equals", Values: [args.name] }] }));
+    const existing = found?.Parameters?.find((parameter) => parameter.Name === args.name);
+    if (existing) description = existing.Description;
+  } catch (error) {
+    // Without ssm:DescribeParameters the value is still written; the description is left as it is.
+    if (!/AccessDenied/.test(awsErrorName(error) ?? "")) return aws(target, `SSM ${args.name}`, () => Promise.reject(error));
+    description = undefined;
+  }
+  await aws(target, `SSM ${args.name}`, () =>
+    ssm.send(new PutParameterCommand({ Name: args.name, Value: args.value, Type: args.type, Overwrite: true, ...(description !== undefined ? { Description: description } : {}) })),
+  );
+}
+
 function setClientHint(target: StackTarget): string {
   return `download the "Desktop app" OAuth client JSON from ${CREDENTIALS_CONSOLE_URL} and run \`ses-mail oauth set-client FILE --stack ${target.env}\` (docs/SETUP.md, step 1)`;
 }
@@ -112,7 +134,7 @@ function accountArgument(text: string | undefined): string {
   }
 }
 
-function setClient(deps: OAuthDeps): Command {
+function setClient(): Command {
   return {
     name: "oauth set-client",
     summary: "Store the stack's Google OAuth client (the Desktop app JSON from the Cloud console) in SSM",
@@ -132,17 +154,12 @@ function setClient(deps: OAuthDeps): Command {
       const name = oauthClientParameter(target.env);
       const ssm = ssmClient(target);
       try {
-        await aws(target, `SSM ${name}`, () =>
-          ssm.send(
-            new PutParameterCommand({
-              Name: name,
-              Value: JSON.stringify(JSON.parse(text)),
-              Type: "SecureString",
-              Overwrite: true,
-              Description: `ses-mail ${target.env}: Google OAuth client (set by ses-mail oauth set-client on ${deps.now().toISOString()})`,
-            }),
-          ),
-        );
+        await putParameterValue(ssm, target, {
+          name,
+          value: JSON.stringify(JSON.parse(text)),
+          type: "SecureString",
+          description: "Google OAuth client JSON for the Gmail API; set with the ses-mail CLI",
+        });
       } finally {
         ssm.destroy();
       }
@@ -227,28 +244,18 @@ function refresh(deps: OAuthDeps): Command {
         const basis = testing ? ExpiryBasis.Testing : ExpiryBasis.Unused;
         const tokenName = refreshTokenParameter(target.env, account);
         const metadataName = tokenMetadataParameter(target.env, account);
-        await aws(target, `SSM ${tokenName}`, () =>
-          ssm.send(
-            new PutParameterCommand({
-              Name: tokenName,
-              Value: JSON.stringify({ refresh_token: refreshToken, created_at: now.toISOString(), expires_at: expiresAt }),
-              Type: "SecureString",
-              Overwrite: true,
-              Description: `ses-mail ${target.env}: Gmail refresh token for ${account}`,
-            }),
-          ),
-        );
-        await aws(target, `SSM ${metadataName}`, () =>
-          ssm.send(
-            new PutParameterCommand({
-              Name: metadataName,
-              Value: JSON.stringify({ account, created_at: now.toISOString(), expires_at: expiresAt, expires_at_epoch: expiresEpoch, expiry_basis: basis }),
-              Type: "String",
-              Overwrite: true,
-              Description: `ses-mail ${target.env}: refresh token metadata for ${account} (read by the token monitor)`,
-            }),
-          ),
-        );
+        await putParameterValue(ssm, target, {
+          name: tokenName,
+          value: JSON.stringify({ refresh_token: refreshToken, created_at: now.toISOString(), expires_at: expiresAt }),
+          type: "SecureString",
+          description: `Gmail refresh token of ${account}; set with the ses-mail CLI`,
+        });
+        await putParameterValue(ssm, target, {
+          name: metadataName,
+          value: JSON.stringify({ account, created_at: now.toISOString(), expires_at: expiresAt, expires_at_epoch: expiresEpoch, expiry_basis: basis }),
+          type: "String",
+          description: `Expiry of the Gmail refresh token of ${account}; read by the token monitor`,
+        });
         out.line(`stored the refresh token for ${account} in SSM ${tokenName} (${target.description})`);
         out.line(
           testing
@@ -405,7 +412,7 @@ function status(deps: OAuthDeps): Command {
 /** The `oauth` commands; tests pass their own Google endpoints, browser and clock. */
 export function oauthCommands(overrides: Partial<OAuthDeps> = {}): Command[] {
   const deps: OAuthDeps = { ...DEFAULT_OAUTH_DEPS, ...overrides };
-  return [setClient(deps), refresh(deps), status(deps)];
+  return [setClient(), refresh(deps), status(deps)];
 }
 
 export const OAUTH_COMMANDS: readonly Command[] = oauthCommands();

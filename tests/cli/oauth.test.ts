@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { CloudWatchClient, GetMetricDataCommand } from "@aws-sdk/client-cloudwatch";
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, ListStateMachinesCommand, SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { GetParameterCommand, GetParametersByPathCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { DescribeParametersCommand, GetParameterCommand, GetParametersByPathCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { mockClient } from "aws-sdk-client-mock";
 import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
 import { ensureRoutingTable } from "../../adapters/aws/routing-table";
@@ -158,6 +158,18 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
     });
     expect(result.stdout[1]).toMatch(/^re-authorize by 2027-05-27T10:00:00.000Z: an app In production has no fixed expiry, but Google drops a token unused for 6 months/);
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it("keeps the description Pulumi gave an existing parameter, so a refresh shows no drift", async () => {
+    deployedStack();
+    ssm.on(DescribeParametersCommand, { ParameterFilters: [{ Key: "Name", Option: "Equals", Values: [TOKEN_PARAMETER] }] }).resolves({
+      Parameters: [{ Name: TOKEN_PARAMETER, Type: "SecureString", Description: "Gmail refresh token of alice@gmail.com; set with the ses-mail CLI (Pulumi)" }],
+    });
+    const result = await cli("oauth", "refresh", "--account", "alice@gmail.com", "--stack", "test", "--no-replay");
+    expect(result.code).toBe(0);
+    expect(putValue(TOKEN_PARAMETER)!.Description).toBe("Gmail refresh token of alice@gmail.com; set with the ses-mail CLI (Pulumi)");
+    // A parameter the CLI creates gets the same wording the stack would have given it.
+    expect(putValue(METADATA_PARAMETER)!.Description).toBe("Expiry of the Gmail refresh token of alice@gmail.com; read by the token monitor");
   });
 
   it("says how to upload the client when SSM still holds the placeholder, and never opens the browser", async () => {
