@@ -1,0 +1,115 @@
+import { PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { DynamoDbMessageProgress, DynamoDbThrottleStore } from "../../../adapters/aws/delivery-state";
+import { DynamoDbRuleStore } from "../../../adapters/aws/dynamodb-rules";
+import { DynamoDbIdempotencyStore } from "../../../adapters/aws/idempotency";
+import { DeliveryInProgressError, DeliveryStateError } from "../../../core/errors";
+import { startDynalite, type LocalDynamo } from "../../helpers/dynalite";
+
+describe("delivery state on the routing table (dynalite)", () => {
+  let dynamo: LocalDynamo;
+  let tableName: string;
+
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+  });
+  afterAll(async () => {
+    await dynamo.close();
+  });
+  beforeEach(async () => {
+    tableName = await dynamo.createRoutingTable();
+  });
+
+  describe("idempotency (Powertools persistence layer)", () => {
+    it("runs the work once per key, replays the recorded result, and keeps keys apart", async () => {
+      const store = new DynamoDbIdempotencyStore({ tableName, client: dynamo.client });
+      let runs = 0;
+      const work = async () => ({ gmailId: `g${++runs}` });
+
+      const first = await store.once("m1|a@gmail.com", work);
+      const again = await store.once("m1|a@gmail.com", work);
+      const other = await store.once("m1|b@gmail.com", work);
+
+      expect(first).toEqual({ value: { gmailId: "g1" }, replayed: false });
+      expect(again).toEqual({ value: { gmailId: "g1" }, replayed: true });
+      expect(other).toEqual({ value: { gmailId: "g2" }, replayed: false });
+    });
+
+    it("leaves no record when the work fails, so a retry runs it again", async () => {
+      const store = new DynamoDbIdempotencyStore({ tableName, client: dynamo.client });
+      await expect(store.once("m2|a@gmail.com", async () => Promise.reject(new Error("Gmail 503")))).rejects.toThrow("Gmail 503");
+      await expect(store.once("m2|a@gmail.com", async () => ({ gmailId: "later" }))).resolves.toEqual({ value: { gmailId: "later" }, replayed: false });
+    });
+
+    it("refuses a second concurrent run of the same key with DeliveryInProgressError", async () => {
+      const store = new DynamoDbIdempotencyStore({ tableName, client: dynamo.client });
+      let release!: () => void;
+      const slow = store.once("m3|a@gmail.com", () => new Promise<{ gmailId: string }>((resolve) => (release = () => resolve({ gmailId: "slow" }))));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+
+      await expect(store.once("m3|a@gmail.com", async () => ({ gmailId: "duplicate" }))).rejects.toBeInstanceOf(DeliveryInProgressError);
+      release();
+      await expect(slow).resolves.toEqual({ value: { gmailId: "slow" }, replayed: false });
+      await expect(store.once("m3|a@gmail.com", async () => ({ gmailId: "x" }))).resolves.toMatchObject({ replayed: true });
+    });
+
+    it("lets a redelivery run again once a crashed run's lock has expired", async () => {
+      // Prepare: a crashed run left INPROGRESS with a lock that expires almost at once
+      const crashed = new DynamoDbIdempotencyStore({ tableName, client: dynamo.client });
+      crashed.useRemainingTime(() => 20);
+      const never = new Promise<never>(() => undefined);
+      void crashed.once("m4|a@gmail.com", () => never);
+      await new Promise((resolve) => setTimeout(resolve, 60));
+
+      // Act
+      const retried = await new DynamoDbIdempotencyStore({ tableName, client: dynamo.client }).once("m4|a@gmail.com", async () => ({ gmailId: "second" }));
+
+      // Assess
+      expect(retried).toEqual({ value: { gmailId: "second" }, replayed: false });
+    });
+
+    it("reports a table it cannot write as DeliveryStateError", async () => {
+      const store = new DynamoDbIdempotencyStore({ tableName: "no-such-table", client: dynamo.client });
+      await expect(store.once("m5|a@gmail.com", async () => ({ gmailId: "x" }))).rejects.toBeInstanceOf(DeliveryStateError);
+    });
+  });
+
+  describe("message progress", () => {
+    it("grows a set of done parts, atomically and idempotently", async () => {
+      const progress = new DynamoDbMessageProgress({ tableName, client: dynamo.client, now: () => Date.parse("2026-11-28T10:00:00Z") });
+      expect([...(await progress.complete("m1", ["forward:a@gmail.com"]))].sort()).toEqual(["forward:a@gmail.com"]);
+      expect([...(await progress.complete("m1", ["bounce", "forward:a@gmail.com"]))].sort()).toEqual(["bounce", "forward:a@gmail.com"]);
+      expect([...(await progress.complete("m2", ["bounce"]))]).toEqual(["bounce"]);
+    });
+  });
+
+  describe("bounce throttle", () => {
+    it("holds a key for its window, frees it on release, and takes over an expired claim that TTL has not deleted yet", async () => {
+      let now = Date.parse("2026-11-28T10:00:00Z");
+      const throttle = new DynamoDbThrottleStore({ tableName, client: dynamo.client, now: () => now });
+      const other = new DynamoDbThrottleStore({ tableName, client: dynamo.client, now: () => now });
+
+      expect(await throttle.acquire("s@x.example|r@example.com", 3600)).toBe(true);
+      expect(await other.acquire("s@x.example|r@example.com", 3600)).toBe(false);
+      await other.release("s@x.example|r@example.com"); // not its claim: nothing happens
+      expect(await other.acquire("s@x.example|r@example.com", 3600)).toBe(false);
+      await throttle.release("s@x.example|r@example.com");
+      expect(await other.acquire("s@x.example|r@example.com", 3600)).toBe(true);
+
+      now += 3600 * 1000;
+      expect(await throttle.acquire("s@x.example|r@example.com", 3600)).toBe(true);
+    });
+
+    it("reports a table it cannot write as DeliveryStateError", async () => {
+      const throttle = new DynamoDbThrottleStore({ tableName: "no-such-table", client: dynamo.client });
+      await expect(throttle.acquire("k", 60)).rejects.toBeInstanceOf(DeliveryStateError);
+    });
+  });
+
+  it("keeps all of this out of the entity_type index that lists rules", async () => {
+    await new DynamoDbMessageProgress({ tableName, client: dynamo.client }).complete("m1", ["bounce"]);
+    await new DynamoDbThrottleStore({ tableName, client: dynamo.client }).acquire("k", 60);
+    await dynamo.client.send(new PutItemCommand({ TableName: tableName, Item: { PK: { S: "ROUTE#*" }, SK: { S: "RULE#v1" }, entity_type: { S: "ROUTE" } } }));
+    const rules = await new DynamoDbRuleStore({ tableName, client: dynamo.client }).listRuleItems();
+    expect(rules.map((item) => item.PK)).toEqual(["ROUTE#*"]);
+  });
+});
