@@ -2,12 +2,13 @@
  * What a dead-lettered message is about, read from its body and attributes, pure: the mail it carries
  * (SES message id, sender, subject, recipients) and, where the message says, why it failed. Bodies are
  * the shapes ses-mail's queues carry: an SES receipt notification (input queue, raw or inside an SNS
- * envelope), a routing-decision event (forwarder and bouncer queues), or a retry message (retry queue).
+ * envelope), a routing-decision event (forwarder and bouncer queues, and the event bus's DLQ), a retry
+ * message (retry queue), or a Lambda on-failure record of a stream batch (credential manager).
  */
 import { DECISION_SOURCE } from "../core/decision";
 import { RETRY_MESSAGE_KIND } from "../core/delivery";
 
-export type DeadLetterKind = "ses-notification" | "routing-decision" | "retry" | "unknown";
+export type DeadLetterKind = "ses-notification" | "routing-decision" | "retry" | "stream-batch" | "unknown";
 
 export interface DeadLetterSummary {
   readonly kind: DeadLetterKind;
@@ -77,12 +78,39 @@ function fromDecision(event: Json, onlyTarget?: string): DeadLetterSummary | und
   };
 }
 
+/**
+ * Why a message was dead-lettered, from its attributes: the retry processor's `ses-mail-error` and
+ * `ses-mail-cause`, or EventBridge's `ERROR_CODE` and `ERROR_MESSAGE` on a target DLQ.
+ */
+function reasonFromAttributes(attributes: Readonly<Record<string, string>>): string | undefined {
+  for (const [code, message] of [
+    ["ses-mail-error", "ses-mail-cause"],
+    ["ERROR_CODE", "ERROR_MESSAGE"],
+  ] as const) {
+    if (attributes[code]) return [attributes[code], attributes[message]].filter(Boolean).join(": ");
+  }
+  return undefined;
+}
+
+/** A Lambda on-failure record of a DynamoDB stream batch (the credential manager's DLQ): it points at records, it holds none. */
+function fromStreamBatch(json: Json): DeadLetterSummary | undefined {
+  const batch = object(json.DDBStreamBatchInfo);
+  if (!batch) return undefined;
+  const context = object(json.requestContext);
+  const response = object(json.responsePayload);
+  const reason = [text(context?.condition), text(response?.errorMessage) ?? text(object(json.responseContext)?.functionError)].filter(Boolean).join(": ");
+  const first = text(batch.approximateArrivalOfFirstRecord);
+  return { kind: "stream-batch", ...(first ? { messageId: `stream records from ${first}` } : {}), to: [], ...(reason ? { reason } : {}) };
+}
+
 /** Summarizes one dead letter; `attributes` are its message attributes as plain strings. */
 export function summarizeDeadLetter(body: string, attributes: Readonly<Record<string, string>> = {}): DeadLetterSummary {
   const json = parse(body);
-  const attributeReason = attributes["ses-mail-error"] ? [attributes["ses-mail-error"], attributes["ses-mail-cause"]].filter(Boolean).join(": ") : undefined;
+  const attributeReason = reasonFromAttributes(attributes);
   let summary: DeadLetterSummary | undefined;
-  if (json?.kind === RETRY_MESSAGE_KIND) {
+  if (json?.DDBStreamBatchInfo) {
+    summary = fromStreamBatch(json);
+  } else if (json?.kind === RETRY_MESSAGE_KIND) {
     const event = object(json.event);
     const lastError = object(json.lastError);
     const target = text(json.target);
@@ -106,5 +134,6 @@ export function describeDeadLetter(summary: DeadLetterSummary): string {
   const to = summary.to.length > 3 ? `${summary.to.slice(0, 3).join(", ")} and ${summary.to.length - 3} more` : summary.to.join(", ");
   const subject = summary.subject === undefined ? "" : `: ${JSON.stringify(summary.subject.length > 80 ? `${summary.subject.slice(0, 77)}...` : summary.subject)}`;
   if (summary.kind === "unknown") return "a message ses-mail does not recognize (not an SES notification, routing decision or retry message)";
+  if (summary.kind === "stream-batch") return `credential manager gave up on ${summary.messageId ?? "stream records"}`;
   return `${summary.messageId ?? "(no message id)"} from ${summary.from || "<>"}${to ? ` to ${to}` : ""}${subject}`;
 }

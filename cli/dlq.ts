@@ -1,6 +1,9 @@
 /**
- * `ses-mail dlq show|redrive --queue input|forwarder|bouncer|retry`: look at what a dead-letter queue
- * holds and why, then move it back to the queue it came from, with a count and progress.
+ * `ses-mail dlq show|redrive --queue input|forwarder|bouncer|retry|event-routing|credential-manager`:
+ * look at what a dead-letter queue holds and why, then move it back to the queue it came from, with a
+ * count and progress. The event bus's DLQ goes back to the queue each event was meant for (EventBridge
+ * names it in the message's TARGET_ARN); the credential manager's DLQ can only be shown (it holds
+ * pointers to stream records, which cannot be replayed).
  *
  * The move is receive → SendMessageBatch to the source → DeleteMessageBatch from the DLQ, ten at a
  * time, so it works for every DLQ (the retry DLQ is fed by the retry processor, not by a redrive
@@ -21,7 +24,11 @@ import { FunctionKey } from "../components/naming";
 import { describeDeadLetter, summarizeDeadLetter, type DeadLetterSummary } from "./dead-letters";
 import { formatTable, UserError, type Command, type CommandContext, type Output } from "./framework";
 import { DEFAULT_FOLLOW, replayRetryQueue, type FollowOptions } from "./retry-replay";
-import { formatDuration, QUEUE_ROLES, queueDepth, queuePairs, queueUrl, type QueueRole } from "./stack-health";
+import { formatDuration, QUEUE_ROLES, queueDepth, queuePairs, queueUrl } from "./stack-health";
+
+/** Every DLQ the commands know: the four of working queues, the event bus's and the credential manager's. */
+export const DLQ_ROLES = [...QUEUE_ROLES, "event-routing", "credential-manager"] as const;
+export type DlqRole = (typeof DLQ_ROLES)[number];
 import { aws, resolveStack, STACK_OPTIONS, STACK_USAGE, type StackTarget } from "./stack-target";
 
 /** SQS returns at most 10 messages per receive and takes at most 10 per batch call. */
@@ -56,13 +63,13 @@ async function terminalConfirm(question: string): Promise<boolean | undefined> {
 
 export const DEFAULT_DLQ_DEPS: DlqDeps = { confirm: terminalConfirm, now: () => new Date(), follow: DEFAULT_FOLLOW };
 
-const QUEUE_USAGE = `--queue ${QUEUE_ROLES.join("|")}`;
+const QUEUE_USAGE = `--queue ${DLQ_ROLES.join("|")}`;
 
-function queueRole(context: CommandContext): QueueRole {
+function queueRole(context: CommandContext): DlqRole {
   const value = context.values.queue as string | undefined;
   if (!value) throw new UserError(`say which dead-letter queue: ${QUEUE_USAGE}`);
-  if (!(QUEUE_ROLES as readonly string[]).includes(value)) throw new UserError(`--queue must be one of ${QUEUE_ROLES.join(", ")}, not ${JSON.stringify(value)}`);
-  return value as QueueRole;
+  if (!(DLQ_ROLES as readonly string[]).includes(value)) throw new UserError(`--queue must be one of ${DLQ_ROLES.join(", ")}, not ${JSON.stringify(value)}`);
+  return value as DlqRole;
 }
 
 function positiveInteger(name: string, text: string | undefined, fallback: number, max: number): number {
@@ -72,8 +79,8 @@ function positiveInteger(name: string, text: string | undefined, fallback: numbe
   return value;
 }
 
-/** Where the failure of a message from this queue is logged. */
-function logGroups(target: StackTarget, role: QueueRole): string[] {
+/** Where the failure of a message from this DLQ is logged. */
+function logGroups(target: StackTarget, role: DlqRole): string[] {
   const n = target.names;
   switch (role) {
     case "input":
@@ -83,6 +90,10 @@ function logGroups(target: StackTarget, role: QueueRole): string[] {
       return [n.functionLogGroup(FunctionKey.GmailForwarder)];
     case "bouncer":
       return [n.functionLogGroup(FunctionKey.Bouncer)];
+    case "event-routing":
+      return [n.busLogGroup];
+    case "credential-manager":
+      return [n.functionLogGroup(FunctionKey.CredentialManager)];
   }
 }
 
@@ -135,22 +146,49 @@ async function sample(sqs: SQSClient, target: StackTarget, url: string, limit: n
   });
 }
 
-interface Located {
-  readonly role: QueueRole;
-  readonly queue: string;
-  readonly deadLetterQueue: string;
-  readonly queueUrl: string;
-  readonly deadLetterUrl: string;
-  readonly count: number;
+interface Destination {
+  readonly name: string;
+  readonly url: string;
 }
 
-async function locate(sqs: SQSClient, target: StackTarget, role: QueueRole): Promise<Located> {
-  const pair = queuePairs(target)[role];
-  const [depth, sourceUrl] = await Promise.all([queueDepth(sqs, target, pair.deadLetterQueue), queueUrl(sqs, target, pair.queue)]);
-  if (!depth.url || !sourceUrl) {
-    throw new UserError(`the queue ${depth.url ? pair.queue : pair.deadLetterQueue} does not exist in ${target.description}: has the stack been deployed there (pulumi up)?`);
+interface Located {
+  readonly role: DlqRole;
+  readonly deadLetterQueue: string;
+  readonly deadLetterUrl: string;
+  readonly count: number;
+  /** Where the messages go back to, in words: a queue name, or how it is chosen. */
+  readonly destinationLabel: string;
+  /** Where one message goes back to; undefined when it cannot go anywhere. */
+  destination(message: Message): Destination | undefined;
+}
+
+async function existingQueue(sqs: SQSClient, target: StackTarget, name: string): Promise<Destination> {
+  const url = await queueUrl(sqs, target, name);
+  if (!url) throw new UserError(`the queue ${name} does not exist in ${target.description}: has the stack been deployed there (pulumi up)?`);
+  return { name, url };
+}
+
+async function locate(sqs: SQSClient, target: StackTarget, role: DlqRole): Promise<Located> {
+  const n = target.names;
+  const dlqName = role === "event-routing" ? n.eventRoutingDeadLetterQueue : role === "credential-manager" ? n.credentialDeadLetterQueue : queuePairs(target)[role].deadLetterQueue;
+  const depth = await queueDepth(sqs, target, dlqName);
+  if (!depth.url) throw new UserError(`the queue ${dlqName} does not exist in ${target.description}: has the stack been deployed there (pulumi up)?`);
+  const base = { role, deadLetterQueue: dlqName, deadLetterUrl: depth.url, count: depth.visible + depth.inFlight };
+  if (role === "credential-manager") return { ...base, destinationLabel: "nowhere (stream records cannot be replayed)", destination: () => undefined };
+  if (role === "event-routing") {
+    // EventBridge names the target each event failed to reach; only this stack's handler queues qualify.
+    const targets = await Promise.all([n.gmailQueue, n.bouncerQueue].map((name) => existingQueue(sqs, target, name)));
+    return {
+      ...base,
+      destinationLabel: `the queue each event was meant for (${targets.map((t) => t.name).join(" or ")})`,
+      destination: (message) => {
+        const arn = message.MessageAttributes?.TARGET_ARN?.StringValue ?? "";
+        return targets.find((t) => arn.endsWith(`:${t.name}`));
+      },
+    };
   }
-  return { role, queue: pair.queue, deadLetterQueue: pair.deadLetterQueue, queueUrl: sourceUrl, deadLetterUrl: depth.url, count: depth.visible + depth.inFlight };
+  const source = await existingQueue(sqs, target, queuePairs(target)[role].queue);
+  return { ...base, destinationLabel: source.name, destination: () => source };
 }
 
 function printSample(out: Output, target: StackTarget, located: Located, sampled: readonly Sampled[], now: Date): void {
@@ -168,7 +206,8 @@ function printSample(out: Output, target: StackTarget, located: Located, sampled
     const since = first.sentAt ? ` --start-time ${first.sentAt.getTime() - 60_000}` : "";
     out.line(`    why: the handler logged each failure; for example:`);
     for (const group of logGroups(target, located.role)) {
-      out.line(`      aws logs filter-log-events --region ${target.region} --log-group-name ${group} --filter-pattern '"${first.summary.messageId ?? first.sqsMessageId}"'${since}`);
+      const pattern = first.summary.kind === "stream-batch" ? "" : ` --filter-pattern '"${first.summary.messageId ?? first.sqsMessageId}"'`;
+      out.line(`      aws logs filter-log-events --region ${target.region} --log-group-name ${group}${pattern}${since}`);
     }
   }
 }
@@ -190,15 +229,16 @@ function show(deps: DlqDeps): Command {
         const sampled = located.count > 0 ? await sample(sqs, target, located.deadLetterUrl, limit) : [];
         if (context.values.json) {
           context.out.json({
-            queue: located.queue,
             deadLetterQueue: located.deadLetterQueue,
+            returnsTo: located.destinationLabel,
             approximateCount: located.count,
             sample: sampled.map((entry) => ({ sqsMessageId: entry.sqsMessageId, receiveCount: entry.receiveCount, sentAt: entry.sentAt?.toISOString() ?? null, ...entry.summary })),
           });
           return;
         }
         printSample(context.out, target, located, sampled, deps.now());
-        if (located.count > 0) context.out.line(`move them back with: ses-mail dlq redrive --queue ${role} --stack ${target.env}`);
+        if (located.count > 0 && role === "credential-manager") context.out.line(credentialDlqAdvice(target));
+        else if (located.count > 0) context.out.line(`move them back with: ses-mail dlq redrive --queue ${role} --stack ${target.env}`);
       } finally {
         sqs.destroy();
       }
@@ -213,7 +253,7 @@ export interface MoveResult {
   readonly reasons: readonly string[];
 }
 
-/** Moves up to `limit` messages from the DLQ to its source queue, ten at a time, noting progress. */
+/** Moves up to `limit` messages from the DLQ back where they came from, ten at a time, noting progress. */
 export async function moveMessages(sqs: SQSClient, target: StackTarget, located: Located, limit: number, out: Output): Promise<MoveResult> {
   let moved = 0;
   let failed = 0;
@@ -238,37 +278,59 @@ export async function moveMessages(sqs: SQSClient, target: StackTarget, located:
       continue;
     }
     empty = 0;
-    const sent = await aws(target, `the queue ${located.queue}`, () =>
-      sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: located.queueUrl,
-          Entries: messages.map((message, index) => ({
-            Id: String(index),
-            MessageBody: message.Body ?? "",
-            ...(message.MessageAttributes && Object.keys(message.MessageAttributes).length > 0
-              ? { MessageAttributes: message.MessageAttributes as Record<string, MessageAttributeValue> }
-              : {}),
-          })),
-        }),
-      ),
-    );
-    for (const failure of sent.Failed ?? []) {
-      failed++;
-      reasons.add(`${failure.Code ?? "?"}: ${failure.Message ?? ""}`);
+    const byDestination = new Map<string, { destination: Destination; messages: Message[] }>();
+    for (const message of messages) {
+      const destination = located.destination(message);
+      if (!destination) {
+        failed++;
+        reasons.add("no queue of this stack to return it to");
+        continue;
+      }
+      const group = byDestination.get(destination.url) ?? { destination, messages: [] };
+      group.messages.push(message);
+      byDestination.set(destination.url, group);
     }
-    const done = (sent.Successful ?? []).map((entry) => messages[Number(entry.Id)]!).filter(Boolean);
-    if (done.length > 0) {
-      const deleted = await aws(target, `the queue ${located.deadLetterQueue}`, () =>
+    for (const { destination, messages: batch } of byDestination.values()) {
+      const sent = await aws(target, `the queue ${destination.name}`, () =>
         sqs.send(
-          new DeleteMessageBatchCommand({ QueueUrl: located.deadLetterUrl, Entries: done.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle! })) }),
+          new SendMessageBatchCommand({
+            QueueUrl: destination.url,
+            Entries: batch.map((message, index) => ({
+              Id: String(index),
+              MessageBody: message.Body ?? "",
+              ...(message.MessageAttributes && Object.keys(message.MessageAttributes).length > 0
+                ? { MessageAttributes: message.MessageAttributes as Record<string, MessageAttributeValue> }
+                : {}),
+            })),
+          }),
         ),
       );
-      notDeleted += deleted.Failed?.length ?? 0;
-      moved += done.length;
+      for (const failure of sent.Failed ?? []) {
+        failed++;
+        reasons.add(`${failure.Code ?? "?"}: ${failure.Message ?? ""}`);
+      }
+      const done = (sent.Successful ?? []).map((entry) => batch[Number(entry.Id)]!).filter(Boolean);
+      if (done.length > 0) {
+        const deleted = await aws(target, `the queue ${located.deadLetterQueue}`, () =>
+          sqs.send(
+            new DeleteMessageBatchCommand({ QueueUrl: located.deadLetterUrl, Entries: done.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle! })) }),
+          ),
+        );
+        notDeleted += deleted.Failed?.length ?? 0;
+        moved += done.length;
+      }
     }
     out.note(`  moved ${moved} of ${limit}${failed > 0 ? ` (${failed} could not be sent)` : ""}`);
   }
   return { moved, failed, notDeleted, reasons: [...reasons] };
+}
+
+function credentialDlqAdvice(target: StackTarget): string {
+  return (
+    `these are stream records the credential manager gave up on; they cannot be replayed. ` +
+    `See each user's state with \`ses-mail smtp-user list --stack ${target.env}\`: rotate a failed or stuck one (smtp-user rotate NAME), ` +
+    `then empty this queue (docs/OPERATIONS.md, credential-manager DLQ)`
+  );
 }
 
 async function replay(target: StackTarget, out: Output, deps: DlqDeps): Promise<void> {
@@ -291,6 +353,7 @@ function redrive(deps: DlqDeps): Command {
       const target = resolveStack(context);
       const sqs = new SQSClient(target.clientConfig("SQS"));
       try {
+        if (role === "credential-manager") throw new UserError(`the credential-manager DLQ cannot be redriven: ${credentialDlqAdvice(target)}`);
         const located = await locate(sqs, target, role);
         if (located.count === 0) {
           out.line(`${located.deadLetterQueue} is empty: nothing to move`);
@@ -299,7 +362,7 @@ function redrive(deps: DlqDeps): Command {
         }
         printSample(out, target, located, await sample(sqs, target, located.deadLetterUrl, DEFAULT_SAMPLE), deps.now());
         const limit = Math.min(max ?? located.count, located.count);
-        const question = `Move ${limit} message(s) from ${located.deadLetterQueue} back to ${located.queue}?`;
+        const question = `Move ${limit} message(s) from ${located.deadLetterQueue} back to ${located.destinationLabel}?`;
         if (values.yes !== true) {
           const answer = await deps.confirm(question);
           if (answer === undefined) throw new UserError(`${question} Nothing was moved: fix the cause first, then add --yes to move them`);
@@ -308,14 +371,14 @@ function redrive(deps: DlqDeps): Command {
             return;
           }
         }
-        out.note(`moving ${limit} message(s) from ${located.deadLetterQueue} to ${located.queue}`);
+        out.note(`moving ${limit} message(s) from ${located.deadLetterQueue} to ${located.destinationLabel}`);
         const result = await moveMessages(sqs, target, located, limit, out);
-        out.line(`moved ${result.moved} message(s) from ${located.deadLetterQueue} back to ${located.queue}`);
+        out.line(`moved ${result.moved} message(s) from ${located.deadLetterQueue} back to ${located.destinationLabel}`);
         if (result.notDeleted > 0) {
           out.line(`${result.notDeleted} of them could not be deleted from the DLQ and are in both queues; the handlers are idempotent, so each is delivered once`);
         }
         if (result.failed > 0) {
-          throw new UserError(`${result.failed} message(s) could not be sent to ${located.queue} (${result.reasons.join("; ")}); they stay in ${located.deadLetterQueue}: run the command again`);
+          throw new UserError(`${result.failed} message(s) could not be sent back (${result.reasons.join("; ")}); they stay in ${located.deadLetterQueue}: fix the cause and run the command again`);
         }
         if (role === "retry") {
           if (values.replay) await replay(target, out, deps);

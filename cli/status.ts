@@ -104,6 +104,7 @@ function statusCommand(deps: StatusDeps): Command {
         );
         for (const line of formatTable([["QUEUE", "WAITING", "IN FLIGHT", "OLDEST", "DEAD-LETTERED"], ...rows])) out.line(line);
         out.line(`other dead-letter queues: ${otherDlqs.map((dlq) => `${dlq.role} ${dlq.exists ? dlq.messages : "missing"}`).join(", ")}`);
+        for (const dlq of otherDlqs.filter((entry) => entry.messages > 0)) out.line(`  ← ses-mail dlq show --queue ${dlq.role}`);
         out.line();
 
         if (alarms.length === 0) out.line("alarms: none in ALARM");

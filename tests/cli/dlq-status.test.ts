@@ -170,9 +170,47 @@ describe("ses-mail dlq", () => {
 
     expect(result.code).toBe(1);
     expect(result.stdout).toContain("moved 4 message(s) from ses-gmail-forwarder-dlq-test back to ses-gmail-forwarder-test");
-    expect(result.stderr[result.stderr.length - 1]).toMatch(/1 message\(s\) could not be sent to ses-gmail-forwarder-test \(InvalidParameterValue: refused by the test\); they stay in ses-gmail-forwarder-dlq-test/);
+    expect(result.stderr[result.stderr.length - 1]).toMatch(/1 message\(s\) could not be sent back \(InvalidParameterValue: refused by the test\); they stay in ses-gmail-forwarder-dlq-test/);
     expect(sqs.queues.get("ses-gmail-forwarder-dlq-test")).toHaveLength(8);
     expect(sqs.queues.get("ses-gmail-forwarder-test")).toHaveLength(4);
+  });
+
+  it("returns each of the event bus's dead letters to the queue EventBridge failed to reach, and keeps those it cannot place", async () => {
+    const arn = (queue: string) => `arn:aws:sqs:eu-west-2:123456789012:${queue}`;
+    const failure = { ERROR_CODE: "SQS_PERMISSION_DENIED", ERROR_MESSAGE: "access denied by the queue policy", RULE_ARN: "arn:aws:events:eu-west-2:1:rule/x" };
+    sqs.add("ses-mail-event-routing-dlq-test", decisionEvent("e-1", "to gmail", "alice@gmail.com"), { ...failure, TARGET_ARN: arn("ses-gmail-forwarder-test") });
+    sqs.add("ses-mail-event-routing-dlq-test", decisionEvent("e-2", "to bouncer", "x@test.example.com"), { ...failure, TARGET_ARN: arn("ses-bouncer-test") });
+    sqs.add("ses-mail-event-routing-dlq-test", decisionEvent("e-3", "elsewhere", "x"), { ...failure, TARGET_ARN: arn("someone-elses-queue") });
+
+    const shown = await cli(["dlq", "show", "--queue", "event-routing", "--stack", "test"]);
+    expect(shown.stdout).toContain("    why (e-1): SQS_PERMISSION_DENIED: access denied by the queue policy");
+
+    const result = await cli(["dlq", "redrive", "--queue", "event-routing", "--stack", "test", "--yes"]);
+
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain("moved 2 message(s) from ses-mail-event-routing-dlq-test back to the queue each event was meant for (ses-gmail-forwarder-test or ses-bouncer-test)");
+    expect(result.stderr[result.stderr.length - 1]).toMatch(/1 message\(s\) could not be sent back \(no queue of this stack to return it to\)/);
+    expect(sqs.bodies("ses-gmail-forwarder-test").map((body) => (JSON.parse(body) as { detail: { originalMessageId: string } }).detail.originalMessageId)).toEqual(["e-1"]);
+    expect(sqs.bodies("ses-bouncer-test").map((body) => (JSON.parse(body) as { detail: { originalMessageId: string } }).detail.originalMessageId)).toEqual(["e-2"]);
+    expect(sqs.queues.get("ses-mail-event-routing-dlq-test")).toHaveLength(1);
+  });
+
+  it("shows the credential manager's dead letters with the reason and what to do instead of a redrive", async () => {
+    sqs.add(
+      "ses-mail-credential-manager-dlq-test",
+      JSON.stringify({
+        requestContext: { requestId: "r", functionArn: "arn:aws:lambda:eu-west-2:1:function:ses-mail-credential-manager-test", condition: "RetryAttemptsExhausted", approximateInvokeCount: 4 },
+        responseContext: { statusCode: 200, executedVersion: "$LATEST", functionError: "Unhandled" },
+        version: "1.0",
+        timestamp: "2026-11-28T09:00:00.000Z",
+        DDBStreamBatchInfo: { shardId: "s", startSequenceNumber: "1", endSequenceNumber: "1", approximateArrivalOfFirstRecord: "2026-11-28T08:59:00Z", approximateArrivalOfLastRecord: "2026-11-28T08:59:00Z", batchSize: 1, streamArn: "arn:stream" },
+      }),
+    );
+    const result = await cli(["dlq", "show", "--queue", "credential-manager", "--stack", "test"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout[1]).toMatch(/^ {2}credential manager gave up on stream records from 2026-11-28T08:59:00Z/);
+    expect(result.stdout).toContain("    why (stream records from 2026-11-28T08:59:00Z): RetryAttemptsExhausted: Unhandled");
+    expect(result.stdout[result.stdout.length - 1]).toMatch(/cannot be replayed.*smtp-user list --stack test.*smtp-user rotate NAME/);
   });
 
   it("says an empty DLQ has nothing to move", async () => {
@@ -181,8 +219,9 @@ describe("ses-mail dlq", () => {
   });
 
   it.each([
-    [["dlq", "redrive", "--stack", "test"], /say which dead-letter queue: --queue input\|forwarder\|bouncer\|retry/],
-    [["dlq", "redrive", "--queue", "router", "--stack", "test"], /--queue must be one of input, forwarder, bouncer, retry, not "router"/],
+    [["dlq", "redrive", "--stack", "test"], /say which dead-letter queue: --queue input\|forwarder\|bouncer\|retry\|event-routing\|credential-manager/],
+    [["dlq", "redrive", "--queue", "router", "--stack", "test"], /--queue must be one of input, forwarder, bouncer, retry, event-routing, credential-manager, not "router"/],
+    [["dlq", "redrive", "--queue", "credential-manager", "--stack", "test"], /credential-manager DLQ cannot be redriven: these are stream records .*smtp-user list --stack test/],
     [["dlq", "redrive", "--queue", "input", "--replay", "--stack", "test"], /--replay applies to --queue retry only/],
     [["dlq", "show", "--queue", "input", "--limit", "50", "--stack", "test"], /--limit must be a whole number from 1 to 10/],
     [["dlq", "redrive", "--queue", "input", "--max", "0", "--stack", "test"], /--max must be a whole number from 1/],
@@ -261,6 +300,7 @@ describe("ses-mail status", () => {
       "bouncer | 0 | 0 | - | 1 | ← ses-mail dlq show --queue bouncer",
       "retry | 0 | 0 | - | 0",
       "other dead-letter queues: event-routing 1, credential-manager 0",
+      " | ← ses-mail dlq show --queue event-routing",
       "",
       "alarms in ALARM (1), what to do: docs/OPERATIONS.md",
       " | ses-mail-gmail-token-expiring-warning-test | since 2 h | Threshold Crossed: 1 datapoint [10800.0] was less than the threshold (86400.0).",
