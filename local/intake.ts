@@ -102,8 +102,14 @@ class Spool {
     return this.file ? fs.createReadStream(this.spoolPath, { highWaterMark: 256 * 1024 }) : Buffer.concat(this.chunks);
   }
 
-  body(): Iterable<Uint8Array> | AsyncIterable<Uint8Array> {
-    return this.file ? fs.createReadStream(this.spoolPath, { highWaterMark: 1024 * 1024 }) : this.chunks;
+  /** The message after `prefix`: one buffer when it was held in memory (one write), else a stream of the spool. */
+  withPrefix(prefix: Buffer): Iterable<Uint8Array> | AsyncIterable<Uint8Array> {
+    if (!this.file) return [Buffer.concat([prefix, ...this.chunks])];
+    const spool = fs.createReadStream(this.spoolPath, { highWaterMark: 1024 * 1024 });
+    return (async function* () {
+      yield prefix;
+      yield* spool as AsyncIterable<Buffer>;
+    })();
   }
 
   async discard(): Promise<void> {
@@ -159,14 +165,7 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
         }) + auth.header,
         "latin1",
       );
-      const body = spool.body();
-      const { location } = await options.store.write(
-        messageId,
-        (async function* () {
-          yield prefix;
-          yield* body;
-        })(),
-      );
+      const { location } = await options.store.write(messageId, spool.withPrefix(prefix));
       const notification = buildReceiptNotification({
         messageId,
         receivedAt,

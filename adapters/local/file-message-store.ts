@@ -4,9 +4,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { promisify } from "node:util";
 import { MessageNotFoundError } from "../../core/errors";
 import type { MessageLocation, MessageStore, StoredMessage } from "../../core/ports";
-import { isNotFound, writeFileDurably } from "./durable-file";
+import { isNotFound, removeFile, writeFileDurably } from "./durable-file";
 
 /** The key prefix SES's S3 action writes under (the receipt rule's `objectKeyPrefix`). */
 export const EMAIL_KEY_PREFIX = "emails/";
@@ -79,19 +80,26 @@ export class FileMessageStore implements MessageStore {
 
   async open(location: MessageLocation): Promise<StoredMessage> {
     const file = this.pathOf(location);
-    let handle: fs.promises.FileHandle;
+    let fd: number;
     try {
-      handle = await fs.promises.open(file, "r");
+      fd = await promisify(fs.open)(file, "r");
     } catch (error) {
       if (isNotFound(error)) throw new MessageNotFoundError(location, { cause: error });
       throw error;
     }
-    const { size } = await handle.stat();
-    // The stream owns the descriptor from here on and closes it when it ends or is destroyed.
-    return { body: handle.createReadStream(), size };
+    let size: number;
+    try {
+      size = (await promisify(fs.fstat)(fd)).size;
+    } catch (error) {
+      fs.close(fd, () => undefined);
+      throw error;
+    }
+    // The stream owns the descriptor from here on and closes it when it ends or is destroyed. (A plain
+    // descriptor, not a FileHandle: cheaper, and this runs for every delivery.)
+    return { body: fs.createReadStream(file, { fd, highWaterMark: 1024 * 1024 }), size };
   }
 
   async delete(location: MessageLocation): Promise<void> {
-    await fs.promises.rm(this.pathOf(location), { force: true });
+    await removeFile(this.pathOf(location));
   }
 }

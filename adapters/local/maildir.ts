@@ -85,6 +85,7 @@ export class MaildirImporter implements MailboxImporter {
   readonly root: string;
   private readonly hostname: string;
   private counter = 0;
+  private readonly ready = new Map<string, Promise<void>>();
 
   constructor(options: MaildirImporterOptions) {
     this.root = path.resolve(options.root);
@@ -97,9 +98,18 @@ export class MaildirImporter implements MailboxImporter {
     return path.join(this.root, accountFolder(account), folder);
   }
 
-  private async ensureMaildir(dir: string, isSubfolder: boolean): Promise<void> {
-    await Promise.all(["tmp", "new", "cur"].map((sub) => fs.promises.mkdir(path.join(dir, sub), { recursive: true })));
-    if (isSubfolder) await fs.promises.writeFile(path.join(dir, "maildirfolder"), "", { flag: "a" });
+  /** Creates a Maildir (++ folder) once per process; later deliveries skip the mkdir calls. */
+  private ensureMaildir(dir: string, isSubfolder: boolean): Promise<void> {
+    let ready = this.ready.get(dir);
+    if (!ready) {
+      ready = (async () => {
+        await Promise.all(["tmp", "new", "cur"].map((sub) => fs.promises.mkdir(path.join(dir, sub), { recursive: true })));
+        if (isSubfolder) await fs.promises.writeFile(path.join(dir, "maildirfolder"), "", { flag: "a" });
+      })();
+      ready.catch(() => this.ready.delete(dir));
+      this.ready.set(dir, ready);
+    }
+    return ready;
   }
 
   private uniqueName(): string {

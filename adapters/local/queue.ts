@@ -2,7 +2,8 @@
  * Local mode's SQS: an in-process queue with SQS's delivery contract (at least once, batches, partial
  * batch failures, a receive count, a dead-letter queue after `maxReceiveCount` failed receives), made
  * durable by a journal: each message is a file `<dir>/<id>.json`, fsynced before `enqueue` resolves and
- * deleted once a consumer has finished with it. On start, `recover()` reloads whatever a crash left, so
+ * deleted once a consumer has finished with it. A journal file a crash cut short does not parse; it
+ * belongs to an enqueue that never resolved, and is set aside in the dead-letter folder for inspection. On start, `recover()` reloads whatever a crash left, so
  * work accepted before the crash is done after it. Receive counts live in memory and restart from 0
  * after a restart (a crash is not the message's fault).
  */
@@ -10,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { RetryQueue } from "../../core/ports";
-import { isNotFound, writeFileDurably } from "./durable-file";
+import { createFileDurably, isNotFound, removeFile, writeFileDurably } from "./durable-file";
 
 export interface QueueMessage {
   /** Stable across restarts: the journal file's name. */
@@ -84,6 +85,7 @@ export class LocalQueue implements RetryQueue {
   private running = false;
   private idleWaiters: Array<() => void> = [];
   private readonly batches = new Set<Promise<void>>();
+  private dirReady: Promise<unknown> | undefined;
 
   constructor(options: LocalQueueOptions) {
     this.options = options;
@@ -144,8 +146,9 @@ export class LocalQueue implements RetryQueue {
     const id = newMessageId(now);
     const visibleAt = delaySeconds > 0 ? now + delaySeconds * 1000 : 0;
     if (this.dir) {
-      await fs.promises.mkdir(this.dir, { recursive: true });
-      await writeFileDurably(path.join(this.dir, `${id}.json`), [Buffer.from(JSON.stringify({ body, sentTimestamp: now, visibleAt }))]);
+      this.dirReady ??= fs.promises.mkdir(this.dir, { recursive: true });
+      await this.dirReady;
+      await createFileDurably(path.join(this.dir, `${id}.json`), [Buffer.from(JSON.stringify({ body, sentTimestamp: now, visibleAt }))]);
     }
     this.offer({ id, body, sentTimestamp: now, visibleAt, receiveCount: 0 });
     return id;
@@ -241,7 +244,7 @@ export class LocalQueue implements RetryQueue {
   private async acknowledge(message: QueueMessage): Promise<void> {
     if (!this.dir) return;
     // No fsync: if the deletion is lost in a crash the message is handled again, which consumers tolerate.
-    await fs.promises.rm(path.join(this.dir, `${message.id}.json`), { force: true });
+    await removeFile(path.join(this.dir, `${message.id}.json`));
   }
 
   private async retryOrDeadLetter(message: QueueMessage, reason: string): Promise<void> {
