@@ -1,0 +1,97 @@
+/**
+ * `ses-mail local`: runs the whole pipeline on this machine (local/mode.ts) until Ctrl-C.
+ * Heavy imports (smtp-server, mailauth, dynalite) load inside `run`, so other commands start quickly.
+ */
+import { loadStackConfig, loadStackConfigFile } from "../config/load";
+import type { StackConfig } from "../config/schema";
+import { UserError, type Command, type CommandContext } from "./framework";
+import { LOCAL_DEFAULT_STACK } from "./target";
+
+const USAGE =
+  "ses-mail local [--stack NAME | --config FILE] [--data-dir DIR] [--smtp-port N] [--dynamodb-port N] [--listen ADDR] " +
+  "[--resolver FILE] [--smarthost HOST:PORT] [--gmail-secrets FILE]";
+
+function portOption(context: CommandContext, name: string, fallback: number): number {
+  const text = context.values[name] as string | undefined;
+  if (text === undefined) return fallback;
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UserError(`--${name} must be a port number (0 to 65535, 0 picks a free one), got ${JSON.stringify(text)}`);
+  return port;
+}
+
+function configOf(context: CommandContext): StackConfig {
+  const stack = context.values.stack as string | undefined;
+  const file = context.values.config as string | undefined;
+  if (stack && file) throw new UserError("give --stack or --config, not both");
+  if (file) return loadStackConfigFile(file);
+  return loadStackConfig(stack ?? LOCAL_DEFAULT_STACK);
+}
+
+/** Resolves on the first SIGINT/SIGTERM; a second one exits at once. */
+function untilStopped(note: (text: string) => void): Promise<string> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      note(`\n${signal}: stopping (again to quit at once)…`);
+      const force = () => process.exit(130);
+      process.once("SIGINT", force);
+      process.once("SIGTERM", force);
+      resolve(signal);
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+}
+
+const local: Command = {
+  name: "local",
+  summary: "Run the whole pipeline on this machine: SMTP in, Maildirs out, rules in an embedded DynamoDB",
+  usage: USAGE,
+  options: {
+    stack: { type: "string" },
+    config: { type: "string" },
+    "data-dir": { type: "string" },
+    "smtp-port": { type: "string" },
+    "dynamodb-port": { type: "string" },
+    listen: { type: "string" },
+    resolver: { type: "string" },
+    smarthost: { type: "string" },
+    "gmail-secrets": { type: "string" },
+  },
+  positionals: [0, 0],
+  async run(context) {
+    const config = configOf(context);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on use: smtp-server, mailauth and dynalite are heavy
+    const { DEFAULT_DATA_DIR, DEFAULT_DYNAMODB_PORT, DEFAULT_HOST, DEFAULT_SMTP_PORT, startLocalMode } = require("../local/mode") as typeof import("../local/mode");
+    const host = (context.values.listen as string | undefined) ?? DEFAULT_HOST;
+    let mode;
+    try {
+      mode = await startLocalMode({
+        config,
+        dataDir: (context.values["data-dir"] as string | undefined) ?? DEFAULT_DATA_DIR,
+        smtpHost: host,
+        smtpPort: portOption(context, "smtp-port", DEFAULT_SMTP_PORT),
+        dynamodbHost: host,
+        dynamodbPort: portOption(context, "dynamodb-port", DEFAULT_DYNAMODB_PORT),
+        ...(context.values.resolver ? { resolverFile: context.values.resolver as string } : {}),
+        ...(context.values.smarthost ? { smarthost: context.values.smarthost as string } : {}),
+        ...(context.values["gmail-secrets"] ? { gmailSecretsFile: context.values["gmail-secrets"] as string } : {}),
+        output: (line) => context.out.line(line),
+      });
+    } catch (error) {
+      if (error instanceof UserError) throw error;
+      const name = error instanceof Error ? error.name : "";
+      if (["LocalStartError", "ResolverFileError", "SyntaxError"].includes(name) || (error instanceof Error && /--smarthost/.test(error.message))) {
+        throw new UserError(error instanceof Error ? error.message : String(error), { cause: error });
+      }
+      throw error;
+    }
+    context.out.line(`Ready. Try: swaks --server ${mode.smtpHost}:${mode.smtpPort} --to someone@${config.domains[0]}   (Ctrl-C stops)`);
+    await untilStopped((text) => context.out.note(text));
+    await mode.close();
+    context.out.note("stopped; anything still queued stays in the data directory and resumes on the next start");
+  },
+};
+
+export const LOCAL_COMMANDS: readonly Command[] = [local];

@@ -1,0 +1,216 @@
+/**
+ * Local mode: the whole pipeline on one machine. The router, the forwarder and the bouncer are the very
+ * handlers Pulumi deploys, and the bus uses the very event patterns it deploys; only the adapters
+ * differ (adapters/local, and the AWS DynamoDB adapters against dynalite).
+ *
+ * DATA_DIR holds everything: `emails/` (S3), `mail/<gmail-address>/` (Maildirs), `outbox/` (bounces
+ * sent), `queues/` (the journals of the in-process queues and their dead letters), `dynamodb/`
+ * (the routing table), `events.jsonl` (every routing decision) and `tls/` (the STARTTLS certificate).
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { SMTPServer } from "smtp-server";
+import type { StackConfig } from "../config/schema";
+import type { DecisionDetail } from "../core/decision";
+import type { RawMailSender } from "../core/ports";
+import { createRouter } from "../handlers/router";
+import { FileMessageStore } from "../adapters/local/file-message-store";
+import { FileSecretStore } from "../adapters/local/file-secrets";
+import { OutboxSender, parseSmarthost, SmarthostSender } from "../adapters/local/outbox";
+import { ensureCertificate } from "./certificate";
+import { LocalStartError, loadDeclaredRoutes, startLocalDynamoDb, startTtlSweeper, type LocalDynamoDb } from "./dynamodb";
+import { buildHandlers } from "./handlers";
+import { createIntakeServer } from "./intake";
+import type { StageOutcome } from "./log-line";
+import { createLocalObservability } from "./observability";
+import { Pipeline, type PipelineOptions } from "./pipeline";
+import { loadResolverFile, systemResolver, type DnsResolver } from "./resolver";
+
+export const DEFAULT_SMTP_PORT = 2525;
+export const DEFAULT_DYNAMODB_PORT = 8000;
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_DATA_DIR = ".ses-mail";
+/** The bucket name notifications carry in local mode (SES: `ses-mail-storage-{account}-{env}`). */
+export const LOCAL_BUCKET = "ses-mail-storage-local";
+
+export interface LocalModeOptions {
+  readonly config: StackConfig;
+  readonly dataDir: string;
+  /** Where SMTP listens. Port 0 picks a free port. */
+  readonly smtpHost?: string;
+  readonly smtpPort?: number;
+  /** Where the DynamoDB endpoint listens. Port 0 picks a free port. */
+  readonly dynamodbHost?: string;
+  readonly dynamodbPort?: number;
+  /** A JSON zone file for hermetic DNS; otherwise the system resolver. */
+  readonly resolverFile?: string;
+  /** `HOST:PORT` to relay bounces through instead of writing them to the outbox. */
+  readonly smarthost?: string;
+  /** A JSON file of SSM-named secrets: deliver to real Gmail instead of the Maildirs. */
+  readonly gmailSecretsFile?: string;
+  /** This server's name in the greeting and trace headers; defaults to os.hostname(). */
+  readonly hostname?: string;
+  /** Operator lines (startup summary, one line per message); default stdout. */
+  readonly output?: (line: string) => void;
+  /** Tests only: delays before a failed queue message is offered again. */
+  readonly retryDelayMs?: PipelineOptions["retryDelayMs"];
+}
+
+export interface LocalMode {
+  readonly dataDir: string;
+  readonly smtpHost: string;
+  readonly smtpPort: number;
+  readonly dynamodbEndpoint: string;
+  readonly tableName: string;
+  /** How many rules the table holds after the declared routes were loaded. */
+  readonly rules: number;
+  readonly pipeline: Pipeline;
+  readonly maildirRoot: string;
+  readonly outboxDir: string;
+  /** Called for every message once all its actions are done. */
+  onMessageDone(listener: (detail: DecisionDetail, outcomes: readonly StageOutcome[], doneAt: Date) => void): void;
+  /** Resolves when nothing is queued or in flight. */
+  idle(): Promise<void>;
+  /** Stops accepting mail, finishes the running handler calls, closes everything. Pending work stays journalled. */
+  close(): Promise<void>;
+}
+
+function listen(server: SMTPServer, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error & { code?: string }) => {
+      reject(
+        new LocalStartError(
+          error.code === "EADDRINUSE" ? `SMTP port ${port} is in use: is local mode already running? (choose another with --smtp-port)` : `cannot listen for SMTP on ${host}:${port}: ${error.message}`,
+          { cause: error },
+        ),
+      );
+    };
+    server.server.once("error", onError);
+    server.listen(port, host, () => {
+      server.server.off("error", onError);
+      const address = server.server.address();
+      resolve(typeof address === "object" && address ? address.port : port);
+    });
+  });
+}
+
+export async function startLocalMode(options: LocalModeOptions): Promise<LocalMode> {
+  const output = options.output ?? ((line: string) => void process.stdout.write(`${line}\n`));
+  const dataDir = path.resolve(options.dataDir);
+  const smtpHost = options.smtpHost ?? DEFAULT_HOST;
+  const hostname = options.hostname ?? os.hostname();
+  await fs.promises.mkdir(dataDir, { recursive: true });
+
+  // Validate every file option before starting anything.
+  const resolver: DnsResolver = options.resolverFile ? loadResolverFile(options.resolverFile) : systemResolver();
+  const smarthost = options.smarthost ? parseSmarthost(options.smarthost) : undefined;
+  const secrets = options.gmailSecretsFile ? new FileSecretStore(options.gmailSecretsFile) : undefined;
+  secrets?.check();
+
+  const dynamo: LocalDynamoDb = await startLocalDynamoDb({
+    dir: path.join(dataDir, "dynamodb"),
+    host: options.dynamodbHost ?? DEFAULT_HOST,
+    port: options.dynamodbPort ?? DEFAULT_DYNAMODB_PORT,
+  });
+  const cleanups: Array<() => Promise<void>> = [() => dynamo.close()];
+  const cleanUp = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  };
+  try {
+    await loadDeclaredRoutes(dynamo.rules, options.config.routes);
+    const rules = (await dynamo.rules.listRuleItems()).length;
+    const sweeper = startTtlSweeper(dynamo.client, dynamo.tableName, { onError: (error) => output(`ttl sweep failed: ${String(error)}`) });
+    cleanups.push(() => sweeper.stop());
+
+    const store = new FileMessageStore({ root: dataDir, bucket: LOCAL_BUCKET });
+    await store.init();
+    const maildirRoot = path.join(dataDir, "mail");
+    const outboxDir = path.join(dataDir, "outbox");
+    let sender: RawMailSender;
+    if (smarthost) {
+      const relay = new SmarthostSender(smarthost);
+      cleanups.push(async () => relay.close());
+      sender = relay;
+    } else {
+      sender = new OutboxSender({ dir: outboxDir });
+    }
+
+    // The pipeline needs the handlers and the handlers need the pipeline's retry queue: handlers are
+    // bound late, through these two indirections.
+    let forwarder: PipelineOptions["forwarder"] = async () => undefined;
+    let bouncer: PipelineOptions["bouncer"] = async () => undefined;
+    const pipeline = new Pipeline({
+      dataDir,
+      router: createRouter({
+        rules: dynamo.rules,
+        settings: { defaultAction: options.config.defaultAction, verdictPolicy: options.config.verdictPolicy },
+        observability: createLocalObservability("router"),
+      }),
+      forwarder: (event) => forwarder(event),
+      bouncer: (event) => bouncer(event),
+      output,
+      ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),
+    });
+    const handlers = buildHandlers({
+      environment: options.config.environment,
+      dynamo,
+      store,
+      mailbox: secrets ? { secrets } : { maildirRoot, hostname },
+      sender,
+      retryQueue: pipeline.retryQueue,
+    });
+    forwarder = handlers.forwarder;
+    bouncer = handlers.bouncer;
+
+    const recovered = await pipeline.recover();
+    pipeline.start();
+    cleanups.push(() => pipeline.stop());
+
+    const tls = await ensureCertificate(path.join(dataDir, "tls"), {
+      commonName: hostname,
+      altNames: [...new Set(["localhost", "127.0.0.1", "::1", hostname])],
+    });
+    const server = createIntakeServer({
+      domains: options.config.domains,
+      store,
+      resolver,
+      hostname,
+      tls,
+      publish: (notification) => pipeline.publish(notification),
+      note: output,
+    });
+    const smtpPort = await listen(server, smtpHost, options.smtpPort ?? DEFAULT_SMTP_PORT);
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+    const pending = Object.entries(recovered).filter(([, count]) => count > 0);
+    output(`ses-mail local mode (stack ${options.config.environment}), data in ${dataDir}`);
+    output(`  SMTP       ${smtpHost}:${smtpPort} (STARTTLS with a self-signed certificate, tls/cert.pem)`);
+    output(`  DynamoDB   ${dynamo.endpoint}, table ${dynamo.tableName} (ses-mail rules … --local)`);
+    output(`  domains    ${options.config.domains.join(", ")}`);
+    output(`  rules      ${rules} loaded (${options.config.routes.length} declared in the stack config), default action ${options.config.defaultAction}`);
+    output(`  DNS        ${options.resolverFile ? `hermetic, from ${options.resolverFile}` : "system resolver"}`);
+    output(`  mail to    ${secrets ? "real Gmail (secrets from " + options.gmailSecretsFile + ")" : `${maildirRoot}/<gmail-address>/ (Maildir)`}`);
+    output(`  bounces to ${smarthost ? `smarthost ${smarthost.host}:${smarthost.port}` : `${outboxDir}/`}`);
+    if (pending.length > 0) output(`  recovered  ${pending.map(([queue, count]) => `${count} ${queue}`).join(", ")} queued before the last stop`);
+
+    let closed: Promise<void> | undefined;
+    return {
+      dataDir,
+      smtpHost,
+      smtpPort,
+      dynamodbEndpoint: dynamo.endpoint,
+      tableName: dynamo.tableName,
+      rules,
+      pipeline,
+      maildirRoot,
+      outboxDir,
+      onMessageDone: (listener) => pipeline.onMessageDone(listener),
+      idle: () => pipeline.idle(),
+      close: () => (closed ??= cleanUp()),
+    };
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+}
