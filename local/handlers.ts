@@ -13,7 +13,7 @@ import type { MailboxImporter, RawMailSender, RetryQueue, SecretStore } from "..
 import { createBouncer } from "../handlers/bouncer";
 import { createGmailForwarder } from "../handlers/gmail-forwarder";
 import type { LocalDynamoDb } from "./dynamodb";
-import { createLocalObservability } from "./observability";
+import { createLocalObservability, type LogObserver } from "./observability";
 import { LOCAL_HANDLER_TIMEOUT_MS, type SqsHandler } from "./pipeline";
 
 export interface LocalHandlerOptions {
@@ -25,6 +25,20 @@ export interface LocalHandlerOptions {
   readonly mailbox: { readonly maildirRoot: string; readonly hostname?: string } | { readonly secrets: SecretStore };
   readonly sender: RawMailSender;
   readonly retryQueue: RetryQueue;
+  /** Receives what the operator should read in a message's line: a bounce sent or suppressed, a delivery parked. */
+  readonly note?: (messageId: string, text: string) => void;
+}
+
+/** Turns the handlers' log calls into short notes for the per-message line. */
+function noteTaker(note: LocalHandlerOptions["note"]): LogObserver | undefined {
+  if (!note) return undefined;
+  return (_level, message, attributes) => {
+    const messageId = typeof attributes.messageId === "string" ? attributes.messageId : undefined;
+    if (!messageId) return;
+    if (message === "bounce suppressed") note(messageId, `no bounce for ${String(attributes.recipient)} (${String(attributes.reason)})`);
+    else if (message === "bounce sent") note(messageId, `bounce sent to ${String(attributes.to)}`);
+    else if (message.startsWith("mailbox needs an operator")) note(messageId, `${String(attributes.account)} needs an operator: parked in the retry queue`);
+  };
 }
 
 export function buildMailbox(options: LocalHandlerOptions["mailbox"], environment: string): MailboxImporter {
@@ -46,14 +60,14 @@ export function buildHandlers(options: LocalHandlerOptions): { forwarder: SqsHan
     deliveries,
     progress,
     retryQueue: options.retryQueue,
-    observability: createLocalObservability("gmail-forwarder"),
+    observability: createLocalObservability("gmail-forwarder", { observe: noteTaker(options.note) }),
   });
   const bouncer = createBouncer({
     messages: options.store,
     sender: options.sender,
     throttle: new DynamoDbThrottleStore({ tableName: dynamo.tableName, client: dynamo.client }),
     progress,
-    observability: createLocalObservability("bouncer"),
+    observability: createLocalObservability("bouncer", { observe: noteTaker(options.note) }),
   });
   return { forwarder: (event) => forwarder(event), bouncer: (event) => bouncer(event) };
 }

@@ -1,7 +1,8 @@
 /**
  * The one line local mode prints per message: sender → each recipient with its action, and the time
  * from the SMTP 250 reply until every action was done, e.g.
- * `10:00:01 alice@sender.example → bob@test.example.com: forward-to-gmail me@gmail.com; x@test.example.com: bounce (14 ms)`
+ * `10:00:01 alice@sender.example → bob@test.example.com: forward-to-gmail me@gmail.com; x@test.example.com: bounce [bounce sent to alice@sender.example] (14 ms)`
+ * with what the handlers reported in brackets (a bounce sent or suppressed, a delivery parked).
  */
 import type { DecisionDetail } from "../core/decision";
 import { ACTION_TYPES } from "../core/rules";
@@ -35,11 +36,12 @@ export function actionsByRecipient(detail: DecisionDetail): Array<[string, strin
   return [...byRecipient];
 }
 
-export function messageLine(detail: DecisionDetail, outcomes: readonly StageOutcome[], doneAt: Date): string {
+export function messageLine(detail: DecisionDetail, outcomes: readonly StageOutcome[], doneAt: Date, notes: readonly string[] = []): string {
   const entries = actionsByRecipient(detail);
   const shown = entries.slice(0, LOG_LINE_MAX_RECIPIENTS).map(([recipient, actions]) => `${recipient}: ${actions.join(", ")}`);
   const more = entries.length > LOG_LINE_MAX_RECIPIENTS ? ` (+${entries.length - LOG_LINE_MAX_RECIPIENTS} more)` : "";
   const failures = outcomes.filter((outcome) => !outcome.ok).map((outcome) => ` — ${outcome.stage} FAILED: ${outcome.reason ?? "unknown error"}`);
   const elapsed = Math.max(0, doneAt.getTime() - Date.parse(detail.timestamp));
-  return `${timeOfDay(doneAt)} ${detail.source || "<>"} → ${shown.join("; ")}${more}${failures.join("")} (${elapsed} ms)`;
+  const remarks = notes.length > 0 ? ` [${notes.join("; ")}]` : "";
+  return `${timeOfDay(doneAt)} ${detail.source || "<>"} → ${shown.join("; ")}${more}${remarks}${failures.join("")} (${elapsed} ms)`;
 }

@@ -159,6 +159,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       mailbox: secrets ? { secrets } : { maildirRoot, hostname },
       sender,
       retryQueue: pipeline.retryQueue,
+      note: (messageId, text) => pipeline.note(messageId, text),
     });
     forwarder = handlers.forwarder;
     bouncer = handlers.bouncer;

@@ -141,6 +141,7 @@ export class Pipeline {
   private readonly events: JsonLinesWriter;
   private readonly options: PipelineOptions;
   private readonly tracked = new Map<string, Tracked>();
+  private readonly notes = new Map<string, string[]>();
   private readonly rules: Array<{ name: string; matches: (event: unknown) => boolean; deliver: (event: Record<string, unknown>) => Promise<unknown> }>;
   private readonly listeners: Array<(detail: DecisionDetail, outcomes: readonly StageOutcome[], doneAt: Date) => void> = [];
 
@@ -196,6 +197,13 @@ export class Pipeline {
       rule("route-to-gmail", GMAIL_FORWARDER_PATTERN, (event) => this.forwarderQueue.send(JSON.stringify(event))),
       rule("route-to-bouncer", BOUNCER_PATTERN, (event) => this.bouncerQueue.send(JSON.stringify(event))),
     ];
+  }
+
+  /** Adds a remark (what a handler did) to the line of a message still in flight. */
+  note(messageId: string, text: string): void {
+    const list = this.notes.get(messageId) ?? [];
+    if (!list.includes(text)) list.push(text);
+    this.notes.set(messageId, list);
   }
 
   /** Called for each message once every stage it was sent to is done (or dead-lettered). */
@@ -327,7 +335,9 @@ export class Pipeline {
 
   private finish(tracked: Tracked): void {
     const doneAt = new Date();
-    this.options.output(messageLine(tracked.detail, tracked.outcomes, doneAt));
+    const id = tracked.detail.originalMessageId;
+    this.options.output(messageLine(tracked.detail, tracked.outcomes, doneAt, this.notes.get(id) ?? []));
+    this.notes.delete(id);
     for (const listener of this.listeners) listener(tracked.detail, tracked.outcomes, doneAt);
   }
 }

@@ -121,6 +121,7 @@ describe("local mode, end to end", () => {
     expect(report).toMatch(/Content-Type: multipart\/report;[^]*report-type="?delivery-status/i);
     expect(report).toMatch(/Final-Recipient: rfc822; ?nobody@test\.example\.com/i);
     expect(report).toMatch(/Action: failed/i);
+    expect(local.lines.some((line) => line.includes("dave@sender.example → nobody@test.example.com: bounce [bounce sent to dave@sender.example]"))).toBe(true);
   });
 
   it("never bounces to the null sender", async () => {
@@ -138,7 +139,7 @@ describe("local mode, end to end", () => {
     // Assess
     expect(replies.at(-1)).toMatch(/^250 /);
     expect((await outbox.list()).length).toBe(before);
-    expect(local.lines.some((line) => line.includes("<> → nobody@test.example.com: bounce"))).toBe(true);
+    expect(local.lines.some((line) => line.includes("<> → nobody@test.example.com: bounce [no bounce for nobody@test.example.com (null-sender)]"))).toBe(true);
   });
 
   it("delivers mail failing DMARC with p=quarantine into the Maildir++ .Spam folder", async () => {

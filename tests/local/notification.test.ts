@@ -162,6 +162,9 @@ describe("per-message log line", () => {
 
     // Assess
     expect(line).toBe("10:00:00 <> → bob@test.example.com: forward-to-gmail me@gmail.com (as spam); nobody@test.example.com: bounce — bouncer FAILED: gave up (42 ms)");
+    expect(messageLine(detail, [], new Date("2026-11-28T10:00:00.042Z"), ["no bounce for nobody@test.example.com (null-sender)"])).toContain(
+      "nobody@test.example.com: bounce [no bounce for nobody@test.example.com (null-sender)] (42 ms)",
+    );
   });
 
   it("stays one readable line for 100 recipients", () => {
