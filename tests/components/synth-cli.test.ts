@@ -33,17 +33,32 @@ interface ResourcesJson {
   resources: Array<{ urn: string; type: string; name: string; parent?: string; inputs: Record<string, unknown> }>;
 }
 
-describe.each(["test", "prod"])("ses-mail synth --stack %s --out DIR", (stack) => {
-  const out = path.join(ARCHIVES_DIR, `synth-cli-${stack}`);
-  let result: { code: number; stdout: string; stderr: string };
+type Run = { code: number; stdout: string; stderr: string };
+const outDir = (stack: string) => path.join(ARCHIVES_DIR, `synth-cli-${stack}`);
+/** Every synth this file checks, started together (each is a separate process). */
+let runs: { test: Run; prod: Run; summary: Run };
+
+beforeAll(async () => {
+  fs.mkdirSync(ARCHIVES_DIR, { recursive: true });
+  for (const stack of ["test", "prod"]) fs.rmSync(outDir(stack), { recursive: true, force: true });
+  // From another working directory: the stack file is found in the project, DIR is relative to where we are.
+  const [test, prod, summary] = await Promise.all([
+    sesMail(["synth", "--stack", "test", "--out", path.relative(ARCHIVES_DIR, outDir("test"))], ARCHIVES_DIR),
+    sesMail(["synth", "--stack", "prod", "--out", path.relative(ARCHIVES_DIR, outDir("prod"))], ARCHIVES_DIR),
+    sesMail(["synth", "--stack", "test"]),
+  ]);
+  runs = { test, prod, summary };
+}, 300_000);
+
+describe.each(["test", "prod"] as const)("ses-mail synth --stack %s --out DIR", (stack) => {
+  const out = outDir(stack);
+  let result: Run;
   let document: ResourcesJson;
 
-  beforeAll(async () => {
-    fs.rmSync(out, { recursive: true, force: true });
-    // From another working directory: the stack file is found in the project, DIR is relative to where we are.
-    result = await sesMail(["synth", "--stack", stack, "--out", path.relative(ARCHIVES_DIR, out)], ARCHIVES_DIR);
+  beforeAll(() => {
+    result = runs[stack];
     document = JSON.parse(fs.readFileSync(path.join(out, "resources.json"), "utf8")) as ResourcesJson;
-  }, 240_000);
+  });
 
   it("succeeds and says what it wrote", () => {
     expect(result).toMatchObject({ code: 0 });
@@ -83,13 +98,13 @@ describe.each(["test", "prod"])("ses-mail synth --stack %s --out DIR", (stack) =
 });
 
 describe("ses-mail synth without --out", () => {
-  it("prints a readable summary", async () => {
-    const { code, stdout } = await sesMail(["synth", "--stack", "test"]);
+  it("prints a readable summary", () => {
+    const { code, stdout } = runs.summary;
     expect(code).toBe(0);
     expect(stdout).toMatch(/^stack test: \d+ AWS resources in \d+ components \(region eu-west-2, mocked account 123456789012\)/);
     expect(stdout).toMatch(/ses-mail-gmail-forwarder-test\s+512 MB\s+300 s\s+nodejs22\.x/);
     expect(stdout).toContain("dnsRecords:");
-  }, 240_000);
+  });
 });
 
 describe("ses-mail synth errors a user can fix", () => {
