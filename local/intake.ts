@@ -8,7 +8,9 @@
  *
  * What it enforces, as SES does: recipients only in the configured domains (550 5.1.1 at RCPT), at most
  * MAX_RECIPIENTS_PER_MESSAGE recipients (452 past it, RFC 5321 §4.5.3.1.10), SES_MAX_MESSAGE_BYTES
- * (552 for a declared SIZE and for actual data). Only `<CR><LF>.<CR><LF>` ends the data (smtp-server
+ * (552 for a declared SIZE and for actual data). Unlike SES, one machine has a finite capacity: when
+ * the backlog of accepted mail grows, MAIL FROM is slowed and finally refused with 451 (see limits.ts).
+ * Only `<CR><LF>.<CR><LF>` ends the data (smtp-server
  * 3.21): `<LF>.<LF>` and `<CR>.<CR>` are message content, so SMTP smuggling cannot inject a second message.
  */
 import { randomBytes } from "node:crypto";
@@ -21,7 +23,15 @@ import type { FileMessageStore } from "../adapters/local/file-message-store";
 import { authenticateMessage } from "./authentication";
 import { crashPoint } from "./crash-points";
 import { parseHeaderBlock, receivedHeader } from "./headers";
-import { HEADER_PARSE_MAX_BYTES, INTAKE_MEMORY_SPOOL_BYTES, SMTP_MAX_CLIENTS, SMTP_SOCKET_TIMEOUT_MS } from "./limits";
+import {
+  HEADER_PARSE_MAX_BYTES,
+  IN_FLOW_DELAY_MAX_MS,
+  INTAKE_BACKLOG_HARD_LIMIT,
+  INTAKE_BACKLOG_SOFT_LIMIT,
+  INTAKE_MEMORY_SPOOL_BYTES,
+  SMTP_MAX_CLIENTS,
+  SMTP_SOCKET_TIMEOUT_MS,
+} from "./limits";
 import { buildReceiptNotification } from "./notification";
 import type { DnsResolver } from "./resolver";
 
@@ -35,6 +45,10 @@ export interface IntakeOptions {
   readonly tls: { readonly key: string; readonly cert: string };
   /** Publishes a notification durably (the SNS → SQS leg); resolves once it survives a crash. */
   readonly publish: (notification: string) => Promise<void>;
+  /** How many accepted messages are still being routed or delivered (for backpressure at MAIL FROM). */
+  readonly backlog?: () => number;
+  /** Resolves when the backlog may have shrunk (any message done), or after `ms`. */
+  readonly waitForProgress?: (ms: number) => Promise<void>;
   /** One line per refused recipient or message, for the operator. */
   readonly note?: (line: string) => void;
   readonly now?: () => Date;
@@ -191,6 +205,20 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     }
   }
 
+  /** Backpressure: wait while the backlog is past the soft limit (at most IN_FLOW_DELAY_MAX_MS); refuse past the hard one. */
+  async function admit(): Promise<void> {
+    const { backlog, waitForProgress } = options;
+    if (!backlog) return;
+    if (backlog() >= INTAKE_BACKLOG_HARD_LIMIT) {
+      note(`451 at MAIL FROM: ${backlog()} messages are waiting to be delivered`);
+      throw smtpError(451, "too much mail waiting to be delivered, try again later");
+    }
+    const deadline = Date.now() + IN_FLOW_DELAY_MAX_MS;
+    while (backlog() >= INTAKE_BACKLOG_SOFT_LIMIT && Date.now() < deadline && waitForProgress) {
+      await waitForProgress(deadline - Date.now());
+    }
+  }
+
   const server = new SMTPServer({
     name: options.hostname,
     banner: "ses-mail local mode",
@@ -210,6 +238,10 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     socketTimeout: SMTP_SOCKET_TIMEOUT_MS,
     closeTimeout: 3000,
     logger: false,
+
+    onMailFrom(_address, _session, callback) {
+      admit().then(() => callback(), (error: Error) => callback(error));
+    },
 
     onRcptTo(address, session, callback) {
       let domain: string;

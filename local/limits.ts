@@ -33,6 +33,22 @@ export const DNS_QUERY_TIMEOUT_MS = 2000;
  */
 export const AUTHENTICATION_DEADLINE_MS = 10_000;
 
+/**
+ * Messages accepted but not yet routed and delivered, past which a new transaction waits (up to
+ * IN_FLOW_DELAY_MAX_MS) at MAIL FROM for the backlog to shrink, as Postfix's in_flow_delay does: when
+ * mail arrives faster than it is delivered, senders are slowed instead of the queues growing.
+ */
+export const INTAKE_BACKLOG_SOFT_LIMIT = 100;
+
+/** The longest a MAIL FROM waits on a backlog past the soft limit (Postfix's in_flow_delay default). */
+export const IN_FLOW_DELAY_MAX_MS = 1000;
+
+/**
+ * Past this backlog MAIL FROM is refused with 451 4.3.2 (the sender keeps the message and retries).
+ * Queued messages are held in memory as well as journalled, so a flood must not grow them without bound.
+ */
+export const INTAKE_BACKLOG_HARD_LIMIT = 2000;
+
 /** Concurrent SMTP connections; more are refused with 421. Stops a connection flood from exhausting file descriptors. */
 export const SMTP_MAX_CLIENTS = 100;
 

@@ -179,6 +179,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       hostname,
       tls,
       publish: (notification) => pipeline.publish(notification),
+      backlog: () => pipeline.backlog(),
+      waitForProgress: (ms) => pipeline.waitForProgress(ms),
       note: output,
     });
     const smtpPort = await listen(server, smtpHost, options.smtpPort ?? DEFAULT_SMTP_PORT);

@@ -142,6 +142,7 @@ export class Pipeline {
   private readonly options: PipelineOptions;
   private readonly tracked = new Map<string, Tracked>();
   private readonly notes = new Map<string, string[]>();
+  private progressWaiters: Array<() => void> = [];
   private readonly rules: Array<{ name: string; matches: (event: unknown) => boolean; deliver: (event: Record<string, unknown>) => Promise<unknown> }>;
   private readonly listeners: Array<(detail: DecisionDetail, outcomes: readonly StageOutcome[], doneAt: Date) => void> = [];
 
@@ -197,6 +198,23 @@ export class Pipeline {
       rule("route-to-gmail", GMAIL_FORWARDER_PATTERN, (event) => this.forwarderQueue.send(JSON.stringify(event))),
       rule("route-to-bouncer", BOUNCER_PATTERN, (event) => this.bouncerQueue.send(JSON.stringify(event))),
     ];
+  }
+
+  /** Accepted messages still being routed or delivered (parked retries not counted). */
+  backlog(): number {
+    return this.input.depth + this.forwarderQueue.depth + this.bouncerQueue.depth;
+  }
+
+  /** Resolves when a message is done (the backlog may have shrunk), or after `ms`. */
+  waitForProgress(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, ms));
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.progressWaiters.push(done);
+    });
   }
 
   /** Adds a remark (what a handler did) to the line of a message still in flight. */
@@ -338,6 +356,9 @@ export class Pipeline {
     const id = tracked.detail.originalMessageId;
     this.options.output(messageLine(tracked.detail, tracked.outcomes, doneAt, this.notes.get(id) ?? []));
     this.notes.delete(id);
+    const waiters = this.progressWaiters;
+    this.progressWaiters = [];
+    for (const wake of waiters) wake();
     for (const listener of this.listeners) listener(tracked.detail, tracked.outcomes, doneAt);
   }
 }

@@ -116,7 +116,7 @@ export class MaildirImporter implements MailboxImporter {
     const now = Date.now();
     const seconds = Math.floor(now / 1000);
     const micros = (now % 1000) * 1000 + Math.floor(Math.random() * 1000);
-    return `${seconds}.M${micros}P${process.pid}Q${++this.counter}R${randomBytes(4).toString("hex")}.${this.hostname}`;
+    return `${seconds}.M${String(micros).padStart(6, "0")}P${process.pid}Q${++this.counter}R${randomBytes(4).toString("hex")}.${this.hostname}`;
   }
 
   async importMessage(account: string, message: StoredMessage, labels: readonly string[]): Promise<{ id: string }> {

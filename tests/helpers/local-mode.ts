@@ -124,7 +124,7 @@ export class RawSmtpClient {
     });
   }
 
-  static async connect(mode: LocalMode): Promise<{ client: RawSmtpClient; greeting: string }> {
+  static async connect(mode: Pick<LocalMode, "smtpHost" | "smtpPort">): Promise<{ client: RawSmtpClient; greeting: string }> {
     const socket = net.connect(mode.smtpPort, mode.smtpHost);
     const client = new RawSmtpClient(socket);
     const greeting = await client.reply();
