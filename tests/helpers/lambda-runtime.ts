@@ -40,15 +40,17 @@ export function runtimeProvidedPackages(): string[] {
 /** A NODE_PATH folder holding only the runtime-provided packages (links into the project's node_modules). */
 export function lambdaRuntimeNodePath(): string {
   const dir = path.join(ARCHIVES_DIR, "lambda-runtime", "node_modules");
-  const marker = path.join(dir, ".complete");
-  if (fs.existsSync(marker)) return dir;
+  const marker = path.join(dir, ".packages");
+  const packages = runtimeProvidedPackages();
+  // Rebuilt whenever the set of packages changes (a new client in package.json).
+  if (fs.existsSync(marker) && fs.readFileSync(marker, "utf8") === packages.join("\n")) return dir;
   fs.rmSync(dir, { recursive: true, force: true });
-  for (const name of runtimeProvidedPackages()) {
+  for (const name of packages) {
     const link = path.join(dir, name);
     fs.mkdirSync(path.dirname(link), { recursive: true });
     fs.symlinkSync(path.join(PROJECT_MODULES, name), link, "dir");
   }
-  fs.writeFileSync(marker, "");
+  fs.writeFileSync(marker, packages.join("\n"));
   return dir;
 }
 
