@@ -77,6 +77,9 @@ const local: Command = {
         ...(context.values.resolver ? { resolverFile: context.values.resolver as string } : {}),
         ...(context.values.smarthost ? { smarthost: context.values.smarthost as string } : {}),
         ...(context.values["gmail-secrets"] ? { gmailSecretsFile: context.values["gmail-secrets"] as string } : {}),
+        // The forwarder Lambda's own variables for other Google endpoints (a proxy).
+        ...(context.env.GMAIL_API_URL ? { gmailApiUrl: context.env.GMAIL_API_URL } : {}),
+        ...(context.env.GOOGLE_OAUTH_TOKEN_URL ? { oauthTokenUrl: context.env.GOOGLE_OAUTH_TOKEN_URL } : {}),
         output: (line) => context.out.line(line),
       });
     } catch (error) {

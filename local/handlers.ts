@@ -22,7 +22,9 @@ export interface LocalHandlerOptions {
   readonly dynamo: LocalDynamoDb;
   readonly store: FileMessageStore;
   /** Maildirs under a root, or real Gmail with secrets from a file. */
-  readonly mailbox: { readonly maildirRoot: string; readonly hostname?: string } | { readonly secrets: SecretStore };
+  readonly mailbox:
+    | { readonly maildirRoot: string; readonly hostname?: string }
+    | { readonly secrets: SecretStore; readonly gmailApiUrl?: string; readonly oauthTokenUrl?: string };
   readonly sender: RawMailSender;
   readonly retryQueue: RetryQueue;
   /** Receives what the operator should read in a message's line: a bounce sent or suppressed, a delivery parked. */
@@ -43,7 +45,8 @@ function noteTaker(note: LocalHandlerOptions["note"]): LogObserver | undefined {
 
 export function buildMailbox(options: LocalHandlerOptions["mailbox"], environment: string): MailboxImporter {
   if ("secrets" in options) {
-    return new GmailImporter({ tokens: new GoogleOAuthTokens({ secrets: options.secrets, environment }) });
+    const tokens = new GoogleOAuthTokens({ secrets: options.secrets, environment, ...(options.oauthTokenUrl ? { tokenUrl: options.oauthTokenUrl } : {}) });
+    return new GmailImporter({ tokens, ...(options.gmailApiUrl ? { apiBaseUrl: options.gmailApiUrl } : {}) });
   }
   return new MaildirImporter({ root: options.maildirRoot, ...(options.hostname ? { hostname: options.hostname } : {}) });
 }

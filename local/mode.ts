@@ -49,6 +49,9 @@ export interface LocalModeOptions {
   readonly smarthost?: string;
   /** A JSON file of SSM-named secrets: deliver to real Gmail instead of the Maildirs. */
   readonly gmailSecretsFile?: string;
+  /** With real Gmail: other Gmail API and OAuth token endpoints (a proxy, or a test's stand-in). */
+  readonly gmailApiUrl?: string;
+  readonly oauthTokenUrl?: string;
   /** This server's name in the greeting and trace headers; defaults to os.hostname(). */
   readonly hostname?: string;
   /** Operator lines (startup summary, one line per message); default stdout. */
@@ -156,7 +159,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       environment: options.config.environment,
       dynamo,
       store,
-      mailbox: secrets ? { secrets } : { maildirRoot, hostname },
+      mailbox: secrets
+        ? { secrets, ...(options.gmailApiUrl ? { gmailApiUrl: options.gmailApiUrl } : {}), ...(options.oauthTokenUrl ? { oauthTokenUrl: options.oauthTokenUrl } : {}) }
+        : { maildirRoot, hostname },
       sender,
       retryQueue: pipeline.retryQueue,
       note: (messageId, text) => pipeline.note(messageId, text),
