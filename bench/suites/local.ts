@@ -20,6 +20,8 @@ const ROOT = path.resolve(__dirname, "../..");
 const MESSAGES = 200;
 const CLIENTS = 10;
 const WARMUP = 20;
+/** Sent one after the other, each waiting for the previous to be delivered: latency with no queue. */
+const SEQUENTIAL = 30;
 /** Just under SES's limit, leaving room for the trace headers local mode adds. */
 const LARGE_MESSAGE_BYTES = SES_MAX_MESSAGE_BYTES - 64 * 1024;
 const TARGETS = { messagesPerSecond: 150, p50Ms: 25, rssFactor: 2.5 };
@@ -176,6 +178,21 @@ export const suite: BenchSuite = {
       await sendFromClients(port, "warmup@sender.example", WARMUP, 2);
       await warm;
 
+      progress(`${SEQUENTIAL} messages one at a time (latency without queueing)…`);
+      const sequential: number[] = [];
+      {
+        const transport = createTransport({ host: "127.0.0.1", port, pool: true, maxConnections: 1, tls: { rejectUnauthorized: false } });
+        try {
+          for (let i = 0; i < SEQUENTIAL; i++) {
+            const done = collectLatencies(child, "single@sender.example", 1);
+            await transport.sendMail({ envelope: { from: "single@sender.example", to: [`user${i}@bench.example.com`] }, raw: message("single@sender.example", i) });
+            sequential.push(...(await done));
+          }
+        } finally {
+          transport.close();
+        }
+      }
+
       progress(`${MESSAGES} messages from ${CLIENTS} concurrent clients…`);
       const measured = collectLatencies(child, "bench@sender.example", MESSAGES);
       const cpuBefore = cpuMs(child.process.pid!);
@@ -219,6 +236,7 @@ export const suite: BenchSuite = {
             ["messages/s (200 messages, 10 clients)", rate.toFixed(0), `≥ ${TARGETS.messagesPerSecond}`, verdict(rate >= TARGETS.messagesPerSecond)],
             ["accept → Maildir p50", `${p50} ms`, `≤ ${TARGETS.p50Ms} ms`, verdict(p50 <= TARGETS.p50Ms)],
             ["accept → Maildir p99", `${p99} ms`, "", ""],
+            ["accept → Maildir p50, one message at a time", `${quantile(sequential, 0.5)} ms`, "", ""],
             ["CPU per message (local-mode process, all threads)", `${cpuPerMessage.toFixed(1)} ms`, "", ""],
             ["load average during the run (other processes compete)", loadAverage.toFixed(2), "", ""],
             ["40 MB message: accept → Maildir", `${largeLatency} ms`, "", ""],
@@ -229,6 +247,7 @@ export const suite: BenchSuite = {
           messagesPerSecond: Number(rate.toFixed(1)),
           latencyP50Ms: p50,
           latencyP99Ms: p99,
+          sequentialLatencyP50Ms: quantile(sequential, 0.5),
           cpuMsPerMessage: Number(cpuPerMessage.toFixed(2)),
           loadAverage: Number(loadAverage.toFixed(2)),
           largeMessageBytes: large.length,
