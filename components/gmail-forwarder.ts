@@ -107,13 +107,15 @@ export class GmailForwarder extends pulumi.ComponentResource {
           value: PARAMETER_PLACEHOLDER,
           description: "Google OAuth client JSON for the Gmail API; set with the ses-mail CLI",
         },
-        { parent: this, ignoreChanges: ["value"] },
+        // The CLI owns the value. Any other changed input would make Pulumi send the whole parameter,
+        // placeholder included, over the real secret: so the description is frozen too.
+        { parent: this, ignoreChanges: ["value", "description"] },
       ),
       ...declaredGmailAccounts(args.routes ?? []).flatMap((account) => {
         const key = accountParameterKey(account);
         // Retained when the last declared route to the account goes: CLI rules may still forward to it,
         // and a refresh token costs a human OAuth consent to replace.
-        const keep = { parent: this, ignoreChanges: ["value"], retainOnDelete: true };
+        const keep = { parent: this, ignoreChanges: ["value", "description"], retainOnDelete: true };
         return [
           new aws.ssm.Parameter(
             `${name}-token-${key}`,

@@ -84,7 +84,7 @@ export function alarmSpecs<N>(t: MonitoringTargets<N>): AlarmSpec<N>[] {
       specs.push({
         key: `gmail-token-${level}`,
         name: alarmName(t.env, `gmail-token-expiring-${level}`),
-        description: `A Gmail refresh token expires within ${seconds / HOUR_SECONDS} h, or its expiry is unknown (${UNKNOWN_EXPIRY_SECONDS}), or the token monitor stopped publishing. Run the ses-mail token command.`,
+        description: `A Gmail refresh token expires within ${seconds / HOUR_SECONDS} h, or its expiry is unknown (${UNKNOWN_EXPIRY_SECONDS}), or the token monitor stopped publishing. See: ses-mail oauth status --stack ${t.env}; then ses-mail oauth refresh --account ADDRESS --stack ${t.env}.`,
         namespace: t.namespace,
         metricName: TOKEN_METRIC_NAME,
         dimensions: {},
