@@ -6,11 +6,10 @@ import { parseAddress } from "../core/addresses";
 import type { StoredItem } from "../core/ports";
 import { resolveRecipient, ruleLookupFromItems, lookupSteps, type Resolution } from "../core/routing";
 import { createRuleCodec, describeActions, parsePattern, type Rule, type RuleAction } from "../core/rules";
+import { MANAGED_BY_ATTRIBUTE, RuleManager } from "../core/table";
 import { formatTable, UserError, type Command, type CommandContext } from "./framework";
 import { explainStoreError, resolveRulesTarget, TARGET_OPTIONS, TARGET_USAGE, type RulesTarget } from "./target";
 
-/** Set by the infrastructure on rules declared in stack config (`ses-mail:routes`). */
-export const MANAGED_BY_ATTRIBUTE = "managed_by";
 
 async function withStore<T>(target: RulesTarget, work: () => Promise<T>): Promise<T> {
   try {
@@ -64,10 +63,15 @@ function ruleJson(rule: Rule, item: StoredItem): Record<string, unknown> {
   };
 }
 
+/** True for a rule declared in stack config (kept in sync by Pulumi, or by local mode at its start). */
+function isDeclared(item: StoredItem | undefined): boolean {
+  return item?.[MANAGED_BY_ATTRIBUTE] === RuleManager.Pulumi || item?.[MANAGED_BY_ATTRIBUTE] === RuleManager.LocalConfig;
+}
+
 function warnIfDeclared(context: CommandContext, item: StoredItem | undefined, what: string): void {
-  if (item?.[MANAGED_BY_ATTRIBUTE] === "pulumi") {
-    context.out.note(`note: this rule is declared in the stack config (ses-mail:routes); the next \`pulumi up\` ${what}`);
-  }
+  if (!isDeclared(item)) return;
+  const when = item?.[MANAGED_BY_ATTRIBUTE] === RuleManager.Pulumi ? "the next `pulumi up`" : "the next start of local mode";
+  context.out.note(`note: this rule is declared in the stack config (ses-mail:routes); ${when} ${what}`);
 }
 
 const add: Command = {
@@ -146,7 +150,7 @@ const list: Command = {
             entry.rule.pattern,
             entry.rule.enabled ? "enabled" : "disabled",
             describeActions(entry.rule.actions),
-            [entry.rule.description ?? "", entry.item[MANAGED_BY_ATTRIBUTE] === "pulumi" ? "(declared in stack config)" : ""].filter(Boolean).join(" "),
+            [entry.rule.description ?? "", isDeclared(entry.item) ? "(declared in stack config)" : ""].filter(Boolean).join(" "),
           ]
         : [String(entry.item.PK), "INVALID", entry.error ?? "", ""],
     );

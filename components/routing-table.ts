@@ -11,13 +11,9 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import type { DeclaredRoute } from "../config/schema";
-import { createRuleCodec } from "../core/rules";
-import { ENTITY_TYPE_ATTRIBUTE, ENTITY_TYPE_INDEX, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from "../core/table";
+import { createRuleCodec, declaredRuleItem } from "../core/rules";
+import { ENTITY_TYPE_ATTRIBUTE, ENTITY_TYPE_INDEX, PARTITION_KEY, RuleManager, SORT_KEY, TTL_ATTRIBUTE } from "../core/table";
 import type { StackContext } from "./context";
-
-/** The attribute and value the CLI shows for rules managed as code. */
-export const MANAGED_BY_ATTRIBUTE = "managed_by";
-export const MANAGED_BY_PULUMI = "pulumi";
 
 export interface RoutingTableArgs {
   readonly stack: StackContext;
@@ -32,13 +28,7 @@ export interface RoutingTableArgs {
  * No timestamps: they would change on every deployment.
  */
 export function declaredRouteItem(route: DeclaredRoute): string {
-  const item = createRuleCodec().toItem({
-    pattern: route.recipient,
-    enabled: route.enabled,
-    actions: route.actions,
-    ...(route.description !== undefined ? { description: route.description } : {}),
-  });
-  return JSON.stringify(marshall({ ...item, [MANAGED_BY_ATTRIBUTE]: MANAGED_BY_PULUMI }, { removeUndefinedValues: true }));
+  return JSON.stringify(marshall(declaredRuleItem(createRuleCodec(), route, RuleManager.Pulumi), { removeUndefinedValues: true }));
 }
 
 /** A stable, readable logical name suffix for a route (`*@example.com` → `any-at-example.com`). */

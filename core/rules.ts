@@ -9,7 +9,7 @@ import { z } from "zod";
 import { canonicalize, domainProblem, isAddress, parseAddress } from "./addresses";
 import { InvalidPatternError, InvalidRuleError } from "./errors";
 import { MAX_ACTIONS_PER_RULE, MAX_DESCRIPTION_CHARS, MAX_LABELS_PER_TARGET } from "./limits";
-import { EntityType, ROUTE_KEY_PREFIX, ROUTE_SORT_KEY } from "./table";
+import { EntityType, MANAGED_BY_ATTRIBUTE, ROUTE_KEY_PREFIX, ROUTE_SORT_KEY, type RuleManager } from "./table";
 
 export const ActionType = {
   ForwardToGmail: "forward-to-gmail",
@@ -252,4 +252,32 @@ export function describeActions(actions: readonly RuleAction[]): string {
       return `forward-to-gmail ${action.target}${labels}`;
     })
     .join(", ");
+}
+
+/** A rule as stack config declares it (`ses-mail:routes`), already validated. */
+export interface DeclaredRule {
+  readonly recipient: string;
+  readonly actions: readonly RuleAction[];
+  readonly enabled: boolean;
+  readonly description?: string;
+}
+
+/**
+ * The item of a declared rule, marked with who keeps it in sync. Pulumi passes no timestamps (they
+ * would change the item on every deployment); local mode stamps them.
+ */
+export function declaredRuleItem(
+  codec: RuleCodec,
+  declared: DeclaredRule,
+  manager: RuleManager,
+  timestamps: { readonly createdAt?: string; readonly updatedAt?: string } = {},
+): Record<string, unknown> {
+  const item = codec.toItem({
+    pattern: declared.recipient,
+    enabled: declared.enabled,
+    actions: declared.actions,
+    ...(declared.description !== undefined ? { description: declared.description } : {}),
+    ...timestamps,
+  });
+  return { ...item, [MANAGED_BY_ATTRIBUTE]: manager };
 }

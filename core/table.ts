@@ -43,3 +43,14 @@ export const MESSAGE_PROGRESS_SORT_KEY = "PROGRESS#v1";
 /** The bouncer's throttle: PK = `BOUNCE#<envelope sender>|<recipient>`, SK = THROTTLE_SORT_KEY. */
 export const BOUNCE_THROTTLE_KEY_PREFIX = "BOUNCE#";
 export const THROTTLE_SORT_KEY = "THROTTLE#v1";
+
+/**
+ * Rules declared in stack config (`ses-mail:routes`) carry who keeps them in sync: Pulumi in AWS,
+ * local mode at its start. Rules the CLI writes have no such attribute.
+ */
+export const MANAGED_BY_ATTRIBUTE = "managed_by";
+export const RuleManager = {
+  Pulumi: "pulumi",
+  LocalConfig: "local-config",
+} as const;
+export type RuleManager = (typeof RuleManager)[keyof typeof RuleManager];

@@ -19,14 +19,10 @@ import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import { DynamoDbRuleStore } from "../adapters/aws/dynamodb-rules";
 import { ensureRoutingTable } from "../adapters/aws/routing-table";
-import { MANAGED_BY_ATTRIBUTE } from "../cli/rules";
 import type { DeclaredRoute } from "../config/schema";
-import { createRuleCodec } from "../core/rules";
-import { LOCAL_ENVIRONMENT, PARTITION_KEY, ROUTE_KEY_PREFIX, routingTableName, SORT_KEY, TTL_ATTRIBUTE } from "../core/table";
+import { createRuleCodec, declaredRuleItem } from "../core/rules";
+import { LOCAL_ENVIRONMENT, MANAGED_BY_ATTRIBUTE, PARTITION_KEY, ROUTE_KEY_PREFIX, RuleManager, routingTableName, SORT_KEY, TTL_ATTRIBUTE } from "../core/table";
 import { TTL_SWEEP_INTERVAL_MS } from "./limits";
-
-/** What `managed_by` says on the rules local mode loads from the stack config (Pulumi writes `pulumi`). */
-export const LOCAL_CONFIG_MANAGER = "local-config";
 
 export interface LocalDynamoDb {
   readonly endpoint: string;
@@ -203,7 +199,7 @@ export async function loadDeclaredRoutes(
   let removed = 0;
   for (const item of await store.listRuleItems()) {
     const pattern = String(item.PK).slice(ROUTE_KEY_PREFIX.length);
-    if (item[MANAGED_BY_ATTRIBUTE] === LOCAL_CONFIG_MANAGER && !declared.has(pattern)) {
+    if (item[MANAGED_BY_ATTRIBUTE] === RuleManager.LocalConfig && !declared.has(pattern)) {
       await store.deleteRuleItem(pattern);
       removed++;
     }
@@ -211,15 +207,8 @@ export async function loadDeclaredRoutes(
   const stamp = now.toISOString();
   for (const route of routes) {
     const existing = await store.getRuleItem(route.recipient);
-    const item = codec.toItem({
-      pattern: route.recipient,
-      enabled: route.enabled,
-      actions: route.actions,
-      ...(route.description !== undefined ? { description: route.description } : {}),
-      createdAt: typeof existing?.created_at === "string" ? existing.created_at : stamp,
-      updatedAt: stamp,
-    });
-    await store.putRuleItem({ ...item, [MANAGED_BY_ATTRIBUTE]: LOCAL_CONFIG_MANAGER });
+    const createdAt = typeof existing?.created_at === "string" ? existing.created_at : stamp;
+    await store.putRuleItem(declaredRuleItem(codec, route, RuleManager.LocalConfig, { createdAt, updatedAt: stamp }));
   }
   return { loaded: routes.length, removed };
 }

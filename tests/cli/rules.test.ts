@@ -7,6 +7,9 @@ import { routingTableName } from "../../core/table";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
 import { ensureRoutingTable } from "../../adapters/aws/routing-table";
 import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
+import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
+import { createRuleCodec, declaredRuleItem } from "../../core/rules";
+import { RuleManager } from "../../core/table";
 
 const execFileAsync = promisify(execFile);
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -141,6 +144,21 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
     ]);
     // No other rule: the test stack's default action (bounce) applies to the other recipients.
     expect(decision.actions.bounce!.targets.map((t) => t.recipient)).toEqual(["bob@test.example.com", "noreply@test.example.com"]);
+  });
+
+  it("marks rules declared in stack config, and warns that removing one does not last", async () => {
+    const store = new DynamoDbRuleStore({ tableName: table, client: dynamo.client });
+    const codec = createRuleCodec();
+    await store.putRuleItem(declaredRuleItem(codec, { recipient: "a@test.example.com", enabled: true, actions: [{ type: "drop" }] }, RuleManager.LocalConfig));
+    await store.putRuleItem(declaredRuleItem(codec, { recipient: "b@test.example.com", enabled: true, actions: [{ type: "drop" }] }, RuleManager.Pulumi));
+
+    const listed = await cli("rules", "list", "--local");
+    const removedLocal = await cli("rules", "rm", "a@test.example.com", "--local");
+    const removedPulumi = await cli("rules", "rm", "b@test.example.com", "--local");
+
+    expect(listed.stdout.filter((line) => line.endsWith("(declared in stack config)"))).toHaveLength(2);
+    expect(removedLocal.stderr).toEqual([expect.stringMatching(/the next start of local mode adds it again/)]);
+    expect(removedPulumi.stderr).toEqual([expect.stringMatching(/the next `pulumi up` adds it again/)]);
   });
 
   it("says local mode is not running when nothing listens", async () => {

@@ -3,11 +3,11 @@ import { marshall } from "@aws-sdk/util-dynamodb";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { MANAGED_BY_ATTRIBUTE } from "../../cli/rules";
+import { MANAGED_BY_ATTRIBUTE, RuleManager } from "../../core/table";
 import type { DeclaredRoute } from "../../config/schema";
 import { createRuleCodec } from "../../core/rules";
 import { TTL_ATTRIBUTE } from "../../core/table";
-import { LOCAL_CONFIG_MANAGER, loadDeclaredRoutes, startLocalDynamoDb, sweepExpiredItems, type LocalDynamoDb } from "../../local/dynamodb";
+import { loadDeclaredRoutes, startLocalDynamoDb, sweepExpiredItems, type LocalDynamoDb } from "../../local/dynamodb";
 
 let dir: string;
 let dynamo: LocalDynamoDb;
@@ -49,7 +49,7 @@ describe("local DynamoDB", () => {
     expect(result).toEqual({ loaded: 1, removed: 1 });
     const items = await dynamo.rules.listRuleItems();
     expect(items.map((item) => [item.PK, item[MANAGED_BY_ATTRIBUTE]])).toEqual([
-      ["ROUTE#a@test.example.com", LOCAL_CONFIG_MANAGER],
+      ["ROUTE#a@test.example.com", RuleManager.LocalConfig],
       ["ROUTE#cli@test.example.com", undefined],
     ]);
     expect(codec.fromItem(items[0]!).actions).toEqual([{ type: "forward-to-gmail", target: "new@gmail.com" }]);
