@@ -8,7 +8,6 @@ import {
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  QueryCommand,
   UpdateItemCommand,
   type AttributeValue,
 } from "@aws-sdk/client-dynamodb";
@@ -21,7 +20,8 @@ import {
 } from "../../core/limits";
 import type { RuleRepository, StoredItem } from "../../core/ports";
 import { routeKey } from "../../core/rules";
-import { ENTITY_TYPE_ATTRIBUTE, ENTITY_TYPE_INDEX, EntityType, ROUTE_KEY_PREFIX } from "../../core/table";
+import { EntityType, ROUTE_KEY_PREFIX } from "../../core/table";
+import { queryEntityType } from "./routing-table";
 
 export interface DynamoDbRuleStoreOptions {
   readonly tableName: string;
@@ -116,26 +116,7 @@ export class DynamoDbRuleStore implements RuleRepository {
   }
 
   async listRuleItems(): Promise<StoredItem[]> {
-    const items: StoredItem[] = [];
-    let startKey: Key | undefined;
-    do {
-      const exclusiveStartKey = startKey;
-      const output = await this.send("Query", () =>
-        this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: ENTITY_TYPE_INDEX,
-            KeyConditionExpression: "#type = :route",
-            ExpressionAttributeNames: { "#type": ENTITY_TYPE_ATTRIBUTE },
-            ExpressionAttributeValues: { ":route": { S: EntityType.Route } },
-            ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
-          }),
-        ),
-      );
-      for (const raw of output.Items ?? []) items.push(unmarshall(raw));
-      startKey = output.LastEvaluatedKey;
-    } while (startKey);
-    return items;
+    return this.send("Query", () => queryEntityType(this.client, this.tableName, EntityType.Route));
   }
 
   async putRuleItem(item: StoredItem, options: { ifAbsent?: boolean } = {}): Promise<void> {

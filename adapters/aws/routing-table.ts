@@ -1,9 +1,19 @@
 /**
- * Creating the routing table outside Pulumi: for local mode and tests (dynalite). The Pulumi
- * component declares the same keys and index from the same constants in core/table.ts.
+ * The routing table itself: creating it outside Pulumi (local mode and tests, on dynalite; the Pulumi
+ * component declares the same keys and index from the same constants in core/table.ts), and listing
+ * one entity type through its index.
  */
-import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient, type CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
-import { ENTITY_TYPE_ATTRIBUTE, ENTITY_TYPE_INDEX, PARTITION_KEY, SORT_KEY } from "../../core/table";
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  QueryCommand,
+  type AttributeValue,
+  type CreateTableCommandInput,
+  type DynamoDBClient,
+} from "@aws-sdk/client-dynamodb";
+import { unmarshall } from "@aws-sdk/util-dynamodb";
+import type { StoredItem } from "../../core/ports";
+import { ENTITY_TYPE_ATTRIBUTE, ENTITY_TYPE_INDEX, PARTITION_KEY, SORT_KEY, type EntityType } from "../../core/table";
 
 export function routingTableDefinition(tableName: string): CreateTableCommandInput {
   return {
@@ -43,4 +53,26 @@ export async function ensureRoutingTable(client: DynamoDBClient, tableName: stri
     if (Table?.TableStatus === "ACTIVE") return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** Every item of one entity type, ordered by key, through the `entity_type` index: a Query, never a Scan. */
+export async function queryEntityType(client: DynamoDBClient, tableName: string, entityType: EntityType): Promise<StoredItem[]> {
+  const items: StoredItem[] = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const exclusiveStartKey = startKey;
+    const output = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        IndexName: ENTITY_TYPE_INDEX,
+        KeyConditionExpression: "#type = :type",
+        ExpressionAttributeNames: { "#type": ENTITY_TYPE_ATTRIBUTE },
+        ExpressionAttributeValues: { ":type": { S: entityType } },
+        ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
+      }),
+    );
+    for (const raw of output.Items ?? []) items.push(unmarshall(raw));
+    startKey = output.LastEvaluatedKey;
+  } while (startKey);
+  return items;
 }

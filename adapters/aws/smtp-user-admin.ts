@@ -9,14 +9,13 @@ import {
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  QueryCommand,
   UpdateItemCommand,
-  type AttributeValue,
 } from "@aws-sdk/client-dynamodb";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import type { StoredItem } from "../../core/ports";
 import { smtpUserKey, SmtpUserStatus } from "../../core/smtp-credentials";
-import { ENTITY_TYPE_ATTRIBUTE, ENTITY_TYPE_INDEX, EntityType } from "../../core/table";
+import { ENTITY_TYPE_ATTRIBUTE, EntityType } from "../../core/table";
+import { queryEntityType } from "./routing-table";
 
 function isConditionFailure(error: unknown): boolean {
   return error instanceof Error && error.name === "ConditionalCheckFailedException";
@@ -65,24 +64,7 @@ export class SmtpUserAdmin {
 
   /** Every SMTP user item, through the entity-type index (never a Scan). */
   async list(): Promise<StoredItem[]> {
-    const items: StoredItem[] = [];
-    let startKey: Record<string, AttributeValue> | undefined;
-    do {
-      const exclusiveStartKey = startKey;
-      const output = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: ENTITY_TYPE_INDEX,
-          KeyConditionExpression: "#type = :type",
-          ExpressionAttributeNames: { "#type": ENTITY_TYPE_ATTRIBUTE },
-          ExpressionAttributeValues: { ":type": { S: EntityType.SmtpUser } },
-          ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
-        }),
-      );
-      for (const raw of output.Items ?? []) items.push(unmarshall(raw));
-      startKey = output.LastEvaluatedKey;
-    } while (startKey);
-    return items;
+    return queryEntityType(this.client, this.tableName, EntityType.SmtpUser);
   }
 
   /**

@@ -8,15 +8,14 @@
  *   elsewhere, sampled).
  * Targets on a 2-core machine (issue 5): ≥ 150 messages/s, p50 ≤ 25 ms, peak RSS ≤ 2.5× the message size.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createTransport } from "nodemailer";
 import { SES_MAX_MESSAGE_BYTES } from "../../core/limits";
+import { spawnLocalMode, type LocalModeChild } from "../../tests/helpers/local-child";
 import { markdownTable, quantile, type BenchSuite } from "../suite";
 
-const ROOT = path.resolve(__dirname, "../..");
 const MESSAGES = 200;
 const CLIENTS = 10;
 const WARMUP = 20;
@@ -37,57 +36,13 @@ const CONFIG = `config:
 `;
 const ZONE = { "sender.example": { TXT: [["v=spf1 ip4:127.0.0.1 -all"]] }, "_dmarc.sender.example": { TXT: [["v=DMARC1; p=none"]] } };
 
-interface Child {
-  readonly process: ChildProcess;
-  readonly lines: string[];
-  onLine(listener: (line: string) => void): void;
-}
-
-function startLocalMode(dir: string): Promise<{ child: Child; port: number }> {
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(ROOT, "bin/ses-mail.js"),
-      "local",
-      "--config",
-      path.join(dir, "Pulumi.bench.yaml"),
-      "--data-dir",
-      path.join(dir, "data"),
-      "--smtp-port",
-      "0",
-      "--dynamodb-port",
-      "0",
-      "--resolver",
-      path.join(dir, "zone.json"),
-    ],
-    { env: { ...process.env, POWERTOOLS_LOG_LEVEL: "ERROR" }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const lines: string[] = [];
-  const listeners: Array<(line: string) => void> = [];
-  let partial = "";
-  const onData = (chunk: Buffer) => {
-    partial += chunk.toString("utf8");
-    const parts = partial.split("\n");
-    partial = parts.pop() ?? "";
-    for (const line of parts) {
-      lines.push(line);
-      for (const listener of listeners) listener(line);
-    }
-  };
-  child.stdout!.on("data", onData);
-  child.stderr!.on("data", onData);
-  const handle: Child = { process: child, lines, onLine: (listener) => listeners.push(listener) };
-  return new Promise((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`local mode exited (${code}):\n${lines.join("\n")}`)));
-    handle.onLine((line) => {
-      const match = /^\s+SMTP\s+127\.0\.0\.1:(\d+)/.exec(line);
-      if (match) resolve({ child: handle, port: Number(match[1]) });
-    });
-  });
+async function startLocalMode(dir: string): Promise<{ child: LocalModeChild; port: number }> {
+  const child = spawnLocalMode({ config: path.join(dir, "Pulumi.bench.yaml"), dataDir: path.join(dir, "data"), resolver: path.join(dir, "zone.json") });
+  return { child, port: await child.smtpPort() };
 }
 
 /** Resolves with the elapsed ms of the next `count` message lines from `sender`. */
-function collectLatencies(child: Child, sender: string, count: number): Promise<number[]> {
+function collectLatencies(child: LocalModeChild, sender: string, count: number): Promise<number[]> {
   return new Promise((resolve, reject) => {
     const latencies: number[] = [];
     child.onLine((line) => {

@@ -3,14 +3,13 @@
  * point (SES_MAIL_LOCAL_CRASH_AT); a second run on the same data directory must deliver what the first
  * acknowledged, exactly once.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CRASH_POINT_VARIABLE, type CrashPoint } from "../../local/crash-points";
+import { spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
 import { makeTempDir, TEST_ZONE } from "../helpers/local-mode";
 import { createTransport } from "nodemailer";
 
-const ROOT = path.resolve(__dirname, "../..");
 const CONFIG = `config:
   ses-mail:domains:
     - test.example.com
@@ -21,74 +20,14 @@ const CONFIG = `config:
           target: bob@gmail.com
 `;
 
-interface Child {
-  readonly process: ChildProcess;
-  readonly output: string[];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves with the first output line matching `pattern`. */
-  waitFor(pattern: RegExp): Promise<string>;
-}
-
-function startChild(dir: string, crashAt?: CrashPoint): Child {
-  const env: NodeJS.ProcessEnv = { ...process.env, POWERTOOLS_LOG_LEVEL: "ERROR" };
-  if (crashAt) env[CRASH_POINT_VARIABLE] = crashAt;
-  else delete env[CRASH_POINT_VARIABLE];
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(ROOT, "bin/ses-mail.js"),
-      "local",
-      "--config",
-      path.join(dir, "Pulumi.test.yaml"),
-      "--data-dir",
-      path.join(dir, "data"),
-      "--smtp-port",
-      "0",
-      "--dynamodb-port",
-      "0",
-      "--resolver",
-      path.join(dir, "zone.json"),
-    ],
-    { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const output: string[] = [];
-  const watchers: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
-  let partial = "";
-  const onData = (chunk: Buffer) => {
-    partial += chunk.toString("utf8");
-    const lines = partial.split("\n");
-    partial = lines.pop() ?? "";
-    for (const line of lines) {
-      output.push(line);
-      for (const watcher of [...watchers]) {
-        if (watcher.pattern.test(line)) {
-          watchers.splice(watchers.indexOf(watcher), 1);
-          watcher.resolve(line);
-        }
-      }
-    }
-  };
-  child.stdout!.on("data", onData);
-  child.stderr!.on("data", onData);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
-  return {
-    process: child,
-    output,
-    exited,
-    waitFor(pattern) {
-      const seen = output.find((line) => pattern.test(line));
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        watchers.push({ pattern, resolve });
-        void exited.then(() => reject(new Error(`exited before printing ${pattern}; output:\n${output.join("\n")}`)));
-      });
-    },
-  };
-}
-
-async function smtpPort(child: Child): Promise<number> {
-  const line = await child.waitFor(/^\s+SMTP\s+127\.0\.0\.1:\d+/);
-  return Number(/:(\d+)/.exec(line)![1]);
+function startChild(dir: string, crashAt?: CrashPoint): LocalModeChild {
+  return spawnLocalMode({
+    config: path.join(dir, "Pulumi.test.yaml"),
+    dataDir: path.join(dir, "data"),
+    resolver: path.join(dir, "zone.json"),
+    cwd: dir,
+    env: { [CRASH_POINT_VARIABLE]: crashAt },
+  });
 }
 
 async function send(port: number, tag: string): Promise<string[]> {
@@ -122,7 +61,7 @@ function journal(dir: string, queue: string): string[] {
 
 describe("local mode survives a crash", () => {
   let dir: string;
-  const children: Child[] = [];
+  const children: LocalModeChild[] = [];
   beforeEach(async () => {
     dir = await makeTempDir("ses-mail-crash-");
     fs.writeFileSync(path.join(dir, "Pulumi.test.yaml"), CONFIG);
@@ -142,7 +81,7 @@ describe("local mode survives a crash", () => {
     // Prepare: the first run dies right after its 250 reply, before routing.
     const first = startChild(dir, "accepted");
     children.push(first);
-    const accepted = await send(await smtpPort(first), "crash-accepted");
+    const accepted = await send(await first.smtpPort(), "crash-accepted");
     const { signal } = await first.exited;
     expect(accepted).toEqual(["bob@test.example.com"]);
     expect(signal).toBe("SIGKILL");
@@ -167,7 +106,7 @@ describe("local mode survives a crash", () => {
     // Prepare: the first run imports, then dies before acknowledging the forwarder queue message.
     const first = startChild(dir, "forwarded");
     children.push(first);
-    await send(await smtpPort(first), "crash-forwarded");
+    await send(await first.smtpPort(), "crash-forwarded");
     await first.exited;
     expect(delivered(dir, "crash-forwarded")).toBe(1);
     expect(journal(dir, "gmail-forwarder")).toHaveLength(1);
