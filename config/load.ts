@@ -55,15 +55,20 @@ export function configValuesFromYaml(text: string, file: string): { values: Reco
   return region ? { values, region } : { values };
 }
 
-/** Loads and validates a stack config file. The environment defaults to the stack name in the file name. */
-export function loadStackConfigFile(file: string, environment?: string): StackConfig {
+/** Reads a stack file's ses-mail values and region; a file that cannot be read is a ConfigError naming it. */
+export function readStackFile(file: string): { values: Record<string, unknown>; region?: string } {
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (error) {
     throw new ConfigError("(file)", `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const { values, region } = configValuesFromYaml(text, file);
+  return configValuesFromYaml(text, file);
+}
+
+/** Loads and validates a stack config file. The environment defaults to the stack name in the file name. */
+export function loadStackConfigFile(file: string, environment?: string): StackConfig {
+  const { values, region } = readStackFile(file);
   return parseStackConfig(values, environment ?? stackNameOfFile(file) ?? "local", region);
 }
 

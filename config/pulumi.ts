@@ -5,10 +5,9 @@
  *
  * Also the reverse, for the offline synth: a stack file's values in the form Pulumi would pass them.
  */
-import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
-import { configValuesFromYaml } from "./load";
-import { CONFIG_NAMESPACE, ConfigError, parseStackConfig, type StackConfig } from "./schema";
+import { readStackFile } from "./load";
+import { CONFIG_NAMESPACE, parseStackConfig, type StackConfig } from "./schema";
 
 /** Validates the `ses-mail:` keys among Pulumi config values (`{ "ses-mail:domains": "[…]", "aws:region": "eu-west-2" }`). */
 export function stackConfigFromPulumiValues(all: Readonly<Record<string, string>>, environment: string): StackConfig {
@@ -27,13 +26,7 @@ export function readPulumiStackConfig(): StackConfig {
 
 /** A stack file's `ses-mail:` keys and `aws:region`, as Pulumi passes them to a program (strings, JSON for structures). */
 export function pulumiConfigFromStackFile(file: string): Record<string, string> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (error) {
-    throw new ConfigError("(file)", `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  const { values, region } = configValuesFromYaml(text, file);
+  const { values, region } = readStackFile(file);
   const config: Record<string, string> = {};
   for (const [key, value] of Object.entries(values)) {
     config[`${CONFIG_NAMESPACE}:${key}`] = typeof value === "string" ? value : JSON.stringify(value);
