@@ -7,6 +7,7 @@
  * (X-Ray, `cloudwatch:PutMetricData` with a namespace condition, Step Functions' log delivery APIs,
  * `dynamodb:ListStreams`).
  */
+import { ROUTE_KEY_PREFIX } from "../core/table";
 import type { AwsContext } from "./arns";
 import { accountRootArn, iamUserArnPattern, logStreamsArn, sesIdentityArn, ssmParameterArn } from "./arns";
 
@@ -124,9 +125,13 @@ export function baseFunctionStatements(logGroupArn: string): PolicyStatement[] {
  * Roles
  * ---------------------------------------------------------------------------------------------- */
 
-/** Router: reads rules with BatchGetItem (all candidate keys of a batch in one round trip). Nothing else. */
+/**
+ * Router: reads rules with BatchGetItem (all candidate keys of a batch in one round trip), and only
+ * rule items: the table also holds SMTP users' encrypted credentials, which the router has no reason
+ * to read.
+ */
 export function routerStatements(args: { tableArn: string }): PolicyStatement[] {
-  return [allow("ReadRoutingRules", ["dynamodb:BatchGetItem"], [args.tableArn])];
+  return [allow("ReadRoutingRules", ["dynamodb:BatchGetItem"], [args.tableArn], leadingKeys([`${ROUTE_KEY_PREFIX}*`]))];
 }
 
 /**

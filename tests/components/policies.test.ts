@@ -58,12 +58,17 @@ describe("router role", () => {
   const policy = doc(routerStatements({ tableArn: table }));
 
   it("reads rules with BatchGetItem on its table and nothing else", async () => {
-    await expectAllowed(policy, [{ action: "dynamodb:BatchGetItem", resource: table }]);
+    await expectAllowed(policy, [
+      { action: "dynamodb:BatchGetItem", resource: table, context: { "dynamodb:LeadingKeys": ["ROUTE#alice@example.com", "ROUTE#*@example.com", "ROUTE#*"] } },
+    ]);
     await expectDenied(policy, [
+      { action: "dynamodb:BatchGetItem", resource: table, context: { "dynamodb:LeadingKeys": ["SMTP_USER#app"] } },
+      { action: "dynamodb:BatchGetItem", resource: table, context: { "dynamodb:LeadingKeys": ["ROUTE#a@example.com", "IDEMPOTENCY#gmail-forwarder"] } },
+      { action: "dynamodb:BatchGetItem", resource: table },
       { action: "dynamodb:PutItem", resource: table },
       { action: "dynamodb:DeleteItem", resource: table },
       { action: "dynamodb:Scan", resource: table },
-      { action: "dynamodb:BatchGetItem", resource: otherTable },
+      { action: "dynamodb:BatchGetItem", resource: otherTable, context: { "dynamodb:LeadingKeys": ["ROUTE#*"] } },
       { action: "s3:GetObject", resource: `${bucket}/emails/m1` },
     ]);
   });

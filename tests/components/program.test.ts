@@ -398,14 +398,15 @@ describe("least privilege of the attached policies", () => {
     expect(problems).toEqual([]);
   });
 
-  it("router: BatchGetItem on its table; nothing else of substance", async () => {
+  it("router: BatchGetItem of rule items on its table; nothing else of substance", async () => {
     const policy = policyOf("ses-mail-router-test");
     await expectAllowed(policy, [
-      { action: "dynamodb:BatchGetItem", resource: table },
+      { action: "dynamodb:BatchGetItem", resource: table, context: { "dynamodb:LeadingKeys": ["ROUTE#a@test.example.com", "ROUTE#*"] } },
       { action: "logs:PutLogEvents", resource: `arn:aws:logs:${R}:${A}:log-group:/aws/lambda/ses-mail-router-enrichment-test:log-stream:x` },
     ]);
     await expectDenied(policy, [
       { action: "dynamodb:PutItem", resource: table },
+      { action: "dynamodb:BatchGetItem", resource: table, context: { "dynamodb:LeadingKeys": ["SMTP_USER#app"] } },
       { action: "dynamodb:BatchGetItem", resource: `arn:aws:dynamodb:${R}:${A}:table/other` },
       { action: "s3:GetObject", resource: "arn:aws:s3:::ses-mail-storage-123456789012-test/emails/x" },
       { action: "sqs:SendMessage", resource: `arn:aws:sqs:${R}:${A}:ses-email-input-test` },
