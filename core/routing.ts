@@ -8,7 +8,7 @@
 import { parseAddress, type EmailAddress } from "./addresses";
 import { assertDecisionFits, type DecisionDetail, type DecisionTarget, type MatchLevel } from "./decision";
 import type { InboundMessage } from "./notification";
-import { ACTION_TYPES, GLOBAL_PATTERN, type ActionType, type DefaultAction, type Rule, type RuleCodec } from "./rules";
+import { GLOBAL_PATTERN, type ActionType, type DefaultAction, type Rule, type RuleCodec } from "./rules";
 import { applyVerdictPolicy, gmailLabels, type Disposition, type VerdictPolicy } from "./verdicts";
 
 export type LookupLevel = "exact" | "normalized" | "domain" | "global";
@@ -99,31 +99,17 @@ export function parseRecipients(recipients: readonly string[]): EmailAddress[] {
   return [...seen.values()];
 }
 
+/** Collects each recipient's targets per action type, in recipient order. */
 class DecisionBuilder {
-  private readonly targets = new Map<ActionType, DecisionTarget[]>(ACTION_TYPES.map((type) => [type, []]));
+  private readonly targets: Record<ActionType, DecisionTarget[]> = { "forward-to-gmail": [], bounce: [], store: [], drop: [] };
 
   add(type: ActionType, target: DecisionTarget): void {
-    const list = this.targets.get(type)!;
-    if (type === "forward-to-gmail") {
-      // One import per Gmail account per message, even when several aliases forward to it.
-      const index = list.findIndex((existing) => existing.target === target.target);
-      const existing = list[index];
-      if (existing) {
-        list[index] = { ...existing, labels: [...new Set([...(existing.labels ?? []), ...(target.labels ?? [])])] };
-        return;
-      }
-    }
-    // The raw message is kept once per message, whichever recipients asked for it.
-    if (type === "store" && list.length > 0) return;
-    list.push(target);
+    this.targets[type].push(target);
   }
 
   actions(): DecisionDetail["actions"] {
-    const entries = ACTION_TYPES.map((type) => {
-      const targets = this.targets.get(type)!;
-      return [type, { count: targets.length, targets }] as const;
-    });
-    return Object.fromEntries(entries) as unknown as DecisionDetail["actions"];
+    const summary = (type: ActionType) => ({ count: this.targets[type].length, targets: this.targets[type] });
+    return { "forward-to-gmail": summary("forward-to-gmail"), bounce: summary("bounce"), store: summary("store"), drop: summary("drop") };
   }
 }
 
