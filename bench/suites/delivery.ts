@@ -1,11 +1,9 @@
 /**
  * The delivery Lambdas, as they would be deployed.
- * - Archive size of each function: the serialized closure (`__index.js`, what Pulumi writes from the
- *   callback factory), the packages it `require`s, and what Pulumi would bundle beside it. Pulumi bundles
- *   every package of package.json `dependencies`, transitively and whole, whatever the closure uses
- *   (NOTES.md); measured here with Pulumi's own computeCodePaths and the `@aws-sdk/client-*` packages
- *   excluded as the Lambda runtime provides them. "Needed" is the transitive closure of the packages the
- *   code really requires (less the runtime's AWS SDK): what a trimmed bundle could be.
+ * - Each function's code: the serialized closure (`__index.js`, what Pulumi writes from the callback
+ *   factory), the packages it `require`s, and the transitive closure of those packages less the
+ *   runtime's AWS SDK. The archive as deployed (the component's per-function package allow-list) is
+ *   measured from the synth by the `infrastructure` suite.
  * - Forwarder memory: the serialized forwarder in its own Node process (as a Lambda container), warm,
  *   importing one 40 MB message (SES's limit) from a local S3 stand-in into a local Gmail stand-in
  *   (tests/helpers/forwarder-memory.ts). Peak RSS is Linux's VmHWM, reset just before the invocation.
@@ -87,28 +85,6 @@ function neededDirectories(names: readonly string[]): Set<string> {
   return dirs;
 }
 
-async function pulumiBundle(): Promise<{ packages: number; bytes: number; zipped: number }> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- @pulumi/pulumi is large; loaded only here
-  const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
-  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string> };
-  const excluded = Object.keys(manifest.dependencies).filter((name) => name.startsWith("@aws-sdk/client-"));
-  const cwd = process.cwd();
-  process.chdir(ROOT);
-  try {
-    const paths = await pulumi.runtime.computeCodePaths({ extraExcludePackages: excluded });
-    let bytes = 0;
-    let zipped = 0;
-    for (const relative of paths.keys()) {
-      const size = directorySize(path.join(ROOT, relative));
-      bytes += size.bytes;
-      zipped += size.zipped;
-    }
-    return { packages: paths.size, bytes, zipped };
-  } finally {
-    process.chdir(cwd);
-  }
-}
-
 /** `@scope/a, @scope/b, c` → `@scope/{a, b}, c`, so a table cell stays readable. */
 function packageList(names: readonly string[]): string {
   const groups = new Map<string, string[]>();
@@ -131,8 +107,6 @@ export const suite: BenchSuite = {
   name: "delivery",
   title: "Delivery Lambdas: archive sizes and the forwarder's memory for a 40 MB message",
   async run(progress) {
-    progress("computing what Pulumi bundles from package.json dependencies");
-    const bundle = await pulumiBundle();
     const functions = [
       ["gmail-forwarder", gmailForwarderFactory],
       ["bouncer", bouncerFactory],
@@ -158,8 +132,6 @@ export const suite: BenchSuite = {
         requires: packages,
         neededBytes,
         neededZippedBytes: neededZipped,
-        deployedBytes: indexBytes + bundle.bytes,
-        deployedZippedBytes: gzipSync(code).length + bundle.zipped,
       });
     }
     const memory = await measureForwarderImport(SES_MAX_MESSAGE_BYTES, progress);
@@ -167,19 +139,17 @@ export const suite: BenchSuite = {
 
     const table = [
       ...markdownTable(
-        ["function", "__index.js", "gzip", "requires", "needed packages (zip)", "Pulumi archive unzipped", "Pulumi archive zipped"],
+        ["function", "__index.js", "gzip", "requires", "needed packages (unzipped / zip)"],
         archives.map((archive) => [
           archive.name,
           kib(archive.indexBytes),
           kib(archive.indexGzipBytes),
           packageList(archive.requires),
-          mib(archive.neededZippedBytes),
-          mib(archive.deployedBytes),
-          mib(archive.deployedZippedBytes),
+          `${mib(archive.neededBytes)} / ${mib(archive.neededZippedBytes)}`,
         ]),
       ),
       "",
-      `Pulumi bundles ${bundle.packages} package directories (${mib(bundle.bytes)} unzipped, about ${mib(bundle.zipped)} zipped) beside every function, with @aws-sdk/client-* excluded; the Lambda limit is 250 MB unzipped.`,
+      "The deployed archive of each function (its package allow-list) is in the infrastructure suite.",
       "",
       ...markdownTable(
         ["forwarder, one 40 MB message", "value"],
@@ -197,7 +167,6 @@ export const suite: BenchSuite = {
       table,
       figures: {
         archives,
-        pulumiBundle: bundle,
         forwarder40MB: {
           messageBytes: memory.messageBytes,
           baselineRssBytes: memory.baseline,
