@@ -209,26 +209,15 @@ export function dashboardBody(t: MonitoringTargets): Record<string, unknown> {
     router("Quarantined", "quarantined"),
     router("PolicyDropped", "dropped by verdict policy"),
   ]);
-  place(
-    "Lambda errors",
-    t.functions.map((fn): MetricRow => ["AWS/Lambda", "Errors", "FunctionName", fn.functionName, { stat: "Sum", label: fn.key }]),
-  );
-  place(
-    "Lambda duration (p99)",
-    t.functions.map((fn): MetricRow => ["AWS/Lambda", "Duration", "FunctionName", fn.functionName, { stat: "p99", label: fn.key }]),
-  );
-  place(
-    "Queue depth",
-    t.queues.map((q): MetricRow => ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q.queueName, { stat: "Maximum", label: q.key }]),
-  );
-  place(
-    "Age of oldest message (s)",
-    t.queues.map((q): MetricRow => ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", q.queueName, { stat: "Maximum", label: q.key }]),
-  );
-  place(
-    "Dead-letter queue depth",
-    t.deadLetterQueues.map((q): MetricRow => ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q.queueName, { stat: "Maximum", label: q.key }]),
-  );
+  const perFunction = (metric: string, stat: string) =>
+    t.functions.map((fn): MetricRow => ["AWS/Lambda", metric, "FunctionName", fn.functionName, { stat, label: fn.key }]);
+  const perQueue = (queues: typeof t.queues, metric: string) =>
+    queues.map((q): MetricRow => ["AWS/SQS", metric, "QueueName", q.queueName, { stat: "Maximum", label: q.key }]);
+  place("Lambda errors", perFunction("Errors", "Sum"));
+  place("Lambda duration (p99)", perFunction("Duration", "p99"));
+  place("Queue depth", perQueue(t.queues, "ApproximateNumberOfMessagesVisible"));
+  place("Age of oldest message (s)", perQueue(t.queues, "ApproximateAgeOfOldestMessage"));
+  place("Dead-letter queue depth", perQueue(t.deadLetterQueues, "ApproximateNumberOfMessagesVisible"));
   if (t.tokenMonitor) {
     place("Gmail token: seconds until expiry (min over accounts)", [[t.namespace, TOKEN_METRIC_NAME, { stat: "Minimum", label: "seconds left" }]], {
       annotations: {

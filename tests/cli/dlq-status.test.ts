@@ -4,10 +4,11 @@ import { GetParametersByPathCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { mockClient } from "aws-sdk-client-mock";
 import { describeDeadLetter, summarizeDeadLetter } from "../../cli/dead-letters";
 import { dlqCommands, type DlqDeps } from "../../cli/dlq";
-import { runCli, type Output } from "../../cli/framework";
+import { runCli } from "../../cli/framework";
 import { statusCommands } from "../../cli/status";
 import { RETRY_MESSAGE_KIND } from "../../core/delivery";
 import { memorySqs, type MemorySqs } from "../helpers/sqs-memory";
+import { captureOutput } from "../helpers/cli";
 
 const NOW = new Date("2026-11-28T10:00:00.000Z");
 const QUEUES = [
@@ -23,12 +24,6 @@ const QUEUES = [
   "ses-mail-credential-manager-dlq-test",
 ];
 
-function capture(): Output & { stdout: string[]; stderr: string[]; jsonValues: unknown[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const jsonValues: unknown[] = [];
-  return { stdout, stderr, jsonValues, line: (t = "") => void stdout.push(t), note: (t) => void stderr.push(t), json: (v) => void jsonValues.push(v) };
-}
 
 function decisionEvent(messageId: string, subject: string, target: string) {
   return JSON.stringify({
@@ -82,7 +77,7 @@ describe("ses-mail dlq", () => {
   afterAll(() => sqs.mock.restore());
 
   async function cli(argv: string[], deps: Partial<DlqDeps> = {}) {
-    const out = capture();
+    const out = captureOutput();
     const code = await runCli(dlqCommands({ now: () => NOW, confirm: async () => answers.shift(), ...deps }), argv, out, { PATH: process.env.PATH });
     return { code, ...out };
   }
@@ -287,7 +282,7 @@ describe("ses-mail status", () => {
     sqs.add("ses-bouncer-dlq-test", "{}");
     sqs.add("ses-mail-event-routing-dlq-test", "{}");
 
-    const out = capture();
+    const out = captureOutput();
     const code = await runCli(statusCommands({ now: () => NOW }), ["status", "--stack", "test"], out, { PATH: process.env.PATH });
 
     expect(code).toBe(0);
@@ -314,7 +309,7 @@ describe("ses-mail status", () => {
   it("gives the same as data with --json", async () => {
     metrics();
     sqs.add("ses-bouncer-dlq-test", "{}");
-    const out = capture();
+    const out = captureOutput();
     await runCli(statusCommands({ now: () => NOW }), ["status", "--stack", "test", "--json"], out, { PATH: process.env.PATH });
     expect(out.jsonValues[0]).toMatchObject({
       stack: "test",
@@ -328,7 +323,7 @@ describe("ses-mail status", () => {
   it("says the stack is not deployed when none of its queues exist", async () => {
     metrics();
     sqs.queues.clear();
-    const out = capture();
+    const out = captureOutput();
     const code = await runCli(statusCommands({ now: () => NOW }), ["status", "--stack", "test"], out, { PATH: process.env.PATH });
     expect(code).toBe(0);
     expect(out.stdout).toEqual(["stack test (eu-west-2): none of its queues exist; has the stack been deployed there (pulumi up)?"]);

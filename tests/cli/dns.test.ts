@@ -5,20 +5,15 @@ import { GetIdentityDkimAttributesCommand, GetIdentityVerificationAttributesComm
 import { mockClient } from "aws-sdk-client-mock";
 import { DNS_COMMANDS } from "../../cli/dns";
 import { domainRecords, quoteTxt, receivesMail, zoneLine } from "../../cli/dns-records";
-import { runCli, type Output } from "../../cli/framework";
+import { runCli } from "../../cli/framework";
+import { captureOutput } from "../helpers/cli";
 
-function capture(): Output & { stdout: string[]; stderr: string[]; jsonValues: unknown[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const jsonValues: unknown[] = [];
-  return { stdout, stderr, jsonValues, line: (t = "") => void stdout.push(t), note: (t) => void stderr.push(t), json: (v) => void jsonValues.push(v) };
-}
 
 const ses = mockClient(SESClient);
 const DKIM = ["aaaatoken1", "bbbbtoken2", "cccctoken3"];
 
 async function cli(...argv: string[]) {
-  const out = capture();
+  const out = captureOutput();
   const code = await runCli(DNS_COMMANDS, argv, out, { PATH: process.env.PATH });
   return { code, ...out };
 }

@@ -1,16 +1,12 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { runCli, type Output } from "../../cli/framework";
+import { runCli } from "../../cli/framework";
 import { LOCAL_COMMANDS } from "../../cli/local";
 import { FileSecretStore } from "../../adapters/local/file-secrets";
 import { SecretUnavailableError } from "../../core/errors";
+import { captureOutput } from "../helpers/cli";
 
-function capture(): Output & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, line: (t = "") => void stdout.push(t), note: (t) => void stderr.push(t), json: (v) => void stdout.push(JSON.stringify(v)) };
-}
 
 describe("ses-mail local: refusing bad options before starting anything", () => {
   let dir: string;
@@ -30,7 +26,7 @@ describe("ses-mail local: refusing bad options before starting anything", () => 
     // Prepare
     fs.writeFileSync(path.join(dir, "zone.json"), JSON.stringify({ "x.example": { TXT: ["not an array"] } }));
     const argv = args.map((arg) => (arg === "RESOLVER" ? path.join(dir, "zone.json") : arg));
-    const out = capture();
+    const out = captureOutput();
 
     // Act
     const code = await runCli(LOCAL_COMMANDS, ["local", "--data-dir", path.join(dir, "data"), "--smtp-port", "0", "--dynamodb-port", "0", ...argv], out);

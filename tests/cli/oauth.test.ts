@@ -8,7 +8,7 @@ import { DescribeParametersCommand, GetParameterCommand, GetParametersByPathComm
 import { mockClient } from "aws-sdk-client-mock";
 import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
 import { ensureRoutingTable } from "../../adapters/aws/routing-table";
-import { runCli, type Output } from "../../cli/framework";
+import { runCli } from "../../cli/framework";
 import { oauthCommands, type OAuthDeps } from "../../cli/oauth";
 import { authorizationUrl, GMAIL_INSERT_SCOPE, idTokenEmail, pkceChallenge, sameGoogleAccount } from "../../cli/oauth-flow";
 import { PARAMETER_PLACEHOLDER } from "../../core/parameters";
@@ -16,6 +16,7 @@ import { createRuleCodec } from "../../core/rules";
 import { routingTableName } from "../../core/table";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
 import { CONSENT_CLIENT, startFakeConsent, type FakeConsent } from "../helpers/google-consent";
+import { captureOutput } from "../helpers/cli";
 
 const NOW = new Date("2026-11-28T10:00:00.000Z");
 const NOW_EPOCH = NOW.getTime() / 1000;
@@ -26,19 +27,6 @@ const CLIENT_PARAMETER = "/ses-mail/test/gmail/oauth-client";
 const TOKEN_PARAMETER = "/ses-mail/test/gmail/tokens/alice_at_gmail.com";
 const METADATA_PARAMETER = "/ses-mail/test/gmail/token-metadata/alice_at_gmail.com";
 
-function capture(): Output & { stdout: string[]; stderr: string[]; jsonValues: unknown[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const jsonValues: unknown[] = [];
-  return {
-    stdout,
-    stderr,
-    jsonValues,
-    line: (text = "") => void stdout.push(text),
-    note: (text) => void stderr.push(text),
-    json: (value) => void jsonValues.push(value),
-  };
-}
 
 const ssm = mockClient(SSMClient);
 const sqs = mockClient(SQSClient);
@@ -102,7 +90,7 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
   });
 
   async function cli(...argv: string[]) {
-    const out = capture();
+    const out = captureOutput();
     const code = await runCli(oauthCommands(deps), argv, out, { PATH: process.env.PATH });
     return { code, ...out };
   }
@@ -228,7 +216,7 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
     deployedStack();
     let printed = "";
     deps = { ...deps, openBrowser: async () => false };
-    const out = capture();
+    const out = captureOutput();
     const running = runCli(oauthCommands(deps), ["oauth", "refresh", "--account", "alice@gmail.com", "--stack", "test", "--no-replay"], {
       ...out,
       note: (text) => {
@@ -284,7 +272,7 @@ describe("ses-mail oauth set-client", () => {
   beforeEach(() => ssm.reset());
 
   async function cli(...argv: string[]) {
-    const out = capture();
+    const out = captureOutput();
     const code = await runCli(oauthCommands({ now: () => NOW }), argv, out, { PATH: process.env.PATH });
     return { code, ...out };
   }
@@ -349,7 +337,7 @@ describe("ses-mail oauth status", () => {
   });
 
   async function cli(...argv: string[]) {
-    const out = capture();
+    const out = captureOutput();
     const code = await runCli(oauthCommands({ now: () => NOW }), argv, out, { PATH: process.env.PATH, AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint });
     return { code, ...out };
   }

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { COMMANDS } from "../../cli/main";
-import { runCli, type Output } from "../../cli/framework";
+import { runCli } from "../../cli/framework";
 import { routingTableName } from "../../core/table";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
 import { ensureRoutingTable } from "../../adapters/aws/routing-table";
@@ -10,24 +10,12 @@ import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
 import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
 import { createRuleCodec, declaredRuleItem } from "../../core/rules";
 import { RuleManager } from "../../core/table";
+import { captureOutput } from "../helpers/cli";
 
 const execFileAsync = promisify(execFile);
 const ROOT = path.resolve(__dirname, "..", "..");
 const FIXTURE = path.join(ROOT, "tests", "fixtures", "ses-receipt-notification.json");
 
-function capture(): Output & { stdout: string[]; stderr: string[]; jsonValues: unknown[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const jsonValues: unknown[] = [];
-  return {
-    stdout,
-    stderr,
-    jsonValues,
-    line: (text = "") => void stdout.push(text),
-    note: (text) => void stderr.push(text),
-    json: (value) => void jsonValues.push(value),
-  };
-}
 
 describe("ses-mail rules / route against local mode's store (dynalite)", () => {
   let dynamo: LocalDynamo;
@@ -45,7 +33,7 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
   });
 
   async function cli(...argv: string[]) {
-    const out = capture();
+    const out = captureOutput();
     const code = await runCli(COMMANDS, argv, out, env);
     return { code, ...out };
   }
@@ -79,7 +67,7 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
     [["rules", "rm", "ghost@test.example.com", "--local"], /no rule for ghost@test.example.com/],
     [["rules", "test", "not an address", "--local"], /invalid address/],
   ])("%j is a user error (exit 1) with a one-line reason", async (argv, reason) => {
-    const out = capture();
+    const out = captureOutput();
     const code = await runCli(COMMANDS, argv, out, argv.includes("--local") ? env : { PATH: process.env.PATH });
     expect(code).toBe(1);
     expect(out.stderr[0]).toMatch(reason);
@@ -162,7 +150,7 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
   });
 
   it("says local mode is not running when nothing listens", async () => {
-    const out = capture();
+    const out = captureOutput();
     const code = await runCli(COMMANDS, ["rules", "list", "--local"], out, { ...env, AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9" });
     expect(code).toBe(1);
     expect(out.stderr.join()).toMatch(/is local mode running\? \(npm start\)/);

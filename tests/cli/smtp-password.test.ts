@@ -1,21 +1,16 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
-import { runCli, type Output } from "../../cli/framework";
+import { runCli } from "../../cli/framework";
 import { smtpPasswordCommands } from "../../cli/smtp-password";
 import { smtpPasswordFromSecretKey } from "../../core/smtp-password";
+import { captureOutput } from "../helpers/cli";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
-function capture(): Output & { stdout: string[]; stderr: string[]; jsonValues: unknown[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const jsonValues: unknown[] = [];
-  return { stdout, stderr, jsonValues, line: (t = "") => void stdout.push(t), note: (t) => void stderr.push(t), json: (v) => void jsonValues.push(v) };
-}
 
 async function cli(input: string, ...argv: string[]) {
-  const out = capture();
+  const out = captureOutput();
   const code = await runCli(smtpPasswordCommands({ readSecret: async () => input }), ["smtp-password", ...argv], out, { PATH: process.env.PATH });
   return { code, ...out };
 }

@@ -6,23 +6,18 @@ import type { DynamoDBRecord } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { DynamoDbSmtpUsers, type CredentialEncryptor, type SmtpIdentities } from "../../adapters/aws/smtp-identities";
 import { ensureRoutingTable } from "../../adapters/aws/routing-table";
-import { runCli, type Output } from "../../cli/framework";
+import { runCli } from "../../cli/framework";
 import { smtpUserCommands } from "../../cli/smtp-users";
 import { smtpPasswordFromSecretKey } from "../../core/smtp-password";
 import { routingTableName } from "../../core/table";
 import { createCredentialManager } from "../../handlers/credential-manager";
 import { createObservability } from "../../handlers/observability";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
+import { captureOutput } from "../helpers/cli";
 
 const REGION = "eu-west-2";
 const TABLE = routingTableName("test");
 
-function capture(): Output & { stdout: string[]; stderr: string[]; jsonValues: unknown[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const jsonValues: unknown[] = [];
-  return { stdout, stderr, jsonValues, line: (t = "") => void stdout.push(t), note: (t) => void stderr.push(t), json: (v) => void jsonValues.push(v) };
-}
 
 /** IAM as the credential manager sees it, in memory. */
 function memoryIdentities() {
@@ -155,7 +150,7 @@ describe("ses-mail smtp-user against dynalite and the real credential manager", 
   });
 
   async function cli(argv: string[], options: { timeoutMs?: number } = {}) {
-    const out = capture();
+    const out = captureOutput();
     const code = await runCli(smtpUserCommands({ pollMs: 20, timeoutMs: options.timeoutMs ?? 5000 }), argv, out, { PATH: process.env.PATH, AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint });
     return { code, ...out };
   }
