@@ -65,7 +65,8 @@ export class Bouncer extends pulumi.ComponentResource {
       this.function = new SesMailFunction(
         `${name}-function`,
         {
-          functionName: stack.names.function(FunctionKey.Bouncer),
+          stack,
+          key: FunctionKey.Bouncer,
           description: "Sends RFC 3464 bounce reports for refused recipients",
           factory: code.factory,
           packages: code.packages ?? BOUNCER_PACKAGES,
@@ -83,11 +84,6 @@ export class Bouncer extends pulumi.ComponentResource {
               messageKeyPrefix: MESSAGE_PROGRESS_KEY_PREFIX,
             }),
           ),
-          logRetentionDays: stack.logRetentionDays,
-          roleName: stack.names.role("bouncer"),
-          accountId: stack.aws.accountId,
-          serviceName: "bouncer",
-          metricsNamespace: stack.metricsNamespace,
         },
         parent,
       );

@@ -85,7 +85,8 @@ export class CredentialManager extends pulumi.ComponentResource {
     this.function = new SesMailFunction(
       `${name}-function`,
       {
-        functionName: stack.names.function(FunctionKey.CredentialManager),
+        stack,
+          key: FunctionKey.CredentialManager,
         description: "Creates and deletes SMTP users as SMTP user items come and go",
         factory: code.factory,
         packages: code.packages ?? CREDENTIAL_MANAGER_PACKAGES,
@@ -105,12 +106,7 @@ export class CredentialManager extends pulumi.ComponentResource {
               encryptionContextKey: SMTP_ENCRYPTION_CONTEXT_KEY,
             }),
           ),
-        logRetentionDays: stack.logRetentionDays,
-        roleName: stack.names.role("credential-manager"),
-        accountId: stack.aws.accountId,
         role,
-        serviceName: "credential-manager",
-        metricsNamespace: stack.metricsNamespace,
       },
       parent,
     );

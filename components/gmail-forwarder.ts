@@ -136,7 +136,8 @@ export class GmailForwarder extends pulumi.ComponentResource {
       this.function = new SesMailFunction(
         `${name}-function`,
         {
-          functionName: stack.names.function(FunctionKey.GmailForwarder),
+          stack,
+          key: FunctionKey.GmailForwarder,
           description: "Imports routed messages into Gmail (users.messages.import)",
           factory: code.factory,
           packages: code.packages ?? GMAIL_FORWARDER_PACKAGES,
@@ -160,11 +161,6 @@ export class GmailForwarder extends pulumi.ComponentResource {
                 messageKeyPrefix: MESSAGE_PROGRESS_KEY_PREFIX,
               }),
             ),
-          logRetentionDays: stack.logRetentionDays,
-          roleName: stack.names.role("gmail-forwarder"),
-          accountId: stack.aws.accountId,
-          serviceName: "gmail-forwarder",
-          metricsNamespace: stack.metricsNamespace,
         },
         parent,
       );

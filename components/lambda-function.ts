@@ -9,6 +9,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import type { StackContext } from "./context";
+import type { FunctionKey } from "./naming";
 import { policyDocument, serviceTrustPolicy, trustPolicyJson, baseFunctionStatements, type PolicyStatement } from "./policies";
 
 /** The project root: where package.json is, and the working directory Pulumi resolves code paths from. */
@@ -91,8 +93,13 @@ export function createLambdaRole(name: string, roleName: string, accountId: pulu
 }
 
 export interface SesMailFunctionArgs {
-  /** The function's physical name (`ses-mail-…-{env}`); its log group is `/aws/lambda/<name>`. */
-  readonly functionName: string;
+  /** The stack: names, account, log retention and metrics namespace all come from it. */
+  readonly stack: StackContext;
+  /**
+   * Which function this is: its physical name (`stack.names.function(key)`, log group
+   * `/aws/lambda/<name>`), its role's name and its Powertools service name.
+   */
+  readonly key: FunctionKey;
   readonly description: string;
   readonly factory: HandlerFactory;
   /** Packages from `dependencies` to bundle; every other one is excluded from the archive. */
@@ -104,17 +111,8 @@ export interface SesMailFunctionArgs {
   readonly environment: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** The stage's statements; the function's own logs and X-Ray are always added. */
   readonly statements: pulumi.Input<PolicyStatement[]>;
-  /** Days the log group keeps events. */
-  readonly logRetentionDays: pulumi.Input<number>;
-  /** The role's name. */
-  readonly roleName: string;
-  /** The account, for the role's trust policy condition. */
-  readonly accountId: pulumi.Input<string>;
   /** A role created beforehand (when a key policy must name it before the function exists). Default: one is created. */
   readonly role?: aws.iam.Role;
-  /** Powertools service name and metrics namespace. */
-  readonly serviceName: string;
-  readonly metricsNamespace: string;
 }
 
 export class SesMailFunction extends pulumi.ComponentResource {
@@ -128,13 +126,15 @@ export class SesMailFunction extends pulumi.ComponentResource {
   constructor(name: string, args: SesMailFunctionArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ses-mail:lambda:Function", name, {}, opts);
     const parent = { parent: this };
+    const { stack, key } = args;
+    const functionName = stack.names.function(key);
 
-    this.role = args.role ?? createLambdaRole(`${name}-role`, args.roleName, args.accountId, parent);
-    this.logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, { name: `/aws/lambda/${args.functionName}`, retentionInDays: args.logRetentionDays }, parent);
+    this.role = args.role ?? createLambdaRole(`${name}-role`, stack.names.role(key), stack.aws.accountId, parent);
+    this.logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, { name: `/aws/lambda/${functionName}`, retentionInDays: stack.logRetentionDays }, parent);
     this.policy = new aws.iam.RolePolicy(
       `${name}-policy`,
       {
-        name: `${args.functionName}-permissions`,
+        name: `${functionName}-permissions`,
         role: this.role.name,
         policy: pulumi
           .all([this.logGroup.arn, args.statements])
@@ -144,15 +144,15 @@ export class SesMailFunction extends pulumi.ComponentResource {
     );
 
     const environment = pulumi.output(args.environment).apply((variables) => ({
-      POWERTOOLS_SERVICE_NAME: args.serviceName,
-      POWERTOOLS_METRICS_NAMESPACE: args.metricsNamespace,
+      POWERTOOLS_SERVICE_NAME: key,
+      POWERTOOLS_METRICS_NAMESPACE: stack.metricsNamespace,
       ...variables,
     }));
 
     this.function = new aws.lambda.CallbackFunction<never, unknown>(
       `${name}-function`,
       {
-        name: args.functionName,
+        name: functionName,
         description: args.description,
         callbackFactory: args.factory,
         role: this.role,
@@ -163,7 +163,7 @@ export class SesMailFunction extends pulumi.ComponentResource {
         tracingConfig: { mode: "Active" },
         loggingConfig: { logFormat: "JSON", logGroup: this.logGroup.name },
         environment: { variables: environment },
-        codePathOptions: { extraExcludePackages: [...archiveExclusions(projectDependencies(), args.packages, args.functionName), ...typeOnlyPackages()] },
+        codePathOptions: { extraExcludePackages: [...archiveExclusions(projectDependencies(), args.packages, functionName), ...typeOnlyPackages()] },
       },
       { parent: this, dependsOn: [this.logGroup, this.policy] },
     );

@@ -74,6 +74,15 @@ export interface MonitoringTargets<N = string> {
 
 const alarmName = (env: string, what: string) => `ses-mail-${what}-${env}`;
 
+/** An alarm on anything at all happening in a 5-minute window (errors, failures, dead letters); silence is fine. */
+const ANY_OCCURRENCE = {
+  periodSeconds: 300,
+  evaluationPeriods: 1,
+  threshold: 0,
+  comparison: "GreaterThanThreshold",
+  treatMissingData: "notBreaching",
+} as const;
+
 export function alarmSpecs<N>(t: MonitoringTargets<N>): AlarmSpec<N>[] {
   const specs: AlarmSpec<N>[] = [];
   if (t.tokenMonitor) {
@@ -106,11 +115,7 @@ export function alarmSpecs<N>(t: MonitoringTargets<N>): AlarmSpec<N>[] {
       metricName: "ApproximateNumberOfMessagesVisible",
       dimensions: { QueueName: queue.queueName },
       statistic: "Maximum",
-      periodSeconds: 300,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparison: "GreaterThanThreshold",
-      treatMissingData: "notBreaching",
+      ...ANY_OCCURRENCE,
     });
   }
   for (const fn of t.functions) {
@@ -122,11 +127,7 @@ export function alarmSpecs<N>(t: MonitoringTargets<N>): AlarmSpec<N>[] {
       metricName: "Errors",
       dimensions: { FunctionName: fn.functionName },
       statistic: "Sum",
-      periodSeconds: 300,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparison: "GreaterThanThreshold",
-      treatMissingData: "notBreaching",
+      ...ANY_OCCURRENCE,
     });
   }
   for (const queue of t.queues) {
@@ -139,11 +140,8 @@ export function alarmSpecs<N>(t: MonitoringTargets<N>): AlarmSpec<N>[] {
       metricName: "ApproximateAgeOfOldestMessage",
       dimensions: { QueueName: queue.queueName },
       statistic: "Maximum",
-      periodSeconds: 300,
-      evaluationPeriods: 1,
+      ...ANY_OCCURRENCE,
       threshold: queue.maxAgeSeconds,
-      comparison: "GreaterThanThreshold",
-      treatMissingData: "notBreaching",
     });
   }
   for (const machine of t.stateMachines) {
@@ -155,11 +153,7 @@ export function alarmSpecs<N>(t: MonitoringTargets<N>): AlarmSpec<N>[] {
       metricName: "ExecutionsFailed",
       dimensions: { StateMachineArn: machine.arn },
       statistic: "Sum",
-      periodSeconds: 300,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparison: "GreaterThanThreshold",
-      treatMissingData: "notBreaching",
+      ...ANY_OCCURRENCE,
     });
   }
   if (t.pipeName !== undefined) {
@@ -171,11 +165,7 @@ export function alarmSpecs<N>(t: MonitoringTargets<N>): AlarmSpec<N>[] {
       metricName: "ExecutionFailed",
       dimensions: { PipeName: t.pipeName },
       statistic: "Sum",
-      periodSeconds: 300,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparison: "GreaterThanThreshold",
-      treatMissingData: "notBreaching",
+      ...ANY_OCCURRENCE,
     });
   }
   const names = specs.map((spec) => spec.name);

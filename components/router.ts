@@ -60,7 +60,8 @@ export class RouterStage extends pulumi.ComponentResource {
     this.router = new SesMailFunction(
       `${name}-function`,
       {
-        functionName: stack.names.function(FunctionKey.Router),
+        stack,
+          key: FunctionKey.Router,
         description: "Routing decision for each inbound message (EventBridge Pipes enrichment)",
         factory: args.code.factory,
         packages: args.code.packages ?? ROUTER_PACKAGES,
@@ -76,11 +77,6 @@ export class RouterStage extends pulumi.ComponentResource {
           }),
         ),
         statements: args.table.arn.apply((tableArn) => routerStatements({ tableArn })),
-        logRetentionDays: stack.logRetentionDays,
-        roleName: stack.names.role("router"),
-        accountId: stack.aws.accountId,
-        serviceName: "router",
-        metricsNamespace: stack.metricsNamespace,
       },
       parent,
     );
