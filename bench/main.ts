@@ -10,7 +10,6 @@ import type { BenchSuite } from "./suite";
 // Quiet handlers: no EMF metric lines or JSON logs between the figures.
 process.env.POWERTOOLS_METRICS_DISABLED ??= "true";
 process.env.POWERTOOLS_LOG_LEVEL ??= "SILENT";
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 async function main(argv: string[]): Promise<void> {
   const json = argv.includes("--json");

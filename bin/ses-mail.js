@@ -1,9 +1,6 @@
 #!/usr/bin/env node
 "use strict";
 // The `ses-mail` command. Runs the TypeScript sources directly (see register-ts.js).
-// The AWS SDK warns on every run that its 2027 releases will need Node 22; our lockfile pins a
-// release that supports Node 20, so that notice is noise for an operator.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 // The CLI never traces. Without this, loading Powertools' Tracer (through the handlers the CLI and local
 // mode run) puts the X-Ray SDK in automatic mode, whose async hook makes every promise several times
 // slower: local mode measured a third of its throughput lost to it.

@@ -74,8 +74,12 @@ export function projectDependencies(): string[] {
   return cachedDependencies;
 }
 
-/** Lambda runtime of every function. */
-export const LAMBDA_RUNTIME = "nodejs22.x";
+/**
+ * Lambda runtime of every function: Node 24, the current LTS that Lambda runs. The project's own tests,
+ * bench, CLI and local mode run on the same major (the `node` devDependency), so what the tests execute
+ * is what Lambda runs; tests/runtime.test.ts checks that the two agree.
+ */
+export const LAMBDA_RUNTIME = "nodejs24.x";
 /** Graviton: cheaper per GB-second, and no function bundles native code. */
 export const LAMBDA_ARCHITECTURE = "arm64";
 

@@ -3,7 +3,7 @@
  * (PASS / FAIL / GRAY / PROCESSING_FAILED). Never throws: a DNS failure, a mailauth error or the
  * deadline give PROCESSING_FAILED, as SES does when it cannot evaluate a check.
  *
- * Mapping (NOTES.md, mailauth 4.13):
+ * Mapping (checked with mailauth 7.1):
  * - SPF: pass → PASS; fail, softfail → FAIL; neutral, none → GRAY; temperror, permerror → PROCESSING_FAILED.
  * - DKIM: any signature pass → PASS; else any temperror → PROCESSING_FAILED; else fail, neutral (a body
  *   hash that did not verify), policy, permerror → FAIL; unsigned → GRAY.

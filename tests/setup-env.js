@@ -1,7 +1,6 @@
-// Environment for every test file: no real AWS, quiet Powertools, no Node-20 notice from the SDK.
+// Environment for every test file: no real AWS, quiet Powertools.
 process.env.AWS_REGION ??= "eu-west-2";
 process.env.AWS_ACCESS_KEY_ID ??= "AKIDTESTTESTTESTTEST";
 process.env.AWS_SECRET_ACCESS_KEY ??= "test-secret-key";
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 process.env.POWERTOOLS_LOG_LEVEL ??= "SILENT";
 process.env.POWERTOOLS_DEV ??= "false";

@@ -159,7 +159,7 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
   it("works as the installed `ses-mail` command", async () => {
     await cli("rules", "add", "*", "--drop", "--local");
     const { stdout } = await execFileAsync(process.execPath, [path.join(ROOT, "bin", "ses-mail.js"), "rules", "test", "who@test.example.com", "--local"], {
-      env: { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+      env,
     });
     expect(stdout.split("\n")[0]).toBe("who@test.example.com → drop   (rule *, global match)");
     const usage = await execFileAsync(process.execPath, [path.join(ROOT, "bin", "ses-mail.js"), "--help"]);

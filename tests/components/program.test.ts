@@ -134,7 +134,7 @@ describe("router and pipe", () => {
     expect(fn.inputs).toMatchObject({
       memorySize: 128,
       timeout: 30,
-      runtime: "nodejs22.x",
+      runtime: "nodejs24.x",
       tracingConfig: { mode: "Active" },
       role: `arn:aws:iam::${A}:role/ses-mail-router-test`,
       loggingConfig: { logFormat: "JSON", logGroup: "/aws/lambda/ses-mail-router-enrichment-test" },
@@ -236,7 +236,7 @@ describe("functions", () => {
     const functions = ofType(run.result, T.function);
     expect(functions.length).toBeGreaterThanOrEqual(1);
     for (const fn of functions) {
-      expect(fn.inputs).toMatchObject({ runtime: "nodejs22.x", tracingConfig: { mode: "Active" }, architectures: ["arm64"] });
+      expect(fn.inputs).toMatchObject({ runtime: "nodejs24.x", tracingConfig: { mode: "Active" }, architectures: ["arm64"] });
       const roleName = String(fn.inputs.role).split("/").pop()!;
       expect(ofType(run.result, T.rolePolicy).filter((policy) => policy.inputs.role === roleName)).toHaveLength(1);
       expect(named(run.result, T.logGroup, `/aws/lambda/${String(fn.inputs.name)}`).inputs.retentionInDays).toBe(30);

@@ -102,7 +102,7 @@ describe("ses-mail synth without --out", () => {
     const { code, stdout } = runs.summary;
     expect(code).toBe(0);
     expect(stdout).toMatch(/^stack test: \d+ AWS resources in \d+ components \(region eu-west-2, mocked account 123456789012\)/);
-    expect(stdout).toMatch(/ses-mail-gmail-forwarder-test\s+512 MB\s+300 s\s+nodejs22\.x/);
+    expect(stdout).toMatch(/ses-mail-gmail-forwarder-test\s+512 MB\s+300 s\s+nodejs24\.x/);
     expect(stdout).toContain("dnsRecords:");
   });
 });

@@ -50,7 +50,6 @@ export async function invokeArchive(
         AWS_REGION: "eu-west-2",
         AWS_ACCESS_KEY_ID: "AKIDTESTTESTTESTTEST",
         AWS_SECRET_ACCESS_KEY: "test",
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
         POWERTOOLS_METRICS_DISABLED: "true",
         ...env,
       },

@@ -19,7 +19,7 @@ function input(overrides: Partial<Parameters<typeof authenticateMessage>[1]> = {
   return { ip: "127.0.0.1", helo: "mail.sender.example", sender: "alice@sender.example", mta: "mx.test", resolver: zoneResolver(ZONE), ...overrides };
 }
 
-describe("verdict mapping (mailauth 4.13 → SES)", () => {
+describe("verdict mapping (mailauth → SES)", () => {
   it.each([
     ["pass", "PASS"],
     ["fail", "FAIL"],
@@ -86,7 +86,7 @@ describe("authenticateMessage", () => {
         TXT: [[`v=DKIM1; k=rsa; p=${publicKey.export({ type: "spki", format: "der" }).toString("base64")}`]],
       },
     };
-    // mailauth 4.13 reads `signatureData` at run time; its bundled typings describe an older flat form.
+    // mailauth 7.1 signs with `signatureData` at run time; its typings still require the flat form it ignores.
     const signOptions = { signatureData: [{ signingDomain: "sender.example", selector, privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString() }] };
     const signed = await dkimSign(PLAIN, signOptions as unknown as Parameters<typeof dkimSign>[1]);
     const message = Buffer.concat([Buffer.from(signed.signatures), PLAIN]);
