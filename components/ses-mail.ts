@@ -7,6 +7,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/schema";
 import { BOUNCER_PATTERN, GMAIL_FORWARDER_PATTERN } from "../core/event-patterns";
+import { stageMetricNames } from "../core/outcomes";
 import { Application } from "./application";
 import { receiptRuleArn, type AwsContext } from "./arns";
 import { Bouncer, type BouncerStageEnvironment } from "./bouncer";
@@ -42,12 +43,15 @@ export interface SesMailArgs {
   readonly credentialStreamFilter?: Readonly<Record<string, unknown>>;
 }
 
-/** Handler metrics on the dashboard, by Powertools service (names from the handlers' addMetric calls). */
-export const HANDLER_DASHBOARD_METRICS = {
-  "gmail-forwarder": ["GmailImported", "GmailImportReplayed", "GmailRetryQueued", "RawMessageDeleted"],
-  bouncer: ["BounceSent", "BouncedRecipients", "BounceSuppressed", "BounceFailed"],
+/**
+ * Handler metrics on the dashboard, by Powertools service: the delivery handlers' come from the outcome
+ * table (core/outcomes.ts), the credential manager's from its own calls.
+ */
+export const HANDLER_DASHBOARD_METRICS: Readonly<Record<string, readonly string[]>> = {
+  "gmail-forwarder": stageMetricNames("gmail-forwarder").filter((name) => name !== "GmailImportedBytes" && name !== "GmailParkedAgeSeconds"),
+  bouncer: stageMetricNames("bouncer"),
   "credential-manager": ["SmtpUserCreated", "SmtpUserRotated", "SmtpUserDeleted", "SmtpUserFailed", "SmtpRecordFailed"],
-} as const;
+};
 
 /** Queue-age alarm thresholds, seconds: the Pipe drains the input queue in seconds; handlers in minutes. */
 export const QUEUE_AGE_THRESHOLDS = { input: 5 * 60, gmail: 60 * 60, bouncer: 60 * 60, retry: 24 * 60 * 60 } as const;
@@ -205,7 +209,7 @@ export class SesMail extends pulumi.ComponentResource {
       ],
       pipeName: router.pipe.name,
       tokenMonitor: true,
-      handlerMetrics: Object.fromEntries(functions.filter(({ key }) => key in HANDLER_DASHBOARD_METRICS).map(({ key }) => [key, HANDLER_DASHBOARD_METRICS[key as keyof typeof HANDLER_DASHBOARD_METRICS]])),
+      handlerMetrics: Object.fromEntries(functions.flatMap(({ key }) => (HANDLER_DASHBOARD_METRICS[key] ? [[key, HANDLER_DASHBOARD_METRICS[key]]] : []))),
     };
     const monitoring = new Monitoring(`${name}-monitoring`, { stack, ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}), targets }, parent);
 

@@ -3,6 +3,7 @@
  * (adapters/aws) and local-mode adapters (adapters/local) implement them; tests use the real ones
  * against local stand-ins.
  */
+import type { Outcome } from "./outcomes";
 
 /** A stored item, unmarshalled into plain values. */
 export type StoredItem = Readonly<Record<string, unknown>>;
@@ -109,4 +110,12 @@ export interface ThrottleStore {
 export interface SecretStore {
   /** The decrypted value, or undefined when there is no such secret. Throws SecretUnavailableError otherwise. */
   getSecret(name: string): Promise<string | undefined>;
+}
+
+/**
+ * Receives every outcome a handler reports (core/outcomes.ts), after it has been logged and counted:
+ * local mode's per-message line, a test, anything that follows a message's fate. Must not throw.
+ */
+export interface OutcomeSink {
+  record(outcome: Outcome): void;
 }

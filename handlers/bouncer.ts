@@ -33,11 +33,13 @@ import { headerSuppression, SuppressionReason, senderSuppression, verdictSuppres
 import type { DecisionDetail, DecisionTarget } from "../core/decision";
 import { BOUNCE_PART, createDeliveryParser } from "../core/delivery";
 import { buildDsn, dsnStatusFor, type DsnRecipient } from "../core/dsn";
-import { MessageNotFoundError, SesMailError } from "../core/errors";
+import { MessageNotFoundError } from "../core/errors";
 import { BOUNCE_THROTTLE_WINDOW_SECONDS, HEADER_SCAN_MAX_BYTES } from "../core/limits";
 import { headerValue, parseHeaderFields, readHeaderBlock, type HeaderField } from "../core/mail-headers";
-import type { MessageProgress, MessageStore, RawMailSender, ThrottleStore } from "../core/ports";
+import { outcomeError } from "../core/outcomes";
+import type { MessageProgress, MessageStore, OutcomeSink, RawMailSender, ThrottleStore } from "../core/ports";
 import { createObservability, type Observability } from "./observability";
+import { createOutcomeReporter } from "./outcomes";
 import { releaseRawMessage } from "./raw-message";
 
 export interface BouncerOptions {
@@ -48,6 +50,8 @@ export interface BouncerOptions {
   readonly throttle: ThrottleStore;
   readonly progress: MessageProgress;
   readonly observability: Observability;
+  /** Receives every outcome (core/outcomes.ts) after it is logged and counted: local mode's console line. */
+  readonly outcomes?: OutcomeSink;
   readonly now?: () => Date;
   /** Random text for Message-IDs and MIME boundaries. */
   readonly random?: () => string;
@@ -66,17 +70,15 @@ function discard(body: NodeJS.ReadableStream): void {
 
 export function createBouncer(options: BouncerOptions): Bouncer {
   const { messages, sender, throttle, progress, observability } = options;
-  const { logger, metrics } = observability;
+  const { logger } = observability;
   const now = options.now ?? (() => new Date());
   const random = options.random ?? (() => randomBytes(12).toString("hex"));
   const parser = createDeliveryParser();
+  const report = createOutcomeReporter(observability, options.outcomes);
 
   function suppressed(detail: DecisionDetail, targets: readonly DecisionTarget[], reason: SuppressionReason): void {
-    for (const target of targets) {
-      logger.info("bounce suppressed", { messageId: detail.originalMessageId, sender: detail.source, recipient: target.recipient, reason });
-    }
-    metrics.addMetric("BounceSuppressed", "Count", targets.length);
-    metrics.addMetric(`BounceSuppressed_${reason}`, "Count", targets.length);
+    const at = now().toISOString();
+    for (const target of targets) report({ kind: "bounce-suppressed", messageId: detail.originalMessageId, at, recipient: target.recipient, reason });
   }
 
   /** The original's header fields, or a suppression reason when they cannot be had. */
@@ -101,8 +103,7 @@ export function createBouncer(options: BouncerOptions): Bouncer {
     try {
       detail = parser.parseDecisionEvent(record.body).detail;
     } catch (error) {
-      logger.error("cannot read the record", { sqsMessageId: record.messageId, error: asError(error) });
-      metrics.addMetric("BounceInvalidRecord", "Count", 1);
+      report({ kind: "invalid-record", at: now().toISOString(), stage: "bouncer", sqsMessageId: record.messageId, error: outcomeError(error) }, error);
       throw error;
     }
     const targets = detail.actions.bounce.targets;
@@ -150,32 +151,31 @@ export function createBouncer(options: BouncerOptions): Bouncer {
             headerValue(headers.fields, "Message-ID"),
           );
           const { messageId } = await sender.sendRawMessage({ from: dsn.from, to: [dsn.to], raw: dsn.raw });
-          logger.info("bounce sent", {
+          report({
+            kind: "bounce-sent",
             messageId: detail.originalMessageId,
+            at: now().toISOString(),
             to: envelopeSender,
             from: dsn.from,
-            recipients: recipients.map((recipient) => `${recipient.address} ${recipient.status}`),
-            sesMessageId: messageId,
+            recipients,
+            dsnMessageId: messageId,
           });
-          metrics.addMetric("BounceSent", "Count", 1);
-          metrics.addMetric("BouncedRecipients", "Count", recipients.length);
         } catch (caught) {
           const error = asError(caught);
           failures.push(error);
           // Free the claims, so the redelivered record can send this DSN.
           await Promise.allSettled(group.map((target) => throttle.release(target.key)));
-          logger.error("bounce not sent", { messageId: detail.originalMessageId, domain, code: error instanceof SesMailError ? error.code : "UNEXPECTED", error });
-          metrics.addMetric("BounceFailed", "Count", 1);
+          report(
+            { kind: "bounce-failed", messageId: detail.originalMessageId, at: now().toISOString(), recipients: recipients.map((recipient) => recipient.address), error: outcomeError(error) },
+            error,
+          );
         }
       }
     }
 
     if (failures.length === 0) {
       const raw = await releaseRawMessage(detail, [BOUNCE_PART], { progress, messages });
-      if (raw.state === "deleted") {
-        logger.info("raw message deleted: every consumer is done", { messageId: detail.originalMessageId, s3: detail.s3 });
-        metrics.addMetric("RawMessageDeleted", "Count", 1);
-      }
+      if (raw.state === "deleted") report({ kind: "raw-message-deleted", messageId: detail.originalMessageId, at: now().toISOString(), location: detail.s3 });
       return;
     }
     throw failures.length === 1 ? failures[0] : new AggregateError(failures, `message ${detail.originalMessageId}: ${failures.length} bounces not sent`);

@@ -51,10 +51,12 @@ import {
   type ForwardTarget,
   type ForwardWork,
 } from "../core/delivery";
-import { MailboxAuthorizationError, MessageNotFoundError, SesMailError } from "../core/errors";
+import { MailboxAuthorizationError } from "../core/errors";
 import { RETRY_REPARK_DELAY_SECONDS } from "../core/limits";
-import type { IdempotencyStore, MailboxImporter, MessageProgress, MessageStore, RetryQueue } from "../core/ports";
+import { outcomeError } from "../core/outcomes";
+import type { IdempotencyStore, MailboxImporter, MessageProgress, MessageStore, OutcomeSink, RetryQueue } from "../core/ports";
 import { createObservability, traced, type Observability } from "./observability";
+import { createOutcomeReporter } from "./outcomes";
 import { releaseRawMessage } from "./raw-message";
 
 export interface GmailForwarderOptions {
@@ -68,6 +70,8 @@ export interface GmailForwarderOptions {
   readonly progress: MessageProgress;
   readonly retryQueue: RetryQueue;
   readonly observability: Observability;
+  /** Receives every outcome (core/outcomes.ts) after it is logged and counted: local mode's console line. */
+  readonly outcomes?: OutcomeSink;
   readonly now?: () => Date;
 }
 
@@ -90,9 +94,10 @@ function discard(body: NodeJS.ReadableStream): void {
 
 export function createGmailForwarder(options: GmailForwarderOptions): GmailForwarder {
   const { messages, mailbox, deliveries, progress, retryQueue, observability } = options;
-  const { logger, metrics, tracer } = observability;
+  const { logger, tracer } = observability;
   const now = options.now ?? (() => new Date());
   const parser = createDeliveryParser();
+  const report = createOutcomeReporter(observability, options.outcomes);
 
   async function importOnce(work: ForwardWork, target: ForwardTarget): Promise<TargetOutcome> {
     const { detail } = work;
@@ -106,37 +111,55 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
         discard(stored.body);
       }
     });
-    const fields = { messageId: detail.originalMessageId, account: target.account, gmailId: value.gmailId, labels: target.labels };
+    const at = now().toISOString();
     if (replayed) {
-      logger.info("already imported; not importing again", { ...fields, importedAt: value.importedAt });
-      metrics.addMetric("GmailImportReplayed", "Count", 1);
+      report({ kind: "already-imported", messageId: detail.originalMessageId, at, account: target.account, mailboxId: value.gmailId, importedAt: value.importedAt });
       return "replayed";
     }
-    logger.info("imported into Gmail", { ...fields, bytes: value.bytes, recipients: target.recipients, origin: work.origin });
-    metrics.addMetric("GmailImported", "Count", 1);
-    metrics.addMetric("GmailImportedBytes", "Bytes", value.bytes);
+    report({
+      kind: "imported",
+      messageId: detail.originalMessageId,
+      at,
+      account: target.account,
+      mailboxId: value.gmailId,
+      labels: target.labels,
+      bytes: value.bytes,
+      recipients: target.recipients,
+      origin: work.origin,
+    });
     return "imported";
   }
 
   async function park(work: ForwardWork, target: ForwardTarget, error: MailboxAuthorizationError): Promise<TargetOutcome> {
     const at = now();
-    if (parkingExpired(work.retry, at)) {
+    const reason = { code: error.code, message: error.message };
+    if (work.retry && parkingExpired(work.retry, at)) {
+      report({
+        kind: "given-up",
+        messageId: work.detail.originalMessageId,
+        at: at.toISOString(),
+        account: target.account,
+        reason,
+        attempt: work.retry.attempt,
+        parkedSince: work.retry.firstQueuedAt,
+      });
       throw new MailboxAuthorizationError(
         target.account,
-        `still not authorized after waiting since ${work.retry?.firstQueuedAt} (${work.retry?.attempt} attempts); giving up: ${error.message}`,
+        `still not authorized after waiting since ${work.retry.firstQueuedAt} (${work.retry.attempt} attempts); giving up: ${error.message}`,
         { cause: error },
       );
     }
-    const message = buildRetryMessage(work, target.account, { code: error.code, message: error.message }, at);
+    const message = buildRetryMessage(work, target.account, reason, at);
     await retryQueue.enqueue(serializeRetryMessage(message), work.origin === "retry" ? { delaySeconds: RETRY_REPARK_DELAY_SECONDS } : {});
-    logger.warn("mailbox needs an operator; delivery parked in the retry queue", {
+    report({
+      kind: "parked",
       messageId: work.detail.originalMessageId,
+      at: message.lastQueuedAt,
       account: target.account,
+      reason,
       attempt: message.attempt,
-      firstQueuedAt: message.firstQueuedAt,
-      reason: error.message,
+      parkedSince: message.firstQueuedAt,
     });
-    metrics.addMetric("GmailRetryQueued", "Count", 1);
     return "parked";
   }
 
@@ -158,8 +181,7 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
     try {
       work = parser.parseForward(record.body);
     } catch (error) {
-      logger.error("cannot read the record", { sqsMessageId: record.messageId, error: asError(error) });
-      metrics.addMetric("GmailForwardInvalidRecord", "Count", 1);
+      report({ kind: "invalid-record", at: now().toISOString(), stage: "gmail-forwarder", sqsMessageId: record.messageId, error: outcomeError(error) }, error);
       throw error;
     }
     const { detail } = work;
@@ -172,24 +194,16 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
       } catch (caught) {
         const error = asError(caught);
         failures.push(error);
-        const code = error instanceof SesMailError ? error.code : "UNEXPECTED";
-        logger.error(error instanceof MessageNotFoundError ? "the raw message is gone; cannot import" : "import failed", {
-          sqsMessageId: record.messageId,
-          messageId: detail.originalMessageId,
-          account: target.account,
-          code,
-          error,
-        });
-        metrics.addMetric(`GmailImportFailed_${code}`, "Count", 1);
+        // A given-up delivery was reported as such before it threw.
+        if (!(error instanceof MailboxAuthorizationError)) {
+          report({ kind: "import-failed", messageId: detail.originalMessageId, at: now().toISOString(), account: target.account, error: outcomeError(error) }, error);
+        }
       }
     }
 
     try {
       const raw = await releaseRawMessage(detail, done, { progress, messages });
-      if (raw.state === "deleted") {
-        logger.info("raw message deleted: every consumer is done", { messageId: detail.originalMessageId, s3: detail.s3 });
-        metrics.addMetric("RawMessageDeleted", "Count", 1);
-      }
+      if (raw.state === "deleted") report({ kind: "raw-message-deleted", messageId: detail.originalMessageId, at: now().toISOString(), location: detail.s3 });
     } catch (caught) {
       // The imports stand; the record is redelivered, replays them and tries the cleanup again.
       const error = asError(caught);

@@ -11,12 +11,14 @@ import { z } from "zod";
 import { DynamoDbRuleStore } from "../adapters/aws/dynamodb-rules";
 import { ACTION_TYPES, createRuleCodec, type DefaultAction } from "../core/rules";
 import type { DecisionDetail } from "../core/decision";
-import { InvalidNotificationError, SesMailError } from "../core/errors";
+import { InvalidNotificationError } from "../core/errors";
 import { createNotificationParser, type InboundMessage, type MessageStoreLocation } from "../core/notification";
-import type { RuleReader } from "../core/ports";
+import { outcomeError } from "../core/outcomes";
+import type { OutcomeSink, RuleReader } from "../core/ports";
 import { decide, lookupPatterns, parseRecipients, ruleLookupFromItems, type RoutingSettings } from "../core/routing";
 import { verdictPolicySchema, type VerdictPolicy } from "../core/verdicts";
 import { createObservability, traced, type Observability } from "./observability";
+import { createOutcomeReporter, type ReportOutcome } from "./outcomes";
 
 export interface RouterOptions {
   readonly rules: RuleReader;
@@ -24,6 +26,9 @@ export interface RouterOptions {
   /** Where the raw message is when a notification has no S3 pointer (the seed's separate SNS action). */
   readonly fallbackStore?: MessageStoreLocation;
   readonly observability: Observability;
+  /** Receives every outcome (core/outcomes.ts) after it is logged and counted: local mode's console line. */
+  readonly outcomes?: OutcomeSink;
+  readonly now?: () => Date;
 }
 
 /** Takes the Pipe's batch (an array of SQS records) and returns one decision per record, in order. */
@@ -39,9 +44,24 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** A decision's outcomes: routed, then the recipients kept (store) and those nothing is delivered to (drop). */
+function reportDecision(report: ReportOutcome, detail: DecisionDetail, at: string): void {
+  const messageId = detail.originalMessageId;
+  report({ kind: "routed", messageId, at, decision: detail });
+  const stored = detail.actions.store.targets.map((target) => target.recipient);
+  if (stored.length > 0) report({ kind: "stored", messageId, at, recipients: stored });
+  const drops = detail.actions.drop.targets;
+  const byPolicy = drops.filter((target) => target.match === "policy").map((target) => target.recipient);
+  const byRule = drops.filter((target) => target.match !== "policy").map((target) => target.recipient);
+  if (byPolicy.length > 0) report({ kind: "dropped", messageId, at, recipients: byPolicy, by: "policy", reason: detail.verdicts.reasons.join(", ") });
+  if (byRule.length > 0) report({ kind: "dropped", messageId, at, recipients: byRule, by: "rule" });
+}
+
 export function createRouter(options: RouterOptions): Router {
   const { rules, settings, observability } = options;
-  const { logger, metrics, tracer } = observability;
+  const { logger, tracer } = observability;
+  const now = options.now ?? (() => new Date());
+  const report = createOutcomeReporter(observability, options.outcomes);
   const codec = createRuleCodec();
   const parser = createNotificationParser(options.fallbackStore);
   const batchSchema = sqsBatchSchema();
@@ -59,7 +79,7 @@ export function createRouter(options: RouterOptions): Router {
         return { sqsMessageId: record.messageId, message };
       } catch (error) {
         const wrapped = new InvalidNotificationError(`SQS message ${record.messageId}: ${errorText(error)}`, { cause: error });
-        logger.error("cannot route record", { sqsMessageId: record.messageId, error: wrapped });
+        report({ kind: "invalid-record", at: now().toISOString(), stage: "router", sqsMessageId: record.messageId, error: outcomeError(wrapped) }, wrapped);
         throw wrapped;
       }
     });
@@ -83,19 +103,10 @@ export function createRouter(options: RouterOptions): Router {
           tracer.putAnnotation("routing_match", matches.join(","));
           return decision;
         });
-        recordMetrics(observability, detail);
-        logger.info("routed", {
-          source: detail.source,
-          recipients: message.recipients,
-          disposition: detail.verdicts.disposition,
-          actions: Object.fromEntries(ACTION_TYPES.map((type) => [type, detail.actions[type].targets])),
-        });
+        reportDecision(report, detail, now().toISOString());
         decisions.push(detail);
       } catch (error) {
-        logger.error("routing failed", { error: error instanceof Error ? error : new Error(String(error)) });
-        if (error instanceof SesMailError) {
-          metrics.addMetric(`RoutingError_${error.code}`, "Count", 1);
-        }
+        report({ kind: "routing-failed", messageId: message.messageId, at: now().toISOString(), error: outcomeError(error) }, error);
         throw error;
       } finally {
         logger.removeKeys(["correlation_id", "sqsMessageId"]);
@@ -103,24 +114,6 @@ export function createRouter(options: RouterOptions): Router {
     }
     return decisions;
   };
-}
-
-/** Metric names per action type: `Forwarded`, `Bounced`, `Stored`, `Dropped` (targets, not messages). */
-export const ACTION_METRICS = {
-  "forward-to-gmail": "Forwarded",
-  bounce: "Bounced",
-  store: "Stored",
-  drop: "Dropped",
-} as const;
-
-function recordMetrics({ metrics }: Observability, detail: DecisionDetail): void {
-  metrics.addMetric("MessagesRouted", "Count", 1);
-  for (const type of ACTION_TYPES) {
-    const count = detail.actions[type].count;
-    if (count > 0) metrics.addMetric(ACTION_METRICS[type], "Count", count);
-  }
-  if (detail.verdicts.disposition === "quarantine") metrics.addMetric("Quarantined", "Count", 1);
-  if (detail.verdicts.disposition === "drop") metrics.addMetric("PolicyDropped", "Count", 1);
 }
 
 /* ------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
 import { startFakeAws } from "../helpers/fake-aws";
 import { decisionDetail, sqsRecord } from "../helpers/factories";
 import { invokeArchive, serializeFactory } from "../helpers/lambda-archive";
+import { RecordedOutcomes } from "../helpers/outcomes";
 
 const BUCKET = "ses-mail-storage-123456789012-test";
 
@@ -78,15 +79,17 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
 
   function bouncer() {
     const observability = createObservability("bouncer-test");
+    const outcomes = new RecordedOutcomes();
     const bounce = createBouncer({
       messages: new S3MessageStore({ client: s3.client }),
       sender: new SesRawMailSender({ client: sesClient }),
       throttle: new DynamoDbThrottleStore({ tableName, client: dynamo.client, now: () => clock }),
       progress: new DynamoDbMessageProgress({ tableName, client: dynamo.client }),
       observability,
+      outcomes,
       now: () => new Date(clock),
     });
-    return { bounce, observability };
+    return { bounce, observability, outcomes };
   }
 
   function sent(): Array<{ Source?: string; Destinations?: string[]; RawMessage?: { Data?: Uint8Array } }> {
@@ -148,8 +151,7 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
     const options = setup as { source?: string; verdicts?: Partial<Verdicts>; fixture?: string | null };
     if (options.fixture !== null) s3.put(BUCKET, "emails/m-suppressed", fixture(options.fixture ?? "plain-text.eml"));
     const detail = detailFor("m-suppressed", [bounceTo("nobody@example.com")], options);
-    const { bounce, observability } = bouncer();
-    const info = jest.spyOn(observability.logger, "info");
+    const { bounce, observability, outcomes } = bouncer();
     const metrics = jest.spyOn(observability.metrics, "addMetric");
 
     // Act
@@ -158,7 +160,7 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
     // Assess
     expect(response.batchItemFailures).toEqual([]);
     expect(sent()).toHaveLength(0);
-    expect(info).toHaveBeenCalledWith("bounce suppressed", expect.objectContaining({ recipient: "nobody@example.com", reason }));
+    expect(outcomes.ofKind("bounce-suppressed")).toEqual([expect.objectContaining({ messageId: "m-suppressed", recipient: "nobody@example.com", reason })]);
     expect(metrics).toHaveBeenCalledWith("BounceSuppressed", "Count", 1);
     expect(metrics).toHaveBeenCalledWith(`BounceSuppressed_${reason}`, "Count", 1);
   });
@@ -173,8 +175,7 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
     s3.put(BUCKET, "emails/m-1", fixture("plain-text.eml"));
     s3.put(BUCKET, "emails/m-2", fixture("plain-text.eml"));
     s3.put(BUCKET, "emails/m-3", fixture("plain-text.eml"));
-    const { bounce, observability } = bouncer();
-    const info = jest.spyOn(observability.logger, "info");
+    const { bounce, outcomes } = bouncer();
 
     // Act
     await bounce({ Records: [sqsRecord(decisionEvent(detailFor("m-1", [bounceTo("nobody@example.com")])))] });
@@ -186,7 +187,12 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
     // Assess: m-2 bounced only `other`; after the hour, nobody@ bounces again
     const recipients = await Promise.all(sent().map(async (call) => (await readDsn(call.RawMessage!.Data!)).groups.slice(1).map((group) => group["Final-Recipient"])));
     expect(recipients).toEqual([["rfc822; nobody@example.com"], ["rfc822; other@example.com"], ["rfc822; nobody@example.com"]]);
-    expect(info).toHaveBeenCalledWith("bounce suppressed", expect.objectContaining({ messageId: "m-2", recipient: "nobody@example.com", reason: "throttled" }));
+    expect(outcomes.ofKind("bounce-suppressed")).toEqual([expect.objectContaining({ messageId: "m-2", recipient: "nobody@example.com", reason: "throttled" })]);
+    expect(outcomes.ofKind("bounce-sent").map((sentBounce) => [sentBounce.messageId, sentBounce.recipients.map((recipient) => recipient.address)])).toEqual([
+      ["m-1", ["nobody@example.com"]],
+      ["m-2", ["other@example.com"]],
+      ["m-3", ["nobody@example.com"]],
+    ]);
   });
 
   it("fails the record when SES refuses, frees the throttle, and sends on redelivery", async () => {

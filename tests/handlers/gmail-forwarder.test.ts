@@ -17,6 +17,7 @@ import { decisionDetail, sqsRecord } from "../helpers/factories";
 import { startFakeAws } from "../helpers/fake-aws";
 import { FAKE_CLIENT, startFakeGoogle, type FakeGoogle } from "../helpers/fake-google";
 import { measureForwarderImport } from "../helpers/forwarder-memory";
+import { RecordedOutcomes } from "../helpers/outcomes";
 import { invokeArchive, serializeFactory } from "../helpers/lambda-archive";
 
 const ENV = "test";
@@ -73,6 +74,7 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
 
   function forwarder(options: { now?: () => Date } = {}) {
     const observability = createObservability("gmail-forwarder-test");
+    const outcomes = new RecordedOutcomes();
     const tokens = new GoogleOAuthTokens({ secrets, environment: ENV, tokenUrl: google.tokenUrl });
     const forward = createGmailForwarder({
       messages: new S3MessageStore({ client: s3.client }),
@@ -81,9 +83,10 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
       progress: new DynamoDbMessageProgress({ tableName, client: dynamo.client }),
       retryQueue,
       observability,
+      outcomes,
       ...(options.now ? { now: options.now } : {}),
     });
-    return { forward, observability };
+    return { forward, observability, outcomes };
   }
 
   it("imports the stored bytes unchanged with the decision's labels, then deletes the raw message", async () => {
@@ -203,7 +206,7 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     secrets.values.set(refreshTokenParameter(ENV, "erin@gmail.com"), JSON.stringify({ refresh_token: "1//erin-expired" }));
     s3.put(BUCKET, "emails/m-still-expired", fixture("plain-text.eml"));
     let clock = new Date("2026-11-28T10:00:00.000Z");
-    const { forward } = forwarder({ now: () => clock });
+    const { forward, outcomes } = forwarder({ now: () => clock });
     await forward(batch(decisionEvent(detailFor("m-still-expired", { forward: [forwardTo("erin@gmail.com")] }))));
 
     clock = new Date("2026-11-28T11:00:00.000Z");
@@ -218,6 +221,9 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     const third = await forward({ Records: [record] });
     expect(third.batchItemFailures).toEqual([{ itemIdentifier: "too-late" }]);
     expect(retryQueue.messages).toHaveLength(2);
+    expect(outcomes.kinds()).toEqual(["parked", "parked", "given-up"]);
+    expect(outcomes.ofKind("parked")[1]).toMatchObject({ account: "erin@gmail.com", attempt: 2, parkedSince: "2026-11-28T10:00:00.000Z", reason: { code: "MAILBOX_AUTHORIZATION" } });
+    expect(outcomes.ofKind("given-up")[0]).toMatchObject({ account: "erin@gmail.com", attempt: 2, parkedSince: "2026-11-28T10:00:00.000Z" });
   });
 
   it("fails only the record whose raw message is gone, with a clear error, and keeps going", async () => {
@@ -225,8 +231,7 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     s3.put(BUCKET, "emails/m-present", fixture("plain-text.eml"));
     const missing = sqsRecord(decisionEvent(detailFor("m-missing", { forward: [forwardTo("alice@gmail.com")] })), { messageId: "sqs-missing" });
     const present = sqsRecord(decisionEvent(detailFor("m-present", { forward: [forwardTo("alice@gmail.com")] })), { messageId: "sqs-present" });
-    const { forward, observability } = forwarder();
-    const errors = jest.spyOn(observability.logger, "error");
+    const { forward, observability, outcomes } = forwarder();
     const metrics = jest.spyOn(observability.metrics, "addMetric");
 
     // Act
@@ -235,7 +240,10 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     // Assess
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: "sqs-missing" }]);
     expect(google.imports.map((entry) => entry.account)).toEqual(["alice@gmail.com"]);
-    expect(errors).toHaveBeenCalledWith("the raw message is gone; cannot import", expect.objectContaining({ messageId: "m-missing", code: "MESSAGE_NOT_FOUND" }));
+    expect(outcomes.ofKind("import-failed")).toEqual([
+      expect.objectContaining({ messageId: "m-missing", account: "alice@gmail.com", error: expect.objectContaining({ code: "MESSAGE_NOT_FOUND" }) }),
+    ]);
+    expect(outcomes.ofKind("imported")).toEqual([expect.objectContaining({ messageId: "m-present", account: "alice@gmail.com" })]);
     expect(metrics).toHaveBeenCalledWith("GmailImportFailed_MESSAGE_NOT_FOUND", "Count", 1);
     expect(retryQueue.messages).toHaveLength(0);
   });
@@ -303,8 +311,7 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
 
   it("fails a permanent 4xx for the DLQ with Gmail's error in the log, and does not park it", async () => {
     s3.put(BUCKET, "emails/m-bad-label", fixture("plain-text.eml"));
-    const { forward, observability } = forwarder();
-    const errors = jest.spyOn(observability.logger, "error");
+    const { forward, outcomes } = forwarder();
 
     const response = await forward({
       Records: [sqsRecord(decisionEvent(detailFor("m-bad-label", { forward: [forwardTo("bob@gmail.com", "user@example.com", ["INBOX", "Label_404"])] })), { messageId: "bad-label" })],
@@ -312,10 +319,8 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
 
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: "bad-label" }]);
     expect(retryQueue.messages).toHaveLength(0);
-    expect(errors).toHaveBeenCalledWith(
-      "import failed",
-      expect.objectContaining({ code: "MAILBOX_REJECTED", error: expect.objectContaining({ message: expect.stringMatching(/400.*Invalid label: Label_404/) }) }),
-    );
+    expect(outcomes.kinds()).toEqual(["import-failed"]);
+    expect(outcomes.ofKind("import-failed")[0]!.error).toEqual({ code: "MAILBOX_REJECTED", message: expect.stringMatching(/400.*Invalid label: Label_404/) });
   });
 
   it("parks when the account has never been authorized (the Pulumi placeholder is still there)", async () => {
@@ -333,8 +338,7 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     ["a retry message for a target the decision does not have", JSON.stringify({ kind: RETRY_MESSAGE_KIND, version: 1, target: "eve@gmail.com", attempt: 1, firstQueuedAt: "2026-11-28T10:00:00.000Z", lastQueuedAt: "2026-11-28T10:00:00.000Z", lastError: { code: "X", message: "x" }, event: decisionEvent(detailFor("m-x", { forward: [forwardTo("alice@gmail.com")] })) })],
   ])("fails a record that is %s alone, and delivers the others", async (_name, body) => {
     s3.put(BUCKET, "emails/m-good", fixture("plain-text.eml"));
-    const { forward, observability } = forwarder();
-    const errors = jest.spyOn(observability.logger, "error");
+    const { forward, outcomes } = forwarder();
     const bad = sqsRecord(body, { messageId: "bad" });
     const good = sqsRecord(decisionEvent(detailFor("m-good", { forward: [forwardTo("alice@gmail.com")] })), { messageId: "good" });
 
@@ -342,7 +346,9 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
 
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: "bad" }]);
     expect(google.imports).toHaveLength(1);
-    expect(errors).toHaveBeenCalledWith("cannot read the record", expect.objectContaining({ sqsMessageId: "bad", error: expect.objectContaining({ code: "INVALID_DELIVERY_EVENT" }) }));
+    expect(outcomes.ofKind("invalid-record")).toEqual([
+      expect.objectContaining({ stage: "gmail-forwarder", sqsMessageId: "bad", error: expect.objectContaining({ code: "INVALID_DELIVERY_EVENT" }) }),
+    ]);
   });
 
   it("keeps the raw message when the decision also stores it", async () => {

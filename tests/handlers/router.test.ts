@@ -6,6 +6,7 @@ import { createObservability } from "../../handlers/observability";
 import { createRouter, routerEnvironmentVariables, routerFactory, readRouterEnvironment } from "../../handlers/router";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
 import { sesNotification, snsEnvelope, sqsRecord } from "../helpers/factories";
+import { RecordedOutcomes } from "../helpers/outcomes";
 import { invokeArchive, serializeFactory } from "../helpers/lambda-archive";
 
 describe("router enrichment handler against dynalite", () => {
@@ -31,7 +32,12 @@ describe("router enrichment handler against dynalite", () => {
 
   function router(defaultAction: "bounce" | "drop" | "store" = "bounce") {
     const observability = createObservability("router-test");
-    return { route: createRouter({ rules: store, settings: { defaultAction, verdictPolicy: DEFAULT_VERDICT_POLICY }, observability }), observability };
+    const outcomes = new RecordedOutcomes();
+    return {
+      route: createRouter({ rules: store, settings: { defaultAction, verdictPolicy: DEFAULT_VERDICT_POLICY }, observability, outcomes }),
+      observability,
+      outcomes,
+    };
   }
 
   it("routes every recipient by its most specific enabled rule, in one BatchGetItem", async () => {
@@ -68,6 +74,28 @@ describe("router enrichment handler against dynalite", () => {
     expect(addMetric).toHaveBeenCalledWith("Bounced", "Count", 1);
   });
 
+  it("reports each decision as outcomes: routed, then the recipients kept and those dropped, by rule or by policy", async () => {
+    // Prepare
+    await putRule({ pattern: "keep@example.com", actions: [{ type: "store" }] });
+    await putRule({ pattern: "gone@example.com", actions: [{ type: "drop" }] });
+    const { route, outcomes } = router();
+
+    // Act
+    await route([
+      sqsRecord(sesNotification({ messageId: "m-rules", recipients: ["keep@example.com", "gone@example.com"] })),
+      sqsRecord(sesNotification({ messageId: "m-virus", recipients: ["keep@example.com"], virus: "FAIL" })),
+    ]);
+
+    // Assess
+    expect(outcomes.kinds()).toEqual(["routed", "stored", "dropped", "routed", "dropped"]);
+    expect(outcomes.ofKind("stored")).toEqual([expect.objectContaining({ messageId: "m-rules", recipients: ["keep@example.com"] })]);
+    expect(outcomes.ofKind("dropped")).toEqual([
+      expect.objectContaining({ messageId: "m-rules", recipients: ["gone@example.com"], by: "rule" }),
+      expect.objectContaining({ messageId: "m-virus", recipients: ["keep@example.com"], by: "policy", reason: expect.stringMatching(/virus/) }),
+    ]);
+    expect(outcomes.ofKind("routed")[0]!.decision.originalMessageId).toBe("m-rules");
+  });
+
   it("accepts the seed's single action + target rule form and an SNS envelope around the notification", async () => {
     await store.putRuleItem({ PK: "ROUTE#*", SK: "RULE#v1", entity_type: "ROUTE", recipient: "*", action: "forward-to-gmail", target: "Catch@Gmail.com", enabled: true });
     const [decision] = await router().route([sqsRecord(snsEnvelope(sesNotification({ recipients: ["x@example.com"] })))]);
@@ -85,7 +113,9 @@ describe("router enrichment handler against dynalite", () => {
 
   it("names the SQS message id when a record is not an SES notification", async () => {
     const record = sqsRecord("{not json", { messageId: "bad-record-1" });
-    await expect(router().route([record])).rejects.toThrow(/SQS message bad-record-1: the record body is not JSON/);
+    const { route, outcomes } = router();
+    await expect(route([record])).rejects.toThrow(/SQS message bad-record-1: the record body is not JSON/);
+    expect(outcomes.all).toEqual([expect.objectContaining({ kind: "invalid-record", stage: "router", sqsMessageId: "bad-record-1", error: expect.objectContaining({ code: "INVALID_NOTIFICATION" }) })]);
   });
 
   it("drops virus mail by policy whatever the rules say", async () => {
