@@ -240,7 +240,8 @@ export function parseStackConfig(
   const result = z.object(keySchemas()).strict().safeParse(values);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    if (issue.code === "unrecognized_keys") {
+    // An unknown top-level key is named itself; one inside a structured key names that key.
+    if (issue.code === "unrecognized_keys" && issue.path.length === 0) {
       throw new ConfigError(issue.keys[0] ?? "?", `unknown key (known keys: ${CONFIG_KEYS.join(", ")})`);
     }
     const key = String(issue.path[0] ?? "?");

@@ -26,6 +26,10 @@ describe("stack config schema", () => {
       verdictPolicy: DEFAULT_VERDICT_POLICY,
       emailRetentionDays: 7,
       logRetentionDays: 30,
+      adoptIdentities: [],
+      deletionProtection: false,
+      tlsPolicy: "Require",
+      logExecutionData: false,
     });
   });
 
