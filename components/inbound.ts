@@ -12,7 +12,8 @@
  * - the activation and the stack's own rule set are never deleted by `pulumi destroy` (`retainOnDelete`):
  *   the provider's delete of an activation turns off all receiving in the region, and another stack's
  *   rule may live in the set.
- * In a shared account the test stack joins prod's active set (`ses-mail:joinExistingRuleSet`).
+ * In a shared account the test stack joins prod's active set (`ses-mail:joinExistingRuleSet`). A stack
+ * deployed again after a destroy adopts the rule set it kept (`ses-mail:adoptRuleSet`).
  *
  * A domain whose SES identity already exists (`ses-mail:adoptIdentities`) is imported, not created: its
  * DKIM keys, configuration set and tags stay as they are, and `pulumi destroy` leaves it in place.
@@ -38,6 +39,8 @@ export interface InboundArgs {
   readonly joinExistingRuleSet?: string;
   /** The name of an active rule set this stack may deactivate for its own. Default: refuse to replace any. */
   readonly replaceActiveRuleSet?: string;
+  /** The stack's own rule set exists already (kept by an earlier destroy): import it. Default false. */
+  readonly adoptRuleSet?: boolean;
   /** Domains whose SES identity exists already: imported as they are and kept on destroy. Default none. */
   readonly adoptIdentities?: readonly string[];
   /** The rule's TLS policy. Default `Require`. */
@@ -121,7 +124,11 @@ export class Inbound extends pulumi.ComponentResource {
     } else {
       // Never deleted by `pulumi destroy`: deleting an activation turns off every rule set in the region,
       // and another stack may have joined this set (docs/DEPLOY.md says how to remove them by hand).
-      const ruleSet = new aws.ses.ReceiptRuleSet(`${name}-rule-set`, { ruleSetName: stack.names.ruleSet }, { parent: this, retainOnDelete: true });
+      const ruleSet = new aws.ses.ReceiptRuleSet(
+        `${name}-rule-set`,
+        { ruleSetName: stack.names.ruleSet },
+        { parent: this, retainOnDelete: true, ...(args.adoptRuleSet ? { import: stack.names.ruleSet } : {}) },
+      );
       this.ruleSetName = pulumi.all([approved, ruleSet.ruleSetName]).apply(([, created]) => created);
       const activation = new aws.ses.ActiveReceiptRuleSet(`${name}-active-rule-set`, { ruleSetName: this.ruleSetName }, { parent: this, retainOnDelete: true });
       dependsOn.push(ruleSet, activation);

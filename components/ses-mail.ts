@@ -119,6 +119,7 @@ export class SesMail extends pulumi.ComponentResource {
         topicArn: notification.topic.arn,
         ...(config.joinExistingRuleSet ? { joinExistingRuleSet: config.joinExistingRuleSet } : {}),
         ...(config.replaceActiveRuleSet ? { replaceActiveRuleSet: config.replaceActiveRuleSet } : {}),
+        adoptRuleSet: config.adoptRuleSet,
         adoptIdentities: config.adoptIdentities,
         tlsPolicy: config.tlsPolicy,
         permissions: [storage.policy, notification.topicPolicy],

@@ -61,6 +61,11 @@ export interface StackConfig {
    * active rule set: that would stop all mail the other set receives.
    */
   readonly replaceActiveRuleSet?: string;
+  /**
+   * The stack's own rule set (`ses-ruleset-{env}`) exists already, kept by an earlier `pulumi destroy`:
+   * import it rather than create it. Harmless to leave on afterwards. Default false.
+   */
+  readonly adoptRuleSet: boolean;
   /** Domains whose SES identity already exists (verified earlier, e.g. for sending): adopted, not created. Default none. */
   readonly adoptIdentities: readonly string[];
   /** Deletion protection on the routing table, the bucket and the credential key. Default on for `prod`, off otherwise. */
@@ -188,6 +193,7 @@ function deploymentKeySchemas(domain: z.ZodType<string>) {
   const flag = z.preprocess(jsonText, z.boolean());
   return {
     replaceActiveRuleSet: z.string().min(1).optional(),
+    adoptRuleSet: flag.default(false),
     adoptIdentities: z.preprocess(jsonText, z.array(domain).default([])),
     deletionProtection: flag.optional(),
     tlsPolicy: z.enum(TLS_POLICIES).default("Require"),
@@ -210,11 +216,20 @@ function deploymentKeySchemas(domain: z.ZodType<string>) {
 }
 
 /** Checks across keys; returns the key and problem of the first violation. */
-function crossKeyProblem(config: { domains: readonly string[]; adoptIdentities: readonly string[]; joinExistingRuleSet?: string; replaceActiveRuleSet?: string }): [string, string] | undefined {
+function crossKeyProblem(config: {
+  domains: readonly string[];
+  adoptIdentities: readonly string[];
+  adoptRuleSet: boolean;
+  joinExistingRuleSet?: string;
+  replaceActiveRuleSet?: string;
+}): [string, string] | undefined {
   const stray = config.adoptIdentities.find((domain) => !config.domains.includes(domain));
   if (stray) return ["adoptIdentities", `${stray} is not one of ses-mail:domains`];
   if (config.joinExistingRuleSet && config.replaceActiveRuleSet) {
     return ["replaceActiveRuleSet", "a stack either joins an active rule set (joinExistingRuleSet) or replaces it with its own, not both"];
+  }
+  if (config.joinExistingRuleSet && config.adoptRuleSet) {
+    return ["adoptRuleSet", "a stack that joins another stack's rule set (joinExistingRuleSet) has no rule set of its own to adopt"];
   }
   return undefined;
 }
@@ -264,6 +279,7 @@ export function parseStackConfig(
     ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
     ...(config.joinExistingRuleSet ? { joinExistingRuleSet: config.joinExistingRuleSet } : {}),
     ...(config.replaceActiveRuleSet ? { replaceActiveRuleSet: config.replaceActiveRuleSet } : {}),
+    adoptRuleSet: config.adoptRuleSet,
     adoptIdentities: config.adoptIdentities,
     // Production data is protected unless the stack says otherwise.
     deletionProtection: config.deletionProtection ?? environment === PRODUCTION_STACK,

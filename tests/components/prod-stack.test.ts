@@ -1,8 +1,9 @@
 /**
- * The shipped `prod` stack (Pulumi.prod.yaml) run under Pulumi mocks, with two production extras set:
- * one domain's SES identity already exists (adopted, not created) and MTA-STS is on. Proves the data is
- * deletion-protected by default, the adopted identity keeps its DKIM and survives destroy, the MTA-STS
- * policy is served and published, and nothing deprecated is declared.
+ * The shipped `prod` stack (Pulumi.prod.yaml) run under Pulumi mocks, with production extras set: one
+ * domain's SES identity already exists (adopted, not created), the stack is deployed again after a
+ * destroy (its kept rule set adopted) and MTA-STS is on. Proves the data is deletion-protected by
+ * default, what exists is adopted and survives destroy, the MTA-STS policy is served and published,
+ * and nothing deprecated is declared.
  */
 import { findDeprecations, formatDeprecation } from "../../components/synth/deprecations";
 import { named, ofType, synthStack, T, type SynthRun } from "../helpers/synth";
@@ -15,6 +16,7 @@ let run: SynthRun;
 beforeAll(async () => {
   run = await synthStack("prod", {
     "ses-mail:adoptIdentities": JSON.stringify(["example.org"]),
+    "ses-mail:adoptRuleSet": "true",
     "ses-mail:mtaSts": JSON.stringify({ mode: "testing", certificateArn: CERTIFICATE, reportingAddress: "tls-reports@example.com" }),
   });
 }, 120_000);
@@ -46,6 +48,13 @@ describe("an SES identity that already exists", () => {
     const tokens = (adopted.outputs.dkimSigningAttributes as { tokens: string[] }).tokens;
     const records = (run.result.outputs.dnsRecords as Record<string, Array<{ name: string; type: string; value: string }>>)["example.org"]!;
     expect(records.filter((record) => record.name.endsWith("._domainkey.example.org")).map((record) => record.value)).toEqual(tokens.map((token) => `${token}.dkim.amazonses.com`));
+  });
+});
+
+describe("deployed again after a destroy", () => {
+  it("adopts the rule set the destroy kept, and keeps it again", () => {
+    expect(ofType(run.result, T.receiptRuleSet).map((set) => [set.inputs.ruleSetName, set.options])).toEqual([["ses-ruleset-prod", { retainOnDelete: true, import: "ses-ruleset-prod" }]]);
+    expect(ofType(run.result, T.activeRuleSet).map((set) => set.options)).toEqual([{ retainOnDelete: true }]);
   });
 });
 

@@ -24,12 +24,19 @@ describe("deployment keys", () => {
     expect(parseStackConfig({ domains: ["example.com"], deletionProtection: true }, "staging").deletionProtection).toBe(true);
   });
 
-  it("reads tlsPolicy, logExecutionData, adoptIdentities and replaceActiveRuleSet as Pulumi passes them", () => {
+  it("reads tlsPolicy, logExecutionData, adoptIdentities, adoptRuleSet and replaceActiveRuleSet as Pulumi passes them", () => {
     const config = parseStackConfig(
-      { domains: '["example.com","Example.ORG"]', tlsPolicy: "Optional", logExecutionData: "true", adoptIdentities: '["EXAMPLE.org"]', replaceActiveRuleSet: "default-rule-set" },
+      {
+        domains: '["example.com","Example.ORG"]',
+        tlsPolicy: "Optional",
+        logExecutionData: "true",
+        adoptIdentities: '["EXAMPLE.org"]',
+        adoptRuleSet: "true",
+        replaceActiveRuleSet: "default-rule-set",
+      },
       "prod",
     );
-    expect(config).toMatchObject({ tlsPolicy: "Optional", logExecutionData: true, adoptIdentities: ["example.org"], replaceActiveRuleSet: "default-rule-set" });
+    expect(config).toMatchObject({ tlsPolicy: "Optional", logExecutionData: true, adoptIdentities: ["example.org"], adoptRuleSet: true, replaceActiveRuleSet: "default-rule-set" });
   });
 
   it("reads an MTA-STS block with its defaults", () => {
@@ -43,6 +50,7 @@ describe("deployment keys", () => {
     [{ deletionProtection: "yes" }, "deletionProtection", /boolean/],
     [{ adoptIdentities: ["other.example"] }, "adoptIdentities", /other\.example is not one of ses-mail:domains/],
     [{ joinExistingRuleSet: "ses-ruleset-prod", replaceActiveRuleSet: "ses-ruleset-prod" }, "replaceActiveRuleSet", /either joins .* or replaces it/],
+    [{ joinExistingRuleSet: "ses-ruleset-prod", adoptRuleSet: true }, "adoptRuleSet", /has no rule set of its own to adopt/],
     [{ mtaSts: { mode: "enforce", certificateArn: CERTIFICATE.replace("us-east-1", "eu-west-2") } }, "mtaSts", /ACM certificate in us-east-1/],
     [{ mtaSts: { mode: "none", certificateArn: CERTIFICATE } }, "mtaSts", /testing|enforce/],
     [{ mtaSts: { mode: "enforce", certificateArn: CERTIFICATE, maxAgeDays: 400 } }, "mtaSts", /365/],
