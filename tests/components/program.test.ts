@@ -458,6 +458,7 @@ describe("least privilege of the attached policies", () => {
     const documents = [
       ...ofType(run.result, T.rolePolicy).map((policy) => [String(policy.inputs.role), String(policy.inputs.policy)] as const),
       ...ofType(run.result, T.kmsKey).map((key) => ["credential key", String(key.inputs.policy)] as const),
+      ...ofType(run.result, "aws:iam/policy:Policy").map((policy) => [String(policy.inputs.name), String(policy.inputs.policy)] as const),
     ];
     const problems: string[] = [];
     for (const [owner, text] of documents) {
