@@ -106,6 +106,20 @@ function printSummary(context: CommandContext, result: SynthResult, domains: rea
   for (const line of formatTable(rows)) out.line(line);
   out.line();
 
+  // What `pulumi destroy` will not delete, and what the stack takes over rather than creates.
+  const guarded = custom.flatMap((resource) => {
+    const what = [
+      ...(resource.inputs.deletionProtectionEnabled === true ? ["deletion protection (AWS)"] : []),
+      ...(resource.options?.protect ? ["protected"] : []),
+      ...(resource.options?.retainOnDelete ? ["kept on destroy"] : []),
+      ...(resource.options?.import ? [`adopted (import ${resource.options.import})`] : []),
+    ];
+    return what.length > 0 ? [[`  ${resource.type}`, resource.name, what.join(", ")]] : [];
+  });
+  out.line("protected, kept or adopted:");
+  for (const line of formatTable(guarded.length > 0 ? guarded : [["  none"]])) out.line(line);
+  out.line();
+
   out.line("outputs:");
   for (const [key, value] of Object.entries(result.outputs)) {
     if (value === undefined) continue;

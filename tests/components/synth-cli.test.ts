@@ -108,6 +108,9 @@ describe("ses-mail synth without --out", () => {
     expect(stdout).toMatch(/ses-mail-gmail-forwarder-test\s+512 MB\s+300 s\s+nodejs24\.x/);
     expect(stdout).toContain("dnsRecords:");
     expect(stdout).toContain("provider deprecations: none");
+    // The test stack protects nothing; its receipt rule set and activation survive a destroy.
+    expect(stdout).toMatch(/protected, kept or adopted:\n[\s\S]*?ActiveReceiptRuleSet\s+ses-mail-inbound-active-rule-set\s+kept on destroy\n/);
+    expect(stdout).not.toMatch(/protected\n|deletion protection \(AWS\)/);
   });
 });
 
