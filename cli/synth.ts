@@ -3,6 +3,11 @@
  * mocks with a stack's config (no Pulumi CLI, no AWS account) and either prints a summary or writes
  * what a reviewer diffs: resources.json, every Lambda's code unpacked, and the pipeline diagram.
  *
+ * It also reports what `pulumi preview` would warn or stop on: every input or resource type the AWS
+ * provider marks deprecated, and the program's own refusals (an active receipt rule set this stack may
+ * not take over). `--active-rule-set` says what the mocked region has active (default: the set the
+ * stack joins, else none).
+ *
  * Pulumi and the components load inside `run` (require, not import(): the CLI and jest both run this
  * file as CommonJS), so other commands start quickly.
  */
@@ -13,7 +18,7 @@ import type { SynthResult } from "../components/synth/run";
 import { stackFilePath } from "../config/load";
 import { formatTable, UserError, type Command, type CommandContext } from "./framework";
 
-const USAGE = "ses-mail synth --stack NAME [--config FILE] [--out DIR]";
+const USAGE = "ses-mail synth --stack NAME [--config FILE] [--out DIR] [--active-rule-set NAME|none]";
 
 async function runSynth(context: CommandContext): Promise<void> {
   const stack = context.values.stack;
@@ -27,12 +32,25 @@ async function runSynth(context: CommandContext): Promise<void> {
   // Validate before starting the program, so a config mistake reads as one line naming the key.
   const stackConfig = stackConfigFromPulumiValues(config, stack);
 
+  const activeOption = context.values["active-rule-set"];
+  const activeRuleSet = typeof activeOption === "string" ? (activeOption === "none" ? null : activeOption) : undefined;
+
   context.out.note(`synthesizing stack ${stack} from ${path.relative(cwd, configFile) || configFile} (offline, mocked AWS)…`);
-  const { synthesize } = require("../components/synth/run") as typeof import("../components/synth/run");
-  const result = await synthesize({ stack, config });
+  const { synthesize, SynthProgramError } = require("../components/synth/run") as typeof import("../components/synth/run");
+  let result: SynthResult;
+  try {
+    result = await synthesize({ stack, config, ...(activeRuleSet !== undefined ? { activeRuleSet } : {}) });
+  } catch (error) {
+    // What `pulumi preview` would stop on, as a user can read and fix it.
+    if (error instanceof SynthProgramError) throw new UserError(error.message, { cause: error });
+    throw error;
+  }
+  const { findDeprecations, formatDeprecation } = require("../components/synth/deprecations") as typeof import("../components/synth/deprecations");
+  const deprecations = findDeprecations(result.resources);
+  for (const deprecation of deprecations) context.out.note(`warning: deprecated: ${formatDeprecation(deprecation)}`);
 
   if (!out) {
-    printSummary(context, result, stackConfig.domains);
+    printSummary(context, result, stackConfig.domains, deprecations.length);
     return;
   }
   const { measureArchive, unpackArchive } = require("../components/synth/archive") as typeof import("../components/synth/archive");
@@ -53,21 +71,23 @@ async function runSynth(context: CommandContext): Promise<void> {
     aws: result.aws,
     outputs: result.outputs,
     lambdas,
+    deprecations,
     resources: result.resources,
   };
   fs.writeFileSync(path.join(out, "resources.json"), `${JSON.stringify(document, null, 2)}\n`);
   fs.writeFileSync(path.join(out, "pipeline.mmd"), pipelineDiagram(result.resources));
-  context.out.line(`${result.resources.length} resources, ${result.archives.size} Lambda functions → ${out}`);
+  context.out.line(`${result.resources.length} resources, ${result.archives.size} Lambda functions, ${deprecations.length} provider deprecations → ${out}`);
   context.out.line("  resources.json   every resource: type, name, parent, inputs (secrets masked), mocked outputs");
   context.out.line("  lambdas/<name>/  each function's code archive, unpacked");
   context.out.line("  pipeline.mmd     the pipeline as a Mermaid flowchart");
 }
 
-function printSummary(context: CommandContext, result: SynthResult, domains: readonly string[]): void {
+function printSummary(context: CommandContext, result: SynthResult, domains: readonly string[], deprecationCount: number): void {
   const { out } = context;
   const custom = result.resources.filter((resource) => resource.custom);
   out.line(`stack ${result.stack}: ${custom.length} AWS resources in ${result.resources.length - custom.length} components (region ${result.aws.region}, mocked account ${result.aws.accountId})`);
   out.line(`domains: ${domains.join(", ")}`);
+  out.line(`provider deprecations: ${deprecationCount === 0 ? "none" : `${deprecationCount} (listed above as warnings)`}`);
   out.line();
 
   const counts = new Map<string, number>();
@@ -84,6 +104,20 @@ function printSummary(context: CommandContext, result: SynthResult, domains: rea
     return [`  ${String(fn.inputs.name)}`, `${String(fn.inputs.memorySize)} MB`, `${String(fn.inputs.timeout)} s`, String(fn.inputs.runtime), `${packages} packages bundled`];
   });
   for (const line of formatTable(rows)) out.line(line);
+  out.line();
+
+  // What `pulumi destroy` will not delete, and what the stack takes over rather than creates.
+  const guarded = custom.flatMap((resource) => {
+    const what = [
+      ...(resource.inputs.deletionProtectionEnabled === true ? ["deletion protection (AWS)"] : []),
+      ...(resource.options?.protect ? ["protected"] : []),
+      ...(resource.options?.retainOnDelete ? ["kept on destroy"] : []),
+      ...(resource.options?.import ? [`adopted (import ${resource.options.import})`] : []),
+    ];
+    return what.length > 0 ? [[`  ${resource.type}`, resource.name, what.join(", ")]] : [];
+  });
+  out.line("protected, kept or adopted:");
+  for (const line of formatTable(guarded.length > 0 ? guarded : [["  none"]])) out.line(line);
   out.line();
 
   out.line("outputs:");
@@ -103,6 +137,7 @@ export const SYNTH_COMMANDS: readonly Command[] = [
       stack: { type: "string" },
       config: { type: "string" },
       out: { type: "string" },
+      "active-rule-set": { type: "string" },
     },
     positionals: [0, 0],
     run: runSynth,

@@ -20,6 +20,23 @@ export interface BouncerStageEnvironment {
 export const BOUNCER_MEMORY_MB = 256;
 export const BOUNCER_TIMEOUT_SECONDS = 60;
 export const BOUNCER_BATCH_SIZE = 10;
+/**
+ * Concurrent invocations at most (2 is the least an SQS event source mapping allows). A spam burst to a
+ * bounce rule then waits in the queue instead of outrunning the account's SES sending rate (1 message
+ * per second in the sandbox, 14 by default in production); the SES client paces and retries throttled
+ * sends on top (adapters/aws/ses-sender.ts).
+ */
+export const BOUNCER_MAX_CONCURRENCY = 2;
+/**
+ * How long SES may keep refusing sends for the rate before a bounce is dead-lettered: a throttled
+ * record is retried by SQS once per visibility timeout, this many seconds in all.
+ */
+export const BOUNCER_THROTTLE_RIDE_OUT_SECONDS = 60 * 60;
+
+/** Receives of a bouncer record before the DLQ: one per visibility timeout across the ride-out, and the first. */
+export function bouncerMaxReceiveCount(visibilityTimeoutSeconds: number): number {
+  return Math.ceil(BOUNCER_THROTTLE_RIDE_OUT_SECONDS / visibilityTimeoutSeconds) + 1;
+}
 
 export const BOUNCER_PACKAGES: readonly string[] = [
   "@aws-lambda-powertools/batch",
@@ -54,9 +71,15 @@ export class Bouncer extends pulumi.ComponentResource {
     const { stack } = args;
     const parent = { parent: this };
 
+    const visibilityTimeoutSeconds = visibilityForFunction(BOUNCER_TIMEOUT_SECONDS);
     this.queues = new QueueWithDeadLetter(
       `${name}-queue`,
-      { queueName: stack.names.bouncerQueue, deadLetterQueueName: stack.names.bouncerDeadLetterQueue, visibilityTimeoutSeconds: visibilityForFunction(BOUNCER_TIMEOUT_SECONDS) },
+      {
+        queueName: stack.names.bouncerQueue,
+        deadLetterQueueName: stack.names.bouncerDeadLetterQueue,
+        visibilityTimeoutSeconds,
+        maxReceiveCount: bouncerMaxReceiveCount(visibilityTimeoutSeconds),
+      },
       parent,
     );
 
@@ -95,6 +118,7 @@ export class Bouncer extends pulumi.ComponentResource {
           batchSize: BOUNCER_BATCH_SIZE,
           maximumBatchingWindowInSeconds: 0,
           functionResponseTypes: ["ReportBatchItemFailures"],
+          scalingConfig: { maximumConcurrency: BOUNCER_MAX_CONCURRENCY },
         },
         parent,
       );

@@ -16,4 +16,9 @@ export interface StackContext {
   readonly logRetentionDays: number;
   /** `SESMail/{env}`: every custom metric of the stack. */
   readonly metricsNamespace: string;
+  /**
+   * Whether the Pipe and the state machines log message data (notification bodies with addresses and
+   * subjects, state inputs and outputs) beside ids, outcomes and errors (`ses-mail:logExecutionData`).
+   */
+  readonly logExecutionData: boolean;
 }

@@ -4,6 +4,10 @@
  * and the customer-managed KMS key (`alias/ses-mail-smtp-credentials-{env}`, yearly rotation) it
  * encrypts credentials with. The key policy lets the account administer the key, only the manager's
  * role encrypt, and IAM-granted operators of the account decrypt credentials (policies.ts).
+ *
+ * Every SMTP user gets the managed policy `ses-mail-smtp-user-boundary-{env}` as its permissions
+ * boundary (SES sending only), and the manager's role may create users or write their policies only
+ * with that boundary: whoever controls its code or its input cannot mint an administrator.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -12,7 +16,7 @@ import { SMTP_USER_KEY_PREFIX } from "../core/table";
 import type { StackContext } from "./context";
 import { createLambdaRole, SesMailFunction, type LambdaCode } from "./lambda-function";
 import { FunctionKey } from "./naming";
-import { credentialKeyPolicy, credentialManagerStatements } from "./policies";
+import { credentialKeyPolicy, credentialManagerStatements, smtpUserPermissionsBoundary } from "./policies";
 import { MAX_RETENTION_SECONDS } from "./queue";
 
 /** What the credential manager's environment is built from (handlers/credential-manager.ts `CredentialManagerEnvironment`). */
@@ -20,6 +24,8 @@ export interface CredentialManagerStageEnvironment {
   readonly routingTable: string;
   /** The credential key's ARN. */
   readonly kmsKeyId: string;
+  /** The SMTP users' permissions boundary (a managed policy ARN). */
+  readonly permissionsBoundary: string;
 }
 
 export const CREDENTIAL_MANAGER_MEMORY_MB = 256;
@@ -47,10 +53,16 @@ export interface CredentialManagerArgs {
   readonly table: aws.dynamodb.Table;
   /** The event source mapping's filter (the handler exports the one it expects). Default: SMTP user items. */
   readonly streamFilter?: Readonly<Record<string, unknown>>;
+  /**
+   * Pulumi refuses to delete the key while set (`protect`): without it the stored SMTP passwords cannot
+   * be read back. Even unprotected, KMS only schedules a deletion, cancellable for 30 days. Default false.
+   */
+  readonly deletionProtection?: boolean;
 }
 
 export class CredentialManager extends pulumi.ComponentResource {
   public readonly key: aws.kms.Key;
+  public readonly permissionsBoundary: aws.iam.Policy;
   public readonly alias: aws.kms.Alias;
   public readonly deadLetterQueue: aws.sqs.Queue;
   public readonly function: SesMailFunction;
@@ -73,6 +85,15 @@ export class CredentialManager extends pulumi.ComponentResource {
           .all([stack.aws, role.arn])
           .apply(([ctx, managerRoleArn]) => JSON.stringify(credentialKeyPolicy(ctx, { managerRoleArn, encryptionContextKey: SMTP_ENCRYPTION_CONTEXT_KEY }))),
       },
+      { parent: this, protect: args.deletionProtection ?? false },
+    );
+    this.permissionsBoundary = new aws.iam.Policy(
+      `${name}-user-boundary`,
+      {
+        name: stack.names.smtpUserBoundary,
+        description: `ses-mail ${stack.env}: the most any SMTP user may do (send through SES)`,
+        policy: JSON.stringify(smtpUserPermissionsBoundary()),
+      },
       parent,
     );
     this.alias = new aws.kms.Alias(`${name}-key-alias`, { name: stack.names.credentialKeyAlias, targetKeyId: this.key.keyId }, parent);
@@ -86,18 +107,21 @@ export class CredentialManager extends pulumi.ComponentResource {
       `${name}-function`,
       {
         stack,
-          key: FunctionKey.CredentialManager,
+        key: FunctionKey.CredentialManager,
         description: "Creates and deletes SMTP users as SMTP user items come and go",
         factory: code.factory,
         packages: code.packages ?? CREDENTIAL_MANAGER_PACKAGES,
         memorySize: CREDENTIAL_MANAGER_MEMORY_MB,
         timeout: CREDENTIAL_MANAGER_TIMEOUT_SECONDS,
-        environment: pulumi.all([args.table.name, this.key.arn]).apply(([routingTable, kmsKeyId]) => code.environmentVariables({ routingTable, kmsKeyId })),
+        environment: pulumi
+          .all([args.table.name, this.key.arn, this.permissionsBoundary.arn])
+          .apply(([routingTable, kmsKeyId, permissionsBoundary]) => code.environmentVariables({ routingTable, kmsKeyId, permissionsBoundary })),
         statements: pulumi
-          .all([stack.aws, args.table.arn, args.table.streamArn, this.key.arn, this.deadLetterQueue.arn])
-          .apply(([ctx, tableArn, streamArn, keyArn, deadLetterQueueArn]) =>
+          .all([stack.aws, args.table.arn, args.table.streamArn, this.key.arn, this.deadLetterQueue.arn, this.permissionsBoundary.arn])
+          .apply(([ctx, tableArn, streamArn, keyArn, deadLetterQueueArn, permissionsBoundaryArn]) =>
             credentialManagerStatements(ctx, {
               userNamePrefix: IAM_USER_PREFIX,
+              permissionsBoundaryArn,
               tableArn,
               streamArn,
               keyArn,
@@ -127,6 +151,6 @@ export class CredentialManager extends pulumi.ComponentResource {
       parent,
     );
 
-    this.registerOutputs({ functionArn: this.function.arn, keyArn: this.key.arn, keyAlias: this.alias.name });
+    this.registerOutputs({ functionArn: this.function.arn, keyArn: this.key.arn, keyAlias: this.alias.name, permissionsBoundaryArn: this.permissionsBoundary.arn });
   }
 }

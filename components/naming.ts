@@ -3,12 +3,14 @@
  * AWS length limits they must fit. Pure: the components, the tests and the synth diagram all read
  * names from here, so a name is defined once.
  */
+import { createHash } from "node:crypto";
 import { routingTableName } from "../core/table";
 
 /** AWS name length limits, by the kind of resource (from each service's API reference). */
 export const NAME_LIMITS = {
   bucket: 63,
   iamRole: 64,
+  iamPolicy: 128,
   lambdaFunction: 64,
   sqsQueue: 80,
   snsTopic: 256,
@@ -27,6 +29,7 @@ export const NAME_LIMITS = {
   resourceGroup: 128,
   application: 256,
   logResourcePolicy: 256,
+  xraySamplingRule: 32,
 } as const;
 export type NameKind = keyof typeof NAME_LIMITS;
 
@@ -41,6 +44,17 @@ export class ResourceNameError extends Error {
 export function checkedName(kind: NameKind, name: string): string {
   if (name.length > NAME_LIMITS[kind]) throw new ResourceNameError(kind, name);
   return name;
+}
+
+/**
+ * A name that must fit a tight limit (X-Ray sampling rules: 32): as is when it fits, otherwise cut and
+ * made unique again with a short hash of the whole name, so long stack names still deploy.
+ */
+export function fittedName(kind: NameKind, name: string): string {
+  const limit = NAME_LIMITS[kind];
+  if (name.length <= limit) return name;
+  const hash = createHash("sha256").update(name).digest("hex").slice(0, 8);
+  return `${name.slice(0, limit - hash.length - 1)}-${hash}`;
 }
 
 /** The Lambda functions of a stack, by role in the pipeline. */
@@ -89,15 +103,20 @@ export function stackNames(env: string) {
     bouncerDeadLetterQueue: queue(`ses-bouncer-dlq-${env}`),
     credentialDeadLetterQueue: queue(`ses-mail-credential-manager-dlq-${env}`),
     credentialKeyAlias: checkedName("kmsAlias", `alias/ses-mail-smtp-credentials-${env}`),
+    smtpUserBoundary: checkedName("iamPolicy", `ses-mail-smtp-user-boundary-${env}`),
     retryProcessor: checkedName("stateMachine", `ses-mail-gmail-forwarder-retry-processor-${env}`),
-    retryProcessorLogGroup: checkedName("logGroup", `/aws/states/ses-mail-gmail-forwarder-retry-processor-${env}`),
+    // Under /aws/vendedlogs/: Step Functions then needs no entry in the account's one CloudWatch Logs
+    // resource policy (5,120 characters, shared by every service that delivers logs), AWS's guidance.
+    retryProcessorLogGroup: checkedName("logGroup", `/aws/vendedlogs/states/ses-mail-gmail-forwarder-retry-processor-${env}`),
     retryProcessorSchedule: checkedName("schedule", `ses-mail-retry-processor-${env}`),
     tokenMonitor: checkedName("stateMachine", `ses-mail-gmail-token-monitor-${env}`),
-    tokenMonitorLogGroup: checkedName("logGroup", `/aws/states/ses-mail-gmail-token-monitor-${env}`),
+    tokenMonitorLogGroup: checkedName("logGroup", `/aws/vendedlogs/states/ses-mail-gmail-token-monitor-${env}`),
     tokenMonitorSchedule: checkedName("schedule", `ses-mail-token-monitor-${env}`),
     alarmTopic: checkedName("snsTopic", `ses-mail-alarms-${env}`),
     dashboard: checkedName("dashboard", `ses-mail-dashboard-${env}`),
     alarm: (what: string) => checkedName("alarm", `ses-mail-${what}-${env}`),
+    xraySamplingRule: fittedName("xraySamplingRule", `ses-mail-${env}`),
+    mtaStsBucket: (accountId: string) => checkedName("bucket", `ses-mail-mta-sts-${accountId}-${env}`),
   };
 }
 export type StackNames = ReturnType<typeof stackNames>;

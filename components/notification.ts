@@ -7,7 +7,29 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackContext } from "./context";
 import { notificationTopicPolicy } from "./policies";
-import { allowServiceToSend, DEFAULT_QUEUE_SETTINGS, QueueWithDeadLetter } from "./queue";
+import { allowServiceToSend, DEFAULT_QUEUE_SETTINGS, QueueWithDeadLetter, visibilityForFunction } from "./queue";
+import { ROUTER_TIMEOUT_SECONDS } from "./router";
+
+/**
+ * How long the router's dependencies (DynamoDB, S3) may be down before inbound mail moves to the input
+ * dead-letter queue. The Pipe retries a failed enrichment only by letting the message become visible
+ * again, up to the queue's receive count, so the count and the visibility together set this.
+ */
+export const INPUT_QUEUE_OUTAGE_SECONDS = 15 * 60;
+
+/**
+ * The input queue's visibility and receive count. Visibility follows AWS's guidance for a queue a
+ * Lambda consumes (six times the function's timeout): the Pipe calls the router synchronously and
+ * retries a throttled call within the visibility, so a slow routing never makes the message visible
+ * again while its decision is still being put (the seed's 30 s equalled the router's timeout). The
+ * receive count is enough receives, one visibility apart, for the last to come after the outage.
+ */
+export function inputQueueSettings(routerTimeoutSeconds: number, outageSeconds = INPUT_QUEUE_OUTAGE_SECONDS): { visibilityTimeoutSeconds: number; maxReceiveCount: number } {
+  const visibilityTimeoutSeconds = visibilityForFunction(routerTimeoutSeconds);
+  // The k-th receive comes (k - 1) visibilities after the first.
+  const maxReceiveCount = Math.ceil(outageSeconds / visibilityTimeoutSeconds) + 1;
+  return { visibilityTimeoutSeconds, maxReceiveCount };
+}
 
 export interface InboundNotificationArgs {
   readonly stack: StackContext;
@@ -37,10 +59,15 @@ export class InboundNotification extends pulumi.ComponentResource {
       parent,
     );
 
-    // The seed's input queue: 30 s visibility, 20 s long polling, 4 days, DLQ after 3 receives.
+    // The seed's 20 s long polling and 4 days; visibility and receive count from inputQueueSettings.
     this.input = new QueueWithDeadLetter(
       `${name}-input`,
-      { queueName: stack.names.inputQueue, deadLetterQueueName: stack.names.inputDeadLetterQueue, ...DEFAULT_QUEUE_SETTINGS },
+      {
+        queueName: stack.names.inputQueue,
+        deadLetterQueueName: stack.names.inputDeadLetterQueue,
+        ...DEFAULT_QUEUE_SETTINGS,
+        ...inputQueueSettings(ROUTER_TIMEOUT_SECONDS),
+      },
       parent,
     );
     const queuePolicy = allowServiceToSend(`${name}-input-policy`, this.input.queue, "sns.amazonaws.com", [this.topic.arn], parent);

@@ -5,8 +5,10 @@
  *
  * Rules: exact actions on exact resource ARNs. `*` resources only where AWS supports nothing narrower
  * (X-Ray, `cloudwatch:PutMetricData` with a namespace condition, Step Functions' log delivery APIs,
- * `dynamodb:ListStreams`).
+ * `dynamodb:ListStreams`), for the SMTP users' boundary (whose own policies narrow it), and in explicit
+ * denies.
  */
+import { SMTP_SEND_ACTIONS } from "../core/smtp-credentials";
 import { ROUTE_KEY_PREFIX } from "../core/table";
 import type { AwsContext } from "./arns";
 import { accountRootArn, iamUserArnPattern, logStreamsArn, sesIdentityArn, ssmParameterArn } from "./arns";
@@ -198,12 +200,17 @@ export function bouncerStatements(
   ];
 }
 
-/** The IAM actions the credential manager calls on the SMTP users it names (handlers/credential-manager.ts). */
+/**
+ * IAM actions that decide what an SMTP user may do. The manager may call them only while the user
+ * carries the stack's permissions boundary (`iam:PermissionsBoundary`), so whatever policy it writes,
+ * the user can do no more than the boundary allows.
+ */
+export const SMTP_USER_BOUNDED_IAM_ACTIONS: readonly string[] = ["iam:CreateUser", "iam:PutUserPolicy", "iam:PutUserPermissionsBoundary"];
+
+/** The other IAM actions the credential manager calls on the SMTP users it names: reading, keys, deleting. */
 export const SMTP_USER_IAM_ACTIONS: readonly string[] = [
-  "iam:CreateUser",
   "iam:GetUser",
   "iam:DeleteUser",
-  "iam:PutUserPolicy",
   "iam:GetUserPolicy",
   "iam:DeleteUserPolicy",
   "iam:ListUserPolicies",
@@ -212,6 +219,14 @@ export const SMTP_USER_IAM_ACTIONS: readonly string[] = [
   "iam:DeleteAccessKey",
 ];
 
+/**
+ * The permissions boundary of every SMTP user: sending through SES and nothing else. A user's own
+ * policy narrows it further to its allowed From addresses (core/smtp-credentials.ts).
+ */
+export function smtpUserPermissionsBoundary(): PolicyDocument {
+  return policyDocument([allow("OnlySendThroughSes", [...SMTP_SEND_ACTIONS], ["*"])]);
+}
+
 /** Encryption with the SMTP credential key must carry the credentials' encryption context key. */
 export function smtpEncryptionContextCondition(contextKey: string): ConditionBlock {
   return { "ForAllValues:StringEquals": { "kms:EncryptionContextKeys": [contextKey] }, Null: { "kms:EncryptionContextKeys": "false" } };
@@ -219,14 +234,17 @@ export function smtpEncryptionContextCondition(contextKey: string): ConditionBlo
 
 /**
  * SMTP credential manager (the AWS actions handlers/credential-manager.ts lists in its header): manage
- * IAM users under the SMTP user prefix only (never another user), encrypt (never decrypt) with the
- * stack's credential key under the credentials' encryption context, read and update SMTP user items of
- * the routing table only, read the table's stream and dead-letter what keeps failing.
+ * IAM users under the SMTP user prefix only (never another user), and create them or write their
+ * policies only with the stack's permissions boundary: the role cannot mint a user with more than SES
+ * sending, and explicit denies keep it so even if someone grants the role more. Encrypt (never
+ * decrypt) with the stack's credential key under the credentials' encryption context, read and update
+ * SMTP user items of the routing table only, read the table's stream and dead-letter what keeps failing.
  */
 export function credentialManagerStatements(
   ctx: AwsContext,
   args: {
     userNamePrefix: string;
+    permissionsBoundaryArn: string;
     tableArn: string;
     streamArn: string;
     keyArn: string;
@@ -235,8 +253,19 @@ export function credentialManagerStatements(
     encryptionContextKey: string;
   },
 ): PolicyStatement[] {
+  const users = iamUserArnPattern(ctx, args.userNamePrefix);
   return [
-    allow("ManageSmtpUsers", [...SMTP_USER_IAM_ACTIONS], [iamUserArnPattern(ctx, args.userNamePrefix)]),
+    allow("WriteSmtpUsersWithinBoundary", [...SMTP_USER_BOUNDED_IAM_ACTIONS], [users], { StringEquals: { "iam:PermissionsBoundary": args.permissionsBoundaryArn } }),
+    {
+      Sid: "NeverWithoutTheBoundary",
+      Effect: "Deny",
+      Action: [...SMTP_USER_BOUNDED_IAM_ACTIONS],
+      Resource: "*",
+      // A missing key makes a negated operator true: no boundary is denied too.
+      Condition: { StringNotEquals: { "iam:PermissionsBoundary": args.permissionsBoundaryArn } },
+    },
+    { Sid: "NeverLiftTheBoundary", Effect: "Deny", Action: ["iam:DeleteUserPermissionsBoundary"], Resource: "*" },
+    allow("ManageSmtpUsers", [...SMTP_USER_IAM_ACTIONS], [users]),
     allow("EncryptCredentials", ["kms:Encrypt"], [args.keyArn], smtpEncryptionContextCondition(args.encryptionContextKey)),
     allow("SmtpUserItems", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [args.tableArn], leadingKeys([`${args.smtpUserKeyPrefix}*`])),
     ...dynamodbStreamStatements(args.streamArn),
@@ -285,7 +314,8 @@ export function retryProcessorStatements(args: { retryQueueArn: string; retryDea
   return [
     allow("DrainRetryQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage"], [args.retryQueueArn]),
     allow("ParkInRetryDeadLetterQueue", ["sqs:SendMessage"], [args.retryDeadLetterQueueArn]),
-    allow("InvokeForwarder", ["lambda:InvokeFunction"], [args.forwarderArn, `${args.forwarderArn}:*`]),
+    // Exactly the unqualified ARN the state machine invokes: no version or alias of it.
+    allow("InvokeForwarder", ["lambda:InvokeFunction"], [args.forwarderArn]),
     stateMachineLoggingStatement(),
     stateMachineTracingStatement(),
   ];
@@ -336,6 +366,24 @@ export function storageBucketPolicy(args: { bucketArn: string; accountId: string
       Action: "s3:PutObject",
       Resource: `${args.bucketArn}/${args.keyPrefix}*`,
       Condition: { StringEquals: { "aws:SourceAccount": args.accountId }, ArnLike: { "aws:SourceArn": args.receiptRuleArn } },
+    },
+    denyInsecureTransport(args.bucketArn),
+  ]);
+}
+
+/**
+ * The MTA-STS bucket: only CloudFront, serving this stack's distribution, may read the policy file
+ * (origin access control signs its requests); nothing without TLS.
+ */
+export function mtaStsBucketPolicy(args: { bucketArn: string; distributionArn: string; objectKey: string }): PolicyDocument {
+  return policyDocument([
+    {
+      Sid: "AllowCloudFrontToReadThePolicy",
+      Effect: "Allow",
+      Principal: { Service: "cloudfront.amazonaws.com" },
+      Action: "s3:GetObject",
+      Resource: `${args.bucketArn}/${args.objectKey}`,
+      Condition: { StringEquals: { "AWS:SourceArn": args.distributionArn } },
     },
     denyInsecureTransport(args.bucketArn),
   ]);

@@ -117,7 +117,13 @@ export class RouterStage extends pulumi.ComponentResource {
         enrichment: this.router.arn,
         target: args.bus.arn,
         targetParameters: { eventbridgeEventBusParameters: { detailType: DECISION_DETAIL_TYPE, source: DECISION_SOURCE } },
-        logConfiguration: { level: "INFO", includeExecutionDatas: ["ALL"], cloudwatchLogsLogDestination: { logGroupArn: this.pipeLogGroup.arn } },
+        // INFO logs each step with the message id, outcome and error; the payloads (SES notifications with
+        // addresses and subjects, routing decisions) only with `ses-mail:logExecutionData`.
+        logConfiguration: {
+          level: "INFO",
+          ...(stack.logExecutionData ? { includeExecutionDatas: ["ALL"] } : {}),
+          cloudwatchLogsLogDestination: { logGroupArn: this.pipeLogGroup.arn },
+        },
       },
       { parent: this, dependsOn: [pipePolicy] },
     );

@@ -19,7 +19,11 @@ export interface RoutingTableArgs {
   readonly stack: StackContext;
   /** Rules kept as code. Default none. */
   readonly routes?: readonly DeclaredRoute[];
-  /** Refuse `pulumi destroy` of the table while set. Default false. */
+  /**
+   * DynamoDB deletion protection: AWS refuses to delete the table (so `pulumi destroy` fails on it) while
+   * set. It holds the rules and the SMTP users' credentials. Default false; the stack sets it from
+   * `ses-mail:deletionProtection`.
+   */
   readonly deletionProtection?: boolean;
 }
 
@@ -56,7 +60,16 @@ export class RoutingTable extends pulumi.ComponentResource {
           { name: SORT_KEY, type: "S" },
           { name: ENTITY_TYPE_ATTRIBUTE, type: "S" },
         ],
-        globalSecondaryIndexes: [{ name: ENTITY_TYPE_INDEX, hashKey: ENTITY_TYPE_ATTRIBUTE, rangeKey: PARTITION_KEY, projectionType: "ALL" }],
+        globalSecondaryIndexes: [
+          {
+            name: ENTITY_TYPE_INDEX,
+            keySchemas: [
+              { attributeName: ENTITY_TYPE_ATTRIBUTE, keyType: "HASH" },
+              { attributeName: PARTITION_KEY, keyType: "RANGE" },
+            ],
+            projectionType: "ALL",
+          },
+        ],
         streamEnabled: true,
         streamViewType: "NEW_AND_OLD_IMAGES",
         pointInTimeRecovery: { enabled: true },

@@ -18,6 +18,7 @@ import { GmailForwarder, GMAIL_FORWARDER_TIMEOUT_SECONDS, type GmailForwarderSta
 import { Inbound, type DnsRecord } from "./inbound";
 import type { LambdaCode } from "./lambda-function";
 import { Monitoring, type MonitoringArgs } from "./monitoring";
+import { MtaSts } from "./mta-sts";
 import { metricsNamespace, stackNames } from "./naming";
 import { InboundNotification } from "./notification";
 import { RetryProcessor } from "./retry-processor";
@@ -26,6 +27,7 @@ import { RoutingTable } from "./routing-table";
 import { MessageStorage } from "./storage";
 import { defaultTags, tagTransformation } from "./tags";
 import { TokenMonitor } from "./token-monitor";
+import { Tracing } from "./tracing";
 
 /** The Lambda handlers, each a factory with its environment builder. Stages without one build everything but the function. */
 export interface SesMailHandlers {
@@ -63,7 +65,7 @@ export interface SesMailOutputs {
   readonly eventBusName: pulumi.Output<string>;
   readonly inputQueueUrl: pulumi.Output<string>;
   readonly retryQueueUrl: pulumi.Output<string>;
-  readonly receiptRuleSetName: string;
+  readonly receiptRuleSetName: pulumi.Output<string>;
   readonly dnsRecords: pulumi.Output<Record<string, DnsRecord[]>>;
   readonly alarmTopicArn: pulumi.Output<string>;
   readonly dashboardUrl: pulumi.Output<string>;
@@ -89,7 +91,14 @@ export class SesMail extends pulumi.ComponentResource {
     const awsContext: pulumi.Output<AwsContext> = pulumi
       .all([aws.getCallerIdentityOutput({}, parent), aws.getRegionOutput({}, parent), aws.getPartitionOutput({}, parent)])
       .apply(([identity, region, partition]) => ({ accountId: identity.accountId, region: region.region, partition: partition.partition }));
-    const stack: StackContext = { env, names, aws: awsContext, logRetentionDays: config.logRetentionDays, metricsNamespace: metricsNamespace(env) };
+    const stack: StackContext = {
+      env,
+      names,
+      aws: awsContext,
+      logRetentionDays: config.logRetentionDays,
+      metricsNamespace: metricsNamespace(env),
+      logExecutionData: config.logExecutionData,
+    };
 
     const application = new Application(`${name}-application`, { stack, tags }, parent);
     late.applicationTag = application.applicationTag;
@@ -97,8 +106,12 @@ export class SesMail extends pulumi.ComponentResource {
     // Inbound: SES writes to the bucket and notifies the topic, acting as this rule (known before it exists).
     const ruleSetName = config.joinExistingRuleSet ?? names.ruleSet;
     const ruleArn = awsContext.apply((ctx) => receiptRuleArn(ctx, ruleSetName, names.receiptRule));
-    const table = new RoutingTable(`${name}-routing-table`, { stack, routes: config.routes }, parent);
-    const storage = new MessageStorage(`${name}-storage`, { stack, retentionDays: config.emailRetentionDays, receiptRuleArn: ruleArn }, parent);
+    const table = new RoutingTable(`${name}-routing-table`, { stack, routes: config.routes, deletionProtection: config.deletionProtection }, parent);
+    const storage = new MessageStorage(
+      `${name}-storage`,
+      { stack, retentionDays: config.emailRetentionDays, receiptRuleArn: ruleArn, deletionProtection: config.deletionProtection },
+      parent,
+    );
     const notification = new InboundNotification(`${name}-notification`, { stack, receiptRuleArn: ruleArn }, parent);
     const inbound = new Inbound(
       `${name}-inbound`,
@@ -109,10 +122,29 @@ export class SesMail extends pulumi.ComponentResource {
         keyPrefix: storage.keyPrefix,
         topicArn: notification.topic.arn,
         ...(config.joinExistingRuleSet ? { joinExistingRuleSet: config.joinExistingRuleSet } : {}),
+        ...(config.replaceActiveRuleSet ? { replaceActiveRuleSet: config.replaceActiveRuleSet } : {}),
+        adoptRuleSet: config.adoptRuleSet,
+        adoptIdentities: config.adoptIdentities,
+        tlsPolicy: config.tlsPolicy,
         permissions: [storage.policy, notification.topicPolicy],
       },
       parent,
     );
+
+    const mtaSts = config.mtaSts
+      ? new MtaSts(
+          `${name}-mta-sts`,
+          {
+            stack,
+            domains: config.domains,
+            mode: config.mtaSts.mode,
+            maxAgeDays: config.mtaSts.maxAgeDays,
+            certificateArn: config.mtaSts.certificateArn,
+            ...(config.mtaSts.reportingAddress ? { reportingAddress: config.mtaSts.reportingAddress } : {}),
+          },
+          parent,
+        )
+      : undefined;
 
     // Delivery stages first: the bus routes into their queues.
     const gmail = new GmailForwarder(
@@ -162,7 +194,13 @@ export class SesMail extends pulumi.ComponentResource {
     const credentials = handlers.credentialManager
       ? new CredentialManager(
           `${name}-credential-manager`,
-          { stack, code: handlers.credentialManager, table: table.table, ...(args.credentialStreamFilter ? { streamFilter: args.credentialStreamFilter } : {}) },
+          {
+            stack,
+            code: handlers.credentialManager,
+            table: table.table,
+            deletionProtection: config.deletionProtection,
+            ...(args.credentialStreamFilter ? { streamFilter: args.credentialStreamFilter } : {}),
+          },
           parent,
         )
       : undefined;
@@ -180,6 +218,7 @@ export class SesMail extends pulumi.ComponentResource {
         )
       : undefined;
     const tokenMonitor = new TokenMonitor(`${name}-token-monitor`, { stack }, parent);
+    new Tracing(`${name}-tracing`, { stack }, parent);
 
     const functions = [
       { key: "router", fn: router.router },
@@ -220,7 +259,11 @@ export class SesMail extends pulumi.ComponentResource {
       inputQueueUrl: notification.input.queue.url,
       retryQueueUrl: gmail.retry.queue.url,
       receiptRuleSetName: inbound.ruleSetName,
-      dnsRecords: inbound.dnsRecords,
+      dnsRecords: mtaSts
+        ? pulumi
+            .all([inbound.dnsRecords, mtaSts.dnsRecords])
+            .apply(([receiving, policy]) => Object.fromEntries(Object.entries(receiving).map(([domain, records]) => [domain, [...records, ...(policy[domain] ?? [])]])))
+        : inbound.dnsRecords,
       alarmTopicArn: monitoring.alarmTopic.arn,
       dashboardUrl: pulumi.interpolate`https://console.aws.amazon.com/cloudwatch/home?region=${awsContext.region}#dashboards:name=${monitoring.dashboard.dashboardName}`,
       myApplicationsUrl: pulumi.interpolate`https://console.aws.amazon.com/systems-manager/appmanager/application/AWS_AppRegistry_Application-${application.application.name}?region=${awsContext.region}`,

@@ -1,6 +1,8 @@
 /**
- * A scheduled Step Functions state machine with its own role, log group (all events, retention from
- * config), X-Ray tracing, and an EventBridge Scheduler schedule with its own role that may start only it.
+ * A scheduled Step Functions state machine with its own role, log group (every event, retention from
+ * config, under `/aws/vendedlogs/`), X-Ray tracing, and an EventBridge Scheduler schedule with its own
+ * role that may start only it. The log carries each state's name, timing and errors; state inputs and
+ * outputs (retry bodies with addresses and subjects) only with `ses-mail:logExecutionData`.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -63,7 +65,7 @@ export class ScheduledStateMachine extends pulumi.ComponentResource {
         type: args.type,
         roleArn: this.role.arn,
         definition: args.definition,
-        loggingConfiguration: { logDestination: pulumi.interpolate`${this.logGroup.arn}:*`, includeExecutionData: true, level: "ALL" },
+        loggingConfiguration: { logDestination: pulumi.interpolate`${this.logGroup.arn}:*`, includeExecutionData: stack.logExecutionData, level: "ALL" },
         tracingConfiguration: { enabled: true },
       },
       { parent: this, dependsOn: [policy] },

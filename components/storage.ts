@@ -17,6 +17,13 @@ export interface MessageStorageArgs {
   readonly receiptRuleArn: pulumi.Input<string>;
   /** Key prefix SES writes under. Default `emails/`. */
   readonly keyPrefix?: string;
+  /**
+   * Pulumi refuses to delete (or replace) the bucket while set (`protect`): it holds mail that is parked,
+   * dead-lettered or kept by a `store` rule. S3 has no deletion protection of its own; Pulumi also never
+   * empties a bucket (no `forceDestroy`), so even unprotected a bucket with mail in it is not deleted.
+   * Default false; the stack sets it from `ses-mail:deletionProtection`.
+   */
+  readonly deletionProtection?: boolean;
 }
 
 /** The lifecycle rules: expire raw messages under the prefix, and never keep failed multipart uploads. */
@@ -39,7 +46,11 @@ export class MessageStorage extends pulumi.ComponentResource {
     const parent = { parent: this };
     this.keyPrefix = args.keyPrefix ?? RAW_MESSAGE_KEY_PREFIX;
 
-    this.bucket = new aws.s3.Bucket(`${name}-bucket`, { bucket: stack.aws.apply((ctx) => stack.names.bucket(ctx.accountId)) }, parent);
+    this.bucket = new aws.s3.Bucket(
+      `${name}-bucket`,
+      { bucket: stack.aws.apply((ctx) => stack.names.bucket(ctx.accountId)) },
+      { parent: this, protect: args.deletionProtection ?? false },
+    );
     const ownership = new aws.s3.BucketOwnershipControls(`${name}-ownership`, { bucket: this.bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } }, parent);
     const publicAccess = new aws.s3.BucketPublicAccessBlock(
       `${name}-public-access`,

@@ -51,6 +51,14 @@ export interface RetryProcessorDefinitionArgs {
   readonly forwarderTimeoutSeconds: number;
 }
 
+/**
+ * The parameters of the drain loop's receive: only ones the SQS ReceiveMessage API (and so the Step
+ * Functions SDK integration, which passes them through) has long documented. No system attributes are
+ * asked for: the forwarder reads none, and the newer `MessageSystemAttributeNames` and the deprecated
+ * `AttributeNames` are both avoided.
+ */
+export const RETRY_RECEIVE_PARAMETERS = ["QueueUrl", "MaxNumberOfMessages", "WaitTimeSeconds", "VisibilityTimeout"] as const;
+
 /** The synthetic SQS record the forwarder receives for one retry message (JSONata, `$states.input` = the message). */
 export function retryRecordTemplate(retryQueueArn: string, region: string): Record<string, unknown> {
   return {
@@ -97,7 +105,6 @@ export function retryProcessorDefinition(args: RetryProcessorDefinitionArgs): Re
           MaxNumberOfMessages: RETRY_BATCH_SIZE,
           WaitTimeSeconds: RETRY_RECEIVE_WAIT_SECONDS,
           VisibilityTimeout: retryVisibilitySeconds(args.forwarderTimeoutSeconds),
-          MessageSystemAttributeNames: ["All"],
         },
         Assign: {
           messages: "{% $exists($states.result.Messages) ? $states.result.Messages : [] %}",

@@ -13,6 +13,9 @@ import { verdictPolicySchema, type VerdictPolicy } from "../core/verdicts";
 /** The Pulumi project name, hence the config namespace: keys are `ses-mail:<key>`. */
 export const CONFIG_NAMESPACE = "ses-mail";
 
+/** The stack whose data is deletion-protected by default (`ses-mail:deletionProtection`). */
+export const PRODUCTION_STACK = "prod";
+
 /** Retention periods CloudWatch Logs accepts (PutRetentionPolicy), in days. */
 export const CLOUDWATCH_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -50,6 +53,54 @@ export interface StackConfig {
    * instead of creating and activating its own. SES allows one active rule set per region.
    */
   readonly joinExistingRuleSet?: string;
+
+  /* Deploying next to what exists, and protecting what must survive (docs/DEPLOY.md). */
+  /**
+   * The name of a receipt rule set, active in the region and not created by this stack, that this stack
+   * may deactivate to activate its own. Without it the program refuses (at preview) to take over an
+   * active rule set: that would stop all mail the other set receives.
+   */
+  readonly replaceActiveRuleSet?: string;
+  /**
+   * The stack's own rule set (`ses-ruleset-{env}`) exists already, kept by an earlier `pulumi destroy`:
+   * import it rather than create it. Harmless to leave on afterwards. Default false.
+   */
+  readonly adoptRuleSet: boolean;
+  /** Domains whose SES identity already exists (verified earlier, e.g. for sending): adopted, not created. Default none. */
+  readonly adoptIdentities: readonly string[];
+  /** Deletion protection on the routing table, the bucket and the credential key. Default on for `prod`, off otherwise. */
+  readonly deletionProtection: boolean;
+  /** The receipt rule's TLS policy: `Require` refuses senders that will not use TLS. Default `Require`. */
+  readonly tlsPolicy: TlsPolicy;
+  /** Whether the Pipe and state machine logs carry message data (addresses, subjects). Default false: ids, outcomes and errors only. */
+  readonly logExecutionData: boolean;
+  /** MTA-STS (RFC 8461) for the stack's domains, served from CloudFront; none when unset. */
+  readonly mtaSts?: MtaStsConfig;
+}
+
+/** SES receipt rule TLS policies. */
+export const TLS_POLICIES = ["Require", "Optional"] as const;
+export type TlsPolicy = (typeof TLS_POLICIES)[number];
+
+/** MTA-STS policy modes ses-mail publishes (`none` is expressed by leaving `mtaSts` unset). */
+export const MTA_STS_MODES = ["testing", "enforce"] as const;
+export type MtaStsMode = (typeof MTA_STS_MODES)[number];
+
+/** RFC 8461 §3.2: `max_age` is at most 31557600 seconds (about a year). */
+export const MTA_STS_MAX_AGE_DAYS_LIMIT = 365;
+
+export interface MtaStsConfig {
+  /** `testing` (report only) or `enforce` (senders that support MTA-STS refuse to deliver without valid TLS). */
+  readonly mode: MtaStsMode;
+  /** How long senders cache the policy, days. Default 7. */
+  readonly maxAgeDays: number;
+  /**
+   * An issued ACM certificate in us-east-1 (CloudFront's requirement) covering `mta-sts.<domain>` for
+   * every domain of the stack.
+   */
+  readonly certificateArn: string;
+  /** Where TLS reports (RFC 8460) are mailed; no TLS-RPT record when unset. */
+  readonly reportingAddress?: string;
 }
 
 export class ConfigError extends SesMailError {
@@ -133,7 +184,54 @@ function keySchemas() {
       .refine(isAddress, "must be an email address")
       .optional(),
     joinExistingRuleSet: z.string().min(1).optional(),
+    ...deploymentKeySchemas(domain),
   };
+}
+
+/** The keys for deploying next to what exists, protection, logs and transport security. */
+function deploymentKeySchemas(domain: z.ZodType<string>) {
+  const flag = z.preprocess(jsonText, z.boolean());
+  return {
+    replaceActiveRuleSet: z.string().min(1).optional(),
+    adoptRuleSet: flag.default(false),
+    adoptIdentities: z.preprocess(jsonText, z.array(domain).default([])),
+    deletionProtection: flag.optional(),
+    tlsPolicy: z.enum(TLS_POLICIES).default("Require"),
+    logExecutionData: flag.default(false),
+    mtaSts: z.preprocess(
+      jsonText,
+      z
+        .object({
+          mode: z.enum(MTA_STS_MODES),
+          maxAgeDays: z.preprocess(jsonText, z.number().int().min(1).max(MTA_STS_MAX_AGE_DAYS_LIMIT)).default(7),
+          certificateArn: z
+            .string()
+            .regex(/^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate\/[A-Za-z0-9-]+$/, "must be the ARN of an ACM certificate in us-east-1 (CloudFront uses only those)"),
+          reportingAddress: z.string().refine(isAddress, "must be an email address").optional(),
+        })
+        .strict()
+        .optional(),
+    ),
+  };
+}
+
+/** Checks across keys; returns the key and problem of the first violation. */
+function crossKeyProblem(config: {
+  domains: readonly string[];
+  adoptIdentities: readonly string[];
+  adoptRuleSet: boolean;
+  joinExistingRuleSet?: string;
+  replaceActiveRuleSet?: string;
+}): [string, string] | undefined {
+  const stray = config.adoptIdentities.find((domain) => !config.domains.includes(domain));
+  if (stray) return ["adoptIdentities", `${stray} is not one of ses-mail:domains`];
+  if (config.joinExistingRuleSet && config.replaceActiveRuleSet) {
+    return ["replaceActiveRuleSet", "a stack either joins an active rule set (joinExistingRuleSet) or replaces it with its own, not both"];
+  }
+  if (config.joinExistingRuleSet && config.adoptRuleSet) {
+    return ["adoptRuleSet", "a stack that joins another stack's rule set (joinExistingRuleSet) has no rule set of its own to adopt"];
+  }
+  return undefined;
 }
 
 /** Every key ses-mail reads. */
@@ -157,7 +255,8 @@ export function parseStackConfig(
   const result = z.object(keySchemas()).strict().safeParse(values);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    if (issue.code === "unrecognized_keys") {
+    // An unknown top-level key is named itself; one inside a structured key names that key.
+    if (issue.code === "unrecognized_keys" && issue.path.length === 0) {
       throw new ConfigError(issue.keys[0] ?? "?", `unknown key (known keys: ${CONFIG_KEYS.join(", ")})`);
     }
     const key = String(issue.path[0] ?? "?");
@@ -166,6 +265,8 @@ export function parseStackConfig(
     throw new ConfigError(key, `${issue.message}${where}${missing}`);
   }
   const config = result.data;
+  const problem = crossKeyProblem(config);
+  if (problem) throw new ConfigError(problem[0], problem[1]);
   return {
     environment,
     ...(region ? { region } : {}),
@@ -177,5 +278,13 @@ export function parseStackConfig(
     logRetentionDays: config.logRetentionDays,
     ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
     ...(config.joinExistingRuleSet ? { joinExistingRuleSet: config.joinExistingRuleSet } : {}),
+    ...(config.replaceActiveRuleSet ? { replaceActiveRuleSet: config.replaceActiveRuleSet } : {}),
+    adoptRuleSet: config.adoptRuleSet,
+    adoptIdentities: config.adoptIdentities,
+    // Production data is protected unless the stack says otherwise.
+    deletionProtection: config.deletionProtection ?? environment === PRODUCTION_STACK,
+    tlsPolicy: config.tlsPolicy,
+    logExecutionData: config.logExecutionData,
+    ...(config.mtaSts ? { mtaSts: config.mtaSts } : {}),
   };
 }

@@ -24,6 +24,7 @@ export const ErrorCode = {
   MessageStoreUnavailable: "MESSAGE_STORE_UNAVAILABLE",
   SecretUnavailable: "SECRET_UNAVAILABLE",
   BounceSendFailed: "BOUNCE_SEND_FAILED",
+  BounceSendThrottled: "BOUNCE_SEND_THROTTLED",
   InvalidSmtpUser: "INVALID_SMTP_USER",
   CredentialProvisioningFailed: "CREDENTIAL_PROVISIONING_FAILED",
 } as const;
@@ -214,10 +215,18 @@ export class SecretUnavailableError extends SesMailError {
   }
 }
 
+/**
+ * SES did not send a report. `retryable` (code BOUNCE_SEND_THROTTLED) when SES refused for now (the
+ * sending rate or the daily quota): the same send can succeed later, so the record is retried rather
+ * than given up on; otherwise (BOUNCE_SEND_FAILED) SES refused the message itself.
+ */
 export class BounceSendError extends SesMailError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCode.BounceSendFailed, message, options);
+  readonly retryable: boolean;
+
+  constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(options?.retryable ? ErrorCode.BounceSendThrottled : ErrorCode.BounceSendFailed, message, options);
     this.name = "BounceSendError";
+    this.retryable = options?.retryable ?? false;
   }
 }
 

@@ -3,9 +3,13 @@
  * item of the routing table, from its DynamoDB stream.
  *
  * AWS API actions it calls (for its IAM policy):
- * - iam:CreateUser, iam:GetUser, iam:DeleteUser, iam:PutUserPolicy, iam:GetUserPolicy, iam:DeleteUserPolicy,
- *   iam:ListUserPolicies, iam:CreateAccessKey, iam:ListAccessKeys, iam:DeleteAccessKey on
- *   `arn:aws:iam::<account>:user/ses-smtp-user-*` (only users it names; see IAM_USER_PREFIX).
+ * - iam:CreateUser, iam:PutUserPolicy, iam:PutUserPermissionsBoundary on
+ *   `arn:aws:iam::<account>:user/ses-smtp-user-*`, only with the stack's SMTP user permissions boundary
+ *   (condition `iam:PermissionsBoundary`): every user it creates or writes a policy on is capped at sending
+ *   through SES, whatever the policy says.
+ * - iam:GetUser, iam:DeleteUser, iam:GetUserPolicy, iam:DeleteUserPolicy, iam:ListUserPolicies,
+ *   iam:CreateAccessKey, iam:ListAccessKeys, iam:DeleteAccessKey on the same users (only users it names;
+ *   see IAM_USER_PREFIX).
  * - kms:Encrypt on the SMTP credentials key (`alias/ses-mail-smtp-credentials-<env>`), with the encryption
  *   context key `ses-mail:smtp-user` (condition `kms:EncryptionContextKeys`).
  * - dynamodb:GetItem, dynamodb:UpdateItem on the routing table, leading keys `SMTP_USER#*`.
@@ -17,10 +21,13 @@
  * - INSERT or MODIFY whose new image is `pending`: re-read the item (a stale stream image must not act
  *   twice); if it is still `pending`, provision it. A user without an IAM identity gets one; a user that
  *   has one gets a new access key (rotation), and its old key is deleted once the new one is stored.
- * - Creating: CreateUser `ses-smtp-user-{username}-{time of the stream record}` (the same name on every
- *   re-delivery of the record, so a retry finds the user it created instead of making a second one),
- *   delete any access key a crashed attempt left (nobody has it), PutUserPolicy, CreateAccessKey, derive
- *   the SMTP password, KMS Encrypt, then set `active` only if the item is still `pending`.
+ * - Creating: CreateUser `ses-smtp-user-{username}-{time of the stream record}` with the permissions
+ *   boundary (the same name on every re-delivery of the record, so a retry finds the user it created
+ *   instead of making a second one), delete any access key a crashed attempt left (nobody has it),
+ *   PutUserPolicy, CreateAccessKey, derive the SMTP password, KMS Encrypt, then set `active` only if the
+ *   item is still `pending`.
+ * - Rotating sets the boundary first (users from before boundaries were required get it then), then
+ *   replaces the policy and the key.
  * - Any failure undoes what this attempt created, in reverse order (the new key, the policy or the
  *   previous policy document, the user), and sets `failed` with the error. Setting `pending` again retries.
  * - REMOVE of an item with an IAM identity: delete every access key, every inline policy, then the user;
@@ -72,6 +79,8 @@ export interface CredentialManagerOptions {
   readonly encryptor: CredentialEncryptor;
   /** The region whose SES SMTP endpoint the passwords are for. */
   readonly sesRegion: string;
+  /** The managed policy every SMTP user gets as its permissions boundary (only SES sending). */
+  readonly permissionsBoundary: string;
   readonly observability: Observability;
   readonly now?: () => Date;
 }
@@ -91,7 +100,7 @@ function describe(error: unknown): string {
 type Undo = { readonly what: string; readonly run: () => Promise<void> };
 
 export function createCredentialManager(options: CredentialManagerOptions): CredentialManager {
-  const { users, identities, encryptor, sesRegion, observability } = options;
+  const { users, identities, encryptor, sesRegion, permissionsBoundary, observability } = options;
   const { logger, metrics } = observability;
   const now = options.now ?? (() => new Date());
   const itemSchema = smtpUserItemSchema();
@@ -124,12 +133,13 @@ export function createCredentialManager(options: CredentialManagerOptions): Cred
 
   async function create(user: SmtpUser, policy: string, stamp: Date, undo: Undo[]): Promise<Record<string, string>> {
     const name = iamUserName(user.username, stamp);
-    const { arn, existed } = await identities.createUser(name);
+    const { arn, existed } = await identities.createUser(name, permissionsBoundary);
     // Undo deletes the user whether this attempt or a crashed earlier one created it: the item never
     // became active, so nobody holds its credentials.
     undo.push({ what: `delete IAM user ${name}`, run: () => identities.deleteUser(name) });
     if (existed) {
       logger.warn("IAM user exists from an earlier attempt of this record; reusing it", { username: user.username, iamUser: name });
+      await identities.putPermissionsBoundary(name, permissionsBoundary);
       for (const leftover of await identities.listAccessKeys(name)) await identities.deleteAccessKey(name, leftover);
     }
     await identities.putUserPolicy(name, SMTP_SEND_POLICY_NAME, policy);
@@ -144,6 +154,8 @@ export function createCredentialManager(options: CredentialManagerOptions): Cred
     const keys = await identities.listAccessKeys(name);
     // IAM allows two keys per user: drop any that is not the stored one (left by a crashed rotation).
     for (const leftover of keys.filter((id) => id !== user.accessKeyId)) await identities.deleteAccessKey(name, leftover);
+    // IAM lets the manager write a policy only on a user carrying the boundary.
+    await identities.putPermissionsBoundary(name, permissionsBoundary);
     const previous = await identities.getUserPolicy(name, SMTP_SEND_POLICY_NAME);
     await identities.putUserPolicy(name, SMTP_SEND_POLICY_NAME, policy);
     undo.push({
@@ -264,6 +276,8 @@ export interface CredentialManagerEnvironment {
   readonly routingTable: string;
   /** The KMS key (ARN, or alias ARN) the credentials are encrypted with. */
   readonly kmsKeyId: string;
+  /** The ARN of the managed policy every SMTP user gets as its permissions boundary. */
+  readonly permissionsBoundary: string;
   /** The region of the SES SMTP endpoint; defaults to the function's region. */
   readonly sesRegion?: string;
 }
@@ -272,6 +286,7 @@ export function credentialManagerEnvironmentVariables(env: CredentialManagerEnvi
   return {
     ROUTING_TABLE: env.routingTable,
     SMTP_CREDENTIALS_KEY_ID: env.kmsKeyId,
+    SMTP_USER_PERMISSIONS_BOUNDARY: env.permissionsBoundary,
     ...(env.sesRegion ? { SES_SMTP_REGION: env.sesRegion } : {}),
   };
 }
@@ -280,6 +295,7 @@ export function readCredentialManagerEnvironment(env: NodeJS.ProcessEnv): Creden
   const schema = z.object({
     ROUTING_TABLE: z.string().min(1),
     SMTP_CREDENTIALS_KEY_ID: z.string().min(1),
+    SMTP_USER_PERMISSIONS_BOUNDARY: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:policy\/.+$/, "must be the ARN of an IAM managed policy"),
     SES_SMTP_REGION: z.string().min(1).optional(),
     AWS_REGION: z.string().min(1).optional(),
   });
@@ -290,7 +306,12 @@ export function readCredentialManagerEnvironment(env: NodeJS.ProcessEnv): Creden
   }
   const sesRegion = parsed.data.SES_SMTP_REGION ?? parsed.data.AWS_REGION;
   if (!sesRegion) throw new Error("credential manager environment: SES_SMTP_REGION or AWS_REGION must be set");
-  return { routingTable: parsed.data.ROUTING_TABLE, kmsKeyId: parsed.data.SMTP_CREDENTIALS_KEY_ID, sesRegion };
+  return {
+    routingTable: parsed.data.ROUTING_TABLE,
+    kmsKeyId: parsed.data.SMTP_CREDENTIALS_KEY_ID,
+    permissionsBoundary: parsed.data.SMTP_USER_PERMISSIONS_BOUNDARY,
+    sesRegion,
+  };
 }
 
 /** The callback factory Pulumi serializes; runs once per container. */
@@ -302,6 +323,7 @@ export function credentialManagerFactory(): (event: DynamoDBStreamEvent, context
     identities: new IamSmtpIdentities(),
     encryptor: new KmsCredentialEncryptor({ keyId: env.kmsKeyId }),
     sesRegion: env.sesRegion,
+    permissionsBoundary: env.permissionsBoundary,
     observability,
   });
   return async (event, context) => {

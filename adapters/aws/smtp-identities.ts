@@ -15,6 +15,7 @@ import {
   IAMClient,
   ListAccessKeysCommand,
   ListUserPoliciesCommand,
+  PutUserPermissionsBoundaryCommand,
   PutUserPolicyCommand,
 } from "@aws-sdk/client-iam";
 import { EncryptCommand, KMSClient } from "@aws-sdk/client-kms";
@@ -32,8 +33,13 @@ function isAlreadyExists(error: unknown): boolean {
 }
 
 export interface SmtpIdentities {
-  /** Creates the user; an existing user of that name is returned as is (`existed`). */
-  createUser(userName: string): Promise<{ arn: string; existed: boolean }>;
+  /**
+   * Creates the user with the permissions boundary (a managed policy ARN) that caps what any of its
+   * policies can grant; an existing user of that name is returned as is (`existed`).
+   */
+  createUser(userName: string, permissionsBoundary: string): Promise<{ arn: string; existed: boolean }>;
+  /** Sets the user's permissions boundary (users created before boundaries were required get one this way). */
+  putPermissionsBoundary(userName: string, permissionsBoundary: string): Promise<void>;
   /** The current document of an inline policy, or undefined. */
   getUserPolicy(userName: string, policyName: string): Promise<string | undefined>;
   putUserPolicy(userName: string, policyName: string, document: string): Promise<void>;
@@ -58,15 +64,19 @@ export class IamSmtpIdentities implements SmtpIdentities {
     return this.clientInstance;
   }
 
-  async createUser(userName: string): Promise<{ arn: string; existed: boolean }> {
+  async createUser(userName: string, permissionsBoundary: string): Promise<{ arn: string; existed: boolean }> {
     try {
-      const output = await this.client.send(new CreateUserCommand({ UserName: userName }));
+      const output = await this.client.send(new CreateUserCommand({ UserName: userName, PermissionsBoundary: permissionsBoundary }));
       return { arn: output.User!.Arn!, existed: false };
     } catch (error) {
       if (!isAlreadyExists(error)) throw error;
       const output = await this.client.send(new GetUserCommand({ UserName: userName }));
       return { arn: output.User!.Arn!, existed: true };
     }
+  }
+
+  async putPermissionsBoundary(userName: string, permissionsBoundary: string): Promise<void> {
+    await this.client.send(new PutUserPermissionsBoundaryCommand({ UserName: userName, PermissionsBoundary: permissionsBoundary }));
   }
 
   async getUserPolicy(userName: string, policyName: string): Promise<string | undefined> {

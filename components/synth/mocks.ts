@@ -38,7 +38,7 @@ export function mockResourceState(type: string, logicalName: string, inputs: Inp
   switch (type) {
     case "aws:s3/bucket:Bucket": {
       const bucket = str(inputs, "bucket") ?? logicalName;
-      return result(bucket, { bucket, arn: `arn:${p}:s3:::${bucket}`, bucketDomainName: `${bucket}.s3.amazonaws.com` });
+      return result(bucket, { bucket, arn: `arn:${p}:s3:::${bucket}`, bucketDomainName: `${bucket}.s3.amazonaws.com`, bucketRegionalDomainName: `${bucket}.s3.${r}.amazonaws.com` });
     }
     case "aws:sqs/queue:Queue": {
       const url = `https://sqs.${r}.amazonaws.com/${a}/${name}`;
@@ -60,6 +60,18 @@ export function mockResourceState(type: string, logicalName: string, inputs: Inp
       return result(uuid(logicalName), { uuid: uuid(logicalName), arn: arn("lambda", `event-source-mapping:${uuid(logicalName)}`) });
     case "aws:iam/role:Role":
       return result(name, { name, arn: `arn:${p}:iam::${a}:role/${name}`, uniqueId: `AROA${hash(name, 17).toUpperCase()}` });
+    case "aws:iam/policy:Policy":
+      return result(`arn:${p}:iam::${a}:policy/${name}`, { name, arn: `arn:${p}:iam::${a}:policy/${name}`, policyId: `ANPA${hash(name, 17).toUpperCase()}` });
+    case "aws:cloudfront/distribution:Distribution": {
+      const id = `E${hash(logicalName, 13).toUpperCase()}`;
+      return result(id, { arn: `arn:${p}:cloudfront::${a}:distribution/${id}`, domainName: `d${hash(logicalName, 13)}.cloudfront.net`, hostedZoneId: "Z2FDTNDATAQYW2" });
+    }
+    case "aws:cloudfront/originAccessControl:OriginAccessControl":
+      return result(`E${hash(logicalName, 13).toUpperCase()}`);
+    case "aws:xray/samplingRule:SamplingRule": {
+      const rule = str(inputs, "ruleName") ?? logicalName;
+      return result(rule, { arn: arn("xray", `sampling-rule/${rule}`) });
+    }
     case "aws:iam/rolePolicy:RolePolicy":
       return result(`${str(inputs, "role")}:${name}`, { name });
     case "aws:cloudwatch/logGroup:LogGroup":
@@ -117,8 +129,26 @@ export function mockResourceState(type: string, logicalName: string, inputs: Inp
   }
 }
 
-/** The invokes the program makes: who and where we are. Any other invoke is an error, not a silent `{}`. */
-export function mockCall(token: string, ctx: AwsContext): Record<string, unknown> {
+/** What the mocked account already holds, as far as the program asks about it. */
+export interface MockWorld {
+  /** The receipt rule set active in the region; undefined when none is. */
+  readonly activeRuleSet?: string;
+}
+
+/**
+ * An invoke failure as the engine reports it: Pulumi's SDK rethrows the gRPC error's `details`, so a
+ * plain Error thrown by a mock would arrive with an empty message.
+ */
+export function invokeFailure(token: string, message: string): Error {
+  const text = `invocation of ${token} returned an error: ${message}`;
+  return Object.assign(new Error(text), { details: text });
+}
+
+/**
+ * The invokes the program makes: who and where we are, and what is active. Any other invoke is an
+ * error, not a silent `{}`.
+ */
+export function mockCall(token: string, ctx: AwsContext, world: MockWorld = {}): Record<string, unknown> {
   switch (token) {
     case "aws:index/getCallerIdentity:getCallerIdentity":
       return { accountId: ctx.accountId, arn: `arn:${ctx.partition}:iam::${ctx.accountId}:user/synth`, userId: "AIDASYNTH", id: ctx.accountId };
@@ -126,20 +156,26 @@ export function mockCall(token: string, ctx: AwsContext): Record<string, unknown
       return { name: ctx.region, region: ctx.region, endpoint: `ec2.${ctx.region}.amazonaws.com`, description: ctx.region, id: ctx.region };
     case "aws:index/getPartition:getPartition":
       return { partition: ctx.partition, dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws", id: ctx.partition };
+    case "aws:ses/getActiveReceiptRuleSet:getActiveReceiptRuleSet": {
+      // The provider's data source fails when nothing is active (SES answers without metadata).
+      if (!world.activeRuleSet) throw invokeFailure(token, "reading SES Active Receipt Rule Set: empty result");
+      const name = world.activeRuleSet;
+      return { ruleSetName: name, arn: `arn:${ctx.partition}:ses:${ctx.region}:${ctx.accountId}:receipt-rule-set/${name}`, id: name, region: ctx.region };
+    }
     default:
       throw new Error(`the offline synth has no mock for the invoke ${token}`);
   }
 }
 
 /** Mocks for `pulumi.runtime.setMocks`. `onResource` sees every resource's deserialized inputs (Lambda code archives included). */
-export function awsMocks(ctx: AwsContext, onResource?: (args: pulumi.runtime.MockResourceArgs) => void): pulumi.runtime.Mocks {
+export function awsMocks(ctx: AwsContext, onResource?: (args: pulumi.runtime.MockResourceArgs) => void, world: MockWorld = {}): pulumi.runtime.Mocks {
   return {
     newResource(args) {
       onResource?.(args);
       return mockResourceState(args.type, args.name, args.inputs as Inputs, ctx);
     },
     call(args) {
-      return mockCall(args.token, ctx);
+      return mockCall(args.token, ctx, world);
     },
   };
 }

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import type { AwsContext } from "../arns";
 import { PROJECT_ROOT } from "../lambda-function";
-import { awsMocks, MOCK_ACCOUNT_ID } from "./mocks";
+import { awsMocks, MOCK_ACCOUNT_ID, type MockWorld } from "./mocks";
 
 /** One registered resource, as written to resources.json. */
 export interface SynthResource {
@@ -24,7 +24,7 @@ export interface SynthResource {
   /** What the mocks returned (ARNs, URLs, ids), secrets masked the same way. */
   readonly outputs: Record<string, unknown>;
   /** Resource options that change how Pulumi treats the resource, when set. */
-  readonly options?: { readonly ignoreChanges?: string[]; readonly retainOnDelete?: true; readonly protect?: true };
+  readonly options?: { readonly ignoreChanges?: string[]; readonly retainOnDelete?: true; readonly protect?: true; readonly import?: string };
 }
 
 export interface SynthResult {
@@ -45,6 +45,23 @@ export interface SynthOptions {
   /** The program to run. Default: the project's index.ts. */
   readonly program?: string;
   readonly accountId?: string;
+  /**
+   * The receipt rule set active in the mocked region, as the program's preview-time check sees it;
+   * `null` for none. Default: the set `ses-mail:joinExistingRuleSet` names, else none (a first deploy,
+   * or a stack joining a set that is active, as docs/DEPLOY.md orders it).
+   */
+  readonly activeRuleSet?: string | null;
+}
+
+/** The program failed, as `pulumi preview` would: a refusal, a config error, an invoke that failed. */
+export class SynthProgramError extends Error {
+  constructor(readonly failures: readonly unknown[]) {
+    // Pulumi prefixes the failure of a resource input with the property path it was found on.
+    const message = (failure: unknown) => (failure instanceof Error ? failure.message : String(failure)).replace(/^(error serializing property "[^"]*": )+/, "");
+    const messages = [...new Set(failures.map(message))];
+    super(messages.join("\n"));
+    this.name = "SynthProgramError";
+  }
 }
 
 export const SECRET_MASK = "[secret]";
@@ -87,14 +104,13 @@ export interface WireSignatures {
   readonly unknown: string;
 }
 
-/** Resolves an Output (or plain value) to its value. */
+/**
+ * Resolves an Output (or plain value) to its value, or rejects with its failure. `apply` never runs for a
+ * failed Output, so this uses the promise every Output holds (internal to @pulumi/pulumi, but stable).
+ */
 function resolve(pulumiModule: typeof pulumi, value: unknown): Promise<unknown> {
-  return new Promise((done) => {
-    (pulumiModule.output(value as pulumi.Input<object>) as pulumi.Output<unknown>).apply((resolved) => {
-      done(resolved);
-      return resolved;
-    });
-  });
+  const output = pulumiModule.output(value as pulumi.Input<object>) as unknown as { promise(): Promise<unknown> };
+  return output.promise();
 }
 
 /** Protobuf request/response objects of the resource monitor, as far as the recorder reads them. */
@@ -111,6 +127,7 @@ interface RegisterRequest {
   getIgnorechangesList(): string[];
   getRetainondelete(): boolean;
   getProtect(): boolean;
+  getImportid(): string;
 }
 interface RegisterResponse {
   getUrn(): string;
@@ -140,12 +157,19 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
   const ctx: AwsContext = { partition: "aws", region, accountId: options.accountId ?? MOCK_ACCOUNT_ID };
   const resources: SynthResource[] = [];
   const archives = new Map<string, pulumi.asset.AssetArchive>();
-  const mocks = awsMocks(ctx, (args) => {
-    const code = (args.inputs as Record<string, unknown>).code;
-    if (args.type === "aws:lambda/function:Function" && code instanceof pulumiModule.asset.AssetArchive) {
-      archives.set(String((args.inputs as Record<string, unknown>).name ?? args.name), code);
-    }
-  });
+  const joined = options.config["ses-mail:joinExistingRuleSet"];
+  const activeRuleSet = options.activeRuleSet === undefined ? joined : (options.activeRuleSet ?? undefined);
+  const world: MockWorld = activeRuleSet ? { activeRuleSet } : {};
+  const mocks = awsMocks(
+    ctx,
+    (args) => {
+      const code = (args.inputs as Record<string, unknown>).code;
+      if (args.type === "aws:lambda/function:Function" && code instanceof pulumiModule.asset.AssetArchive) {
+        archives.set(String((args.inputs as Record<string, unknown>).name ?? args.name), code);
+      }
+    },
+    world,
+  );
 
   class RecordingMonitor extends MockMonitor {
     override async registerResource(req: RegisterRequest, callback: (err: unknown, response: RegisterResponse | undefined) => void): Promise<void> {
@@ -160,6 +184,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
             ...(req.getIgnorechangesList().length > 0 ? { ignoreChanges: req.getIgnorechangesList() } : {}),
             ...(req.getRetainondelete() ? { retainOnDelete: true as const } : {}),
             ...(req.getProtect() ? { protect: true as const } : {}),
+            ...(req.getImportid() ? { import: req.getImportid() } : {}),
           };
           resources.push({
             urn: response.getUrn(),
@@ -182,15 +207,31 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
   runtime.setMockOptions(new RecordingMonitor(mocks), project, options.stack, false);
   runtime.setAllConfig({ ...options.config });
 
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the program registers resources when loaded
-  const program = require(options.program ?? path.join(PROJECT_ROOT, "index.ts")) as Record<string, unknown>;
+  // A program fails the way `pulumi preview` reports it: a rejected output, or a rejection nobody handles
+  // (an input that failed, such as the active-rule-set refusal). Both are collected, and the synth fails.
+  const failures: unknown[] = [];
+  const onUnhandled = (reason: unknown) => failures.push(reason);
+  process.on("unhandledRejection", onUnhandled);
   const outputs: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(program)) {
-    if (key === "__esModule") continue;
-    outputs[key] = await resolve(pulumiModule, value);
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the program registers resources when loaded
+    const program = require(options.program ?? path.join(PROJECT_ROOT, "index.ts")) as Record<string, unknown>;
+    for (const [key, value] of Object.entries(program)) {
+      if (key === "__esModule") continue;
+      try {
+        outputs[key] = await resolve(pulumiModule, value);
+      } catch (error) {
+        failures.push(error);
+      }
+    }
+    // Registration is asynchronous (a CallbackFunction registers after its closure is serialized).
+    await (runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    // Unhandled rejections are reported after the current tasks; let them arrive.
+    await new Promise((settled) => setImmediate(settled));
+  } finally {
+    process.off("unhandledRejection", onUnhandled);
   }
-  // Registration is asynchronous (a CallbackFunction registers after its closure is serialized).
-  await (runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+  if (failures.length > 0) throw new SynthProgramError(failures);
 
   resources.sort((a, b) => a.urn.localeCompare(b.urn));
   return { stack: options.stack, aws: ctx, resources, outputs, archives };

@@ -17,18 +17,21 @@ import { captureOutput } from "../helpers/cli";
 
 const REGION = "eu-west-2";
 const TABLE = routingTableName("test");
-
+const BOUNDARY = "arn:aws:iam::123456789012:policy/ses-mail-smtp-user-boundary-test";
 
 /** IAM as the credential manager sees it, in memory. */
 function memoryIdentities() {
-  const users = new Map<string, { policies: Map<string, string>; keys: Map<string, string> }>();
+  const users = new Map<string, { policies: Map<string, string>; keys: Map<string, string>; boundary?: string }>();
   let counter = 0;
   const identities: SmtpIdentities & { users: typeof users; failCreateAccessKey?: string } = {
     users,
-    async createUser(name) {
+    async createUser(name, boundary) {
       const existed = users.has(name);
-      if (!existed) users.set(name, { policies: new Map(), keys: new Map() });
+      if (!existed) users.set(name, { policies: new Map(), keys: new Map(), boundary });
       return { arn: `arn:aws:iam::123456789012:user/${name}`, existed };
+    },
+    async putPermissionsBoundary(name, boundary) {
+      users.get(name)!.boundary = boundary;
     },
     async getUserPolicy(name, policy) {
       return users.get(name)?.policies.get(policy);
@@ -79,6 +82,7 @@ function streamToManager(dynamo: LocalDynamo, identities: SmtpIdentities) {
     identities,
     encryptor,
     sesRegion: REGION,
+    permissionsBoundary: BOUNDARY,
     observability: createObservability("credential-manager-test", { quiet: true }),
   });
   let seen = new Map<string, Record<string, unknown>>();
@@ -176,6 +180,8 @@ describe("ses-mail smtp-user against dynalite and the real credential manager", 
     expect(kms.commandCalls(DecryptCommand)[0]!.args[0].input.EncryptionContext).toEqual({ "ses-mail:smtp-user": "app" });
     const policy = JSON.parse([...identities.users.values()][0]!.policies.get("ses-mail-smtp-send")!);
     expect(policy.Statement[0].Condition).toEqual({ StringLike: { "ses:FromAddress": ["app@test.example.com", "*@test.example.com"] } });
+    // The user is created capped by the stack's permissions boundary.
+    expect([...identities.users.values()][0]!.boundary).toBe(BOUNDARY);
 
     const listed = await cli(["smtp-user", "list", "--stack", "test", "--json"]);
     expect(listed.jsonValues[0]).toEqual([expect.objectContaining({ username: "app", status: "active", accessKeyId: fields.username, allowedFrom: ["app@test.example.com", "*@test.example.com"] })]);
@@ -197,6 +203,7 @@ describe("ses-mail smtp-user against dynalite and the real credential manager", 
     expect(after.allowedFrom).toEqual(["billing@test.example.com"]);
     const user = [...identities.users.values()][0]!;
     expect([...user.keys.keys()]).toEqual([after.smtp.username]);
+    expect(user.boundary).toBe(BOUNDARY);
     expect(JSON.parse(user.policies.get("ses-mail-smtp-send")!).Statement[0].Condition.StringLike["ses:FromAddress"]).toEqual(["billing@test.example.com"]);
   });
 

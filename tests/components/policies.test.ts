@@ -16,14 +16,17 @@ import {
   queueSendPolicy,
   retryProcessorStatements,
   routerStatements,
+  mtaStsBucketPolicy,
   schedulerStatements,
   serviceTrustPolicy,
+  smtpUserPermissionsBoundary,
   storageBucketPolicy,
   tokenMonitorStatements,
   trustPolicyJson,
   type PolicyDocument,
   type PolicyStatement,
 } from "../../components/policies";
+import { smtpSendingPolicy } from "../../core/smtp-credentials";
 import { TEST_ACCOUNT as A, TEST_CONTEXT as ctx, TEST_REGION as R, evaluate, expectAllowed, expectDenied } from "../helpers/iam";
 
 const table = `arn:aws:dynamodb:${R}:${A}:table/ses-mail-email-routing-test`;
@@ -192,9 +195,11 @@ describe("credential manager role and key", () => {
   const managerRole = `arn:aws:iam::${A}:role/ses-mail-credential-manager-test`;
   // What KMS puts in the request context for a call with the credentials' encryption context.
   const contextKeys = { "kms:EncryptionContextKeys": ["ses-mail:smtp-user"], "kms:CallerAccount": A };
+  const boundaryArn = `arn:aws:iam::${A}:policy/ses-mail-smtp-user-boundary-test`;
   const policy = doc(
     credentialManagerStatements(ctx, {
       userNamePrefix: "ses-smtp-user-",
+      permissionsBoundaryArn: boundaryArn,
       tableArn: table,
       streamArn: stream,
       keyArn,
@@ -209,8 +214,10 @@ describe("credential manager role and key", () => {
 
   it("manages SMTP users only, updates SMTP user items, reads the stream", async () => {
     const user = `arn:aws:iam::${A}:user/ses-smtp-user-app-1700000000`;
+    const bounded = { "iam:PermissionsBoundary": boundaryArn };
     await expectAllowed(policy, [
-      ...["iam:CreateUser", "iam:GetUser", "iam:DeleteUser", "iam:PutUserPolicy", "iam:GetUserPolicy", "iam:DeleteUserPolicy", "iam:ListUserPolicies", "iam:CreateAccessKey", "iam:ListAccessKeys", "iam:DeleteAccessKey"].map(
+      ...["iam:CreateUser", "iam:PutUserPolicy", "iam:PutUserPermissionsBoundary"].map((action) => ({ action, resource: user, context: bounded })),
+      ...["iam:GetUser", "iam:DeleteUser", "iam:GetUserPolicy", "iam:DeleteUserPolicy", "iam:ListUserPolicies", "iam:CreateAccessKey", "iam:ListAccessKeys", "iam:DeleteAccessKey"].map(
         (action) => ({ action, resource: user }),
       ),
       { action: "dynamodb:GetItem", resource: table, context: { "dynamodb:LeadingKeys": ["SMTP_USER#app"] } },
@@ -220,13 +227,53 @@ describe("credential manager role and key", () => {
       { action: "sqs:SendMessage", resource: queue("ses-mail-credential-manager-dlq-test") },
     ]);
     await expectDenied(policy, [
-      { action: "iam:CreateUser", resource: `arn:aws:iam::${A}:user/admin` },
+      { action: "iam:CreateUser", resource: `arn:aws:iam::${A}:user/admin`, context: bounded },
       { action: "iam:CreateAccessKey", resource: `arn:aws:iam::${A}:user/deploy-bot` },
-      { action: "iam:AttachUserPolicy", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1` },
+      { action: "iam:AttachUserPolicy", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1`, context: bounded },
       { action: "iam:CreateRole", resource: `arn:aws:iam::${A}:role/ses-smtp-user-x` },
       { action: "dynamodb:UpdateItem", resource: table, context: { "dynamodb:LeadingKeys": ["ROUTE#*"] } },
       { action: "dynamodb:PutItem", resource: table, context: { "dynamodb:LeadingKeys": ["SMTP_USER#app"] } },
     ]);
+  });
+
+  it("cannot create or change a user without the boundary, or lift it, even if someone grants the role more", async () => {
+    const user = `arn:aws:iam::${A}:user/ses-smtp-user-app-1700000000`;
+    const administrator = policyDocument([{ Effect: "Allow", Action: "*", Resource: "*" }]);
+    const asManager = (identityPolicies: PolicyDocument[], action: string, context: Record<string, string> = {}) =>
+      evaluate({ identityPolicies, principal: `arn:aws:iam::${A}:role/ses-mail-credential-manager-test`, probe: { action, resource: user, context } });
+    for (const granted of [[policy], [policy, administrator]]) {
+      // No boundary (a user created bare, or a policy written on a user that has none) and another boundary.
+      expect(await asManager(granted, "iam:CreateUser")).toBe("ExplicitlyDenied");
+      expect(await asManager(granted, "iam:PutUserPolicy")).toBe("ExplicitlyDenied");
+      expect(await asManager(granted, "iam:CreateUser", { "iam:PermissionsBoundary": `arn:aws:iam::aws:policy/AdministratorAccess` })).toBe("ExplicitlyDenied");
+      expect(await asManager(granted, "iam:PutUserPermissionsBoundary", { "iam:PermissionsBoundary": `arn:aws:iam::${A}:policy/other` })).toBe("ExplicitlyDenied");
+      expect(await asManager(granted, "iam:DeleteUserPermissionsBoundary", { "iam:PermissionsBoundary": boundaryArn })).toBe("ExplicitlyDenied");
+      expect(await asManager(granted, "iam:CreateUser", { "iam:PermissionsBoundary": boundaryArn })).toBe("Allowed");
+    }
+  });
+
+  it("a user it creates can do nothing but send as its allowed addresses, whatever its own policy says", async () => {
+    const boundary = smtpUserPermissionsBoundary();
+    const principal = `arn:aws:iam::${A}:user/ses-smtp-user-app-20261128100000`;
+    const identity = `arn:aws:ses:${R}:${A}:identity/example.com`;
+    const asUser = (inline: PolicyDocument | string, action: string, resource: string, context: Record<string, string> = {}) =>
+      evaluate({ identityPolicies: [inline], permissionsBoundary: boundary, principal, probe: { action, resource, context } });
+    const own = smtpSendingPolicy(["app@example.com", "*@notify.example.com"]);
+    expect(await asUser(own, "ses:SendRawEmail", identity, { "ses:FromAddress": "app@example.com" })).toBe("Allowed");
+    expect(await asUser(own, "ses:SendEmail", identity, { "ses:FromAddress": "alerts@notify.example.com" })).toBe("Allowed");
+    expect(await asUser(own, "ses:SendRawEmail", identity, { "ses:FromAddress": "ceo@example.com" })).toBe("ImplicitlyDenied");
+    // Whatever inline policy the manager might be made to write, the boundary caps the user at sending.
+    const everything = policyDocument([{ Effect: "Allow", Action: "*", Resource: "*" }]);
+    for (const [action, resource] of [
+      ["iam:CreateUser", `arn:aws:iam::${A}:user/attacker`],
+      ["iam:AttachUserPolicy", principal],
+      ["iam:CreateAccessKey", `arn:aws:iam::${A}:user/admin`],
+      ["s3:GetObject", "arn:aws:s3:::ses-mail-storage-123456789012-test/emails/m1"],
+      ["kms:Decrypt", `arn:aws:kms:${R}:${A}:key/any`],
+      ["ses:CreateEmailIdentity", `arn:aws:ses:${R}:${A}:identity/evil.example`],
+    ] as const) {
+      expect({ action, decision: await asUser(everything, action, resource) }).toEqual({ action, decision: "ImplicitlyDenied" });
+    }
   });
 
   it("the manager encrypts credentials with its key, under the credentials' context, and never decrypts", async () => {
@@ -275,6 +322,9 @@ describe("state machine and scheduler roles", () => {
       { action: "sqs:SendMessage", resource: queue("ses-mail-gmail-forwarder-retry-test") },
       { action: "sqs:ReceiveMessage", resource: queue("ses-gmail-forwarder-test") },
       { action: "lambda:InvokeFunction", resource: fn("ses-mail-bouncer-test") },
+      // Exactly the function it calls: no version or alias of it.
+      { action: "lambda:InvokeFunction", resource: `${fn("ses-mail-gmail-forwarder-test")}:1` },
+      { action: "lambda:InvokeFunction", resource: `${fn("ses-mail-gmail-forwarder-test")}:live` },
       { action: "sqs:PurgeQueue", resource: queue("ses-mail-gmail-forwarder-retry-test") },
     ]);
   });
@@ -340,6 +390,18 @@ describe("resource policies", () => {
     expect(await asResource(policy, "ses.amazonaws.com", "sns:Publish", topic, { "aws:SourceAccount": A, "aws:SourceArn": rule })).toBe("Allowed");
     expect(await asResource(policy, "ses.amazonaws.com", "sns:Publish", topic, { "aws:SourceAccount": "999999999999", "aws:SourceArn": rule })).toBe("ImplicitlyDenied");
     expect(await asResource(policy, "sns.amazonaws.com", "sns:Publish", topic, { "aws:SourceAccount": A })).toBe("ImplicitlyDenied");
+  });
+
+  it("MTA-STS bucket: only CloudFront, for this distribution, may read the policy file", async () => {
+    const mtaBucket = "arn:aws:s3:::ses-mail-mta-sts-123456789012-test";
+    const distribution = `arn:aws:cloudfront::${A}:distribution/E2EXAMPLE`;
+    const policy = mtaStsBucketPolicy({ bucketArn: mtaBucket, distributionArn: distribution, objectKey: ".well-known/mta-sts.txt" });
+    const tls = { "aws:SecureTransport": "true" };
+    const file = `${mtaBucket}/.well-known/mta-sts.txt`;
+    expect(await asResource(policy, "cloudfront.amazonaws.com", "s3:GetObject", file, { ...tls, "aws:SourceArn": distribution })).toBe("Allowed");
+    expect(await asResource(policy, "cloudfront.amazonaws.com", "s3:GetObject", file, { ...tls, "aws:SourceArn": `arn:aws:cloudfront::${A}:distribution/EOTHER` })).toBe("ImplicitlyDenied");
+    expect(await asResource(policy, "cloudfront.amazonaws.com", "s3:GetObject", `${mtaBucket}/other`, { ...tls, "aws:SourceArn": distribution })).toBe("ImplicitlyDenied");
+    expect(await asResource(policy, "cloudfront.amazonaws.com", "s3:PutObject", file, { ...tls, "aws:SourceArn": distribution })).toBe("ImplicitlyDenied");
   });
 
   it("queue: only the named sources of one service may send", async () => {

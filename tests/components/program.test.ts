@@ -4,10 +4,11 @@
  * verbatim, a DLQ behind every queue, tracing, encryption, retention, tags, and least privilege of the
  * policies actually attached (evaluated with an IAM simulator on the mocked ARNs).
  */
+import { findDeprecations, formatDeprecation } from "../../components/synth/deprecations";
 import { ALL_DECISIONS_PATTERN, BOUNCER_PATTERN, GMAIL_FORWARDER_PATTERN } from "../../core/event-patterns";
 import { PARAMETER_PLACEHOLDER } from "../../core/parameters";
 import type { SynthResource } from "../../components/synth/run";
-import { expectAllowed, expectDenied, TEST_ACCOUNT as A } from "../helpers/iam";
+import { expectAllowed, expectDenied, simulate, TEST_ACCOUNT as A } from "../helpers/iam";
 import { isTaggable, named, ofType, synthStack, T, type SynthRun } from "../helpers/synth";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- asl-validator exports the function itself
@@ -52,12 +53,26 @@ describe("inbound", () => {
     expect(ofType(run.result, T.identity).map((identity) => identity.inputs.emailIdentity)).toEqual(["test.example.com"]);
     expect(ofType(run.result, T.receiptRuleSet).map((set) => set.inputs.ruleSetName)).toEqual(["ses-ruleset-test"]);
     expect(ofType(run.result, T.activeRuleSet).map((set) => set.inputs.ruleSetName)).toEqual(["ses-ruleset-test"]);
+    expect(run.result.outputs.receiptRuleSetName).toBe("ses-ruleset-test");
     const rule = named(run.result, T.receiptRule, "ses-mail-inbound-test");
     const topic = named(run.result, T.topic, "ses-email-processing-test");
     expect(rule.inputs).toMatchObject({ ruleSetName: "ses-ruleset-test", recipients: ["test.example.com"], enabled: true, scanEnabled: true, tlsPolicy: "Require" });
     expect(rule.inputs.s3Actions).toEqual([{ position: 1, bucketName: "ses-mail-storage-123456789012-test", objectKeyPrefix: "emails/", topicArn: arnOf(topic) }]);
     // No SNS action: it embeds the message and bounces mail over 150 KB (docs/DECISIONS.md).
     expect(rule.inputs.snsActions).toBeUndefined();
+  });
+
+  it("never deletes the activation or its rule set on destroy: the provider's delete turns off receiving in the whole region", () => {
+    expect(ofType(run.result, T.activeRuleSet).map((set) => set.options)).toEqual([{ retainOnDelete: true }]);
+    expect(ofType(run.result, T.receiptRuleSet).map((set) => set.options)).toEqual([{ retainOnDelete: true }]);
+    // The stack's own rule is deleted with the stack, as it should be.
+    expect(named(run.result, T.receiptRule, "ses-mail-inbound-test").options).toBeUndefined();
+  });
+
+  it("creates the identities it does not adopt, with 2048-bit Easy DKIM", () => {
+    const identity = ofType(run.result, T.identity)[0]!;
+    expect(identity.inputs.dkimSigningAttributes).toEqual({ nextSigningKeyLength: "RSA_2048_BIT" });
+    expect(identity.options).toBeUndefined();
   });
 
   it("publishes the DNS records to create", () => {
@@ -98,10 +113,20 @@ describe("notification and input queue", () => {
     const topic = named(run.result, T.topic, "ses-email-processing-test");
     expect(topic.inputs.tracingConfig).toBe("Active");
     const input = named(run.result, T.queue, "ses-email-input-test");
-    expect(input.inputs).toMatchObject({ visibilityTimeoutSeconds: 30, receiveWaitTimeSeconds: 20, messageRetentionSeconds: 4 * 86400 });
-    expect(JSON.parse(String(input.inputs.redrivePolicy))).toEqual({ deadLetterTargetArn: `arn:aws:sqs:${R}:${A}:ses-email-input-dlq-test`, maxReceiveCount: 3 });
+    expect(input.inputs).toMatchObject({ visibilityTimeoutSeconds: 180, receiveWaitTimeSeconds: 20, messageRetentionSeconds: 4 * 86400 });
+    expect(JSON.parse(String(input.inputs.redrivePolicy))).toEqual({ deadLetterTargetArn: `arn:aws:sqs:${R}:${A}:ses-email-input-dlq-test`, maxReceiveCount: 6 });
     const subscription = ofType(run.result, T.subscription).find((s) => s.inputs.topic === arnOf(topic))!;
     expect(subscription.inputs).toMatchObject({ protocol: "sqs", endpoint: arnOf(input), rawMessageDelivery: true });
+  });
+
+  it("the input queue gives the router slack over its timeout and rides out a 15-minute outage before dead-lettering", () => {
+    const input = named(run.result, T.queue, "ses-email-input-test").inputs;
+    const routerTimeout = Number(named(run.result, T.function, "ses-mail-router-enrichment-test").inputs.timeout);
+    const visibility = Number(input.visibilityTimeoutSeconds);
+    const receives = (JSON.parse(String(input.redrivePolicy)) as { maxReceiveCount: number }).maxReceiveCount;
+    expect(visibility).toBeGreaterThanOrEqual(6 * routerTimeout);
+    // The last receive comes (receives - 1) visibilities after the first.
+    expect((receives - 1) * visibility).toBeGreaterThanOrEqual(15 * 60);
   });
 });
 
@@ -117,7 +142,18 @@ describe("routing table and declared routes", () => {
       pointInTimeRecovery: { enabled: true },
       ttl: { attributeName: "expires_at", enabled: true },
       serverSideEncryption: { enabled: true },
-      globalSecondaryIndexes: [{ name: "entity_type-index", hashKey: "entity_type", rangeKey: "PK", projectionType: "ALL" }],
+      globalSecondaryIndexes: [
+        {
+          name: "entity_type-index",
+          keySchemas: [
+            { attributeName: "entity_type", keyType: "HASH" },
+            { attributeName: "PK", keyType: "RANGE" },
+          ],
+          projectionType: "ALL",
+        },
+      ],
+      // Not prod: deletion protection is off unless the stack turns it on.
+      deletionProtectionEnabled: false,
     });
   });
 
@@ -154,8 +190,10 @@ describe("router and pipe", () => {
       enrichment: `arn:aws:lambda:${R}:${A}:function:ses-mail-router-enrichment-test`,
       target: `arn:aws:events:${R}:${A}:event-bus/ses-mail-email-routing-test`,
       targetParameters: { eventbridgeEventBusParameters: { detailType: "Email Routing Decision", source: "ses.email.router" } },
-      logConfiguration: { level: "INFO", includeExecutionDatas: ["ALL"], cloudwatchLogsLogDestination: { logGroupArn: `arn:aws:logs:${R}:${A}:log-group:/aws/pipes/ses-email-router-test` } },
+      logConfiguration: { level: "INFO", cloudwatchLogsLogDestination: { logGroupArn: `arn:aws:logs:${R}:${A}:log-group:/aws/pipes/ses-email-router-test` } },
     });
+    // No payloads (notifications with addresses and subjects) in the log unless ses-mail:logExecutionData says so.
+    expect((pipe.inputs.logConfiguration as Record<string, unknown>).includeExecutionDatas).toBeUndefined();
   });
 });
 
@@ -276,12 +314,31 @@ describe("delivery stages", () => {
     expect(mapping.inputs).toMatchObject({ eventSourceArn: `arn:aws:sqs:${R}:${A}:ses-bouncer-test`, functionResponseTypes: ["ReportBatchItemFailures"] });
   });
 
+  it("the bouncer runs at most two at a time, and a throttled bounce is retried for an hour before the DLQ", () => {
+    const fn = named(run.result, T.function, "ses-mail-bouncer-test");
+    const mapping = ofType(run.result, T.eventSourceMapping).find((m) => m.inputs.functionName === arnOf(fn))!;
+    expect(mapping.inputs.scalingConfig).toEqual({ maximumConcurrency: 2 });
+    const queue = named(run.result, T.queue, "ses-bouncer-test").inputs;
+    const receives = (JSON.parse(String(queue.redrivePolicy)) as { maxReceiveCount: number }).maxReceiveCount;
+    expect(queue.visibilityTimeoutSeconds).toBe(360);
+    expect((receives - 1) * Number(queue.visibilityTimeoutSeconds)).toBeGreaterThanOrEqual(60 * 60);
+  });
+
   it("the credential manager: the table's stream, SMTP user records only, one at a time, failures dead-lettered; a rotating key with its alias", () => {
     const fn = named(run.result, T.function, "ses-mail-credential-manager-test");
     const key = ofType(run.result, T.kmsKey)[0]!;
     expect(key.inputs).toMatchObject({ enableKeyRotation: true });
     expect(ofType(run.result, T.kmsAlias).map((alias) => alias.inputs)).toEqual([expect.objectContaining({ name: "alias/ses-mail-smtp-credentials-test", targetKeyId: key.outputs.keyId })]);
-    expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({ ROUTING_TABLE: "ses-mail-email-routing-test", SMTP_CREDENTIALS_KEY_ID: arnOf(key) });
+    const boundary = named(run.result, "aws:iam/policy:Policy", "ses-mail-smtp-user-boundary-test");
+    expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({
+      ROUTING_TABLE: "ses-mail-email-routing-test",
+      SMTP_CREDENTIALS_KEY_ID: arnOf(key),
+      SMTP_USER_PERMISSIONS_BOUNDARY: arnOf(boundary),
+    });
+    expect(JSON.parse(String(boundary.inputs.policy))).toEqual({
+      Version: "2012-10-17",
+      Statement: [{ Sid: "OnlySendThroughSes", Effect: "Allow", Action: ["ses:SendEmail", "ses:SendRawEmail"], Resource: ["*"] }],
+    });
     const mapping = ofType(run.result, T.eventSourceMapping).find((m) => m.inputs.functionName === arnOf(fn))!;
     expect(mapping.inputs).toMatchObject({
       eventSourceArn: `arn:aws:dynamodb:${R}:${A}:table/ses-mail-email-routing-test/stream/2026-01-01T00:00:00.000`,
@@ -304,17 +361,24 @@ describe("delivery stages", () => {
     expect(definition).toContain(`https://sqs.${R}.amazonaws.com/${A}/ses-mail-gmail-forwarder-retry-dlq-test`);
     expect(machine.inputs.type).toBe("STANDARD");
     expect(named(run.result, T.schedule, "ses-mail-retry-processor-test").inputs).toMatchObject({ scheduleExpression: "rate(1 hour)", target: { arn: arnOf(machine) } });
+    // Only parameters ReceiveMessage has long documented; no system attribute names.
+    const receive = (JSON.parse(definition) as { States: Record<string, { Arguments: Record<string, unknown> }> }).States.ReceiveBatch!.Arguments;
+    expect(Object.keys(receive).sort()).toEqual(["MaxNumberOfMessages", "QueueUrl", "VisibilityTimeout", "WaitTimeSeconds"]);
   });
 });
 
 describe("state machines and schedules", () => {
-  it("definitions are valid ASL; machines are traced and log everything", () => {
+  it("definitions are valid ASL; machines are traced and log every event, without execution data, under /aws/vendedlogs/", () => {
     const machines = ofType(run.result, T.stateMachine);
     expect(machines.map((m) => m.inputs.name)).toContain("ses-mail-gmail-token-monitor-test");
     for (const machine of machines) {
       expect(validateAsl(JSON.parse(String(machine.inputs.definition)))).toMatchObject({ isValid: true });
-      expect(machine.inputs).toMatchObject({ tracingConfiguration: { enabled: true }, loggingConfiguration: { level: "ALL", includeExecutionData: true } });
+      expect(machine.inputs).toMatchObject({ tracingConfiguration: { enabled: true }, loggingConfiguration: { level: "ALL", includeExecutionData: false } });
+      const destination = String((machine.inputs.loggingConfiguration as { logDestination: string }).logDestination);
+      expect(destination).toBe(`arn:aws:logs:${R}:${A}:log-group:/aws/vendedlogs/states/${String(machine.inputs.name)}:*`);
     }
+    // No log group of the stack is under /aws/states/ (each would grow the account's log resource policy).
+    expect(ofType(run.result, T.logGroup).map((group) => String(group.inputs.name)).filter((name) => name.startsWith("/aws/states/"))).toEqual([]);
     expect(named(run.result, T.schedule, "ses-mail-token-monitor-test").inputs).toMatchObject({
       scheduleExpression: "rate(5 minutes)",
       target: { arn: `arn:aws:states:${R}:${A}:stateMachine:ses-mail-gmail-token-monitor-test` },
@@ -343,6 +407,26 @@ describe("monitoring", () => {
   });
 });
 
+describe("tracing", () => {
+  it("one X-Ray sampling rule: the seed's 1 %, for the stack's own services only", () => {
+    const rules = ofType(run.result, "aws:xray/samplingRule:SamplingRule");
+    expect(rules.map((rule) => rule.inputs)).toEqual([
+      expect.objectContaining({ ruleName: "ses-mail-test", fixedRate: 0.01, reservoirSize: 1, serviceName: "ses-*-test", priority: 1000, version: 1 }),
+    ]);
+  });
+});
+
+describe("protection and provider hygiene", () => {
+  it("a stack other than prod protects nothing unless told to", () => {
+    expect(named(run.result, T.bucket, "ses-mail-storage-123456789012-test").options).toBeUndefined();
+    expect(ofType(run.result, T.kmsKey)[0]!.options).toBeUndefined();
+  });
+
+  it("declares nothing the provider marks deprecated", () => {
+    expect(findDeprecations(run.result.resources).map(formatDeprecation)).toEqual([]);
+  });
+});
+
 describe("least privilege of the attached policies", () => {
   const policyOf = (roleName: string) => {
     const found = ofType(run.result, T.rolePolicy).filter((policy) => policy.inputs.role === roleName);
@@ -354,9 +438,10 @@ describe("least privilege of the attached policies", () => {
   it("`*` resources only for X-Ray, namespaced PutMetricData and Step Functions log delivery", () => {
     const allowedOnStar = /^(xray:|logs:(Create|Get|Update|Delete|List)LogDeliver|logs:ListLogDeliveries|logs:PutResourcePolicy|logs:DescribeResourcePolicies|logs:DescribeLogGroups|cloudwatch:PutMetricData|dynamodb:ListStreams$)/;
     for (const policy of ofType(run.result, T.rolePolicy)) {
-      const document = JSON.parse(String(policy.inputs.policy)) as { Statement: Array<{ Action: string[]; Resource: string[]; Condition?: Record<string, unknown> }> };
+      const document = JSON.parse(String(policy.inputs.policy)) as { Statement: Array<{ Effect: string; Action: string[]; Resource: string[]; Condition?: Record<string, unknown> }> };
       for (const statement of document.Statement) {
-        if (!statement.Resource.includes("*")) continue;
+        // Denies on `*` only take away.
+        if (statement.Effect === "Deny" || !statement.Resource.includes("*")) continue;
         for (const action of statement.Action) expect({ role: policy.inputs.role, action, ok: allowedOnStar.test(action) }).toEqual({ role: policy.inputs.role, action, ok: true });
         if (statement.Action.includes("cloudwatch:PutMetricData")) expect(statement.Condition).toEqual({ StringEquals: { "cloudwatch:namespace": "SESMail/test" } });
       }
@@ -373,6 +458,7 @@ describe("least privilege of the attached policies", () => {
     const documents = [
       ...ofType(run.result, T.rolePolicy).map((policy) => [String(policy.inputs.role), String(policy.inputs.policy)] as const),
       ...ofType(run.result, T.kmsKey).map((key) => ["credential key", String(key.inputs.policy)] as const),
+      ...ofType(run.result, "aws:iam/policy:Policy").map((policy) => [String(policy.inputs.name), String(policy.inputs.policy)] as const),
     ];
     const problems: string[] = [];
     for (const [owner, text] of documents) {
@@ -449,13 +535,16 @@ describe("least privilege of the attached policies", () => {
     await expectDenied(policy, [{ action: "ses:SendRawEmail", resource: identity, context: { "ses:FromAddress": "ceo@test.example.com" } }]);
   });
 
-  it("credential manager: SMTP users only", async () => {
+  it("credential manager: SMTP users only, and only with the stack's permissions boundary", async () => {
     const policy = policyOf("ses-mail-credential-manager-test");
-    await expectAllowed(policy, [{ action: "iam:CreateUser", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1` }]);
+    const boundary = { "iam:PermissionsBoundary": `arn:aws:iam::${A}:policy/ses-mail-smtp-user-boundary-test` };
+    await expectAllowed(policy, [{ action: "iam:CreateUser", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1`, context: boundary }]);
     await expectDenied(policy, [
-      { action: "iam:CreateUser", resource: `arn:aws:iam::${A}:user/admin` },
-      { action: "iam:AttachUserPolicy", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1` },
+      { action: "iam:CreateUser", resource: `arn:aws:iam::${A}:user/admin`, context: boundary },
+      { action: "iam:AttachUserPolicy", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1`, context: boundary },
     ]);
+    expect(await simulate(policy, { action: "iam:CreateUser", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1` })).toBe("ExplicitlyDenied");
+    expect(await simulate(policy, { action: "iam:PutUserPolicy", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1` })).toBe("ExplicitlyDenied");
   });
 
   it("retry processor: its queues and the forwarder", async () => {
@@ -465,7 +554,10 @@ describe("least privilege of the attached policies", () => {
       { action: "sqs:SendMessage", resource: `arn:aws:sqs:${R}:${A}:ses-mail-gmail-forwarder-retry-dlq-test` },
       { action: "lambda:InvokeFunction", resource: `arn:aws:lambda:${R}:${A}:function:ses-mail-gmail-forwarder-test` },
     ]);
-    await expectDenied(policy, [{ action: "lambda:InvokeFunction", resource: `arn:aws:lambda:${R}:${A}:function:ses-mail-bouncer-test` }]);
+    await expectDenied(policy, [
+      { action: "lambda:InvokeFunction", resource: `arn:aws:lambda:${R}:${A}:function:ses-mail-bouncer-test` },
+      { action: "lambda:InvokeFunction", resource: `arn:aws:lambda:${R}:${A}:function:ses-mail-gmail-forwarder-test:1` },
+    ]);
   });
 
   it("token monitor: its metadata path and its namespace", async () => {

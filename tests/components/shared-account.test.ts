@@ -1,7 +1,7 @@
 /**
  * The `test` stack configured for an account it shares with prod, and with non-default settings: it
- * joins prod's active receipt rule set instead of creating one, and every config key reaches the
- * resource it configures.
+ * joins prod's active receipt rule set instead of creating one (prod's set is what the mocked region
+ * has active), and every config key reaches the resource it configures.
  */
 import { named, ofType, synthStack, T, type SynthRun } from "../helpers/synth";
 
@@ -18,6 +18,9 @@ beforeAll(async () => {
     "ses-mail:logRetentionDays": "90",
     "ses-mail:verdictPolicy": JSON.stringify({ spam: "drop" }),
     "ses-mail:routes": "[]",
+    "ses-mail:tlsPolicy": "Optional",
+    "ses-mail:logExecutionData": "true",
+    "ses-mail:deletionProtection": "true",
   });
 }, 120_000);
 
@@ -26,6 +29,8 @@ it("adds its rule to the existing active rule set and creates no rule set of its
   expect(ofType(run.result, T.activeRuleSet)).toEqual([]);
   expect(named(run.result, T.receiptRule, "ses-mail-inbound-test").inputs.ruleSetName).toBe("ses-ruleset-prod");
   expect(run.result.outputs.receiptRuleSetName).toBe("ses-ruleset-prod");
+  // Its own rule goes with it on destroy; prod's set and its activation are not this stack's to touch.
+  expect(named(run.result, T.receiptRule, "ses-mail-inbound-test").options).toBeUndefined();
 });
 
 it("lets SES write and publish only as its own rule in that set", () => {
@@ -47,6 +52,15 @@ it("every setting reaches its resource", () => {
   expect(ofType(run.result, T.tableItem)).toEqual([]);
   // Without declared Gmail targets only the OAuth client placeholder exists; the CLI writes the tokens.
   expect(ofType(run.result, T.parameter).map((p) => p.inputs.name)).toEqual(["/ses-mail/test/gmail/oauth-client"]);
+});
+
+it("the TLS policy, message data in logs and deletion protection follow the config", () => {
+  expect(named(run.result, T.receiptRule, "ses-mail-inbound-test").inputs.tlsPolicy).toBe("Optional");
+  expect((named(run.result, T.pipe, "ses-email-router-test").inputs.logConfiguration as Record<string, unknown>).includeExecutionDatas).toEqual(["ALL"]);
+  for (const machine of ofType(run.result, T.stateMachine)) expect(machine.inputs.loggingConfiguration).toMatchObject({ includeExecutionData: true });
+  expect(named(run.result, T.table, "ses-mail-email-routing-test").inputs.deletionProtectionEnabled).toBe(true);
+  expect(named(run.result, T.bucket, "ses-mail-storage-123456789012-test").options).toEqual({ protect: true });
+  expect(ofType(run.result, T.kmsKey)[0]!.options).toEqual({ protect: true });
 });
 
 it("without alarmEmail the alarm topic has no subscription", () => {

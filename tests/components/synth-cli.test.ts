@@ -28,6 +28,7 @@ async function sesMail(args: string[], cwd = PROJECT_ROOT): Promise<{ code: numb
 
 interface ResourcesJson {
   stack: string;
+  deprecations: unknown[];
   outputs: Record<string, unknown>;
   lambdas: Record<string, { files: number; unzippedBytes: number; zippedBytesEstimate: number; packages: string[] }>;
   resources: Array<{ urn: string; type: string; name: string; parent?: string; inputs: Record<string, unknown> }>;
@@ -62,11 +63,13 @@ describe.each(["test", "prod"] as const)("ses-mail synth --stack %s --out DIR", 
 
   it("succeeds and says what it wrote", () => {
     expect(result).toMatchObject({ code: 0 });
-    expect(result.stdout).toMatch(/^\d+ resources, 4 Lambda functions → /);
+    expect(result.stdout).toMatch(/^\d+ resources, 4 Lambda functions, 0 provider deprecations → /);
+    expect(result.stderr).not.toMatch(/deprecated/);
   });
 
   it("resources.json: every resource with type, name, parent and inputs; secrets masked", () => {
     expect(document.stack).toBe(stack);
+    expect(document.deprecations).toEqual([]);
     expect(document.resources.length).toBeGreaterThan(100);
     for (const resource of document.resources) {
       expect(resource).toEqual(expect.objectContaining({ urn: expect.any(String), type: expect.any(String), name: expect.any(String), inputs: expect.any(Object) }));
@@ -104,6 +107,49 @@ describe("ses-mail synth without --out", () => {
     expect(stdout).toMatch(/^stack test: \d+ AWS resources in \d+ components \(region eu-west-2, mocked account 123456789012\)/);
     expect(stdout).toMatch(/ses-mail-gmail-forwarder-test\s+512 MB\s+300 s\s+nodejs24\.x/);
     expect(stdout).toContain("dnsRecords:");
+    expect(stdout).toContain("provider deprecations: none");
+    // The test stack protects nothing; its receipt rule set and activation survive a destroy.
+    expect(stdout).toMatch(/protected, kept or adopted:\n[\s\S]*?ActiveReceiptRuleSet\s+ses-mail-inbound-active-rule-set\s+kept on destroy\n/);
+    expect(stdout).not.toMatch(/protected\n|deletion protection \(AWS\)/);
+  });
+});
+
+describe("ses-mail synth stops where pulumi preview would: the active receipt rule set", () => {
+  const stackFile = path.join(ARCHIVES_DIR, "Pulumi.takeover.yaml");
+  const joinFile = path.join(ARCHIVES_DIR, "Pulumi.join.yaml");
+  let refusedOwn: Run;
+  let refusedJoin: Run;
+  let replacing: Run;
+
+  beforeAll(async () => {
+    fs.mkdirSync(ARCHIVES_DIR, { recursive: true });
+    fs.writeFileSync(stackFile, "config:\n  aws:region: eu-west-2\n  ses-mail:domains: [test.example.com]\n  ses-mail:replaceActiveRuleSet: legacy-rules\n");
+    fs.writeFileSync(joinFile, "config:\n  aws:region: eu-west-2\n  ses-mail:domains: [test.example.com]\n  ses-mail:joinExistingRuleSet: ses-ruleset-prod\n");
+    [refusedOwn, refusedJoin, replacing] = await Promise.all([
+      // test, in an account where prod's set is active, without joining it
+      sesMail(["synth", "--stack", "test", "--active-rule-set", "ses-ruleset-prod"]),
+      // a test stack told to join prod's set before prod exists
+      sesMail(["synth", "--stack", "test", "--config", joinFile, "--active-rule-set", "none"]),
+      // a stack allowed to replace exactly the active set
+      sesMail(["synth", "--stack", "takeover", "--config", stackFile, "--active-rule-set", "legacy-rules"]),
+    ]);
+  }, 300_000);
+
+  it("refuses to take over a rule set the stack did not create, and says how to join or replace it", () => {
+    expect(refusedOwn.code).toBe(1);
+    expect(refusedOwn.stderr).toMatch(/ses-mail refuses to deploy: the active receipt rule set in eu-west-2 is ses-ruleset-prod, which this stack did not create/);
+    expect(refusedOwn.stderr).toMatch(/set ses-mail:joinExistingRuleSet: ses-ruleset-prod; to replace it on purpose, set ses-mail:replaceActiveRuleSet: ses-ruleset-prod/);
+  });
+
+  it("refuses to join a rule set that is not active", () => {
+    expect(refusedJoin.code).toBe(1);
+    expect(refusedJoin.stderr).toMatch(/ses-mail:joinExistingRuleSet is ses-ruleset-prod, but no receipt rule set is active in eu-west-2/);
+  });
+
+  it("replaces the active set when replaceActiveRuleSet names exactly it", () => {
+    expect(replacing.stderr).not.toMatch(/refuses/);
+    expect(replacing.code).toBe(0);
+    expect(replacing.stdout).toContain("receiptRuleSetName: ses-ruleset-takeover");
   });
 });
 

@@ -8,6 +8,7 @@ import {
   retryBackoffSeconds,
   retryProcessorDefinition,
   retryRecordTemplate,
+  RETRY_RECEIVE_PARAMETERS,
   retryVisibilitySeconds,
   TOKEN_METRIC_NAME,
   tokenMetricDataExpression,
@@ -16,6 +17,9 @@ import {
 } from "../../components/workflows";
 import { TOKEN_CRITICAL_SECONDS } from "../../components/monitoring";
 import { PARAMETER_PLACEHOLDER, tokenMetadataPrefix } from "../../core/parameters";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as ts from "typescript";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- asl-validator exports the function itself
 const validate = require("asl-validator") as (definition: unknown) => { isValid: boolean; errors: unknown[] };
@@ -182,5 +186,68 @@ describe("token monitor definition", () => {
     expect(await template(assign.parameters, { result: { Parameters: [{ Name: "b" }] } }, { parameters: [{ Name: "a" }] })).toEqual([{ Name: "a" }, { Name: "b" }]);
     expect(await template(assign.nextToken, { result: { Parameters: [] } })).toBeNull();
     expect(states.PublishCountdown).toMatchObject({ Resource: "arn:aws:states:::aws-sdk:cloudwatch:putMetricData", Arguments: { Namespace: "SESMail/test" } });
+  });
+});
+
+/**
+ * The members of an API's request shape as the installed AWS SDK declares them (`ReceiveMessageRequest`
+ * in @aws-sdk/client-sqs), each with whether it is marked deprecated. Step Functions' SDK integrations
+ * take the API's own parameters, so this is the list a Task's Arguments must come from.
+ */
+function requestMembers(service: string, action: string): Map<string, { deprecated: boolean }> {
+  const dir = path.join(__dirname, "..", "..", "node_modules", "@aws-sdk", `client-${service}`, "dist-types", "models");
+  const shape = action[0]!.toUpperCase() + action.slice(1);
+  for (const file of fs.readdirSync(dir).filter((name) => name.endsWith(".d.ts"))) {
+    const source = ts.createSourceFile(file, fs.readFileSync(path.join(dir, file), "utf8"), ts.ScriptTarget.Latest, true);
+    for (const statement of source.statements) {
+      if (!ts.isInterfaceDeclaration(statement) || ![`${shape}Request`, `${shape}Input`].includes(statement.name.text)) continue;
+      return new Map(
+        statement.members.filter(ts.isPropertySignature).map((member) => [member.name.getText(source), { deprecated: ts.getJSDocDeprecatedTag(member) !== undefined }]),
+      );
+    }
+  }
+  throw new Error(`no ${shape}Request in @aws-sdk/client-${service}`);
+}
+
+/** Every Task of a definition (nested Map and Parallel states included) that calls an AWS API directly. */
+function apiTasks(node: unknown, found: Array<{ service: string; action: string; args: unknown }> = []): Array<{ service: string; action: string; args: unknown }> {
+  if (Array.isArray(node)) node.forEach((child) => apiTasks(child, found));
+  else if (node && typeof node === "object") {
+    const state = node as Record<string, unknown>;
+    const match = typeof state.Resource === "string" ? /^arn:aws:states:::(?:aws-sdk:)?(sqs|ssm|cloudwatch):([A-Za-z]+)$/.exec(state.Resource) : null;
+    if (state.Type === "Task" && match) found.push({ service: match[1]!, action: match[2]!, args: state.Arguments });
+    Object.values(state).forEach((child) => apiTasks(child, found));
+  }
+  return found;
+}
+
+describe("AWS API parameters of the state machines", () => {
+  it("the retry processor's receive asks only for long-documented parameters, no system attribute names", () => {
+    const receive = statesOf(retryProcessorDefinition(retryArgs)).ReceiveBatch!.Arguments as Record<string, unknown>;
+    expect(Object.keys(receive).sort()).toEqual([...RETRY_RECEIVE_PARAMETERS].sort());
+    const members = requestMembers("sqs", "receiveMessage");
+    // Both ways of asking for system attributes exist in the API; neither is used.
+    expect(members.get("AttributeNames")).toEqual({ deprecated: true });
+    expect(members.has("MessageSystemAttributeNames")).toBe(true);
+  });
+
+  it("every Task calling an AWS API passes only members of that API's request, none deprecated", async () => {
+    const tasks = [
+      ...apiTasks(retryProcessorDefinition(retryArgs)),
+      ...apiTasks(tokenMonitorDefinition({ metadataPrefix: tokenMetadataPrefix("test"), namespace: "SESMail/test" })),
+    ];
+    expect(tasks.map((task) => `${task.service}:${task.action}`).sort()).toEqual(["cloudwatch:putMetricData", "sqs:deleteMessage", "sqs:deleteMessage", "sqs:receiveMessage", "sqs:sendMessage", "ssm:getParametersByPath"]);
+    const problems: string[] = [];
+    for (const task of tasks) {
+      // JSONata arguments are evaluated to see the keys they produce.
+      const args = (await template(task.args, { input: { ReceiptHandle: "rh", Body: "{}", failure: { Error: "E", Cause: "C" } } }, { nextToken: "page-2" })) as Record<string, unknown>;
+      const members = requestMembers(task.service, task.action);
+      for (const key of Object.keys(args)) {
+        const member = members.get(key);
+        if (!member) problems.push(`${task.service}:${task.action}: ${key} is not a parameter`);
+        else if (member.deprecated) problems.push(`${task.service}:${task.action}: ${key} is deprecated`);
+      }
+    }
+    expect(problems).toEqual([]);
   });
 });

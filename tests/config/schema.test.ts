@@ -26,6 +26,11 @@ describe("stack config schema", () => {
       verdictPolicy: DEFAULT_VERDICT_POLICY,
       emailRetentionDays: 7,
       logRetentionDays: 30,
+      adoptRuleSet: false,
+      adoptIdentities: [],
+      deletionProtection: false,
+      tlsPolicy: "Require",
+      logExecutionData: false,
     });
   });
 

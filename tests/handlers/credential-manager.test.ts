@@ -12,6 +12,7 @@ import {
   ListAccessKeysCommand,
   ListUserPoliciesCommand,
   NoSuchEntityException,
+  PutUserPermissionsBoundaryCommand,
   PutUserPolicyCommand,
 } from "@aws-sdk/client-iam";
 import { EncryptCommand, KMSClient } from "@aws-sdk/client-kms";
@@ -36,14 +37,21 @@ const KEY_ID = "arn:aws:kms:eu-west-2:123456789012:alias/ses-mail-smtp-credentia
 /** 2026-11-28T10:00:00Z: names the IAM user created from a record of that time. */
 const CREATED = 1795860000;
 const STAMP = "20261128100000";
+/** The stack's SMTP user permissions boundary. */
+const BOUNDARY = "arn:aws:iam::123456789012:policy/ses-mail-smtp-user-boundary-test";
 
 interface FakeUser {
   arn: string;
   policies: Map<string, string>;
   keys: Map<string, string>;
+  boundary?: string;
 }
 
-/** A stateful IAM behind aws-sdk-client-mock: the calls are recorded in order, the state can be inspected. */
+/**
+ * A stateful IAM behind aws-sdk-client-mock: the calls are recorded in order, the state can be inspected.
+ * It refuses what the manager's role may not do (tests/components/policies.test.ts proves the policy):
+ * creating a user or writing its policy without the stack's permissions boundary.
+ */
 function fakeIam() {
   const client = new IAMClient({ region: REGION });
   const mock = mockClient(client);
@@ -59,19 +67,28 @@ function fakeIam() {
   const record = (name: string) => (input: Record<string, string>) => {
     calls.push(name + (input.AccessKeyId ? `(${input.AccessKeyId})` : ""));
   };
+  const accessDenied = (action: string) => Object.assign(new Error(`not authorized to perform: iam:${action}`), { name: "AccessDenied" });
   mock.on(CreateUserCommand).callsFake(async (input) => {
     record("CreateUser")(input);
+    if (input.PermissionsBoundary !== BOUNDARY) throw accessDenied("CreateUser");
     if (users.has(input.UserName)) throw new EntityAlreadyExistsException({ message: "exists", $metadata: {} });
     const arn = `arn:aws:iam::123456789012:user/${input.UserName}`;
-    users.set(input.UserName, { arn, policies: new Map(), keys: new Map() });
+    users.set(input.UserName, { arn, policies: new Map(), keys: new Map(), boundary: input.PermissionsBoundary });
     return { User: { UserName: input.UserName, Arn: arn, UserId: "AIDA", Path: "/", CreateDate: new Date() } };
   });
   mock.on(GetUserCommand).callsFake(async (input) => {
     record("GetUser")(input);
     return { User: { UserName: input.UserName, Arn: user(input.UserName).arn, UserId: "AIDA", Path: "/", CreateDate: new Date() } };
   });
+  mock.on(PutUserPermissionsBoundaryCommand).callsFake(async (input) => {
+    record("PutUserPermissionsBoundary")(input);
+    if (input.PermissionsBoundary !== BOUNDARY) throw accessDenied("PutUserPermissionsBoundary");
+    user(input.UserName).boundary = input.PermissionsBoundary;
+    return {};
+  });
   mock.on(PutUserPolicyCommand).callsFake(async (input) => {
     record("PutUserPolicy")(input);
+    if (user(input.UserName).boundary !== BOUNDARY) throw accessDenied("PutUserPolicy");
     user(input.UserName).policies.set(input.PolicyName, input.PolicyDocument);
     return {};
   });
@@ -199,6 +216,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
       identities: new IamSmtpIdentities({ client: iam.client }),
       encryptor: new KmsCredentialEncryptor({ keyId: KEY_ID, client: kms.client }),
       sesRegion: REGION,
+      permissionsBoundary: BOUNDARY,
       observability,
       now: () => new Date("2026-11-28T10:00:03.000Z"),
     });
@@ -220,6 +238,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
     const name = `ses-smtp-user-app-${STAMP}`;
     expect(iam.calls).toEqual(["CreateUser", "PutUserPolicy", "CreateAccessKey"]);
     const user = iam.users.get(name)!;
+    expect(user.boundary).toBe(BOUNDARY);
     expect(JSON.parse(user.policies.get("ses-mail-smtp-send")!).Statement[0]).toMatchObject({
       Effect: "Allow",
       Action: ["ses:SendEmail", "ses:SendRawEmail"],
@@ -302,7 +321,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
     const item = smtpItem("crashed");
     await put(item);
     const name = `ses-smtp-user-crashed-${STAMP}`;
-    iam.users.set(name, { arn: `arn:aws:iam::123456789012:user/${name}`, policies: new Map(), keys: new Map([["AKIAORPHAN", "lost"]]) });
+    iam.users.set(name, { arn: `arn:aws:iam::123456789012:user/${name}`, policies: new Map(), keys: new Map([["AKIAORPHAN", "lost"]]), boundary: BOUNDARY });
 
     // Act
     await manager().manage({ Records: [streamRecord("INSERT", { newImage: item })] });
@@ -310,7 +329,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
     // Assess
     expect(iam.users.size).toBe(1);
     expect([...iam.users.get(name)!.keys.keys()]).toEqual(["AKIATEST00000001"]);
-    expect(iam.calls).toEqual(["CreateUser", "GetUser", "ListAccessKeys", "DeleteAccessKey(AKIAORPHAN)", "PutUserPolicy", "CreateAccessKey"]);
+    expect(iam.calls).toEqual(["CreateUser", "GetUser", "PutUserPermissionsBoundary", "ListAccessKeys", "DeleteAccessKey(AKIAORPHAN)", "PutUserPolicy", "CreateAccessKey"]);
     expect(await table.get("crashed")).toMatchObject({ status: "active", access_key_id: "AKIATEST00000001" });
   });
 
@@ -339,14 +358,30 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
 
     // Assess
     const name = active.iam_user_name as string;
-    expect(iam.calls).toEqual(["ListAccessKeys", "GetUserPolicy", "PutUserPolicy", "CreateAccessKey", "DeleteAccessKey(AKIATEST00000001)"]);
-    expect(updates).toEqual(["UpdateItem after 4 IAM calls"]);
+    expect(iam.calls).toEqual(["ListAccessKeys", "PutUserPermissionsBoundary", "GetUserPolicy", "PutUserPolicy", "CreateAccessKey", "DeleteAccessKey(AKIATEST00000001)"]);
+    expect(updates).toEqual(["UpdateItem after 5 IAM calls"]);
     expect(iam.users.size).toBe(1);
     expect([...iam.users.get(name)!.keys.keys()]).toEqual(["AKIATEST00000002"]);
     expect(JSON.parse(iam.users.get(name)!.policies.get("ses-mail-smtp-send")!).Statement[0].Condition.StringLike["ses:FromAddress"]).toEqual(["other@example.com"]);
     const rotated = (await table.get("rotate"))!;
     expect(rotated).toMatchObject({ status: "active", access_key_id: "AKIATEST00000002", iam_user_name: name });
     expect(decrypt(rotated.encrypted_credentials as string).plaintext.access_key_id).toBe("AKIATEST00000002");
+  });
+
+  it("gives a user created before boundaries were required the boundary when it rotates, then its new policy", async () => {
+    // Prepare: an active user whose IAM user has no boundary (made by an earlier version)
+    const name = `ses-smtp-user-legacy-${STAMP}`;
+    iam.users.set(name, { arn: `arn:aws:iam::123456789012:user/${name}`, policies: new Map([["ses-mail-smtp-send", "{}"]]), keys: new Map([["AKIALEGACY", "old"]]) });
+    const item = smtpItem("legacy", { status: "pending", iam_user_name: name, iam_user_arn: `arn:aws:iam::123456789012:user/${name}`, access_key_id: "AKIALEGACY" });
+    await put(item);
+
+    // Act
+    await manager().manage({ Records: [streamRecord("MODIFY", { newImage: item })] });
+
+    // Assess: the boundary comes before the policy, which IAM would refuse on a user without it
+    expect(iam.calls.slice(0, 4)).toEqual(["ListAccessKeys", "PutUserPermissionsBoundary", "GetUserPolicy", "PutUserPolicy"]);
+    expect(iam.users.get(name)!.boundary).toBe(BOUNDARY);
+    expect(await table.get("legacy")).toMatchObject({ status: "active", access_key_id: "AKIATEST00000001" });
   });
 
   it("keeps the old key and restores the old policy when a rotation fails", async () => {
@@ -436,6 +471,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
       identities: new IamSmtpIdentities({ client: iam.client }),
       encryptor: new KmsCredentialEncryptor({ keyId: KEY_ID, client: kms.client }),
       sesRegion: REGION,
+      permissionsBoundary: BOUNDARY,
       observability: createObservability("credential-manager-test"),
     });
     const record = streamRecord("INSERT", { newImage: item });
@@ -449,7 +485,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
       await put(item);
       const { dir } = await serializeFactory("credential-manager", credentialManagerFactory);
       const outcome = await invokeArchive(dir, { Records: [streamRecord("INSERT", { newImage: item })] }, {
-        ...credentialManagerEnvironmentVariables({ routingTable: tableName, kmsKeyId: KEY_ID }),
+        ...credentialManagerEnvironmentVariables({ routingTable: tableName, kmsKeyId: KEY_ID, permissionsBoundary: BOUNDARY }),
         AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
         AWS_ENDPOINT_URL_IAM: aws.endpoint,
         AWS_ENDPOINT_URL_KMS: aws.endpoint,
@@ -457,9 +493,10 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
       if (!outcome.ok) process.stderr.write(`${outcome.stdout}\n${outcome.stderr}\n`);
       expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [] } });
       expect(aws.calls).toEqual(["IAM.CreateUser", "IAM.PutUserPolicy", "IAM.CreateAccessKey", "KMS.Encrypt"]);
+      expect(aws.iamUsers.get(`ses-smtp-user-archived-${STAMP}`)?.permissionsBoundary).toBe(BOUNDARY);
       expect(await table.get("archived")).toMatchObject({ status: "active", iam_user_name: `ses-smtp-user-archived-${STAMP}` });
       const removed = await invokeArchive(dir, { Records: [streamRecord("REMOVE", { oldImage: (await table.get("archived"))! })] }, {
-        ...credentialManagerEnvironmentVariables({ routingTable: tableName, kmsKeyId: KEY_ID }),
+        ...credentialManagerEnvironmentVariables({ routingTable: tableName, kmsKeyId: KEY_ID, permissionsBoundary: BOUNDARY }),
         AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
         AWS_ENDPOINT_URL_IAM: aws.endpoint,
         AWS_ENDPOINT_URL_KMS: aws.endpoint,
@@ -472,9 +509,13 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
   });
 
   it("reads the environment the component writes", () => {
-    const env = credentialManagerEnvironmentVariables({ routingTable: "t", kmsKeyId: KEY_ID, sesRegion: "eu-west-1" });
-    expect(readCredentialManagerEnvironment(env)).toEqual({ routingTable: "t", kmsKeyId: KEY_ID, sesRegion: "eu-west-1" });
-    expect(readCredentialManagerEnvironment({ ROUTING_TABLE: "t", SMTP_CREDENTIALS_KEY_ID: KEY_ID, AWS_REGION: "eu-west-2" }).sesRegion).toBe("eu-west-2");
+    const env = credentialManagerEnvironmentVariables({ routingTable: "t", kmsKeyId: KEY_ID, permissionsBoundary: BOUNDARY, sesRegion: "eu-west-1" });
+    expect(readCredentialManagerEnvironment(env)).toEqual({ routingTable: "t", kmsKeyId: KEY_ID, permissionsBoundary: BOUNDARY, sesRegion: "eu-west-1" });
+    const minimal = { ROUTING_TABLE: "t", SMTP_CREDENTIALS_KEY_ID: KEY_ID, SMTP_USER_PERMISSIONS_BOUNDARY: BOUNDARY, AWS_REGION: "eu-west-2" };
+    expect(readCredentialManagerEnvironment(minimal).sesRegion).toBe("eu-west-2");
     expect(() => readCredentialManagerEnvironment({ ROUTING_TABLE: "t" })).toThrow(/SMTP_CREDENTIALS_KEY_ID/);
+    // No boundary, no start: the function never creates a user without one.
+    expect(() => readCredentialManagerEnvironment({ ...minimal, SMTP_USER_PERMISSIONS_BOUNDARY: undefined })).toThrow(/SMTP_USER_PERMISSIONS_BOUNDARY/);
+    expect(() => readCredentialManagerEnvironment({ ...minimal, SMTP_USER_PERMISSIONS_BOUNDARY: "admin" })).toThrow(/SMTP_USER_PERMISSIONS_BOUNDARY.*managed policy/);
   });
 });

@@ -18,7 +18,7 @@ export interface FakeAws {
   readonly calls: string[];
   readonly sentMessages: Array<{ queueUrl: string; body: string; delaySeconds?: number }>;
   readonly sentEmails: Array<{ source: string; destinations: string[]; raw: Buffer }>;
-  readonly iamUsers: Map<string, { policies: Map<string, string>; keys: string[] }>;
+  readonly iamUsers: Map<string, { policies: Map<string, string>; keys: string[]; permissionsBoundary?: string }>;
   close(): Promise<void>;
 }
 
@@ -90,7 +90,7 @@ export async function startFakeAws(): Promise<FakeAws> {
       switch (action) {
         case "CreateUser":
           if (user) return queryError(res, "EntityAlreadyExists", `User ${userName} already exists.`);
-          iamUsers.set(userName, { policies: new Map(), keys: [] });
+          iamUsers.set(userName, { policies: new Map(), keys: [], ...(form.get("PermissionsBoundary") ? { permissionsBoundary: form.get("PermissionsBoundary")! } : {}) });
           return xml(res, 200, wrap(`<User><UserName>${userName}</UserName><Arn>arn:aws:iam::123456789012:user/${userName}</Arn><UserId>AIDAFAKE</UserId><Path>/</Path><CreateDate>2026-11-28T10:00:00Z</CreateDate></User>`));
         case "GetUser":
           if (!user) return queryError(res, "NoSuchEntity", `The user with name ${userName} cannot be found.`);

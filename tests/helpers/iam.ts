@@ -31,6 +31,8 @@ const parse = (policy: PolicyDocument | string): unknown => (typeof policy === "
 export async function evaluate(args: {
   identityPolicies: ReadonlyArray<PolicyDocument | string>;
   resourcePolicy?: PolicyDocument | string;
+  /** The principal's permissions boundary, when it has one. */
+  permissionsBoundary?: PolicyDocument | string;
   principal: string;
   probe: Probe;
 }): Promise<Decision> {
@@ -41,6 +43,7 @@ export async function evaluate(args: {
     {
       identityPolicies: args.identityPolicies.map((policy, index) => ({ name: `identity-${index}`, policy: parse(policy) })),
       ...(args.resourcePolicy ? { resourcePolicy: parse(args.resourcePolicy) } : {}),
+      ...(args.permissionsBoundary ? { permissionBoundaryPolicies: [{ name: "boundary", policy: parse(args.permissionsBoundary) }] } : {}),
       serviceControlPolicies: [],
       resourceControlPolicies: [],
       request: { principal: args.principal, action: probe.action, resource: { resource: probe.resource, accountId: TEST_ACCOUNT }, contextVariables: probe.context ?? {} },
