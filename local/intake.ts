@@ -22,7 +22,7 @@ import { MAX_RECIPIENTS_PER_MESSAGE, SES_MAX_MESSAGE_BYTES } from "../core/limit
 import type { FileMessageStore } from "../adapters/local/file-message-store";
 import { authenticateMessage } from "./authentication";
 import { crashPoint } from "./crash-points";
-import { parseHeaderBlock, receivedHeader } from "./headers";
+import { parseHeaderBlock, receivedHeader, traceHeaderBytes } from "./headers";
 import {
   HEADER_PARSE_MAX_BYTES,
   IN_FLOW_DELAY_MAX_MS,
@@ -166,7 +166,7 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
       const ip = session.remoteAddress.replace(/^::ffff:/, "");
       const helo = session.hostNameAppearsAs || ip;
       const auth = await authenticateMessage(spool.authInput(), { ip, helo, sender, mta: options.hostname, resolver: options.resolver });
-      const prefix = Buffer.from(
+      const prefix = traceHeaderBytes([
         receivedHeader({
           helo,
           clientHostname: session.clientHostname,
@@ -176,9 +176,9 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
           messageId,
           recipients,
           date: receivedAt,
-        }) + auth.header,
-        "latin1",
-      );
+        }),
+        auth.header,
+      ]);
       const { location } = await options.store.write(messageId, spool.withPrefix(prefix));
       const notification = buildReceiptNotification({
         messageId,
