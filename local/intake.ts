@@ -17,7 +17,8 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import type { Readable } from "node:stream";
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
-import { parseAddress } from "../core/addresses";
+import { isIP } from "node:net";
+import { parseAddress, type EmailAddress } from "../core/addresses";
 import { MAX_RECIPIENTS_PER_MESSAGE, SES_MAX_MESSAGE_BYTES } from "../core/limits";
 import type { FileMessageStore } from "../adapters/local/file-message-store";
 import { authenticateMessage } from "./authentication";
@@ -30,9 +31,11 @@ import {
   INTAKE_BACKLOG_SOFT_LIMIT,
   INTAKE_MEMORY_SPOOL_BYTES,
   SMTP_MAX_CLIENTS,
+  SMTP_MAX_CLIENTS_PER_ADDRESS,
   SMTP_SOCKET_TIMEOUT_MS,
 } from "./limits";
 import { buildReceiptNotification } from "./notification";
+import { acceptQuotedLocalParts } from "./quoted-paths";
 import type { DnsResolver } from "./resolver";
 
 export interface IntakeOptions {
@@ -140,6 +143,57 @@ function describeSender(session: SMTPServerSession): string {
   return session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
 }
 
+/** The postmaster recipient without a domain, which every SMTP server must accept (RFC 5321 §4.5.1). */
+const BARE_POSTMASTER = "postmaster";
+
+/**
+ * Whose connection this is, for SMTP_MAX_CLIENTS_PER_ADDRESS: the IPv4 address, or the /64 an IPv6
+ * address is in (one host typically has the whole /64).
+ */
+export function clientKey(remoteAddress: string): string {
+  const address = remoteAddress.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "");
+  if (isIP(address) !== 6) return address;
+  const [head = "", tail = ""] = address.toLowerCase().split("::");
+  const headGroups = head ? head.split(":") : [];
+  const tailGroups = tail ? tail.split(":") : [];
+  const groups = address.includes("::") ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill("0"), ...tailGroups] : headGroups;
+  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
+
+/**
+ * smtp-server with two additions on every connection: quoted local parts in MAIL FROM and RCPT TO
+ * (quoted-paths.ts), and a limit on connections per client address.
+ */
+class IntakeSmtpServer extends SMTPServer {
+  private readonly perClient = new Map<string, number>();
+  private readonly counted = new WeakMap<SMTPServerSession, string>();
+
+  override connect(...args: Parameters<SMTPServer["connect"]>): void {
+    super.connect(...args);
+    const connection = [...this.connections].at(-1);
+    if (connection) acceptQuotedLocalParts(connection);
+  }
+
+  /** Counts a connection against its client's limit; false when the client already has its share. */
+  admitClient(session: SMTPServerSession): boolean {
+    const key = clientKey(session.remoteAddress);
+    const open = this.perClient.get(key) ?? 0;
+    if (open >= SMTP_MAX_CLIENTS_PER_ADDRESS) return false;
+    this.perClient.set(key, open + 1);
+    this.counted.set(session, key);
+    return true;
+  }
+
+  releaseClient(session: SMTPServerSession): void {
+    const key = this.counted.get(session);
+    if (key === undefined) return;
+    this.counted.delete(session);
+    const open = (this.perClient.get(key) ?? 1) - 1;
+    if (open > 0) this.perClient.set(key, open);
+    else this.perClient.delete(key);
+  }
+}
+
 export function createIntakeServer(options: IntakeOptions): SMTPServer {
   const domains = options.domains.map((domain) => domain.toLowerCase());
   const now = options.now ?? (() => new Date());
@@ -162,7 +216,7 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
       await spool.seal();
 
       const sender = describeSender(session);
-      const recipients = session.envelope.rcptTo.map((rcpt) => parseAddress(rcpt.address).address);
+      const recipients = session.envelope.rcptTo.map((rcpt) => recipientOf(rcpt.address).address);
       const ip = session.remoteAddress.replace(/^::ffff:/, "");
       const helo = session.hostNameAppearsAs || ip;
       const auth = await authenticateMessage(spool.authInput(), { ip, helo, sender, mta: options.hostname, resolver: options.resolver });
@@ -219,7 +273,12 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     }
   }
 
-  const server = new SMTPServer({
+  /** An envelope recipient as routed: the bare postmaster is the postmaster of the first domain. */
+  function recipientOf(address: string): EmailAddress {
+    return parseAddress(address.toLowerCase() === BARE_POSTMASTER ? `${BARE_POSTMASTER}@${domains[0]}` : address);
+  }
+
+  const server: IntakeSmtpServer = new IntakeSmtpServer({
     name: options.hostname,
     banner: "ses-mail local mode",
     size: SES_MAX_MESSAGE_BYTES,
@@ -239,6 +298,19 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     closeTimeout: 3000,
     logger: false,
 
+    onConnect(session, callback) {
+      if (server.admitClient(session)) {
+        callback();
+        return;
+      }
+      note(`421 to ${session.remoteAddress}: it already has ${SMTP_MAX_CLIENTS_PER_ADDRESS} connections open`);
+      callback(smtpError(421, `${options.hostname} too many connections from your address, try again later`));
+    },
+
+    onClose(session) {
+      server.releaseClient(session);
+    },
+
     onMailFrom(_address, _session, callback) {
       admit().then(() => callback(), (error: Error) => callback(error));
     },
@@ -246,7 +318,7 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     onRcptTo(address, session, callback) {
       let domain: string;
       try {
-        domain = parseAddress(address.address).domain;
+        domain = recipientOf(address.address).domain;
       } catch (error) {
         callback(smtpError(553, `bad recipient address syntax: ${error instanceof Error ? error.message : String(error)}`));
         return;

@@ -55,6 +55,15 @@ export const INTAKE_BACKLOG_HARD_LIMIT = 2000;
 /** Concurrent SMTP connections; more are refused with 421. Stops a connection flood from exhausting file descriptors. */
 export const SMTP_MAX_CLIENTS = 100;
 
+/**
+ * Concurrent SMTP connections from one client address (for IPv6, from one /64: a single host usually
+ * has a whole /64 to pick addresses from); more are refused with 421. Stops one peer from holding
+ * every slot (SMTP_MAX_CLIENTS connections left idle for SMTP_SOCKET_TIMEOUT_MS each) and so locking
+ * every other sender out: filling the server then takes five addresses. Twice what the bench's ten
+ * concurrent clients need, as Postfix's smtpd_client_connection_count_limit is half its process limit.
+ */
+export const SMTP_MAX_CLIENTS_PER_ADDRESS = 20;
+
 /** An idle SMTP connection is closed after this long (RFC 5321 §4.5.3.2 suggests at least 5 minutes). */
 export const SMTP_SOCKET_TIMEOUT_MS = 5 * 60 * 1000;
 

@@ -1,11 +1,12 @@
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { SMTPServer } from "smtp-server";
 import { FileMessageStore } from "../../adapters/local/file-message-store";
 import { createSelfSignedCertificate } from "../../local/certificate";
-import { createIntakeServer, newSesMessageId, type IntakeOptions } from "../../local/intake";
-import { INTAKE_BACKLOG_HARD_LIMIT, INTAKE_BACKLOG_SOFT_LIMIT } from "../../local/limits";
+import { clientKey, createIntakeServer, newSesMessageId, type IntakeOptions } from "../../local/intake";
+import { INTAKE_BACKLOG_HARD_LIMIT, INTAKE_BACKLOG_SOFT_LIMIT, SMTP_MAX_CLIENTS_PER_ADDRESS } from "../../local/limits";
 import { zoneResolver } from "../../local/resolver";
 import { createTransport } from "nodemailer";
 import { RawSmtpClient } from "../helpers/local-mode";
@@ -204,6 +205,63 @@ describe("SMTP intake", () => {
       const { text } = ourHeaders(storedMessages()[0]!, original);
       expect(text).toMatch(/ smtp\.mailfrom="?张伟@sender\.example"? /);
       expect(JSON.parse(published[0]!).mail.source).toBe("张伟@sender.example");
+    });
+  });
+
+  describe("connections per client address", () => {
+    /** Opens a connection from `localAddress` and resolves with the server's first reply line. */
+    function connectFrom(port: number, localAddress: string): Promise<{ socket: net.Socket; greeting: string }> {
+      return new Promise((resolve, reject) => {
+        const socket = net.connect({ port, host: "127.0.0.1", localAddress });
+        socket.once("error", reject);
+        socket.once("data", (chunk) => resolve({ socket, greeting: chunk.toString("latin1").split("\r\n")[0]! }));
+      });
+    }
+    const sockets: net.Socket[] = [];
+    afterEach(() => {
+      for (const socket of sockets.splice(0)) socket.destroy();
+    });
+
+    it(`lets one address hold at most ${SMTP_MAX_CLIENTS_PER_ADDRESS} connections, while others still get in`, async () => {
+      // Prepare
+      const lines: string[] = [];
+      const { smtpPort } = await start({ note: (line) => lines.push(line) });
+      const held = await Promise.all(Array.from({ length: SMTP_MAX_CLIENTS_PER_ADDRESS }, () => connectFrom(smtpPort, "127.0.0.1")));
+      sockets.push(...held.map((connection) => connection.socket));
+
+      // Act
+      const refused = await connectFrom(smtpPort, "127.0.0.1");
+      const other = await connectFrom(smtpPort, "127.0.0.2");
+      sockets.push(refused.socket, other.socket);
+      const closed = new Promise((resolve) => held[0]!.socket.once("close", resolve));
+      held[0]!.socket.end("QUIT\r\n");
+      await closed;
+      // The server sees the close a moment after the client does: try until the slot is free.
+      let afterOneLeft = await connectFrom(smtpPort, "127.0.0.1");
+      for (let attempt = 0; attempt < 100 && afterOneLeft.greeting.startsWith("421"); attempt++) {
+        afterOneLeft.socket.destroy();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        afterOneLeft = await connectFrom(smtpPort, "127.0.0.1");
+      }
+      sockets.push(afterOneLeft.socket);
+
+      // Assess
+      expect(held.map((connection) => connection.greeting.slice(0, 4))).toEqual(Array(SMTP_MAX_CLIENTS_PER_ADDRESS).fill("220 "));
+      expect(refused.greeting).toMatch(/^421 mx\.test too many connections from your address/);
+      expect(other.greeting).toMatch(/^220 /);
+      expect(afterOneLeft.greeting).toMatch(/^220 /);
+      expect(lines).toContainEqual(`421 to 127.0.0.1: it already has ${SMTP_MAX_CLIENTS_PER_ADDRESS} connections open`);
+    });
+
+    it.each([
+      ["192.0.2.7", "192.0.2.7"],
+      ["::ffff:192.0.2.7", "192.0.2.7"],
+      ["2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"],
+      ["2001:DB8:1:2:bbbb:cccc:dddd:eeee", "2001:db8:1:2::/64"],
+      ["2001:db8::5", "2001:db8:0:0::/64"],
+      ["::1", "0:0:0:0::/64"],
+    ])("counts %s as %s", (remote, key) => {
+      expect(clientKey(remote)).toBe(key);
     });
   });
 
