@@ -5,7 +5,8 @@
  *
  * DATA_DIR holds everything: `emails/` (S3), `mail/<gmail-address>/` (Maildirs), `outbox/` (bounces
  * sent), `queues/` (the journals of the in-process queues and their dead letters), `dynamodb/`
- * (the routing table), `events.jsonl` (every routing decision) and `tls/` (the STARTTLS certificate).
+ * (the routing table), `events.jsonl` (every routing decision), `tls/` (the STARTTLS certificate) and
+ * `ses-mail.lock` (the process running on it: one local mode per data directory).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -19,6 +20,7 @@ import { FileMessageStore } from "../adapters/local/file-message-store";
 import { FileSecretStore } from "../adapters/local/file-secrets";
 import { OutboxSender, parseSmarthost, SmarthostSender } from "../adapters/local/outbox";
 import { ensureCertificate } from "./certificate";
+import { lockDataDirectory } from "./data-lock";
 import { LocalStartError, loadDeclaredRoutes, startLocalDynamoDb, startTtlSweeper, type LocalDynamoDb } from "./dynamodb";
 import { buildHandlers } from "./handlers";
 import { createIntakeServer } from "./intake";
@@ -111,12 +113,20 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const secrets = options.gmailSecretsFile ? new FileSecretStore(options.gmailSecretsFile) : undefined;
   secrets?.check();
 
-  const dynamo: LocalDynamoDb = await startLocalDynamoDb({
-    dir: path.join(dataDir, "dynamodb"),
-    host: options.dynamodbHost ?? DEFAULT_HOST,
-    port: options.dynamodbPort ?? DEFAULT_DYNAMODB_PORT,
-  });
-  const cleanups: Array<() => Promise<void>> = [() => dynamo.close()];
+  // One local mode per data directory; released last, when everything else is closed.
+  const lock = await lockDataDirectory(dataDir);
+  let dynamo: LocalDynamoDb;
+  try {
+    dynamo = await startLocalDynamoDb({
+      dir: path.join(dataDir, "dynamodb"),
+      host: options.dynamodbHost ?? DEFAULT_HOST,
+      port: options.dynamodbPort ?? DEFAULT_DYNAMODB_PORT,
+    });
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  const cleanups: Array<() => Promise<void>> = [() => lock.release(), () => dynamo.close()];
   const cleanUp = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
