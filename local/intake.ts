@@ -9,7 +9,8 @@
  * What it enforces, as SES does: recipients only in the configured domains (550 5.1.1 at RCPT), at most
  * MAX_RECIPIENTS_PER_MESSAGE recipients (452 past it, RFC 5321 §4.5.3.1.10), SES_MAX_MESSAGE_BYTES
  * (552 for a declared SIZE and for actual data). Unlike SES, one machine has a finite capacity: when
- * the backlog of accepted mail grows, MAIL FROM is slowed and finally refused with 451 (see limits.ts).
+ * the backlog of accepted mail grows, MAIL FROM is slowed and finally refused with 451 (see limits.ts),
+ * and while mail cannot be stored (a full disk, storage.ts) MAIL FROM is refused with 451 too.
  * Only `<CR><LF>.<CR><LF>` ends the data (smtp-server
  * 3.21): `<LF>.<LF>` and `<CR>.<CR>` are message content, so SMTP smuggling cannot inject a second message.
  */
@@ -52,6 +53,11 @@ export interface IntakeOptions {
   readonly backlog?: () => number;
   /** Resolves when the backlog may have shrunk (any message done), or after `ms`. */
   readonly waitForProgress?: (ms: number) => Promise<void>;
+  /**
+   * Why mail cannot be stored now (a full disk, the DynamoDB store down), or undefined: MAIL FROM is
+   * then answered 451, and so is a message whose storing failed for want of space.
+   */
+  readonly storageProblem?: (options?: { fresh?: boolean }) => Promise<string | undefined>;
   /** One line per refused recipient or message, for the operator. */
   readonly note?: (line: string) => void;
   readonly now?: () => Date;
@@ -250,6 +256,8 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     } catch (error) {
       if (error instanceof Error && "responseCode" in error) throw error;
       note(`451 from ${describeSender(session) || "<>"}: could not store the message: ${error instanceof Error ? error.message : String(error)}`);
+      // Out of space (or the store down): the next MAIL FROM is refused before any data is sent.
+      await options.storageProblem?.({ fresh: true }).catch(() => undefined);
       // The client keeps the message and tries again later; nothing half-stored is referenced.
       await options.store.delete(options.store.locationOf(messageId)).catch(() => undefined);
       throw smtpError(451, "local error in processing, try again later");
@@ -259,8 +267,16 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     }
   }
 
-  /** Backpressure: wait while the backlog is past the soft limit (at most IN_FLOW_DELAY_MAX_MS); refuse past the hard one. */
+  /**
+   * Refuse while mail cannot be stored; backpressure: wait while the backlog is past the soft limit
+   * (at most IN_FLOW_DELAY_MAX_MS), refuse past the hard one.
+   */
   async function admit(): Promise<void> {
+    const problem = await options.storageProblem?.();
+    if (problem !== undefined) {
+      note(`451 at MAIL FROM: cannot store mail now: ${problem}`);
+      throw smtpError(451, "insufficient system storage, try again later");
+    }
     const { backlog, waitForProgress } = options;
     if (!backlog) return;
     if (backlog() >= INTAKE_BACKLOG_HARD_LIMIT) {

@@ -28,6 +28,7 @@ import type { StageOutcome } from "./log-line";
 import { createLocalObservability } from "./observability";
 import { Pipeline, type PipelineOptions } from "./pipeline";
 import { loadResolverFile, systemResolver, type DnsResolver } from "./resolver";
+import { StorageMonitor } from "./storage";
 
 export const DEFAULT_SMTP_PORT = 2525;
 export const DEFAULT_DYNAMODB_PORT = 8000;
@@ -121,6 +122,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       dir: path.join(dataDir, "dynamodb"),
       host: options.dynamodbHost ?? DEFAULT_HOST,
       port: options.dynamodbPort ?? DEFAULT_DYNAMODB_PORT,
+      note: output,
     });
   } catch (error) {
     await lock.release();
@@ -130,6 +132,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const cleanUp = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
+  // A full disk or a failed DynamoDB store pauses intake (451) and deliveries until they recover.
+  const storage = new StorageMonitor({ dir: dataDir, dynamo, note: output });
   try {
     await loadDeclaredRoutes(dynamo.rules, options.config.routes);
     const rules = (await dynamo.rules.listRuleItems()).length;
@@ -155,13 +159,15 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     let bouncer: PipelineOptions["bouncer"] = async () => undefined;
     const pipeline = new Pipeline({
       dataDir,
-      router: createRouter({
-        rules: dynamo.rules,
-        settings: { defaultAction: options.config.defaultAction, verdictPolicy: options.config.verdictPolicy },
-        observability: createLocalObservability("router"),
-      }),
-      forwarder: (event) => forwarder(event),
-      bouncer: (event) => bouncer(event),
+      router: storage.guardRouter(
+        createRouter({
+          rules: dynamo.rules,
+          settings: { defaultAction: options.config.defaultAction, verdictPolicy: options.config.verdictPolicy },
+          observability: createLocalObservability("router"),
+        }),
+      ),
+      forwarder: storage.guard((event) => forwarder(event)),
+      bouncer: storage.guard((event) => bouncer(event)),
       output,
       ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),
     });
@@ -182,6 +188,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     const recovered = await pipeline.recover();
     pipeline.start();
     cleanups.push(() => pipeline.stop());
+    // Runs before pipeline.stop: calls waiting for storage give up, their messages stay queued.
+    cleanups.push(async () => storage.stop());
 
     const tls = await ensureCertificate(path.join(dataDir, "tls"), {
       commonName: hostname,
@@ -196,6 +204,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       publish: (notification) => pipeline.publish(notification),
       backlog: () => pipeline.backlog(),
       waitForProgress: (ms) => pipeline.waitForProgress(ms),
+      storageProblem: (check) => storage.check(check),
       note: output,
     });
     const smtpPort = await listen(server, smtpHost, options.smtpPort ?? DEFAULT_SMTP_PORT);
