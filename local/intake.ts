@@ -31,6 +31,7 @@ import {
   INTAKE_BACKLOG_HARD_LIMIT,
   INTAKE_BACKLOG_SOFT_LIMIT,
   INTAKE_MEMORY_SPOOL_BYTES,
+  SMTP_CLOSE_TIMEOUT_MS,
   SMTP_MAX_CLIENTS,
   SMTP_MAX_CLIENTS_PER_ADDRESS,
   SMTP_SOCKET_TIMEOUT_MS,
@@ -311,7 +312,7 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     disableReverseLookup: true,
     maxClients: SMTP_MAX_CLIENTS,
     socketTimeout: SMTP_SOCKET_TIMEOUT_MS,
-    closeTimeout: 3000,
+    closeTimeout: SMTP_CLOSE_TIMEOUT_MS,
     logger: false,
 
     onConnect(session, callback) {

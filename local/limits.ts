@@ -68,6 +68,12 @@ export const SMTP_MAX_CLIENTS_PER_ADDRESS = 20;
 /** An idle SMTP connection is closed after this long (RFC 5321 §4.5.3.2 suggests at least 5 minutes). */
 export const SMTP_SOCKET_TIMEOUT_MS = 5 * 60 * 1000;
 
+/**
+ * When local mode stops, open SMTP connections get this long to finish their transaction, then 421:
+ * Ctrl-C answers within seconds even while a slow client holds a connection.
+ */
+export const SMTP_CLOSE_TIMEOUT_MS = 3000;
+
 /** The per-message log line names at most this many recipients, then "+N more": 100 recipients stay one readable line. */
 export const LOG_LINE_MAX_RECIPIENTS = 5;
 
