@@ -253,7 +253,7 @@ class DynaliteSupervisor {
       if (this.worker !== worker) return;
       this.worker = undefined;
       this.setState({ available: false, reason });
-      this.note(`DynamoDB store failed (${reason}): new mail is refused with 451 until it is back; restarting it`);
+      this.note(`DynamoDB store failed (${reason}); restarting it until it can open its database`);
       void worker.terminate().then(() => this.scheduleRestart(DYNAMODB_RESTART_DELAY_MS));
     };
     worker.on("message", (message: WorkerMessage) => {
