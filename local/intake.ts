@@ -150,6 +150,12 @@ function describeSender(session: SMTPServerSession): string {
   return session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
 }
 
+/** The Received header's `with` (RFC 3848), or its SMTPUTF8 form (RFC 6531 §3.7.3: UTF8SMTP, UTF8SMTPS, …). */
+function protocolOf(session: SMTPServerSession): string {
+  const protocol = session.transmissionType || (session.secure ? "ESMTPS" : "ESMTP");
+  return session.envelope.smtpUtf8 ? protocol.replace(/^ESMTP/, "UTF8SMTP") : protocol;
+}
+
 /** The postmaster recipient without a domain, which every SMTP server must accept (RFC 5321 §4.5.1). */
 const BARE_POSTMASTER = "postmaster";
 
@@ -233,7 +239,7 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
           clientHostname: session.clientHostname,
           ip,
           mta: options.hostname,
-          protocol: session.transmissionType || (session.secure ? "ESMTPS" : "ESMTP"),
+          protocol: protocolOf(session),
           messageId,
           recipients,
           date: receivedAt,

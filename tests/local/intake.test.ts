@@ -204,6 +204,7 @@ describe("SMTP intake", () => {
       // Assess
       const { text } = ourHeaders(storedMessages()[0]!, original);
       expect(text).toMatch(/ smtp\.mailfrom="?张伟@sender\.example"? /);
+      expect(text).toMatch(/ with UTF8SMTPS? id /);
       expect(JSON.parse(published[0]!).mail.source).toBe("张伟@sender.example");
     });
   });
