@@ -90,8 +90,10 @@ const local: Command = {
       }
       throw error;
     }
+    // Listen for Ctrl-C before saying so: a SIGINT right after "Ready" must stop cleanly too.
+    const stopped = untilStopped((text) => context.out.note(text));
     context.out.line(`Ready. Try: swaks --server ${mode.smtpHost}:${mode.smtpPort} --to someone@${config.domains[0]}   (Ctrl-C stops)`);
-    await untilStopped((text) => context.out.note(text));
+    await stopped;
     await mode.close();
     context.out.note("stopped; anything still queued stays in the data directory and resumes on the next start");
   },

@@ -13,6 +13,7 @@
 import type { Readable } from "node:stream";
 import { authenticate, type DNSResolver } from "mailauth";
 import type { DmarcPolicy, VerdictStatus } from "../core/verdicts";
+import { headerText } from "./headers";
 import { AUTHENTICATION_DEADLINE_MS } from "./limits";
 import type { DnsResolver } from "./resolver";
 
@@ -25,7 +26,7 @@ export interface AuthenticationVerdicts {
 
 export interface AuthenticationResult {
   readonly verdicts: AuthenticationVerdicts;
-  /** The `Authentication-Results` header (RFC 8601), folded, ending in CRLF. */
+  /** The `Authentication-Results` header (RFC 8601), folded, ending in CRLF; UTF-8 where a client sent UTF-8 (RFC 6532). */
   readonly header: string;
 }
 
@@ -88,11 +89,11 @@ export function dmarcVerdict(result: string | undefined, policy: string | undefi
   }
 }
 
-/** Header text from the client (HELO, addresses) must not break the header it is quoted in. */
-function clean(text: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are what is removed
-  return text.replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
-}
+/**
+ * mailauth quotes client values (RFC 8601 pvalues) and strips C0 controls itself, but keeps C1 controls
+ * and line separators; headerText removes every character that could break the header or start a new one.
+ */
+const clean = headerText;
 
 function resultsHeader(mta: string, clauses: readonly string[]): string {
   return `Authentication-Results: ${clean(mta)};\r\n ${clauses.map(clean).join(";\r\n ")}\r\n`;

@@ -22,13 +22,16 @@ import { ensureRoutingTable } from "../adapters/aws/routing-table";
 import type { DeclaredRoute } from "../config/schema";
 import { createRuleCodec, declaredRuleItem } from "../core/rules";
 import { LOCAL_ENVIRONMENT, MANAGED_BY_ATTRIBUTE, PARTITION_KEY, ROUTE_KEY_PREFIX, RuleManager, routingTableName, SORT_KEY, TTL_ATTRIBUTE } from "../core/table";
-import { TTL_SWEEP_INTERVAL_MS } from "./limits";
+import { DYNAMODB_RESTART_DELAY_MS, DYNAMODB_RESTART_MAX_DELAY_MS, TTL_SWEEP_INTERVAL_MS } from "./limits";
 
 export interface LocalDynamoDb {
   readonly endpoint: string;
   readonly client: DynamoDBClient;
   readonly tableName: string;
   readonly rules: DynamoDbRuleStore;
+  /** Whether it can serve requests now (it is restarted after a failure, such as a full disk). */
+  status(): DynamoDbStatus;
+  onStatusChange(listener: (status: DynamoDbStatus) => void): void;
   close(): Promise<void>;
 }
 
@@ -43,19 +46,84 @@ export class LocalStartError extends Error {
  * The dynalite server runs in a worker thread: its request handling and LevelDB work then use another
  * core instead of competing with SMTP and the handlers on the main thread. Plain JavaScript, so the
  * worker needs no TypeScript loader.
+ *
+ * dynalite throws a LevelDB error (a full disk: "IO error: …: No space left on device") from inside
+ * its request handling, where nothing catches it. Here it is caught: the request it belongs to is
+ * answered 500, and so is every request not yet answered (a write LevelDB took after a failed one
+ * could be lost when the log is read back, so it must not be acknowledged); the worker then tells the
+ * main thread, which ends it and starts a new one over the same directory once it can open it.
  */
 const DYNALITE_WORKER = `
 const http = require("node:http");
+const { AsyncLocalStorage } = require("node:async_hooks");
 const { parentPort, workerData } = require("node:worker_threads");
 const dynalite = require(workerData.dynalitePath);
 const server = dynalite({ path: workerData.dir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-const local = http.createServer(server.listeners("request")[0]);
+const handle = server.listeners("request")[0];
+const current = new AsyncLocalStorage();
+let failure;
+const unavailable = (res, end) => {
+  const body = JSON.stringify({ __type: "com.amazonaws.dynamodb.v20120810#InternalServerError", message: "local DynamoDB storage failed: " + failure });
+  res.statusCode = 500;
+  res.removeHeader("x-amz-crc32");
+  res.setHeader("Content-Type", "application/x-amz-json-1.0");
+  res.setHeader("Content-Length", Buffer.byteLength(body));
+  end.call(res, body);
+};
+const serve = (req, res) => {
+  const end = res.end;
+  res.end = function (...args) {
+    if (failure === undefined) return end.apply(this, args);
+    if (!res.headersSent) unavailable(res, end);
+    else end.call(res);
+    return res;
+  };
+  if (failure !== undefined) return res.end();
+  current.run(res, () => handle(req, res));
+};
+process.on("uncaughtException", (error) => {
+  if (failure === undefined) {
+    failure = (error && error.message) || String(error);
+    parentPort.postMessage({ type: "failed", code: error && error.code, message: failure });
+  }
+  const res = current.getStore();
+  if (res && !res.writableEnded) res.end();
+});
+const local = http.createServer(serve);
+server.removeAllListeners("request");
+server.on("request", serve);
 const fail = (error) => parentPort.postMessage({ type: "error", code: error.code, message: error.message });
 server.once("error", fail);
 local.once("error", fail);
-server.listen(workerData.port, workerData.host, () =>
-  local.listen(workerData.socketPath, () => parentPort.postMessage({ type: "listening", port: server.address().port })),
-);
+try { require("node:fs").unlinkSync(workerData.socketPath); } catch {}
+// Listening is not enough: LevelDB opens in the background, and may fail to (a full disk). A first
+// request through the socket proves it is open before the main thread is told so.
+const probe = () => {
+  const request = http.request(
+    {
+      socketPath: workerData.socketPath,
+      method: "POST",
+      path: "/",
+      headers: {
+        "content-type": "application/x-amz-json-1.0",
+        "x-amz-target": "DynamoDB_20120810.ListTables",
+        "x-amz-date": "20260101T000000Z",
+        authorization: "AWS4-HMAC-SHA256 Credential=local/20260101/local/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+      },
+    },
+    (response) => {
+      response.resume();
+      response.on("end", () => {
+        if (failure !== undefined) return;
+        if (response.statusCode === 200) parentPort.postMessage({ type: "listening", port: server.address().port });
+        else parentPort.postMessage({ type: "error", message: "the database did not open (HTTP " + response.statusCode + ")" });
+      });
+    },
+  );
+  request.on("error", fail);
+  request.end("{}");
+};
+server.listen(workerData.port, workerData.host, () => local.listen(workerData.socketPath, probe));
 parentPort.on("message", (message) => {
   if (message === "close") {
     local.close(() => {
@@ -66,7 +134,11 @@ parentPort.on("message", (message) => {
 });
 `;
 
-type WorkerMessage = { type: "listening"; port: number } | { type: "error"; code?: string; message: string } | { type: "closed" };
+type WorkerMessage =
+  | { type: "listening"; port: number }
+  | { type: "error"; code?: string; message: string }
+  | { type: "failed"; code?: string; message: string }
+  | { type: "closed" };
 
 /**
  * Where local mode's own client reaches dynalite: a Unix socket (a named pipe on Windows). The TCP port
@@ -103,43 +175,141 @@ class SocketPathAgent extends http.Agent {
   }
 }
 
-/** Starts dynalite in a worker; resolves with its port, the local socket and a close function. */
-function startDynaliteWorker(options: { dir: string; host: string; port: number }): Promise<{ port: number; socketPath: string; close(): Promise<void> }> {
-  removeStaleSockets();
-  const socketPath = localSocketPath();
+/** Whether the DynamoDB endpoint can serve requests now, and why not. */
+export type DynamoDbStatus = { readonly available: true } | { readonly available: false; readonly reason: string };
+
+/** Starts one dynalite worker; resolves once it listens, with the port it listens on. */
+function startWorker(options: { dir: string; host: string; port: number; socketPath: string }): Promise<{ worker: Worker; port: number }> {
   const worker = new Worker(DYNALITE_WORKER, {
     eval: true,
-    workerData: { ...options, socketPath, dynalitePath: require.resolve("dynalite") },
+    workerData: { ...options, dynalitePath: require.resolve("dynalite") },
   });
   return new Promise((resolve, reject) => {
+    const onError = (error: Error) => {
+      void worker.terminate();
+      reject(error);
+    };
     const onExit = (code: number) => reject(new Error(`the DynamoDB worker exited with code ${code}`));
-    worker.once("error", reject);
+    worker.once("error", onError);
     worker.once("exit", onExit);
     worker.once("message", (message: WorkerMessage) => {
+      worker.off("error", onError);
+      worker.off("exit", onExit);
       if (message.type !== "listening") {
+        // Its error event may still come: the worker is going away anyway.
+        worker.on("error", () => undefined);
         void worker.terminate();
-        reject(Object.assign(new Error(message.type === "error" ? message.message : "unexpected"), { code: message.type === "error" ? message.code : undefined }));
+        reject(Object.assign(new Error(message.type === "error" || message.type === "failed" ? message.message : "unexpected"), { code: "code" in message ? message.code : undefined }));
         return;
       }
-      worker.off("error", reject);
-      worker.off("exit", onExit);
-      const close = () =>
-        new Promise<void>((done) => {
-          worker.once("exit", () => done());
-          worker.once("message", () => void worker.terminate());
-          worker.postMessage("close");
-        });
-      resolve({ port: message.port, socketPath, close });
+      resolve({ worker, port: message.port });
     });
   });
 }
 
-/** Starts dynalite on `host:port` (0 picks a free port) over `dir`, and creates the routing table. */
-export async function startLocalDynamoDb(options: { dir: string; host: string; port: number }): Promise<LocalDynamoDb> {
+/**
+ * Keeps a dynalite worker running: when it fails (LevelDB could not write, or anything else it did
+ * not catch), the worker is ended and a new one started over the same directory, on the same port
+ * and socket, every DYNAMODB_RESTART_DELAY_MS (doubling up to DYNAMODB_RESTART_MAX_DELAY_MS) until
+ * it can open the database again: a full disk makes DynamoDB unavailable for a while, never the process end.
+ */
+class DynaliteSupervisor {
+  private worker: Worker | undefined;
+  private state: DynamoDbStatus = { available: false, reason: "starting" };
+  private readonly listeners: Array<(status: DynamoDbStatus) => void> = [];
+  private restartTimer: NodeJS.Timeout | undefined;
+  private restarting: Promise<void> | undefined;
+  private closed = false;
+  port = 0;
+
+  constructor(
+    private readonly options: { dir: string; host: string; port: number; socketPath: string },
+    private readonly note: (line: string) => void,
+  ) {}
+
+  status(): DynamoDbStatus {
+    return this.state;
+  }
+
+  onStatusChange(listener: (status: DynamoDbStatus) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async start(): Promise<void> {
+    const { worker, port } = await startWorker(this.options);
+    this.port = port;
+    this.adopt(worker);
+  }
+
+  private setState(state: DynamoDbStatus): void {
+    this.state = state;
+    for (const listener of this.listeners) listener(state);
+  }
+
+  private adopt(worker: Worker): void {
+    this.worker = worker;
+    this.setState({ available: true });
+    const failed = (reason: string) => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      this.setState({ available: false, reason });
+      this.note(`DynamoDB store failed (${reason}); restarting it until it can open its database`);
+      void worker.terminate().then(() => this.scheduleRestart(DYNAMODB_RESTART_DELAY_MS));
+    };
+    worker.on("message", (message: WorkerMessage) => {
+      if (message.type === "failed") failed(message.message);
+    });
+    worker.on("error", (error) => failed(error.message));
+    worker.on("exit", (code) => failed(`the worker exited with code ${code}`));
+  }
+
+  private scheduleRestart(delayMs: number): void {
+    if (this.closed) return;
+    this.restartTimer = setTimeout(() => {
+      this.restarting = startWorker({ ...this.options, port: this.port }).then(
+        ({ worker }) => {
+          this.restarting = undefined;
+          if (this.closed) {
+            void worker.terminate();
+            return;
+          }
+          this.adopt(worker);
+          this.note(`DynamoDB store is back (${this.options.dir})`);
+        },
+        () => {
+          this.restarting = undefined;
+          this.scheduleRestart(Math.min(delayMs * 2, DYNAMODB_RESTART_MAX_DELAY_MS));
+        },
+      );
+    }, delayMs);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.restartTimer);
+    await this.restarting;
+    const worker = this.worker;
+    this.worker = undefined;
+    if (!worker) return;
+    await new Promise<void>((done) => {
+      worker.once("exit", () => done());
+      worker.once("message", () => void worker.terminate());
+      worker.postMessage("close");
+    });
+  }
+}
+
+/**
+ * Starts dynalite on `host:port` (0 picks a free port) over `dir`, and creates the routing table.
+ * `note` receives a line when the store fails and when it is back.
+ */
+export async function startLocalDynamoDb(options: { dir: string; host: string; port: number; note?: (line: string) => void }): Promise<LocalDynamoDb> {
   await fs.promises.mkdir(options.dir, { recursive: true });
-  let server: { port: number; socketPath: string; close(): Promise<void> };
+  removeStaleSockets();
+  const socketPath = localSocketPath();
+  const server = new DynaliteSupervisor({ dir: options.dir, host: options.host, port: options.port, socketPath }, options.note ?? (() => undefined));
   try {
-    server = await startDynaliteWorker(options);
+    await server.start();
   } catch (error) {
     const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
     throw new LocalStartError(
@@ -157,7 +327,7 @@ export async function startLocalDynamoDb(options: { dir: string; host: string; p
     // dynalite ignores credentials, but the SDK insists on having some.
     credentials: { accessKeyId: "local", secretAccessKey: "local" },
     maxAttempts: 2,
-    requestHandler: { httpAgent: new SocketPathAgent(server.socketPath) },
+    requestHandler: { httpAgent: new SocketPathAgent(socketPath) },
     // dynalite checks only that a SigV4-shaped header is present, never the signature: a fixed
     // header saves the signing work on every request (measured: about 3 ms of CPU per message).
     signer: {
@@ -182,7 +352,15 @@ export async function startLocalDynamoDb(options: { dir: string; host: string; p
       { cause: error },
     );
   }
-  return { endpoint, client, tableName, rules: new DynamoDbRuleStore({ tableName, client }), close };
+  return {
+    endpoint,
+    client,
+    tableName,
+    rules: new DynamoDbRuleStore({ tableName, client }),
+    status: () => server.status(),
+    onStatusChange: (listener) => server.onStatusChange(listener),
+    close,
+  };
 }
 
 /**

@@ -164,9 +164,43 @@ export function rfc5322Date(date: Date): string {
   return `${days[date.getUTCDay()]}, ${pad(date.getUTCDate())} ${months[date.getUTCMonth()]} ${date.getUTCFullYear()} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000`;
 }
 
-/** Text a client chose (HELO name, address) made safe for a header: printable ASCII, bounded. */
-function headerSafe(text: string, max = 255): string {
-  return text.replace(/[^\x21-\x7e]/g, "?").slice(0, max) || "unknown";
+/**
+ * What never goes into a header local mode writes: C0 and C1 control characters and DEL (CR and LF
+ * would start a header line of the client's choosing), the Unicode line and paragraph separators, and
+ * lone surrogates (which have no UTF-8 form).
+ */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this finds
+const UNSAFE_IN_HEADER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * Text from a client (HELO name, addresses, anything mailauth read from the message) made safe for a
+ * header we write: every unsafe character becomes a space, runs of whitespace one space. Non-ASCII
+ * text stays, and is written as UTF-8 (RFC 6532).
+ */
+export function headerText(text: string): string {
+  return text.replace(UNSAFE_IN_HEADER, " ").replace(/\s+/g, " ").trim();
+}
+
+/** One token of the Received header's `from` clause (the HELO name, the client's host name): no space and nothing that would end the clause or its comment. */
+function receivedToken(text: string, max = 255): string {
+  return headerText(text).replace(/[\s()<>;"\\]/g, "?").slice(0, max) || "unknown";
+}
+
+/**
+ * The bytes of the trace headers we put in front of a message: UTF-8 (RFC 6532). Refuses (throws)
+ * anything but `Name: value` lines and folded continuations without a control character, so that
+ * nothing a client sent can ever reach the stored message as a header line of its own.
+ */
+export function traceHeaderBytes(headers: readonly string[]): Buffer {
+  const text = headers.join("");
+  const lines = text.endsWith("\r\n") ? text.slice(0, -2).split("\r\n") : undefined;
+  for (const line of lines ?? [""]) {
+    // eslint-disable-next-line no-control-regex -- control characters are what is refused
+    if (!/^(?:[A-Za-z][A-Za-z0-9-]*: | )[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/.test(line)) {
+      throw new Error(`refusing to write a trace header line that is not a clean header line: ${JSON.stringify(line.slice(0, 100))}`);
+    }
+  }
+  return Buffer.from(text, "utf8");
 }
 
 export interface ReceivedInput {
@@ -181,12 +215,16 @@ export interface ReceivedInput {
   readonly date: Date;
 }
 
-/** The `Received` trace header (RFC 5321 §4.4), as SES adds it; names the recipient only when there is one. */
+/**
+ * The `Received` trace header (RFC 5321 §4.4), as SES adds it; names the recipient only when there is
+ * one. Client-chosen values keep their non-ASCII characters (UTF-8, RFC 6532) but lose anything that
+ * could end the header or the clause they are in.
+ */
 export function receivedHeader(input: ReceivedInput): string {
-  const forClause = input.recipients.length === 1 ? `\r\n for <${headerSafe(input.recipients[0]!)}>` : "";
+  const forClause = input.recipients.length === 1 ? `\r\n for <${headerText(input.recipients[0]!).slice(0, 320)}>` : "";
   return (
-    `Received: from ${headerSafe(input.helo)} (${headerSafe(input.clientHostname)} [${headerSafe(input.ip)}])\r\n` +
-    ` by ${headerSafe(input.mta)} (ses-mail local) with ${headerSafe(input.protocol)} id ${headerSafe(input.messageId)}${forClause};\r\n` +
+    `Received: from ${receivedToken(input.helo)} (${receivedToken(input.clientHostname)} [${receivedToken(input.ip)}])\r\n` +
+    ` by ${receivedToken(input.mta)} (ses-mail local) with ${receivedToken(input.protocol)} id ${receivedToken(input.messageId)}${forClause};\r\n` +
     ` ${rfc5322Date(input.date)}\r\n`
   );
 }

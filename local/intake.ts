@@ -9,7 +9,8 @@
  * What it enforces, as SES does: recipients only in the configured domains (550 5.1.1 at RCPT), at most
  * MAX_RECIPIENTS_PER_MESSAGE recipients (452 past it, RFC 5321 §4.5.3.1.10), SES_MAX_MESSAGE_BYTES
  * (552 for a declared SIZE and for actual data). Unlike SES, one machine has a finite capacity: when
- * the backlog of accepted mail grows, MAIL FROM is slowed and finally refused with 451 (see limits.ts).
+ * the backlog of accepted mail grows, MAIL FROM is slowed and finally refused with 451 (see limits.ts),
+ * and while mail cannot be stored (a full disk, storage.ts) MAIL FROM is refused with 451 too.
  * Only `<CR><LF>.<CR><LF>` ends the data (smtp-server
  * 3.21): `<LF>.<LF>` and `<CR>.<CR>` are message content, so SMTP smuggling cannot inject a second message.
  */
@@ -17,22 +18,26 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import type { Readable } from "node:stream";
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
-import { parseAddress } from "../core/addresses";
+import { isIP } from "node:net";
+import { parseAddress, type EmailAddress } from "../core/addresses";
 import { MAX_RECIPIENTS_PER_MESSAGE, SES_MAX_MESSAGE_BYTES } from "../core/limits";
 import type { FileMessageStore } from "../adapters/local/file-message-store";
 import { authenticateMessage } from "./authentication";
 import { crashPoint } from "./crash-points";
-import { parseHeaderBlock, receivedHeader } from "./headers";
+import { parseHeaderBlock, receivedHeader, traceHeaderBytes } from "./headers";
 import {
   HEADER_PARSE_MAX_BYTES,
   IN_FLOW_DELAY_MAX_MS,
   INTAKE_BACKLOG_HARD_LIMIT,
   INTAKE_BACKLOG_SOFT_LIMIT,
   INTAKE_MEMORY_SPOOL_BYTES,
+  SMTP_CLOSE_TIMEOUT_MS,
   SMTP_MAX_CLIENTS,
+  SMTP_MAX_CLIENTS_PER_ADDRESS,
   SMTP_SOCKET_TIMEOUT_MS,
 } from "./limits";
 import { buildReceiptNotification } from "./notification";
+import { acceptQuotedLocalParts } from "./quoted-paths";
 import type { DnsResolver } from "./resolver";
 
 export interface IntakeOptions {
@@ -49,6 +54,11 @@ export interface IntakeOptions {
   readonly backlog?: () => number;
   /** Resolves when the backlog may have shrunk (any message done), or after `ms`. */
   readonly waitForProgress?: (ms: number) => Promise<void>;
+  /**
+   * Why mail cannot be stored now (a full disk, the DynamoDB store down), or undefined: MAIL FROM is
+   * then answered 451, and so is a message whose storing failed for want of space.
+   */
+  readonly storageProblem?: (options?: { fresh?: boolean }) => Promise<string | undefined>;
   /** One line per refused recipient or message, for the operator. */
   readonly note?: (line: string) => void;
   readonly now?: () => Date;
@@ -140,6 +150,63 @@ function describeSender(session: SMTPServerSession): string {
   return session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
 }
 
+/** The Received header's `with` (RFC 3848), or its SMTPUTF8 form (RFC 6531 §3.7.3: UTF8SMTP, UTF8SMTPS, …). */
+function protocolOf(session: SMTPServerSession): string {
+  const protocol = session.transmissionType || (session.secure ? "ESMTPS" : "ESMTP");
+  return session.envelope.smtpUtf8 ? protocol.replace(/^ESMTP/, "UTF8SMTP") : protocol;
+}
+
+/** The postmaster recipient without a domain, which every SMTP server must accept (RFC 5321 §4.5.1). */
+const BARE_POSTMASTER = "postmaster";
+
+/**
+ * Whose connection this is, for SMTP_MAX_CLIENTS_PER_ADDRESS: the IPv4 address, or the /64 an IPv6
+ * address is in (one host typically has the whole /64).
+ */
+export function clientKey(remoteAddress: string): string {
+  const address = remoteAddress.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "");
+  if (isIP(address) !== 6) return address;
+  const [head = "", tail = ""] = address.toLowerCase().split("::");
+  const headGroups = head ? head.split(":") : [];
+  const tailGroups = tail ? tail.split(":") : [];
+  const groups = address.includes("::") ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill("0"), ...tailGroups] : headGroups;
+  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
+
+/**
+ * smtp-server with two additions on every connection: quoted local parts in MAIL FROM and RCPT TO
+ * (quoted-paths.ts), and a limit on connections per client address.
+ */
+class IntakeSmtpServer extends SMTPServer {
+  private readonly perClient = new Map<string, number>();
+  private readonly counted = new WeakMap<SMTPServerSession, string>();
+
+  override connect(...args: Parameters<SMTPServer["connect"]>): void {
+    super.connect(...args);
+    const connection = [...this.connections].at(-1);
+    if (connection) acceptQuotedLocalParts(connection);
+  }
+
+  /** Counts a connection against its client's limit; false when the client already has its share. */
+  admitClient(session: SMTPServerSession): boolean {
+    const key = clientKey(session.remoteAddress);
+    const open = this.perClient.get(key) ?? 0;
+    if (open >= SMTP_MAX_CLIENTS_PER_ADDRESS) return false;
+    this.perClient.set(key, open + 1);
+    this.counted.set(session, key);
+    return true;
+  }
+
+  releaseClient(session: SMTPServerSession): void {
+    const key = this.counted.get(session);
+    if (key === undefined) return;
+    this.counted.delete(session);
+    const open = (this.perClient.get(key) ?? 1) - 1;
+    if (open > 0) this.perClient.set(key, open);
+    else this.perClient.delete(key);
+  }
+}
+
 export function createIntakeServer(options: IntakeOptions): SMTPServer {
   const domains = options.domains.map((domain) => domain.toLowerCase());
   const now = options.now ?? (() => new Date());
@@ -162,23 +229,23 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
       await spool.seal();
 
       const sender = describeSender(session);
-      const recipients = session.envelope.rcptTo.map((rcpt) => parseAddress(rcpt.address).address);
+      const recipients = session.envelope.rcptTo.map((rcpt) => recipientOf(rcpt.address).address);
       const ip = session.remoteAddress.replace(/^::ffff:/, "");
       const helo = session.hostNameAppearsAs || ip;
       const auth = await authenticateMessage(spool.authInput(), { ip, helo, sender, mta: options.hostname, resolver: options.resolver });
-      const prefix = Buffer.from(
+      const prefix = traceHeaderBytes([
         receivedHeader({
           helo,
           clientHostname: session.clientHostname,
           ip,
           mta: options.hostname,
-          protocol: session.transmissionType || (session.secure ? "ESMTPS" : "ESMTP"),
+          protocol: protocolOf(session),
           messageId,
           recipients,
           date: receivedAt,
-        }) + auth.header,
-        "latin1",
-      );
+        }),
+        auth.header,
+      ]);
       const { location } = await options.store.write(messageId, spool.withPrefix(prefix));
       const notification = buildReceiptNotification({
         messageId,
@@ -196,6 +263,8 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     } catch (error) {
       if (error instanceof Error && "responseCode" in error) throw error;
       note(`451 from ${describeSender(session) || "<>"}: could not store the message: ${error instanceof Error ? error.message : String(error)}`);
+      // Out of space (or the store down): the next MAIL FROM is refused before any data is sent.
+      await options.storageProblem?.({ fresh: true }).catch(() => undefined);
       // The client keeps the message and tries again later; nothing half-stored is referenced.
       await options.store.delete(options.store.locationOf(messageId)).catch(() => undefined);
       throw smtpError(451, "local error in processing, try again later");
@@ -205,8 +274,16 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     }
   }
 
-  /** Backpressure: wait while the backlog is past the soft limit (at most IN_FLOW_DELAY_MAX_MS); refuse past the hard one. */
+  /**
+   * Refuse while mail cannot be stored; backpressure: wait while the backlog is past the soft limit
+   * (at most IN_FLOW_DELAY_MAX_MS), refuse past the hard one.
+   */
   async function admit(): Promise<void> {
+    const problem = await options.storageProblem?.();
+    if (problem !== undefined) {
+      note(`451 at MAIL FROM: cannot store mail now: ${problem}`);
+      throw smtpError(451, "insufficient system storage, try again later");
+    }
     const { backlog, waitForProgress } = options;
     if (!backlog) return;
     if (backlog() >= INTAKE_BACKLOG_HARD_LIMIT) {
@@ -219,7 +296,12 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     }
   }
 
-  const server = new SMTPServer({
+  /** An envelope recipient as routed: the bare postmaster is the postmaster of the first domain. */
+  function recipientOf(address: string): EmailAddress {
+    return parseAddress(address.toLowerCase() === BARE_POSTMASTER ? `${BARE_POSTMASTER}@${domains[0]}` : address);
+  }
+
+  const server: IntakeSmtpServer = new IntakeSmtpServer({
     name: options.hostname,
     banner: "ses-mail local mode",
     size: SES_MAX_MESSAGE_BYTES,
@@ -236,8 +318,21 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     disableReverseLookup: true,
     maxClients: SMTP_MAX_CLIENTS,
     socketTimeout: SMTP_SOCKET_TIMEOUT_MS,
-    closeTimeout: 3000,
+    closeTimeout: SMTP_CLOSE_TIMEOUT_MS,
     logger: false,
+
+    onConnect(session, callback) {
+      if (server.admitClient(session)) {
+        callback();
+        return;
+      }
+      note(`421 to ${session.remoteAddress}: it already has ${SMTP_MAX_CLIENTS_PER_ADDRESS} connections open`);
+      callback(smtpError(421, `${options.hostname} too many connections from your address, try again later`));
+    },
+
+    onClose(session) {
+      server.releaseClient(session);
+    },
 
     onMailFrom(_address, _session, callback) {
       admit().then(() => callback(), (error: Error) => callback(error));
@@ -246,7 +341,7 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     onRcptTo(address, session, callback) {
       let domain: string;
       try {
-        domain = parseAddress(address.address).domain;
+        domain = recipientOf(address.address).domain;
       } catch (error) {
         callback(smtpError(553, `bad recipient address syntax: ${error instanceof Error ? error.message : String(error)}`));
         return;

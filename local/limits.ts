@@ -2,6 +2,7 @@
  * Local mode's limits, each with what it stops. SES's own limits (message size, recipients) are in
  * core/limits.ts and apply here unchanged.
  */
+import { SES_MAX_MESSAGE_BYTES } from "../core/limits";
 
 /**
  * A message is held in memory while it arrives up to this size; a larger one is spooled to disk as it
@@ -55,14 +56,58 @@ export const INTAKE_BACKLOG_HARD_LIMIT = 2000;
 /** Concurrent SMTP connections; more are refused with 421. Stops a connection flood from exhausting file descriptors. */
 export const SMTP_MAX_CLIENTS = 100;
 
+/**
+ * Concurrent SMTP connections from one client address (for IPv6, from one /64: a single host usually
+ * has a whole /64 to pick addresses from); more are refused with 421. Stops one peer from holding
+ * every slot (SMTP_MAX_CLIENTS connections left idle for SMTP_SOCKET_TIMEOUT_MS each) and so locking
+ * every other sender out: filling the server then takes five addresses. Twice what the bench's ten
+ * concurrent clients need, as Postfix's smtpd_client_connection_count_limit is half its process limit.
+ */
+export const SMTP_MAX_CLIENTS_PER_ADDRESS = 20;
+
 /** An idle SMTP connection is closed after this long (RFC 5321 §4.5.3.2 suggests at least 5 minutes). */
 export const SMTP_SOCKET_TIMEOUT_MS = 5 * 60 * 1000;
+
+/**
+ * When local mode stops, open SMTP connections get this long to finish their transaction, then 421:
+ * Ctrl-C answers within seconds even while a slow client holds a connection.
+ */
+export const SMTP_CLOSE_TIMEOUT_MS = 3000;
 
 /** The per-message log line names at most this many recipients, then "+N more": 100 recipients stay one readable line. */
 export const LOG_LINE_MAX_RECIPIENTS = 5;
 
 /** Subject characters in a log line. */
 export const LOG_LINE_MAX_SUBJECT_CHARS = 60;
+
+/**
+ * Free space the data directory's filesystem must have for local mode to take mail and deliver it:
+ * one and a half times the largest message (SES's 40 MB), as Postfix advises for queue_minfree. A
+ * message arriving is spooled and then stored, so a full-size one needs about twice its size for a
+ * moment. Below it MAIL FROM is answered 451 and deliveries wait (storage.ts), so a filling disk
+ * refuses mail before writes start to fail; above it again both resume by themselves.
+ */
+export const STORAGE_MIN_FREE_BYTES = Math.ceil(1.5 * SES_MAX_MESSAGE_BYTES);
+
+/** Free inodes needed, likewise: a message takes a few files on its way (spool, store, journals, Maildir). */
+export const STORAGE_MIN_FREE_INODES = 1000;
+
+/** While local mode cannot persist, how often it looks again (free space, the DynamoDB store). */
+export const STORAGE_RECHECK_MS = 1000;
+
+/**
+ * A good storage check is reused this long, so MAIL FROM and each handler batch do not each cost a
+ * statfs; a call that failed always looks again.
+ */
+export const STORAGE_CHECK_REUSE_MS = 100;
+
+/**
+ * After the DynamoDB worker failed (LevelDB could not write to a full disk), a new one is started after
+ * this long, then after twice as long each time it still cannot open the database, up to
+ * DYNAMODB_RESTART_MAX_DELAY_MS: it comes back within seconds of space returning, without spinning.
+ */
+export const DYNAMODB_RESTART_DELAY_MS = 250;
+export const DYNAMODB_RESTART_MAX_DELAY_MS = 4000;
 
 /** How often expired items (idempotency, bounce throttling) are removed from dynalite, which has no TTL. */
 export const TTL_SWEEP_INTERVAL_MS = 60_000;

@@ -5,7 +5,8 @@
  *
  * DATA_DIR holds everything: `emails/` (S3), `mail/<gmail-address>/` (Maildirs), `outbox/` (bounces
  * sent), `queues/` (the journals of the in-process queues and their dead letters), `dynamodb/`
- * (the routing table), `events.jsonl` (every routing decision) and `tls/` (the STARTTLS certificate).
+ * (the routing table), `events.jsonl` (every routing decision), `tls/` (the STARTTLS certificate) and
+ * `ses-mail.lock` (the process running on it: one local mode per data directory).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -19,6 +20,7 @@ import { FileMessageStore } from "../adapters/local/file-message-store";
 import { FileSecretStore } from "../adapters/local/file-secrets";
 import { OutboxSender, parseSmarthost, SmarthostSender } from "../adapters/local/outbox";
 import { ensureCertificate } from "./certificate";
+import { lockDataDirectory } from "./data-lock";
 import { LocalStartError, loadDeclaredRoutes, startLocalDynamoDb, startTtlSweeper, type LocalDynamoDb } from "./dynamodb";
 import { buildHandlers } from "./handlers";
 import { createIntakeServer } from "./intake";
@@ -26,6 +28,7 @@ import type { StageOutcome } from "./log-line";
 import { createLocalObservability } from "./observability";
 import { Pipeline, type PipelineOptions } from "./pipeline";
 import { loadResolverFile, systemResolver, type DnsResolver } from "./resolver";
+import { StorageMonitor } from "./storage";
 
 export const DEFAULT_SMTP_PORT = 2525;
 export const DEFAULT_DYNAMODB_PORT = 8000;
@@ -111,15 +114,26 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const secrets = options.gmailSecretsFile ? new FileSecretStore(options.gmailSecretsFile) : undefined;
   secrets?.check();
 
-  const dynamo: LocalDynamoDb = await startLocalDynamoDb({
-    dir: path.join(dataDir, "dynamodb"),
-    host: options.dynamodbHost ?? DEFAULT_HOST,
-    port: options.dynamodbPort ?? DEFAULT_DYNAMODB_PORT,
-  });
-  const cleanups: Array<() => Promise<void>> = [() => dynamo.close()];
+  // One local mode per data directory; released last, when everything else is closed.
+  const lock = await lockDataDirectory(dataDir);
+  let dynamo: LocalDynamoDb;
+  try {
+    dynamo = await startLocalDynamoDb({
+      dir: path.join(dataDir, "dynamodb"),
+      host: options.dynamodbHost ?? DEFAULT_HOST,
+      port: options.dynamodbPort ?? DEFAULT_DYNAMODB_PORT,
+      note: output,
+    });
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  const cleanups: Array<() => Promise<void>> = [() => lock.release(), () => dynamo.close()];
   const cleanUp = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
+  // A full disk or a failed DynamoDB store pauses intake (451) and deliveries until they recover.
+  const storage = new StorageMonitor({ dir: dataDir, dynamo, note: output });
   try {
     await loadDeclaredRoutes(dynamo.rules, options.config.routes);
     const rules = (await dynamo.rules.listRuleItems()).length;
@@ -145,13 +159,15 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     let bouncer: PipelineOptions["bouncer"] = async () => undefined;
     const pipeline = new Pipeline({
       dataDir,
-      router: createRouter({
-        rules: dynamo.rules,
-        settings: { defaultAction: options.config.defaultAction, verdictPolicy: options.config.verdictPolicy },
-        observability: createLocalObservability("router"),
-      }),
-      forwarder: (event) => forwarder(event),
-      bouncer: (event) => bouncer(event),
+      router: storage.guardRouter(
+        createRouter({
+          rules: dynamo.rules,
+          settings: { defaultAction: options.config.defaultAction, verdictPolicy: options.config.verdictPolicy },
+          observability: createLocalObservability("router"),
+        }),
+      ),
+      forwarder: storage.guard((event) => forwarder(event)),
+      bouncer: storage.guard((event) => bouncer(event)),
       output,
       ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),
     });
@@ -172,6 +188,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     const recovered = await pipeline.recover();
     pipeline.start();
     cleanups.push(() => pipeline.stop());
+    // Runs before pipeline.stop: calls waiting for storage give up, their messages stay queued.
+    cleanups.push(async () => storage.stop());
 
     const tls = await ensureCertificate(path.join(dataDir, "tls"), {
       commonName: hostname,
@@ -186,6 +204,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       publish: (notification) => pipeline.publish(notification),
       backlog: () => pipeline.backlog(),
       waitForProgress: (ms) => pipeline.waitForProgress(ms),
+      storageProblem: (check) => storage.check(check),
       note: output,
     });
     const smtpPort = await listen(server, smtpHost, options.smtpPort ?? DEFAULT_SMTP_PORT);

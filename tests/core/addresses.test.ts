@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { canonicalize, parseAddress } from "../../core/addresses";
+import { canonicalize, formatLocalPart, parseAddress } from "../../core/addresses";
 import { InvalidAddressError } from "../../core/errors";
 
 describe("parseAddress", () => {
@@ -11,6 +11,20 @@ describe("parseAddress", () => {
     ["+only@example.com", { address: "+only@example.com", tag: "only", normalized: "+only@example.com" }],
     ["josé@bücher.example", { address: "josé@bücher.example", domain: "bücher.example" }],
   ])("parses %j", (input, expected) => {
+    expect(parseAddress(input)).toMatchObject(expected);
+  });
+
+  it.each([
+    ['"john doe"@example.com', { address: '"john doe"@example.com', localPart: '"john doe"', domain: "example.com", normalized: '"john doe"@example.com' }],
+    ['<"John Doe"@Example.COM>', { address: '"john doe"@example.com' }],
+    ['"john"@example.com', { address: "john@example.com", localPart: "john" }],
+    ['"a@b"@example.com', { address: '"a@b"@example.com', domain: "example.com" }],
+    ['"say \\"hi\\""@example.com', { address: '"say \\"hi\\""@example.com' }],
+    ['"back\\\\slash"@example.com', { address: '"back\\\\slash"@example.com' }],
+    ['"\\j\\o\\h\\n"@example.com', { address: "john@example.com" }],
+    ['"john doe+news"@example.com', { address: '"john doe+news"@example.com', tag: "news", normalized: '"john doe"@example.com' }],
+    ['"张 伟"@example.com', { address: '"张 伟"@example.com' }],
+  ])("parses the quoted local part of %j (RFC 5321 §4.1.2), quoting only when it must", (input, expected) => {
     expect(parseAddress(input)).toMatchObject(expected);
   });
 
@@ -30,6 +44,13 @@ describe("parseAddress", () => {
     ["user\r\n@example.com", /space, control or special/],
     [`${"x".repeat(65)}@example.com`, /longer than 64 octets/],
     [`user@${"a".repeat(250)}.com`, /longer than/],
+    ['"unclosed@example.com', /no closing quote/],
+    ['"a"b"@example.com', /quote inside the quoted local part is not escaped/],
+    ['"a\\"@example.com', /backslash that escapes nothing/],
+    ['"tab\there"@example.com', /control/],
+    ['"c1\u0085"@example.com', /control/],
+    ['""@example.com', /the local part is empty/],
+    [`"${"x".repeat(62)} y"@example.com`, /longer than 64 octets/],
   ])("rejects %j with a typed error naming the address", (input, reason) => {
     let caught: unknown;
     try {
@@ -51,6 +72,18 @@ describe("parseAddress", () => {
         } catch (error) {
           expect(error).toBeInstanceOf(InvalidAddressError);
         }
+      }),
+    );
+  });
+
+  it("reads back any quoted local part it writes, as the same text", () => {
+    // Printable ASCII and space, which a quoted local part may hold (qtextSMTP and quoted pairs).
+    const text = fc.stringMatching(/^[\x20-\x7e]{1,40}$/).filter((t) => t.trim().length > 0 && !t.includes("+"));
+    fc.assert(
+      fc.property(text, (localText) => {
+        const once = parseAddress(`${formatLocalPart(localText)}@example.com`);
+        expect(parseAddress(once.address).address).toBe(once.address);
+        expect(once.address).toBe(`${formatLocalPart(localText.toLowerCase())}@example.com`);
       }),
     );
   });

@@ -7,7 +7,8 @@ import { MANAGED_BY_ATTRIBUTE, RuleManager } from "../../core/table";
 import type { DeclaredRoute } from "../../config/schema";
 import { createRuleCodec } from "../../core/rules";
 import { TTL_ATTRIBUTE } from "../../core/table";
-import { loadDeclaredRoutes, startLocalDynamoDb, sweepExpiredItems, type LocalDynamoDb } from "../../local/dynamodb";
+import { loadDeclaredRoutes, startLocalDynamoDb, sweepExpiredItems, type DynamoDbStatus, type LocalDynamoDb } from "../../local/dynamodb";
+import { mountSmallFilesystem, type SmallFilesystem } from "./small-filesystem";
 
 let dir: string;
 let dynamo: LocalDynamoDb;
@@ -82,5 +83,63 @@ describe("local DynamoDB", () => {
 
     // Act / Assess
     await expect(startLocalDynamoDb({ dir: path.join(dir, "other"), host: "127.0.0.1", port })).rejects.toThrow(/port \d+ is in use/);
+  });
+});
+
+describe("local DynamoDB on a full disk", () => {
+  let disk: SmallFilesystem;
+  let full: LocalDynamoDb | undefined;
+  beforeEach(() => {
+    disk = mountSmallFilesystem(8 * 1024 * 1024);
+  });
+  afterEach(async () => {
+    await full?.close();
+    full = undefined;
+    disk.remove();
+  });
+
+  /** Resolves with the next status that matches `available`. */
+  function nextStatus(store: LocalDynamoDb, available: boolean): Promise<DynamoDbStatus> {
+    return new Promise((resolve) => store.onStatusChange((status) => status.available === available && resolve(status)));
+  }
+
+  it("keeps running when LevelDB cannot write, refuses meanwhile, and is back with every acknowledged write once space returns", async () => {
+    // Prepare
+    const lines: string[] = [];
+    const store = (full = await startLocalDynamoDb({ dir: path.join(disk.dir, "dynamodb"), host: "127.0.0.1", port: 0, note: (line) => lines.push(line) }));
+    const put = (pk: string) => store.client.send(new PutItemCommand({ TableName: store.tableName, Item: marshall({ PK: pk, SK: "X", data: "x".repeat(2000) }) }));
+    const exists = async (pk: string) => (await store.client.send(new GetItemCommand({ TableName: store.tableName, Key: marshall({ PK: pk, SK: "X" }) }))).Item !== undefined;
+    await put("BEFORE");
+    const failed = nextStatus(store, false);
+    disk.fill();
+
+    // Act: LevelDB's log takes writes until its last page is full, then a write fails for real.
+    const acknowledged: string[] = [];
+    let refusal: unknown;
+    for (let i = 0; i < 200 && refusal === undefined; i++) {
+      await put(`FULL#${i}`).then(
+        () => acknowledged.push(`FULL#${i}`),
+        (error: unknown) => (refusal = error),
+      );
+    }
+    const outage = await failed;
+    const during = await put("DURING").then(
+      () => "acknowledged",
+      () => "refused",
+    );
+    const back = nextStatus(store, true);
+    disk.free();
+    await back;
+    await put("AFTER");
+
+    // Assess
+    expect(refusal).toBeInstanceOf(Error);
+    expect(outage).toEqual({ available: false, reason: expect.stringMatching(/No space left on device/) });
+    expect(during).toBe("refused");
+    for (const pk of ["BEFORE", ...acknowledged, "AFTER"]) expect({ pk, stored: await exists(pk) }).toEqual({ pk, stored: true });
+    expect(lines).toEqual([
+      expect.stringMatching(/^DynamoDB store failed \(IO error: .*No space left on device\); restarting it until it can open its database$/),
+      `DynamoDB store is back (${path.join(disk.dir, "dynamodb")})`,
+    ]);
   });
 });

@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { createNotificationParser } from "../../core/notification";
 import { createSelfSignedCertificate, ensureCertificate } from "../../local/certificate";
-import { commonHeaders, decodeEncodedWords, parseHeaderBlock, receivedHeader, splitAddressList } from "../../local/headers";
+import { commonHeaders, decodeEncodedWords, parseHeaderBlock, receivedHeader, splitAddressList, traceHeaderBytes } from "../../local/headers";
 import { HEADER_PARSE_MAX_BYTES } from "../../local/limits";
 import { messageLine } from "../../local/log-line";
 import { buildReceiptNotification } from "../../local/notification";
@@ -87,8 +87,38 @@ describe("header block", () => {
 
     // Assess
     expect(header).toBe(
-      "Received: from evil??X-Injected:?1 ([127.0.0.1] [127.0.0.1])\r\n by mx.test (ses-mail local) with ESMTPS id abc\r\n for <bob@test.example.com>;\r\n Sat, 28 Nov 2026 10:00:00 +0000\r\n",
+      "Received: from evil?X-Injected:?1 ([127.0.0.1] [127.0.0.1])\r\n by mx.test (ses-mail local) with ESMTPS id abc\r\n for <bob@test.example.com>;\r\n Sat, 28 Nov 2026 10:00:00 +0000\r\n",
     );
+  });
+
+  it("keeps an internationalized HELO name and recipient as UTF-8 (RFC 6532), and drops C1 controls and line separators", () => {
+    // Act
+    const header = receivedHeader({
+      helo: "邮件.example\u0085\u2028(by forged)",
+      clientHostname: "[127.0.0.1]",
+      ip: "127.0.0.1",
+      mta: "mx.test",
+      protocol: "UTF8SMTPS",
+      messageId: "abc",
+      recipients: ["张伟@test.example.com"],
+      date: new Date("2026-11-28T10:00:00Z"),
+    });
+
+    // Assess
+    expect(header).toMatch(/^Received: from 邮件\.example\?\?by\?forged\? \(\[127\.0\.0\.1\] \[127\.0\.0\.1\]\)\r\n/);
+    expect(header).toContain("\r\n for <张伟@test.example.com>;\r\n");
+    expect(traceHeaderBytes([header]).toString("utf8")).toBe(header);
+  });
+
+  it.each([
+    ["a bare CR", "X-Test: a\rInjected: b\r\n"],
+    ["a bare LF", "X-Test: a\nInjected: b\r\n"],
+    ["a C1 control", "X-Test: a\u0085b\r\n"],
+    ["a line that is neither a field nor a continuation", "X-Test: a\r\nnot a header\r\n"],
+    ["no final CRLF", "X-Test: a"],
+  ])("refuses to write trace header bytes with %s", (_name, text) => {
+    // Act / Assess
+    expect(() => traceHeaderBytes([text])).toThrow(/refusing to write a trace header line/);
   });
 });
 
