@@ -52,7 +52,7 @@ import {
   type ForwardWork,
 } from "../core/delivery";
 import { MailboxAuthorizationError } from "../core/errors";
-import { RETRY_REPARK_DELAY_SECONDS } from "../core/limits";
+import { RETRY_REPARK_DELAY_SECONDS } from "../core/retention";
 import { outcomeError } from "../core/outcomes";
 import type { IdempotencyStore, MailboxImporter, MessageProgress, MessageStore, OutcomeSink, RetryQueue } from "../core/ports";
 import { createObservability, traced, type Observability } from "./observability";

@@ -11,7 +11,7 @@
 import { DeleteItemCommand, DynamoDBClient, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { randomUUID } from "node:crypto";
 import { DeliveryStateError } from "../../core/errors";
-import { MESSAGE_PROGRESS_TTL_SECONDS } from "../../core/limits";
+import { MESSAGE_RECORD_TTL_SECONDS } from "../../core/retention";
 import type { MessageProgress, ThrottleStore } from "../../core/ports";
 import {
   BOUNCE_THROTTLE_KEY_PREFIX,
@@ -83,7 +83,7 @@ export class DynamoDbMessageProgress implements MessageProgress {
           ExpressionAttributeNames: { "#done": "done", "#ttl": TTL_ATTRIBUTE },
           ExpressionAttributeValues: {
             ":parts": { SS: [...new Set(parts)] },
-            ":ttl": { N: String(Math.floor(this.table.now() / 1000) + MESSAGE_PROGRESS_TTL_SECONDS) },
+            ":ttl": { N: String(Math.floor(this.table.now() / 1000) + MESSAGE_RECORD_TTL_SECONDS) },
           },
           ReturnValues: "ALL_NEW",
         }),

@@ -20,7 +20,7 @@ import { IdempotencyConfig, makeIdempotent } from "@aws-lambda-powertools/idempo
 import { DynamoDBPersistenceLayer } from "@aws-lambda-powertools/idempotency/dynamodb";
 import type { Context } from "aws-lambda";
 import { DeliveryInProgressError, DeliveryStateError } from "../../core/errors";
-import { DELIVERY_RECORD_TTL_SECONDS } from "../../core/limits";
+import { DELIVERY_RECORD_TTL_SECONDS } from "../../core/retention";
 import type { IdempotencyStore } from "../../core/ports";
 import { IDEMPOTENCY_KEY_PREFIX, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from "../../core/table";
 

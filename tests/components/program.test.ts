@@ -82,7 +82,7 @@ describe("storage", () => {
       restrictPublicBuckets: true,
     });
     expect(onBucket("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")[0]!.inputs.rules).toContainEqual(
-      expect.objectContaining({ filter: { prefix: "emails/" }, expiration: { days: 7 }, status: "Enabled" }),
+      expect.objectContaining({ filter: { prefix: "emails/" }, expiration: { days: 38 }, status: "Enabled" }),
     );
     const policy = JSON.parse(String(onBucket(T.bucketPolicy)[0]!.inputs.policy)) as { Statement: Array<Record<string, unknown>> };
     expect(policy.Statement.map((statement) => statement.Sid)).toEqual(["AllowSesPutObject", "DenyInsecureTransport"]);

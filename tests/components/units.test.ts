@@ -12,6 +12,7 @@ import { redrivePolicy, visibilityForFunction } from "../../components/queue";
 import { declaredRouteItem, routeResourceSuffix } from "../../components/routing-table";
 import { MANAGED_BY_ATTRIBUTE } from "../../core/table";
 import { storageLifecycleRules } from "../../components/storage";
+import { MIN_EMAIL_RETENTION_DAYS } from "../../core/retention";
 import { defaultTags } from "../../components/tags";
 import { declaredGmailAccounts } from "../../components/gmail-forwarder";
 import { createRuleCodec } from "../../core/rules";
@@ -83,11 +84,16 @@ describe("queues and storage", () => {
   });
 
   it("lifecycle expires raw messages after the configured days and never keeps failed uploads", () => {
-    expect(storageLifecycleRules("emails/", 7)).toEqual([
-      { id: "expire-raw-messages", status: "Enabled", filter: { prefix: "emails/" }, expiration: { days: 7 } },
+    expect(storageLifecycleRules("emails/", 40)).toEqual([
+      { id: "expire-raw-messages", status: "Enabled", filter: { prefix: "emails/" }, expiration: { days: 40 } },
       { id: "abort-incomplete-uploads", status: "Enabled", filter: { prefix: "" }, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } },
     ]);
+  });
+
+  it("refuses a lifecycle shorter than the longest reference to a raw message", () => {
+    expect(() => storageLifecycleRules("emails/", MIN_EMAIL_RETENTION_DAYS - 1)).toThrow(new RegExp(`≥ ${MIN_EMAIL_RETENTION_DAYS} \\(parked in the retry queue`));
     expect(() => storageLifecycleRules("emails/", 0)).toThrow(/retention/);
+    expect(storageLifecycleRules("emails/", MIN_EMAIL_RETENTION_DAYS)[0]).toMatchObject({ expiration: { days: MIN_EMAIL_RETENTION_DAYS } });
   });
 });
 
