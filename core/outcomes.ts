@@ -218,6 +218,24 @@ export type OutcomeKind = Outcome["kind"];
 /** Outcomes are plain data; this maps a kind to its type. */
 export type OutcomeOf<K extends OutcomeKind> = Extract<Outcome, { kind: K }>;
 
+/**
+ * The router's outcomes of one decision: routed, then the recipients kept (store) and those nothing is
+ * delivered to (drop, by rule or by the verdict policy). `ses-mail trace` rebuilds the same outcomes from a
+ * logged decision, since the router records nothing itself.
+ */
+export function decisionOutcomes(detail: DecisionDetail, at: string): Outcome[] {
+  const messageId = detail.originalMessageId;
+  const outcomes: Outcome[] = [{ kind: "routed", messageId, at, decision: detail }];
+  const stored = detail.actions.store.targets.map((target) => target.recipient);
+  if (stored.length > 0) outcomes.push({ kind: "stored", messageId, at, recipients: stored });
+  const drops = detail.actions.drop.targets;
+  const byPolicy = drops.filter((target) => target.match === "policy").map((target) => target.recipient);
+  const byRule = drops.filter((target) => target.match !== "policy").map((target) => target.recipient);
+  if (byPolicy.length > 0) outcomes.push({ kind: "dropped", messageId, at, recipients: byPolicy, by: "policy", reason: detail.verdicts.reasons.join(", ") });
+  if (byRule.length > 0) outcomes.push({ kind: "dropped", messageId, at, recipients: byRule, by: "rule" });
+  return outcomes;
+}
+
 /* ------------------------------------------------------------------------------------------------
  * Metrics: the one table of names. The dashboard and alarms read names from here.
  * ---------------------------------------------------------------------------------------------- */
