@@ -53,8 +53,12 @@ export const HANDLER_DASHBOARD_METRICS: Readonly<Record<string, readonly string[
   "credential-manager": ["SmtpUserCreated", "SmtpUserRotated", "SmtpUserDeleted", "SmtpUserFailed", "SmtpRecordFailed"],
 };
 
-/** Queue-age alarm thresholds, seconds: the Pipe drains the input queue in seconds; handlers in minutes. */
-export const QUEUE_AGE_THRESHOLDS = { input: 5 * 60, gmail: 60 * 60, bouncer: 60 * 60, retry: 24 * 60 * 60 } as const;
+/**
+ * Queue-age alarm thresholds, seconds: the Pipe drains the input queue in seconds; handlers in minutes. The
+ * retry queue has none: a parked delivery is re-parked as a new message every hour, so its age never grows;
+ * the parked-delivery alarms (components/monitoring.ts) watch the parking age the messages carry instead.
+ */
+export const QUEUE_AGE_THRESHOLDS = { input: 5 * 60, gmail: 60 * 60, bouncer: 60 * 60 } as const;
 
 /** The stack outputs (index.ts exports them). */
 export interface SesMailOutputs {
@@ -192,7 +196,7 @@ export class SesMail extends pulumi.ComponentResource {
       queues: [
         { key: "input", queueName: notification.input.queue.name, maxAgeSeconds: QUEUE_AGE_THRESHOLDS.input },
         { key: "gmail-forwarder", queueName: gmail.queues.queue.name, maxAgeSeconds: QUEUE_AGE_THRESHOLDS.gmail },
-        { key: "gmail-forwarder-retry", queueName: gmail.retry.queue.name, maxAgeSeconds: QUEUE_AGE_THRESHOLDS.retry },
+        { key: "gmail-forwarder-retry", queueName: gmail.retry.queue.name },
         { key: "bouncer", queueName: bouncer.queues.queue.name, maxAgeSeconds: QUEUE_AGE_THRESHOLDS.bouncer },
       ],
       deadLetterQueues: [
@@ -209,6 +213,7 @@ export class SesMail extends pulumi.ComponentResource {
       ],
       pipeName: router.pipe.name,
       tokenMonitor: true,
+      parkedDeliveries: gmail.function !== undefined,
       handlerMetrics: Object.fromEntries(functions.flatMap(({ key }) => (HANDLER_DASHBOARD_METRICS[key] ? [[key, HANDLER_DASHBOARD_METRICS[key]]] : []))),
     };
     const monitoring = new Monitoring(`${name}-monitoring`, { stack, ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}), targets }, parent);

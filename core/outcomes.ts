@@ -275,6 +275,11 @@ export const OUTCOME_METRICS = {
   "invalid-record": { stages: ["router", "gmail-forwarder", "bouncer"], names: ["InvalidRecord"] },
 } as const satisfies Record<OutcomeKind, { readonly stages: readonly OutcomeStage[]; readonly names: readonly string[] }>;
 
+/** A metric name of an outcome kind, checked against OUTCOME_METRICS when compiled: dashboards and alarms name metrics through it. */
+export function outcomeMetricName<K extends OutcomeKind>(kind: K, name: (typeof OUTCOME_METRICS)[K]["names"][number]): string {
+  return name;
+}
+
 /** Metric name prefixes followed by a code or reason. */
 export const OUTCOME_METRIC_PREFIXES = {
   importFailed: "GmailImportFailed_",

@@ -335,6 +335,24 @@ describe("monitoring", () => {
     expect(watched.sort()).toEqual(dlqNames.sort());
   });
 
+  it("parked Gmail deliveries alarm from the parking age the forwarder publishes, not from the retry queue's age", () => {
+    const parked = named(run.result, T.alarm, "ses-mail-gmail-delivery-parked-test").inputs;
+    expect(parked).toMatchObject({
+      namespace: "SESMail/test",
+      metricName: "GmailParkedAgeSeconds",
+      dimensions: { service: "gmail-forwarder" },
+      statistic: "SampleCount",
+      threshold: 0,
+      period: 600,
+      evaluationPeriods: 8,
+      datapointsToAlarm: 1,
+      treatMissingData: "notBreaching",
+    });
+    expect(named(run.result, T.alarm, "ses-mail-gmail-delivery-parked-over-a-day-test").inputs).toMatchObject({ metricName: "GmailParkedAgeSeconds", statistic: "Maximum", threshold: 86400 });
+    const names = ofType(run.result, T.alarm).map((alarm) => String(alarm.inputs.name));
+    expect(names).not.toContain("ses-mail-gmail-forwarder-retry-queue-age-test");
+  });
+
   it("the alarm email from config subscribes to the alarm topic; logs keep 30 days", () => {
     const topic = arnOf(named(run.result, T.topic, "ses-mail-alarms-test"));
     expect(ofType(run.result, T.subscription).find((s) => s.inputs.topic === topic)?.inputs).toMatchObject({ protocol: "email", endpoint: "ops@example.com" });
