@@ -89,6 +89,8 @@ export interface PossibleDuplicateOutcome extends MessageOutcomeBase {
   readonly kind: "possible-duplicate";
   readonly account: string;
   readonly reason: string;
+  /** The mailbox's id for the import that just ran (the earlier one, if it landed, has another). */
+  readonly mailboxId?: string;
 }
 
 /** The mailbox needs an operator (an expired or revoked OAuth token): the delivery waits in the retry queue. */
@@ -401,7 +403,7 @@ export function describeOutcome(outcome: Outcome): OutcomeDescription {
       return {
         level: "warn",
         message: "an interrupted earlier import may have reached the mailbox; imported again",
-        attributes: { kind, messageId: outcome.messageId, account: outcome.account, reason: outcome.reason },
+        attributes: { kind, messageId: outcome.messageId, account: outcome.account, mailboxId: outcome.mailboxId, reason: outcome.reason },
         metrics: [count("GmailPossibleDuplicate")],
       };
     case "parked":
