@@ -63,15 +63,16 @@ interface Scope {
   readonly variables: Record<string, unknown>;
 }
 
-async function evaluate(value: unknown, states: Record<string, unknown>, variables: Record<string, unknown>): Promise<unknown> {
+/** Evaluates `{% … %}` templates in a value (deeply) as Step Functions would, with `$states` and the variables bound. */
+export async function evaluateTemplate(value: unknown, states: Record<string, unknown>, variables: Record<string, unknown> = {}): Promise<unknown> {
   if (typeof value === "string") {
     const match = /^\{%([\s\S]+)%\}$/.exec(value.trim());
     return match ? jsonata(match[1]!.trim()).evaluate({}, { ...variables, states }) : value;
   }
-  if (Array.isArray(value)) return Promise.all(value.map((item) => evaluate(item, states, variables)));
+  if (Array.isArray(value)) return Promise.all(value.map((item) => evaluateTemplate(item, states, variables)));
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) out[key] = await evaluate(item, states, variables);
+    for (const [key, item] of Object.entries(value)) out[key] = await evaluateTemplate(item, states, variables);
     return out;
   }
   return value;
@@ -114,13 +115,13 @@ async function runStates(states: States, startAt: string, input: unknown, scope:
     let next = state.Next as string | undefined;
     switch (state.Type) {
       case "Pass":
-        if (state.Assign) Object.assign(scope.variables, await evaluate(state.Assign, context(), scope.variables));
-        output = state.Output !== undefined ? await evaluate(state.Output, context(), scope.variables) : current;
+        if (state.Assign) Object.assign(scope.variables, await evaluateTemplate(state.Assign, context(), scope.variables));
+        output = state.Output !== undefined ? await evaluateTemplate(state.Output, context(), scope.variables) : current;
         break;
       case "Choice": {
         next = state.Default as string | undefined;
         for (const choice of state.Choices as Array<{ Condition: string; Next: string }>) {
-          if (await evaluate(choice.Condition, context(), scope.variables)) {
+          if (await evaluateTemplate(choice.Condition, context(), scope.variables)) {
             next = choice.Next;
             break;
           }
@@ -141,11 +142,11 @@ async function runStates(states: States, startAt: string, input: unknown, scope:
             if (state.Type === "Task") {
               const resource = scope.resources[state.Resource as string];
               if (!resource) throw new Error(`no resource ${String(state.Resource)}`);
-              const args = (await evaluate(state.Arguments ?? {}, context(), scope.variables)) as Record<string, unknown>;
+              const args = (await evaluateTemplate(state.Arguments ?? {}, context(), scope.variables)) as Record<string, unknown>;
               return resource(args);
             }
             if (state.Type === "Map") {
-              const items = (await evaluate(state.Items, context(), scope.variables)) as unknown[];
+              const items = (await evaluateTemplate(state.Items, context(), scope.variables)) as unknown[];
               const processor = state.ItemProcessor as { StartAt: string; States: States };
               const results: unknown[] = [];
               for (const item of items) results.push(await runStates(processor.States, processor.StartAt, item, { ...scope, variables: { ...scope.variables } }));
@@ -162,12 +163,12 @@ async function runStates(states: States, startAt: string, input: unknown, scope:
           const catcher = ((state.Catch as Catcher[] | undefined) ?? []).find((entry) => matches(entry.ErrorEquals, error.error));
           if (!catcher) throw error;
           const errorOutput = { Error: error.error, Cause: error.detail };
-          current = catcher.Output !== undefined ? await evaluate(catcher.Output, context({ errorOutput }), scope.variables) : errorOutput;
+          current = catcher.Output !== undefined ? await evaluateTemplate(catcher.Output, context({ errorOutput }), scope.variables) : errorOutput;
           name = catcher.Next;
           continue;
         }
-        if (state.Assign) Object.assign(scope.variables, await evaluate(state.Assign, context({ result }), scope.variables));
-        output = state.Output !== undefined ? await evaluate(state.Output, context({ result }), scope.variables) : result;
+        if (state.Assign) Object.assign(scope.variables, await evaluateTemplate(state.Assign, context({ result }), scope.variables));
+        output = state.Output !== undefined ? await evaluateTemplate(state.Output, context({ result }), scope.variables) : result;
         break;
       }
       default:
