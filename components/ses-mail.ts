@@ -7,7 +7,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/schema";
 import { BOUNCER_PATTERN, GMAIL_FORWARDER_PATTERN } from "../core/event-patterns";
-import { stageMetricNames } from "../core/outcomes";
+import { outcomeMetricName, stageMetricNames } from "../core/outcomes";
 import { Application } from "./application";
 import { receiptRuleArn, type AwsContext } from "./arns";
 import { Bouncer, type BouncerStageEnvironment } from "./bouncer";
@@ -17,7 +17,7 @@ import { EventRouting } from "./event-routing";
 import { GmailForwarder, GMAIL_FORWARDER_TIMEOUT_SECONDS, type GmailForwarderStageEnvironment } from "./gmail-forwarder";
 import { Inbound, type DnsRecord } from "./inbound";
 import type { LambdaCode } from "./lambda-function";
-import { Monitoring, type MonitoringArgs } from "./monitoring";
+import { Monitoring, PARKED_AGE_METRIC, type MonitoringArgs } from "./monitoring";
 import { metricsNamespace, stackNames } from "./naming";
 import { InboundNotification } from "./notification";
 import { RetryProcessor } from "./retry-processor";
@@ -48,7 +48,8 @@ export interface SesMailArgs {
  * table (core/outcomes.ts), the credential manager's from its own calls.
  */
 export const HANDLER_DASHBOARD_METRICS: Readonly<Record<string, readonly string[]>> = {
-  "gmail-forwarder": stageMetricNames("gmail-forwarder").filter((name) => name !== "GmailImportedBytes" && name !== "GmailParkedAgeSeconds"),
+  // Bytes and the parking age are not counts: the parked-delivery widget and alarms show the age.
+  "gmail-forwarder": stageMetricNames("gmail-forwarder").filter((name) => name !== outcomeMetricName("imported", "GmailImportedBytes") && name !== PARKED_AGE_METRIC),
   bouncer: stageMetricNames("bouncer"),
   "credential-manager": ["SmtpUserCreated", "SmtpUserRotated", "SmtpUserDeleted", "SmtpUserFailed", "SmtpRecordFailed"],
 };
