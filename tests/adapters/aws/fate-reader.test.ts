@@ -207,6 +207,20 @@ describe("the deployed stack's fate reader", () => {
     ]);
   });
 
+  it("with the bucket named, finds a raw message whose decision is no longer logged", async () => {
+    s3.on(HeadObjectCommand, { Bucket: BUCKET, Key: "emails/m-old" }).resolves({ LastModified: new Date("2026-11-28T10:00:00.000Z") });
+    const withBucket = createStackFateReader(stack, { dynamodb: dynamo.client, s3: s3Client, sqs: sqsClient, logs: logsClient }, { now: () => NOW, rawMessages: { bucket: BUCKET, keyPrefix: "emails/" } });
+
+    const fate = await withBucket.byMessageId("m-old");
+
+    expect(fate).toEqual({
+      messageId: "m-old",
+      outcomes: [],
+      places: [{ kind: "raw-message", location: { bucket: BUCKET, key: "emails/m-old" }, state: "kept", keptUntil: "2027-01-06T00:00:00.000Z" }],
+      gaps: [],
+    });
+  });
+
   it("knows nothing of a message nobody saw", async () => {
     await expect(reader().byMessageId("m-nobody")).resolves.toBeUndefined();
   });
