@@ -7,7 +7,7 @@ import { ACTION_TYPES } from "../core/rules";
 import type { DecisionDetail } from "../core/decision";
 import { RuleStoreError, SesMailError } from "../core/errors";
 import { createObservability } from "../handlers/observability";
-import { createRouter } from "../handlers/router";
+import { createRouter, decisionsForPipe } from "../handlers/router";
 import { formatTable, UserError, type Command } from "./framework";
 import { explainStoreError, resolveRulesTarget, TARGET_OPTIONS, TARGET_USAGE } from "./target";
 
@@ -65,7 +65,8 @@ const route: Command = {
     const router = createRouter({ rules: target.store, settings: target.settings, observability: createObservability("cli", { quiet: true }) });
     let decisions: DecisionDetail[];
     try {
-      decisions = await router(batchFromFile(value));
+      // SES's setup notification is not mail and has no decision.
+      decisions = decisionsForPipe(await router(batchFromFile(value)));
     } catch (error) {
       if (error instanceof SesMailError && !(error instanceof RuleStoreError)) throw error;
       return explainStoreError(error, target);

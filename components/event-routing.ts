@@ -7,6 +7,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ALL_DECISIONS_PATTERN, type EventPattern } from "../core/event-patterns";
+import { EVENT_MAX_AGE_SECONDS } from "../core/retention";
 import type { StackContext } from "./context";
 import { eventsLogResourcePolicy } from "./policies";
 import { allowServiceToSend, MAX_RETENTION_SECONDS } from "./queue";
@@ -15,7 +16,7 @@ import { allowServiceToSend, MAX_RETENTION_SECONDS } from "./queue";
  * How long EventBridge keeps retrying a target before the event goes to the DLQ. A delivery to SQS
  * fails only on misconfiguration or an outage; these are EventBridge's maxima, made explicit.
  */
-export const TARGET_RETRY_POLICY = { maximumEventAgeInSeconds: 24 * 60 * 60, maximumRetryAttempts: 185 } as const;
+export const TARGET_RETRY_POLICY = { maximumEventAgeInSeconds: EVENT_MAX_AGE_SECONDS, maximumRetryAttempts: 185 } as const;
 
 export interface HandlerRoute {
   /** Short key (`gmail`, `bouncer`), used in child names. */

@@ -5,6 +5,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { OUTCOME_METRICS, outcomeMetricName } from "../core/outcomes";
 import type { StackContext } from "./context";
 import { TOKEN_METRIC_NAME, UNKNOWN_EXPIRY_SECONDS } from "./workflows";
 
@@ -18,7 +19,7 @@ export const TOKEN_CRITICAL_SECONDS = 6 * HOUR_SECONDS;
  */
 export const TOKEN_ALARM_PERIOD_SECONDS = 600;
 
-export type Statistic = "Sum" | "Maximum" | "Minimum" | "Average";
+export type Statistic = "Sum" | "Maximum" | "Minimum" | "Average" | "SampleCount";
 export type Comparison = "GreaterThanThreshold" | "LessThanThreshold";
 export type MissingData = "breaching" | "notBreaching";
 
@@ -34,6 +35,8 @@ export interface AlarmSpec<N = string> {
   readonly statistic: Statistic;
   readonly periodSeconds: number;
   readonly evaluationPeriods: number;
+  /** "M out of N": this many breaching periods among the last `evaluationPeriods` raise the alarm. Default: all of them. */
+  readonly datapointsToAlarm?: number;
   readonly threshold: number;
   readonly comparison: Comparison;
   readonly treatMissingData: MissingData;
@@ -68,6 +71,8 @@ export interface MonitoringTargets<N = string> {
   readonly pipeName?: N;
   /** Whether the token monitor runs (a stack with a Gmail forwarder). */
   readonly tokenMonitor: boolean;
+  /** Whether a Gmail forwarder parks deliveries for mailboxes that need an operator (the parked-delivery alarms). */
+  readonly parkedDeliveries?: boolean;
   /** Custom metrics a handler publishes, by its Powertools service name (for the dashboard). */
   readonly handlerMetrics: Readonly<Record<string, readonly string[]>>;
 }
@@ -83,8 +88,53 @@ const ANY_OCCURRENCE = {
   treatMissingData: "notBreaching",
 } as const;
 
+/** The Powertools service (the `service` dimension) whose metric says a delivery was parked, and the metric. */
+export const PARKED_DELIVERY_SERVICE = "gmail-forwarder" satisfies (typeof OUTCOME_METRICS)["parked"]["stages"][number];
+export const PARKED_AGE_METRIC = outcomeMetricName("parked", "GmailParkedAgeSeconds");
+
+/**
+ * The parked-delivery alarms read GmailParkedAgeSeconds, which the forwarder publishes on every park (now
+ * minus when the delivery was first parked) and which the hourly retry run re-publishes for every delivery
+ * still waiting. The window is 10-minute periods, and the alarm holds while any period of the last 80
+ * minutes has a value: longer than the hour between retry runs, so a delivery still parked keeps the alarm
+ * raised instead of flapping, and it clears 80 minutes after the last park. The queue's own age cannot do
+ * this: a re-parked delivery is a new message every hour.
+ */
+export const PARKED_ALARM_PERIOD_SECONDS = 600;
+export const PARKED_ALARM_EVALUATION_PERIODS = 8;
+/** "Parked longer than a day" (the retry queue-age alarm's threshold before, which could never fire). */
+export const PARKED_TOO_LONG_SECONDS = 24 * HOUR_SECONDS;
+
 export function alarmSpecs<N>(t: MonitoringTargets<N>): AlarmSpec<N>[] {
   const specs: AlarmSpec<N>[] = [];
+  if (t.parkedDeliveries) {
+    const parked = {
+      namespace: t.namespace,
+      metricName: PARKED_AGE_METRIC,
+      dimensions: { service: PARKED_DELIVERY_SERVICE as N },
+      periodSeconds: PARKED_ALARM_PERIOD_SECONDS,
+      evaluationPeriods: PARKED_ALARM_EVALUATION_PERIODS,
+      datapointsToAlarm: 1,
+      comparison: "GreaterThanThreshold",
+      treatMissingData: "notBreaching",
+    } as const;
+    specs.push({
+      ...parked,
+      key: "gmail-delivery-parked",
+      name: alarmName(t.env, "gmail-delivery-parked"),
+      description: `A Gmail delivery was parked: a mailbox's token is expired or revoked, and its mail waits in the retry queue. See: ses-mail oauth status --stack ${t.env}; then ses-mail oauth refresh --account ADDRESS --stack ${t.env}.`,
+      statistic: "SampleCount",
+      threshold: 0,
+    });
+    specs.push({
+      ...parked,
+      key: "gmail-delivery-parked-over-a-day",
+      name: alarmName(t.env, "gmail-delivery-parked-over-a-day"),
+      description: `A Gmail delivery has been parked for over ${PARKED_TOO_LONG_SECONDS / HOUR_SECONDS} h and nobody re-authorized its mailbox. See: ses-mail oauth status --stack ${t.env}; then ses-mail oauth refresh --account ADDRESS --stack ${t.env}.`,
+      statistic: "Maximum",
+      threshold: PARKED_TOO_LONG_SECONDS,
+    });
+  }
   if (t.tokenMonitor) {
     for (const [level, seconds] of [
       ["warning", TOKEN_WARNING_SECONDS],
@@ -189,15 +239,17 @@ export function dashboardBody(t: MonitoringTargets): Record<string, unknown> {
     widgets.push(metricWidget(title, t.region, metrics, (index % 2) * 12, Math.floor(index / 2) * 6, extra));
   };
   const router = (metric: string, label: string): MetricRow => [t.namespace, metric, "service", "router", { stat: "Sum", label }];
+  const m = outcomeMetricName;
 
   place("Mail: accepted, forwarded, bounced, dropped", [
-    router("MessagesRouted", "accepted"),
-    router("Forwarded", "forwarded (targets)"),
-    router("Bounced", "bounced (targets)"),
-    router("Dropped", "dropped (targets)"),
-    router("Stored", "stored (targets)"),
-    router("Quarantined", "quarantined"),
-    router("PolicyDropped", "dropped by verdict policy"),
+    router(m("routed", "MessagesRouted"), "accepted"),
+    router(m("routed", "Forwarded"), "forwarded (targets)"),
+    router(m("routed", "Bounced"), "bounced (targets)"),
+    router(m("dropped", "Dropped"), "dropped (targets)"),
+    router(m("stored", "Stored"), "stored (targets)"),
+    router(m("routed", "Quarantined"), "quarantined"),
+    router(m("dropped", "PolicyDropped"), "dropped by verdict policy"),
+    router(m("setup-notification", "SetupNotificationAcknowledged"), "SES setup notifications"),
   ]);
   const perFunction = (metric: string, stat: string) =>
     t.functions.map((fn): MetricRow => ["AWS/Lambda", metric, "FunctionName", fn.functionName, { stat, label: fn.key }]);
@@ -216,6 +268,11 @@ export function dashboardBody(t: MonitoringTargets): Record<string, unknown> {
           { label: "critical (6 h)", value: TOKEN_CRITICAL_SECONDS, color: "#d62728" },
         ],
       },
+    });
+  }
+  if (t.parkedDeliveries) {
+    place("Parked Gmail deliveries: longest wait (s)", [[t.namespace, PARKED_AGE_METRIC, "service", PARKED_DELIVERY_SERVICE, { stat: "Maximum", label: "parked for" }]], {
+      annotations: { horizontal: [{ label: "alarm (24 h)", value: PARKED_TOO_LONG_SECONDS, color: "#d62728" }] },
     });
   }
   for (const [service, metrics] of Object.entries(t.handlerMetrics)) {
@@ -264,6 +321,7 @@ export class Monitoring extends pulumi.ComponentResource {
             statistic: spec.statistic,
             period: spec.periodSeconds,
             evaluationPeriods: spec.evaluationPeriods,
+            ...(spec.datapointsToAlarm !== undefined ? { datapointsToAlarm: spec.datapointsToAlarm } : {}),
             threshold: spec.threshold,
             comparisonOperator: spec.comparison,
             treatMissingData: spec.treatMissingData,

@@ -4,11 +4,11 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { DEAD_LETTER_RETENTION_SECONDS, WORKING_QUEUE_RETENTION_SECONDS } from "../core/retention";
 import { queueSendPolicy } from "./policies";
 
-export const DAY_SECONDS = 24 * 60 * 60;
-/** SQS's maximum retention: a dead letter is kept as long as SQS allows. */
-export const MAX_RETENTION_SECONDS = 14 * DAY_SECONDS;
+/** SQS's maximum retention: a dead letter is kept as long as SQS allows (the retention model, core/retention.ts). */
+export const MAX_RETENTION_SECONDS = DEAD_LETTER_RETENTION_SECONDS;
 
 export interface QueueSettings {
   readonly visibilityTimeoutSeconds: number;
@@ -20,7 +20,7 @@ export interface QueueSettings {
 /** The seed's common queue configuration: 30 s visibility, 4 days, 20 s long polling, DLQ after 3 receives. */
 export const DEFAULT_QUEUE_SETTINGS: QueueSettings = {
   visibilityTimeoutSeconds: 30,
-  messageRetentionSeconds: 4 * DAY_SECONDS,
+  messageRetentionSeconds: WORKING_QUEUE_RETENTION_SECONDS,
   receiveWaitTimeSeconds: 20,
   maxReceiveCount: 3,
 };

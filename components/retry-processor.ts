@@ -5,12 +5,14 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { HOUR_SECONDS, RETRY_RUN_INTERVAL_SECONDS } from "../core/retention";
 import type { StackContext } from "./context";
 import { retryProcessorStatements } from "./policies";
 import { ScheduledStateMachine } from "./state-machine";
 import { retryProcessorDefinition } from "./workflows";
 
-export const RETRY_PROCESSOR_SCHEDULE = "rate(1 hour)";
+/** Every RETRY_RUN_INTERVAL_SECONDS: the retention model counts on it (core/retention.ts). */
+export const RETRY_PROCESSOR_SCHEDULE = `rate(${RETRY_RUN_INTERVAL_SECONDS / HOUR_SECONDS} hour${RETRY_RUN_INTERVAL_SECONDS === HOUR_SECONDS ? "" : "s"})`;
 
 export interface RetryProcessorArgs {
   readonly stack: StackContext;

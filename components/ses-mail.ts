@@ -7,7 +7,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/schema";
 import { BOUNCER_PATTERN, GMAIL_FORWARDER_PATTERN } from "../core/event-patterns";
-import { stageMetricNames } from "../core/outcomes";
+import { outcomeMetricName, stageMetricNames } from "../core/outcomes";
 import { Application } from "./application";
 import { receiptRuleArn, type AwsContext } from "./arns";
 import { Bouncer, type BouncerStageEnvironment } from "./bouncer";
@@ -17,7 +17,7 @@ import { EventRouting } from "./event-routing";
 import { GmailForwarder, GMAIL_FORWARDER_TIMEOUT_SECONDS, type GmailForwarderStageEnvironment } from "./gmail-forwarder";
 import { Inbound, type DnsRecord } from "./inbound";
 import type { LambdaCode } from "./lambda-function";
-import { Monitoring, type MonitoringArgs } from "./monitoring";
+import { Monitoring, PARKED_AGE_METRIC, type MonitoringArgs } from "./monitoring";
 import { MtaSts } from "./mta-sts";
 import { metricsNamespace, stackNames } from "./naming";
 import { InboundNotification } from "./notification";
@@ -50,13 +50,18 @@ export interface SesMailArgs {
  * table (core/outcomes.ts), the credential manager's from its own calls.
  */
 export const HANDLER_DASHBOARD_METRICS: Readonly<Record<string, readonly string[]>> = {
-  "gmail-forwarder": stageMetricNames("gmail-forwarder").filter((name) => name !== "GmailImportedBytes" && name !== "GmailParkedAgeSeconds"),
+  // Bytes and the parking age are not counts: the parked-delivery widget and alarms show the age.
+  "gmail-forwarder": stageMetricNames("gmail-forwarder").filter((name) => name !== outcomeMetricName("imported", "GmailImportedBytes") && name !== PARKED_AGE_METRIC),
   bouncer: stageMetricNames("bouncer"),
   "credential-manager": ["SmtpUserCreated", "SmtpUserRotated", "SmtpUserDeleted", "SmtpUserFailed", "SmtpRecordFailed"],
 };
 
-/** Queue-age alarm thresholds, seconds: the Pipe drains the input queue in seconds; handlers in minutes. */
-export const QUEUE_AGE_THRESHOLDS = { input: 5 * 60, gmail: 60 * 60, bouncer: 60 * 60, retry: 24 * 60 * 60 } as const;
+/**
+ * Queue-age alarm thresholds, seconds: the Pipe drains the input queue in seconds; handlers in minutes. The
+ * retry queue has none: a parked delivery is re-parked as a new message every hour, so its age never grows;
+ * the parked-delivery alarms (components/monitoring.ts) watch the parking age the messages carry instead.
+ */
+export const QUEUE_AGE_THRESHOLDS = { input: 5 * 60, gmail: 60 * 60, bouncer: 60 * 60 } as const;
 
 /** The stack outputs (index.ts exports them). */
 export interface SesMailOutputs {
@@ -231,7 +236,7 @@ export class SesMail extends pulumi.ComponentResource {
       queues: [
         { key: "input", queueName: notification.input.queue.name, maxAgeSeconds: QUEUE_AGE_THRESHOLDS.input },
         { key: "gmail-forwarder", queueName: gmail.queues.queue.name, maxAgeSeconds: QUEUE_AGE_THRESHOLDS.gmail },
-        { key: "gmail-forwarder-retry", queueName: gmail.retry.queue.name, maxAgeSeconds: QUEUE_AGE_THRESHOLDS.retry },
+        { key: "gmail-forwarder-retry", queueName: gmail.retry.queue.name },
         { key: "bouncer", queueName: bouncer.queues.queue.name, maxAgeSeconds: QUEUE_AGE_THRESHOLDS.bouncer },
       ],
       deadLetterQueues: [
@@ -248,6 +253,7 @@ export class SesMail extends pulumi.ComponentResource {
       ],
       pipeName: router.pipe.name,
       tokenMonitor: true,
+      parkedDeliveries: gmail.function !== undefined,
       handlerMetrics: Object.fromEntries(functions.flatMap(({ key }) => (HANDLER_DASHBOARD_METRICS[key] ? [[key, HANDLER_DASHBOARD_METRICS[key]]] : []))),
     };
     const monitoring = new Monitoring(`${name}-monitoring`, { stack, ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}), targets }, parent);

@@ -5,13 +5,14 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { describeLongestReference, MIN_EMAIL_RETENTION_DAYS } from "../core/retention";
 import type { StackContext } from "./context";
 import { RAW_MESSAGE_KEY_PREFIX } from "./naming";
 import { storageBucketPolicy } from "./policies";
 
 export interface MessageStorageArgs {
   readonly stack: StackContext;
-  /** Days raw messages stay in the bucket. Default 7 (the seed). */
+  /** Days raw messages nobody deleted stay in the bucket. Default and minimum MIN_EMAIL_RETENTION_DAYS (core/retention.ts). */
   readonly retentionDays?: pulumi.Input<number>;
   /** The receipt rule SES writes for (`aws:SourceArn` in the bucket policy). */
   readonly receiptRuleArn: pulumi.Input<string>;
@@ -26,9 +27,15 @@ export interface MessageStorageArgs {
   readonly deletionProtection?: boolean;
 }
 
-/** The lifecycle rules: expire raw messages under the prefix, and never keep failed multipart uploads. */
+/**
+ * The lifecycle rules: expire raw messages under the prefix, and never keep failed multipart uploads. A
+ * retention shorter than the longest reference to a raw message is refused (config/schema.ts says so
+ * first, naming the key).
+ */
 export function storageLifecycleRules(keyPrefix: string, retentionDays: number): aws.types.input.s3.BucketLifecycleConfigurationRule[] {
-  if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new Error(`retention must be a whole number of days ≥ 1, not ${retentionDays}`);
+  if (!Number.isInteger(retentionDays) || retentionDays < MIN_EMAIL_RETENTION_DAYS) {
+    throw new Error(`raw message retention must be a whole number of days ≥ ${MIN_EMAIL_RETENTION_DAYS} (${describeLongestReference()}), not ${retentionDays}`);
+  }
   return [
     { id: "expire-raw-messages", status: "Enabled", filter: { prefix: keyPrefix }, expiration: { days: retentionDays } },
     { id: "abort-incomplete-uploads", status: "Enabled", filter: { prefix: "" }, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } },
@@ -64,7 +71,7 @@ export class MessageStorage extends pulumi.ComponentResource {
     );
     new aws.s3.BucketLifecycleConfiguration(
       `${name}-lifecycle`,
-      { bucket: this.bucket.id, rules: pulumi.output(args.retentionDays ?? 7).apply((days) => storageLifecycleRules(this.keyPrefix, days)) },
+      { bucket: this.bucket.id, rules: pulumi.output(args.retentionDays ?? MIN_EMAIL_RETENTION_DAYS).apply((days) => storageLifecycleRules(this.keyPrefix, days)) },
       parent,
     );
     this.policy = new aws.s3.BucketPolicy(

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { canonicalize, domainProblem, isAddress } from "../core/addresses";
 import { ErrorCode, SesMailError } from "../core/errors";
 import { MAX_DESCRIPTION_CHARS } from "../core/limits";
+import { describeLongestReference, MIN_EMAIL_RETENTION_DAYS } from "../core/retention";
 import { parsePattern, ruleActionsSchema, type DefaultAction, type RuleAction } from "../core/rules";
 import { verdictPolicySchema, type VerdictPolicy } from "../core/verdicts";
 
@@ -42,7 +43,11 @@ export interface StackConfig {
   readonly defaultAction: DefaultAction;
   /** What failed security verdicts lead to. Defaults: virus drop, spam quarantine, DMARC quarantine/reject → quarantine/drop. */
   readonly verdictPolicy: VerdictPolicy;
-  /** Days raw messages stay in the bucket before the lifecycle rule expires them. Default 7. */
+  /**
+   * Days a raw message nobody deleted (stored, dropped, or still waiting for delivery) stays in the bucket
+   * before the lifecycle rule expires it. At least, and by default, MIN_EMAIL_RETENTION_DAYS: the longest a
+   * queue, dead-letter queue or parked delivery can still refer to it (core/retention.ts).
+   */
   readonly emailRetentionDays: number;
   /** Days CloudWatch keeps logs; one of the values CloudWatch accepts. Default 30. */
   readonly logRetentionDays: number;
@@ -172,7 +177,13 @@ function keySchemas() {
     ),
     defaultAction: z.enum(["bounce", "drop", "store"]).default("bounce"),
     verdictPolicy: z.preprocess(jsonText, verdictPolicySchema()).default(verdictPolicySchema().parse({})),
-    emailRetentionDays: days.default(7),
+    emailRetentionDays: days
+      .refine((n) => n >= MIN_EMAIL_RETENTION_DAYS, {
+        message:
+          `must be at least ${MIN_EMAIL_RETENTION_DAYS}: a raw message must outlive every reference to it, and the longest is ` +
+          `${describeLongestReference()}; with less, a redrive or a re-authorized mailbox finds the message gone`,
+      })
+      .default(MIN_EMAIL_RETENTION_DAYS),
     logRetentionDays: z
       .preprocess(jsonText, z.number().int())
       .refine((n) => (CLOUDWATCH_RETENTION_DAYS as readonly number[]).includes(n), {

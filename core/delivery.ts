@@ -28,7 +28,8 @@ import { z } from "zod";
 import { canonicalize } from "./addresses";
 import { DECISION_DETAIL_TYPE, DECISION_SOURCE, decisionDetailSchema, type DecisionDetail } from "./decision";
 import { InvalidDeliveryEventError } from "./errors";
-import { RETRY_MAX_PARKED_SECONDS, SQS_MAX_MESSAGE_BYTES } from "./limits";
+import { SQS_MAX_MESSAGE_BYTES } from "./limits";
+import { RETRY_MAX_PARKED_SECONDS } from "./retention";
 import { gmailLabels } from "./verdicts";
 
 /** Marks a retry-queue body, so the forwarder can tell it from an EventBridge event. */

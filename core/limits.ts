@@ -61,28 +61,13 @@ export const DYNAMODB_UNPROCESSED_BASE_DELAY_MS = 50;
 
 /* Delivery: the Gmail forwarder, the bouncer and the SMTP credential manager. */
 
-/**
- * How long a (message, target) import is remembered. SQS keeps a message at most 14 days (a DLQ redrive
- * keeps the original age), so a redelivered or redriven record always finds its record and never imports
- * twice; one day more covers clock skew and a slow redrive.
+/*
+ * How long parked deliveries wait, how long import records and message records live: the retention
+ * model (core/retention.ts) derives them from the queues' lifetimes, so no reference outlives its raw
+ * message and no redelivery outlives its import record. They live there, not here, so the model stays in
+ * one file: DELIVERY_RECORD_TTL_SECONDS, MESSAGE_RECORD_TTL_SECONDS, RETRY_MAX_PARKED_SECONDS,
+ * RETRY_REPARK_DELAY_SECONDS.
  */
-export const DELIVERY_RECORD_TTL_SECONDS = 15 * 24 * 60 * 60;
-
-/** How long the "which consumers are done with this raw message" item lives; same reasoning as above. */
-export const MESSAGE_PROGRESS_TTL_SECONDS = DELIVERY_RECORD_TTL_SECONDS;
-
-/**
- * A delivery parked because its mailbox needs an operator is re-parked on every retry run until then,
- * but not forever: after the longest time SQS could have held it (14 days) it fails to the retry DLQ.
- * (The raw message is usually gone earlier, by the bucket's lifecycle rule, which fails it too.)
- */
-export const RETRY_MAX_PARKED_SECONDS = 14 * 24 * 60 * 60;
-
-/**
- * A re-parked delivery stays invisible this long (the SQS maximum), so the retry processor draining the
- * queue cannot meet it again in the same run and loop while the token is still expired.
- */
-export const RETRY_REPARK_DELAY_SECONDS = 900;
 
 /** SQS refuses message bodies over 256 KiB; a retry message must fit. */
 export const SQS_MAX_MESSAGE_BYTES = 256 * 1024;

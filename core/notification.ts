@@ -8,6 +8,31 @@ import { InvalidNotificationError } from "./errors";
 import { MAX_SUBJECT_CHARS } from "./limits";
 import { VERDICT_STATUSES, type DmarcPolicy, type VerdictStatus, type Verdicts } from "./verdicts";
 
+/**
+ * The message id of the notification SES publishes once, when a receipt rule's S3 action is created (it
+ * also writes an object of that name to the bucket). It is not mail: nothing routes or delivers it.
+ */
+export const SES_SETUP_NOTIFICATION_ID = "AMAZON_SES_SETUP_NOTIFICATION";
+
+/**
+ * True when an SQS record body (raw, or inside an SNS envelope) is SES's setup notification. Lenient on
+ * purpose: it must be recognized whatever else it holds (no recipients, an empty source), so it is never
+ * mistaken for mail nor fails routing.
+ */
+export function isSetupNotification(body: string): boolean {
+  const parse = (text: unknown): unknown => {
+    if (typeof text !== "string") return undefined;
+    try {
+      return JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+  };
+  let value = parse(body) as { Type?: unknown; Message?: unknown; mail?: { messageId?: unknown } } | undefined;
+  if (value?.Type === "Notification") value = parse(value.Message) as typeof value;
+  return value?.mail?.messageId === SES_SETUP_NOTIFICATION_ID;
+}
+
 /** Where the raw message is, when the notification comes from the seed's separate SNS action (no S3 pointer). */
 export interface MessageStoreLocation {
   readonly bucket: string;

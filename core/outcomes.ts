@@ -89,6 +89,8 @@ export interface PossibleDuplicateOutcome extends MessageOutcomeBase {
   readonly kind: "possible-duplicate";
   readonly account: string;
   readonly reason: string;
+  /** The mailbox's id for the import that just ran (the earlier one, if it landed, has another). */
+  readonly mailboxId?: string;
 }
 
 /** The mailbox needs an operator (an expired or revoked OAuth token): the delivery waits in the retry queue. */
@@ -218,6 +220,24 @@ export type OutcomeKind = Outcome["kind"];
 /** Outcomes are plain data; this maps a kind to its type. */
 export type OutcomeOf<K extends OutcomeKind> = Extract<Outcome, { kind: K }>;
 
+/**
+ * The router's outcomes of one decision: routed, then the recipients kept (store) and those nothing is
+ * delivered to (drop, by rule or by the verdict policy). `ses-mail trace` rebuilds the same outcomes from a
+ * logged decision, since the router records nothing itself.
+ */
+export function decisionOutcomes(detail: DecisionDetail, at: string): Outcome[] {
+  const messageId = detail.originalMessageId;
+  const outcomes: Outcome[] = [{ kind: "routed", messageId, at, decision: detail }];
+  const stored = detail.actions.store.targets.map((target) => target.recipient);
+  if (stored.length > 0) outcomes.push({ kind: "stored", messageId, at, recipients: stored });
+  const drops = detail.actions.drop.targets;
+  const byPolicy = drops.filter((target) => target.match === "policy").map((target) => target.recipient);
+  const byRule = drops.filter((target) => target.match !== "policy").map((target) => target.recipient);
+  if (byPolicy.length > 0) outcomes.push({ kind: "dropped", messageId, at, recipients: byPolicy, by: "policy", reason: detail.verdicts.reasons.join(", ") });
+  if (byRule.length > 0) outcomes.push({ kind: "dropped", messageId, at, recipients: byRule, by: "rule" });
+  return outcomes;
+}
+
 /* ------------------------------------------------------------------------------------------------
  * Metrics: the one table of names. The dashboard and alarms read names from here.
  * ---------------------------------------------------------------------------------------------- */
@@ -256,6 +276,11 @@ export const OUTCOME_METRICS = {
   "raw-message-deleted": { stages: ["gmail-forwarder", "bouncer"], names: ["RawMessageDeleted"] },
   "invalid-record": { stages: ["router", "gmail-forwarder", "bouncer"], names: ["InvalidRecord"] },
 } as const satisfies Record<OutcomeKind, { readonly stages: readonly OutcomeStage[]; readonly names: readonly string[] }>;
+
+/** A metric name of an outcome kind, checked against OUTCOME_METRICS when compiled: dashboards and alarms name metrics through it. */
+export function outcomeMetricName<K extends OutcomeKind>(kind: K, name: (typeof OUTCOME_METRICS)[K]["names"][number]): string {
+  return name;
+}
 
 /** Metric name prefixes followed by a code or reason. */
 export const OUTCOME_METRIC_PREFIXES = {
@@ -378,7 +403,7 @@ export function describeOutcome(outcome: Outcome): OutcomeDescription {
       return {
         level: "warn",
         message: "an interrupted earlier import may have reached the mailbox; imported again",
-        attributes: { kind, messageId: outcome.messageId, account: outcome.account, reason: outcome.reason },
+        attributes: { kind, messageId: outcome.messageId, account: outcome.account, mailboxId: outcome.mailboxId, reason: outcome.reason },
         metrics: [count("GmailPossibleDuplicate")],
       };
     case "parked":

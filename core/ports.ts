@@ -3,6 +3,7 @@
  * (adapters/aws) and local-mode adapters (adapters/local) implement them; tests use the real ones
  * against local stand-ins.
  */
+import type { DecisionDetail } from "./decision";
 import type { Outcome } from "./outcomes";
 
 /** A stored item, unmarshalled into plain values. */
@@ -77,6 +78,15 @@ export interface RetryQueue {
   enqueue(body: string, options?: { delaySeconds?: number }): Promise<void>;
 }
 
+/** What the idempotency store knows about a run when it starts it. */
+export interface IdempotentRun {
+  /**
+   * An earlier run of this key started and never finished (it crashed or timed out: its in-progress lock
+   * expired). Its work may have had effects, such as an import Gmail accepted, that were never recorded.
+   */
+  readonly interruptedEarlier: boolean;
+}
+
 /**
  * Runs a unit of work at most once per key, for the forwarder's imports: a key whose work completed
  * returns the recorded result without running again; a failed run leaves no record, so it can be
@@ -85,17 +95,44 @@ export interface RetryQueue {
 export interface IdempotencyStore {
   once<T extends Readonly<Record<string, string | number | boolean>>>(
     key: string,
-    work: () => Promise<T>,
+    work: (run: IdempotentRun) => Promise<T>,
   ): Promise<{ readonly value: T; readonly replayed: boolean }>;
 }
 
+/** What one stage recorded about a message in one write (MessageProgress.record). */
+export interface MessageRecordEntry {
+  /** The routing decision, kept the first time a stage records it (so trace finds it without the logs). */
+  readonly decision?: DecisionDetail;
+  /** What the stage did: appended to the message's fate (a re-park replaces the account's previous one). */
+  readonly outcomes: readonly Outcome[];
+  /** Consumers of the raw message this stage finished (core/delivery.ts). */
+  readonly partsDone?: readonly string[];
+}
+
 /**
- * Which consumers of a message (each Gmail target, the bouncer) are done with its raw object, so the
- * last one can delete it (core/delivery.ts). Marking is a set union: marking twice is harmless.
+ * One record per message, kept after its processing (core/retention.ts MESSAGE_RECORD_TTL_SECONDS): which
+ * consumers of its raw object (each Gmail target, the bouncer) are done, so the last one can delete it
+ * (core/delivery.ts), and what every stage did with it, for `ses-mail trace` (core/fate.ts). Marking is a
+ * set union: marking twice is harmless.
  */
 export interface MessageProgress {
   /** Records `parts` as done for the message and returns every part done so far (this call's included). */
   complete(messageId: string, parts: readonly string[]): Promise<readonly string[]>;
+  /** Records a stage's outcomes (and decision, and finished parts) in one write; returns every part done so far. */
+  record(messageId: string, entry: MessageRecordEntry): Promise<readonly string[]>;
+}
+
+/** A message's record as stored (MessageProgress.record), read back for `ses-mail trace`. */
+export interface StoredMessageRecord {
+  readonly messageId: string;
+  readonly decision?: DecisionDetail;
+  /** Every recorded outcome, oldest first (the latest re-park of each account included). */
+  readonly outcomes: readonly Outcome[];
+  readonly partsDone: readonly string[];
+  /** When the record itself expires (ISO 8601). */
+  readonly expiresAt?: string;
+  /** Entries that could not be read back (a newer writer's format): said, never hidden. */
+  readonly unreadable: number;
 }
 
 /** Claims a key for a time window: the bouncer's "one bounce per sender and recipient per hour". */

@@ -40,6 +40,18 @@ export const IDEMPOTENCY_KEY_PREFIX = "IDEMPOTENCY#";
 /** Which consumers are done with a raw message: PK = `MESSAGE#<SES message id>`, SK = MESSAGE_PROGRESS_SORT_KEY. */
 export const MESSAGE_KEY_PREFIX = "MESSAGE#";
 export const MESSAGE_PROGRESS_SORT_KEY = "PROGRESS#v1";
+/**
+ * The message record's attributes besides `done` (core/ports.ts MessageProgress): the decision and the
+ * outcomes as JSON text, and the latest re-park of each Gmail account (`parked#<account>`), which replaces
+ * the previous one so an hourly re-park does not grow the item.
+ */
+export const MessageRecordAttribute = {
+  Done: "done",
+  Decision: "decision",
+  Outcomes: "outcomes",
+  UpdatedAt: "updated_at",
+  LatestParkPrefix: "parked#",
+} as const;
 /** The bouncer's throttle: PK = `BOUNCE#<envelope sender>|<recipient>`, SK = THROTTLE_SORT_KEY. */
 export const BOUNCE_THROTTLE_KEY_PREFIX = "BOUNCE#";
 export const THROTTLE_SORT_KEY = "THROTTLE#v1";

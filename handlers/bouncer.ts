@@ -14,6 +14,8 @@
  * - Through its event source mapping: sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes,
  *   sqs:ChangeMessageVisibility on the bouncer queue. Plus logs and X-Ray as every function.
  *
+ * Every record's outcomes go to the message record (handlers/raw-message.ts), which `ses-mail trace` reads.
+ *
  * Per record (partial batch failures): the checks that need no I/O run first (sender, verdicts), then the
  * original's header block is read (never the body) for Auto-Submitted / Precedence, then each recipient
  * claims the one-bounce-per-hour throttle. The remaining recipients get one DSN per recipient domain.
@@ -39,7 +41,7 @@ import { headerValue, parseHeaderFields, readHeaderBlock, type HeaderField } fro
 import { outcomeError } from "../core/outcomes";
 import type { MessageProgress, MessageStore, OutcomeSink, RawMailSender, ThrottleStore } from "../core/ports";
 import { createObservability, type Observability } from "./observability";
-import { createOutcomeReporter } from "./outcomes";
+import { collectingReporter, createOutcomeReporter, type ReportOutcome } from "./outcomes";
 import { releaseRawMessage } from "./raw-message";
 
 export interface BouncerOptions {
@@ -74,9 +76,9 @@ export function createBouncer(options: BouncerOptions): Bouncer {
   const now = options.now ?? (() => new Date());
   const random = options.random ?? (() => randomBytes(12).toString("hex"));
   const parser = createDeliveryParser();
-  const report = createOutcomeReporter(observability, options.outcomes);
+  const reportOutcome = createOutcomeReporter(observability, options.outcomes);
 
-  function suppressed(detail: DecisionDetail, targets: readonly DecisionTarget[], reason: SuppressionReason): void {
+  function suppressed(report: ReportOutcome, detail: DecisionDetail, targets: readonly DecisionTarget[], reason: SuppressionReason): void {
     const at = now().toISOString();
     for (const target of targets) report({ kind: "bounce-suppressed", messageId: detail.originalMessageId, at, recipient: target.recipient, reason });
   }
@@ -103,9 +105,10 @@ export function createBouncer(options: BouncerOptions): Bouncer {
     try {
       detail = parser.parseDecisionEvent(record.body).detail;
     } catch (error) {
-      report({ kind: "invalid-record", at: now().toISOString(), stage: "bouncer", sqsMessageId: record.messageId, error: outcomeError(error) }, error);
+      reportOutcome({ kind: "invalid-record", at: now().toISOString(), stage: "bouncer", sqsMessageId: record.messageId, error: outcomeError(error) }, error);
       throw error;
     }
+    const { report, outcomes } = collectingReporter(reportOutcome);
     const targets = detail.actions.bounce.targets;
     if (targets.length === 0) {
       logger.warn("a decision without bounce targets reached the bouncer", { messageId: detail.originalMessageId });
@@ -118,7 +121,7 @@ export function createBouncer(options: BouncerOptions): Bouncer {
     const reason = early ?? (typeof original === "string" ? original : headerSuppression(original!.fields));
 
     if (reason) {
-      suppressed(detail, targets, reason);
+      suppressed(report, detail, targets, reason);
     } else {
       const headers = original as { block: Buffer; fields: HeaderField[] };
       const envelopeSender = parseAddress(detail.source).address;
@@ -126,7 +129,7 @@ export function createBouncer(options: BouncerOptions): Bouncer {
       for (const target of targets) {
         const key = `${envelopeSender}|${target.recipient}`;
         if (await throttle.acquire(key, BOUNCE_THROTTLE_WINDOW_SECONDS)) claimed.push({ ...target, key });
-        else suppressed(detail, [target], SuppressionReason.Throttled);
+        else suppressed(report, detail, [target], SuppressionReason.Throttled);
       }
       const byDomain = new Map<string, Array<DecisionTarget & { key: string }>>();
       for (const target of claimed) {
@@ -174,10 +177,13 @@ export function createBouncer(options: BouncerOptions): Bouncer {
     }
 
     if (failures.length === 0) {
-      const raw = await releaseRawMessage(detail, [BOUNCE_PART], { progress, messages });
-      if (raw.state === "deleted") report({ kind: "raw-message-deleted", messageId: detail.originalMessageId, at: now().toISOString(), location: detail.s3 });
+      await releaseRawMessage(detail, [BOUNCE_PART], { progress, messages }, { outcomes, report: reportOutcome, now });
       return;
     }
+    // The record is retried: what failed goes to the message record now, so trace can say why it waits.
+    await progress.record(detail.originalMessageId, { decision: detail, outcomes }).catch((error: unknown) => {
+      logger.error("cannot record the failed bounce in the message record", { messageId: detail.originalMessageId, error });
+    });
     throw failures.length === 1 ? failures[0] : new AggregateError(failures, `message ${detail.originalMessageId}: ${failures.length} bounces not sent`);
   }
 

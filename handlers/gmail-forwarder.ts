@@ -30,6 +30,11 @@
  *   end. Targets already imported are not imported again on redelivery.
  * - Two targets parked in one record and redelivered because a third failed may be parked twice; the
  *   retry that runs second replays the recorded import instead of importing again.
+ * - An import whose earlier run was interrupted after Gmail may have accepted it (a crash or timeout
+ *   before its record was completed) runs again and is reported as a possible duplicate: no narrow Gmail
+ *   scope can look the earlier import up (docs/ARCHITECTURE.md, "No duplicate after an interrupted import").
+ * - Every record's outcomes, the decision and the consumers it finished go to the message record in one
+ *   write (handlers/raw-message.ts), which `ses-mail trace` reads.
  */
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
@@ -52,11 +57,11 @@ import {
   type ForwardWork,
 } from "../core/delivery";
 import { MailboxAuthorizationError } from "../core/errors";
-import { RETRY_REPARK_DELAY_SECONDS } from "../core/limits";
+import { RETRY_REPARK_DELAY_SECONDS } from "../core/retention";
 import { outcomeError } from "../core/outcomes";
 import type { IdempotencyStore, MailboxImporter, MessageProgress, MessageStore, OutcomeSink, RetryQueue } from "../core/ports";
 import { createObservability, traced, type Observability } from "./observability";
-import { createOutcomeReporter } from "./outcomes";
+import { collectingReporter, createOutcomeReporter, type ReportOutcome } from "./outcomes";
 import { releaseRawMessage } from "./raw-message";
 
 export interface GmailForwarderOptions {
@@ -97,19 +102,33 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
   const { logger, tracer } = observability;
   const now = options.now ?? (() => new Date());
   const parser = createDeliveryParser();
-  const report = createOutcomeReporter(observability, options.outcomes);
+  const reportOutcome = createOutcomeReporter(observability, options.outcomes);
 
-  async function importOnce(work: ForwardWork, target: ForwardTarget): Promise<TargetOutcome> {
+  async function importOnce(work: ForwardWork, target: ForwardTarget, report: ReportOutcome): Promise<TargetOutcome> {
     const { detail } = work;
     const key = deliveryKey(detail.originalMessageId, target.account);
-    const { value, replayed } = await deliveries.once<ImportRecord>(key, async () => {
+    const { value, replayed } = await deliveries.once<ImportRecord>(key, async ({ interruptedEarlier }) => {
       const stored = await messages.open(detail.s3);
+      let imported: ImportRecord;
       try {
         const { id } = await mailbox.importMessage(target.account, stored, target.labels);
-        return { gmailId: id, bytes: stored.size, importedAt: now().toISOString() };
+        imported = { gmailId: id, bytes: stored.size, importedAt: now().toISOString() };
       } finally {
         discard(stored.body);
       }
+      if (interruptedEarlier) {
+        report({
+          kind: "possible-duplicate",
+          messageId: detail.originalMessageId,
+          at: imported.importedAt,
+          account: target.account,
+          mailboxId: imported.gmailId,
+          reason:
+            "an earlier import into this mailbox was interrupted before it was recorded (its in-progress record expired), so Gmail may already hold the message; " +
+            "it was imported again because the Gmail scope ses-mail holds (gmail.insert) cannot look the earlier one up",
+        });
+      }
+      return imported;
     });
     const at = now().toISOString();
     if (replayed) {
@@ -130,7 +149,7 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
     return "imported";
   }
 
-  async function park(work: ForwardWork, target: ForwardTarget, error: MailboxAuthorizationError): Promise<TargetOutcome> {
+  async function park(work: ForwardWork, target: ForwardTarget, error: MailboxAuthorizationError, report: ReportOutcome): Promise<TargetOutcome> {
     const at = now();
     const reason = { code: error.code, message: error.message };
     if (work.retry && parkingExpired(work.retry, at)) {
@@ -163,14 +182,14 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
     return "parked";
   }
 
-  async function deliverTarget(work: ForwardWork, target: ForwardTarget): Promise<TargetOutcome> {
+  async function deliverTarget(work: ForwardWork, target: ForwardTarget, report: ReportOutcome): Promise<TargetOutcome> {
     return traced(tracer, "import", async () => {
       tracer.putAnnotation("messageId", work.detail.originalMessageId);
       tracer.putAnnotation("target", target.account);
       try {
-        return await importOnce(work, target);
+        return await importOnce(work, target, report);
       } catch (error) {
-        if (error instanceof MailboxAuthorizationError) return park(work, target, error);
+        if (error instanceof MailboxAuthorizationError) return park(work, target, error, report);
         throw error;
       }
     });
@@ -181,15 +200,16 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
     try {
       work = parser.parseForward(record.body);
     } catch (error) {
-      report({ kind: "invalid-record", at: now().toISOString(), stage: "gmail-forwarder", sqsMessageId: record.messageId, error: outcomeError(error) }, error);
+      reportOutcome({ kind: "invalid-record", at: now().toISOString(), stage: "gmail-forwarder", sqsMessageId: record.messageId, error: outcomeError(error) }, error);
       throw error;
     }
     const { detail } = work;
+    const { report, outcomes } = collectingReporter(reportOutcome);
     const done: string[] = [];
     const failures: Error[] = [];
     for (const target of work.targets) {
       try {
-        const outcome = await deliverTarget(work, target);
+        const outcome = await deliverTarget(work, target, report);
         if (outcome !== "parked") done.push(forwardPart(target.account));
       } catch (caught) {
         const error = asError(caught);
@@ -202,8 +222,7 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
     }
 
     try {
-      const raw = await releaseRawMessage(detail, done, { progress, messages });
-      if (raw.state === "deleted") report({ kind: "raw-message-deleted", messageId: detail.originalMessageId, at: now().toISOString(), location: detail.s3 });
+      await releaseRawMessage(detail, done, { progress, messages }, { outcomes, report: reportOutcome, now });
     } catch (caught) {
       // The imports stand; the record is redelivered, replays them and tries the cleanup again.
       const error = asError(caught);

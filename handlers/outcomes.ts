@@ -21,3 +21,18 @@ export function createOutcomeReporter(observability: Observability, sink?: Outco
     sink?.record(outcome);
   };
 }
+
+/**
+ * A reporter for one record that also keeps what it reported, so the handler can record the record's
+ * outcomes in the message record in one write (handlers/raw-message.ts).
+ */
+export function collectingReporter(report: ReportOutcome): { readonly report: ReportOutcome; readonly outcomes: Outcome[] } {
+  const outcomes: Outcome[] = [];
+  return {
+    outcomes,
+    report: (outcome, error) => {
+      report(outcome, error);
+      outcomes.push(outcome);
+    },
+  };
+}

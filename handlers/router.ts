@@ -5,6 +5,11 @@
  * All candidate rule keys of all recipients of the batch are fetched in one BatchGetItem round trip.
  * Any record that cannot be routed throws (with its SQS message id): the Pipe retries it and the input
  * queue's dead-letter queue keeps it. Nothing is bounced or dropped because of an error.
+ *
+ * SES's setup notification (`AMAZON_SES_SETUP_NOTIFICATION`, published once when the receipt rule's S3
+ * action is created) is not mail: it is acknowledged and counted, and the Lambda returns no decision for
+ * it. Pipes invokes the target only for the events enrichment returns, so nothing reaches the bus and the
+ * record is deleted from the input queue.
  */
 import type { Context } from "aws-lambda";
 import { z } from "zod";
@@ -12,13 +17,13 @@ import { DynamoDbRuleStore } from "../adapters/aws/dynamodb-rules";
 import { ACTION_TYPES, createRuleCodec, type DefaultAction } from "../core/rules";
 import type { DecisionDetail } from "../core/decision";
 import { InvalidNotificationError } from "../core/errors";
-import { createNotificationParser, type InboundMessage, type MessageStoreLocation } from "../core/notification";
-import { outcomeError } from "../core/outcomes";
+import { createNotificationParser, isSetupNotification, SES_SETUP_NOTIFICATION_ID, type InboundMessage, type MessageStoreLocation } from "../core/notification";
+import { decisionOutcomes, outcomeError } from "../core/outcomes";
 import type { OutcomeSink, RuleReader } from "../core/ports";
 import { decide, lookupPatterns, parseRecipients, ruleLookupFromItems, type RoutingSettings } from "../core/routing";
 import { verdictPolicySchema, type VerdictPolicy } from "../core/verdicts";
 import { createObservability, traced, type Observability } from "./observability";
-import { createOutcomeReporter, type ReportOutcome } from "./outcomes";
+import { createOutcomeReporter } from "./outcomes";
 
 export interface RouterOptions {
   readonly rules: RuleReader;
@@ -31,8 +36,22 @@ export interface RouterOptions {
   readonly now?: () => Date;
 }
 
-/** Takes the Pipe's batch (an array of SQS records) and returns one decision per record, in order. */
-export type Router = (records: unknown) => Promise<DecisionDetail[]>;
+/** What the router did with one SQS record of the batch. */
+export interface RoutedRecord {
+  readonly sqsMessageId: string;
+  /** The SES message id (`AMAZON_SES_SETUP_NOTIFICATION` for SES's setup notification). */
+  readonly messageId: string;
+  /** The decision for mail; absent for SES's setup notification, which is acknowledged and not routed. */
+  readonly decision?: DecisionDetail;
+}
+
+/** Takes the Pipe's batch (an array of SQS records) and returns what became of each record, in order. */
+export type Router = (records: unknown) => Promise<RoutedRecord[]>;
+
+/** The decisions to hand the Pipe: one per mail record; records that are not mail get none, so no event. */
+export function decisionsForPipe(routed: readonly RoutedRecord[]): DecisionDetail[] {
+  return routed.flatMap((record) => (record.decision ? [record.decision] : []));
+}
 
 function sqsBatchSchema() {
   const record = z.object({ messageId: z.string().min(1), body: z.string() }).loose();
@@ -42,19 +61,6 @@ function sqsBatchSchema() {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** A decision's outcomes: routed, then the recipients kept (store) and those nothing is delivered to (drop). */
-function reportDecision(report: ReportOutcome, detail: DecisionDetail, at: string): void {
-  const messageId = detail.originalMessageId;
-  report({ kind: "routed", messageId, at, decision: detail });
-  const stored = detail.actions.store.targets.map((target) => target.recipient);
-  if (stored.length > 0) report({ kind: "stored", messageId, at, recipients: stored });
-  const drops = detail.actions.drop.targets;
-  const byPolicy = drops.filter((target) => target.match === "policy").map((target) => target.recipient);
-  const byRule = drops.filter((target) => target.match !== "policy").map((target) => target.recipient);
-  if (byPolicy.length > 0) report({ kind: "dropped", messageId, at, recipients: byPolicy, by: "policy", reason: detail.verdicts.reasons.join(", ") });
-  if (byRule.length > 0) report({ kind: "dropped", messageId, at, recipients: byRule, by: "rule" });
 }
 
 export function createRouter(options: RouterOptions): Router {
@@ -72,7 +78,8 @@ export function createRouter(options: RouterOptions): Router {
       throw new InvalidNotificationError(`the enrichment input is not a batch of SQS records: ${batch.error.issues[0]?.message}`);
     }
 
-    const messages: Array<{ sqsMessageId: string; message: InboundMessage }> = batch.data.map((record) => {
+    const records: Array<{ sqsMessageId: string; message?: InboundMessage }> = batch.data.map((record) => {
+      if (isSetupNotification(record.body)) return { sqsMessageId: record.messageId };
       try {
         const message = parser.parse(record.body);
         parseRecipients(message.recipients);
@@ -84,12 +91,18 @@ export function createRouter(options: RouterOptions): Router {
       }
     });
 
-    const patterns = lookupPatterns(messages.flatMap(({ message }) => parseRecipients(message.recipients)));
-    const items = await rules.getRuleItems(patterns);
+    const messages = records.flatMap(({ message }) => (message ? [message] : []));
+    const patterns = lookupPatterns(messages.flatMap((message) => parseRecipients(message.recipients)));
+    const items = patterns.length > 0 ? await rules.getRuleItems(patterns) : new Map();
     const lookup = ruleLookupFromItems(items, codec);
 
-    const decisions: DecisionDetail[] = [];
-    for (const { sqsMessageId, message } of messages) {
+    const routed: RoutedRecord[] = [];
+    for (const { sqsMessageId, message } of records) {
+      if (!message) {
+        report({ kind: "setup-notification", messageId: SES_SETUP_NOTIFICATION_ID, at: now().toISOString() });
+        routed.push({ sqsMessageId, messageId: SES_SETUP_NOTIFICATION_ID });
+        continue;
+      }
       logger.appendKeys({ correlation_id: message.messageId, sqsMessageId });
       try {
         const detail = await traced(tracer, "route", async () => {
@@ -103,8 +116,8 @@ export function createRouter(options: RouterOptions): Router {
           tracer.putAnnotation("routing_match", matches.join(","));
           return decision;
         });
-        reportDecision(report, detail, now().toISOString());
-        decisions.push(detail);
+        for (const outcome of decisionOutcomes(detail, now().toISOString())) report(outcome);
+        routed.push({ sqsMessageId, messageId: message.messageId, decision: detail });
       } catch (error) {
         report({ kind: "routing-failed", messageId: message.messageId, at: now().toISOString(), error: outcomeError(error) }, error);
         throw error;
@@ -112,7 +125,7 @@ export function createRouter(options: RouterOptions): Router {
         logger.removeKeys(["correlation_id", "sqsMessageId"]);
       }
     }
-    return decisions;
+    return routed;
   };
 }
 
@@ -191,7 +204,7 @@ export function routerFactory(): (event: unknown, context?: Context) => Promise<
   return async (event, context) => {
     if (context) observability.logger.addContext(context);
     try {
-      return await route(event);
+      return decisionsForPipe(await route(event));
     } finally {
       observability.metrics.publishStoredMetrics();
     }

@@ -17,7 +17,7 @@ import * as path from "node:path";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { DECISION_DETAIL_TYPE, DECISION_SOURCE, type DecisionDetail } from "../core/decision";
 import { ALL_DECISIONS_PATTERN, BOUNCER_PATTERN, GMAIL_FORWARDER_PATTERN, type EventPattern } from "../core/event-patterns";
-import type { Router } from "../handlers/router";
+import type { Router, RoutedRecord } from "../handlers/router";
 import { compileEventPattern } from "../adapters/local/event-pattern";
 import { LocalQueue, type QueueMessage } from "../adapters/local/queue";
 import { crashPoint } from "./crash-points";
@@ -271,9 +271,9 @@ export class Pipeline {
   /** The Pipe: enrich a batch with the router, then put each decision on the bus. */
   private async pipe(messages: readonly QueueMessage[]): Promise<{ failed: string[] }> {
     const batch = (list: readonly QueueMessage[]) => list.map((message) => ({ messageId: message.id, body: message.body }));
-    let decisions: DecisionDetail[];
+    let routed: RoutedRecord[];
     try {
-      decisions = await this.options.router(batch(messages));
+      routed = await this.options.router(batch(messages));
     } catch (error) {
       if (messages.length === 1) {
         this.options.output(`routing failed for queue message ${messages[0]!.id} (attempt ${messages[0]!.receiveCount}): ${errorText(error)}`);
@@ -288,12 +288,13 @@ export class Pipeline {
       return { failed };
     }
     const failed: string[] = [];
-    for (const [index, detail] of decisions.entries()) {
+    for (const { sqsMessageId, decision: detail } of routed) {
+      if (!detail) continue; // not mail (SES's setup notification): acknowledged, nothing goes on the bus
       try {
         await this.putOnBus(detail);
       } catch (error) {
         this.options.output(`cannot put the decision for ${detail.originalMessageId} on the bus: ${errorText(error)}`);
-        failed.push(messages[index]!.id);
+        failed.push(sqsMessageId);
       }
     }
     return { failed };

@@ -1,22 +1,29 @@
 /**
- * Short-lived delivery state on the routing table, each a single conditional or atomic write (no
- * transactions, so dynalite runs them too):
- * - DynamoDbMessageProgress: which consumers are done with a raw message (core/delivery.ts protocol),
- *   `PK = MESSAGE#<id>`, `SK = PROGRESS#v1`, `done` a string set grown with `ADD`.
+ * Delivery state on the routing table, each a single conditional or atomic write (no transactions, so
+ * dynalite runs them too):
+ * - DynamoDbMessageProgress: the message record, `PK = MESSAGE#<id>`, `SK = PROGRESS#v1`: which consumers
+ *   are done with a raw message (core/delivery.ts protocol, `done` a string set grown with `ADD`), and the
+ *   message's fate for `ses-mail trace`: the decision (kept once), every outcome the forwarder and the
+ *   bouncer report (a list grown with `list_append`, one JSON text per outcome) and the latest re-park per
+ *   account. Each handler record costs one UpdateItem (two when it deletes the raw message); the router
+ *   never writes, so routing keeps its one round trip.
  * - DynamoDbThrottleStore: the bouncer's one-bounce-per-window claims, `PK = BOUNCE#<key>`,
  *   `SK = THROTTLE#v1`, `holder` naming the invocation that holds it.
  * Both set TTL_ATTRIBUTE. DynamoDB's TTL deletes lazily (up to days late), so the throttle's condition
  * compares the expiry itself instead of relying on the item being gone.
  */
-import { DeleteItemCommand, DynamoDBClient, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { randomUUID } from "node:crypto";
 import { DeliveryStateError } from "../../core/errors";
-import { MESSAGE_PROGRESS_TTL_SECONDS } from "../../core/limits";
-import type { MessageProgress, ThrottleStore } from "../../core/ports";
+import { MESSAGE_RECORD_TTL_SECONDS } from "../../core/retention";
+import type { DecisionDetail } from "../../core/decision";
+import type { Outcome } from "../../core/outcomes";
+import type { MessageProgress, MessageRecordEntry, StoredMessageRecord, ThrottleStore } from "../../core/ports";
 import {
   BOUNCE_THROTTLE_KEY_PREFIX,
   MESSAGE_KEY_PREFIX,
   MESSAGE_PROGRESS_SORT_KEY,
+  MessageRecordAttribute,
   PARTITION_KEY,
   SORT_KEY,
   THROTTLE_SORT_KEY,
@@ -74,25 +81,114 @@ export class DynamoDbMessageProgress implements MessageProgress {
 
   async complete(messageId: string, parts: readonly string[]): Promise<readonly string[]> {
     if (parts.length === 0) throw new DeliveryStateError(`message ${messageId}: no parts to mark done`);
+    return this.record(messageId, { outcomes: [], partsDone: parts });
+  }
+
+  async record(messageId: string, entry: MessageRecordEntry): Promise<readonly string[]> {
+    const parts = [...new Set(entry.partsDone ?? [])];
+    const now = this.table.now();
+    const names: Record<string, string> = { "#ttl": TTL_ATTRIBUTE, "#updated": MessageRecordAttribute.UpdatedAt };
+    const values: Record<string, AttributeValue> = {
+      ":ttl": { N: String(Math.floor(now / 1000) + MESSAGE_RECORD_TTL_SECONDS) },
+      ":updated": { S: new Date(now).toISOString() },
+    };
+    const sets = ["#ttl = :ttl", "#updated = :updated"];
+    if (entry.decision) {
+      names["#decision"] = MessageRecordAttribute.Decision;
+      values[":decision"] = { S: JSON.stringify(entry.decision) };
+      sets.push("#decision = if_not_exists(#decision, :decision)");
+    }
+    // A re-park (attempt > 1) replaces the account's previous one: the first park and the latest are what trace needs.
+    const reparks = entry.outcomes.filter((outcome) => outcome.kind === "parked" && outcome.attempt > 1);
+    const appended = entry.outcomes.filter((outcome) => !reparks.includes(outcome));
+    if (appended.length > 0) {
+      names["#outcomes"] = MessageRecordAttribute.Outcomes;
+      values[":outcomes"] = { L: appended.map((outcome) => ({ S: JSON.stringify(outcome) })) };
+      values[":none"] = { L: [] };
+      sets.push("#outcomes = list_append(if_not_exists(#outcomes, :none), :outcomes)");
+    }
+    reparks.forEach((outcome, index) => {
+      names[`#park${index}`] = `${MessageRecordAttribute.LatestParkPrefix}${(outcome as { account: string }).account}`;
+      values[`:park${index}`] = { S: JSON.stringify(outcome) };
+      sets.push(`#park${index} = :park${index}`);
+    });
+    let update = `SET ${sets.join(", ")}`;
+    if (parts.length > 0) {
+      names["#done"] = MessageRecordAttribute.Done;
+      values[":parts"] = { SS: parts };
+      update += " ADD #done :parts";
+    }
     try {
       const output = await this.table.client.send(
         new UpdateItemCommand({
           TableName: this.table.name,
-          Key: { [PARTITION_KEY]: { S: `${MESSAGE_KEY_PREFIX}${messageId}` }, [SORT_KEY]: { S: MESSAGE_PROGRESS_SORT_KEY } },
-          UpdateExpression: "ADD #done :parts SET #ttl = :ttl",
-          ExpressionAttributeNames: { "#done": "done", "#ttl": TTL_ATTRIBUTE },
-          ExpressionAttributeValues: {
-            ":parts": { SS: [...new Set(parts)] },
-            ":ttl": { N: String(Math.floor(this.table.now() / 1000) + MESSAGE_PROGRESS_TTL_SECONDS) },
-          },
-          ReturnValues: "ALL_NEW",
+          Key: messageRecordKey(messageId),
+          UpdateExpression: update,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          // Only `done` is read back; UPDATED_NEW returns what this write touched, ALL_NEW would send the whole fate.
+          ReturnValues: parts.length > 0 ? "UPDATED_NEW" : "NONE",
         }),
       );
-      return output.Attributes?.done?.SS ?? [];
+      return output.Attributes?.[MessageRecordAttribute.Done]?.SS ?? [];
     } catch (error) {
-      throw new DeliveryStateError(`DynamoDB UpdateItem (message progress ${messageId}) on ${this.table.name} failed: ${describe(error)}`, { cause: error });
+      throw new DeliveryStateError(`DynamoDB UpdateItem (message record ${messageId}) on ${this.table.name} failed: ${describe(error)}`, { cause: error });
     }
   }
+
+  /** The message's record as stored, or undefined when there is none (never recorded, or expired). */
+  async read(messageId: string): Promise<StoredMessageRecord | undefined> {
+    let item: Record<string, AttributeValue> | undefined;
+    try {
+      item = (await this.table.client.send(new GetItemCommand({ TableName: this.table.name, Key: messageRecordKey(messageId), ConsistentRead: true }))).Item;
+    } catch (error) {
+      throw new DeliveryStateError(`DynamoDB GetItem (message record ${messageId}) on ${this.table.name} failed: ${describe(error)}`, { cause: error });
+    }
+    return item ? parseMessageRecord(messageId, item) : undefined;
+  }
+}
+
+function messageRecordKey(messageId: string): Record<string, AttributeValue> {
+  return { [PARTITION_KEY]: { S: `${MESSAGE_KEY_PREFIX}${messageId}` }, [SORT_KEY]: { S: MESSAGE_PROGRESS_SORT_KEY } };
+}
+
+function parseJsonObject(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A stored message record as plain data. Outcomes are this program's own JSON; one that is not an object
+ * with a kind and a time (written by a newer version, or damaged) is counted, not guessed at.
+ */
+export function parseMessageRecord(messageId: string, item: Readonly<Record<string, AttributeValue>>): StoredMessageRecord {
+  const texts = [
+    ...(item[MessageRecordAttribute.Outcomes]?.L ?? []).map((entry) => entry.S),
+    ...Object.entries(item).flatMap(([name, value]) => (name.startsWith(MessageRecordAttribute.LatestParkPrefix) ? [value.S] : [])),
+  ];
+  const outcomes: Outcome[] = [];
+  let unreadable = 0;
+  for (const text of texts) {
+    const value = parseJsonObject(text);
+    if (value && typeof value.kind === "string" && typeof value.at === "string") outcomes.push(value as unknown as Outcome);
+    else unreadable++;
+  }
+  outcomes.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+  const decision = parseJsonObject(item[MessageRecordAttribute.Decision]?.S);
+  const expires = Number(item[TTL_ATTRIBUTE]?.N);
+  return {
+    messageId,
+    ...(decision && typeof decision.originalMessageId === "string" ? { decision: decision as unknown as DecisionDetail } : {}),
+    outcomes,
+    partsDone: item[MessageRecordAttribute.Done]?.SS ?? [],
+    ...(Number.isFinite(expires) && expires > 0 ? { expiresAt: new Date(expires * 1000).toISOString() } : {}),
+    unreadable,
+  };
 }
 
 export class DynamoDbThrottleStore implements ThrottleStore {

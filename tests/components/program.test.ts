@@ -97,7 +97,7 @@ describe("storage", () => {
       restrictPublicBuckets: true,
     });
     expect(onBucket("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")[0]!.inputs.rules).toContainEqual(
-      expect.objectContaining({ filter: { prefix: "emails/" }, expiration: { days: 7 }, status: "Enabled" }),
+      expect.objectContaining({ filter: { prefix: "emails/" }, expiration: { days: 38 }, status: "Enabled" }),
     );
     const policy = JSON.parse(String(onBucket(T.bucketPolicy)[0]!.inputs.policy)) as { Statement: Array<Record<string, unknown>> };
     expect(policy.Statement.map((statement) => statement.Sid)).toEqual(["AllowSesPutObject", "DenyInsecureTransport"]);
@@ -397,6 +397,24 @@ describe("monitoring", () => {
     const dlqNames = ofType(run.result, T.queue).map((q) => String(q.inputs.name)).filter((name) => name.includes("-dlq-"));
     const watched = alarms.filter((alarm) => alarm.inputs.metricName === "ApproximateNumberOfMessagesVisible").map((alarm) => (alarm.inputs.dimensions as { QueueName: string }).QueueName);
     expect(watched.sort()).toEqual(dlqNames.sort());
+  });
+
+  it("parked Gmail deliveries alarm from the parking age the forwarder publishes, not from the retry queue's age", () => {
+    const parked = named(run.result, T.alarm, "ses-mail-gmail-delivery-parked-test").inputs;
+    expect(parked).toMatchObject({
+      namespace: "SESMail/test",
+      metricName: "GmailParkedAgeSeconds",
+      dimensions: { service: "gmail-forwarder" },
+      statistic: "SampleCount",
+      threshold: 0,
+      period: 600,
+      evaluationPeriods: 8,
+      datapointsToAlarm: 1,
+      treatMissingData: "notBreaching",
+    });
+    expect(named(run.result, T.alarm, "ses-mail-gmail-delivery-parked-over-a-day-test").inputs).toMatchObject({ metricName: "GmailParkedAgeSeconds", statistic: "Maximum", threshold: 86400 });
+    const names = ofType(run.result, T.alarm).map((alarm) => String(alarm.inputs.name));
+    expect(names).not.toContain("ses-mail-gmail-forwarder-retry-queue-age-test");
   });
 
   it("the alarm email from config subscribes to the alarm topic; logs keep 30 days", () => {

@@ -14,7 +14,7 @@ beforeAll(async () => {
     "ses-mail:joinExistingRuleSet": "ses-ruleset-prod",
     "ses-mail:alarmEmail": undefined,
     "ses-mail:defaultAction": "drop",
-    "ses-mail:emailRetentionDays": "3",
+    "ses-mail:emailRetentionDays": "45",
     "ses-mail:logRetentionDays": "90",
     "ses-mail:verdictPolicy": JSON.stringify({ spam: "drop" }),
     "ses-mail:routes": "[]",
@@ -47,7 +47,7 @@ it("every setting reaches its resource", () => {
   expect(variables.DEFAULT_ACTION).toBe("drop");
   expect(JSON.parse(variables.VERDICT_POLICY!)).toMatchObject({ spam: "drop", virus: "drop" });
   const lifecycle = ofType(run.result, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")[0]!;
-  expect(lifecycle.inputs.rules).toContainEqual(expect.objectContaining({ expiration: { days: 3 } }));
+  expect(lifecycle.inputs.rules).toContainEqual(expect.objectContaining({ expiration: { days: 45 } }));
   for (const group of ofType(run.result, T.logGroup)) expect(group.inputs.retentionInDays).toBe(90);
   expect(ofType(run.result, T.tableItem)).toEqual([]);
   // Without declared Gmail targets only the OAuth client placeholder exists; the CLI writes the tokens.

@@ -12,6 +12,7 @@ import { redrivePolicy, visibilityForFunction } from "../../components/queue";
 import { declaredRouteItem, routeResourceSuffix } from "../../components/routing-table";
 import { MANAGED_BY_ATTRIBUTE } from "../../core/table";
 import { storageLifecycleRules } from "../../components/storage";
+import { MIN_EMAIL_RETENTION_DAYS } from "../../core/retention";
 import { defaultTags } from "../../components/tags";
 import { declaredGmailAccounts } from "../../components/gmail-forwarder";
 import { createRuleCodec } from "../../core/rules";
@@ -83,11 +84,16 @@ describe("queues and storage", () => {
   });
 
   it("lifecycle expires raw messages after the configured days and never keeps failed uploads", () => {
-    expect(storageLifecycleRules("emails/", 7)).toEqual([
-      { id: "expire-raw-messages", status: "Enabled", filter: { prefix: "emails/" }, expiration: { days: 7 } },
+    expect(storageLifecycleRules("emails/", 40)).toEqual([
+      { id: "expire-raw-messages", status: "Enabled", filter: { prefix: "emails/" }, expiration: { days: 40 } },
       { id: "abort-incomplete-uploads", status: "Enabled", filter: { prefix: "" }, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } },
     ]);
+  });
+
+  it("refuses a lifecycle shorter than the longest reference to a raw message", () => {
+    expect(() => storageLifecycleRules("emails/", MIN_EMAIL_RETENTION_DAYS - 1)).toThrow(new RegExp(`≥ ${MIN_EMAIL_RETENTION_DAYS} \\(parked in the retry queue`));
     expect(() => storageLifecycleRules("emails/", 0)).toThrow(/retention/);
+    expect(storageLifecycleRules("emails/", MIN_EMAIL_RETENTION_DAYS)[0]).toMatchObject({ expiration: { days: MIN_EMAIL_RETENTION_DAYS } });
   });
 });
 
@@ -193,6 +199,18 @@ describe("alarms and dashboard", () => {
     expect(dlq).toMatchObject({ namespace: "AWS/SQS", metricName: "ApproximateNumberOfMessagesVisible", dimensions: { QueueName: "ses-email-input-dlq-test" }, threshold: 0, comparison: "GreaterThanThreshold" });
   });
 
+  it("with a Gmail forwarder, two parked-delivery alarms: any park within the hour, and any delivery parked over a day", () => {
+    const specs = alarmSpecs({ ...targets, parkedDeliveries: true }).filter((spec) => spec.metricName === "GmailParkedAgeSeconds");
+    expect(specs.map((spec) => [spec.name, spec.statistic, spec.threshold])).toEqual([
+      ["ses-mail-gmail-delivery-parked-test", "SampleCount", 0],
+      ["ses-mail-gmail-delivery-parked-over-a-day-test", "Maximum", 86400],
+    ]);
+    for (const spec of specs) expect(spec).toMatchObject({ namespace: "SESMail/test", dimensions: { service: "gmail-forwarder" }, datapointsToAlarm: 1 });
+    // The alarm holds between two hourly retry runs, so a delivery still parked does not make it flap.
+    expect(specs[0]!.periodSeconds * specs[0]!.evaluationPeriods).toBeGreaterThan(3600);
+    expect(alarmSpecs(targets).filter((spec) => spec.metricName === "GmailParkedAgeSeconds")).toEqual([]);
+  });
+
   it("duplicate alarm names are refused", () => {
     expect(() => alarmSpecs({ ...targets, deadLetterQueues: [targets.deadLetterQueues[0]!, targets.deadLetterQueues[0]!] })).toThrow(/defined twice/);
   });
@@ -208,6 +226,16 @@ describe("alarms and dashboard", () => {
       "Dead-letter queue depth",
       "Gmail token: seconds until expiry (min over accounts)",
       "credential-manager operations",
+    ]);
+    expect(body.widgets[0]!.properties.metrics.map((row) => row[1])).toEqual([
+      "MessagesRouted",
+      "Forwarded",
+      "Bounced",
+      "Dropped",
+      "Stored",
+      "Quarantined",
+      "PolicyDropped",
+      "SetupNotificationAcknowledged",
     ]);
     expect(body.widgets[0]!.properties.metrics[0]).toEqual(["SESMail/test", "MessagesRouted", "service", "router", { stat: "Sum", label: "accepted" }]);
   });

@@ -16,6 +16,7 @@ import {
   UNKNOWN_EXPIRY_SECONDS,
 } from "../../components/workflows";
 import { TOKEN_CRITICAL_SECONDS } from "../../components/monitoring";
+import { evaluateTemplate } from "../helpers/state-machine";
 import { PARAMETER_PLACEHOLDER, tokenMetadataPrefix } from "../../core/parameters";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -36,19 +37,7 @@ const retryArgs = {
 };
 
 /** Evaluates a `{% … %}` template string (or returns a plain value) as Step Functions would. */
-async function template(value: unknown, states: Record<string, unknown>, bindings: Record<string, unknown> = {}): Promise<unknown> {
-  if (typeof value === "string") {
-    const match = /^\{% ([\s\S]+) %\}$/.exec(value);
-    return match ? jsonata(match[1]!).evaluate({}, { states, ...bindings }) : value;
-  }
-  if (Array.isArray(value)) return Promise.all(value.map((item) => template(item, states, bindings)));
-  if (value && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) out[key] = await template(item, states, bindings);
-    return out;
-  }
-  return value;
-}
+const template = evaluateTemplate;
 
 type States = Record<string, Record<string, unknown>>;
 const statesOf = (definition: Record<string, unknown>) => definition.States as States;

@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { configValuesFromYaml, loadStackConfig, loadStackConfigFile } from "../../config/load";
 import { ConfigError, parseStackConfig } from "../../config/schema";
+import { MIN_EMAIL_RETENTION_DAYS } from "../../core/retention";
 import { DEFAULT_VERDICT_POLICY } from "../../core/verdicts";
 
 function configError(run: () => unknown): ConfigError {
@@ -24,7 +25,7 @@ describe("stack config schema", () => {
       routes: [],
       defaultAction: "bounce",
       verdictPolicy: DEFAULT_VERDICT_POLICY,
-      emailRetentionDays: 7,
+      emailRetentionDays: MIN_EMAIL_RETENTION_DAYS,
       logRetentionDays: 30,
       adoptRuleSet: false,
       adoptIdentities: [],
@@ -39,13 +40,13 @@ describe("stack config schema", () => {
       {
         domains: '["example.com"]',
         routes: '[{"recipient":"*@example.com","actions":[{"type":"forward-to-gmail","target":"Me@Gmail.com"}]}]',
-        emailRetentionDays: "14",
+        emailRetentionDays: "45",
         verdictPolicy: '{"spam":"drop"}',
       },
       "prod",
     );
     expect(config.routes).toEqual([{ recipient: "*@example.com", enabled: true, actions: [{ type: "forward-to-gmail", target: "me@gmail.com" }] }]);
-    expect(config.emailRetentionDays).toBe(14);
+    expect(config.emailRetentionDays).toBe(45);
     expect(config.verdictPolicy).toEqual({ ...DEFAULT_VERDICT_POLICY, spam: "drop" });
   });
 

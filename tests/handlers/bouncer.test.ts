@@ -212,6 +212,25 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
     expect(s3.has(BUCKET, "emails/m-ses-down")).toBe(false);
   });
 
+  it("records the message's fate: the failed send while it waits for redelivery, then the bounce and the deletion", async () => {
+    s3.put(BUCKET, "emails/m-bounce-fate", fixture("plain-text.eml"));
+    ses.on(SendRawEmailCommand).rejectsOnce(Object.assign(new Error("Rate exceeded"), { name: "Throttling" })).resolves({ MessageId: "0102-later" });
+    const { bounce } = bouncer();
+    const detail = detailFor("m-bounce-fate", [bounceTo("nobody@example.com")]);
+    const progress = new DynamoDbMessageProgress({ tableName, client: dynamo.client });
+
+    await bounce({ Records: [sqsRecord(decisionEvent(detail))] });
+    const afterFailure = await progress.read("m-bounce-fate");
+    await bounce({ Records: [sqsRecord(decisionEvent(detail))] });
+    const afterSend = await progress.read("m-bounce-fate");
+
+    expect(afterFailure?.decision).toEqual(detail);
+    expect(afterFailure?.outcomes).toEqual([expect.objectContaining({ kind: "bounce-failed", recipients: ["nobody@example.com"], error: { code: "BOUNCE_SEND_THROTTLED", message: expect.stringMatching(/Rate exceeded$/) } })]);
+    expect(afterSend?.outcomes.map((outcome) => outcome.kind)).toEqual(["bounce-failed", "bounce-sent", "raw-message-deleted"]);
+    expect(afterSend?.outcomes[1]).toMatchObject({ to: detail.source, dsnMessageId: "0102-later" });
+    expect(afterSend?.partsDone).toEqual(["bounce"]);
+  });
+
   it("never sends a redelivered bounce twice", async () => {
     s3.put(BUCKET, "emails/m-redelivered", fixture("plain-text.eml"));
     const { bounce } = bouncer();

@@ -9,6 +9,7 @@ import { GoogleOAuthTokens } from "../../adapters/gmail/oauth";
 import type { DecisionDetail, DecisionTarget } from "../../core/decision";
 import { RETRY_MESSAGE_KIND, type RetryMessage } from "../../core/delivery";
 import { oauthClientParameter, PARAMETER_PLACEHOLDER, refreshTokenParameter } from "../../core/parameters";
+import type { MailboxImporter, StoredMessage } from "../../core/ports";
 import { createGmailForwarder, gmailForwarderEnvironmentVariables, gmailForwarderFactory, readGmailForwarderEnvironment } from "../../handlers/gmail-forwarder";
 import { createObservability } from "../../handlers/observability";
 import { fixture, decisionEvent, memoryS3, MemoryRetryQueue, MemorySecrets, type MemoryS3 } from "../helpers/delivery";
@@ -224,6 +225,96 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     expect(outcomes.kinds()).toEqual(["parked", "parked", "given-up"]);
     expect(outcomes.ofKind("parked")[1]).toMatchObject({ account: "erin@gmail.com", attempt: 2, parkedSince: "2026-11-28T10:00:00.000Z", reason: { code: "MAILBOX_AUTHORIZATION" } });
     expect(outcomes.ofKind("given-up")[0]).toMatchObject({ account: "erin@gmail.com", attempt: 2, parkedSince: "2026-11-28T10:00:00.000Z" });
+  });
+
+  it("records the message's fate: the decision, the park, the import from the retry, and the deletion", async () => {
+    // Prepare
+    google.addAccount("fay@gmail.com", "1//fay-old");
+    google.revokeRefreshToken("1//fay-old");
+    secrets.values.set(refreshTokenParameter(ENV, "fay@gmail.com"), JSON.stringify({ refresh_token: "1//fay-old" }));
+    s3.put(BUCKET, "emails/m-fate", fixture("plain-text.eml"));
+    const detail = detailFor("m-fate", { forward: [forwardTo("fay@gmail.com")] });
+    let clock = new Date("2026-11-28T10:00:00.000Z");
+    const { forward } = forwarder({ now: () => clock });
+    await forward(batch(decisionEvent(detail)));
+    google.addAccount("fay@gmail.com", "1//fay-new");
+    secrets.values.set(refreshTokenParameter(ENV, "fay@gmail.com"), JSON.stringify({ refresh_token: "1//fay-new" }));
+    clock = new Date("2026-11-28T11:00:00.000Z");
+
+    // Act
+    await forward({ Records: [sqsRecord(retryQueue.messages[0]!.body)] });
+    const record = await new DynamoDbMessageProgress({ tableName, client: dynamo.client }).read("m-fate");
+
+    // Assess
+    expect(record?.decision).toEqual(detail);
+    expect(record?.outcomes.map((outcome) => [outcome.kind, outcome.at])).toEqual([
+      ["parked", "2026-11-28T10:00:00.000Z"],
+      ["imported", "2026-11-28T11:00:00.000Z"],
+      ["raw-message-deleted", "2026-11-28T11:00:00.000Z"],
+    ]);
+    expect(record?.outcomes[1]).toMatchObject({ account: "fay@gmail.com", mailboxId: google.imports[0]!.id, labels: ["INBOX", "UNREAD"], origin: "retry" });
+    expect(record?.partsDone).toEqual(["forward:fay@gmail.com"]);
+  });
+
+  describe("an import interrupted after Gmail accepted it, before its record was completed", () => {
+    /** A mailbox whose process dies right after Gmail answers: the import lands, nothing after it runs. */
+    class DiesAfterImport implements MailboxImporter {
+      landed = 0;
+      constructor(private readonly real: MailboxImporter) {}
+      async importMessage(account: string, message: StoredMessage, labels: readonly string[]): Promise<{ id: string }> {
+        await this.real.importMessage(account, message, labels);
+        this.landed++;
+        return new Promise<never>(() => undefined); // the crash point: never returns, as a killed process
+      }
+    }
+
+    it("imports again once the lock expires, and reports (and records) the possible duplicate", async () => {
+      // Prepare: the first invocation dies between Gmail's answer and the idempotency record
+      s3.put(BUCKET, "emails/m-interrupted", fixture("plain-text.eml"));
+      const body = decisionEvent(detailFor("m-interrupted", { forward: [forwardTo("alice@gmail.com")] }));
+      const tokens = new GoogleOAuthTokens({ secrets, environment: ENV, tokenUrl: google.tokenUrl });
+      const dying = new DiesAfterImport(new GmailImporter({ tokens, apiBaseUrl: google.baseUrl }));
+      const crashedDeliveries = new DynamoDbIdempotencyStore({ tableName, client: dynamo.client });
+      crashedDeliveries.useRemainingTime(() => 50); // the Lambda's remaining time: the lock lasts that long
+      void createGmailForwarder({
+        messages: new S3MessageStore({ client: s3.client }),
+        mailbox: dying,
+        deliveries: crashedDeliveries,
+        progress: new DynamoDbMessageProgress({ tableName, client: dynamo.client }),
+        retryQueue,
+        observability: createObservability("gmail-forwarder-test"),
+      })(batch(body));
+      while (dying.landed === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, 100)); // past the lock
+
+      // Act: SQS redelivers the record to a new container
+      const { forward, outcomes } = forwarder();
+      const response = await forward(batch(body));
+
+      // Assess
+      expect(response.batchItemFailures).toEqual([]);
+      expect(google.imports).toHaveLength(2);
+      expect(outcomes.kinds()).toEqual(["possible-duplicate", "imported", "raw-message-deleted"]);
+      expect(outcomes.ofKind("possible-duplicate")[0]).toMatchObject({ account: "alice@gmail.com", mailboxId: google.imports[1]!.id, reason: expect.stringMatching(/interrupted.*gmail\.insert/) });
+      const record = await new DynamoDbMessageProgress({ tableName, client: dynamo.client }).read("m-interrupted");
+      expect(record?.outcomes.map((outcome) => outcome.kind)).toEqual(["possible-duplicate", "imported", "raw-message-deleted"]);
+    });
+
+    it("reports no possible duplicate for an ordinary redelivery or a retry after a failed import", async () => {
+      s3.put(BUCKET, "emails/m-ordinary", fixture("plain-text.eml"));
+      s3.put(BUCKET, "emails/m-failed-once", fixture("plain-text.eml"));
+      google.failNext("upload", { status: 503, body: { error: { code: 503, message: "backend error" } } });
+      const { forward, outcomes } = forwarder();
+      const failing = decisionEvent(detailFor("m-failed-once", { forward: [forwardTo("bob@gmail.com")] }));
+      const ordinary = decisionEvent(detailFor("m-ordinary", { forward: [forwardTo("bob@gmail.com")], bounce: [{ recipient: "x@example.com", match: "default" }] }));
+
+      await forward(batch(failing));
+      await forward(batch(failing));
+      await forward(batch(ordinary));
+      await forward(batch(ordinary));
+
+      expect(outcomes.kinds()).toEqual(["import-failed", "imported", "raw-message-deleted", "imported", "already-imported"]);
+    });
   });
 
   it("fails only the record whose raw message is gone, with a clear error, and keeps going", async () => {

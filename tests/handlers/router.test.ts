@@ -3,7 +3,9 @@ import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
 import { createRuleCodec, type Rule } from "../../core/rules";
 import { DEFAULT_VERDICT_POLICY } from "../../core/verdicts";
 import { createObservability } from "../../handlers/observability";
-import { createRouter, routerEnvironmentVariables, routerFactory, readRouterEnvironment } from "../../handlers/router";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { createRouter, decisionsForPipe, routerEnvironmentVariables, routerFactory, readRouterEnvironment, type RoutedRecord } from "../../handlers/router";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
 import { sesNotification, snsEnvelope, sqsRecord } from "../helpers/factories";
 import { RecordedOutcomes } from "../helpers/outcomes";
@@ -57,9 +59,9 @@ describe("router enrichment handler against dynalite", () => {
     const addMetric = jest.spyOn(observability.metrics, "addMetric");
 
     // Act
-    const [decision] = await route([
+    const [{ decision }] = (await route([
       sqsRecord(sesNotification({ recipients: ["Alice+news@Example.com", "bob@example.com", "carol@elsewhere.org"] })),
-    ]);
+    ])) as [RoutedRecord];
     dynamo.client.middlewareStack.remove("countCommands");
 
     // Assess
@@ -98,7 +100,7 @@ describe("router enrichment handler against dynalite", () => {
 
   it("accepts the seed's single action + target rule form and an SNS envelope around the notification", async () => {
     await store.putRuleItem({ PK: "ROUTE#*", SK: "RULE#v1", entity_type: "ROUTE", recipient: "*", action: "forward-to-gmail", target: "Catch@Gmail.com", enabled: true });
-    const [decision] = await router().route([sqsRecord(snsEnvelope(sesNotification({ recipients: ["x@example.com"] })))]);
+    const [{ decision }] = (await router().route([sqsRecord(snsEnvelope(sesNotification({ recipients: ["x@example.com"] })))])) as [RoutedRecord];
     expect(decision!.actions["forward-to-gmail"].targets).toEqual([
       expect.objectContaining({ target: "catch@gmail.com", match: "global", labels: ["INBOX", "UNREAD"] }),
     ]);
@@ -120,7 +122,7 @@ describe("router enrichment handler against dynalite", () => {
 
   it("drops virus mail by policy whatever the rules say", async () => {
     await putRule({ pattern: "*", actions: [{ type: "forward-to-gmail", target: "me@gmail.com" }] });
-    const [decision] = await router().route([sqsRecord(sesNotification({ recipients: ["a@example.com"], virus: "FAIL" }))]);
+    const [{ decision }] = (await router().route([sqsRecord(sesNotification({ recipients: ["a@example.com"], virus: "FAIL" }))])) as [RoutedRecord];
     expect(decision!.actions["forward-to-gmail"].count).toBe(0);
     expect(decision!.actions.drop.targets).toEqual([{ recipient: "a@example.com", match: "policy", reason: "virus FAIL" }]);
     expect(decision!.verdicts).toMatchObject({ disposition: "drop", reasons: ["virus FAIL"] });
@@ -128,10 +130,63 @@ describe("router enrichment handler against dynalite", () => {
 
   it("returns one decision per record, in order", async () => {
     const records = ["one@example.com", "two@example.com", "three@example.com"].map((recipient, index) =>
-      sqsRecord(sesNotification({ recipients: [recipient], messageId: `m${index}` })),
+      sqsRecord(sesNotification({ recipients: [recipient], messageId: `m${index}` }), { messageId: `sqs-${index}` }),
     );
-    const decisions = await router().route(records);
-    expect(decisions.map((d) => d.originalMessageId)).toEqual(["m0", "m1", "m2"]);
+    const routed = await router().route(records);
+    expect(routed.map((entry) => [entry.sqsMessageId, entry.messageId, entry.decision?.originalMessageId])).toEqual([
+      ["sqs-0", "m0", "m0"],
+      ["sqs-1", "m1", "m1"],
+      ["sqs-2", "m2", "m2"],
+    ]);
+  });
+
+  describe("SES's setup notification", () => {
+    const setup = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "ses-setup-notification.json"), "utf8")) as Record<string, unknown>;
+
+    it.each([
+      ["as SES sends it (no recipients, empty source)", setup],
+      ["inside an SNS envelope", snsEnvelope(setup)],
+      ["even if it named a recipient", { ...setup, receipt: { ...(setup.receipt as object), recipients: ["user@example.com"] } }],
+    ])("is acknowledged and counted, never routed: %s", async (_case, body) => {
+      // Prepare
+      await putRule({ pattern: "*", actions: [{ type: "forward-to-gmail", target: "me@gmail.com" }] });
+      const { route, outcomes, observability } = router();
+      const addMetric = jest.spyOn(observability.metrics, "addMetric");
+
+      // Act
+      const routed = await route([sqsRecord(body, { messageId: "sqs-setup" })]);
+
+      // Assess
+      expect(routed).toEqual([{ sqsMessageId: "sqs-setup", messageId: "AMAZON_SES_SETUP_NOTIFICATION" }]);
+      expect(decisionsForPipe(routed)).toEqual([]);
+      expect(outcomes.all).toEqual([{ kind: "setup-notification", messageId: "AMAZON_SES_SETUP_NOTIFICATION", at: expect.any(String) }]);
+      expect(addMetric).toHaveBeenCalledWith("SetupNotificationAcknowledged", "Count", 1);
+      expect(addMetric).not.toHaveBeenCalledWith("MessagesRouted", "Count", 1);
+    });
+
+    it("leaves the mail in the same batch routed, in order, and the Pipe gets decisions for the mail only", async () => {
+      await putRule({ pattern: "*", actions: [{ type: "forward-to-gmail", target: "me@gmail.com" }] });
+      const routed = await router().route([
+        sqsRecord(sesNotification({ messageId: "m-before" }), { messageId: "sqs-1" }),
+        sqsRecord(setup, { messageId: "sqs-2" }),
+        sqsRecord(sesNotification({ messageId: "m-after" }), { messageId: "sqs-3" }),
+      ]);
+      expect(routed.map((entry) => [entry.sqsMessageId, entry.decision?.originalMessageId ?? null])).toEqual([
+        ["sqs-1", "m-before"],
+        ["sqs-2", null],
+        ["sqs-3", "m-after"],
+      ]);
+      expect(decisionsForPipe(routed).map((decision) => decision.originalMessageId)).toEqual(["m-before", "m-after"]);
+    });
+
+    it("the deployed function returns no event for it, so the Pipe invokes no target and deletes the record", async () => {
+      const { dir } = await serializeFactory("router", routerFactory);
+      const outcome = await invokeArchive(dir, [sqsRecord(setup)], {
+        ...routerEnvironmentVariables({ routingTable: tableName, defaultAction: "bounce", verdictPolicy: DEFAULT_VERDICT_POLICY }),
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      });
+      expect(outcome).toMatchObject({ ok: true, result: [] });
+    });
   });
 
   it("reads the environment the component writes", () => {

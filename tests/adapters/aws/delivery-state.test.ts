@@ -1,9 +1,12 @@
-import { PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { DynamoDbMessageProgress, DynamoDbThrottleStore } from "../../../adapters/aws/delivery-state";
 import { DynamoDbRuleStore } from "../../../adapters/aws/dynamodb-rules";
 import { DynamoDbIdempotencyStore } from "../../../adapters/aws/idempotency";
 import { DeliveryInProgressError, DeliveryStateError } from "../../../core/errors";
+import type { Outcome } from "../../../core/outcomes";
+import { MESSAGE_RECORD_TTL_SECONDS } from "../../../core/retention";
 import { startDynalite, type LocalDynamo } from "../../helpers/dynalite";
+import { decisionDetail } from "../../helpers/factories";
 
 describe("delivery state on the routing table (dynalite)", () => {
   let dynamo: LocalDynamo;
@@ -61,10 +64,32 @@ describe("delivery state on the routing table (dynalite)", () => {
       await new Promise((resolve) => setTimeout(resolve, 60));
 
       // Act
-      const retried = await new DynamoDbIdempotencyStore({ tableName, client: dynamo.client }).once("m4|a@gmail.com", async () => ({ gmailId: "second" }));
+      const runs: boolean[] = [];
+      const retried = await new DynamoDbIdempotencyStore({ tableName, client: dynamo.client }).once("m4|a@gmail.com", async ({ interruptedEarlier }) => {
+        runs.push(interruptedEarlier);
+        return { gmailId: "second" };
+      });
 
-      // Assess
+      // Assess: the run that took over knows the earlier one was interrupted
       expect(retried).toEqual({ value: { gmailId: "second" }, replayed: false });
+      expect(runs).toEqual([true]);
+    });
+
+    it("tells a run that nothing was interrupted: a first run, a retry after a failure, another key", async () => {
+      const store = new DynamoDbIdempotencyStore({ tableName, client: dynamo.client });
+      const seen: Array<[string, boolean]> = [];
+      const note = (label: string) => async ({ interruptedEarlier }: { interruptedEarlier: boolean }) => {
+        seen.push([label, interruptedEarlier]);
+        return { gmailId: label };
+      };
+      await store.once("m6|a@gmail.com", note("first"));
+      await store.once("m6|a@gmail.com", note("replayed")); // completed: the work does not run
+      await expect(store.once("m7|a@gmail.com", async () => Promise.reject(new Error("Gmail 503")))).rejects.toThrow("Gmail 503");
+      await store.once("m7|a@gmail.com", note("after a failure"));
+      expect(seen).toEqual([
+        ["first", false],
+        ["after a failure", false],
+      ]);
     });
 
     it("reports a table it cannot write as DeliveryStateError", async () => {
@@ -73,12 +98,62 @@ describe("delivery state on the routing table (dynalite)", () => {
     });
   });
 
-  describe("message progress", () => {
+  describe("message record (progress and fate)", () => {
     it("grows a set of done parts, atomically and idempotently", async () => {
       const progress = new DynamoDbMessageProgress({ tableName, client: dynamo.client, now: () => Date.parse("2026-11-28T10:00:00Z") });
       expect([...(await progress.complete("m1", ["forward:a@gmail.com"]))].sort()).toEqual(["forward:a@gmail.com"]);
       expect([...(await progress.complete("m1", ["bounce", "forward:a@gmail.com"]))].sort()).toEqual(["bounce", "forward:a@gmail.com"]);
       expect([...(await progress.complete("m2", ["bounce"]))]).toEqual(["bounce"]);
+    });
+
+    it("keeps the decision once, appends outcomes in order, replaces re-parks per account, and outlives every reference", async () => {
+      // Prepare
+      const now = Date.parse("2026-11-28T10:00:00Z");
+      const progress = new DynamoDbMessageProgress({ tableName, client: dynamo.client, now: () => now });
+      const detail = decisionDetail({ "forward-to-gmail": [{ recipient: "u@example.com", target: "a@gmail.com", match: "exact" }] }, { originalMessageId: "m-fate" });
+      const parked = (attempt: number, at: string): Outcome => ({
+        kind: "parked",
+        messageId: "m-fate",
+        at,
+        account: "a@gmail.com",
+        reason: { code: "MAILBOX_AUTHORIZATION", message: "invalid_grant" },
+        attempt,
+        parkedSince: "2026-11-28T10:00:01.000Z",
+      });
+      const imported: Outcome = { kind: "imported", messageId: "m-fate", at: "2026-11-28T13:00:05.000Z", account: "a@gmail.com", mailboxId: "g-1", labels: ["INBOX"], bytes: 42, recipients: ["u@example.com"], origin: "retry" };
+
+      // Act: parked, re-parked twice by hourly runs, then imported
+      await progress.record("m-fate", { decision: detail, outcomes: [parked(1, "2026-11-28T10:00:01.000Z")] });
+      await progress.record("m-fate", { decision: { ...detail, subject: "changed" }, outcomes: [parked(2, "2026-11-28T11:00:03.000Z")] });
+      await progress.record("m-fate", { decision: detail, outcomes: [parked(3, "2026-11-28T12:00:02.000Z")] });
+      const done = await progress.record("m-fate", { decision: detail, outcomes: [imported], partsDone: ["forward:a@gmail.com"] });
+      const record = await progress.read("m-fate");
+
+      // Assess
+      expect(done).toEqual(["forward:a@gmail.com"]);
+      expect(record).toEqual({
+        messageId: "m-fate",
+        decision: detail,
+        outcomes: [parked(1, "2026-11-28T10:00:01.000Z"), parked(3, "2026-11-28T12:00:02.000Z"), imported],
+        partsDone: ["forward:a@gmail.com"],
+        expiresAt: new Date(now + MESSAGE_RECORD_TTL_SECONDS * 1000).toISOString(),
+        unreadable: 0,
+      });
+      expect(await progress.read("m-never-recorded")).toBeUndefined();
+    });
+
+    it("counts an entry it cannot read back instead of guessing", async () => {
+      const progress = new DynamoDbMessageProgress({ tableName, client: dynamo.client });
+      await progress.record("m-odd", { outcomes: [{ kind: "stored", messageId: "m-odd", at: "2026-11-28T10:00:00.000Z", recipients: ["x@example.com"] }] });
+      await dynamo.client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: { PK: { S: "MESSAGE#m-odd" }, SK: { S: "PROGRESS#v1" } },
+          UpdateExpression: "SET outcomes = list_append(outcomes, :junk)",
+          ExpressionAttributeValues: { ":junk": { L: [{ S: "{not json" }] } },
+        }),
+      );
+      expect(await progress.read("m-odd")).toMatchObject({ outcomes: [expect.objectContaining({ kind: "stored" })], unreadable: 1 });
     });
   });
 
