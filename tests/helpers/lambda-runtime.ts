@@ -54,11 +54,13 @@ export function lambdaRuntimeNodePath(): string {
   return dir;
 }
 
-/** Milliseconds: Node's start-up, loading `__index.js` (the function's init), the first invocation. */
+/** Milliseconds: Node's start-up, loading `__index.js` (the function's init), the first invocation; wall-clock and CPU. */
 export interface SandboxTimings {
   readonly bootMs: number;
   readonly loadMs?: number;
   readonly invokeMs?: number;
+  readonly loadCpuMs?: number;
+  readonly invokeCpuMs?: number;
 }
 
 export type SandboxResult = (
