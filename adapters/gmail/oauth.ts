@@ -15,7 +15,7 @@
  * - Throttling, server errors and network failures that outlast the retries are MailboxUnavailableError.
  */
 import { OAuth2Client } from "google-auth-library";
-import { MailboxAuthorizationError } from "../../core/errors";
+import { MailboxAuthorizationError, MailboxUnavailableError } from "../../core/errors";
 import { ACCESS_TOKEN_REFRESH_MARGIN_SECONDS, GOOGLE_REQUEST_TIMEOUT_MS, SECRET_CACHE_TTL_MS } from "../../core/limits";
 import { oauthClientParameter, PARAMETER_PLACEHOLDER, refreshTokenParameter } from "../../core/parameters";
 import type { SecretStore } from "../../core/ports";
@@ -127,7 +127,7 @@ export class GoogleAccounts {
       throw tokenEndpointError(account, describeGoogleError(error), error);
     }
     const grant = readGrant(entry.client.credentials);
-    if (!grant.ok || !grant.value.accessToken) throw tokenEndpointError(account, { status: 502, message: "the answer has no access token", reasons: [] });
+    if (!grant.ok || !grant.value.accessToken) throw new MailboxUnavailableError(account, "the OAuth token endpoint answered without an access token");
     if (!canImport(grant.value)) {
       this.clients.delete(account);
       throw new MailboxAuthorizationError(account, `the token was granted without a Gmail import scope (it has: ${grant.value.scopes.join(" ")}); authorize the account again`);
