@@ -11,6 +11,7 @@
  * Budgets (issue 13): the forwarder's zipped archive ≤ 5 MiB; its peak memory above warm ≤ 2.5× the message.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { SES_MAX_MESSAGE_BYTES } from "../../core/limits";
 import { measureForwarderImport } from "../../tests/helpers/forwarder-memory";
@@ -31,7 +32,9 @@ const BASELINE_FILE = path.join(ROOT, "bench", "baseline-before-google-libraries
 interface Baseline {
   readonly commit: string;
   readonly description: string;
-  readonly functions: Record<string, { zippedBytes: number; unzippedBytes: number; initMs: number; initMinMs: number; initCpuMs: number; loadMs: number; firstEventMs: number }>;
+  /** The one-minute load average while the cold starts were measured: they grow with it. */
+  readonly loadAverage: number;
+  readonly functions: Record<string, { zippedBytes: number; unzippedBytes: number; initMs: number; initMinMs: number; initCpuMs: number }>;
   readonly forwarder40MB: { messageBytes: number; baselineRssBytes: number; peakAboveBaselineBytes: number };
 }
 
@@ -86,14 +89,16 @@ export const suite: BenchSuite = {
       const size = measureArchive(dir);
       return { name, zippedBytes: size.zippedBytes, unzippedBytes: size.unzippedBytes, requires: requiredPackages(fs.readFileSync(path.join(dir, "__index.js"), "utf8")) };
     });
+    const loadBefore = os.loadavg()[0]!;
     const coldStarts = await measureColdStarts(stack, COLD_START_RUNS, progress);
+    const loadAverage = Math.round(((loadBefore + os.loadavg()[0]!) / 2) * 10) / 10;
     const memory = await measureForwarderImport(SES_MAX_MESSAGE_BYTES, progress);
     const peakAbove = memory.peak - memory.baseline;
     const forwarder = archives.find((archive) => archive.name.includes("gmail-forwarder"))!;
 
     const before = baseline ? `before (${baseline.commit}) → now` : "now";
     const table = [
-      ...(baseline ? [`before: ${baseline.description}`, ""] : []),
+      ...(baseline ? [`before: ${baseline.description}.`, ""] : []),
       ...markdownTable(
         ["function", `zipped archive, ${before}`, "unzipped", `cold start CPU, ${before}`, `cold start wall, ${before}`, `fastest wall of ${COLD_START_RUNS}, ${before}`, "wall: load + first event (now)", "requires"],
         archives.map((archive) => {
@@ -114,7 +119,8 @@ export const suite: BenchSuite = {
       "",
       `Cold start: loading the archive and handling a first event, in ${COLD_START_RUNS} fresh processes per function (medians, and the fastest`,
       `wall-clock run); CPU is the process's user + system time, which a busy machine changes far less than wall-clock time.`,
-      `Node's own start-up before loading the archive (about ${coldStarts[0]?.bootMs ?? "?"} ms) is not included.`,
+      `Node's own start-up before loading the archive (about ${coldStarts[0]?.bootMs ?? "?"} ms) is not included. Load average while measuring:`,
+      `${loadAverage} now${baseline ? `, about ${baseline.loadAverage} for the figures before` : ""} (on ${os.cpus().length} cores); compare cold starts only at similar load.`,
       `Budget: the forwarder's zipped archive ≤ ${mib(BUDGETS.forwarderZippedBytes)}: ${forwarder.zippedBytes <= BUDGETS.forwarderZippedBytes ? "within" : "OVER"}.`,
       "",
       ...markdownTable(
@@ -138,6 +144,7 @@ export const suite: BenchSuite = {
       table,
       figures: {
         baseline: baseline ?? null,
+        loadAverage,
         functions: Object.fromEntries(
           archives.map((archive) => {
             const cold = coldStarts.find((entry) => entry.function === archive.name)!;
