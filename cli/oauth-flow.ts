@@ -1,27 +1,25 @@
 /**
  * Google's OAuth 2.0 flow for installed applications, on a loopback redirect (RFC 8252 §7.3) with PKCE
- * (RFC 7636, S256): the browser sends the authorization code to a one-shot HTTP server on
- * 127.0.0.1, which the CLI exchanges for a refresh token. Written with `fetch` and `node:http`; the
- * Google endpoints and the browser are injected, so a test plays both.
+ * (RFC 7636, S256), through google-auth-library's OAuth2Client: it makes the code verifier and its
+ * challenge, builds the authorization URL and exchanges the code for tokens. The one-shot HTTP server on
+ * 127.0.0.1 that receives the browser's redirect is ours (the library has none). The Google endpoints
+ * and the browser are injected, so a test plays both.
  *
  * Scopes: `gmail.insert` is the narrowest Gmail scope `users.messages.import` accepts ("Add emails into
  * your Gmail mailbox": no reading, no sending). `openid email` add the signed-in address to the token
  * response (the ID token), so the CLI can refuse to store a token consented by a different account
  * than the one asked for; they grant nothing beyond the address itself.
  */
-import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { z } from "zod";
+import { CodeChallengeMethod } from "google-auth-library";
+import { GMAIL_INSERT_SCOPE, parseOAuthClient, readGrant, type Grant, type OAuthClientCredentials } from "../adapters/gmail/credentials";
+import { describeGoogleError } from "../adapters/gmail/google-errors";
+import { createOAuthClient } from "../adapters/gmail/oauth";
 import { UserError } from "./framework";
 
-export const GOOGLE_ENDPOINTS = {
-  authorizationUrl: "https://accounts.google.com/o/oauth2/v2/auth",
-  tokenUrl: "https://oauth2.googleapis.com/token",
-} as const;
 export type GoogleEndpoints = { readonly authorizationUrl: string; readonly tokenUrl: string };
 
-export const GMAIL_INSERT_SCOPE = "https://www.googleapis.com/auth/gmail.insert";
 export const OAUTH_SCOPES: readonly string[] = ["openid", "email", GMAIL_INSERT_SCOPE];
 
 /** How long the person has to sign in and consent in the browser before the CLI gives up. */
@@ -33,95 +31,81 @@ export const CREDENTIALS_CONSOLE_URL = "https://console.cloud.google.com/apis/cr
 export const CONSENT_SCREEN_CONSOLE_URL = "https://console.cloud.google.com/auth/audience";
 export const ACCOUNT_PERMISSIONS_URL = "https://myaccount.google.com/permissions";
 
-export interface OAuthClient {
-  readonly clientId: string;
-  readonly clientSecret: string;
-}
-
-function clientFileSchema() {
-  const credentials = z.object({ client_id: z.string().min(1), client_secret: z.string().min(1) }).loose();
-  return z.union([z.object({ installed: credentials }).loose(), z.object({ web: credentials }).loose()]);
-}
-
 /**
  * Validates an OAuth client JSON as downloaded from the Cloud console. Only a "Desktop app" client
  * (`{"installed": …}`) accepts a loopback redirect on any port; a "Web application" client answers
  * `redirect_uri_mismatch`, so it is refused here with what to do instead.
  */
-export function parseClientFile(text: string, source: string): OAuthClient {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
+export function parseClientFile(text: string, source: string): OAuthClientCredentials {
+  const parsed = parseOAuthClient(text);
+  if (!parsed.ok && parsed.problem === "is not JSON") {
     throw new UserError(`${source} is not JSON: download the OAuth client from ${CREDENTIALS_CONSOLE_URL} (Download JSON)`);
   }
-  const parsed = clientFileSchema().safeParse(json);
-  if (!parsed.success) {
+  if (!parsed.ok || parsed.value.kind === "fields") {
     throw new UserError(`${source} is not a Google OAuth client file (expected {"installed": {"client_id", "client_secret", …}}): download it from ${CREDENTIALS_CONSOLE_URL}`);
   }
-  if ("web" in parsed.data && !("installed" in parsed.data)) {
+  if (parsed.value.kind === "web") {
     throw new UserError(`${source} is a "Web application" client; ses-mail needs a "Desktop app" client (Create credentials → OAuth client ID → Desktop app at ${CREDENTIALS_CONSOLE_URL})`);
   }
-  const installed = (parsed.data as { installed: { client_id: string; client_secret: string } }).installed;
-  return { clientId: installed.client_id, clientSecret: installed.client_secret };
+  return parsed.value;
 }
 
-/** Reads the client stored in SSM: the console file, or just `{client_id, client_secret}`. */
-export function parseStoredClient(text: string): OAuthClient | undefined {
-  try {
-    const json = JSON.parse(text) as Record<string, unknown>;
-    const inner = (json.installed ?? json.web ?? json) as Record<string, unknown>;
-    if (typeof inner.client_id === "string" && typeof inner.client_secret === "string" && inner.client_id && inner.client_secret) {
-      return { clientId: inner.client_id, clientSecret: inner.client_secret };
-    }
-  } catch {
-    // not JSON: fall through
-  }
-  return undefined;
+export interface Consent {
+  /** The URL to open in the browser. */
+  readonly url: string;
+  /** Exchanges the code the browser brought back (with the PKCE verifier) for tokens. */
+  exchange(code: string): Promise<Grant>;
 }
 
-export interface Pkce {
-  readonly verifier: string;
-  readonly challenge: string;
-}
-
-/** A PKCE pair: 32 random bytes as the verifier (43 characters), its SHA-256 as the challenge. */
-export function createPkce(): Pkce {
-  const verifier = randomBytes(32).toString("base64url");
-  return { verifier, challenge: pkceChallenge(verifier) };
-}
-
-export function pkceChallenge(verifier: string): string {
-  return createHash("sha256").update(verifier, "ascii").digest("base64url");
-}
-
-export interface AuthorizationRequest {
-  readonly clientId: string;
-  readonly redirectUri: string;
-  readonly challenge: string;
-  readonly state: string;
-  /** Pre-selects the account in Google's chooser. */
-  readonly loginHint: string;
-}
-
-export function authorizationUrl(endpoint: string, request: AuthorizationRequest): string {
-  const url = new URL(endpoint);
-  const params: Record<string, string> = {
-    client_id: request.clientId,
-    redirect_uri: request.redirectUri,
-    response_type: "code",
-    scope: OAUTH_SCOPES.join(" "),
-    code_challenge: request.challenge,
-    code_challenge_method: "S256",
-    state: request.state,
+/** Starts an installed-app consent for `loginHint` that returns to `redirectUri` with `state`. */
+export async function startConsent(args: {
+  client: Pick<OAuthClientCredentials, "clientId" | "clientSecret">;
+  google: GoogleEndpoints;
+  redirectUri: string;
+  state: string;
+  loginHint: string;
+}): Promise<Consent> {
+  const oauth = createOAuthClient({
+    client: args.client,
+    authorizationUrl: args.google.authorizationUrl,
+    tokenUrl: args.google.tokenUrl,
+    redirectUri: args.redirectUri,
+    timeoutMs: TOKEN_REQUEST_TIMEOUT_MS,
+  });
+  const { codeVerifier, codeChallenge } = await oauth.generateCodeVerifierAsync();
+  const url = oauth.generateAuthUrl({
+    scope: [...OAUTH_SCOPES],
+    code_challenge: codeChallenge,
+    code_challenge_method: CodeChallengeMethod.S256,
+    state: args.state,
     // A refresh token, and a new one every time: without prompt=consent Google returns a refresh
     // token only on an account's first consent.
     access_type: "offline",
     prompt: "consent",
-    login_hint: request.loginHint,
+    login_hint: args.loginHint,
+  });
+  return {
+    url,
+    async exchange(code) {
+      let tokens: unknown;
+      try {
+        tokens = (await oauth.getToken({ code, codeVerifier, redirect_uri: args.redirectUri })).tokens;
+      } catch (error) {
+        const info = describeGoogleError(error);
+        if (info.status === undefined) throw new UserError(`Google's token endpoint did not answer (${info.message}): check the network and run the command again`, { cause: error });
+        if (info.oauthError) throw new UserError(explainGoogleError(info.oauthError, info.oauthDescription), { cause: error });
+        throw new UserError(`Google's token endpoint answered ${info.status} (${info.message}): run the command again`, { cause: error });
+      }
+      const grant = readGrant(tokens);
+      if (!grant.ok) throw new UserError("Google's token endpoint answered with an unexpected body: run the command again");
+      if (!grant.value.refreshToken) {
+        throw new UserError(
+          `Google returned no refresh token: remove ses-mail's access for the account at ${ACCOUNT_PERMISSIONS_URL} and run the command again (Google sends a refresh token only with a fresh consent)`,
+        );
+      }
+      return grant.value;
+    },
   };
-  for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
-  return url.toString();
 }
 
 /** What Google says in the `error` of a redirect or a token response, and what the operator should do. */
@@ -235,92 +219,6 @@ export async function startLoopback(options: { state: string; timeoutMs: number;
         server.closeAllConnections();
         server.close(() => resolve());
       }),
-  };
-}
-
-export interface TokenGrant {
-  readonly refreshToken: string;
-  readonly scopes: readonly string[];
-  /** The signed-in account, from the ID token, when Google sent one. */
-  readonly email?: string;
-}
-
-function tokenResponseSchema() {
-  return z
-    .object({
-      access_token: z.string().optional(),
-      refresh_token: z.string().optional(),
-      scope: z.string().optional(),
-      id_token: z.string().optional(),
-      error: z.string().optional(),
-      error_description: z.string().optional(),
-    })
-    .loose();
-}
-
-/**
- * The `email` claim of an ID token. Its signature is not checked: the token came straight from Google's
- * token endpoint over TLS, which OpenID Connect Core §3.1.3.7 accepts in place of the signature.
- */
-export function idTokenEmail(idToken: string): string | undefined {
-  const payload = idToken.split(".")[1];
-  if (!payload) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { email?: unknown };
-    return typeof claims.email === "string" ? claims.email : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Exchanges the authorization code for tokens (RFC 6749 §4.1.3 with the PKCE verifier). */
-export async function exchangeCode(
-  tokenUrl: string,
-  args: { client: OAuthClient; code: string; redirectUri: string; verifier: string },
-  fetchImpl: typeof fetch = fetch,
-): Promise<TokenGrant> {
-  const form = new URLSearchParams({
-    grant_type: "authorization_code",
-    code: args.code,
-    client_id: args.client.clientId,
-    client_secret: args.client.clientSecret,
-    redirect_uri: args.redirectUri,
-    code_verifier: args.verifier,
-  });
-  let response: Response;
-  try {
-    response = await fetchImpl(tokenUrl, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
-      body: form.toString(),
-      signal: AbortSignal.timeout(TOKEN_REQUEST_TIMEOUT_MS),
-    });
-  } catch (error) {
-    throw new UserError(`Google's token endpoint did not answer (${error instanceof Error ? error.message : String(error)}): check the network and run the command again`, { cause: error });
-  }
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new UserError(`Google's token endpoint answered ${response.status} with a body that is not JSON: run the command again`);
-  }
-  const parsed = tokenResponseSchema().safeParse(json);
-  if (!parsed.success) throw new UserError(`Google's token endpoint answered ${response.status} with an unexpected body: run the command again`);
-  const body = parsed.data;
-  if (!response.ok || body.error) {
-    throw new UserError(explainGoogleError(body.error ?? `HTTP ${response.status}`, body.error_description));
-  }
-  if (!body.refresh_token) {
-    throw new UserError(
-      `Google returned no refresh token: remove ses-mail's access for the account at ${ACCOUNT_PERMISSIONS_URL} and run the command again (Google sends a refresh token only with a fresh consent)`,
-    );
-  }
-  const scopes = (body.scope ?? "").split(" ").filter(Boolean);
-  return {
-    refreshToken: body.refresh_token,
-    scopes,
-    ...(body.id_token && idTokenEmail(body.id_token) ? { email: idTokenEmail(body.id_token)! } : {}),
   };
 }
 

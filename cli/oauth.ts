@@ -15,21 +15,9 @@ import { accountParameterKey, oauthClientParameter, PARAMETER_PLACEHOLDER, refre
 import { createRuleCodec } from "../core/rules";
 import { openBrowser } from "./browser";
 import { formatTable, UserError, type Command, type CommandContext, type Output } from "./framework";
-import {
-  authorizationUrl,
-  CONSENT_TIMEOUT_MS,
-  CREDENTIALS_CONSOLE_URL,
-  createPkce,
-  exchangeCode,
-  GMAIL_INSERT_SCOPE,
-  GOOGLE_ENDPOINTS,
-  parseClientFile,
-  parseStoredClient,
-  sameGoogleAccount,
-  startLoopback,
-  type GoogleEndpoints,
-  type OAuthClient,
-} from "./oauth-flow";
+import { GMAIL_INSERT_SCOPE, parseOAuthClient, serializeStoredRefreshToken, type OAuthClientCredentials } from "../adapters/gmail/credentials";
+import { GOOGLE_ENDPOINTS } from "../adapters/gmail/oauth";
+import { CONSENT_TIMEOUT_MS, CREDENTIALS_CONSOLE_URL, parseClientFile, sameGoogleAccount, startConsent, startLoopback, type GoogleEndpoints } from "./oauth-flow";
 import { DEFAULT_FOLLOW, replayRetryQueue, type FollowOptions } from "./retry-replay";
 import { describeExpiry, describeMonitorValue, ExpiryBasis, formatDuration, queueDepth, readMonitorValues, readTokenMetadata } from "./stack-health";
 import { aws, awsErrorName, resolveStack, STACK_OPTIONS, STACK_USAGE, type StackTarget } from "./stack-target";
@@ -52,7 +40,6 @@ export interface OAuthDeps {
   readonly consentTimeoutMs: number;
   readonly follow: FollowOptions;
   readonly now: () => Date;
-  readonly fetch: typeof fetch;
 }
 
 export const DEFAULT_OAUTH_DEPS: OAuthDeps = {
@@ -61,7 +48,6 @@ export const DEFAULT_OAUTH_DEPS: OAuthDeps = {
   consentTimeoutMs: CONSENT_TIMEOUT_MS,
   follow: DEFAULT_FOLLOW,
   now: () => new Date(),
-  fetch: (...args) => fetch(...args),
 };
 
 function ssmClient(target: StackTarget): SSMClient {
@@ -95,7 +81,7 @@ function setClientHint(target: StackTarget): string {
 }
 
 /** The stored OAuth client, or a UserError saying how to store one. */
-async function readClient(ssm: SSMClient, target: StackTarget): Promise<OAuthClient> {
+async function readClient(ssm: SSMClient, target: StackTarget): Promise<OAuthClientCredentials> {
   const name = oauthClientParameter(target.env);
   let value: string | undefined;
   try {
@@ -106,9 +92,9 @@ async function readClient(ssm: SSMClient, target: StackTarget): Promise<OAuthCli
   if (value === undefined || value.trim() === "" || value === PARAMETER_PLACEHOLDER) {
     throw new UserError(`the stack has no Google OAuth client yet (SSM ${name} ${value === undefined ? "does not exist" : "is the placeholder"}): ${setClientHint(target)}`);
   }
-  const client = parseStoredClient(value);
-  if (!client) throw new UserError(`SSM ${name} does not hold an OAuth client JSON: ${setClientHint(target)}`);
-  return client;
+  const client = parseOAuthClient(value);
+  if (!client.ok) throw new UserError(`SSM ${name} ${client.problem}, so it holds no OAuth client: ${setClientHint(target)}`);
+  return client.value;
 }
 
 function parsePort(text: string | undefined): number | undefined {
@@ -169,9 +155,8 @@ function setClient(): Command {
   };
 }
 
-async function authorize(context: CommandContext, deps: OAuthDeps, client: OAuthClient, account: string, port: number | undefined): Promise<string> {
+async function authorize(context: CommandContext, deps: OAuthDeps, client: OAuthClientCredentials, account: string, port: number | undefined): Promise<string> {
   const { out } = context;
-  const pkce = createPkce();
   const state = randomBytes(16).toString("base64url");
   const wait = formatDuration(deps.consentTimeoutMs / 1000);
   const loopback = await startLoopback({
@@ -184,12 +169,12 @@ async function authorize(context: CommandContext, deps: OAuthDeps, client: OAuth
       "If the browser runs on another machine, forward the port first (ssh -L PORT:127.0.0.1:PORT host) and pass --port PORT",
   });
   try {
-    const url = authorizationUrl(deps.google.authorizationUrl, { clientId: client.clientId, redirectUri: loopback.redirectUri, challenge: pkce.challenge, state, loginHint: account });
+    const consent = await startConsent({ client, google: deps.google, redirectUri: loopback.redirectUri, state, loginHint: account });
     out.note(`Sign in as ${account} and allow ses-mail to "add emails into your Gmail mailbox". Open this URL:`);
     out.note("");
-    out.note(`  ${url}`);
+    out.note(`  ${consent.url}`);
     out.note("");
-    const opened = context.values["no-browser"] === true ? false : await deps.openBrowser(url, context.env);
+    const opened = context.values["no-browser"] === true ? false : await deps.openBrowser(consent.url, context.env);
     out.note(
       opened
         ? `(opened in your browser) waiting up to ${wait} for Google's redirect to ${loopback.redirectUri} …`
@@ -197,7 +182,7 @@ async function authorize(context: CommandContext, deps: OAuthDeps, client: OAuth
     );
     const { code } = await loopback.result;
     out.note("authorization received; exchanging it for a refresh token");
-    const grant = await exchangeCode(deps.google.tokenUrl, { client, code, redirectUri: loopback.redirectUri, verifier: pkce.verifier }, deps.fetch);
+    const grant = await consent.exchange(code);
     if (grant.scopes.length > 0 && !grant.scopes.includes(GMAIL_INSERT_SCOPE)) {
       throw new UserError(`${account} did not grant "Add emails into your Gmail mailbox" (granted: ${grant.scopes.join(" ")}): run the command again and tick that permission`);
     }
@@ -205,7 +190,7 @@ async function authorize(context: CommandContext, deps: OAuthDeps, client: OAuth
       throw new UserError(`you signed in as ${grant.email}, not ${account}: nothing was stored. Run the command again and choose ${account} in Google's account chooser`);
     }
     if (!grant.email) out.note(`note: Google did not say which account signed in; make sure it was ${account}`);
-    return grant.refreshToken;
+    return grant.refreshToken!;
   } finally {
     await loopback.close();
   }
@@ -246,7 +231,7 @@ function refresh(deps: OAuthDeps): Command {
         const metadataName = tokenMetadataParameter(target.env, account);
         await putParameterValue(ssm, target, {
           name: tokenName,
-          value: JSON.stringify({ refresh_token: refreshToken, created_at: now.toISOString(), expires_at: expiresAt }),
+          value: serializeStoredRefreshToken({ refreshToken, createdAt: now.toISOString(), expiresAt }),
           type: "SecureString",
           description: `Gmail refresh token of ${account}; set with the ses-mail CLI`,
         });

@@ -41,6 +41,8 @@ export const GMAIL_FORWARDER_PACKAGES: readonly string[] = [
   "@aws-lambda-powertools/metrics",
   "@aws-lambda-powertools/tracer",
   "@aws-sdk/util-dynamodb",
+  "@googleapis/gmail",
+  "google-auth-library",
   "zod",
 ];
 

@@ -64,6 +64,14 @@ export function typeOnlyPackages(): string[] {
   return [...types, "undici-types"];
 }
 
+/**
+ * Packages that bundled packages declare but that never load in ses-mail's functions: gaxios (under the
+ * Google libraries) imports node-fetch only when it is given no `fetch`, and ses-mail always gives it the
+ * runtime's (adapters/gmail/oauth.ts `googleTransport`). node-fetch would bring 9 MB of
+ * web-streams-polyfill and put the forwarder over its archive budget.
+ */
+export const NEVER_LOADED_PACKAGES: readonly string[] = ["node-fetch"];
+
 /** The project's `dependencies`, read once. */
 let cachedDependencies: string[] | undefined;
 export function projectDependencies(): string[] {
@@ -167,7 +175,7 @@ export class SesMailFunction extends pulumi.ComponentResource {
         tracingConfig: { mode: "Active" },
         loggingConfig: { logFormat: "JSON", logGroup: this.logGroup.name },
         environment: { variables: environment },
-        codePathOptions: { extraExcludePackages: [...archiveExclusions(projectDependencies(), args.packages, functionName), ...typeOnlyPackages()] },
+        codePathOptions: { extraExcludePackages: [...archiveExclusions(projectDependencies(), args.packages, functionName), ...typeOnlyPackages(), ...NEVER_LOADED_PACKAGES] },
       },
       { parent: this, dependsOn: [this.logGroup, this.policy] },
     );

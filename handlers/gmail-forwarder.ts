@@ -45,7 +45,7 @@ import { S3MessageStore } from "../adapters/aws/s3-message-store";
 import { SqsRetryQueue } from "../adapters/aws/sqs-retry-queue";
 import { SsmSecretStore } from "../adapters/aws/ssm-secrets";
 import { GmailImporter } from "../adapters/gmail/importer";
-import { GoogleOAuthTokens } from "../adapters/gmail/oauth";
+import { GoogleAccounts } from "../adapters/gmail/oauth";
 import {
   buildRetryMessage,
   createDeliveryParser,
@@ -304,14 +304,14 @@ export function gmailForwarderFactory(): (event: SQSEvent, context?: Context) =>
   const env = readGmailForwarderEnvironment(process.env);
   const observability = createObservability("gmail-forwarder");
   const deliveries = new DynamoDbIdempotencyStore({ tableName: env.routingTable });
-  const tokens = new GoogleOAuthTokens({
+  const accounts = new GoogleAccounts({
     secrets: new SsmSecretStore(),
     environment: env.environment,
     ...(env.oauthTokenUrl ? { tokenUrl: env.oauthTokenUrl } : {}),
   });
   const forward = createGmailForwarder({
     messages: new S3MessageStore(),
-    mailbox: new GmailImporter({ tokens, ...(env.gmailApiUrl ? { apiBaseUrl: env.gmailApiUrl } : {}) }),
+    mailbox: new GmailImporter({ accounts, ...(env.gmailApiUrl ? { apiBaseUrl: env.gmailApiUrl } : {}) }),
     deliveries,
     progress: new DynamoDbMessageProgress({ tableName: env.routingTable }),
     retryQueue: new SqsRetryQueue({ queueUrl: env.retryQueueUrl }),

@@ -6,7 +6,7 @@
 import { DynamoDbMessageProgress, DynamoDbThrottleStore } from "../adapters/aws/delivery-state";
 import { DynamoDbIdempotencyStore } from "../adapters/aws/idempotency";
 import { GmailImporter } from "../adapters/gmail/importer";
-import { GoogleOAuthTokens } from "../adapters/gmail/oauth";
+import { GoogleAccounts } from "../adapters/gmail/oauth";
 import type { FileMessageStore } from "../adapters/local/file-message-store";
 import { MaildirImporter } from "../adapters/local/maildir";
 import type { MailboxImporter, RawMailSender, RetryQueue, SecretStore } from "../core/ports";
@@ -45,8 +45,8 @@ function noteTaker(note: LocalHandlerOptions["note"]): LogObserver | undefined {
 
 export function buildMailbox(options: LocalHandlerOptions["mailbox"], environment: string): MailboxImporter {
   if ("secrets" in options) {
-    const tokens = new GoogleOAuthTokens({ secrets: options.secrets, environment, ...(options.oauthTokenUrl ? { tokenUrl: options.oauthTokenUrl } : {}) });
-    return new GmailImporter({ tokens, ...(options.gmailApiUrl ? { apiBaseUrl: options.gmailApiUrl } : {}) });
+    const accounts = new GoogleAccounts({ secrets: options.secrets, environment, ...(options.oauthTokenUrl ? { tokenUrl: options.oauthTokenUrl } : {}) });
+    return new GmailImporter({ accounts, ...(options.gmailApiUrl ? { apiBaseUrl: options.gmailApiUrl } : {}) });
   }
   return new MaildirImporter({ root: options.maildirRoot, ...(options.hostname ? { hostname: options.hostname } : {}) });
 }

@@ -7,41 +7,44 @@
  *   PUT  <session URI>, Content-Type: message/rfc822, Content-Length: <size>; body: the raw message
  *                                                                             → 200/201, the Message resource
  *
- * The small JSON requests use `fetch`; the PUT uses node:http(s) (see putStream for why).
+ * The first request goes through Google's Gmail client (`@googleapis/gmail`) with the account's
+ * OAuth2Client (oauth.ts), which also refreshes a token Gmail answers 401 to and asks once more. The
+ * PUT streams the message with node:http(s) (upload.ts: the client's own media upload would hold the
+ * message in memory on the runtime's fetch), authorized with the same client's request headers.
  *
- * Why resumable rather than multipart: the first request carries only the metadata, so an expired
- * access token (401), a bad label (400) or a rate limit surfaces before a byte of a 40 MB message is
- * read from S3, and a 401 is retried with a fresh token without re-opening the message. The message is
- * streamed from the store straight into the PUT, unchanged and never held in memory.
+ * Why resumable rather than the client's multipart upload: the first request carries only the metadata,
+ * so an expired or revoked token, a bad label or a rate limit surfaces before a byte of a 40 MB message
+ * is read from S3; Google recommends it for large files. The message is streamed from the store straight
+ * into the PUT, unchanged and never held in memory.
  *
- * Errors are classified for the forwarder: MailboxAuthorizationError (an operator must act: park),
- * MailboxUnavailableError (throttled, 5xx, network: retry later), MailboxRejectedError (permanent: DLQ).
+ * Errors are classified for the forwarder (google-errors.ts): MailboxAuthorizationError (an operator must
+ * act: park), MailboxUnavailableError (throttled, 5xx, network: retry later), MailboxRejectedError
+ * (permanent: DLQ).
  */
+import { gmail, type gmail_v1 } from "@googleapis/gmail";
+import type { OAuth2Client } from "google-auth-library";
 import { z } from "zod";
-import { MailboxAuthorizationError, MailboxRejectedError, MailboxUnavailableError } from "../../core/errors";
+import { MailboxRejectedError, MailboxUnavailableError } from "../../core/errors";
 import { GMAIL_UPLOAD_MAX_BYTES, GOOGLE_REQUEST_TIMEOUT_MS } from "../../core/limits";
 import type { MailboxImporter, StoredMessage } from "../../core/ports";
-import {
-  defaultFetch,
-  googleErrorFromText,
-  isTransientStatus,
-  networkFailure,
-  putStream,
-  RATE_LIMIT_REASONS,
-  readGoogleError,
-  type FetchFunction,
-  type GoogleErrorInfo,
-  type StreamedResponse,
-} from "./google-http";
-import type { AccessTokenProvider } from "./oauth";
+import { describeGoogleError, gmailError, googleErrorFromText, networkFailure } from "./google-errors";
+import { googleTransport, type GoogleAccounts } from "./oauth";
+import { putStream, type StreamedResponse } from "./upload";
 
-export const GMAIL_API_BASE_URL = "https://gmail.googleapis.com";
+export const GMAIL_API_BASE_URL = "https://gmail.googleapis.com/";
+
+/**
+ * The Gmail API client for every account (each call passes the account's OAuth2Client), on `rootUrl`.
+ * It makes no retries of its own: SQS redelivery is the forwarder's backoff.
+ */
+export function createGmailClient(rootUrl: string = GMAIL_API_BASE_URL, timeoutMs: number = GOOGLE_REQUEST_TIMEOUT_MS): gmail_v1.Gmail {
+  return gmail({ version: "v1", rootUrl, retry: false, ...googleTransport(timeoutMs) });
+}
 
 export interface GmailImporterOptions {
-  readonly tokens: AccessTokenProvider;
+  readonly accounts: GoogleAccounts;
   /** Scheme and host of the Gmail API; a test server stands in for Google here. */
   readonly apiBaseUrl?: string;
-  readonly fetch?: FetchFunction;
   /** Timeout of the session request; the upload itself is bounded by the function's timeout. */
   readonly requestTimeoutMs?: number;
 }
@@ -56,18 +59,22 @@ function discard(body: NodeJS.ReadableStream): void {
   if (typeof stream.destroy === "function" && !stream.destroyed) stream.destroy();
 }
 
+function header(headers: unknown, name: string): string | undefined {
+  if (headers instanceof Headers) return headers.get(name) ?? undefined;
+  const value = (headers as Record<string, unknown> | undefined)?.[name];
+  return typeof value === "string" ? value : undefined;
+}
+
 export class GmailImporter implements MailboxImporter {
-  private readonly tokens: AccessTokenProvider;
+  private readonly accounts: GoogleAccounts;
   private readonly base: URL;
-  private readonly fetch: FetchFunction;
-  private readonly requestTimeoutMs: number;
+  private readonly gmail: gmail_v1.Gmail;
   private readonly schema: ReturnType<typeof messageSchema>;
 
   constructor(options: GmailImporterOptions) {
-    this.tokens = options.tokens;
+    this.accounts = options.accounts;
     this.base = new URL(options.apiBaseUrl ?? GMAIL_API_BASE_URL);
-    this.fetch = options.fetch ?? defaultFetch();
-    this.requestTimeoutMs = options.requestTimeoutMs ?? GOOGLE_REQUEST_TIMEOUT_MS;
+    this.gmail = createGmailClient(this.base.toString(), options.requestTimeoutMs);
     this.schema = messageSchema();
   }
 
@@ -76,51 +83,30 @@ export class GmailImporter implements MailboxImporter {
       if (message.size > GMAIL_UPLOAD_MAX_BYTES) {
         throw new MailboxRejectedError(account, 413, `the message is ${message.size} bytes, over Gmail's upload limit of ${GMAIL_UPLOAD_MAX_BYTES}`);
       }
-      let token = await this.tokens.accessToken(account);
-      let session = await this.startSession(account, token, message.size, labels);
-      if (session.kind === "unauthorized") {
-        // The cached token was revoked or expired early: one fresh token, then it is the operator's turn.
-        token = await this.tokens.accessToken(account, { forceRefresh: true });
-        session = await this.startSession(account, token, message.size, labels);
-        if (session.kind === "unauthorized") throw this.classify(account, session.info, "starting the upload");
-      }
-      return await this.upload(account, token, session.url, message);
+      const auth = await this.accounts.authorize(account);
+      const sessionUrl = await this.startSession(account, auth, message.size, labels);
+      return await this.upload(account, auth, sessionUrl, message);
     } finally {
       discard(message.body);
     }
   }
 
-  private async startSession(
-    account: string,
-    token: string,
-    size: number,
-    labels: readonly string[],
-  ): Promise<{ kind: "session"; url: URL } | { kind: "unauthorized"; info: GoogleErrorInfo }> {
-    const url = new URL("/upload/gmail/v1/users/me/messages/import", this.base);
-    url.searchParams.set("uploadType", "resumable");
-    url.searchParams.set("internalDateSource", "receivedTime");
-    let response: Response;
+  private async startSession(account: string, auth: OAuth2Client, size: number, labels: readonly string[]): Promise<URL> {
+    let location: string | undefined;
     try {
-      response = await this.fetch(url.toString(), {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${token}`,
-          "content-type": "application/json; charset=UTF-8",
-          "x-upload-content-type": "message/rfc822",
-          "x-upload-content-length": String(size),
+      const response = await this.gmail.users.messages.import(
+        { auth, userId: "me", uploadType: "resumable", internalDateSource: "receivedTime", requestBody: { labelIds: [...labels] } },
+        {
+          // The upload endpoint: without a media body the client would call the metadata-only one.
+          url: `${this.base.origin}/upload/gmail/v1/users/{userId}/messages/import`,
+          headers: { "x-upload-content-type": "message/rfc822", "x-upload-content-length": String(size) },
         },
-        body: JSON.stringify({ labelIds: labels }),
-        redirect: "manual",
-        signal: AbortSignal.timeout(this.requestTimeoutMs),
-      });
+      );
+      location = header(response.headers, "location");
     } catch (error) {
-      throw new MailboxUnavailableError(account, `Gmail did not answer the upload request: ${networkFailure(error)}`, { cause: error });
+      throw gmailError(account, describeGoogleError(error), "starting the upload", error);
     }
-    if (response.status === 401) return { kind: "unauthorized", info: await readGoogleError(response) };
-    if (!response.ok) throw this.classify(account, await readGoogleError(response), "starting the upload");
-    await response.body?.cancel();
-    const location = response.headers.get("location");
-    if (!location) throw new MailboxUnavailableError(account, `Gmail started an upload without a session URI (HTTP ${response.status})`);
+    if (!location) throw new MailboxUnavailableError(account, "Gmail started an upload without a session URI");
     let sessionUrl: URL;
     try {
       sessionUrl = new URL(location, this.base);
@@ -130,20 +116,17 @@ export class GmailImporter implements MailboxImporter {
     if (sessionUrl.protocol !== this.base.protocol) {
       throw new MailboxUnavailableError(account, `Gmail returned a session URI with scheme ${sessionUrl.protocol}`);
     }
-    return { kind: "session", url: sessionUrl };
+    return sessionUrl;
   }
 
-  private async upload(account: string, token: string, sessionUrl: URL, message: StoredMessage): Promise<{ id: string }> {
+  private async upload(account: string, auth: OAuth2Client, sessionUrl: URL, message: StoredMessage): Promise<{ id: string }> {
+    // The session URI is the upload's capability; the token goes only to the API's own origin.
+    const authorization = sessionUrl.origin === this.base.origin ? (await auth.getRequestHeaders()).get("authorization") : null;
     let response: StreamedResponse;
     try {
       response = await putStream(
         sessionUrl,
-        {
-          // The session URI is the upload's capability; the token goes only to the API's own origin.
-          ...(sessionUrl.origin === this.base.origin ? { authorization: `Bearer ${token}` } : {}),
-          "content-type": "message/rfc822",
-          "content-length": String(message.size),
-        },
+        { ...(authorization ? { authorization } : {}), "content-type": "message/rfc822", "content-length": String(message.size) },
         // The stored bytes, as they arrive from the store: never decoded, never buffered whole.
         message.body,
       );
@@ -157,7 +140,7 @@ export class GmailImporter implements MailboxImporter {
       const info = googleErrorFromText(response.status, response.text, response.headers["retry-after"]);
       // A 401 here would mean the token expired during the upload: the stream is spent, so retry later.
       if (info.status === 401) throw new MailboxUnavailableError(account, `Gmail refused the upload's credentials (${info.message})`);
-      throw this.classify(account, info, "uploading the message");
+      throw gmailError(account, info, "uploading the message");
     }
     let json: unknown;
     try {
@@ -168,16 +151,5 @@ export class GmailImporter implements MailboxImporter {
     const parsed = this.schema.safeParse(json);
     if (!parsed.success) throw new MailboxUnavailableError(account, "Gmail confirmed the upload without a message id", { cause: parsed.error });
     return { id: parsed.data.id };
-  }
-
-  private classify(account: string, info: GoogleErrorInfo, phase: string): Error {
-    const text = `Gmail answered ${info.status} ${phase}: ${info.message}${info.reasons.length > 0 ? ` [${info.reasons.join(", ")}]` : ""}`;
-    const rateLimited = info.status === 403 && info.reasons.some((reason) => RATE_LIMIT_REASONS.includes(reason));
-    if (isTransientStatus(info.status) || rateLimited) {
-      return new MailboxUnavailableError(account, text, info.retryAfterSeconds !== undefined ? { retryAfterSeconds: info.retryAfterSeconds } : {});
-    }
-    // 401 after a fresh token, or 403 for a missing scope or a domain policy: the account must be authorized again.
-    if (info.status === 401 || info.status === 403) return new MailboxAuthorizationError(account, text);
-    return new MailboxRejectedError(account, info.status, text);
   }
 }

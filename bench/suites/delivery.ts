@@ -1,62 +1,48 @@
 /**
- * The delivery Lambdas, as they would be deployed.
- * - Each function's code: the serialized closure (`__index.js`, what Pulumi writes from the callback
- *   factory), the packages it `require`s, and the transitive closure of those packages less the
- *   runtime's AWS SDK. The archive as deployed (the component's per-function package allow-list) is
- *   measured from the synth by the `infrastructure` suite.
- * - Forwarder memory: the serialized forwarder in its own Node process (as a Lambda container), warm,
- *   importing one 40 MB message (SES's limit) from a local S3 stand-in into a local Gmail stand-in
+ * The delivery Lambdas, as they would be deployed, side by side with the figures measured before the
+ * Gmail client moved to Google's libraries (bench/baseline-before-google-libraries.json):
+ * - each function's archive: the synth of the `test` stack, unpacked as Lambda would unzip it (the
+ *   component's per-function package allow-list applied), and the packages its `__index.js` requires;
+ * - each function's cold start (bench/cold-start.ts): loading that archive in a fresh Node process with
+ *   only the runtime's AWS SDK beside it, and handling a first event that does real work;
+ * - the forwarder's memory: the serialized forwarder in its own Node process (as a Lambda container),
+ *   warm, importing one 40 MB message (SES's limit) from a local S3 stand-in into a local Gmail stand-in
  *   (tests/helpers/forwarder-memory.ts). Peak RSS is Linux's VmHWM, reset just before the invocation.
+ * Budgets (issue 13): the forwarder's zipped archive ≤ 5 MiB; its peak memory above warm ≤ 2.5× the message.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
-import { deflateRawSync, gzipSync } from "node:zlib";
 import { SES_MAX_MESSAGE_BYTES } from "../../core/limits";
-import { bouncerFactory } from "../../handlers/bouncer";
-import { credentialManagerFactory } from "../../handlers/credential-manager";
-import { gmailForwarderFactory } from "../../handlers/gmail-forwarder";
 import { measureForwarderImport } from "../../tests/helpers/forwarder-memory";
-import { serializeFactory } from "../../tests/helpers/lambda-archive";
+import { measureColdStarts } from "../cold-start";
 import { markdownTable, type BenchSuite } from "../suite";
+import { testStack } from "../test-stack";
 
 const ROOT = path.resolve(__dirname, "../..");
 const MIB = 1024 * 1024;
 /** The Lambda memory setting of the forwarder (seed: 512 MB). */
 const FORWARDER_MEMORY_MB = 512;
+/** Fresh processes per function for the cold start; the median and the fastest are shown (2 shared cores are noisy). */
+const COLD_START_RUNS = 11;
+const BUDGETS = { forwarderZippedBytes: 5 * MIB, forwarderPeakFactor: 2.5 };
+const BASELINE_FILE = path.join(ROOT, "bench", "baseline-before-google-libraries.json");
 
-/** Bytes on disk and (approximately) in a zip of every file under a directory. */
-function directorySize(dir: string, seen: Set<string> = new Set()): { bytes: number; zipped: number } {
-  let bytes = 0;
-  let zipped = 0;
-  const real = fs.realpathSync(dir);
-  if (seen.has(real)) return { bytes, zipped };
-  seen.add(real);
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) {
-      const inner = directorySize(full, seen);
-      bytes += inner.bytes;
-      zipped += inner.zipped;
-    } else if (entry.isFile()) {
-      const content = fs.readFileSync(full);
-      bytes += content.length;
-      // A zip entry is raw deflate plus a ~100-byte local header and central directory record.
-      zipped += deflateRawSync(content, { level: 6 }).length + 100;
-    }
-  }
-  return { bytes, zipped };
+/** What was measured before the change, with this same suite (kept so the table shows both). */
+interface Baseline {
+  readonly commit: string;
+  readonly description: string;
+  /** The one-minute load average while the cold starts were measured: they grow with it. */
+  readonly loadAverage: number;
+  readonly functions: Record<string, { zippedBytes: number; unzippedBytes: number; initMs: number; initMinMs: number; initCpuMs: number }>;
+  readonly forwarder40MB: { messageBytes: number; baselineRssBytes: number; peakAboveBaselineBytes: number };
 }
 
-/** Node's resolution of a package directory from a directory (walking up node_modules). */
-function packageDir(name: string, from: string): string | undefined {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, "node_modules", name);
-    if (fs.existsSync(path.join(candidate, "package.json"))) return candidate;
-    if (dir === path.dirname(dir)) return undefined;
-  }
+function readBaseline(): Baseline | undefined {
+  return fs.existsSync(BASELINE_FILE) ? (JSON.parse(fs.readFileSync(BASELINE_FILE, "utf8")) as Baseline) : undefined;
 }
 
-/** Package names a serialized closure requires (builtins and the runtime's AWS SDK v3 left out). */
+/** Package names a serialized closure requires (builtins left out). */
 function requiredPackages(code: string): string[] {
   const names = new Set<string>();
   for (const match of code.matchAll(/require\("([^"]+)"\)/g)) {
@@ -64,25 +50,10 @@ function requiredPackages(code: string): string[] {
     if (spec.startsWith("node:") || spec.startsWith(".") || spec.startsWith("/")) continue;
     const parts = spec.split("/");
     const name = spec.startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0]!;
-    if (!packageDir(name, ROOT)) continue; // a builtin such as "crypto"
+    if (!fs.existsSync(path.join(ROOT, "node_modules", name, "package.json"))) continue; // a builtin such as "crypto"
     names.add(name);
   }
   return [...names].sort();
-}
-
-/** The transitive closure of packages, as directories, that `names` need at run time. */
-function neededDirectories(names: readonly string[]): Set<string> {
-  const dirs = new Set<string>();
-  const visit = (name: string, from: string) => {
-    if (name.startsWith("@aws-sdk/client-")) return; // provided by the Lambda runtime
-    const dir = packageDir(name, from);
-    if (!dir || dirs.has(dir)) return;
-    dirs.add(dir);
-    const manifest = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
-    for (const dependency of Object.keys(manifest.dependencies ?? {})) visit(dependency, dir);
-  };
-  for (const name of names) visit(name, ROOT);
-  return dirs;
 }
 
 /** `@scope/a, @scope/b, c` → `@scope/{a, b}, c`, so a table cell stays readable. */
@@ -96,77 +67,91 @@ function packageList(names: readonly string[]): string {
 }
 
 function mib(bytes: number): string {
-  return `${(bytes / MIB).toFixed(1)} MiB`;
+  return `${(bytes / MIB).toFixed(2)} MiB`;
 }
 
-function kib(bytes: number): string {
-  return `${(bytes / 1024).toFixed(1)} KiB`;
+/** "before → now" for a cell, or just "now" without a baseline. */
+function compare(before: number | undefined, now: number, format: (value: number) => string): string {
+  return before === undefined ? format(now) : `${format(before)} → ${format(now)}`;
 }
+
+const ms = (value: number) => `${Math.round(value)} ms`;
 
 export const suite: BenchSuite = {
   name: "delivery",
-  title: "Delivery Lambdas: archive sizes and the forwarder's memory for a 40 MB message",
+  title: "Delivery Lambdas: archives, cold starts and the forwarder's memory for a 40 MB message",
   async run(progress) {
-    const functions = [
-      ["gmail-forwarder", gmailForwarderFactory],
-      ["bouncer", bouncerFactory],
-      ["credential-manager", credentialManagerFactory],
-    ] as const;
-    const archives = [];
-    for (const [name, factory] of functions) {
-      progress(`serializing ${name}`);
-      const { code } = await serializeFactory(`bench-${name}`, factory);
-      const packages = requiredPackages(code);
-      let neededBytes = 0;
-      let neededZipped = 0;
-      for (const dir of neededDirectories(packages)) {
-        const size = directorySize(dir);
-        neededBytes += size.bytes;
-        neededZipped += size.zipped;
-      }
-      const indexBytes = Buffer.byteLength(code);
-      archives.push({
-        name,
-        indexBytes,
-        indexGzipBytes: gzipSync(code).length,
-        requires: packages,
-        neededBytes,
-        neededZippedBytes: neededZipped,
-      });
-    }
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loads Pulumi only when this suite runs
+    const { measureArchive } = require("../../components/synth/archive") as typeof import("../../components/synth/archive");
+    const baseline = readBaseline();
+    const stack = await testStack(progress);
+    const archives = [...stack.archiveDirs].map(([name, dir]) => {
+      const size = measureArchive(dir);
+      return { name, zippedBytes: size.zippedBytes, unzippedBytes: size.unzippedBytes, requires: requiredPackages(fs.readFileSync(path.join(dir, "__index.js"), "utf8")) };
+    });
+    const loadBefore = os.loadavg()[0]!;
+    const coldStarts = await measureColdStarts(stack, COLD_START_RUNS, progress);
+    const loadAverage = Math.round(((loadBefore + os.loadavg()[0]!) / 2) * 10) / 10;
     const memory = await measureForwarderImport(SES_MAX_MESSAGE_BYTES, progress);
     const peakAbove = memory.peak - memory.baseline;
+    const forwarder = archives.find((archive) => archive.name.includes("gmail-forwarder"))!;
 
+    const before = baseline ? `before (${baseline.commit}) → now` : "now";
     const table = [
+      ...(baseline ? [`before: ${baseline.description}.`, ""] : []),
       ...markdownTable(
-        ["function", "__index.js", "gzip", "requires", "needed packages (unzipped / zip)"],
-        archives.map((archive) => [
-          archive.name,
-          kib(archive.indexBytes),
-          kib(archive.indexGzipBytes),
-          packageList(archive.requires),
-          `${mib(archive.neededBytes)} / ${mib(archive.neededZippedBytes)}`,
-        ]),
+        ["function", `zipped archive, ${before}`, "unzipped", `cold start CPU, ${before}`, `cold start wall, ${before}`, `fastest wall of ${COLD_START_RUNS}, ${before}`, "wall: load + first event (now)", "requires"],
+        archives.map((archive) => {
+          const cold = coldStarts.find((entry) => entry.function === archive.name)!;
+          const was = baseline?.functions[archive.name];
+          return [
+            archive.name,
+            compare(was?.zippedBytes, archive.zippedBytes, mib),
+            mib(archive.unzippedBytes),
+            compare(was?.initCpuMs, cold.initCpuMs, ms),
+            compare(was?.initMs, cold.initMs, ms),
+            compare(was?.initMinMs, cold.initMinMs, ms),
+            `${cold.loadMs} + ${cold.firstEventMs} ms`,
+            packageList(archive.requires),
+          ];
+        }),
       ),
       "",
-      "The deployed archive of each function (its package allow-list) is in the infrastructure suite.",
+      `Cold start: loading the archive and handling a first event, in ${COLD_START_RUNS} fresh processes per function (medians, and the fastest`,
+      `wall-clock run); CPU is the process's user + system time, which a busy machine changes far less than wall-clock time.`,
+      `Node's own start-up before loading the archive (about ${coldStarts[0]?.bootMs ?? "?"} ms) is not included. Load average while measuring:`,
+      `${loadAverage} now${baseline ? `, about ${baseline.loadAverage} for the figures before` : ""} (on ${os.cpus().length} cores); compare cold starts only at similar load.`,
+      `Budget: the forwarder's zipped archive ≤ ${mib(BUDGETS.forwarderZippedBytes)}: ${forwarder.zippedBytes <= BUDGETS.forwarderZippedBytes ? "within" : "OVER"}.`,
       "",
       ...markdownTable(
-        ["forwarder, one 40 MB message", "value"],
+        ["forwarder, one 40 MB message", baseline ? "before" : "", "now"].filter(Boolean),
         [
-          ["message size", mib(memory.messageBytes)],
-          ["RSS of the warm process before", mib(memory.baseline)],
-          [`peak RSS during the import${memory.exact ? " (VmHWM)" : " (sampled)"}`, mib(memory.peak)],
-          ["peak above warm RSS", mib(peakAbove)],
-          [`share of the ${FORWARDER_MEMORY_MB} MB function memory`, `${((memory.peak / (FORWARDER_MEMORY_MB * MIB)) * 100).toFixed(0)} %`],
-          ["import time (local stand-ins)", `${memory.durationMs.toFixed(0)} ms`],
+          ["message size", ...(baseline ? [mib(baseline.forwarder40MB.messageBytes)] : []), mib(memory.messageBytes)],
+          ["RSS of the warm process before", ...(baseline ? [mib(baseline.forwarder40MB.baselineRssBytes)] : []), mib(memory.baseline)],
+          [`peak RSS during the import${memory.exact ? " (VmHWM)" : " (sampled)"}`, ...(baseline ? [mib(baseline.forwarder40MB.baselineRssBytes + baseline.forwarder40MB.peakAboveBaselineBytes)] : []), mib(memory.peak)],
+          ["peak above warm RSS", ...(baseline ? [mib(baseline.forwarder40MB.peakAboveBaselineBytes)] : []), mib(peakAbove)],
+          [
+            "peak above warm ÷ message size (budget ≤ 2.5×)",
+            ...(baseline ? [`${(baseline.forwarder40MB.peakAboveBaselineBytes / baseline.forwarder40MB.messageBytes).toFixed(2)}×`] : []),
+            `${(peakAbove / memory.messageBytes).toFixed(2)}×`,
+          ],
+          [`share of the ${FORWARDER_MEMORY_MB} MB function memory (now)`, ...(baseline ? [""] : []), `${((memory.peak / (FORWARDER_MEMORY_MB * MIB)) * 100).toFixed(0)} %`],
+          ["import time, local stand-ins (now)", ...(baseline ? [""] : []), `${memory.durationMs.toFixed(0)} ms`],
         ],
       ),
     ];
     return {
       table,
       figures: {
-        archives,
+        baseline: baseline ?? null,
+        loadAverage,
+        functions: Object.fromEntries(
+          archives.map((archive) => {
+            const cold = coldStarts.find((entry) => entry.function === archive.name)!;
+            const { function: _name, runs: _runs, ...timings } = cold;
+            return [archive.name, { zippedBytes: archive.zippedBytes, unzippedBytes: archive.unzippedBytes, requires: archive.requires, ...timings }];
+          }),
+        ),
         forwarder40MB: {
           messageBytes: memory.messageBytes,
           baselineRssBytes: memory.baseline,

@@ -4,10 +4,9 @@
  * program builds it (its per-function package allow-list applied), unpacked and measured. Lambda allows
  * 50 MB zipped (direct upload) and 250 MB unzipped.
  */
-import * as path from "node:path";
 import { markdownTable, type BenchSuite } from "../suite";
+import { testStack } from "../test-stack";
 
-const ROOT = path.resolve(__dirname, "../..");
 const MIB = 1024 * 1024;
 const mib = (bytes: number) => (bytes / MIB).toFixed(2);
 
@@ -15,24 +14,15 @@ export const suite: BenchSuite = {
   name: "infrastructure",
   title: "Infrastructure: synth of the test stack and each Lambda archive as deployed",
   async run(progress) {
-    /* eslint-disable @typescript-eslint/no-require-imports -- Pulumi loads only when this suite runs */
-    const { synthesize } = require("../../components/synth/run") as typeof import("../../components/synth/run");
-    const { measureArchive, unpackArchive } = require("../../components/synth/archive") as typeof import("../../components/synth/archive");
-    const { pulumiConfigFromStackFile } = require("../../config/pulumi") as typeof import("../../config/pulumi");
-    /* eslint-enable @typescript-eslint/no-require-imports */
-
-    progress("synthesizing the test stack under mocks…");
-    const started = performance.now();
-    const result = await synthesize({ stack: "test", config: pulumiConfigFromStackFile(path.join(ROOT, "Pulumi.test.yaml")) });
-    const synthMs = Math.round(performance.now() - started);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loads Pulumi only when this suite runs
+    const { measureArchive } = require("../../components/synth/archive") as typeof import("../../components/synth/archive");
+    const { result, synthMs, archiveDirs } = await testStack(progress);
     const custom = result.resources.filter((resource) => resource.custom).length;
 
     const functions: Record<string, unknown> = {};
     const rows: Array<Array<string | number>> = [];
-    for (const [name, archive] of [...result.archives.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [name, dir] of archiveDirs) {
       progress(`measuring ${name}…`);
-      const dir = path.join(ROOT, "bench", ".out", "archives", name);
-      await unpackArchive(archive, dir);
       const size = measureArchive(dir);
       const packages = size.entries.filter((entry) => entry.path.startsWith("node_modules/")).length;
       const largest = size.entries.slice(0, 3).map((entry) => `${entry.path.replace(/^node_modules\//, "")} ${mib(entry.bytes)}`);

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -8,9 +9,10 @@ import { DescribeParametersCommand, GetParameterCommand, GetParametersByPathComm
 import { mockClient } from "aws-sdk-client-mock";
 import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
 import { ensureRoutingTable } from "../../adapters/aws/routing-table";
+import { GMAIL_INSERT_SCOPE, idTokenEmail } from "../../adapters/gmail/credentials";
 import { runCli } from "../../cli/framework";
 import { oauthCommands, type OAuthDeps } from "../../cli/oauth";
-import { authorizationUrl, GMAIL_INSERT_SCOPE, idTokenEmail, pkceChallenge, sameGoogleAccount } from "../../cli/oauth-flow";
+import { sameGoogleAccount, startConsent } from "../../cli/oauth-flow";
 import { PARAMETER_PLACEHOLDER } from "../../core/parameters";
 import { createRuleCodec } from "../../core/rules";
 import { routingTableName } from "../../core/table";
@@ -27,6 +29,10 @@ const CLIENT_PARAMETER = "/ses-mail/test/gmail/oauth-client";
 const TOKEN_PARAMETER = "/ses-mail/test/gmail/tokens/alice_at_gmail.com";
 const METADATA_PARAMETER = "/ses-mail/test/gmail/token-metadata/alice_at_gmail.com";
 
+/** RFC 7636 §4.2: the S256 challenge of a verifier. */
+function s256(verifier: string): string {
+  return createHash("sha256").update(verifier, "ascii").digest("base64url");
+}
 
 const ssm = mockClient(SSMClient);
 const sqs = mockClient(SQSClient);
@@ -107,7 +113,9 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
     expect(asked).toMatchObject({ client_id: CONSENT_CLIENT.client_id, response_type: "code", code_challenge_method: "S256", access_type: "offline", prompt: "consent", login_hint: "alice@gmail.com" });
     expect(asked.redirect_uri).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(asked.scope!.split(" ")).toEqual(["openid", "email", GMAIL_INSERT_SCOPE]);
-    expect(pkceChallenge(google.exchanges[0]!.code_verifier!)).toBe(asked.code_challenge);
+    const verifier = google.exchanges[0]!.code_verifier!;
+    expect(verifier).toMatch(/^[A-Za-z0-9\-._~]{43,128}$/); // RFC 7636 §4.1
+    expect(s256(verifier)).toBe(asked.code_challenge);
     expect(google.pages[0]).toMatchObject({ status: 200, text: expect.stringContaining("ses-mail is authorized") });
 
     const token = putValue(TOKEN_PARAMETER)!;
@@ -399,25 +407,30 @@ describe("ses-mail oauth status", () => {
 });
 
 describe("OAuth flow pieces", () => {
-  it("builds the authorization URL Google's installed-app flow expects", () => {
-    const url = new URL(authorizationUrl("https://accounts.google.com/o/oauth2/v2/auth", { clientId: "c", redirectUri: "http://127.0.0.1:5555", challenge: "ch", state: "st", loginHint: "a@gmail.com" }));
+  it("builds the authorization URL Google's installed-app flow expects, with a fresh PKCE challenge each time", async () => {
+    const args = {
+      client: { clientId: "c", clientSecret: "s" },
+      google: { authorizationUrl: "https://accounts.google.com/o/oauth2/v2/auth", tokenUrl: "https://oauth2.googleapis.com/token" },
+      redirectUri: "http://127.0.0.1:5555",
+      state: "st",
+      loginHint: "a@gmail.com",
+    };
+    const [first, second] = [await startConsent(args), await startConsent(args)];
+    const url = new URL(first.url);
     expect(url.origin + url.pathname).toBe("https://accounts.google.com/o/oauth2/v2/auth");
     expect(Object.fromEntries(url.searchParams)).toEqual({
       client_id: "c",
       redirect_uri: "http://127.0.0.1:5555",
       response_type: "code",
       scope: `openid email ${GMAIL_INSERT_SCOPE}`,
-      code_challenge: "ch",
+      code_challenge: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
       code_challenge_method: "S256",
       state: "st",
       access_type: "offline",
       prompt: "consent",
       login_hint: "a@gmail.com",
     });
-  });
-
-  it("computes the PKCE challenge of RFC 7636 appendix B", () => {
-    expect(pkceChallenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")).toBe("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    expect(new URL(second.url).searchParams.get("code_challenge")).not.toBe(url.searchParams.get("code_challenge"));
   });
 
   it.each([

@@ -12,7 +12,11 @@ import { ensureRoutingTable } from "../../adapters/aws/routing-table";
 import { createRuleCodec } from "../../core/rules";
 import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
-import { sesNotification, sqsRecord } from "../helpers/factories";
+import { oauthClientParameter, refreshTokenParameter } from "../../core/parameters";
+import { decisionEvent, fixture } from "../helpers/delivery";
+import { startFakeAws } from "../helpers/fake-aws";
+import { FAKE_CLIENT, startFakeGoogle } from "../helpers/fake-google";
+import { decisionDetail, sesNotification, sqsRecord } from "../helpers/factories";
 import { ARCHIVES_DIR } from "../helpers/lambda-archive";
 import { invokeInLambdaSandbox, runtimeProvidedPackages } from "../helpers/lambda-runtime";
 import { named, ofType, synthStack, T, type SynthRun } from "../helpers/synth";
@@ -81,6 +85,41 @@ it.each([
 ])("the %s archive loads and reports a record it cannot read as a partial batch failure", async (functionName) => {
   const outcome = await invokeInLambdaSandbox(dirs.get(functionName)!, { Records: [sqsRecord("{not json", { messageId: "bad-1" })] }, environmentOf(functionName));
   expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [{ itemIdentifier: "bad-1" }] } });
+});
+
+it("the forwarder archive imports a message through Google's libraries, with no package beyond what it bundles", async () => {
+  // Prepare: S3 and SSM stand-ins holding a message and the account's OAuth secrets, and a Gmail stand-in.
+  const aws = await startFakeAws();
+  const google = await startFakeGoogle();
+  try {
+    const env = environmentOf("ses-mail-gmail-forwarder-test");
+    await ensureRoutingTable(dynamo.client, env.ROUTING_TABLE!);
+    aws.objects.set("bucket/emails/m-archive", fixture("plain-text.eml"));
+    aws.parameters.set(oauthClientParameter("test"), JSON.stringify({ installed: FAKE_CLIENT }));
+    aws.parameters.set(refreshTokenParameter("test", "me@gmail.com"), JSON.stringify({ refresh_token: "1//me" }));
+    google.addAccount("me@gmail.com", "1//me");
+    const target = { recipient: "me@test.example.com", target: "me@gmail.com", match: "exact" as const, rule: "me@test.example.com" };
+    const event = { Records: [sqsRecord(decisionEvent(decisionDetail({ "forward-to-gmail": [target] }, { originalMessageId: "m-archive", s3: { bucket: "bucket", key: "emails/m-archive" } })))] };
+
+    // Act
+    const outcome = await invokeInLambdaSandbox(dirs.get("ses-mail-gmail-forwarder-test")!, event, {
+      ...env,
+      GMAIL_API_URL: google.baseUrl,
+      GOOGLE_OAUTH_TOKEN_URL: google.tokenUrl,
+      RETRY_QUEUE_URL: `${aws.endpoint}/123456789012/retry`,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_ENDPOINT_URL_S3: aws.endpoint,
+      AWS_ENDPOINT_URL_SSM: aws.endpoint,
+    });
+
+    // Assess: imported byte for byte; node-fetch, which gaxios would load without a fetch, is not in the archive.
+    expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [] } });
+    expect(google.imports).toEqual([expect.objectContaining({ account: "me@gmail.com", body: fixture("plain-text.eml") })]);
+    expect(fs.existsSync(path.join(dirs.get("ses-mail-gmail-forwarder-test")!, "node_modules", "node-fetch"))).toBe(false);
+  } finally {
+    await google.close();
+    await aws.close();
+  }
 });
 
 it("the credential manager archive loads and skips stream records that are not SMTP users", async () => {

@@ -15,7 +15,7 @@ import { lifecycleExpiry } from "../../adapters/aws/fate-reader";
 import { DynamoDbIdempotencyStore } from "../../adapters/aws/idempotency";
 import { S3MessageStore } from "../../adapters/aws/s3-message-store";
 import { GmailImporter } from "../../adapters/gmail/importer";
-import { GoogleOAuthTokens } from "../../adapters/gmail/oauth";
+import { GoogleAccounts } from "../../adapters/gmail/oauth";
 import { GMAIL_FORWARDER_TIMEOUT_SECONDS, RETRY_QUEUE_MAX_RECEIVES } from "../../components/gmail-forwarder";
 import { alarmSpecs, TOKEN_WARNING_SECONDS, type AlarmSpec } from "../../components/monitoring";
 import { MAX_RETENTION_SECONDS } from "../../components/queue";
@@ -94,7 +94,7 @@ class Simulation {
     this.progress = new DynamoDbMessageProgress({ tableName, client: dynamo.client });
     this.forward = createGmailForwarder({
       messages: new S3MessageStore({ client: this.s3.client }),
-      mailbox: new GmailImporter({ tokens: new GoogleOAuthTokens({ secrets: this.secrets, environment: ENV, tokenUrl: google.tokenUrl }), apiBaseUrl: google.baseUrl }),
+      mailbox: new GmailImporter({ accounts: new GoogleAccounts({ secrets: this.secrets, environment: ENV, tokenUrl: google.tokenUrl }), apiBaseUrl: google.baseUrl }),
       deliveries: new DynamoDbIdempotencyStore({ tableName, client: dynamo.client }),
       progress: this.progress,
       retryQueue: { enqueue: async (body, options) => this.retryQueue.send(body, options) },

@@ -5,7 +5,7 @@ import { DynamoDbMessageProgress } from "../../adapters/aws/delivery-state";
 import { DynamoDbIdempotencyStore } from "../../adapters/aws/idempotency";
 import { S3MessageStore } from "../../adapters/aws/s3-message-store";
 import { GmailImporter } from "../../adapters/gmail/importer";
-import { GoogleOAuthTokens } from "../../adapters/gmail/oauth";
+import { GoogleAccounts } from "../../adapters/gmail/oauth";
 import type { DecisionDetail, DecisionTarget } from "../../core/decision";
 import { RETRY_MESSAGE_KIND, type RetryMessage } from "../../core/delivery";
 import { oauthClientParameter, PARAMETER_PLACEHOLDER, refreshTokenParameter } from "../../core/parameters";
@@ -76,10 +76,10 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
   function forwarder(options: { now?: () => Date } = {}) {
     const observability = createObservability("gmail-forwarder-test");
     const outcomes = new RecordedOutcomes();
-    const tokens = new GoogleOAuthTokens({ secrets, environment: ENV, tokenUrl: google.tokenUrl });
+    const accounts = new GoogleAccounts({ secrets, environment: ENV, tokenUrl: google.tokenUrl });
     const forward = createGmailForwarder({
       messages: new S3MessageStore({ client: s3.client }),
-      mailbox: new GmailImporter({ tokens, apiBaseUrl: google.baseUrl }),
+      mailbox: new GmailImporter({ accounts, apiBaseUrl: google.baseUrl }),
       deliveries: new DynamoDbIdempotencyStore({ tableName, client: dynamo.client }),
       progress: new DynamoDbMessageProgress({ tableName, client: dynamo.client }),
       retryQueue,
@@ -272,8 +272,8 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
       // Prepare: the first invocation dies between Gmail's answer and the idempotency record
       s3.put(BUCKET, "emails/m-interrupted", fixture("plain-text.eml"));
       const body = decisionEvent(detailFor("m-interrupted", { forward: [forwardTo("alice@gmail.com")] }));
-      const tokens = new GoogleOAuthTokens({ secrets, environment: ENV, tokenUrl: google.tokenUrl });
-      const dying = new DiesAfterImport(new GmailImporter({ tokens, apiBaseUrl: google.baseUrl }));
+      const accounts = new GoogleAccounts({ secrets, environment: ENV, tokenUrl: google.tokenUrl });
+      const dying = new DiesAfterImport(new GmailImporter({ accounts, apiBaseUrl: google.baseUrl }));
       const crashedDeliveries = new DynamoDbIdempotencyStore({ tableName, client: dynamo.client });
       crashedDeliveries.useRemainingTime(() => 50); // the Lambda's remaining time: the lock lasts that long
       void createGmailForwarder({
@@ -361,15 +361,17 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     expect(s3.has(BUCKET, "emails/m-two-targets")).toBe(false);
   });
 
+  // How often each failure is scripted: google-auth-library asks the token endpoint again three times on
+  // 429 and 5xx, and answers a 401 or 403 from Gmail with a fresh token and a second request.
   it.each([
-    ["429 on the upload session", "session", { status: 429, headers: { "retry-after": "30" } }],
-    ["500 on the upload", "upload", { status: 500 }],
-    ["403 userRateLimitExceeded", "session", { status: 403, body: { error: { code: 403, message: "User-rate limit exceeded", errors: [{ reason: "userRateLimitExceeded" }] } } }],
-    ["503 from the token endpoint", "token", { status: 503, body: { error: "temporarily_unavailable" } }],
-  ] as const)("fails the record for a retry through SQS on %s, without parking it", async (_name, endpoint, failure) => {
+    ["429 on the upload session", "session", { status: 429, headers: { "retry-after": "30" } }, 1],
+    ["500 on the upload", "upload", { status: 500 }, 1],
+    ["403 userRateLimitExceeded, twice", "session", { status: 403, body: { error: { code: 403, message: "User-rate limit exceeded", errors: [{ reason: "userRateLimitExceeded" }] } } }, 2],
+    ["503 from the token endpoint, four times", "token", { status: 503, body: { error: "temporarily_unavailable" } }, 4],
+  ] as const)("fails the record for a retry through SQS on %s, without parking it", async (_name, endpoint, failure, times) => {
     google.revokeAccessTokens(); // make the token endpoint be asked again
     s3.put(BUCKET, "emails/m-transient", fixture("plain-text.eml"));
-    google.failNext(endpoint, failure);
+    google.failNext(endpoint, failure, times);
     const { forward, observability } = forwarder();
     const metrics = jest.spyOn(observability.metrics, "addMetric");
 

@@ -1,6 +1,7 @@
 /**
- * A Gmail-compatible HTTP server for tests: Google's OAuth token endpoint and the Gmail upload endpoint
- * of `users.messages.import` with the resumable protocol. It checks what a real server would refuse
+ * A Gmail-compatible HTTP server for tests, which Google's own libraries talk to (google-auth-library's
+ * OAuth2Client with this token URL, the `@googleapis/gmail` client with this root URL): Google's OAuth
+ * token endpoint and the Gmail upload endpoint of `users.messages.import` with the resumable protocol. It checks what a real server would refuse
  * (grant type, client, bearer token, upload headers, declared length, label ids) and answers with
  * Google's error shapes. Message bodies are hashed as they arrive, never buffered whole (small ones are
  * also kept for byte comparison).
@@ -51,8 +52,8 @@ export interface FakeGoogle {
   revokeRefreshToken(refreshToken: string): void;
   /** Invalidates every access token issued so far (Gmail then answers 401). */
   revokeAccessTokens(): void;
-  /** The next request to `endpoint` (optionally for one account) answers with this instead. */
-  failNext(endpoint: Endpoint, failure: ScriptedFailure): void;
+  /** The next `times` (default 1) requests to `endpoint` (optionally for one account) answer with this instead. */
+  failNext(endpoint: Endpoint, failure: ScriptedFailure, times?: number): void;
   /** Called with the number of bytes received when the first chunk of an upload arrives. */
   onFirstUploadChunk?: (account: string) => void;
   close(): Promise<void>;
@@ -99,7 +100,7 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
   async function token(req: IncomingMessage, res: ServerResponse): Promise<void> {
     requests.token++;
     const form = new URLSearchParams((await readAll(req)).toString("utf8"));
-    if (req.headers["content-type"] !== "application/x-www-form-urlencoded") return send(res, 400, { error: "invalid_request", error_description: "form expected" });
+    if (!String(req.headers["content-type"]).startsWith("application/x-www-form-urlencoded")) return send(res, 400, { error: "invalid_request", error_description: "form expected" });
     if (form.get("client_id") !== FAKE_CLIENT.client_id || form.get("client_secret") !== FAKE_CLIENT.client_secret) {
       return send(res, 401, { error: "invalid_client", error_description: "The OAuth client was not found." });
     }
@@ -213,8 +214,8 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
     revokeAccessTokens() {
       for (const entry of accessTokens.values()) entry.valid = false;
     },
-    failNext(endpoint, failure) {
-      failures.push({ endpoint, failure });
+    failNext(endpoint, failure, times = 1) {
+      for (let i = 0; i < times; i++) failures.push({ endpoint, failure });
     },
     async close() {
       server.closeAllConnections();

@@ -54,9 +54,19 @@ export function lambdaRuntimeNodePath(): string {
   return dir;
 }
 
-export type SandboxResult =
+/** Milliseconds: Node's start-up, loading `__index.js` (the function's init), the first invocation; wall-clock and CPU. */
+export interface SandboxTimings {
+  readonly bootMs: number;
+  readonly loadMs?: number;
+  readonly invokeMs?: number;
+  readonly loadCpuMs?: number;
+  readonly invokeCpuMs?: number;
+}
+
+export type SandboxResult = (
   | { ok: true; result: unknown; stderr: string }
-  | { ok: false; error: { name?: string; message: string; code?: string; phase?: string }; stderr: string };
+  | { ok: false; error: { name?: string; message: string; code?: string; phase?: string }; stderr: string }
+) & { timings: SandboxTimings };
 
 /** Invokes the archive unpacked in `dir` with `event`, with only `env` (plus fake credentials) set. */
 export async function invokeInLambdaSandbox(dir: string, event: unknown, env: Record<string, string>): Promise<SandboxResult> {
