@@ -31,6 +31,7 @@ import { crashPoint, deliveryLockMs } from "./crash-points";
 import { dataFiles, deadLetterCommands, LOCAL_QUEUE_FOLDERS, queueDir, queueRoleOf, type LocalQueueRole } from "./data-dir";
 import { deadLetterLine, messageLine, retryLine, type LineOptions } from "./log-line";
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from "./notification";
+import { detailOf, messageIdOf } from "./queue-bodies";
 
 /** An SQS-triggered Lambda handler with partial batch responses (the forwarder, the bouncer). */
 export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse | void>;
@@ -451,29 +452,5 @@ export class Pipeline {
     const waiters = this.progressWaiters;
     this.progressWaiters = [];
     for (const wake of waiters) wake();
-  }
-}
-
-/** The SES message id a queue body is about: a notification's, a decision's, or a retry message's. */
-export function messageIdOf(body: string): string | undefined {
-  const detail = detailOf(body);
-  if (detail) return detail.originalMessageId;
-  try {
-    const value = JSON.parse(body) as { mail?: { messageId?: unknown }; Type?: unknown; Message?: unknown };
-    if (value.Type === "Notification" && typeof value.Message === "string") return messageIdOf(value.Message);
-    return typeof value.mail?.messageId === "string" ? value.mail.messageId : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The decision inside a handler queue body: an EventBridge event, or a retry message wrapping one. */
-function detailOf(body: string): DecisionDetail | undefined {
-  try {
-    const value = JSON.parse(body) as { detail?: unknown; event?: { detail?: unknown } };
-    const detail = (value.detail ?? value.event?.detail) as DecisionDetail | undefined;
-    return detail && typeof detail.originalMessageId === "string" ? detail : undefined;
-  } catch {
-    return undefined;
   }
 }
