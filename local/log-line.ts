@@ -3,7 +3,7 @@
  *
  * One line per message once every action is done: the time, the SES message id (what `ses-mail trace`
  * takes), sender → each recipient with its action, what the handlers reported in brackets (each DSN
- * sent, each bounce suppressed and why, a delivery parked), a dead letter with its error, and the time
+ * sent, each suppressed bounce and why, a delivery parked), a dead letter with its error, and the time
  * from the SMTP 250 reply, e.g.
  * `10:00:01 0mh3…k2 alice@sender.example → bob@test.example.com: forward-to-gmail me@gmail.com; x@test.example.com: bounce [bounce sent to alice@sender.example] (14 ms)`
  *
@@ -55,7 +55,7 @@ export function errorSummary(error: OutcomeError): string {
   return `${error.code}: ${shorten(error.message)}`;
 }
 
-/** What the handlers reported, in report order: one remark per DSN sent, bounce suppressed, delivery parked. */
+/** What the handlers reported, in report order: one remark per DSN sent, per suppressed bounce, per parked delivery. */
 export function remarksOf(outcomes: readonly Outcome[]): string[] {
   const remarks: string[] = [];
   const add = (text: string) => {

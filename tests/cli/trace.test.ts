@@ -21,6 +21,8 @@ beforeAll(async () => {
       routes: [
         { recipient: "bob@test.example.com", actions: [{ type: "forward-to-gmail", target: "bob@gmail.com", labels: ["Label_7"] }] },
         { recipient: `*@${OTHER_DOMAIN}`, actions: [{ type: "bounce" }] },
+        { recipient: "keep@test.example.com", actions: [{ type: "store" }] },
+        { recipient: "void@test.example.com", actions: [{ type: "drop" }] },
       ],
       defaultAction: "bounce",
     }),
@@ -99,6 +101,22 @@ describe("ses-mail trace MESSAGE_ID --local", () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContainEqual(expect.stringMatching(/^ {2}\S+\s+no bounce for nobody@test\.example\.com: unauthenticated$/));
     expect(result.stdout.filter((line) => line.startsWith("  bounce to"))).toEqual([]);
+  });
+
+  it("finds a message no consumer sees: kept by a store rule, dropped by a drop rule", async () => {
+    // Prepare
+    const id = await send("alice@sender.example", ["keep@test.example.com", "void@test.example.com"], "trace-store-drop");
+
+    // Act
+    const result = await cli(["trace", id, "--data-dir", dataDir]);
+
+    // Assess
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContainEqual(expect.stringMatching(/^ {2}keep@test\.example\.com\s+store\s+rule keep@test\.example\.com \(exact\)$/));
+    expect(result.stdout).toContainEqual(expect.stringMatching(/^ {2}\S+\s+raw message kept for keep@test\.example\.com \(store\)$/));
+    expect(result.stdout).toContainEqual(expect.stringMatching(/^ {2}\S+\s+dropped for void@test\.example\.com by rule$/));
+    expect(result.stdout).toContain(`  raw message emails/${id}: kept`);
+    expect(fs.existsSync(path.join(dataDir, "emails", id))).toBe(true);
   });
 
   it("prints the fate as JSON for scripts", async () => {
