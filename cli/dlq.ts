@@ -221,6 +221,15 @@ function printSample(out: Output, target: StackTarget, located: Located, sampled
   }
 }
 
+/** Asks before a redrive unless `--yes`; refuses when nobody can answer. False (and says so) when the answer is no. */
+async function confirmMove(context: CommandContext, deps: DlqDeps, question: string): Promise<boolean> {
+  if (context.values.yes === true) return true;
+  const answer = await deps.confirm(question);
+  if (answer === undefined) throw new UserError(`${question} Nothing was moved: fix the cause first, then add --yes to move them`);
+  if (!answer) context.out.line("nothing was moved");
+  return answer;
+}
+
 /* ------------------------------------------------------------------------------------------------
  * Local mode: dead letters are files.
  * ---------------------------------------------------------------------------------------------- */
@@ -309,15 +318,7 @@ async function redriveLocal(context: CommandContext, dataDir: string, role: Loca
   }
   printLocalSample(out, dataDir, found, DEFAULT_SAMPLE, deps.now());
   const chosen = found.letters.slice(0, max ?? found.letters.length);
-  const question = `Move ${chosen.length} message(s) from ${found.label} back to ${found.returnsTo}?`;
-  if (values.yes !== true) {
-    const answer = await deps.confirm(question);
-    if (answer === undefined) throw new UserError(`${question} Nothing was moved: fix the cause first, then add --yes to move them`);
-    if (!answer) {
-      out.line("nothing was moved");
-      return;
-    }
-  }
+  if (!(await confirmMove(context, deps, `Move ${chosen.length} message(s) from ${found.label} back to ${found.returnsTo}?`))) return;
   const moved = await redriveDeadLetters(found.dir, chosen.map((letter) => letter.id));
   out.line(`moved ${moved.length} message(s) from ${found.label} back to ${found.returnsTo}: local mode takes them within a second while it runs, or at its next start`);
   if (moved.length < chosen.length) out.line(`${chosen.length - moved.length} of them had gone meanwhile (redriven by someone else)`);
@@ -477,15 +478,7 @@ function redrive(deps: DlqDeps): Command {
         }
         printSample(out, target, located, await sample(sqs, target, located.deadLetterUrl, DEFAULT_SAMPLE), deps.now());
         const limit = Math.min(max ?? located.count, located.count);
-        const question = `Move ${limit} message(s) from ${located.deadLetterQueue} back to ${located.destinationLabel}?`;
-        if (values.yes !== true) {
-          const answer = await deps.confirm(question);
-          if (answer === undefined) throw new UserError(`${question} Nothing was moved: fix the cause first, then add --yes to move them`);
-          if (!answer) {
-            out.line("nothing was moved");
-            return;
-          }
-        }
+        if (!(await confirmMove(context, deps, `Move ${limit} message(s) from ${located.deadLetterQueue} back to ${located.destinationLabel}?`))) return;
         out.note(`moving ${limit} message(s) from ${located.deadLetterQueue} to ${located.destinationLabel}`);
         const result = await moveMessages(sqs, target, located, limit, out);
         out.line(`moved ${result.moved} message(s) from ${located.deadLetterQueue} back to ${located.destinationLabel}`);
