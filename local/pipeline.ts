@@ -251,8 +251,16 @@ export class Pipeline {
     return { record: (outcome) => this.recordOutcome(stage, outcome) };
   }
 
-  /** What a stage's sink does with each outcome (see outcomeSink). */
+  /** What a stage's sink does with each outcome (see outcomeSink). A record that cannot be kept is said, never thrown. */
   recordOutcome(stage: OutcomeStage, outcome: Outcome): void {
+    try {
+      this.keepOutcome(stage, outcome);
+    } catch (error) {
+      this.options.output(`cannot record a ${outcome.kind} outcome: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  private keepOutcome(stage: OutcomeStage, outcome: Outcome): void {
     // The decision itself is in events.jsonl already: the record says only when it was made.
     this.outcomeLog.append(outcome.kind === "routed" ? { kind: outcome.kind, messageId: outcome.messageId, at: outcome.at } : outcome);
     const error = failureOf(outcome);
@@ -268,6 +276,7 @@ export class Pipeline {
 
   /** The errors a stage reported for a record (and forgets them). */
   private takeFailure(stage: OutcomeStage, message: QueueMessage): OutcomeError | undefined {
+    if (this.failures.size === 0) return undefined; // the common case: nothing failed, no body to parse
     const keys = [`${stage} sqs ${message.id}`];
     const messageId = messageIdOf(message.body);
     if (messageId) keys.push(`${stage} ${messageId}`);
