@@ -140,8 +140,12 @@ async function listEntries(dir: string): Promise<string[]> {
   }
 }
 
-/** Removes the temporary files a crash left in a folder written with writeFileDurably. */
-async function removeTemporaryFiles(dir: string): Promise<void> {
+/**
+ * Tidies the dead-letter folder after a crash: removes the temporary files of dead letters being
+ * written, and the empty files earlier versions set aside for journal entries a crash had cut short
+ * (they hold nothing, and are not dead letters).
+ */
+async function tidyDeadLetters(dir: string): Promise<void> {
   let names: string[];
   try {
     names = await fs.promises.readdir(dir);
@@ -149,7 +153,11 @@ async function removeTemporaryFiles(dir: string): Promise<void> {
     if (isNotFound(error)) return;
     throw error;
   }
-  for (const name of names) if (name.startsWith(".") && name.endsWith(".tmp")) await removeFile(path.join(dir, name));
+  for (const name of names) {
+    const file = path.join(dir, name);
+    if (name.startsWith(".") && name.endsWith(".tmp")) await removeFile(file);
+    else if (isEntryName(name) && (await fs.promises.stat(file)).size === 0) await removeFile(file);
+  }
 }
 
 /** A journal entry's content, or undefined when a crash cut its write short (empty or not JSON). */
@@ -279,7 +287,7 @@ export class LocalQueue implements RetryQueue {
   async recover(): Promise<Recovery> {
     if (!this.dir) return { recovered: 0, discarded: 0 };
     await fs.promises.mkdir(this.dir, { recursive: true });
-    if (this.deadLetterDir) await removeTemporaryFiles(this.deadLetterDir);
+    if (this.deadLetterDir) await tidyDeadLetters(this.deadLetterDir);
     let recovered = 0;
     let discarded = 0;
     for (const name of await listEntries(this.dir)) {

@@ -149,6 +149,8 @@ describe("LocalQueue", () => {
     fs.writeFileSync(path.join(dir, "q", "0002-whole.json"), JSON.stringify({ body: "kept", sentTimestamp: 1 }));
     fs.mkdirSync(path.join(dir, "q-dlq"));
     fs.writeFileSync(path.join(dir, "q-dlq", ".0003-x.json.123.abcd.tmp"), "");
+    // What an earlier version set aside for such an entry: an empty "dead letter".
+    fs.writeFileSync(path.join(dir, "q-dlq", "0004-empty.json"), "");
     const queue = new LocalQueue({ name: "q", dir: path.join(dir, "q") });
 
     // Act
