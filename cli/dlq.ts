@@ -1,7 +1,10 @@
 /**
  * `ses-mail dlq show|redrive --queue input|forwarder|bouncer|retry|event-routing|credential-manager`:
  * look at what a dead-letter queue holds and why, then move it back to the queue it came from, with a
- * count and progress. The event bus's DLQ goes back to the queue each event was meant for (EventBridge
+ * count and progress. With `--local` (and `--data-dir`), the same for local mode's four queues, whose
+ * dead letters are files in `queues/<queue>-dlq/` that record the error of their last attempt; a
+ * redrive moves them to `queues/<queue>-redrive/`, where local mode takes them back (within a second
+ * while it runs, else at its next start). The event bus's DLQ goes back to the queue each event was meant for (EventBridge
  * names it in the message's TARGET_ARN); the credential manager's DLQ can only be shown (it holds
  * pointers to stream records, which cannot be replayed).
  *
@@ -10,6 +13,7 @@
  * policy) and reports exactly what moved. A crash between send and delete leaves a copy in both
  * queues; the handlers are idempotent, so the copy is delivered once.
  */
+import * as path from "node:path";
 import * as readline from "node:readline/promises";
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -21,10 +25,14 @@ import {
   type MessageAttributeValue,
 } from "@aws-sdk/client-sqs";
 import { FunctionKey } from "../components/naming";
+import { queueFolders, readDeadLetters, redriveDeadLetters, type DeadLetterRecord } from "../adapters/local/queue";
+import { dataDirOption, deadLetterCommands, LOCAL_QUEUE_ROLES, queueDir, type LocalQueueRole } from "../local/data-dir";
+import { messageIdOf } from "../local/queue-bodies";
 import { describeDeadLetter, summarizeDeadLetter, type DeadLetterSummary } from "./dead-letters";
 import { formatTable, UserError, type Command, type CommandContext, type Output } from "./framework";
 import { DEFAULT_FOLLOW, replayRetryQueue, type FollowOptions } from "./retry-replay";
 import { formatDuration, QUEUE_ROLES, queueDepth, queuePairs, queueUrl } from "./stack-health";
+import { LOCAL_DATA_OPTIONS, LOCAL_DATA_USAGE, localDataDir } from "./target";
 
 /** Every DLQ the commands know: the four of working queues, the event bus's and the credential manager's. */
 export const DLQ_ROLES = [...QUEUE_ROLES, "event-routing", "credential-manager"] as const;
@@ -64,6 +72,7 @@ async function terminalConfirm(question: string): Promise<boolean | undefined> {
 export const DEFAULT_DLQ_DEPS: DlqDeps = { confirm: terminalConfirm, now: () => new Date(), follow: DEFAULT_FOLLOW };
 
 const QUEUE_USAGE = `--queue ${DLQ_ROLES.join("|")}`;
+const WHERE_USAGE = `(${STACK_USAGE} | ${LOCAL_DATA_USAGE})`;
 
 function queueRole(context: CommandContext): DlqRole {
   const value = context.values.queue as string | undefined;
@@ -212,16 +221,121 @@ function printSample(out: Output, target: StackTarget, located: Located, sampled
   }
 }
 
+/** Asks before a redrive unless `--yes`; refuses when nobody can answer. False (and says so) when the answer is no. */
+async function confirmMove(context: CommandContext, deps: DlqDeps, question: string): Promise<boolean> {
+  if (context.values.yes === true) return true;
+  const answer = await deps.confirm(question);
+  if (answer === undefined) throw new UserError(`${question} Nothing was moved: fix the cause first, then add --yes to move them`);
+  if (!answer) context.out.line("nothing was moved");
+  return answer;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Local mode: dead letters are files.
+ * ---------------------------------------------------------------------------------------------- */
+
+/** The data directory when the command is aimed at local mode; refuses --stack with it. */
+function localTarget(context: CommandContext): string | undefined {
+  const dataDir = localDataDir(context);
+  if (dataDir && context.values.stack !== undefined) throw new UserError("give --stack or --local, not both");
+  if (!dataDir && context.values.stack === undefined) throw new UserError(`say which dead-letter queues: ${WHERE_USAGE}`);
+  return dataDir;
+}
+
+function localRole(role: DlqRole): LocalQueueRole {
+  if (!(LOCAL_QUEUE_ROLES as readonly string[]).includes(role)) {
+    throw new UserError(`local mode has no ${role} dead-letter queue; its queues are ${LOCAL_QUEUE_ROLES.join(", ")}`);
+  }
+  return role as LocalQueueRole;
+}
+
+interface LocalDeadLetters {
+  readonly role: LocalQueueRole;
+  readonly dir: string;
+  /** `queues/gmail-forwarder-dlq`, as the data directory names it. */
+  readonly label: string;
+  readonly returnsTo: string;
+  readonly letters: readonly DeadLetterRecord[];
+}
+
+async function localDeadLetters(dataDir: string, role: LocalQueueRole): Promise<LocalDeadLetters> {
+  const dir = queueDir(dataDir, role);
+  const folders = queueFolders(dir);
+  return {
+    role,
+    dir,
+    label: path.relative(dataDir, folders.deadLetters),
+    returnsTo: path.relative(dataDir, folders.journal),
+    letters: await readDeadLetters(folders.deadLetters),
+  };
+}
+
+function printLocalSample(out: Output, dataDir: string, found: LocalDeadLetters, limit: number, now: Date): void {
+  const sampled = found.letters.slice(0, limit);
+  out.line(`${found.label} in ${dataDir}: ${found.letters.length} message(s)${sampled.length > 0 && sampled.length < found.letters.length ? `; ${sampled.length} of them:` : sampled.length > 0 ? ":" : ""}`);
+  const rows = sampled.map((letter) => {
+    const at = Date.parse(letter.deadLetteredAt);
+    return [`  ${describeDeadLetter(summarizeDeadLetter(letter.body))}`, `${Number.isNaN(at) ? "dead-lettered" : `dead-lettered ${formatDuration((now.getTime() - at) / 1000)} ago`} after ${letter.receiveCount} attempt(s)`];
+  });
+  for (const line of formatTable(rows)) out.line(line);
+  for (const letter of sampled) out.line(`    why (${messageIdOf(letter.body) ?? letter.id}): ${letter.error.code}: ${letter.error.message}`);
+}
+
+async function showLocal(context: CommandContext, dataDir: string, role: LocalQueueRole, limit: number, deps: DlqDeps): Promise<void> {
+  const { out, values } = context;
+  const found = await localDeadLetters(dataDir, role);
+  if (values.json) {
+    out.json({
+      deadLetterQueue: found.label,
+      dataDir,
+      returnsTo: found.returnsTo,
+      count: found.letters.length,
+      sample: found.letters.slice(0, limit).map((letter) => ({
+        id: letter.id,
+        receiveCount: letter.receiveCount,
+        sentAt: letter.sentTimestamp > 0 ? new Date(letter.sentTimestamp).toISOString() : null,
+        deadLetteredAt: letter.deadLetteredAt || null,
+        error: letter.error,
+        ...summarizeDeadLetter(letter.body),
+      })),
+    });
+    return;
+  }
+  printLocalSample(out, dataDir, found, limit, deps.now());
+  if (found.letters.length === 0) return;
+  const id = messageIdOf(found.letters[0]!.body);
+  if (id) out.line(`trace one with: ses-mail trace ${id} ${dataDirOption(dataDir)}`);
+  out.line(`move them back with: ${deadLetterCommands(dataDir, role).redrive}`);
+}
+
+async function redriveLocal(context: CommandContext, dataDir: string, role: LocalQueueRole, max: number | undefined, deps: DlqDeps): Promise<void> {
+  const { out, values } = context;
+  if (values.replay) throw new UserError("--replay is for a deployed stack's retry processor: local mode's retry queue replays by itself");
+  const found = await localDeadLetters(dataDir, role);
+  if (found.letters.length === 0) {
+    out.line(`${found.label} in ${dataDir} is empty: nothing to move`);
+    return;
+  }
+  printLocalSample(out, dataDir, found, DEFAULT_SAMPLE, deps.now());
+  const chosen = found.letters.slice(0, max ?? found.letters.length);
+  if (!(await confirmMove(context, deps, `Move ${chosen.length} message(s) from ${found.label} back to ${found.returnsTo}?`))) return;
+  const moved = await redriveDeadLetters(found.dir, chosen.map((letter) => letter.id));
+  out.line(`moved ${moved.length} message(s) from ${found.label} back to ${found.returnsTo}: local mode takes them within a second while it runs, or at its next start`);
+  if (moved.length < chosen.length) out.line(`${chosen.length - moved.length} of them had gone meanwhile (redriven by someone else)`);
+}
+
 function show(deps: DlqDeps): Command {
   return {
     name: "dlq show",
     summary: "Show what a dead-letter queue holds and why it failed, without moving anything",
-    usage: `ses-mail dlq show ${QUEUE_USAGE} [--limit N] [--json] ${STACK_USAGE}`,
-    options: { ...STACK_OPTIONS, queue: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" } },
+    usage: `ses-mail dlq show ${QUEUE_USAGE} [--limit N] [--json] ${WHERE_USAGE}`,
+    options: { ...STACK_OPTIONS, ...LOCAL_DATA_OPTIONS, queue: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" } },
     positionals: [0, 0],
     async run(context) {
       const role = queueRole(context);
       const limit = positiveInteger("limit", context.values.limit as string | undefined, DEFAULT_SAMPLE, SQS_BATCH);
+      const dataDir = localTarget(context);
+      if (dataDir) return showLocal(context, dataDir, localRole(role), limit, deps);
       const target = resolveStack(context);
       const sqs = new SQSClient(target.clientConfig("SQS"));
       try {
@@ -342,14 +456,16 @@ function redrive(deps: DlqDeps): Command {
   return {
     name: "dlq redrive",
     summary: "Move dead-lettered messages back to their queue, after showing a sample of what failed and why",
-    usage: `ses-mail dlq redrive ${QUEUE_USAGE} [--yes] [--max N] [--replay] ${STACK_USAGE}`,
-    options: { ...STACK_OPTIONS, queue: { type: "string" }, yes: { type: "boolean" }, max: { type: "string" }, replay: { type: "boolean" } },
+    usage: `ses-mail dlq redrive ${QUEUE_USAGE} [--yes] [--max N] [--replay] ${WHERE_USAGE}`,
+    options: { ...STACK_OPTIONS, ...LOCAL_DATA_OPTIONS, queue: { type: "string" }, yes: { type: "boolean" }, max: { type: "string" }, replay: { type: "boolean" } },
     positionals: [0, 0],
     async run(context) {
       const { out, values } = context;
       const role = queueRole(context);
       if (values.replay && role !== "retry") throw new UserError("--replay applies to --queue retry only (it starts the retry processor)");
       const max = values.max === undefined ? undefined : positiveInteger("max", values.max as string, 0, 100_000);
+      const dataDir = localTarget(context);
+      if (dataDir) return redriveLocal(context, dataDir, localRole(role), max, deps);
       const target = resolveStack(context);
       const sqs = new SQSClient(target.clientConfig("SQS"));
       try {
@@ -362,15 +478,7 @@ function redrive(deps: DlqDeps): Command {
         }
         printSample(out, target, located, await sample(sqs, target, located.deadLetterUrl, DEFAULT_SAMPLE), deps.now());
         const limit = Math.min(max ?? located.count, located.count);
-        const question = `Move ${limit} message(s) from ${located.deadLetterQueue} back to ${located.destinationLabel}?`;
-        if (values.yes !== true) {
-          const answer = await deps.confirm(question);
-          if (answer === undefined) throw new UserError(`${question} Nothing was moved: fix the cause first, then add --yes to move them`);
-          if (!answer) {
-            out.line("nothing was moved");
-            return;
-          }
-        }
+        if (!(await confirmMove(context, deps, `Move ${limit} message(s) from ${located.deadLetterQueue} back to ${located.destinationLabel}?`))) return;
         out.note(`moving ${limit} message(s) from ${located.deadLetterQueue} to ${located.destinationLabel}`);
         const result = await moveMessages(sqs, target, located, limit, out);
         out.line(`moved ${result.moved} message(s) from ${located.deadLetterQueue} back to ${located.destinationLabel}`);

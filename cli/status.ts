@@ -1,11 +1,17 @@
 /**
  * `ses-mail status`: the state of a deployed stack on one screen: each queue's depth and oldest
  * message, its dead-letter queue, the alarms that are firing, and how long the Gmail tokens have left.
+ * With `--local`, the same for local mode's data directory: its four queues (waiting, oldest, dead
+ * letters and the command that shows them); local mode has no alarms, and its retry queue holds the
+ * deliveries parked for an operator.
  */
+import * as path from "node:path";
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { formatTable, type Command } from "./framework";
+import { deadLetterCount, journalSummary } from "../adapters/local/queue";
+import { deadLetterCommands, LOCAL_QUEUE_FOLDERS, LOCAL_QUEUE_ROLES, queueDir } from "../local/data-dir";
+import { formatTable, UserError, type Command, type CommandContext } from "./framework";
 import {
   describeExpiry,
   describeMonitorValue,
@@ -21,22 +27,58 @@ import {
   type QueueDepth,
 } from "./stack-health";
 import { resolveStack, STACK_OPTIONS, STACK_USAGE } from "./stack-target";
+import { LOCAL_DATA_OPTIONS, LOCAL_DATA_USAGE, localDataDir } from "./target";
 
 export interface StatusDeps {
   readonly now: () => Date;
+}
+
+async function localStatus(context: CommandContext, dataDir: string, now: Date): Promise<void> {
+  const { out, values } = context;
+  const queues = await Promise.all(
+    LOCAL_QUEUE_ROLES.map(async (role) => {
+      const dir = queueDir(dataDir, role);
+      const journal = await journalSummary(dir);
+      return {
+        role,
+        queue: path.join("queues", LOCAL_QUEUE_FOLDERS[role]),
+        waiting: journal.messages,
+        oldestSeconds: journal.oldestSentAt ? Math.max(0, Math.round((now.getTime() - journal.oldestSentAt.getTime()) / 1000)) : null,
+        deadLettered: await deadLetterCount(dir),
+      };
+    }),
+  );
+  if (values.json) {
+    out.json({ dataDir, at: now.toISOString(), queues });
+    return;
+  }
+  out.line(`local mode data in ${dataDir} at ${now.toISOString().replace(/\.\d+Z$/, "Z")}`);
+  out.line();
+  const rows = queues.map((queue) => [
+    queue.role,
+    String(queue.waiting),
+    queue.oldestSeconds === null ? "-" : formatDuration(queue.oldestSeconds),
+    queue.deadLettered > 0 ? `${queue.deadLettered}  ← ${deadLetterCommands(dataDir, queue.role).show}` : "0",
+  ]);
+  for (const line of formatTable([["QUEUE", "WAITING", "OLDEST", "DEAD-LETTERED"], ...rows])) out.line(line);
+  const parked = queues.find((queue) => queue.role === "retry")!.waiting;
+  if (parked > 0) out.line(`${parked} deliver${parked === 1 ? "y is" : "ies are"} parked in the retry queue for a mailbox that needs an operator`);
 }
 
 function statusCommand(deps: StatusDeps): Command {
   return {
     name: "status",
     summary: "One screen: queue depths and oldest messages, dead-letter queues, alarms in ALARM, Gmail token countdown",
-    usage: `ses-mail status [--json] ${STACK_USAGE}`,
-    options: { ...STACK_OPTIONS, json: { type: "boolean" } },
+    usage: `ses-mail status [--json] (${STACK_USAGE} | ${LOCAL_DATA_USAGE})`,
+    options: { ...STACK_OPTIONS, ...LOCAL_DATA_OPTIONS, json: { type: "boolean" } },
     positionals: [0, 0],
     async run(context) {
       const { out, values } = context;
-      const target = resolveStack(context);
       const now = deps.now();
+      const dataDir = localDataDir(context);
+      if (dataDir && values.stack !== undefined) throw new UserError("give --stack or --local, not both");
+      if (dataDir) return localStatus(context, dataDir, now);
+      const target = resolveStack(context);
       const sqs = new SQSClient(target.clientConfig("SQS"));
       const cloudwatch = new CloudWatchClient(target.clientConfig("CLOUDWATCH"));
       const ssm = new SSMClient(target.clientConfig("SSM"));

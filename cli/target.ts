@@ -3,6 +3,8 @@
  * local mode's embedded store (`--local`, or AWS_ENDPOINT_URL_DYNAMODB). Also the routing settings
  * (default action, verdict policy) that `rules test` and `route` apply.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDbRuleStore } from "../adapters/aws/dynamodb-rules";
 import { loadStackConfig, loadStackConfigFile } from "../config/load";
@@ -10,6 +12,7 @@ import type { StackConfig } from "../config/schema";
 import type { RoutingSettings } from "../core/routing";
 import { LOCAL_ENVIRONMENT, routingTableName } from "../core/table";
 import { DEFAULT_VERDICT_POLICY } from "../core/verdicts";
+import { DEFAULT_DATA_DIR } from "../local/data-dir";
 import { UserError, type CommandContext, type OptionSpec } from "./framework";
 
 /** Local mode's DynamoDB endpoint unless `--dynamodb-port` moved it. */
@@ -101,4 +104,25 @@ export function explainStoreError(error: unknown, target: RulesTarget): never {
     throw new UserError("no AWS credentials: set AWS_PROFILE or run `aws sso login`", { cause: error });
   }
   throw error;
+}
+
+/** For commands that read local mode's data directory (trace, dlq, status): `--local`, and where it is. */
+export const LOCAL_DATA_OPTIONS: OptionSpec = {
+  local: { type: "boolean" },
+  "data-dir": { type: "string" },
+};
+export const LOCAL_DATA_USAGE = `--local [--data-dir DIR]`;
+
+/**
+ * Local mode's data directory when the command is aimed at it (`--local`, or `--data-dir` alone), else
+ * undefined. The default is the one `npm start` uses, relative to the current directory.
+ */
+export function localDataDir(context: CommandContext): string | undefined {
+  const given = context.values["data-dir"] as string | undefined;
+  if (context.values.local !== true && given === undefined) return undefined;
+  const dir = path.resolve(given ?? DEFAULT_DATA_DIR);
+  if (!fs.existsSync(dir)) {
+    throw new UserError(`no local-mode data in ${dir}: has local mode run there? (npm start${given === undefined ? ", or give --data-dir DIR" : ""})`);
+  }
+  return dir;
 }

@@ -9,12 +9,13 @@ import { GmailImporter } from "../adapters/gmail/importer";
 import { GoogleAccounts } from "../adapters/gmail/oauth";
 import type { FileMessageStore } from "../adapters/local/file-message-store";
 import { MaildirImporter } from "../adapters/local/maildir";
-import type { MailboxImporter, RawMailSender, RetryQueue, SecretStore } from "../core/ports";
+import type { MailboxImporter, OutcomeSink, RawMailSender, RetryQueue, SecretStore } from "../core/ports";
 import { createBouncer } from "../handlers/bouncer";
 import { createGmailForwarder } from "../handlers/gmail-forwarder";
+import { crashPoint } from "./crash-points";
 import type { LocalDynamoDb } from "./dynamodb";
-import { createLocalObservability, type LogObserver } from "./observability";
-import { LOCAL_HANDLER_TIMEOUT_MS, type SqsHandler } from "./pipeline";
+import { createLocalObservability } from "./observability";
+import { localHandlerTimeoutMs, type SqsHandler } from "./pipeline";
 
 export interface LocalHandlerOptions {
   /** The stack's environment: names the Gmail secrets when real Gmail is used. */
@@ -27,20 +28,8 @@ export interface LocalHandlerOptions {
     | { readonly secrets: SecretStore; readonly gmailApiUrl?: string; readonly oauthTokenUrl?: string };
   readonly sender: RawMailSender;
   readonly retryQueue: RetryQueue;
-  /** Receives what the operator should read in a message's line: a bounce sent or suppressed, a delivery parked. */
-  readonly note?: (messageId: string, text: string) => void;
-}
-
-/** Turns the handlers' log calls into short notes for the per-message line. */
-function noteTaker(note: LocalHandlerOptions["note"]): LogObserver | undefined {
-  if (!note) return undefined;
-  return (_level, message, attributes) => {
-    const messageId = typeof attributes.messageId === "string" ? attributes.messageId : undefined;
-    if (!messageId) return;
-    if (message === "bounce suppressed") note(messageId, `no bounce for ${String(attributes.recipient)} (${String(attributes.reason)})`);
-    else if (message === "bounce sent") note(messageId, `bounce sent to ${String(attributes.to)}`);
-    else if (message.startsWith("mailbox needs an operator")) note(messageId, `${String(attributes.account)} needs an operator: parked in the retry queue`);
-  };
+  /** Where each handler reports what it did with every message (the pipeline's console lines and outcomes.jsonl). */
+  readonly outcomes?: { readonly forwarder: OutcomeSink; readonly bouncer: OutcomeSink };
 }
 
 export function buildMailbox(options: LocalHandlerOptions["mailbox"], environment: string): MailboxImporter {
@@ -48,14 +37,23 @@ export function buildMailbox(options: LocalHandlerOptions["mailbox"], environmen
     const accounts = new GoogleAccounts({ secrets: options.secrets, environment, ...(options.oauthTokenUrl ? { tokenUrl: options.oauthTokenUrl } : {}) });
     return new GmailImporter({ accounts, ...(options.gmailApiUrl ? { apiBaseUrl: options.gmailApiUrl } : {}) });
   }
-  return new MaildirImporter({ root: options.maildirRoot, ...(options.hostname ? { hostname: options.hostname } : {}) });
+  const maildir = new MaildirImporter({ root: options.maildirRoot, ...(options.hostname ? { hostname: options.hostname } : {}) });
+  return {
+    async importMessage(account, message, labels) {
+      const imported = await maildir.importMessage(account, message, labels);
+      // The crash tests' window: the mail is in the Maildir, the forwarder's record of it not yet completed.
+      crashPoint("imported");
+      return imported;
+    },
+  };
 }
 
 export function buildHandlers(options: LocalHandlerOptions): { forwarder: SqsHandler; bouncer: SqsHandler } {
   const { dynamo } = options;
   const deliveries = new DynamoDbIdempotencyStore({ tableName: dynamo.tableName, client: dynamo.client });
   // A delivery a crash interrupted stays locked this long, as a Lambda's would for its remaining time.
-  deliveries.useRemainingTime(() => LOCAL_HANDLER_TIMEOUT_MS);
+  const lockMs = localHandlerTimeoutMs();
+  deliveries.useRemainingTime(() => lockMs);
   const progress = new DynamoDbMessageProgress({ tableName: dynamo.tableName, client: dynamo.client });
   const forwarder = createGmailForwarder({
     messages: options.store,
@@ -63,14 +61,16 @@ export function buildHandlers(options: LocalHandlerOptions): { forwarder: SqsHan
     deliveries,
     progress,
     retryQueue: options.retryQueue,
-    observability: createLocalObservability("gmail-forwarder", { observe: noteTaker(options.note) }),
+    observability: createLocalObservability("gmail-forwarder"),
+    ...(options.outcomes ? { outcomes: options.outcomes.forwarder } : {}),
   });
   const bouncer = createBouncer({
     messages: options.store,
     sender: options.sender,
     throttle: new DynamoDbThrottleStore({ tableName: dynamo.tableName, client: dynamo.client }),
     progress,
-    observability: createLocalObservability("bouncer", { observe: noteTaker(options.note) }),
+    observability: createLocalObservability("bouncer"),
+    ...(options.outcomes ? { outcomes: options.outcomes.bouncer } : {}),
   });
   return { forwarder: (event) => forwarder(event), bouncer: (event) => bouncer(event) };
 }

@@ -259,7 +259,7 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
       });
       await options.publish(JSON.stringify(notification));
       accepted = true;
-      return `Ok ${messageId}`;
+      return `Ok: queued as ${messageId}`;
     } catch (error) {
       if (error instanceof Error && "responseCode" in error) throw error;
       note(`451 from ${describeSender(session) || "<>"}: could not store the message: ${error instanceof Error ? error.message : String(error)}`);

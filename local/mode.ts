@@ -5,8 +5,9 @@
  *
  * DATA_DIR holds everything: `emails/` (S3), `mail/<gmail-address>/` (Maildirs), `outbox/` (bounces
  * sent), `queues/` (the journals of the in-process queues and their dead letters), `dynamodb/`
- * (the routing table), `events.jsonl` (every routing decision), `tls/` (the STARTTLS certificate) and
- * `ses-mail.lock` (the process running on it: one local mode per data directory).
+ * (the routing table), `events.jsonl` (every routing decision), `outcomes.jsonl` (what each stage did
+ * with each message), `tls/` (the STARTTLS certificate) and `ses-mail.lock` (the process running on it:
+ * one local mode per data directory); local/data-dir.ts describes the layout.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -14,17 +15,19 @@ import * as path from "node:path";
 import type { SMTPServer } from "smtp-server";
 import type { StackConfig } from "../config/schema";
 import type { DecisionDetail } from "../core/decision";
+import type { Outcome } from "../core/outcomes";
 import type { RawMailSender } from "../core/ports";
 import { createRouter } from "../handlers/router";
 import { FileMessageStore } from "../adapters/local/file-message-store";
 import { FileSecretStore } from "../adapters/local/file-secrets";
 import { OutboxSender, parseSmarthost, SmarthostSender } from "../adapters/local/outbox";
+import { deadLetterCount } from "../adapters/local/queue";
 import { ensureCertificate } from "./certificate";
 import { lockDataDirectory } from "./data-lock";
+import { deadLetterCommands, LOCAL_BUCKET, LOCAL_QUEUE_ROLES, queueDir } from "./data-dir";
 import { LocalStartError, loadDeclaredRoutes, startLocalDynamoDb, startTtlSweeper, type LocalDynamoDb } from "./dynamodb";
 import { buildHandlers } from "./handlers";
 import { createIntakeServer } from "./intake";
-import type { StageOutcome } from "./log-line";
 import { createLocalObservability } from "./observability";
 import { Pipeline, type PipelineOptions } from "./pipeline";
 import { loadResolverFile, systemResolver, type DnsResolver } from "./resolver";
@@ -33,9 +36,7 @@ import { StorageMonitor } from "./storage";
 export const DEFAULT_SMTP_PORT = 2525;
 export const DEFAULT_DYNAMODB_PORT = 8000;
 export const DEFAULT_HOST = "127.0.0.1";
-export const DEFAULT_DATA_DIR = ".ses-mail";
-/** The bucket name notifications carry in local mode (SES: `ses-mail-storage-{account}-{env}`). */
-export const LOCAL_BUCKET = "ses-mail-storage-local";
+export { DEFAULT_DATA_DIR, LOCAL_BUCKET } from "./data-dir";
 
 export interface LocalModeOptions {
   readonly config: StackConfig;
@@ -75,7 +76,7 @@ export interface LocalMode {
   readonly maildirRoot: string;
   readonly outboxDir: string;
   /** Called for every message once all its actions are done. */
-  onMessageDone(listener: (detail: DecisionDetail, outcomes: readonly StageOutcome[], doneAt: Date) => void): void;
+  onMessageDone(listener: (detail: DecisionDetail, outcomes: readonly Outcome[], doneAt: Date) => void): void;
   /** Resolves when nothing is queued or in flight. */
   idle(): Promise<void>;
   /** Stops accepting mail, finishes the running handler calls, closes everything. Pending work stays journalled. */
@@ -164,6 +165,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
           rules: dynamo.rules,
           settings: { defaultAction: options.config.defaultAction, verdictPolicy: options.config.verdictPolicy },
           observability: createLocalObservability("router"),
+          // Bound late: the pipeline that receives them is built with this router.
+          outcomes: { record: (outcome) => pipeline.recordOutcome("router", outcome) },
         }),
       ),
       forwarder: storage.guard((event) => forwarder(event)),
@@ -180,7 +183,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
         : { maildirRoot, hostname },
       sender,
       retryQueue: pipeline.retryQueue,
-      note: (messageId, text) => pipeline.note(messageId, text),
+      outcomes: { forwarder: pipeline.outcomeSink("gmail-forwarder"), bouncer: pipeline.outcomeSink("bouncer") },
     });
     forwarder = handlers.forwarder;
     bouncer = handlers.bouncer;
@@ -210,7 +213,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     const smtpPort = await listen(server, smtpHost, options.smtpPort ?? DEFAULT_SMTP_PORT);
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-    const pending = Object.entries(recovered).filter(([, count]) => count > 0);
+    const pending = Object.entries(recovered).filter(([, found]) => found.recovered > 0);
+    const discarded = Object.values(recovered).reduce((sum, found) => sum + found.discarded, 0);
+    const deadLetters = (await Promise.all(LOCAL_QUEUE_ROLES.map(async (role) => [role, await deadLetterCount(queueDir(dataDir, role))] as const))).filter(([, count]) => count > 0);
     output(`ses-mail local mode (stack ${options.config.environment}), data in ${dataDir}`);
     output(`  SMTP       ${smtpHost}:${smtpPort} (STARTTLS with a self-signed certificate, tls/cert.pem)`);
     output(`  DynamoDB   ${dynamo.endpoint}, table ${dynamo.tableName} (ses-mail rules … --local)`);
@@ -219,7 +224,11 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     output(`  DNS        ${options.resolverFile ? `hermetic, from ${options.resolverFile}` : "system resolver"}`);
     output(`  mail to    ${secrets ? "real Gmail (secrets from " + options.gmailSecretsFile + ")" : `${maildirRoot}/<gmail-address>/ (Maildir)`}`);
     output(`  bounces to ${smarthost ? `smarthost ${smarthost.host}:${smarthost.port}` : `${outboxDir}/`}`);
-    if (pending.length > 0) output(`  recovered  ${pending.map(([queue, count]) => `${count} ${queue}`).join(", ")} queued before the last stop`);
+    if (pending.length > 0) output(`  recovered  ${pending.map(([queue, found]) => `${found.recovered} ${queue}`).join(", ")} queued before the last stop`);
+    if (discarded > 0) output(`  discarded  ${discarded} queue entr${discarded === 1 ? "y" : "ies"} a crash cut short (never acknowledged, so the sender still has it)`);
+    for (const [role, count] of deadLetters) {
+      output(`  dead letters ${count} in the ${role} queue wait for you: ${deadLetterCommands(dataDir, role).show}`);
+    }
 
     let closed: Promise<void> | undefined;
     return {

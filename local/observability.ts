@@ -1,8 +1,11 @@
 /**
- * Powertools for the handlers local mode runs. The terminal belongs to the per-message lines, so the
- * logger shows warnings and errors only (POWERTOOLS_LOG_LEVEL overrides), metrics are counted but never
- * printed (there is no CloudWatch to read their EMF lines, which Powertools would otherwise write to
- * stdout every 100 values), and tracing is off.
+ * Powertools for the handlers local mode runs. The terminal belongs to local mode's own lines, which
+ * are built from the outcomes the handlers report (local/log-line.ts): they already say everything an
+ * operator acts on, in one line each. So the handlers' JSON logs (the CloudWatch view, with stack
+ * traces) are off unless POWERTOOLS_LOG_LEVEL asks for them; metrics are counted but never printed
+ * (there is no CloudWatch to read their EMF lines, which Powertools would otherwise write to stdout
+ * every 100 values), through Powertools' own switch POWERTOOLS_METRICS_DISABLED unless it is set; and
+ * tracing is off.
  */
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
@@ -11,38 +14,16 @@ import type { Observability } from "../handlers/observability";
 
 type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR" | "SILENT" | "CRITICAL" | "TRACE";
 
-/** A log call a handler made: its message and the attributes object given with it. */
-export type LogObserver = (level: "info" | "warn" | "error", message: string, attributes: Readonly<Record<string, unknown>>) => void;
-
-export function createLocalObservability(serviceName: string, options: { logLevel?: LogLevel; observe?: LogObserver } = {}): Observability {
-  const logLevel = options.logLevel ?? ((process.env.POWERTOOLS_LOG_LEVEL as LogLevel | undefined) || "WARN");
+export function createLocalObservability(serviceName: string, options: { logLevel?: LogLevel } = {}): Observability {
+  const logLevel = options.logLevel ?? ((process.env.POWERTOOLS_LOG_LEVEL as LogLevel | undefined) || "SILENT");
   const logger = new Logger({ serviceName, logLevel });
-  const { observe } = options;
-  if (observe) {
-    // Local mode reads what a handler did from what it logs (a bounce suppressed, a delivery parked),
-    // whatever the log level, to say so in the message's line.
-    for (const level of ["info", "warn", "error"] as const) {
-      const original = logger[level].bind(logger);
-      logger[level] = (input: unknown, ...extra: unknown[]) => {
-        const message = typeof input === "string" ? input : String((input as { message?: unknown } | null)?.message ?? "");
-        const attributes = (extra.find((item) => typeof item === "object" && item !== null && !(item instanceof Error)) ?? {}) as Record<string, unknown>;
-        observe(level, message, attributes);
-        (original as (input: unknown, ...extra: unknown[]) => void)(input, ...extra);
-      };
-    }
-  }
-  const metrics = new Metrics({ serviceName, namespace: "SESMail/local" });
-  const silent = Object.assign(metrics, {
-    publishStoredMetrics(): Metrics {
-      metrics.clearMetrics();
-      metrics.clearDimensions();
-      metrics.clearMetadata();
-      return metrics;
-    },
-  });
+  // Read when Metrics is built; local mode is its own process, so this setting stays in it.
+  process.env.POWERTOOLS_METRICS_DISABLED ??= "true";
+  // Its own warnings ("no metrics to publish") go to the logger, not to the console.
+  const metrics = new Metrics({ serviceName, namespace: "SESMail/local", logger });
   return {
     logger,
-    metrics: silent,
+    metrics,
     tracer: new Tracer({ serviceName, enabled: false }),
   };
 }

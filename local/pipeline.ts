@@ -10,19 +10,28 @@
  * picked up again after a crash; handlers are idempotent (the forwarder's records in the routing
  * table), so doing a step twice never delivers twice. The bus matches decisions against the very
  * pattern objects the infrastructure deploys (core/event-patterns.ts).
+ *
+ * The handlers report what they do as outcomes (core/outcomes.ts) through the sinks `outcomeSink`
+ * gives them. The pipeline appends each to DATA_DIR/outcomes.jsonl (a record for `ses-mail trace`, not
+ * a guarantee: no fsync), keeps a message's outcomes until it is done to print its one line
+ * (local/log-line.ts), and gives a dead letter the error its stage reported for it.
  */
 import { createHash, randomUUID } from "node:crypto";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { DECISION_DETAIL_TYPE, DECISION_SOURCE, type DecisionDetail } from "../core/decision";
 import { ALL_DECISIONS_PATTERN, BOUNCER_PATTERN, GMAIL_FORWARDER_PATTERN, type EventPattern } from "../core/event-patterns";
+import { outcomeError, UNEXPECTED_ERROR_CODE, type DeadLetteredOutcome, type Outcome, type OutcomeError, type OutcomeStage } from "../core/outcomes";
+import type { OutcomeSink } from "../core/ports";
 import type { Router, RoutedRecord } from "../handlers/router";
 import { compileEventPattern } from "../adapters/local/event-pattern";
-import { LocalQueue, type QueueMessage } from "../adapters/local/queue";
-import { crashPoint } from "./crash-points";
-import { messageLine, type StageOutcome } from "./log-line";
+import { JsonLinesFile } from "../adapters/local/json-lines";
+import { LocalQueue, type BatchResult, type QueueMessage, type Recovery } from "../adapters/local/queue";
+import { crashPoint, deliveryLockMs } from "./crash-points";
+import { dataFiles, deadLetterCommands, LOCAL_QUEUE_FOLDERS, queueDir, queueRoleOf, type LocalQueueRole } from "./data-dir";
+import { deadLetterLine, messageLine, retryLine, type LineOptions } from "./log-line";
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from "./notification";
+import { detailOf, messageIdOf } from "./queue-bodies";
 
 /** An SQS-triggered Lambda handler with partial batch responses (the forwarder, the bouncer). */
 export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse | void>;
@@ -40,6 +49,11 @@ export const QUEUE_NAMES = {
  */
 export const LOCAL_HANDLER_TIMEOUT_MS = 30_000;
 
+/** LOCAL_HANDLER_TIMEOUT_MS, unless a crash test shortened it (local/crash-points.ts). */
+export function localHandlerTimeoutMs(): number {
+  return deliveryLockMs(LOCAL_HANDLER_TIMEOUT_MS);
+}
+
 /**
  * Retry schedules, in the spirit of the deployed queues but short enough for a person watching:
  * the forwarder and bouncer wait out a handler timeout (a redelivery during a crashed import's lock
@@ -48,7 +62,7 @@ export const LOCAL_HANDLER_TIMEOUT_MS = 30_000;
  */
 const RETRY_DELAYS = {
   input: (count: number) => Math.min(1000 * 2 ** (count - 1), 10_000),
-  handler: () => LOCAL_HANDLER_TIMEOUT_MS,
+  handler: () => localHandlerTimeoutMs(),
   retry: (count: number) => 30_000 * 2 ** (count - 1),
 };
 
@@ -67,7 +81,33 @@ export interface PipelineOptions {
 interface Tracked {
   readonly detail: DecisionDetail;
   readonly pending: Set<string>;
-  readonly outcomes: StageOutcome[];
+}
+
+/** The handler stage that runs for each queue (its outcomes come through that stage's sink). */
+const STAGE_OF: Record<LocalQueueRole, OutcomeStage> = { input: "router", forwarder: "gmail-forwarder", bouncer: "bouncer", retry: "gmail-forwarder" };
+/** How a console line names the stage of each queue. */
+const STAGE_LABEL: Record<LocalQueueRole, string> = { input: "router", forwarder: "forwarder", bouncer: "bouncer", retry: "forwarder (retry queue)" };
+
+/** Outcome kinds that say why a record failed; the record's dead letter keeps that error. */
+function failureOf(outcome: Outcome): OutcomeError | undefined {
+  switch (outcome.kind) {
+    case "import-failed":
+    case "bounce-failed":
+    case "routing-failed":
+    case "invalid-record":
+      return outcome.error;
+    case "given-up":
+      return outcome.reason;
+    default:
+      return undefined;
+  }
+}
+
+/** Several errors of one record as one (the same shape outcomeError gives an AggregateError). */
+function joinErrors(errors: readonly OutcomeError[]): OutcomeError {
+  if (errors.length === 1) return errors[0]!;
+  const codes = [...new Set(errors.map((error) => error.code))];
+  return { code: codes.length === 1 ? codes[0]! : UNEXPECTED_ERROR_CODE, message: errors.map((error) => error.message).join("; ") };
 }
 
 function md5(text: string): string {
@@ -109,11 +149,6 @@ export function decisionEvent(detail: DecisionDetail, now: Date = new Date()): R
   };
 }
 
-function errorText(error: unknown): string {
-  if (error instanceof AggregateError) return error.errors.map(errorText).join("; ");
-  return error instanceof Error ? error.message : String(error);
-}
-
 /** Appends one JSON line per call, in call order. */
 class JsonLinesWriter {
   private tail: Promise<void> = Promise.resolve();
@@ -139,53 +174,44 @@ export class Pipeline {
   readonly retryQueue: LocalQueue;
   readonly eventsFile: string;
   private readonly events: JsonLinesWriter;
+  private readonly outcomeLog: JsonLinesFile;
   private readonly options: PipelineOptions;
+  private readonly lineOptions: LineOptions;
   private readonly tracked = new Map<string, Tracked>();
-  private readonly notes = new Map<string, string[]>();
+  /** The outcomes of messages not yet done, by SES message id: what their line is made of. */
+  private readonly pendingOutcomes = new Map<string, Outcome[]>();
+  /** Errors reported for records not yet settled, by stage and message (or SQS message) id. */
+  private readonly failures = new Map<string, OutcomeError[]>();
   private progressWaiters: Array<() => void> = [];
   private readonly rules: Array<{ name: string; matches: (event: unknown) => boolean; deliver: (event: Record<string, unknown>) => Promise<unknown> }>;
-  private readonly listeners: Array<(detail: DecisionDetail, outcomes: readonly StageOutcome[], doneAt: Date) => void> = [];
+  private readonly listeners: Array<(detail: DecisionDetail, outcomes: readonly Outcome[], doneAt: Date) => void> = [];
 
   constructor(options: PipelineOptions) {
     this.options = options;
-    const queuesDir = path.join(options.dataDir, "queues");
     const delay = (queue: keyof typeof QUEUE_NAMES, fallback: (count: number) => number) => (count: number) =>
       options.retryDelayMs ? options.retryDelayMs(queue, count) : fallback(count);
-    const deadLetter = (stage: string) => (message: QueueMessage, reason: string) => this.deadLettered(stage, message, reason);
-    this.input = new LocalQueue({
-      name: QUEUE_NAMES.input,
-      dir: path.join(queuesDir, "input"),
-      batchSize: 10,
-      concurrency: 2,
-      retryDelayMs: delay("input", RETRY_DELAYS.input),
-      onDeadLetter: deadLetter("router"),
-    });
-    this.forwarderQueue = new LocalQueue({
-      name: QUEUE_NAMES.forwarder,
-      dir: path.join(queuesDir, "gmail-forwarder"),
-      batchSize: 10,
-      concurrency: 4,
-      retryDelayMs: delay("forwarder", RETRY_DELAYS.handler),
-      onDeadLetter: deadLetter("forwarder"),
-    });
-    this.bouncerQueue = new LocalQueue({
-      name: QUEUE_NAMES.bouncer,
-      dir: path.join(queuesDir, "bouncer"),
-      batchSize: 10,
-      concurrency: 2,
-      retryDelayMs: delay("bouncer", RETRY_DELAYS.handler),
-      onDeadLetter: deadLetter("bouncer"),
-    });
-    this.retryQueue = new LocalQueue({
-      name: QUEUE_NAMES.retry,
-      dir: path.join(queuesDir, "gmail-forwarder-retry"),
-      batchSize: 10,
-      concurrency: 1,
-      retryDelayMs: delay("retry", RETRY_DELAYS.retry),
-      onDeadLetter: deadLetter("forwarder retry"),
-    });
-    this.eventsFile = path.join(options.dataDir, "events.jsonl");
+    const queue = (role: LocalQueueRole, settings: { batchSize: number; concurrency: number; retryDelayMs: (count: number) => number }) =>
+      new LocalQueue({
+        name: QUEUE_NAMES[role],
+        dir: queueDir(options.dataDir, role),
+        ...settings,
+        onDeadLetter: (message, error) => this.deadLettered(role, message, error),
+        onRetry: (message, error, delayMs) => this.retrying(role, message, error, delayMs),
+      });
+    this.input = queue("input", { batchSize: 10, concurrency: 2, retryDelayMs: delay("input", RETRY_DELAYS.input) });
+    this.forwarderQueue = queue("forwarder", { batchSize: 10, concurrency: 4, retryDelayMs: delay("forwarder", RETRY_DELAYS.handler) });
+    this.bouncerQueue = queue("bouncer", { batchSize: 10, concurrency: 2, retryDelayMs: delay("bouncer", RETRY_DELAYS.handler) });
+    this.retryQueue = queue("retry", { batchSize: 10, concurrency: 1, retryDelayMs: delay("retry", RETRY_DELAYS.retry) });
+    const files = dataFiles(options.dataDir);
+    this.eventsFile = files.events;
     this.events = new JsonLinesWriter(this.eventsFile);
+    this.outcomeLog = new JsonLinesFile(files.outcomes, (error) => options.output(`cannot append to ${files.outcomes} (trace will miss what happens until it can): ${error.message}`));
+    this.lineOptions = {
+      deadLetterCommand: (folder) => {
+        const role = queueRoleOf(folder);
+        return role ? deadLetterCommands(options.dataDir, role).show : undefined;
+      },
+    };
     const rule = (name: string, pattern: EventPattern, deliver: (event: Record<string, unknown>) => Promise<unknown>) => ({
       name,
       matches: compileEventPattern(pattern),
@@ -217,20 +243,58 @@ export class Pipeline {
     });
   }
 
-  /** Adds a remark (what a handler did) to the line of a message still in flight. */
-  note(messageId: string, text: string): void {
-    const list = this.notes.get(messageId) ?? [];
-    if (!list.includes(text)) list.push(text);
-    this.notes.set(messageId, list);
+  /**
+   * Where a handler stage reports its outcomes: each is appended to outcomes.jsonl and kept for the
+   * message's line; an error is kept for the record's retry line and dead letter. Never throws.
+   */
+  outcomeSink(stage: OutcomeStage): OutcomeSink {
+    return { record: (outcome) => this.recordOutcome(stage, outcome) };
+  }
+
+  /** What a stage's sink does with each outcome (see outcomeSink). A record that cannot be kept is said, never thrown. */
+  recordOutcome(stage: OutcomeStage, outcome: Outcome): void {
+    try {
+      this.keepOutcome(stage, outcome);
+    } catch (error) {
+      this.options.output(`cannot record a ${outcome.kind} outcome: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  private keepOutcome(stage: OutcomeStage, outcome: Outcome): void {
+    // The decision itself is in events.jsonl already: the record says only when it was made.
+    this.outcomeLog.append(outcome.kind === "routed" ? { kind: outcome.kind, messageId: outcome.messageId, at: outcome.at } : outcome);
+    const error = failureOf(outcome);
+    if (error) {
+      const key = outcome.kind === "invalid-record" ? `${stage} sqs ${outcome.sqsMessageId}` : `${stage} ${outcome.messageId}`;
+      this.failures.set(key, [...(this.failures.get(key) ?? []), error]);
+    }
+    if (outcome.kind === "invalid-record") return;
+    const list = this.pendingOutcomes.get(outcome.messageId);
+    if (list) list.push(outcome);
+    else this.pendingOutcomes.set(outcome.messageId, [outcome]);
+  }
+
+  /** The errors a stage reported for a record (and forgets them). */
+  private takeFailure(stage: OutcomeStage, message: QueueMessage): OutcomeError | undefined {
+    if (this.failures.size === 0) return undefined; // the common case: nothing failed, no body to parse
+    const keys = [`${stage} sqs ${message.id}`];
+    const messageId = messageIdOf(message.body);
+    if (messageId) keys.push(`${stage} ${messageId}`);
+    const errors = keys.flatMap((key) => {
+      const found = this.failures.get(key) ?? [];
+      this.failures.delete(key);
+      return found;
+    });
+    return errors.length > 0 ? joinErrors(errors) : undefined;
   }
 
   /** Called for each message once every stage it was sent to is done (or dead-lettered). */
-  onMessageDone(listener: (detail: DecisionDetail, outcomes: readonly StageOutcome[], doneAt: Date) => void): void {
+  onMessageDone(listener: (detail: DecisionDetail, outcomes: readonly Outcome[], doneAt: Date) => void): void {
     this.listeners.push(listener);
   }
 
-  /** Reloads the journals a previous run left; returns how many messages were pending per queue. */
-  async recover(): Promise<Record<keyof typeof QUEUE_NAMES, number>> {
+  /** Reloads the journals a previous run left (and dead letters redriven meanwhile); says what it found per queue. */
+  async recover(): Promise<Record<LocalQueueRole, Recovery>> {
     await fs.promises.mkdir(this.options.dataDir, { recursive: true });
     return {
       input: await this.input.recover(),
@@ -242,9 +306,9 @@ export class Pipeline {
 
   start(): void {
     this.input.start((messages) => this.pipe(messages));
-    this.forwarderQueue.start((messages) => this.invoke("forwarder", QUEUE_NAMES.forwarder, this.options.forwarder, messages, true));
-    this.bouncerQueue.start((messages) => this.invoke("bouncer", QUEUE_NAMES.bouncer, this.options.bouncer, messages, false));
-    this.retryQueue.start((messages) => this.invoke("forwarder retry", QUEUE_NAMES.retry, this.options.forwarder, messages, false));
+    this.forwarderQueue.start((messages) => this.invoke("forwarder", this.options.forwarder, messages, true));
+    this.bouncerQueue.start((messages) => this.invoke("bouncer", this.options.bouncer, messages, false));
+    this.retryQueue.start((messages) => this.invoke("retry", this.options.forwarder, messages, false));
   }
 
   /** Publishes a notification (SNS → SQS): durable once this resolves. */
@@ -266,38 +330,42 @@ export class Pipeline {
     await this.input.stop();
     await Promise.all([this.forwarderQueue.stop(), this.bouncerQueue.stop(), this.retryQueue.stop()]);
     await this.events.flush();
+    await this.outcomeLog.close();
   }
 
   /** The Pipe: enrich a batch with the router, then put each decision on the bus. */
-  private async pipe(messages: readonly QueueMessage[]): Promise<{ failed: string[] }> {
+  private async pipe(messages: readonly QueueMessage[]): Promise<BatchResult> {
     const batch = (list: readonly QueueMessage[]) => list.map((message) => ({ messageId: message.id, body: message.body }));
     let routed: RoutedRecord[];
     try {
       routed = await this.options.router(batch(messages));
     } catch (error) {
       if (messages.length === 1) {
-        this.options.output(`routing failed for queue message ${messages[0]!.id} (attempt ${messages[0]!.receiveCount}): ${errorText(error)}`);
-        return { failed: [messages[0]!.id] };
+        const [message] = messages as [QueueMessage];
+        return { failed: [message.id], errors: new Map([[message.id, this.takeFailure("router", message) ?? outcomeError(error)]]) };
       }
       // Pipes would fail the whole batch; retrying each record alone keeps one bad record from holding up the rest.
       const failed: string[] = [];
+      const errors = new Map<string, OutcomeError>();
       for (const message of messages) {
         const result = await this.pipe([message]);
         failed.push(...result.failed);
+        for (const [id, reason] of result.errors ?? []) errors.set(id, reason);
       }
-      return { failed };
+      return { failed, errors };
     }
     const failed: string[] = [];
+    const errors = new Map<string, OutcomeError>();
     for (const { sqsMessageId, decision: detail } of routed) {
       if (!detail) continue; // not mail (SES's setup notification): acknowledged, nothing goes on the bus
       try {
         await this.putOnBus(detail);
       } catch (error) {
-        this.options.output(`cannot put the decision for ${detail.originalMessageId} on the bus: ${errorText(error)}`);
         failed.push(sqsMessageId);
+        errors.set(sqsMessageId, { code: outcomeError(error).code, message: `cannot put the decision on the bus: ${outcomeError(error).message}` });
       }
     }
-    return { failed };
+    return { failed, errors };
   }
 
   private async putOnBus(detail: DecisionDetail): Promise<void> {
@@ -310,40 +378,67 @@ export class Pipeline {
       if (rule.name === "route-to-bouncer") stages.push("bouncer");
     }
     if (stages.length === 0) {
-      this.finish({ detail, pending: new Set(), outcomes: [] });
+      this.finish({ detail, pending: new Set() });
       return;
     }
     const known = this.tracked.get(detail.originalMessageId);
     if (known) for (const stage of stages) known.pending.add(stage);
-    else this.tracked.set(detail.originalMessageId, { detail, pending: new Set(stages), outcomes: [] });
+    else this.tracked.set(detail.originalMessageId, { detail, pending: new Set(stages) });
   }
 
-  /** Runs a handler on a batch as its event source mapping would, and reports the failed message ids. */
-  private async invoke(stage: string, queueName: string, handler: SqsHandler, messages: readonly QueueMessage[], crashAfter: boolean): Promise<{ failed: string[] }> {
-    const response = await handler({ Records: messages.map((message) => sqsRecordOf(queueName, message)) });
+  /** Runs a handler on a batch as its event source mapping would, and reports the failed message ids with their errors. */
+  private async invoke(role: LocalQueueRole, handler: SqsHandler, messages: readonly QueueMessage[], crashAfter: boolean): Promise<BatchResult> {
+    const response = await handler({ Records: messages.map((message) => sqsRecordOf(QUEUE_NAMES[role], message)) });
     if (crashAfter) crashPoint("forwarded");
     const failed = (response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier);
+    const stage = STAGE_OF[role];
+    const errors = new Map<string, OutcomeError>();
     for (const message of messages) {
-      if (!failed.includes(message.id)) this.settle(stage, message, { stage, ok: true });
+      const error = this.takeFailure(stage, message);
+      if (!failed.includes(message.id)) {
+        this.settle(role, message);
+        continue;
+      }
+      errors.set(message.id, error ?? { code: "UNREPORTED", message: `the ${stage} failed the record without reporting an outcome (POWERTOOLS_LOG_LEVEL=ERROR shows its log)` });
     }
-    return { failed };
+    return { failed, errors };
   }
 
-  private deadLettered(stage: string, message: QueueMessage, reason: string): void {
-    this.options.output(`dead letter: ${stage} gave up on queue message ${message.id} after ${message.receiveCount} attempts (${reason}); kept in queues/`);
-    this.settle(stage, message, { stage, ok: false, reason: "gave up, kept in the dead-letter folder" });
+  /** One short line for an attempt that failed and will be retried. */
+  private retrying(role: LocalQueueRole, message: QueueMessage, error: OutcomeError, delayMs: number): void {
+    const what = messageIdOf(message.body) ?? `queue message ${message.id}`;
+    this.options.output(retryLine(new Date(), what, STAGE_LABEL[role], error, message.receiveCount, delayMs));
+  }
+
+  private deadLettered(role: LocalQueueRole, message: QueueMessage, error: OutcomeError): void {
+    const outcome: DeadLetteredOutcome = {
+      kind: "dead-lettered",
+      messageId: messageIdOf(message.body) ?? message.id,
+      at: new Date().toISOString(),
+      queue: LOCAL_QUEUE_FOLDERS[role],
+      error,
+      attempts: message.receiveCount,
+    };
+    this.recordOutcome("pipeline", outcome);
+    if (detailOf(message.body)) {
+      this.settle(role, message);
+      return;
+    }
+    // Never routed (the input queue gave up): there is no decision to make a line of.
+    this.pendingOutcomes.delete(outcome.messageId);
+    this.options.output(deadLetterLine(outcome, this.lineOptions));
+    this.wakeProgressWaiters();
   }
 
   /** Marks a stage done for the message a queue message belongs to, and prints its line when it was the last. */
-  private settle(stage: string, message: QueueMessage, outcome: StageOutcome): void {
+  private settle(role: LocalQueueRole, message: QueueMessage): void {
     const detail = detailOf(message.body);
     if (!detail) return;
-    const stageKey = stage === "forwarder retry" ? "forwarder" : stage;
+    const stageKey = role === "retry" ? "forwarder" : role;
     let tracked = this.tracked.get(detail.originalMessageId);
-    // A queue message recovered after a restart: nothing is tracked for it yet.
-    tracked ??= { detail, pending: new Set([stageKey]), outcomes: [] };
+    // A queue message recovered after a restart, or a parked one back from the retry queue: nothing is tracked for it yet.
+    tracked ??= { detail, pending: new Set([stageKey]) };
     tracked.pending.delete(stageKey);
-    tracked.outcomes.push(outcome);
     if (tracked.pending.size > 0) {
       this.tracked.set(detail.originalMessageId, tracked);
       return;
@@ -355,22 +450,16 @@ export class Pipeline {
   private finish(tracked: Tracked): void {
     const doneAt = new Date();
     const id = tracked.detail.originalMessageId;
-    this.options.output(messageLine(tracked.detail, tracked.outcomes, doneAt, this.notes.get(id) ?? []));
-    this.notes.delete(id);
+    const outcomes = this.pendingOutcomes.get(id) ?? [];
+    this.pendingOutcomes.delete(id);
+    this.options.output(messageLine(tracked.detail, outcomes, doneAt, this.lineOptions));
+    this.wakeProgressWaiters();
+    for (const listener of this.listeners) listener(tracked.detail, outcomes, doneAt);
+  }
+
+  private wakeProgressWaiters(): void {
     const waiters = this.progressWaiters;
     this.progressWaiters = [];
     for (const wake of waiters) wake();
-    for (const listener of this.listeners) listener(tracked.detail, tracked.outcomes, doneAt);
-  }
-}
-
-/** The decision inside a handler queue body: an EventBridge event, or a retry message wrapping one. */
-function detailOf(body: string): DecisionDetail | undefined {
-  try {
-    const value = JSON.parse(body) as { detail?: unknown; event?: { detail?: unknown } };
-    const detail = (value.detail ?? value.event?.detail) as DecisionDetail | undefined;
-    return detail && typeof detail.originalMessageId === "string" ? detail : undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -117,16 +117,15 @@ export async function createFileDurably(target: string, chunks: Iterable<Uint8Ar
 }
 
 /**
- * Writes `chunks` to `target` atomically and durably. `tmpDir` must be on the same filesystem as
- * `target` (a sibling folder), so the final rename is atomic.
+ * Writes `chunks` to a new file `temporary` (which must not exist) and fsyncs it, without making it
+ * visible anywhere: the first half of an atomic write, for a caller that names the file only once its
+ * content is known (`commitFile` is the second half). On failure nothing is left behind.
  */
-export async function writeFileDurably(
-  target: string,
+export async function writeTemporaryDurably(
+  temporary: string,
   chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-  options: { tmpDir?: string; mode?: number } = {},
+  options: { mode?: number } = {},
 ): Promise<number> {
-  const tmpDir = options.tmpDir ?? path.dirname(target);
-  const temporary = path.join(tmpDir, `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   const fd = await open(temporary, "wx", options.mode ?? 0o600);
   let bytes: number;
   try {
@@ -138,7 +137,31 @@ export async function writeFileDurably(
     throw error;
   }
   await close(fd);
+  return bytes;
+}
+
+/** Renames a file written by `writeTemporaryDurably` into place and fsyncs the directory it lands in. */
+export async function commitFile(temporary: string, target: string): Promise<void> {
   await rename(temporary, target);
   await fsyncDirectory(path.dirname(target));
+}
+
+/** A temporary name beside `target` (or in `tmpDir`): hidden, unique, and never ending in a name a reader lists. */
+export function temporaryNameFor(target: string, tmpDir = path.dirname(target)): string {
+  return path.join(tmpDir, `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+}
+
+/**
+ * Writes `chunks` to `target` atomically and durably. `tmpDir` must be on the same filesystem as
+ * `target` (a sibling folder), so the final rename is atomic.
+ */
+export async function writeFileDurably(
+  target: string,
+  chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  options: { tmpDir?: string; mode?: number } = {},
+): Promise<number> {
+  const temporary = temporaryNameFor(target, options.tmpDir);
+  const bytes = await writeTemporaryDurably(temporary, chunks, options);
+  await commitFile(temporary, target);
   return bytes;
 }

@@ -7,18 +7,27 @@
  * - any user label (`Label_12`) → a hard link of the same file in the folder `.<label>`, since a Gmail
  *   label is a view of one message, not a copy.
  * Other system labels (IMPORTANT, CATEGORY_*) have no Maildir meaning and are ignored.
+ *
+ * Importing is idempotent: a file's name is derived from the account and the message's bytes
+ * (`<sha-256 prefix>.<hostname>`), and a delivery whose name is already in the folder's `new/` or
+ * `cur/` (whatever flags a mail reader has added since) is not written again. That closes the window a
+ * crash leaves between a finished import and the forwarder's record of it: the retry after the restart
+ * finds the file and returns its id. (Local mode's stored bytes start with a `Received` header naming
+ * the SES message id, so two different messages never share a name.)
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseAddress } from "../../core/addresses";
 import type { MailboxImporter, StoredMessage } from "../../core/ports";
-import { errorCode, fsyncDirectory, writeFileDurably } from "./durable-file";
+import { commitFile, errorCode, fsyncDirectory, isNotFound, removeFile, writeTemporaryDurably } from "./durable-file";
 
 /** Gmail's system labels; every other label id is a user label and becomes a folder. */
 const SYSTEM_LABELS = ["INBOX", "SPAM", "TRASH", "UNREAD", "STARRED", "IMPORTANT", "SENT", "DRAFT", "CHAT"];
 const LABEL_FOLDER = /^[A-Za-z0-9_-]{1,128}$/;
+/** Hex digits of the SHA-256 in a file name: 160 bits, so two different deliveries never collide. */
+const NAME_HASH_HEX_DIGITS = 40;
 
 export class InvalidMailboxError extends Error {
   constructor(what: string, reason: string) {
@@ -81,11 +90,26 @@ export function accountFolder(account: string): string {
   return address;
 }
 
+/** The part of a Maildir file name that identifies a delivery: the hash before the first `.` (and any `:2,` flags). */
+export function deliveryKeyOf(fileName: string): string {
+  return fileName.split(/[.:]/, 1)[0]!;
+}
+
+/** Passes the chunks through while adding them to a hash. */
+async function* hashing(chunks: AsyncIterable<Uint8Array>, hash: ReturnType<typeof createHash>): AsyncIterable<Uint8Array> {
+  for await (const chunk of chunks) {
+    hash.update(chunk);
+    yield chunk;
+  }
+}
+
 export class MaildirImporter implements MailboxImporter {
   readonly root: string;
   private readonly hostname: string;
   private counter = 0;
   private readonly ready = new Map<string, Promise<void>>();
+  /** Per Maildir (++ folder): the delivery keys in its `new/` and `cur/`, read once, then kept up to date. */
+  private readonly delivered = new Map<string, Promise<Set<string>>>();
 
   constructor(options: MaildirImporterOptions) {
     this.root = path.resolve(options.root);
@@ -112,38 +136,87 @@ export class MaildirImporter implements MailboxImporter {
     return ready;
   }
 
-  private uniqueName(): string {
+  /** The delivery keys of a Maildir, listed from disk the first time (a previous run's deliveries included). */
+  private deliveredIn(dir: string): Promise<Set<string>> {
+    let keys = this.delivered.get(dir);
+    if (!keys) {
+      keys = (async () => {
+        const found = new Set<string>();
+        for (const sub of ["new", "cur"]) for (const name of await fs.promises.readdir(path.join(dir, sub))) found.add(deliveryKeyOf(name));
+        return found;
+      })();
+      keys.catch(() => this.delivered.delete(dir));
+      this.delivered.set(dir, keys);
+    }
+    return keys;
+  }
+
+  /** The file of an earlier delivery with this key, in `new/` or in `cur/` under any flags; undefined when there is none. */
+  private async findDelivery(dir: string, key: string, fileName: string, subdir: "new" | "cur"): Promise<string | undefined> {
+    const expected = path.join(dir, subdir, fileName);
+    try {
+      await fs.promises.access(expected);
+      return expected;
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    for (const sub of ["new", "cur"]) {
+      const match = (await fs.promises.readdir(path.join(dir, sub))).find((name) => deliveryKeyOf(name) === key);
+      if (match) return path.join(dir, sub, match);
+    }
+    return undefined;
+  }
+
+  /** A unique name in `tmp/`, as Maildir asks of a delivery in progress. */
+  private temporaryName(): string {
     const now = Date.now();
-    const seconds = Math.floor(now / 1000);
-    const micros = (now % 1000) * 1000 + Math.floor(Math.random() * 1000);
-    return `${seconds}.M${String(micros).padStart(6, "0")}P${process.pid}Q${++this.counter}R${randomBytes(4).toString("hex")}.${this.hostname}`;
+    return `${Math.floor(now / 1000)}.M${(now % 1000) * 1000}P${process.pid}Q${++this.counter}R${randomBytes(4).toString("hex")}.${this.hostname}`;
   }
 
   async importMessage(account: string, message: StoredMessage, labels: readonly string[]): Promise<{ id: string }> {
     const placement = placementFor(labels);
     const accountDir = this.folderPath(account);
+    const canonicalAccount = path.basename(accountDir);
     const dir = path.join(accountDir, placement.folder);
     await this.ensureMaildir(accountDir, false);
     if (placement.folder) await this.ensureMaildir(dir, true);
 
-    const id = this.uniqueName();
-    const fileName = placement.subdir === "cur" ? `${id}:2,${placement.flags}` : id;
-    const target = path.join(dir, placement.subdir, fileName);
-    const written = await writeFileDurably(target, message.body as AsyncIterable<Uint8Array>, { tmpDir: path.join(dir, "tmp") });
+    // Written under a temporary name first: the final name depends on the bytes.
+    const temporary = path.join(dir, "tmp", this.temporaryName());
+    const hash = createHash("sha256").update(`${canonicalAccount}\n`);
+    const written = await writeTemporaryDurably(temporary, hashing(message.body as AsyncIterable<Uint8Array>, hash));
     if (written !== message.size) {
-      await fs.promises.rm(target, { force: true });
+      await removeFile(temporary);
       throw new TruncatedMessageError(message.size, written);
+    }
+    const key = hash.digest("hex").slice(0, NAME_HASH_HEX_DIGITS);
+    const id = `${key}.${this.hostname}`;
+    const fileName = placement.subdir === "cur" ? `${id}:2,${placement.flags}` : id;
+
+    const delivered = await this.deliveredIn(dir);
+    const earlier = delivered.has(key) ? await this.findDelivery(dir, key, fileName, placement.subdir) : undefined;
+    const target = earlier ?? path.join(dir, placement.subdir, fileName);
+    if (earlier) {
+      // Delivered before (a crash came between that import and its record): keep the one there is.
+      await removeFile(temporary);
+    } else {
+      await commitFile(temporary, target);
+      delivered.add(key);
     }
     for (const labelFolder of placement.labelFolders) {
       const labelDir = path.join(accountDir, labelFolder);
       await this.ensureMaildir(labelDir, true);
+      const labelled = await this.deliveredIn(labelDir);
+      // A label folder that has it already (the same delivery, again) is done.
+      if (labelled.has(key)) continue;
       const linkTarget = path.join(labelDir, placement.subdir, fileName);
       await fs.promises.link(target, linkTarget).catch(async (error: unknown) => {
-        // A filesystem without hard links still gets a copy.
         if (errorCode(error) === "EEXIST") return;
+        // A filesystem without hard links still gets a copy.
         await fs.promises.copyFile(target, linkTarget);
       });
       await fsyncDirectory(path.join(labelDir, placement.subdir));
+      labelled.add(key);
     }
     return { id };
   }

@@ -2,14 +2,23 @@
  * Local mode's SQS: an in-process queue with SQS's delivery contract (at least once, batches, partial
  * batch failures, a receive count, a dead-letter queue after `maxReceiveCount` failed receives), made
  * durable by a journal: each message is a file `<dir>/<id>.json`, fsynced before `enqueue` resolves and
- * deleted once a consumer has finished with it. A journal file a crash cut short does not parse; it
- * belongs to an enqueue that never resolved, and is set aside in the dead-letter folder for inspection. On start, `recover()` reloads whatever a crash left, so
+ * deleted once a consumer has finished with it. On start, `recover()` reloads whatever a crash left, so
  * work accepted before the crash is done after it. Receive counts live in memory and restart from 0
  * after a restart (a crash is not the message's fault).
+ *
+ * Three folders per queue (queueFolders): the journal, the dead letters (`<dir>-dlq/<id>.json`, each
+ * with the error that put it there), and a redrive folder (`<dir>-redrive/`) through which
+ * `ses-mail dlq redrive --local` hands dead letters back: the queue takes them at start and, while it
+ * runs, every REDRIVE_POLL_MS.
+ *
+ * A journal file a crash cut short (empty, or not JSON) belongs to an enqueue that never resolved, so
+ * nobody was told the message was queued (the SMTP client got no 250, the upstream queue message was
+ * not deleted): it is removed on recovery and counted, never passed off as a dead letter.
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { OutcomeError } from "../../core/outcomes";
 import type { RetryQueue } from "../../core/ports";
 import { createFileDurably, isNotFound, removeFile, writeFileDurably } from "./durable-file";
 
@@ -25,15 +34,58 @@ export interface QueueMessage {
   receiveCount: number;
 }
 
-/** What a consumer reports: the ids that failed (SQS's `batchItemFailures`). Throwing fails the whole batch. */
-export type BatchHandler = (messages: readonly QueueMessage[]) => Promise<{ failed: readonly string[] }>;
+/**
+ * What a consumer reports: the ids that failed (SQS's `batchItemFailures`) and, where it knows, why each
+ * failed (kept with a dead letter). Throwing fails the whole batch.
+ */
+export interface BatchResult {
+  readonly failed: readonly string[];
+  readonly errors?: ReadonlyMap<string, OutcomeError>;
+}
+export type BatchHandler = (messages: readonly QueueMessage[]) => Promise<BatchResult>;
+
+/** A dead letter as `<dir>-dlq/<id>.json` holds it. */
+export interface DeadLetterRecord {
+  /** The journal id the message had (the file's name). */
+  readonly id: string;
+  readonly queue: string;
+  readonly body: string;
+  readonly sentTimestamp: number;
+  readonly receiveCount: number;
+  /** Why its last attempt failed. */
+  readonly error: OutcomeError;
+  readonly deadLetteredAt: string;
+}
+
+/** The error of a failed record whose consumer did not say why. */
+export const UNREPORTED_FAILURE: OutcomeError = { code: "UNREPORTED", message: "the consumer reported the record as failed without saying why" };
+/** The error of a journal entry that is whole but not a queue message. */
+export const INVALID_JOURNAL_ENTRY = "INVALID_JOURNAL_ENTRY";
+
+/**
+ * How often a running queue looks for redriven dead letters: soon enough for a person who just ran
+ * `dlq redrive --local`, and one readdir of a (nearly always missing) folder, so it costs nothing.
+ */
+export const REDRIVE_POLL_MS = 1000;
+
+/** The three folders of a journalled queue. */
+export function queueFolders(dir: string): { readonly journal: string; readonly deadLetters: string; readonly redrive: string } {
+  return { journal: dir, deadLetters: `${dir}-dlq`, redrive: `${dir}-redrive` };
+}
+
+/** What `recover()` found. */
+export interface Recovery {
+  /** Messages reloaded from the journal or taken from the redrive folder. */
+  readonly recovered: number;
+  /** Journal entries a crash cut short (their enqueue never resolved), removed. */
+  readonly discarded: number;
+}
 
 export interface LocalQueueOptions {
   readonly name: string;
   /** Journal folder; without one the queue lives in memory only (tests). */
   readonly dir?: string;
-  /** Where dead letters are kept (one JSON file each); defaults to `<dir>-dlq`. */
-  readonly deadLetterDir?: string;
+
   /** Messages per handler call, as an event source mapping's BatchSize. Default 10 (SQS's maximum). */
   readonly batchSize?: number;
   /** Handler calls running at once, as a function's concurrency. Default 1. */
@@ -42,8 +94,10 @@ export interface LocalQueueOptions {
   readonly maxReceiveCount?: number;
   /** Delay before a failed message is offered again (SQS: the visibility timeout). */
   readonly retryDelayMs?: (receiveCount: number) => number;
-  /** Called when a message is moved to the dead-letter queue. */
-  readonly onDeadLetter?: (message: QueueMessage, reason: string) => void;
+  /** Called when a message is moved to the dead-letter queue, with the error of its last attempt. */
+  readonly onDeadLetter?: (message: QueueMessage, error: OutcomeError) => void;
+  /** Called when a failed message will be offered again after `delayMs`. */
+  readonly onRetry?: (message: QueueMessage, error: OutcomeError, delayMs: number) => void;
   /** Called when a handler throws (the whole batch failed). */
   readonly onHandlerError?: (error: unknown, messages: readonly QueueMessage[]) => void;
 }
@@ -67,10 +121,125 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+function thrownError(error: unknown): OutcomeError {
+  const code = typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : "UNEXPECTED";
+  return { code, message: `the consumer threw: ${errorText(error)}` };
+}
+
+/** Journal and dead-letter entries are `<id>.json`; anything else (a hidden temporary file) is not one. */
+function isEntryName(name: string): boolean {
+  return name.endsWith(".json") && !name.startsWith(".");
+}
+
+async function listEntries(dir: string): Promise<string[]> {
+  try {
+    return (await fs.promises.readdir(dir)).filter(isEntryName).sort();
+  } catch (error) {
+    if (isNotFound(error)) return [];
+    throw error;
+  }
+}
+
+/**
+ * Tidies the dead-letter folder after a crash: removes the temporary files of dead letters being
+ * written, and the empty files earlier versions set aside for journal entries a crash had cut short
+ * (they hold nothing, and are not dead letters).
+ */
+async function tidyDeadLetters(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(dir);
+  } catch (error) {
+    if (isNotFound(error)) return;
+    throw error;
+  }
+  for (const name of names) {
+    const file = path.join(dir, name);
+    if (name.startsWith(".") && name.endsWith(".tmp")) await removeFile(file);
+    else if (isEntryName(name) && (await fs.promises.stat(file)).size === 0) await removeFile(file);
+  }
+}
+
+/** A journal entry's content, or undefined when a crash cut its write short (empty or not JSON). */
+function parseEntry(text: string): { value: Record<string, unknown> } | undefined {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return { value: typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {} };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every dead letter of a queue (`queueFolders(dir).deadLetters`), oldest first; unreadable files are reported as such. */
+export async function readDeadLetters(deadLetterDir: string): Promise<DeadLetterRecord[]> {
+  const records: DeadLetterRecord[] = [];
+  for (const name of await listEntries(deadLetterDir)) {
+    const id = name.slice(0, -".json".length);
+    let text: string;
+    try {
+      text = await fs.promises.readFile(path.join(deadLetterDir, name), "utf8");
+    } catch (error) {
+      if (isNotFound(error)) continue; // redriven meanwhile
+      throw error;
+    }
+    const parsed = parseEntry(text)?.value ?? {};
+    const error = parsed.error as Partial<OutcomeError> | undefined;
+    records.push({
+      id,
+      queue: typeof parsed.queue === "string" ? parsed.queue : path.basename(deadLetterDir).replace(/-dlq$/, ""),
+      body: typeof parsed.body === "string" ? parsed.body : text,
+      sentTimestamp: typeof parsed.sentTimestamp === "number" ? parsed.sentTimestamp : 0,
+      receiveCount: typeof parsed.receiveCount === "number" ? parsed.receiveCount : 0,
+      error:
+        error && typeof error.code === "string" && typeof error.message === "string"
+          ? { code: error.code, message: error.message }
+          : // Dead letters of earlier versions kept only a sentence.
+            { code: "UNKNOWN", message: typeof parsed.reason === "string" ? parsed.reason : "no error recorded" },
+      deadLetteredAt: typeof parsed.deadLetteredAt === "string" ? parsed.deadLetteredAt : "",
+    });
+  }
+  return records;
+}
+
+/**
+ * Hands dead letters back to their queue (`ses-mail dlq redrive --local`): each moves, atomically, from
+ * the dead-letter folder to the redrive folder, where the queue takes it (at once if local mode runs,
+ * else at its next start). Returns the ids moved; one redriven meanwhile by someone else is skipped.
+ */
+export async function redriveDeadLetters(dir: string, ids: readonly string[]): Promise<string[]> {
+  const folders = queueFolders(dir);
+  await fs.promises.mkdir(folders.redrive, { recursive: true });
+  const moved: string[] = [];
+  for (const id of ids) {
+    try {
+      await fs.promises.rename(path.join(folders.deadLetters, `${id}.json`), path.join(folders.redrive, `${id}.json`));
+      moved.push(id);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+  return moved;
+}
+
+/** How many dead letters a queue keeps (`queueFolders(dir).deadLetters`). */
+export async function deadLetterCount(dir: string): Promise<number> {
+  return (await listEntries(queueFolders(dir).deadLetters)).length;
+}
+
+/** How many messages a journal holds and when the oldest was first sent (its id starts with that time), for `status --local`. */
+export async function journalSummary(dir: string): Promise<{ messages: number; oldestSentAt?: Date }> {
+  const names = [...(await listEntries(dir)), ...(await listEntries(queueFolders(dir).redrive))];
+  const times = names.map((name) => parseInt(name.split("-", 1)[0]!, 36)).filter((time) => Number.isFinite(time) && time > 0);
+  return { messages: names.length, ...(times.length > 0 ? { oldestSentAt: new Date(Math.min(...times)) } : {}) };
+}
+
 export class LocalQueue implements RetryQueue {
   readonly name: string;
   private readonly dir: string | undefined;
   private readonly deadLetterDir: string | undefined;
+  private readonly redriveDir: string | undefined;
+  private redrivePoll: NodeJS.Timeout | undefined;
+  private takingRedriven: Promise<number> | undefined;
   private readonly batchSize: number;
   private readonly concurrency: number;
   private readonly maxReceiveCount: number;
@@ -91,7 +260,9 @@ export class LocalQueue implements RetryQueue {
     this.options = options;
     this.name = options.name;
     this.dir = options.dir;
-    this.deadLetterDir = options.deadLetterDir ?? (options.dir ? `${options.dir}-dlq` : undefined);
+    const folders = options.dir ? queueFolders(options.dir) : undefined;
+    this.deadLetterDir = folders?.deadLetters;
+    this.redriveDir = folders?.redrive;
     this.batchSize = options.batchSize ?? SQS_MAX_BATCH_SIZE;
     this.concurrency = options.concurrency ?? 1;
     this.maxReceiveCount = options.maxReceiveCount ?? 3;
@@ -109,28 +280,56 @@ export class LocalQueue implements RetryQueue {
   }
 
   /**
-   * Loads the journal a previous run left (call before `start`). Returns how many messages it recovered.
-   * A journal file that cannot be read is moved to the dead-letter folder rather than blocking the queue.
+   * Loads the journal a previous run left, and any dead letters redriven meanwhile (call before `start`).
+   * A torn entry (a crash during its enqueue) is removed; a whole entry that is not a queue message is
+   * moved to the dead-letter folder rather than blocking the queue.
    */
-  async recover(): Promise<number> {
-    if (!this.dir) return 0;
+  async recover(): Promise<Recovery> {
+    if (!this.dir) return { recovered: 0, discarded: 0 };
     await fs.promises.mkdir(this.dir, { recursive: true });
-    const names = (await fs.promises.readdir(this.dir)).filter((name) => name.endsWith(".json")).sort();
+    if (this.deadLetterDir) await tidyDeadLetters(this.deadLetterDir);
     let recovered = 0;
-    for (const name of names) {
+    let discarded = 0;
+    for (const name of await listEntries(this.dir)) {
+      const id = name.slice(0, -".json".length);
       const file = path.join(this.dir, name);
-      try {
-        const parsed = JSON.parse(await fs.promises.readFile(file, "utf8")) as { body?: unknown; sentTimestamp?: unknown; visibleAt?: unknown };
-        if (typeof parsed.body !== "string" || typeof parsed.sentTimestamp !== "number") throw new Error("not a queue message");
-        const visibleAt = typeof parsed.visibleAt === "number" ? parsed.visibleAt : 0;
-        this.offer({ id: name.slice(0, -".json".length), body: parsed.body, sentTimestamp: parsed.sentTimestamp, visibleAt, receiveCount: 0 });
-        recovered++;
-      } catch (error) {
-        await this.moveToDeadLetters(name.slice(0, -".json".length), file, `unreadable journal entry: ${errorText(error)}`);
+      const entry = parseEntry(await fs.promises.readFile(file, "utf8"));
+      if (!entry) {
+        await removeFile(file);
+        discarded++;
+        continue;
       }
+      const { body, sentTimestamp, visibleAt } = entry.value;
+      if (typeof body !== "string" || typeof sentTimestamp !== "number") {
+        await this.moveToDeadLetters({ id, body: JSON.stringify(entry.value), sentTimestamp: 0, visibleAt: 0, receiveCount: 0 }, { code: INVALID_JOURNAL_ENTRY, message: "a journal entry that is not a queue message" });
+        continue;
+      }
+      this.offer({ id, body, sentTimestamp, visibleAt: typeof visibleAt === "number" ? visibleAt : 0, receiveCount: 0 });
+      recovered++;
     }
+    recovered += await this.takeRedriven();
     this.pump();
-    return recovered;
+    return { recovered, discarded };
+  }
+
+  /** Takes the dead letters `dlq redrive --local` put in the redrive folder: into the journal, then offered. */
+  private takeRedriven(): Promise<number> {
+    this.takingRedriven ??= (async () => {
+      let taken = 0;
+      if (!this.dir || !this.redriveDir) return taken;
+      for (const name of await listEntries(this.redriveDir)) {
+        const from = path.join(this.redriveDir, name);
+        const entry = parseEntry(await fs.promises.readFile(from, "utf8").catch(() => ""));
+        const { body, sentTimestamp } = entry?.value ?? {};
+        if (typeof body !== "string") continue; // not whole yet, or not ours: left where it is
+        // The same name in the journal: an atomic move, so a crash leaves it in one folder or the other.
+        await fs.promises.rename(from, path.join(this.dir, name));
+        this.offer({ id: name.slice(0, -".json".length), body, sentTimestamp: typeof sentTimestamp === "number" ? sentTimestamp : Date.now(), visibleAt: 0, receiveCount: 0 });
+        taken++;
+      }
+      return taken;
+    })().finally(() => (this.takingRedriven = undefined));
+    return this.takingRedriven;
   }
 
   /**
@@ -179,6 +378,10 @@ export class LocalQueue implements RetryQueue {
   start(handler: BatchHandler): void {
     this.handler = handler;
     this.running = true;
+    if (this.redriveDir && !this.redrivePoll) {
+      this.redrivePoll = setInterval(() => void this.takeRedriven().catch(() => undefined), REDRIVE_POLL_MS);
+      this.redrivePoll.unref();
+    }
     this.pump();
   }
 
@@ -188,6 +391,9 @@ export class LocalQueue implements RetryQueue {
    */
   async stop(): Promise<void> {
     this.running = false;
+    if (this.redrivePoll) clearInterval(this.redrivePoll);
+    this.redrivePoll = undefined;
+    await this.takingRedriven?.catch(() => undefined);
     for (const { timer } of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
     this.ready.length = 0;
@@ -223,16 +429,19 @@ export class LocalQueue implements RetryQueue {
     this.inFlightMessages += batch.length;
     for (const message of batch) message.receiveCount++;
     let failed: ReadonlySet<string>;
-    let reason = "reported as failed by the consumer";
+    let errorOf: (id: string) => OutcomeError;
     try {
-      failed = new Set((await handler(batch)).failed);
+      const result = await handler(batch);
+      failed = new Set(result.failed);
+      errorOf = (id) => result.errors?.get(id) ?? UNREPORTED_FAILURE;
     } catch (error) {
       this.options.onHandlerError?.(error, batch);
-      reason = `the consumer threw: ${errorText(error)}`;
+      const thrown = thrownError(error);
+      errorOf = () => thrown;
       failed = new Set(batch.map((message) => message.id));
     }
     try {
-      await Promise.all(batch.map((message) => (failed.has(message.id) ? this.retryOrDeadLetter(message, reason) : this.acknowledge(message))));
+      await Promise.all(batch.map((message) => (failed.has(message.id) ? this.retryOrDeadLetter(message, errorOf(message.id)) : this.acknowledge(message))));
     } finally {
       this.inFlight--;
       this.inFlightMessages -= batch.length;
@@ -247,31 +456,31 @@ export class LocalQueue implements RetryQueue {
     await removeFile(path.join(this.dir, `${message.id}.json`));
   }
 
-  private async retryOrDeadLetter(message: QueueMessage, reason: string): Promise<void> {
+  private async retryOrDeadLetter(message: QueueMessage, error: OutcomeError): Promise<void> {
     if (message.receiveCount >= this.maxReceiveCount) {
-      await this.moveToDeadLetters(message.id, this.dir ? path.join(this.dir, `${message.id}.json`) : undefined, reason, message);
-      this.options.onDeadLetter?.(message, reason);
+      await this.moveToDeadLetters(message, error);
+      this.options.onDeadLetter?.(message, error);
       return;
     }
     if (!this.running) return; // stays in the journal for the next run
-    this.offer(message, Math.max(1, this.retryDelayMs(message.receiveCount)));
+    const delayMs = Math.max(1, this.retryDelayMs(message.receiveCount));
+    this.options.onRetry?.(message, error, delayMs);
+    this.offer(message, delayMs);
   }
 
-  private async moveToDeadLetters(id: string, journalFile: string | undefined, reason: string, message?: QueueMessage): Promise<void> {
+  /** Writes the dead letter (durably, with its error), then forgets the journal entry. */
+  private async moveToDeadLetters(message: QueueMessage, error: OutcomeError): Promise<void> {
     if (!this.deadLetterDir) return;
     await fs.promises.mkdir(this.deadLetterDir, { recursive: true });
-    const target = path.join(this.deadLetterDir, `${id}.json`);
-    if (message) {
-      const record = { body: message.body, sentTimestamp: message.sentTimestamp, receiveCount: message.receiveCount, reason, deadLetteredAt: new Date().toISOString() };
-      await writeFileDurably(target, [Buffer.from(`${JSON.stringify(record, null, 2)}\n`)]);
-      if (journalFile) await fs.promises.rm(journalFile, { force: true });
-      return;
-    }
-    if (!journalFile) return;
-    try {
-      await fs.promises.rename(journalFile, target);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-    }
+    const record: Omit<DeadLetterRecord, "id"> = {
+      queue: this.name,
+      body: message.body,
+      sentTimestamp: message.sentTimestamp,
+      receiveCount: message.receiveCount,
+      error,
+      deadLetteredAt: new Date().toISOString(),
+    };
+    await writeFileDurably(path.join(this.deadLetterDir, `${message.id}.json`), [Buffer.from(`${JSON.stringify(record, null, 2)}\n`)]);
+    if (this.dir) await removeFile(path.join(this.dir, `${message.id}.json`));
   }
 }

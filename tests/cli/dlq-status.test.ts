@@ -1,7 +1,11 @@
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand, type MetricDataQuery } from "@aws-sdk/client-cloudwatch";
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, ListStateMachinesCommand, SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { GetParametersByPathCommand, SSMClient } from "@aws-sdk/client-ssm";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { mockClient } from "aws-sdk-client-mock";
+import { LocalQueue } from "../../adapters/local/queue";
 import { describeDeadLetter, summarizeDeadLetter } from "../../cli/dead-letters";
 import { dlqCommands, type DlqDeps } from "../../cli/dlq";
 import { runCli } from "../../cli/framework";
@@ -327,5 +331,56 @@ describe("ses-mail status", () => {
     const code = await runCli(statusCommands({ now: () => NOW }), ["status", "--stack", "test"], out, { PATH: process.env.PATH });
     expect(code).toBe(0);
     expect(out.stdout).toEqual(["stack test (eu-west-2): none of its queues exist; has the stack been deployed there (pulumi up)?"]);
+  });
+});
+
+describe("ses-mail status and dlq show with --local", () => {
+  let dataDir: string;
+  /** Seven and a half minutes after the messages were queued. */
+  let later: Date;
+  beforeAll(async () => {
+    dataDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), "ses-mail-status-local-"));
+    // Two messages waiting for the forwarder, one parked delivery, one dead letter of the bouncer.
+    const forwarder = new LocalQueue({ name: "f", dir: path.join(dataDir, "queues", "gmail-forwarder") });
+    await forwarder.send(decisionEvent("f-1", "one", "alice@gmail.com"));
+    await forwarder.send(decisionEvent("f-2", "two", "alice@gmail.com"));
+    await new LocalQueue({ name: "r", dir: path.join(dataDir, "queues", "gmail-forwarder-retry") }).send(retryMessage("r-1", "alice@gmail.com"), { delaySeconds: 900 });
+    const bouncer = new LocalQueue({ name: "b", dir: path.join(dataDir, "queues", "bouncer"), maxReceiveCount: 1 });
+    bouncer.start(async (messages) => ({ failed: messages.map((m) => m.id), errors: new Map(messages.map((m) => [m.id, { code: "BOUNCE_SEND_FAILED", message: "smarthost refused the DSN" }])) }));
+    await bouncer.send(decisionEvent("b-1", "bounced", "carol@test.example.com"));
+    await bouncer.idle();
+    await bouncer.stop();
+    later = new Date(Date.now() + 7.5 * 60_000);
+  });
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it("shows local mode's queues, parked deliveries and dead letters with the command that shows them", async () => {
+    const out = captureOutput();
+    const code = await runCli(statusCommands({ now: () => later }), ["status", "--local", "--data-dir", dataDir], out, { PATH: process.env.PATH });
+
+    expect(code).toBe(0);
+    expect(out.stdout.map((line) => line.replace(/\s{2,}/g, " | "))).toEqual([
+      `local mode data in ${dataDir} at ${later.toISOString().replace(/\.\d+Z$/, "Z")}`,
+      "",
+      "QUEUE | WAITING | OLDEST | DEAD-LETTERED",
+      "input | 0 | - | 0",
+      "forwarder | 2 | 7 min | 0",
+      `bouncer | 0 | - | 1 | ← ses-mail dlq show --queue bouncer --local --data-dir ${dataDir}`,
+      "retry | 1 | 7 min | 0",
+      "1 delivery is parked in the retry queue for a mailbox that needs an operator",
+    ]);
+  });
+
+  it("gives a local dead-letter queue as data with --json, with the error each letter records", async () => {
+    const out = captureOutput();
+    const code = await runCli(dlqCommands({ now: () => later }), ["dlq", "show", "--queue", "bouncer", "--local", "--data-dir", dataDir, "--json"], out, { PATH: process.env.PATH });
+
+    expect(code).toBe(0);
+    expect(out.jsonValues[0]).toMatchObject({
+      deadLetterQueue: "queues/bouncer-dlq",
+      returnsTo: "queues/bouncer",
+      count: 1,
+      sample: [{ receiveCount: 1, error: { code: "BOUNCE_SEND_FAILED", message: "smarthost refused the DSN" }, kind: "routing-decision", messageId: "b-1", subject: "bounced" }],
+    });
   });
 });

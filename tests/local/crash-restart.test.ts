@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CRASH_POINT_VARIABLE, type CrashPoint } from "../../local/crash-points";
+import { CRASH_POINT_VARIABLE, DELIVERY_LOCK_VARIABLE, type CrashPoint } from "../../local/crash-points";
 import { spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
 import { makeTempDir, TEST_ZONE } from "../helpers/local-mode";
 import { createTransport } from "nodemailer";
@@ -20,13 +20,14 @@ const CONFIG = `config:
           target: bob@gmail.com
 `;
 
-function startChild(dir: string, crashAt?: CrashPoint): LocalModeChild {
+/** `lockMs` shortens the delivery lock a crash leaves (and the forwarder's retry delay); the console is left as an operator gets it. */
+function startChild(dir: string, crashAt?: CrashPoint, lockMs?: number): LocalModeChild {
   return spawnLocalMode({
     config: path.join(dir, "Pulumi.test.yaml"),
     dataDir: path.join(dir, "data"),
     resolver: path.join(dir, "zone.json"),
     cwd: dir,
-    env: { [CRASH_POINT_VARIABLE]: crashAt },
+    env: { [CRASH_POINT_VARIABLE]: crashAt, [DELIVERY_LOCK_VARIABLE]: lockMs === undefined ? undefined : String(lockMs), POWERTOOLS_LOG_LEVEL: undefined },
   });
 }
 
@@ -123,5 +124,49 @@ describe("local mode survives a crash", () => {
     expect(line).not.toContain("FAILED");
     expect(delivered(dir, "crash-forwarded")).toBe(1);
     expect(journal(dir, "gmail-forwarder")).toEqual([]);
+  });
+
+  it("does not import twice when it crashed between the Maildir write and the forwarder's record of it", async () => {
+    // Prepare: the first run writes the Maildir file and dies before its idempotency record is completed.
+    const first = startChild(dir, "imported", 200);
+    children.push(first);
+    await send(await first.smtpPort(), "crash-imported");
+    const { signal } = await first.exited;
+    expect(signal).toBe("SIGKILL");
+    expect(delivered(dir, "crash-imported")).toBe(1);
+    expect(journal(dir, "gmail-forwarder")).toHaveLength(1);
+
+    // Act: the restart redelivers the record; once the interrupted attempt's lock has expired, the forwarder imports again.
+    const second = startChild(dir, undefined, 200);
+    children.push(second);
+    const line = await second.waitFor(/→ bob@test\.example\.com: forward-to-gmail bob@gmail\.com/);
+    second.process.kill("SIGINT");
+    await second.exited;
+
+    // Assess: the Maildir already had that delivery, so there is still one file; the console stayed readable.
+    expect(line).not.toContain("FAILED");
+    expect(delivered(dir, "crash-imported")).toBe(1);
+    expect(journal(dir, "gmail-forwarder")).toEqual([]);
+    expect(second.output.filter((output) => output.trimStart().startsWith("{"))).toEqual([]);
+  });
+
+  it("says in one line, not a stack trace, that a delivery interrupted by the crash is still locked", async () => {
+    // Prepare: a crash between the import and its record leaves the delivery locked for the real 30 seconds.
+    const first = startChild(dir, "imported");
+    children.push(first);
+    await send(await first.smtpPort(), "crash-locked");
+    await first.exited;
+
+    // Act: the restart meets the lock.
+    const second = startChild(dir);
+    children.push(second);
+    const line = await second.waitFor(/ forwarder attempt 1 failed/);
+    second.process.kill("SIGINT");
+    await second.exited;
+
+    // Assess
+    expect(line).toMatch(/^\d\d:\d\d:\d\d [a-z0-9]{40} forwarder attempt 1 failed, retrying in 30 s: delivery in progress: an attempt the last stop interrupted still holds its lock$/);
+    expect(second.output.filter((output) => output.trimStart().startsWith("{") || /^\s+at /.test(output))).toEqual([]);
+    expect(delivered(dir, "crash-locked")).toBe(1);
   });
 });

@@ -62,12 +62,13 @@ describe("local mode, end to end", () => {
     expect(rest.equals(original)).toBe(true);
     expect(trace).toMatch(/^Received: from client\.sender\.example \(\[127\.0\.0\.1\] \[127\.0\.0\.1\]\)\r\n by mx\.local\.test \(ses-mail local\) with ESMTPS id [a-z0-9]{40}\r\n for <bob@test\.example\.com>;/);
     expect(trace).toMatch(/Authentication-Results: mx\.local\.test;\r\n spf=pass [^]*dmarc=pass/);
-    const messageId = /250 .*Ok ([a-z0-9]{40})/.exec(info.response)?.[1];
+    const messageId = /^250 .*Ok: queued as ([a-z0-9]{40})$/.exec(info.response)?.[1];
     expect(messageId).toBeDefined();
     // The decision is on record, and the raw message is gone once every consumer is done.
     expect(events().filter((event) => event.detail.originalMessageId === messageId)).toHaveLength(1);
     expect(fs.existsSync(path.join(local.mode.dataDir, "emails", messageId!))).toBe(false);
-    expect(local.lines.some((line) => line.includes("alice@sender.example → bob@test.example.com: forward-to-gmail bob@gmail.com"))).toBe(true);
+    // The console line carries the id of the 250 reply: the one `ses-mail trace` takes.
+    expect(local.lines).toContainEqual(expect.stringMatching(new RegExp(`^\\d\\d:\\d\\d:\\d\\d ${messageId} alice@sender\\.example → bob@test\\.example\\.com: forward-to-gmail bob@gmail\\.com \\(\\d+ ms\\)$`)));
   });
 
   it("routes user+tag@ by the rule for user@", async () => {
@@ -121,7 +122,7 @@ describe("local mode, end to end", () => {
     expect(report).toMatch(/Content-Type: multipart\/report;[^]*report-type="?delivery-status/i);
     expect(report).toMatch(/Final-Recipient: rfc822; ?nobody@test\.example\.com/i);
     expect(report).toMatch(/Action: failed/i);
-    expect(local.lines.some((line) => line.includes("dave@sender.example → nobody@test.example.com: bounce [bounce sent to dave@sender.example]"))).toBe(true);
+    expect(local.lines).toContainEqual(expect.stringContaining("dave@sender.example → nobody@test.example.com: bounce [bounce sent to dave@sender.example]"));
   });
 
   it("never bounces to the null sender", async () => {
@@ -139,7 +140,7 @@ describe("local mode, end to end", () => {
     // Assess
     expect(replies.at(-1)).toMatch(/^250 /);
     expect((await outbox.list()).length).toBe(before);
-    expect(local.lines.some((line) => line.includes("<> → nobody@test.example.com: bounce [no bounce for nobody@test.example.com (null-sender)]"))).toBe(true);
+    expect(local.lines).toContainEqual(expect.stringContaining("<> → nobody@test.example.com: bounce [no bounce for nobody@test.example.com (null-sender)]"));
   });
 
   it("delivers mail failing DMARC with p=quarantine into the Maildir++ .Spam folder", async () => {
@@ -227,7 +228,7 @@ describe("local mode, awkward input", () => {
 
     // Assess
     expect(replies.at(-1)).toMatch(/^250 /);
-    const id = /Ok ([a-z0-9]{40})/.exec(replies.at(-1)!)![1]!;
+    const id = /queued as ([a-z0-9]{40})/.exec(replies.at(-1)!)![1]!;
     const stored = maildirMessages(local.mode, "catch-all@gmail.com").filter((message) => message.includes(id));
     expect(stored).toHaveLength(1);
     expect(splitTraceHeaders(stored[0]!).rest.equals(content)).toBe(true);
@@ -241,7 +242,7 @@ describe("local mode, awkward input", () => {
     const replies = await rawSend(content);
 
     // Assess
-    const id = /Ok ([a-z0-9]{40})/.exec(replies.at(-1)!)![1]!;
+    const id = /queued as ([a-z0-9]{40})/.exec(replies.at(-1)!)![1]!;
     const [stored] = maildirMessages(local.mode, "catch-all@gmail.com").filter((message) => message.includes(id));
     expect(splitTraceHeaders(stored!).rest.equals(content)).toBe(true);
   });
@@ -259,9 +260,9 @@ describe("local mode, awkward input", () => {
     const replies = await rawSend(Buffer.from(smuggled, "latin1"));
 
     // Assess: one 250 for one message, which holds the would-be second one as text.
-    const accepted = replies.filter((reply) => /Ok [a-z0-9]{40}/.test(reply));
+    const accepted = replies.filter((reply) => /queued as [a-z0-9]{40}/.test(reply));
     expect(accepted).toHaveLength(1);
-    const id = /Ok ([a-z0-9]{40})/.exec(accepted[0]!)![1]!;
+    const id = /queued as ([a-z0-9]{40})/.exec(accepted[0]!)![1]!;
     expect(maildirMessages(local.mode, "catch-all@gmail.com").length).toBe(before + 1);
     const [stored] = maildirMessages(local.mode, "catch-all@gmail.com").filter((message) => message.includes(id));
     expect(splitTraceHeaders(stored!).rest.toString("latin1")).toBe(`${smuggled}\r\n`);
@@ -276,7 +277,7 @@ describe("local mode, awkward input", () => {
     const replies = await rawSend(content);
 
     // Assess: the client ended the data with CRLF.CRLF; its content is everything before the dot line.
-    const id = /Ok ([a-z0-9]{40})/.exec(replies.at(-1)!)![1]!;
+    const id = /queued as ([a-z0-9]{40})/.exec(replies.at(-1)!)![1]!;
     const [stored] = maildirMessages(local.mode, "catch-all@gmail.com").filter((message) => message.includes(id));
     expect(splitTraceHeaders(stored!).rest.equals(Buffer.concat([content, Buffer.from("\r\n")]))).toBe(true);
   });

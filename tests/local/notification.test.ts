@@ -6,9 +6,7 @@ import { createNotificationParser } from "../../core/notification";
 import { createSelfSignedCertificate, ensureCertificate } from "../../local/certificate";
 import { commonHeaders, decodeEncodedWords, parseHeaderBlock, receivedHeader, splitAddressList, traceHeaderBytes } from "../../local/headers";
 import { HEADER_PARSE_MAX_BYTES } from "../../local/limits";
-import { messageLine } from "../../local/log-line";
 import { buildReceiptNotification } from "../../local/notification";
-import { decisionDetail } from "../helpers/factories";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "../fixtures/local", name));
 
@@ -173,40 +171,6 @@ describe("receipt notification", () => {
     expect(notification.mail.headersTruncated).toBe(true);
     expect(notification.mail.headers.length).toBeLessThan(200);
     expect(notification.receipt).not.toHaveProperty("dmarcPolicy");
-  });
-});
-
-describe("per-message log line", () => {
-  it("names the sender, each recipient's action, failures and the elapsed time", () => {
-    // Prepare
-    const detail = decisionDetail(
-      {
-        "forward-to-gmail": [{ recipient: "bob@test.example.com", target: "me@gmail.com", labels: ["SPAM"], match: "domain" }],
-        bounce: [{ recipient: "nobody@test.example.com", match: "default" }],
-      },
-      { timestamp: "2026-11-28T10:00:00.000Z", source: "" },
-    );
-
-    // Act
-    const line = messageLine(detail, [{ stage: "bouncer", ok: false, reason: "gave up" }], new Date("2026-11-28T10:00:00.042Z"));
-
-    // Assess
-    expect(line).toBe("10:00:00 <> → bob@test.example.com: forward-to-gmail me@gmail.com (as spam); nobody@test.example.com: bounce — bouncer FAILED: gave up (42 ms)");
-    expect(messageLine(detail, [], new Date("2026-11-28T10:00:00.042Z"), ["no bounce for nobody@test.example.com (null-sender)"])).toContain(
-      "nobody@test.example.com: bounce [no bounce for nobody@test.example.com (null-sender)] (42 ms)",
-    );
-  });
-
-  it("stays one readable line for 100 recipients", () => {
-    // Prepare
-    const targets = Array.from({ length: 100 }, (_, i) => ({ recipient: `r${i}@test.example.com`, target: "me@gmail.com", match: "domain" as const }));
-
-    // Act
-    const line = messageLine(decisionDetail({ "forward-to-gmail": targets }), [], new Date());
-
-    // Assess
-    expect(line).toContain("(+95 more)");
-    expect(line.split("\n")).toHaveLength(1);
   });
 });
 

@@ -4,8 +4,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { runCli } from "../../cli/framework";
+import { COMMANDS } from "../../cli/main";
 import { oauthClientParameter, refreshTokenParameter } from "../../core/parameters";
 import { startLocalMode, type LocalMode } from "../../local/mode";
+import { captureOutput } from "../helpers/cli";
 import { FAKE_CLIENT, startFakeGoogle, type FakeGoogle } from "../helpers/fake-google";
 import { makeTempDir, sendMail, testConfig, TEST_ZONE } from "../helpers/local-mode";
 
@@ -79,9 +82,17 @@ describe("local mode with real Gmail", () => {
     await mode.pipeline.input.idle();
     await mode.pipeline.forwarderQueue.idle();
 
-    // Assess: parked for an operator (with SQS's delay), not failed.
+    // Assess: parked for an operator (with SQS's delay), not failed; trace says since when and why.
     expect(mode.pipeline.retryQueue.depth).toBe(1);
-    expect(lines.some((line) => line.includes("expired@gmail.com needs an operator: parked in the retry queue"))).toBe(true);
-    expect(lines.some((line) => line.includes("FAILED"))).toBe(false);
+    const line = lines.find((candidate) => candidate.includes("expired@gmail.com needs an operator: parked in the retry queue"));
+    expect(line).toBeDefined();
+    expect(lines.filter((candidate) => candidate.includes("FAILED"))).toEqual([]);
+    const id = line!.split(" ")[1]!;
+    const out = captureOutput();
+    const code = await runCli(COMMANDS, ["trace", id, "--data-dir", mode.dataDir], out, { PATH: process.env.PATH });
+    expect(code).toBe(0);
+    expect(out.stdout).toContainEqual(expect.stringMatching(/^ {2}\S+\s+expired@gmail\.com needs an operator: parked in the retry queue \(attempt 1, since \S+\): MAILBOX_AUTHORIZATION: /));
+    expect(out.stdout).toContainEqual(expect.stringMatching(/^ {2}parked for expired@gmail\.com since \d{4}-\d\d-\d\dT\S+Z \(attempt 1\): MAILBOX_AUTHORIZATION: /));
+    expect(out.stdout).toContain(`  raw message emails/${id}: kept`);
   });
 });

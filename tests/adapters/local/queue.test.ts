@@ -1,7 +1,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { LocalQueue, type QueueMessage } from "../../../adapters/local/queue";
+import type { OutcomeError } from "../../../core/outcomes";
+import { deadLetterCount, LocalQueue, readDeadLetters, redriveDeadLetters, type QueueMessage } from "../../../adapters/local/queue";
 
 let dir: string;
 beforeEach(async () => {
@@ -57,7 +58,7 @@ describe("LocalQueue", () => {
 
   it("moves a message to the dead-letter folder after maxReceiveCount failures, whole batch when the consumer throws", async () => {
     // Prepare
-    const deadLetters: Array<[string, string]> = [];
+    const deadLetters: Array<[string, OutcomeError]> = [];
     const errors: unknown[] = [];
     const queue = new LocalQueue({
       name: "q",
@@ -80,11 +81,42 @@ describe("LocalQueue", () => {
     // Assess
     expect(calls).toBe(2);
     expect(errors).toHaveLength(2);
-    expect(deadLetters).toEqual([["doomed", "the consumer threw: gmail is down"]]);
+    const thrown = { code: "UNEXPECTED", message: "the consumer threw: gmail is down" };
+    expect(deadLetters).toEqual([["doomed", thrown]]);
     expect(journal()).toEqual([]);
     const [dlqFile] = journal("q-dlq");
     const record = JSON.parse(fs.readFileSync(path.join(dir, "q-dlq", dlqFile!), "utf8")) as Record<string, unknown>;
-    expect(record).toMatchObject({ body: "doomed", receiveCount: 2, reason: "the consumer threw: gmail is down" });
+    expect(record).toMatchObject({ queue: "q", body: "doomed", receiveCount: 2, error: thrown });
+  });
+
+  it("keeps the error the consumer gave for each failed message, says so before each retry, and dead-letters with the last one", async () => {
+    // Prepare
+    const retries: Array<[string, string, number]> = [];
+    const queue = new LocalQueue({
+      name: "q",
+      dir: path.join(dir, "q"),
+      maxReceiveCount: 3,
+      retryDelayMs: () => 1,
+      onRetry: (message, error, delayMs) => retries.push([message.body, error.code, delayMs]),
+    });
+    queue.start(async (messages) => ({
+      failed: messages.filter((message) => message.body === "bad").map((message) => message.id),
+      errors: new Map(messages.map((message) => [message.id, { code: `E${message.receiveCount}`, message: `attempt ${message.receiveCount} failed` }])),
+    }));
+
+    // Act
+    await queue.enqueue("good");
+    await queue.enqueue("bad");
+    await queue.idle();
+
+    // Assess
+    expect(retries).toEqual([
+      ["bad", "E1", 1],
+      ["bad", "E2", 1],
+    ]);
+    const [record, ...others] = await readDeadLetters(path.join(dir, "q-dlq"));
+    expect(others).toEqual([]);
+    expect(record).toMatchObject({ queue: "q", body: "bad", receiveCount: 3, error: { code: "E3", message: "attempt 3 failed" } });
   });
 
   it("recovers what a previous run left in its journal, in enqueue order", async () => {
@@ -96,7 +128,7 @@ describe("LocalQueue", () => {
     const handled: string[] = [];
 
     // Act
-    const recovered = await restarted.recover();
+    const { recovered } = await restarted.recover();
     restarted.start(async (messages) => {
       handled.push(...messages.map((message) => message.body));
       return { failed: [] };
@@ -109,19 +141,80 @@ describe("LocalQueue", () => {
     expect(journal()).toEqual([]);
   });
 
-  it("sets an unreadable journal entry aside instead of blocking the queue", async () => {
-    // Prepare
+  it("removes journal entries a crash cut short instead of passing them off as dead letters", async () => {
+    // Prepare: an enqueue that died after creating its file (empty) and one that died mid-write.
     fs.mkdirSync(path.join(dir, "q"));
-    fs.writeFileSync(path.join(dir, "q", "0000-broken.json"), "{ not json");
+    fs.writeFileSync(path.join(dir, "q", "0000-empty.json"), "");
+    fs.writeFileSync(path.join(dir, "q", "0001-torn.json"), '{"body":"half a mess');
+    fs.writeFileSync(path.join(dir, "q", "0002-whole.json"), JSON.stringify({ body: "kept", sentTimestamp: 1 }));
+    fs.mkdirSync(path.join(dir, "q-dlq"));
+    fs.writeFileSync(path.join(dir, "q-dlq", ".0003-x.json.123.abcd.tmp"), "");
+    // What an earlier version set aside for such an entry: an empty "dead letter".
+    fs.writeFileSync(path.join(dir, "q-dlq", "0004-empty.json"), "");
     const queue = new LocalQueue({ name: "q", dir: path.join(dir, "q") });
 
     // Act
-    const recovered = await queue.recover();
+    const recovery = await queue.recover();
 
     // Assess
-    expect(recovered).toBe(0);
+    expect(recovery).toEqual({ recovered: 1, discarded: 2 });
+    expect(journal()).toEqual(["0002-whole.json"]);
+    expect(journal("q-dlq")).toEqual([]);
+    expect(await deadLetterCount(path.join(dir, "q"))).toBe(0);
+  });
+
+  it("sets a whole journal entry that is not a queue message aside as a dead letter", async () => {
+    // Prepare
+    fs.mkdirSync(path.join(dir, "q"));
+    fs.writeFileSync(path.join(dir, "q", "0000-foreign.json"), JSON.stringify({ hello: "world" }));
+    const queue = new LocalQueue({ name: "q", dir: path.join(dir, "q") });
+
+    // Act
+    const recovery = await queue.recover();
+
+    // Assess
+    expect(recovery).toEqual({ recovered: 0, discarded: 0 });
     expect(journal()).toEqual([]);
-    expect(journal("q-dlq")).toEqual(["0000-broken.json"]);
+    const [record] = await readDeadLetters(path.join(dir, "q-dlq"));
+    expect(record).toMatchObject({ id: "0000-foreign", error: { code: "INVALID_JOURNAL_ENTRY" } });
+  });
+
+  it("takes redriven dead letters back, at start and while it runs", async () => {
+    // Prepare: two dead letters left by an earlier run.
+    const first = new LocalQueue({ name: "q", dir: path.join(dir, "q"), maxReceiveCount: 1 });
+    first.start(async (messages) => ({ failed: messages.map((message) => message.id) }));
+    await first.enqueue("one");
+    await first.enqueue("two");
+    await first.idle();
+    await first.stop();
+    const letters = await readDeadLetters(path.join(dir, "q-dlq"));
+    expect(letters.map((letter) => letter.body)).toEqual(["one", "two"]);
+    const handled: string[] = [];
+    const queue = new LocalQueue({ name: "q", dir: path.join(dir, "q") });
+    const done = (count: number) =>
+      new Promise<void>((resolve) => {
+        queue.start(async (messages) => {
+          handled.push(...messages.map((message) => message.body));
+          if (handled.length >= count) resolve();
+          return { failed: [] };
+        });
+      });
+
+    // Act: one is handed back before the start, the other while the queue runs.
+    expect(await redriveDeadLetters(path.join(dir, "q"), [letters[0]!.id])).toEqual([letters[0]!.id]);
+    const recovery = await queue.recover();
+    const both = done(2);
+    expect(await redriveDeadLetters(path.join(dir, "q"), [letters[1]!.id, "no-such-letter"])).toEqual([letters[1]!.id]);
+    await both;
+    await queue.idle();
+    await queue.stop();
+
+    // Assess
+    expect(recovery.recovered).toBe(1);
+    expect(handled).toEqual(["one", "two"]);
+    expect(journal()).toEqual([]);
+    expect(journal("q-dlq")).toEqual([]);
+    expect(journal("q-redrive")).toEqual([]);
   });
 
   it("stops after the running batch and keeps the rest in the journal", async () => {

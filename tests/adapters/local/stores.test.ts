@@ -163,6 +163,41 @@ describe("MaildirImporter", () => {
     await expect(result).rejects.toBeInstanceOf(TruncatedMessageError);
     expect(fs.readdirSync(path.join(dir, "me@gmail.com", "new"))).toEqual([]);
   });
+
+  it("imports the same message into the same account once, even across a restart and after a mail reader flagged it", async () => {
+    // Prepare: a delivery a crash interrupted after the file was written; a mail reader then read and starred it.
+    const bytes = Buffer.from("Received: from x by y id 0abc\r\nSubject: once\r\n\r\nbody\r\n");
+    const first = await new MaildirImporter({ root: dir }).importMessage("me@gmail.com", message(bytes), ["INBOX", "UNREAD", "Label_9"]);
+    const inbox = path.join(dir, "me@gmail.com");
+    fs.renameSync(path.join(inbox, "new", first.id), path.join(inbox, "cur", `${first.id}:2,FS`));
+
+    // Act: the restarted process imports it again (the idempotency record had expired), and once more.
+    const restarted = new MaildirImporter({ root: dir });
+    const again = await restarted.importMessage("me@gmail.com", message(bytes), ["INBOX", "UNREAD", "Label_9"]);
+    const third = await restarted.importMessage("me@gmail.com", message(bytes), ["INBOX", "UNREAD", "Label_9"]);
+
+    // Assess
+    expect([again.id, third.id]).toEqual([first.id, first.id]);
+    expect(fs.readdirSync(path.join(inbox, "new"))).toEqual([]);
+    expect(fs.readdirSync(path.join(inbox, "cur"))).toEqual([`${first.id}:2,FS`]);
+    expect(fs.readdirSync(path.join(inbox, "tmp"))).toEqual([]);
+    expect(fs.readdirSync(path.join(inbox, ".Label_9", "new"))).toEqual([first.id]);
+  });
+
+  it("names deliveries by account and message: another message or another account is a new file", async () => {
+    // Prepare
+    const importer = new MaildirImporter({ root: dir });
+
+    // Act
+    const a = await importer.importMessage("me@gmail.com", message(Buffer.from("Subject: a\r\n\r\n")), ["INBOX", "UNREAD"]);
+    const b = await importer.importMessage("me@gmail.com", message(Buffer.from("Subject: b\r\n\r\n")), ["INBOX", "UNREAD"]);
+    const c = await importer.importMessage("you@gmail.com", message(Buffer.from("Subject: a\r\n\r\n")), ["INBOX", "UNREAD"]);
+
+    // Assess
+    expect(new Set([a.id, b.id, c.id]).size).toBe(3);
+    expect(fs.readdirSync(path.join(dir, "me@gmail.com", "new")).sort()).toEqual([a.id, b.id].sort());
+    expect(fs.readdirSync(path.join(dir, "you@gmail.com", "new"))).toEqual([c.id]);
+  });
 });
 
 describe("OutboxSender", () => {
