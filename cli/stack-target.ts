@@ -19,7 +19,7 @@ export const STACK_OPTIONS: OptionSpec = {
 export const STACK_USAGE = "--stack NAME [--config FILE]";
 
 /** The service ids of AWS_ENDPOINT_URL_<SERVICE> (the SDK's own spelling). */
-export type ServiceId = "DYNAMODB" | "SSM" | "KMS" | "SFN" | "SQS" | "CLOUDWATCH" | "SES" | "IAM";
+export type ServiceId = "DYNAMODB" | "SSM" | "KMS" | "SFN" | "SQS" | "CLOUDWATCH" | "CLOUDWATCH_LOGS" | "S3" | "SES" | "IAM";
 
 export interface ClientConfig {
   readonly region: string;

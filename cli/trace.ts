@@ -6,8 +6,14 @@
  * the MessageFate (core/fate.ts) itself, for scripts.
  *
  * One renderer for any FateReader; `fateReaderFor` is the one place that picks the reader for where the
- * command looks (today local mode's data directory).
+ * command looks: a deployed stack (`--stack`, adapters/aws/fate-reader.ts) or local mode's data
+ * directory (`--local`, local/fate.ts).
  */
+import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { createStackFateReader } from "../adapters/aws/fate-reader";
 import { parseAddress } from "../core/addresses";
 import type { DecisionDetail } from "../core/decision";
 import type { FatePlace, FateReader, MessageFate } from "../core/fate";
@@ -16,6 +22,7 @@ import { ACTION_TYPES } from "../core/rules";
 import { dataDirOption } from "../local/data-dir";
 import { createLocalFateReader } from "../local/fate";
 import { formatTable, UserError, type Command, type CommandContext } from "./framework";
+import { resolveStack, STACK_OPTIONS, STACK_USAGE } from "./stack-target";
 import { LOCAL_DATA_OPTIONS, LOCAL_DATA_USAGE, localDataDir } from "./target";
 
 /** `--since` when not given: a day, enough to find what someone says did not arrive today. */
@@ -34,13 +41,26 @@ export interface TraceTarget {
   readonly option: string;
 }
 
-/** The reader for where the command looks. A new target (a deployed stack) is one more branch here. */
+/** The reader for where the command looks: a deployed stack, or local mode's data directory. */
 export function fateReaderFor(context: CommandContext): TraceTarget {
+  const local = context.values.local === true || context.values["data-dir"] !== undefined;
+  if (local && context.values.stack !== undefined) throw new UserError("--stack and --local look in different places: give one");
   const dataDir = localDataDir(context);
   if (dataDir) {
     return { reader: createLocalFateReader(dataDir), description: `local mode data in ${dataDir}`, option: dataDirOption(dataDir) };
   }
-  throw new UserError(`say where to look: ${LOCAL_DATA_USAGE}`);
+  if (context.values.stack !== undefined) {
+    const stack = resolveStack(context);
+    const reader = createStackFateReader(stack, {
+      dynamodb: new DynamoDBClient(stack.clientConfig("DYNAMODB")),
+      s3: new S3Client(stack.clientConfig("S3")),
+      sqs: new SQSClient(stack.clientConfig("SQS")),
+      logs: new CloudWatchLogsClient(stack.clientConfig("CLOUDWATCH_LOGS")),
+    });
+    const config = context.values.config === undefined ? "" : ` --config ${String(context.values.config)}`;
+    return { reader, description: stack.description, option: `--stack ${stack.env}${config}` };
+  }
+  throw new UserError(`say where to look: ${STACK_USAGE}, or ${LOCAL_DATA_USAGE}`);
 }
 
 /** `30m`, `24h`, `7d`, or an ISO 8601 time: the start of the window. */
@@ -188,8 +208,8 @@ function traceCommand(deps: TraceDeps): Command {
   return {
     name: "trace",
     summary: "What happened to a message and where it is now: its decision, each outcome with its time, its mailbox, bounce or dead letter",
-    usage: `ses-mail trace (MESSAGE_ID | --recipient ADDRESS [--since ${DEFAULT_SINCE}]) [--json] ${LOCAL_DATA_USAGE}`,
-    options: { ...LOCAL_DATA_OPTIONS, recipient: { type: "string" }, since: { type: "string" }, json: { type: "boolean" } },
+    usage: `ses-mail trace (MESSAGE_ID | --recipient ADDRESS [--since ${DEFAULT_SINCE}]) [--json] (${STACK_USAGE} | ${LOCAL_DATA_USAGE})`,
+    options: { ...STACK_OPTIONS, ...LOCAL_DATA_OPTIONS, recipient: { type: "string" }, since: { type: "string" }, json: { type: "boolean" } },
     positionals: [0, 1],
     async run(context) {
       const { out, values, positionals } = context;

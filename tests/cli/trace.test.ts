@@ -182,7 +182,7 @@ describe("ses-mail trace --recipient ADDRESS --local", () => {
     expect(both.code).toBe(1);
     expect(both.stderr[0]).toMatch(/^ses-mail trace: give a message id or --recipient ADDRESS \(one of them\)/);
     expect(nowhere.code).toBe(1);
-    expect(nowhere.stderr[0]).toBe("ses-mail trace: say where to look: --local [--data-dir DIR]");
+    expect(nowhere.stderr[0]).toBe("ses-mail trace: say where to look: --stack NAME [--config FILE], or --local [--data-dir DIR]");
     expect(missing.code).toBe(1);
     expect(missing.stderr[0]).toMatch(/^ses-mail trace: no local-mode data in .*no-such-dir: has local mode run there\?/);
   });
