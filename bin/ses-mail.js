@@ -7,9 +7,11 @@
 process.env.AWS_XRAY_MANUAL_MODE ??= "true";
 // The handlers publish CloudWatch metrics as EMF lines on stdout, which in a terminal are noise.
 process.env.POWERTOOLS_METRICS_DISABLED ??= "true";
-require("./register-ts");
-require("../cli/main.ts")
-  .main(process.argv.slice(2))
-  .then((code) => {
-    process.exitCode = code;
-  });
+if (!require("./project-node").runUnderProjectNode()) {
+  require("./register-ts");
+  require("../cli/main.ts")
+    .main(process.argv.slice(2))
+    .then((code) => {
+      process.exitCode = code;
+    });
+}
