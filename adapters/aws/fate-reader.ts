@@ -21,7 +21,7 @@
  * sqs:ReceiveMessage, sqs:ChangeMessageVisibility on the dead-letter queues; s3:GetObject (HeadObject) on
  * `<bucket>/emails/*`, with s3:ListBucket so a deleted message answers 404.
  */
-import { CloudWatchLogsClient, FilterLogEventsCommand, type FilteredLogEvent } from "@aws-sdk/client-cloudwatch-logs";
+import { paginateFilterLogEvents, type CloudWatchLogsClient, type FilteredLogEvent } from "@aws-sdk/client-cloudwatch-logs";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import {
@@ -228,18 +228,16 @@ export function createStackFateReader(stack: FateStack, clients: FateClients, op
     gaps: string[],
   ): Promise<FilteredLogEvent[]> {
     const found: FilteredLogEvent[] = [];
-    let nextToken: string | undefined;
-    for (let page = 0; page < LOG_SEARCH_MAX_PAGES; page++) {
-      let output;
-      try {
-        output = await clients.logs.send(new FilterLogEventsCommand({ logGroupName, filterPattern: quotedTerm(term), ...range, ...(nextToken ? { nextToken } : {}) }));
-      } catch (error) {
-        gaps.push(`cannot search the log group ${logGroupName}: ${describeError(error)}`);
-        return found;
+    let pages = 0;
+    try {
+      for await (const page of paginateFilterLogEvents({ client: clients.logs }, { logGroupName, filterPattern: quotedTerm(term), ...range })) {
+        found.push(...(page.events ?? []));
+        if (!page.nextToken || enough(found)) return found;
+        if (++pages === LOG_SEARCH_MAX_PAGES) break;
       }
-      found.push(...(output.events ?? []));
-      nextToken = output.nextToken;
-      if (!nextToken || enough(found)) return found;
+    } catch (error) {
+      gaps.push(`cannot search the log group ${logGroupName}: ${describeError(error)}`);
+      return found;
     }
     gaps.push(`the search of ${logGroupName} for ${term} stopped after ${LOG_SEARCH_MAX_PAGES} pages; older entries were not read`);
     return found;
