@@ -18,7 +18,7 @@ import { DeliveryStateError } from "../../core/errors";
 import { MESSAGE_RECORD_TTL_SECONDS } from "../../core/retention";
 import type { DecisionDetail } from "../../core/decision";
 import type { Outcome } from "../../core/outcomes";
-import type { MessageProgress, MessageRecordEntry, StoredMessageRecord, ThrottleStore } from "../../core/ports";
+import type { Clock, MessageProgress, MessageRecordEntry, StoredMessageRecord, ThrottleStore } from "../../core/ports";
 import {
   BOUNCE_THROTTLE_KEY_PREFIX,
   MESSAGE_KEY_PREFIX,
@@ -34,8 +34,8 @@ export interface DeliveryStateOptions {
   readonly tableName: string;
   /** Defaults to a client built on first use from the standard environment. */
   readonly client?: DynamoDBClient;
-  /** Epoch milliseconds; injected by tests. */
-  readonly now?: () => number;
+  /** Injected by tests. */
+  readonly now?: Clock;
 }
 
 function describe(error: unknown): string {
@@ -53,13 +53,13 @@ function isConditionalCheckFailure(error: unknown): boolean {
  */
 class Table {
   readonly name: string;
-  readonly now: () => number;
+  readonly now: Clock;
   private clientInstance: DynamoDBClient | undefined;
 
   constructor(options: DeliveryStateOptions) {
     this.name = options.tableName;
     this.clientInstance = options.client;
-    this.now = options.now ?? (() => Date.now());
+    this.now = options.now ?? (() => new Date());
   }
 
   get client(): DynamoDBClient {
@@ -86,7 +86,7 @@ export class DynamoDbMessageProgress implements MessageProgress {
 
   async record(messageId: string, entry: MessageRecordEntry): Promise<readonly string[]> {
     const parts = [...new Set(entry.partsDone ?? [])];
-    const now = this.table.now();
+    const now = this.table.now().getTime();
     const names: Record<string, string> = { "#ttl": TTL_ATTRIBUTE, "#updated": MessageRecordAttribute.UpdatedAt };
     const values: Record<string, AttributeValue> = {
       ":ttl": { N: String(Math.floor(now / 1000) + MESSAGE_RECORD_TTL_SECONDS) },
@@ -205,7 +205,7 @@ export class DynamoDbThrottleStore implements ThrottleStore {
   }
 
   async acquire(key: string, windowSeconds: number): Promise<boolean> {
-    const nowSeconds = Math.floor(this.table.now() / 1000);
+    const nowSeconds = Math.floor(this.table.now().getTime() / 1000);
     const holder = randomUUID();
     try {
       await this.table.client.send(

@@ -36,7 +36,7 @@ import { canonicalize } from "../../core/addresses";
 import type { DecisionDetail } from "../../core/decision";
 import { fateOutcomes, placesFromOutcomes, type FatePlace, type FateReader, type MessageFate } from "../../core/fate";
 import type { Outcome, OutcomeError } from "../../core/outcomes";
-import type { MessageLocation, StoredMessageRecord } from "../../core/ports";
+import type { Clock, MessageLocation, StoredMessageRecord } from "../../core/ports";
 import { DAY_SECONDS } from "../../core/retention";
 import { DynamoDbMessageProgress } from "./delivery-state";
 
@@ -67,7 +67,7 @@ export interface FateClients {
 }
 
 export interface StackFateReaderOptions {
-  readonly now?: () => Date;
+  readonly now?: Clock;
   /** The bucket and key prefix of raw messages, when known: lets a message with no decision be found in the bucket. */
   readonly rawMessages?: { readonly bucket: string; readonly keyPrefix: string };
   /** Dead letters read per queue at most (see DEAD_LETTER_PEEK_MAX). */

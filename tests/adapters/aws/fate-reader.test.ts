@@ -64,7 +64,7 @@ describe("the deployed stack's fate reader", () => {
   beforeEach(async () => {
     const table = await dynamo.createRoutingTable();
     stack = { env: "prod", config: { emailRetentionDays: 38 }, names: { ...names, table, functionLogGroup: names.functionLogGroup } };
-    progress = new DynamoDbMessageProgress({ tableName: table, client: dynamo.client, now: () => NOW.getTime() });
+    progress = new DynamoDbMessageProgress({ tableName: table, client: dynamo.client, now: () => NOW });
     sqs.reset();
     s3.reset();
     logs.reset();
