@@ -259,6 +259,11 @@ export function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
+/** Any thrown value as `Name: message` (an AWS SDK error's name is the service's error code), for an error that wraps it. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
 /** The message of any thrown value, for text a person reads. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

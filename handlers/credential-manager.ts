@@ -40,7 +40,7 @@ import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import { z } from "zod";
 import { DynamoDbSmtpUsers, IamSmtpIdentities, KmsCredentialEncryptor } from "../adapters/aws/smtp-identities";
-import { asError, CredentialProvisioningError, SesMailError } from "../core/errors";
+import { asError, CredentialProvisioningError, describeError, SesMailError } from "../core/errors";
 import type { Clock, CredentialEncryptor, SmtpIdentities, SmtpUserTable } from "../core/ports";
 import {
   iamUserName,
@@ -82,9 +82,9 @@ export interface CredentialManagerOptions {
 
 export type CredentialManager = LambdaHandler<DynamoDBStreamEvent, DynamoDBBatchResponse>;
 
+/** Our own errors read as they are; anything else (an AWS SDK error) with its name, which is the AWS error code. */
 function describe(error: unknown): string {
-  const value = asError(error);
-  return value instanceof SesMailError ? value.message : `${value.name}: ${value.message}`;
+  return error instanceof SesMailError ? error.message : describeError(error);
 }
 
 /** One step of undo, run in reverse order of creation. */

@@ -14,7 +14,7 @@
  */
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { randomUUID } from "node:crypto";
-import { DeliveryStateError } from "../../core/errors";
+import { DeliveryStateError, describeError } from "../../core/errors";
 import { MESSAGE_RECORD_TTL_SECONDS } from "../../core/retention";
 import type { DecisionDetail } from "../../core/decision";
 import type { Outcome } from "../../core/outcomes";
@@ -36,10 +36,6 @@ export interface DeliveryStateOptions {
   readonly client?: DynamoDBClient;
   /** Injected by tests. */
   readonly now?: Clock;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 function isConditionalCheckFailure(error: unknown): boolean {
@@ -132,7 +128,7 @@ export class DynamoDbMessageProgress implements MessageProgress {
       );
       return output.Attributes?.[MessageRecordAttribute.Done]?.SS ?? [];
     } catch (error) {
-      throw new DeliveryStateError(`DynamoDB UpdateItem (message record ${messageId}) on ${this.table.name} failed: ${describe(error)}`, { cause: error });
+      throw new DeliveryStateError(`DynamoDB UpdateItem (message record ${messageId}) on ${this.table.name} failed: ${describeError(error)}`, { cause: error });
     }
   }
 
@@ -142,7 +138,7 @@ export class DynamoDbMessageProgress implements MessageProgress {
     try {
       item = (await this.table.client.send(new GetItemCommand({ TableName: this.table.name, Key: messageRecordKey(messageId), ConsistentRead: true }))).Item;
     } catch (error) {
-      throw new DeliveryStateError(`DynamoDB GetItem (message record ${messageId}) on ${this.table.name} failed: ${describe(error)}`, { cause: error });
+      throw new DeliveryStateError(`DynamoDB GetItem (message record ${messageId}) on ${this.table.name} failed: ${describeError(error)}`, { cause: error });
     }
     return item ? parseMessageRecord(messageId, item) : undefined;
   }
@@ -221,7 +217,7 @@ export class DynamoDbThrottleStore implements ThrottleStore {
       return true;
     } catch (error) {
       if (isConditionalCheckFailure(error)) return false;
-      throw new DeliveryStateError(`DynamoDB PutItem (throttle ${key}) on ${this.table.name} failed: ${describe(error)}`, { cause: error });
+      throw new DeliveryStateError(`DynamoDB PutItem (throttle ${key}) on ${this.table.name} failed: ${describeError(error)}`, { cause: error });
     }
   }
 
@@ -240,7 +236,7 @@ export class DynamoDbThrottleStore implements ThrottleStore {
       );
     } catch (error) {
       if (isConditionalCheckFailure(error)) return; // someone else holds it now; theirs to keep
-      throw new DeliveryStateError(`DynamoDB DeleteItem (throttle ${key}) on ${this.table.name} failed: ${describe(error)}`, { cause: error });
+      throw new DeliveryStateError(`DynamoDB DeleteItem (throttle ${key}) on ${this.table.name} failed: ${describeError(error)}`, { cause: error });
     }
   }
 }

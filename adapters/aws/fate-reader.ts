@@ -34,6 +34,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import { canonicalize } from "../../core/addresses";
 import type { DecisionDetail } from "../../core/decision";
+import { describeError } from "../../core/errors";
 import { fateOutcomes, placesFromOutcomes, type FatePlace, type FateReader, type MessageFate } from "../../core/fate";
 import type { Outcome, OutcomeError } from "../../core/outcomes";
 import type { Clock, MessageLocation, StoredMessageRecord } from "../../core/ports";
@@ -123,11 +124,6 @@ function parseJson(text: string | undefined): Json | undefined {
 
 function text(value: unknown): string | undefined {
   return typeof value === "string" ? value : undefined;
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
 }
 
 function errorName(error: unknown): string {
