@@ -3,7 +3,7 @@
  * parseArgs, friendly or `--json` output, and exit codes (0 ok, 1 user error, 2 unexpected).
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { SesMailError } from "../core/errors";
+import { errorMessage, SesMailError } from "../core/errors";
 
 /** A mistake the user can fix: printed as one line, exit code 1. */
 export class UserError extends Error {
@@ -111,7 +111,7 @@ export async function runCli(
     try {
       parsed = parseArgs({ args: [...rest], options: command.options, allowPositionals: true, strict: true, tokens: true });
     } catch (error) {
-      throw new UserError(`${error instanceof Error ? error.message : String(error)}\nusage: ${command.usage}`);
+      throw new UserError(`${errorMessage(error)}\nusage: ${command.usage}`);
     }
     const [min, max] = command.positionals;
     if (parsed.positionals.length < min || parsed.positionals.length > max) {

@@ -4,6 +4,7 @@
  */
 import { loadStackConfig, loadStackConfigFile } from "../config/load";
 import type { StackConfig } from "../config/schema";
+import { errorMessage } from "../core/errors";
 import { UserError, type Command, type CommandContext } from "./framework";
 import { LOCAL_DEFAULT_STACK } from "./target";
 
@@ -86,7 +87,7 @@ const local: Command = {
       if (error instanceof UserError) throw error;
       const name = error instanceof Error ? error.name : "";
       if (["LocalStartError", "ResolverFileError", "SyntaxError"].includes(name) || (error instanceof Error && /--smarthost/.test(error.message))) {
-        throw new UserError(error instanceof Error ? error.message : String(error), { cause: error });
+        throw new UserError(errorMessage(error), { cause: error });
       }
       throw error;
     }

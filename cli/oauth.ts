@@ -11,6 +11,7 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { DescribeParametersCommand, GetParameterCommand, PutParameterCommand, SSMClient, type ParameterType } from "@aws-sdk/client-ssm";
 import { DynamoDbRuleStore } from "../adapters/aws/dynamodb-rules";
 import { canonicalize, parseAddress } from "../core/addresses";
+import { errorMessage } from "../core/errors";
 import { accountParameterKey, oauthClientParameter, PARAMETER_PLACEHOLDER, refreshTokenParameter, tokenMetadataParameter } from "../core/parameters";
 import { createRuleCodec } from "../core/rules";
 import { openBrowser } from "./browser";
@@ -116,7 +117,7 @@ function accountArgument(text: string | undefined): string {
   try {
     return parseAddress(text).address;
   } catch (error) {
-    throw new UserError(`--account: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UserError(`--account: ${errorMessage(error)}`);
   }
 }
 
@@ -303,7 +304,7 @@ async function ruleTargets(target: StackTarget, out: Output): Promise<Set<string
     }
     return targets;
   } catch (error) {
-    out.note(`note: cannot list the rules of ${target.names.table} (${error instanceof Error ? error.message : String(error)}); not checking which accounts rules need`);
+    out.note(`note: cannot list the rules of ${target.names.table} (${errorMessage(error)}); not checking which accounts rules need`);
     return undefined;
   } finally {
     client.destroy();

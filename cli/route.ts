@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import { ACTION_TYPES } from "../core/rules";
 import type { DecisionDetail } from "../core/decision";
-import { RuleStoreError, SesMailError } from "../core/errors";
+import { errorMessage, RuleStoreError, SesMailError } from "../core/errors";
 import { createObservability } from "../handlers/observability";
 import { createRouter, decisionsForPipe } from "../handlers/router";
 import { formatTable, UserError, type Command } from "./framework";
@@ -59,7 +59,7 @@ const route: Command = {
     try {
       value = JSON.parse(fs.readFileSync(file, "utf8"));
     } catch (error) {
-      throw new UserError(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new UserError(`cannot read ${file}: ${errorMessage(error)}`);
     }
     const target = resolveRulesTarget(context);
     const router = createRouter({ rules: target.store, settings: target.settings, observability: createObservability("cli", { quiet: true }) });

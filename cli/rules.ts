@@ -1,7 +1,7 @@
 /**
  * `ses-mail rules …`: add, list, show, remove, enable, disable and test routing rules.
  */
-import { InvalidRuleError, RuleNotFoundError, RuleStoreError, SesMailError } from "../core/errors";
+import { errorMessage, InvalidRuleError, RuleNotFoundError, RuleStoreError, SesMailError } from "../core/errors";
 import { parseAddress } from "../core/addresses";
 import type { StoredItem } from "../core/ports";
 import { resolveRecipient, ruleLookupFromItems, lookupSteps, type Resolution } from "../core/routing";
@@ -133,7 +133,7 @@ const list: Command = {
       try {
         return { item, rule: codec.fromItem(item) };
       } catch (error) {
-        return { item, error: error instanceof Error ? error.message : String(error) };
+        return { item, error: errorMessage(error) };
       }
     });
     if (context.values.json) {
@@ -244,7 +244,7 @@ const test: Command = {
     try {
       address = parseAddress(context.positionals[0]!);
     } catch (error) {
-      throw new UserError(error instanceof Error ? error.message : String(error));
+      throw new UserError(errorMessage(error));
     }
     const target = resolveRulesTarget(context);
     const items = await withStore(target, () => target.store.getRuleItems(lookupSteps(address).map((step) => step.pattern)));

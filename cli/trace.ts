@@ -16,6 +16,7 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { createStackFateReader } from "../adapters/aws/fate-reader";
 import { parseAddress } from "../core/addresses";
 import type { DecisionDetail } from "../core/decision";
+import { errorMessage } from "../core/errors";
 import type { FatePlace, FateReader, MessageFate } from "../core/fate";
 import type { Outcome, OutcomeError } from "../core/outcomes";
 import { ACTION_TYPES } from "../core/rules";
@@ -231,7 +232,7 @@ function traceCommand(deps: TraceDeps): Command {
       try {
         address = parseAddress(recipient!).address;
       } catch (error) {
-        throw new UserError(`--recipient: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+        throw new UserError(`--recipient: ${errorMessage(error)}`, { cause: error });
       }
       const since = parseSince((values.since as string | undefined) ?? DEFAULT_SINCE, deps.now());
       const fates = await target.reader.byRecipient(address, since);

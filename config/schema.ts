@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { canonicalize, domainProblem, isAddress } from "../core/addresses";
-import { ErrorCode, SesMailError } from "../core/errors";
+import { ErrorCode, errorMessage, SesMailError } from "../core/errors";
 import { MAX_DESCRIPTION_CHARS } from "../core/limits";
 import { describeLongestReference, MIN_EMAIL_RETENTION_DAYS } from "../core/retention";
 import { parsePattern, ruleActionsSchema, type DefaultAction, type RuleAction } from "../core/rules";
@@ -142,7 +142,7 @@ function keySchemas() {
         try {
           return parsePattern(text).pattern;
         } catch (error) {
-          ctx.addIssue({ code: "custom", message: error instanceof Error ? error.message : String(error) });
+          ctx.addIssue({ code: "custom", message: errorMessage(error) });
           return z.NEVER;
         }
       }),

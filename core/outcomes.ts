@@ -13,7 +13,7 @@
  */
 import type { SuppressionReason } from "./backscatter";
 import type { DecisionDetail } from "./decision";
-import { SesMailError } from "./errors";
+import { errorMessage, SesMailError } from "./errors";
 
 /** The pipeline stage that reports an outcome: the Powertools service name of its function. */
 export const OUTCOME_STAGES = ["router", "gmail-forwarder", "bouncer", "pipeline"] as const;
@@ -36,7 +36,7 @@ export function outcomeError(error: unknown): OutcomeError {
     return { code: codes.length === 1 ? codes[0]! : UNEXPECTED_ERROR_CODE, message: parts.map((part) => part.message).join("; ") };
   }
   if (error instanceof SesMailError) return { code: error.code, message: error.message };
-  return { code: UNEXPECTED_ERROR_CODE, message: error instanceof Error ? error.message : String(error) };
+  return { code: UNEXPECTED_ERROR_CODE, message: errorMessage(error) };
 }
 
 /** Every message outcome names the SES message id and when it happened (ISO 8601). */

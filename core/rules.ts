@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { canonicalize, domainProblem, isAddress, parseAddress } from "./addresses";
-import { InvalidPatternError, InvalidRuleError } from "./errors";
+import { errorMessage, InvalidPatternError, InvalidRuleError } from "./errors";
 import { MAX_ACTIONS_PER_RULE, MAX_DESCRIPTION_CHARS, MAX_LABELS_PER_TARGET } from "./limits";
 import { EntityType, MANAGED_BY_ATTRIBUTE, ROUTE_KEY_PREFIX, ROUTE_SORT_KEY, type RuleManager } from "./table";
 
@@ -72,7 +72,7 @@ export function parsePattern(input: string): ParsedPattern {
   try {
     return { pattern: parseAddress(text).address, kind: "address" };
   } catch (error) {
-    throw new InvalidPatternError(input, error instanceof Error ? error.message : String(error));
+    throw new InvalidPatternError(input, errorMessage(error));
   }
 }
 
@@ -183,7 +183,7 @@ export function createRuleCodec(): RuleCodec {
     try {
       pattern = parsePattern(keyPattern).pattern;
     } catch (error) {
-      throw new InvalidRuleError(key, error instanceof Error ? error.message : String(error), { cause: error });
+      throw new InvalidRuleError(key, errorMessage(error), { cause: error });
     }
     if (pattern !== keyPattern) {
       throw new InvalidRuleError(key, `the key is not canonical (lookups use ${ROUTE_KEY_PREFIX}${pattern})`);

@@ -37,7 +37,7 @@
  *   write (handlers/raw-message.ts), which `ses-mail trace` reads.
  */
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { z } from "zod";
 import { DynamoDbMessageProgress } from "../adapters/aws/delivery-state";
 import { DynamoDbIdempotencyStore } from "../adapters/aws/idempotency";
@@ -56,11 +56,12 @@ import {
   type ForwardTarget,
   type ForwardWork,
 } from "../core/delivery";
-import { MailboxAuthorizationError } from "../core/errors";
+import { asError, MailboxAuthorizationError } from "../core/errors";
 import { RETRY_REPARK_DELAY_SECONDS } from "../core/retention";
 import { outcomeError } from "../core/outcomes";
-import type { IdempotencyStore, MailboxImporter, MessageProgress, MessageStore, OutcomeSink, RetryQueue } from "../core/ports";
-import { createObservability, traced, type Observability } from "./observability";
+import { discardBody as discard, type Clock, type IdempotencyStore, type MailboxImporter, type MessageProgress, type MessageStore, type OutcomeSink, type RetryQueue } from "../core/ports";
+import { lambdaEntry, parseEnvironment, type LambdaHandler } from "./entry";
+import { traced, type Observability } from "./observability";
 import { collectingReporter, createOutcomeReporter, type ReportOutcome } from "./outcomes";
 import { releaseRawMessage } from "./raw-message";
 
@@ -77,25 +78,16 @@ export interface GmailForwarderOptions {
   readonly observability: Observability;
   /** Receives every outcome (core/outcomes.ts) after it is logged and counted: local mode's console line. */
   readonly outcomes?: OutcomeSink;
-  readonly now?: () => Date;
+  readonly now?: Clock;
 }
 
 /** An SQS batch handler with partial failures. */
-export type GmailForwarder = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
+export type GmailForwarder = LambdaHandler<SQSEvent, SQSBatchResponse>;
 
 type TargetOutcome = "imported" | "replayed" | "parked";
 
 /** The recorded result of one import (what a redelivery replays). */
 type ImportRecord = { gmailId: string; bytes: number; importedAt: string };
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
-function discard(body: NodeJS.ReadableStream): void {
-  const stream = body as NodeJS.ReadableStream & { destroy?: () => void; destroyed?: boolean };
-  if (typeof stream.destroy === "function" && !stream.destroyed) stream.destroy();
-}
 
 export function createGmailForwarder(options: GmailForwarderOptions): GmailForwarder {
   const { messages, mailbox, deliveries, progress, retryQueue, observability } = options;
@@ -274,59 +266,54 @@ export function gmailForwarderEnvironmentVariables(env: GmailForwarderEnvironmen
 }
 
 export function readGmailForwarderEnvironment(env: NodeJS.ProcessEnv): GmailForwarderEnvironment {
-  const schema = z.object({
-    SES_MAIL_ENVIRONMENT: z.string().regex(/^[a-z0-9-]{1,32}$/, "is a stack environment name such as test or prod"),
-    ROUTING_TABLE: z.string().min(1),
-    RETRY_QUEUE_URL: z.url(),
-    GMAIL_API_URL: z.url().optional(),
-    GOOGLE_OAUTH_TOKEN_URL: z.url().optional(),
-  });
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`gmail forwarder environment: ${issue?.path.join(".")} ${issue?.message}`);
-  }
-  const data = parsed.data;
-  return {
-    environment: data.SES_MAIL_ENVIRONMENT,
-    routingTable: data.ROUTING_TABLE,
-    retryQueueUrl: data.RETRY_QUEUE_URL,
-    ...(data.GMAIL_API_URL ? { gmailApiUrl: data.GMAIL_API_URL } : {}),
-    ...(data.GOOGLE_OAUTH_TOKEN_URL ? { oauthTokenUrl: data.GOOGLE_OAUTH_TOKEN_URL } : {}),
-  };
+  const schema = z
+    .object({
+      SES_MAIL_ENVIRONMENT: z.string().regex(/^[a-z0-9-]{1,32}$/, "is a stack environment name such as test or prod"),
+      ROUTING_TABLE: z.string().min(1),
+      RETRY_QUEUE_URL: z.url(),
+      GMAIL_API_URL: z.url().optional(),
+      GOOGLE_OAUTH_TOKEN_URL: z.url().optional(),
+    })
+    .transform(
+      (data): GmailForwarderEnvironment => ({
+        environment: data.SES_MAIL_ENVIRONMENT,
+        routingTable: data.ROUTING_TABLE,
+        retryQueueUrl: data.RETRY_QUEUE_URL,
+        ...(data.GMAIL_API_URL ? { gmailApiUrl: data.GMAIL_API_URL } : {}),
+        ...(data.GOOGLE_OAUTH_TOKEN_URL ? { oauthTokenUrl: data.GOOGLE_OAUTH_TOKEN_URL } : {}),
+      }),
+    );
+  return parseEnvironment("gmail forwarder", schema, env);
 }
 
 /**
  * The callback factory Pulumi serializes (`aws.lambda.CallbackFunction({ callbackFactory })`). It runs
  * once per container: clients, schemas, the access-token cache and Powertools are built here.
  */
-export function gmailForwarderFactory(): (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse> {
-  const env = readGmailForwarderEnvironment(process.env);
-  const observability = createObservability("gmail-forwarder");
-  const deliveries = new DynamoDbIdempotencyStore({ tableName: env.routingTable });
-  const accounts = new GoogleAccounts({
-    secrets: new SsmSecretStore(),
-    environment: env.environment,
-    ...(env.oauthTokenUrl ? { tokenUrl: env.oauthTokenUrl } : {}),
+export function gmailForwarderFactory(): LambdaHandler<SQSEvent, SQSBatchResponse> {
+  return lambdaEntry({
+    service: "gmail-forwarder",
+    readEnvironment: readGmailForwarderEnvironment,
+    build: (env, observability) => {
+      const deliveries = new DynamoDbIdempotencyStore({ tableName: env.routingTable });
+      const accounts = new GoogleAccounts({
+        secrets: new SsmSecretStore(),
+        environment: env.environment,
+        ...(env.oauthTokenUrl ? { tokenUrl: env.oauthTokenUrl } : {}),
+      });
+      const forward = createGmailForwarder({
+        messages: new S3MessageStore(),
+        mailbox: new GmailImporter({ accounts, ...(env.gmailApiUrl ? { apiBaseUrl: env.gmailApiUrl } : {}) }),
+        deliveries,
+        progress: new DynamoDbMessageProgress({ tableName: env.routingTable }),
+        retryQueue: new SqsRetryQueue({ queueUrl: env.retryQueueUrl }),
+        observability,
+      });
+      return (event, context) => {
+        // An INPROGRESS idempotency record left by a crash expires when this invocation would have ended.
+        if (context) deliveries.useRemainingTime(() => context.getRemainingTimeInMillis());
+        return forward(event, context);
+      };
+    },
   });
-  const forward = createGmailForwarder({
-    messages: new S3MessageStore(),
-    mailbox: new GmailImporter({ accounts, ...(env.gmailApiUrl ? { apiBaseUrl: env.gmailApiUrl } : {}) }),
-    deliveries,
-    progress: new DynamoDbMessageProgress({ tableName: env.routingTable }),
-    retryQueue: new SqsRetryQueue({ queueUrl: env.retryQueueUrl }),
-    observability,
-  });
-  return async (event, context) => {
-    if (context) {
-      observability.logger.addContext(context);
-      // An INPROGRESS idempotency record left by a crash expires when this invocation would have ended.
-      deliveries.useRemainingTime(() => context.getRemainingTimeInMillis());
-    }
-    try {
-      return await forward(event, context);
-    } finally {
-      observability.metrics.publishStoredMetrics();
-    }
-  };
 }

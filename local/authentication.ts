@@ -12,6 +12,7 @@
  */
 import type { Readable } from "node:stream";
 import { authenticate, type DNSResolver } from "mailauth";
+import { errorMessage } from "../core/errors";
 import type { DmarcPolicy, VerdictStatus } from "../core/verdicts";
 import { headerText } from "./headers";
 import { AUTHENTICATION_DEADLINE_MS } from "./limits";
@@ -146,7 +147,7 @@ export async function authenticateMessage(message: Buffer | Readable, input: Aut
     ];
     return { verdicts, header: resultsHeader(input.mta, clauses) };
   } catch (error) {
-    return failedResult(input.mta, error instanceof Error ? error.message : String(error));
+    return failedResult(input.mta, errorMessage(error));
   } finally {
     clearTimeout(timer);
   }

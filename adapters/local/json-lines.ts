@@ -7,6 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { asError } from "../../core/errors";
 
 export class JsonLinesFile {
   private stream: fs.WriteStream | undefined;
@@ -36,7 +37,7 @@ export class JsonLinesFile {
     try {
       stream = this.open();
     } catch (error) {
-      if (!this.failing) this.onError(error instanceof Error ? error : new Error(String(error)));
+      if (!this.failing) this.onError(asError(error));
       this.failing = true;
       return;
     }

@@ -20,6 +20,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseAddress } from "../../core/addresses";
+import { errorMessage } from "../../core/errors";
 import type { MailboxImporter, StoredMessage } from "../../core/ports";
 import { commitFile, errorCode, fsyncDirectory, isNotFound, removeFile, writeTemporaryDurably } from "./durable-file";
 
@@ -84,7 +85,7 @@ export function accountFolder(account: string): string {
   try {
     address = parseAddress(account).address;
   } catch (error) {
-    throw new InvalidMailboxError(account, error instanceof Error ? error.message : String(error));
+    throw new InvalidMailboxError(account, errorMessage(error));
   }
   if (/[/\\]/.test(address) || address.startsWith(".")) throw new InvalidMailboxError(account, "the address cannot be a folder name");
   return address;

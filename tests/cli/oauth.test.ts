@@ -91,7 +91,7 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
       openBrowser: (url) => google.browser(url),
       consentTimeoutMs: 5000,
       now: () => NOW,
-      follow: { pollIntervalMs: 1, timeoutMs: 60_000, sleep: async () => void (clock += 3000), now: () => clock },
+      follow: { pollIntervalMs: 1, timeoutMs: 60_000, sleep: async () => void (clock += 3000), now: () => new Date(clock) },
     };
   });
 
