@@ -5,7 +5,7 @@
 import { GetIdentityDkimAttributesCommand, GetIdentityVerificationAttributesCommand, SESClient } from "@aws-sdk/client-ses";
 import { canonicalize } from "../core/addresses";
 import { DEFAULT_TTL_SECONDS, domainRecords, receivesMail, SES_RECEIVING_REGIONS, zoneFile, type DnsRecord, type IdentityState } from "./dns-records";
-import { formatTable, UserError, type Command } from "./framework";
+import { formatTable, UserError, type Command, JSON_OPTION } from "./framework";
 import { aws, resolveStack, STACK_OPTIONS, STACK_USAGE, type StackTarget } from "./stack-target";
 
 /** SES accepts at most 100 identities per Get…Attributes call. */
@@ -45,8 +45,15 @@ const dns: Command = {
   name: "dns",
   summary: "Print the DNS records the stack's domains need (MX, verification, DKIM, SPF, DMARC)",
   usage: `ses-mail dns [--domain NAME]... [--zone [--ttl SECONDS]] [--json] ${STACK_USAGE}`,
-  options: { ...STACK_OPTIONS, domain: { type: "string", multiple: true }, zone: { type: "boolean" }, ttl: { type: "string" }, json: { type: "boolean" } },
+  options: {
+    domain: { type: "string", multiple: true, value: "NAME", description: "only this domain of the stack", defaultsTo: "every domain of ses-mail:domains" },
+    zone: { type: "boolean", description: "print a zone file to paste at the DNS provider instead of a table" },
+    ttl: { type: "string", value: "SECONDS", description: "the TTL of the zone file's records (60 to 86400)", defaultsTo: String(DEFAULT_TTL_SECONDS) },
+    ...JSON_OPTION,
+    ...STACK_OPTIONS,
+  },
   positionals: [0, 0],
+  examples: ["ses-mail dns --stack prod", "ses-mail dns --stack prod --zone --ttl 300"],
   async run(context) {
     const { out, values } = context;
     if (values.zone && values.json) throw new UserError("give --zone or --json, not both");

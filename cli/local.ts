@@ -4,6 +4,8 @@
  */
 import { loadStackConfig, loadStackConfigFile } from "../config/load";
 import type { StackConfig } from "../config/schema";
+import { DEFAULT_DATA_DIR } from "../local/data-dir";
+import { DEFAULT_DYNAMODB_PORT, DEFAULT_HOST, DEFAULT_SMTP_PORT } from "../local/instance";
 import { UserError, type Command, type CommandContext } from "./framework";
 import { LOCAL_DEFAULT_STACK } from "./target";
 
@@ -49,21 +51,22 @@ const local: Command = {
   summary: "Run the whole pipeline on this machine: SMTP in, Maildirs out, rules in an embedded DynamoDB",
   usage: USAGE,
   options: {
-    stack: { type: "string" },
-    config: { type: "string" },
-    "data-dir": { type: "string" },
-    "smtp-port": { type: "string" },
-    "dynamodb-port": { type: "string" },
-    listen: { type: "string" },
-    resolver: { type: "string" },
-    smarthost: { type: "string" },
-    "gmail-secrets": { type: "string" },
+    stack: { type: "string", value: "NAME", description: "run with Pulumi.NAME.yaml: domains, declared routes, default action, verdict policy", defaultsTo: LOCAL_DEFAULT_STACK },
+    config: { type: "string", value: "FILE", description: "run with this stack-config file instead (a configuration you have not deployed)" },
+    "data-dir": { type: "string", value: "DIR", description: "where everything is kept: mail, queues, the rules' store", defaultsTo: DEFAULT_DATA_DIR },
+    "smtp-port": { type: "string", value: "N", description: "the SMTP port; 0 picks a free one", defaultsTo: String(DEFAULT_SMTP_PORT) },
+    "dynamodb-port": { type: "string", value: "N", description: "the port of the DynamoDB endpoint holding the rules; 0 picks a free one", defaultsTo: String(DEFAULT_DYNAMODB_PORT) },
+    listen: { type: "string", value: "ADDR", description: "the address both listen on", defaultsTo: DEFAULT_HOST },
+    resolver: { type: "string", value: "FILE", description: "hermetic DNS for SPF/DKIM/DMARC: a JSON zone ({ name: { RRTYPE: [records] } })", defaultsTo: "the system resolver" },
+    smarthost: { type: "string", value: "HOST:PORT", description: "relay bounces through this SMTP server", defaultsTo: "write them to DATA_DIR/outbox/" },
+    "gmail-secrets": { type: "string", value: "FILE", description: "deliver to real Gmail: a JSON object of the stack's SSM parameter names to their values", defaultsTo: "Maildirs under DATA_DIR/mail/" },
   },
   positionals: [0, 0],
+  examples: ["ses-mail local --stack test", "ses-mail local --data-dir /tmp/ses-mail-try --smtp-port 0 --dynamodb-port 0"],
   async run(context) {
     const config = configOf(context);
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on use: smtp-server, mailauth and dynalite are heavy
-    const { DEFAULT_DATA_DIR, DEFAULT_DYNAMODB_PORT, DEFAULT_HOST, DEFAULT_SMTP_PORT, startLocalMode } = require("../local/mode") as typeof import("../local/mode");
+    const { startLocalMode } = require("../local/mode") as typeof import("../local/mode");
     const host = (context.values.listen as string | undefined) ?? DEFAULT_HOST;
     let mode;
     try {

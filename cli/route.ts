@@ -8,7 +8,7 @@ import type { DecisionDetail } from "../core/decision";
 import { RuleStoreError, SesMailError } from "../core/errors";
 import { createObservability } from "../handlers/observability";
 import { createRouter, decisionsForPipe } from "../handlers/router";
-import { formatTable, UserError, type Command } from "./framework";
+import { formatTable, JSON_OPTION, UserError, type Command } from "./framework";
 import { explainStoreError, resolveRulesTarget, TARGET_OPTIONS, TARGET_USAGE } from "./target";
 
 /**
@@ -50,8 +50,13 @@ const route: Command = {
   name: "route",
   summary: "Show the routing decision for a saved SES receipt notification, with the live rules",
   usage: `ses-mail route --event FILE [--json] ${TARGET_USAGE}`,
-  options: { ...TARGET_OPTIONS, event: { type: "string" }, json: { type: "boolean" } },
+  options: {
+    event: { type: "string", value: "FILE", description: "a saved SES receipt notification (JSON), as SNS delivers it, or a batch of them" },
+    ...JSON_OPTION,
+    ...TARGET_OPTIONS,
+  },
   positionals: [0, 0],
+  examples: ["ses-mail route --event tests/fixtures/ses-receipt-notification.json --local"],
   async run(context) {
     const file = context.values.event as string | undefined;
     if (!file) throw new UserError(`--event FILE is required\nusage: ${this.usage}`);

@@ -6,7 +6,7 @@
 import * as readline from "node:readline/promises";
 import { Writable } from "node:stream";
 import { smtpPasswordFromSecretKey } from "../core/smtp-password";
-import { UserError, type Command } from "./framework";
+import { JSON_OPTION, UserError, type Command } from "./framework";
 import { smtpHost } from "./smtp-users";
 import { resolveStack, STACK_OPTIONS } from "./stack-target";
 
@@ -50,8 +50,13 @@ function smtpPassword(deps: SmtpPasswordDeps): Command {
     name: "smtp-password",
     summary: "Print the SES SMTP password of an IAM secret access key read from standard input",
     usage: "ses-mail smtp-password (--region REGION | --stack NAME) [--json] < secret-key-file",
-    options: { ...STACK_OPTIONS, region: { type: "string" }, json: { type: "boolean" } },
+    options: {
+      region: { type: "string", value: "REGION", description: "the SES region whose SMTP endpoint the password is for (a password works only there)", defaultsTo: "the region of --stack" },
+      ...JSON_OPTION,
+      ...STACK_OPTIONS,
+    },
     positionals: [0, 0],
+    examples: ["ses-mail smtp-password --region eu-west-2 < secret-key.txt"],
     async run(context) {
       const { out, values } = context;
       let region = values.region as string | undefined;

@@ -33,10 +33,9 @@ import { Pipeline, type PipelineOptions } from "./pipeline";
 import { loadResolverFile, systemResolver, type DnsResolver } from "./resolver";
 import { StorageMonitor } from "./storage";
 
-export const DEFAULT_SMTP_PORT = 2525;
-export const DEFAULT_DYNAMODB_PORT = 8000;
-export const DEFAULT_HOST = "127.0.0.1";
 export { DEFAULT_DATA_DIR, LOCAL_BUCKET } from "./data-dir";
+import { DEFAULT_DYNAMODB_PORT, DEFAULT_HOST, DEFAULT_SMTP_PORT } from "./instance";
+export { DEFAULT_DYNAMODB_PORT, DEFAULT_HOST, DEFAULT_SMTP_PORT } from "./instance";
 
 export interface LocalModeOptions {
   readonly config: StackConfig;
