@@ -346,9 +346,11 @@ const test: Command = {
       disabled = firstDisabledRule(resolution, lookup);
     } catch (error) {
       if (error instanceof InvalidRuleError) {
+        const pattern = error.ruleKey.replace(/^ROUTE#/, "");
         throw new UserError(
-          `the rule ${error.ruleKey.replace(/^ROUTE#/, "")} is invalid: ${ruleProblem(error)}\n` +
-            `the router fails mail for ${address.address} (it retries, then waits in the dead-letter queue) until the rule is fixed: ses-mail rules add … --replace`,
+          `the rule ${pattern} is invalid: ${ruleProblem(error)}\n` +
+            `the router fails mail for ${address.address} (it retries, then waits in the dead-letter queue) until the rule is fixed: ` +
+            `ses-mail rules rm '${pattern}' ${targetArguments(target, context)}, then add it again (or write it with rules add … --replace)`,
         );
       }
       throw error;

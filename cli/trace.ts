@@ -115,7 +115,10 @@ export function describeFateOutcome(outcome: Outcome): string {
     case "setup-notification":
       return "SES setup notification acknowledged: not mail";
     case "imported":
-      return `imported into ${outcome.account} as ${outcome.mailboxId} (${outcome.labels.join(", ") || "no labels"})${outcome.origin === "retry" ? ", from the retry queue" : ""}`;
+      return (
+        `imported into ${outcome.account} as ${outcome.mailboxId} (${outcome.labels.join(", ") || "no labels"})${outcome.origin === "retry" ? ", from the retry queue" : ""}` +
+        (outcome.unappliedLabels ?? []).map((entry) => `; without the label ${entry.label}: ${entry.reason}`).join("")
+      );
     case "already-imported":
       return `already in ${outcome.account} as ${outcome.mailboxId} (imported ${outcome.importedAt}): not imported again`;
     case "possible-duplicate":
