@@ -4,7 +4,7 @@
  */
 import { loadStackConfig, loadStackConfigFile } from "../config/load";
 import type { StackConfig } from "../config/schema";
-import { DEFAULT_DATA_DIR } from "../local/data-dir";
+import { DEFAULT_DATA_DIR, dataDirOption } from "../local/data-dir";
 import { DEFAULT_DYNAMODB_PORT, DEFAULT_HOST, DEFAULT_SMTP_PORT } from "../local/instance";
 import { UserError, type Command, type CommandContext } from "./framework";
 import { LOCAL_DEFAULT_STACK } from "./target";
@@ -21,12 +21,35 @@ function portOption(context: CommandContext, name: string, fallback: number): nu
   return port;
 }
 
-function configOf(context: CommandContext): StackConfig {
+function configOf(context: CommandContext): { config: StackConfig; source: { stack: string } | { configFile: string } } {
   const stack = context.values.stack as string | undefined;
   const file = context.values.config as string | undefined;
   if (stack && file) throw new UserError("give --stack or --config, not both");
-  if (file) return loadStackConfigFile(file);
-  return loadStackConfig(stack ?? LOCAL_DEFAULT_STACK);
+  if (file) return { config: loadStackConfigFile(file), source: { configFile: file } };
+  const name = stack ?? LOCAL_DEFAULT_STACK;
+  return { config: loadStackConfig(name), source: { stack: name } };
+}
+
+/** A shell word: as is when safe, else single-quoted. */
+function shellWord(text: string): string {
+  return /^[\w./@+:-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * What to run next, as commands that work as printed: a test message with curl (installed nearly
+ * everywhere, unlike swaks), then where to see what happened to it.
+ */
+export function readyLines(args: { smtpHost: string; smtpPort: number; domain: string; dataDirArgs: string }): string[] {
+  // A wildcard listen address is reached through the loopback.
+  const host = args.smtpHost === "0.0.0.0" || args.smtpHost === "::" ? "127.0.0.1" : args.smtpHost;
+  const server = host.includes(":") ? `[${host}]` : host;
+  const recipient = `hello@${args.domain}`;
+  return [
+    "Ready. Send a test message (Ctrl-C stops):",
+    `  printf 'Subject: hi\\r\\n\\r\\nIt works.\\r\\n' | curl -sS smtp://${server}:${args.smtpPort} --mail-from alice@sender.example --mail-rcpt ${shellWord(recipient)} -T -`,
+    "and see what happened to it:",
+    `  npx ses-mail trace --recipient ${shellWord(recipient)} ${args.dataDirArgs}`,
+  ];
 }
 
 /** Resolves on the first SIGINT/SIGTERM; a second one exits at once. */
@@ -64,7 +87,7 @@ const local: Command = {
   positionals: [0, 0],
   examples: ["ses-mail local --stack test", "ses-mail local --data-dir /tmp/ses-mail-try --smtp-port 0 --dynamodb-port 0"],
   async run(context) {
-    const config = configOf(context);
+    const { config, source } = configOf(context);
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on use: smtp-server, mailauth and dynalite are heavy
     const { startLocalMode } = require("../local/mode") as typeof import("../local/mode");
     const host = (context.values.listen as string | undefined) ?? DEFAULT_HOST;
@@ -72,6 +95,7 @@ const local: Command = {
     try {
       mode = await startLocalMode({
         config,
+        configSource: source,
         dataDir: (context.values["data-dir"] as string | undefined) ?? DEFAULT_DATA_DIR,
         smtpHost: host,
         smtpPort: portOption(context, "smtp-port", DEFAULT_SMTP_PORT),
@@ -95,7 +119,7 @@ const local: Command = {
     }
     // Listen for Ctrl-C before saying so: a SIGINT right after "Ready" must stop cleanly too.
     const stopped = untilStopped((text) => context.out.note(text));
-    context.out.line(`Ready. Try: swaks --server ${mode.smtpHost}:${mode.smtpPort} --to someone@${config.domains[0]}   (Ctrl-C stops)`);
+    for (const line of readyLines({ smtpHost: mode.smtpHost, smtpPort: mode.smtpPort, domain: config.domains[0]!, dataDirArgs: dataDirOption(mode.dataDir) })) context.out.line(line);
     await stopped;
     await mode.close();
     context.out.note("stopped; anything still queued stays in the data directory and resumes on the next start");
