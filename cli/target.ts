@@ -84,6 +84,10 @@ export function resolveRulesTarget(context: CommandContext): RulesTarget {
   if (local) {
     const dataDir = path.resolve(dataDirOption ?? DEFAULT_DATA_DIR);
     const found = findInstance(dataDir);
+    if (found.kind === "stale" && !env.AWS_ENDPOINT_URL_DYNAMODB) {
+      const start = path.resolve(DEFAULT_DATA_DIR) === dataDir ? "npm start" : `ses-mail local --data-dir ${dataDir}`;
+      throw new UserError(`local mode is not running on ${dataDir}: its last run (process ${found.instance.pid}) stopped without cleaning up. Start it: ${start}`);
+    }
     const instance = found.kind === "found" ? found.instance : undefined;
     const endpoint = env.AWS_ENDPOINT_URL_DYNAMODB ?? instance?.dynamodbEndpoint ?? LOCAL_DYNAMODB_ENDPOINT;
     const config = localConfig(values.config as string | undefined, instance);

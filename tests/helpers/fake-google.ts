@@ -68,6 +68,8 @@ export interface FakeGoogle {
   addAccount(account: string, refreshToken: string, options?: { userLabels?: Array<string | FakeLabel>; scopes?: readonly string[] }): void;
   /** The user labels of an account's mailbox, as they are now (created ones included). */
   labelsOf(account: string): FakeLabel[];
+  /** A label made in Gmail by the person, behind ses-mail's back. */
+  addLabel(account: string, label: FakeLabel): void;
   /** Makes a refresh token invalid (`invalid_grant`), as an expiry or a revocation would. */
   revokeRefreshToken(refreshToken: string): void;
   /** Invalidates every access token issued so far (Gmail then answers 401). */
@@ -285,6 +287,9 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
     },
     labelsOf(account) {
       return [...(userLabels.get(account) ?? [])];
+    },
+    addLabel(account, label) {
+      userLabels.set(account, [...(userLabels.get(account) ?? []), label]);
     },
     revokeRefreshToken(refreshToken) {
       const entry = refreshTokens.get(refreshToken);
