@@ -6,8 +6,9 @@
  *   any other, so the rule would never match. Refused.
  * - Each forward target must be a mailbox Gmail's import can reach: gmail.com / googlemail.com, or a
  *   Google Workspace domain (its MX at Google). A domain that does not exist, or one reserved for
- *   examples, is refused; a domain whose mail goes elsewhere is a warning (a Workspace account may have
- *   its mail routed through another server). DNS that cannot be asked is a note.
+ *   examples, is refused (for local mode, whose Maildirs take any address, a warning); a domain whose
+ *   mail goes elsewhere is a warning (a Workspace account may have its mail routed through another
+ *   server). DNS that cannot be asked is a note.
  * - For a deployed stack: each target needs a stored Gmail token, or its mail waits in the retry queue;
  *   and a rule naming labels needs a token consented with label access (core/labels.ts). Warnings, with
  *   the `ses-mail oauth refresh` command that fixes them.
@@ -124,9 +125,9 @@ async function mailboxFinding(account: string, deps: RuleCheckDeps): Promise<Fin
 }
 
 /** For a deployed stack: each target's token, and label access when the rule names labels. */
-async function tokenFindings(rule: Rule, target: RulesTarget, context: CommandContext, deps: RuleCheckDeps): Promise<Finding[]> {
+async function tokenFindings(rule: Rule, target: RulesTarget, context: CommandContext, deps: RuleCheckDeps, skip: readonly string[]): Promise<Finding[]> {
   if (target.kind !== "stack" || !target.stack) return [];
-  const forwards = rule.actions.flatMap((action) => (action.type === "forward-to-gmail" ? [action] : []));
+  const forwards = rule.actions.flatMap((action) => (action.type === "forward-to-gmail" && !skip.includes(action.target) ? [action] : []));
   if (forwards.length === 0) return [];
   let metadata: readonly TokenMetadata[];
   try {
@@ -166,7 +167,14 @@ export async function checkRule(rule: Rule, target: RulesTarget, context: Comman
   const domain = domainFinding(rule, target);
   if (domain) findings.push(domain);
   const accounts = [...new Set(rule.actions.flatMap((action) => (action.type === "forward-to-gmail" ? [action.target] : [])))];
-  for (const finding of await Promise.all(accounts.map((account) => mailboxFinding(account, deps)))) if (finding) findings.push(finding);
-  findings.push(...(await tokenFindings(rule, target, context, deps)));
+  const mailboxes = await Promise.all(accounts.map(async (account) => ({ account, finding: await mailboxFinding(account, deps) })));
+  // An address that cannot be a Gmail mailbox needs no token either: say the one thing that matters.
+  const notMailboxes = mailboxes.filter((entry) => entry.finding?.level === "refuse").map((entry) => entry.account);
+  for (const { finding } of mailboxes) {
+    if (!finding) continue;
+    // Local mode delivers to a Maildir whatever the address: what a deployed stack refuses, it only warns about.
+    findings.push(target.kind === "local" && finding.level === "refuse" ? { level: "warn", message: `${finding.message} (a deployed stack refuses this; local mode delivers it to a Maildir all the same)` } : finding);
+  }
+  findings.push(...(await tokenFindings(rule, target, context, deps, notMailboxes)));
   return findings;
 }

@@ -33,7 +33,7 @@ async function runSynth(context: CommandContext): Promise<void> {
   // Validate before starting the program, so a config mistake reads as one line naming the key.
   const stackConfig = stackConfigFromPulumiValues(config, stack);
   // The shipped examples synthesize (that is what reviewers and tests look at), but would not deploy.
-  for (const problem of exampleConfigProblems(stackConfig)) context.out.note(`warning: \`pulumi up\` refuses this stack: ${problem.message}`);
+  for (const problem of exampleConfigProblems(stackConfig)) context.out.note(`warning: \`pulumi up\` stops on this stack as it is: ${problem.message}`);
 
   const activeOption = context.values["active-rule-set"];
   const activeRuleSet = typeof activeOption === "string" ? (activeOption === "none" ? null : activeOption) : undefined;

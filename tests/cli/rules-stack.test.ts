@@ -67,6 +67,21 @@ describe("ses-mail rules add against a deployed stack: the Gmail tokens its forw
     expect(dynamodb.commandCalls(PutItemCommand)).toHaveLength(0);
   });
 
+  it.each([
+    ["a domain that does not exist", "x@no-such-company.org", "x@no-such-company.org: the domain no-such-company.org does not exist, so it cannot be a Gmail or Google Workspace mailbox"],
+    ["a domain reserved for examples", "x@example.net", "x@example.net is at example.net, reserved for examples: it cannot be a Gmail mailbox. Forward to a real Gmail or Google Workspace address"],
+  ])("refuses a forward to %s, and writes nothing", async (_case, target, reason) => {
+    const out = captureOutput();
+    const resolveMx = async (domain: string) => {
+      throw Object.assign(new Error(`queryMx ENOTFOUND ${domain}`), { code: "ENOTFOUND" });
+    };
+    const code = await runCli(rulesCommands({ now: () => NOW, resolveMx }), ["rules", "add", "shop@test.example.com", "--forward", target, "--stack", "test"], out, { PATH: process.env.PATH });
+
+    expect(code).toBe(1);
+    expect(out.stderr).toEqual([`ses-mail rules add: not added: ${reason}. (--force adds it anyway)`]);
+    expect(dynamodb.commandCalls(PutItemCommand)).toHaveLength(0);
+  });
+
   it("still adds the rule when the tokens cannot be read, and says it did not check them", async () => {
     ssm.on(GetParametersByPathCommand).rejects(Object.assign(new Error("User is not authorized to perform: ssm:GetParametersByPath"), { name: "AccessDeniedException" }));
 
