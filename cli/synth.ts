@@ -34,6 +34,14 @@ async function runSynth(context: CommandContext): Promise<void> {
   const stackConfig = stackConfigFromPulumiValues(config, stack);
   // The shipped examples synthesize (that is what reviewers and tests look at), but would not deploy.
   for (const problem of exampleConfigProblems(stackConfig)) context.out.note(`warning: \`pulumi up\` stops on this stack as it is: ${problem.message}`);
+  // What a deployment cannot do by itself: each Gmail account of a declared route needs its own consent.
+  const accounts = [...new Set(stackConfig.routes.flatMap((route) => route.actions.flatMap((action) => (action.type === "forward-to-gmail" ? [action.target] : []))))].sort();
+  if (accounts.length > 0) {
+    context.out.note(
+      `note: the declared routes forward to ${accounts.join(", ")}: after \`pulumi up\`, each needs a Gmail token or its mail waits in the retry queue ` +
+        `(ses-mail oauth refresh --account ${accounts[0]} --stack ${stack}, and so on; ses-mail oauth status --stack ${stack} shows which have one)`,
+    );
+  }
 
   const activeOption = context.values["active-rule-set"];
   const activeRuleSet = typeof activeOption === "string" ? (activeOption === "none" ? null : activeOption) : undefined;

@@ -344,8 +344,8 @@ export function isReservedExampleDomain(domain: string): boolean {
 }
 
 /**
- * What keeps a stack from being deployed as shipped: domains and the alarm address at domains reserved
- * for examples. `pulumi up` (and `pulumi preview`) refuse them; the offline synth and tests, which run
+ * What keeps a stack from being deployed as shipped: domains, forward targets of declared routes and the
+ * alarm address at domains reserved for examples. `pulumi up` (and `pulumi preview`) refuse them; the offline synth and tests, which run
  * the shipped example stacks under mocks, only warn (config/pulumi.ts).
  */
 export function exampleConfigProblems(config: StackConfig): ConfigError[] {
@@ -359,6 +359,12 @@ export function exampleConfigProblems(config: StackConfig): ConfigError[] {
           `This is the shipped example stack: set your own domains first (docs/DEPLOY.md, "Deploy a first stack")`,
       ),
     );
+  }
+  for (const [index, route] of config.routes.entries()) {
+    const target = route.actions.find((action) => action.type === "forward-to-gmail" && isReservedExampleDomain(action.target.slice(action.target.lastIndexOf("@") + 1)));
+    if (target?.type === "forward-to-gmail") {
+      problems.push(new ConfigError("routes", `route ${index + 1} (${route.recipient}) forwards to ${target.target}, at a domain reserved for examples: it cannot be a Gmail mailbox`));
+    }
   }
   const alarmDomain = config.alarmEmail ? config.alarmEmail.slice(config.alarmEmail.lastIndexOf("@") + 1) : undefined;
   if (alarmDomain !== undefined && isReservedExampleDomain(alarmDomain)) {

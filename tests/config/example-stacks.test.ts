@@ -25,6 +25,11 @@ describe("the shipped example stacks cannot be deployed by accident", () => {
     ]);
     expect(exampleConfigProblems(loadStackConfig("test")).map((problem) => problem.key)).toEqual(["domains", "alarmEmail"]);
     expect(exampleConfigProblems(parseStackConfig({ domains: ["mail.family-smith.net"], alarmEmail: "me@gmail.com" }, "prod"))).toEqual([]);
+    // A declared forward to an example address can never reach a Gmail mailbox either.
+    const forwarding = parseStackConfig({ domains: ["mail.family-smith.net"], routes: [{ recipient: "*@mail.family-smith.net", actions: [{ type: "forward-to-gmail", target: "you@example.com" }] }] }, "prod");
+    expect(exampleConfigProblems(forwarding).map((problem) => problem.message)).toEqual([
+      "ses-mail:routes: route 1 (*@mail.family-smith.net) forwards to you@example.com, at a domain reserved for examples: it cannot be a Gmail mailbox",
+    ]);
   });
 
   describe("in the Pulumi program", () => {
