@@ -193,8 +193,9 @@ export async function runCli(
       return ExitCode.UserError;
     }
     const candidates = (group.length > 0 ? group : commands).map((command) => command.name);
+    // `rules ad` within a group; `rule add` or `dsn` outside one.
     const typed = words.slice(0, group.length > 0 ? 2 : 1).join(" ");
-    const suggestion = closestMatch(typed, candidates);
+    const suggestion = closestMatch(typed, candidates) ?? (group.length === 0 ? closestMatch(words.slice(0, 2).join(" "), candidates) : undefined);
     out.note(`ses-mail: unknown command ${JSON.stringify(typed || argv.join(" "))}${suggestion ? `; did you mean \`ses-mail ${suggestion}\`?` : ""}`);
     out.note(helpText(group.length > 0 ? group : commands, group.length > 0 ? groupWords.join(" ") : undefined));
     return ExitCode.UserError;

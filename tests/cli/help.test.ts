@@ -1,41 +1,13 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { promisify } from "node:util";
 import { commandHelp, runCli, type Command } from "../../cli/framework";
 import { COMMANDS } from "../../cli/main";
 import { captureOutput } from "../helpers/cli";
+import { commandWords, parseWithOptions } from "../helpers/command-lines";
 
 const execFileAsync = promisify(execFile);
 const ROOT = path.resolve(__dirname, "..", "..");
-
-/** Splits a command line as a POSIX shell would for plain words, '…' and "…" (enough for the examples). */
-function shellWords(line: string): string[] {
-  const words: string[] = [];
-  let current: string | undefined;
-  let quote: string | undefined;
-  for (const char of line) {
-    if (quote) {
-      if (char === quote) quote = undefined;
-      else current = (current ?? "") + char;
-    } else if (char === "'" || char === '"') {
-      quote = char;
-      current = current ?? "";
-    } else if (/\s/.test(char)) {
-      if (current !== undefined) words.push(current);
-      current = undefined;
-    } else {
-      current = (current ?? "") + char;
-    }
-  }
-  if (current !== undefined) words.push(current);
-  return words;
-}
-
-/** An example without its trailing `# comment` and without what it pipes or redirects. */
-function exampleCommand(example: string): string {
-  return example.replace(/\s+#\s.*$/, "").replace(/\s+[<|].*$/, "");
-}
 
 const groups = [...new Set(COMMANDS.map((command) => command.name.split(" ")).filter((words) => words.length > 1).map((words) => words[0]!))];
 
@@ -64,14 +36,13 @@ describe("every command's --help", () => {
 
   it.each(COMMANDS.flatMap((command) => command.examples.map((example) => [example, command] as const)))("the example `%s` is a valid invocation", (example, command: Command) => {
     // The example names its command, and what follows parses with the command's own options.
-    const words = shellWords(exampleCommand(example));
-    const commandWords = command.name.split(" ");
-    expect(words.slice(0, 1 + commandWords.length)).toEqual(["ses-mail", ...commandWords]);
-    const options = Object.fromEntries(Object.entries(command.options).map(([option, doc]) => [option, { type: doc.type, multiple: doc.multiple ?? false }]));
-    const parsed = parseArgs({ args: words.slice(1 + commandWords.length), options, allowPositionals: true, strict: true });
+    const words = commandWords(example);
+    const name = command.name.split(" ");
+    expect(words.slice(0, 1 + name.length)).toEqual(["ses-mail", ...name]);
+    const positionals = parseWithOptions(command, words.slice(1 + name.length));
     const [min, max] = command.positionals;
-    expect(parsed.positionals.length).toBeGreaterThanOrEqual(min);
-    expect(parsed.positionals.length).toBeLessThanOrEqual(max);
+    expect(positionals.length).toBeGreaterThanOrEqual(min);
+    expect(positionals.length).toBeLessThanOrEqual(max);
   });
 });
 
@@ -102,6 +73,9 @@ describe("command groups", () => {
     expect(bare.stderr[0]).toBe("ses-mail rules: say which one:");
     expect(bare.stderr.join("\n")).toContain("ses-mail rules add");
     expect(misspelt.stderr[0]).toBe('ses-mail: unknown command "rules ad"; did you mean `ses-mail rules add`?');
+    const group = captureOutput();
+    expect(await runCli(COMMANDS, ["rule", "add", "x@example.com"], group, {})).toBe(1);
+    expect(group.stderr[0]).toBe('ses-mail: unknown command "rule"; did you mean `ses-mail rules add`?');
     expect(option.stderr[0]).toMatch(/^ses-mail rules add: unknown option --froward; did you mean --forward\?\nusage: ses-mail rules add /);
   });
 
