@@ -14,8 +14,8 @@ import { errorMessage } from "../core/errors";
 import { UserError, type CommandContext, type OptionSpec } from "./framework";
 
 export const STACK_OPTIONS: OptionSpec = {
-  stack: { type: "string" },
-  config: { type: "string" },
+  stack: { type: "string", value: "NAME", description: "the deployed stack to work on (reads Pulumi.NAME.yaml for its region and domains)" },
+  config: { type: "string", value: "FILE", description: "read the stack config from this file instead of Pulumi.NAME.yaml" },
 };
 export const STACK_USAGE = "--stack NAME [--config FILE]";
 

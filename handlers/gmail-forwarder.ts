@@ -13,13 +13,18 @@
  * - sqs:SendMessage on the retry queue.
  * - Through its event source mapping: sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes,
  *   sqs:ChangeMessageVisibility on the forwarder queue. Plus logs and X-Ray as every function.
- * - Not IAM: HTTPS to oauth2.googleapis.com (token exchange) and gmail.googleapis.com (upload).
+ * - Not IAM: HTTPS to oauth2.googleapis.com (token exchange) and gmail.googleapis.com (upload, and
+ *   users.labels.list/create for labels named in rules).
  *
  * Per record (partial batch failures, by SQS messageId):
  * - The body is the decision event from its own queue, or a retry message from the retry processor
  *   (core/delivery.ts). A body that parses as neither fails alone with InvalidDeliveryEventError.
  * - Each target is imported at most once (IdempotencyStore keyed by message and account), streamed
- *   from the store with the decision's labels and `internalDateSource=receivedTime`.
+ *   from the store with the decision's labels and `internalDateSource=receivedTime`. Label names
+ *   (`Shops/Receipts`) are resolved to the mailbox's ids first (a LabelResolver: adapters/gmail/labels.ts,
+ *   which creates a missing label); a label that cannot be applied (no label access, a name Gmail
+ *   refuses, an id the mailbox lacks) is left out and named in the `imported` outcome, so the message
+ *   still arrives rather than every message of the rule failing to the DLQ.
  * - A mailbox that needs an operator (MailboxAuthorizationError: expired/revoked/missing token) parks
  *   the target in the retry queue with its attempt count, and the record counts as handled. A target
  *   parked by a retry run is parked again with a delay (see RETRY_REPARK_DELAY_SECONDS), until
@@ -45,6 +50,7 @@ import { S3MessageStore } from "../adapters/aws/s3-message-store";
 import { SqsRetryQueue } from "../adapters/aws/sqs-retry-queue";
 import { SsmSecretStore } from "../adapters/aws/ssm-secrets";
 import { GmailImporter } from "../adapters/gmail/importer";
+import { GmailLabels } from "../adapters/gmail/labels";
 import { GoogleAccounts } from "../adapters/gmail/oauth";
 import {
   buildRetryMessage,
@@ -56,10 +62,11 @@ import {
   type ForwardTarget,
   type ForwardWork,
 } from "../core/delivery";
-import { asError, MailboxAuthorizationError } from "../core/errors";
+import { asError, MailboxAuthorizationError, MailboxRejectedError } from "../core/errors";
+import type { LabelResolver, UnappliedLabel } from "../core/labels";
 import { RETRY_REPARK_DELAY_SECONDS } from "../core/retention";
 import { outcomeError } from "../core/outcomes";
-import { discardBody as discard, type Clock, type IdempotencyStore, type MailboxImporter, type MessageProgress, type MessageStore, type OutcomeSink, type RetryQueue } from "../core/ports";
+import { discardBody, type Clock, type IdempotencyStore, type MailboxImporter, type MessageProgress, type MessageStore, type OutcomeSink, type RetryQueue } from "../core/ports";
 import { lambdaEntry, parseEnvironment, type LambdaHandler } from "./entry";
 import { traced, type Observability } from "./observability";
 import { collectingReporter, createOutcomeReporter, type ReportOutcome } from "./outcomes";
@@ -76,6 +83,8 @@ export interface GmailForwarderOptions {
   readonly progress: MessageProgress;
   readonly retryQueue: RetryQueue;
   readonly observability: Observability;
+  /** Resolves label names to the mailbox's ids (Gmail); without it labels go to the mailbox as given (local mode's Maildir maps names itself). */
+  readonly labels?: LabelResolver;
   /** Receives every outcome (core/outcomes.ts) after it is logged and counted: local mode's console line. */
   readonly outcomes?: OutcomeSink;
   readonly now?: Clock;
@@ -86,8 +95,21 @@ export type GmailForwarder = LambdaHandler<SQSEvent, SQSBatchResponse>;
 
 type TargetOutcome = "imported" | "replayed" | "parked";
 
-/** The recorded result of one import (what a redelivery replays). */
-type ImportRecord = { gmailId: string; bytes: number; importedAt: string };
+/**
+ * The recorded result of one import (what a redelivery replays). The idempotency record holds flat
+ * values, so the label ids applied and the labels left out are kept as JSON text.
+ */
+type ImportRecord = { gmailId: string; bytes: number; importedAt: string; labelsJson?: string; unappliedLabelsJson?: string };
+
+function jsonArray<T>(text: string | undefined): T[] | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) ? (value as T[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export function createGmailForwarder(options: GmailForwarderOptions): GmailForwarder {
   const { messages, mailbox, deliveries, progress, retryQueue, observability } = options;
@@ -100,13 +122,24 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
     const { detail } = work;
     const key = deliveryKey(detail.originalMessageId, target.account);
     const { value, replayed } = await deliveries.once<ImportRecord>(key, async ({ interruptedEarlier }) => {
+      const resolved = options.labels ? await options.labels.resolve(target.account, target.labels) : { ids: target.labels, unapplied: [] };
       const stored = await messages.open(detail.s3);
       let imported: ImportRecord;
       try {
-        const { id } = await mailbox.importMessage(target.account, stored, target.labels);
-        imported = { gmailId: id, bytes: stored.size, importedAt: now().toISOString() };
+        const { id } = await mailbox.importMessage(target.account, stored, resolved.ids);
+        imported = {
+          gmailId: id,
+          bytes: stored.size,
+          importedAt: now().toISOString(),
+          labelsJson: JSON.stringify(resolved.ids),
+          ...(resolved.unapplied.length > 0 ? { unappliedLabelsJson: JSON.stringify(resolved.unapplied) } : {}),
+        };
+      } catch (error) {
+        // An id Gmail refused may be a label deleted since it was cached: the redelivery lists afresh.
+        if (error instanceof MailboxRejectedError) options.labels?.forget(target.account);
+        throw error;
       } finally {
-        discard(stored.body);
+        discardBody(stored.body);
       }
       if (interruptedEarlier) {
         report({
@@ -127,16 +160,18 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
       report({ kind: "already-imported", messageId: detail.originalMessageId, at, account: target.account, mailboxId: value.gmailId, importedAt: value.importedAt });
       return "replayed";
     }
+    const unappliedLabels = jsonArray<UnappliedLabel>(value.unappliedLabelsJson) ?? [];
     report({
       kind: "imported",
       messageId: detail.originalMessageId,
       at,
       account: target.account,
       mailboxId: value.gmailId,
-      labels: target.labels,
+      labels: jsonArray<string>(value.labelsJson) ?? target.labels,
       bytes: value.bytes,
       recipients: target.recipients,
       origin: work.origin,
+      ...(unappliedLabels.length > 0 ? { unappliedLabels } : {}),
     });
     return "imported";
   }
@@ -304,6 +339,7 @@ export function gmailForwarderFactory(): LambdaHandler<SQSEvent, SQSBatchRespons
       const forward = createGmailForwarder({
         messages: new S3MessageStore(),
         mailbox: new GmailImporter({ accounts, ...(env.gmailApiUrl ? { apiBaseUrl: env.gmailApiUrl } : {}) }),
+        labels: new GmailLabels({ accounts, environment: env.environment, ...(env.gmailApiUrl ? { apiBaseUrl: env.gmailApiUrl } : {}) }),
         deliveries,
         progress: new DynamoDbMessageProgress({ tableName: env.routingTable }),
         retryQueue: new SqsRetryQueue({ queueUrl: env.retryQueueUrl }),

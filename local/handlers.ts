@@ -6,6 +6,7 @@
 import { DynamoDbMessageProgress, DynamoDbThrottleStore } from "../adapters/aws/delivery-state";
 import { DynamoDbIdempotencyStore } from "../adapters/aws/idempotency";
 import { GmailImporter } from "../adapters/gmail/importer";
+import { GmailLabels } from "../adapters/gmail/labels";
 import { GoogleAccounts } from "../adapters/gmail/oauth";
 import type { FileMessageStore } from "../adapters/local/file-message-store";
 import { MaildirImporter } from "../adapters/local/maildir";
@@ -48,6 +49,13 @@ export function buildMailbox(options: LocalHandlerOptions["mailbox"], environmen
   };
 }
 
+/** With real Gmail, label names are resolved to the mailbox's ids as in AWS; Maildirs map names to folders themselves. */
+function buildLabelResolver(options: LocalHandlerOptions["mailbox"], environment: string): GmailLabels | undefined {
+  if (!("secrets" in options)) return undefined;
+  const accounts = new GoogleAccounts({ secrets: options.secrets, environment, ...(options.oauthTokenUrl ? { tokenUrl: options.oauthTokenUrl } : {}) });
+  return new GmailLabels({ accounts, environment, ...(options.gmailApiUrl ? { apiBaseUrl: options.gmailApiUrl } : {}) });
+}
+
 export function buildHandlers(options: LocalHandlerOptions): { forwarder: SqsHandler; bouncer: SqsHandler } {
   const { dynamo } = options;
   const deliveries = new DynamoDbIdempotencyStore({ tableName: dynamo.tableName, client: dynamo.client });
@@ -55,9 +63,11 @@ export function buildHandlers(options: LocalHandlerOptions): { forwarder: SqsHan
   const lockMs = localHandlerTimeoutMs();
   deliveries.useRemainingTime(() => lockMs);
   const progress = new DynamoDbMessageProgress({ tableName: dynamo.tableName, client: dynamo.client });
+  const labels = buildLabelResolver(options.mailbox, options.environment);
   const forwarder = createGmailForwarder({
     messages: options.store,
     mailbox: buildMailbox(options.mailbox, options.environment),
+    ...(labels ? { labels } : {}),
     deliveries,
     progress,
     retryQueue: options.retryQueue,
