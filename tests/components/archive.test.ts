@@ -32,7 +32,7 @@ function environmentOf(functionName: string): Record<string, string> {
 }
 
 beforeAll(async () => {
-  run = await synthStack("test");
+  run = await synthStack("test", {}, { handlers: "real" });
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- after the synth, like the CLI
   const { unpackArchive } = require("../../components/synth/archive") as typeof import("../../components/synth/archive");
   for (const [name, archive] of run.result.archives) {

@@ -24,13 +24,49 @@ export function isTaggable(type: string): boolean {
   return fs.readFileSync(declarations, "utf8").includes("readonly tagsAll:");
 }
 
+/**
+ * The handler modules whose callback factories index.ts passes to the stack, and each factory's export.
+ * Paths are relative to this file (jest resolves `jest.doMock` paths from the calling module).
+ */
+const HANDLER_FACTORIES: ReadonlyArray<readonly [module: string, factory: string]> = [
+  ["../../handlers/router", "routerFactory"],
+  ["../../handlers/gmail-forwarder", "gmailForwarderFactory"],
+  ["../../handlers/bouncer", "bouncerFactory"],
+  ["../../handlers/credential-manager", "credentialManagerFactory"],
+];
+
+/**
+ * A callback factory that stands in for a handler's: it serializes in milliseconds (the real ones take
+ * seconds each, through every module they reach) and says whose place it takes if it is ever invoked.
+ */
+export function stubFactory(handler: string): () => (event: unknown) => Promise<{ stub: string }> {
+  return () => async () => ({ stub: handler });
+}
+
+export interface SynthStackOptions {
+  /** The stack file, relative to the project. Default: `Pulumi.<stack>.yaml`. */
+  readonly file?: string;
+  /**
+   * `stub` (the default) runs index.ts as it is, every handler module as it is except its callback
+   * factory, which is a stub: for tests of how config and code map to resources (names, settings,
+   * policies, the packages each archive carries). `real` serializes the real handlers, for tests of the
+   * code archives themselves (tests/components/archive.test.ts; the synth CLI always runs real ones).
+   */
+  readonly handlers?: "stub" | "real";
+}
+
 /** Synthesizes a stack from its stack file, with config overrides (raw Pulumi values; `undefined` removes a key). */
-export async function synthStack(stack: string, overrides: Record<string, string | undefined> = {}, file = `Pulumi.${stack}.yaml`): Promise<SynthRun> {
+export async function synthStack(stack: string, overrides: Record<string, string | undefined> = {}, options: SynthStackOptions = {}): Promise<SynthRun> {
+  if ((options.handlers ?? "stub") === "stub") {
+    for (const [module, factory] of HANDLER_FACTORIES) {
+      jest.doMock(module, () => ({ ...jest.requireActual<Record<string, unknown>>(module), [factory]: stubFactory(factory) }));
+    }
+  }
   /* eslint-disable @typescript-eslint/no-require-imports -- loaded after the test starts, as the mocks require */
   const { synthesize } = require("../../components/synth/run") as typeof import("../../components/synth/run");
   const { pulumiConfigFromStackFile } = require("../../config/pulumi") as typeof import("../../config/pulumi");
   /* eslint-enable @typescript-eslint/no-require-imports */
-  const config: Record<string, string> = { ...pulumiConfigFromStackFile(path.join(PROJECT_ROOT, file)) };
+  const config: Record<string, string> = { ...pulumiConfigFromStackFile(path.join(PROJECT_ROOT, options.file ?? `Pulumi.${stack}.yaml`)) };
   for (const [key, value] of Object.entries(overrides)) {
     if (value === undefined) delete config[key];
     else config[key] = value;
@@ -38,12 +74,30 @@ export async function synthStack(stack: string, overrides: Record<string, string
   return { result: await synthesize({ stack, config }) };
 }
 
-export function ofType(result: SynthResult, type: string): SynthResource[] {
+/**
+ * `synthStack` in a module registry of its own, for a test file that synthesizes more than one stack: the
+ * program, the components and Pulumi load afresh, and Pulumi's runtime state (kept on the global object
+ * so that copies of the SDK share it) starts empty. Each call costs the loading again (a few seconds).
+ */
+export async function synthStackIsolated(stack: string, overrides: Record<string, string | undefined> = {}, options: SynthStackOptions = {}): Promise<SynthRun> {
+  (globalThis as { globalStore?: unknown }).globalStore = undefined;
+  let run: SynthRun | undefined;
+  await jest.isolateModulesAsync(async () => {
+    run = await synthStack(stack, overrides, options);
+  });
+  if (!run) throw new Error(`the ${stack} stack was not synthesized`);
+  return run;
+}
+
+/** What the queries below read: a synthesis, or the part of one under a component (helpers/stage.ts `within`). */
+type Resources = Pick<SynthResult, "resources">;
+
+export function ofType(result: Resources, type: string): SynthResource[] {
   return result.resources.filter((resource) => resource.type === type);
 }
 
 /** The one resource of a type whose physical name (or logical name) is `name`. */
-export function named(result: SynthResult, type: string, name: string): SynthResource {
+export function named(result: Resources, type: string, name: string): SynthResource {
   const physical = (resource: SynthResource) => resource.inputs.name ?? resource.inputs.bucket ?? resource.inputs.dashboardName ?? resource.outputs.name;
   const found = ofType(result, type).filter((resource) => physical(resource) === name || resource.name === name);
   if (found.length !== 1) throw new Error(`expected one ${type} named ${name}, found ${found.length}`);
