@@ -85,14 +85,14 @@ describe.each(["test", "prod"] as const)("ses-mail synth --stack %s --out DIR", 
     expect(functions).toEqual([`ses-mail-bouncer-${stack}`, `ses-mail-credential-manager-${stack}`, `ses-mail-gmail-forwarder-${stack}`, `ses-mail-router-enrichment-${stack}`]);
     for (const fn of functions) {
       expect(fs.readFileSync(path.join(out, "lambdas", fn, "__index.js"), "utf8")).toContain("exports.handler");
-      expect(fs.existsSync(path.join(out, "lambdas", fn, "node_modules", "zod", "package.json"))).toBe(true);
+      expect(fs.readdirSync(path.join(out, "lambdas", fn, "node_modules", "zod"))).toContain("package.json");
       expect(document.lambdas[fn]!.zippedBytesEstimate).toBeLessThan(document.lambdas[fn]!.unzippedBytes);
     }
   });
 
   it("pipeline.mmd: the flow from SES to the handlers, drawn from the graph", () => {
     const diagram = fs.readFileSync(path.join(out, "pipeline.mmd"), "utf8");
-    expect(diagram.startsWith("flowchart LR\n")).toBe(true);
+    expect(diagram).toMatch(/^flowchart LR\n/);
     for (const name of [`ses-mail-inbound-${stack}`, `ses-email-processing-${stack}`, `ses-email-input-${stack}`, `ses-email-router-${stack}`, `route-to-gmail-${stack}`, `ses-mail-gmail-forwarder-${stack}`]) {
       expect(diagram).toContain(name);
     }
