@@ -6,6 +6,7 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { identityChanges, readIdentities, resourceIdentities } from "../helpers/identities";
 import { ARCHIVES_DIR } from "../helpers/lambda-archive";
 import { PROJECT_ROOT } from "../helpers/synth";
 
@@ -31,24 +32,37 @@ interface ResourcesJson {
   deprecations: unknown[];
   outputs: Record<string, unknown>;
   lambdas: Record<string, { files: number; unzippedBytes: number; zippedBytesEstimate: number; packages: string[] }>;
-  resources: Array<{ urn: string; type: string; name: string; parent?: string; inputs: Record<string, unknown> }>;
+  resources: Array<{ urn: string; type: string; name: string; parent?: string; custom: boolean; inputs: Record<string, unknown>; outputs: Record<string, unknown> }>;
 }
 
 type Run = { code: number; stdout: string; stderr: string };
 const outDir = (stack: string) => path.join(ARCHIVES_DIR, `synth-cli-${stack}`);
-/** Every synth this file checks, started together (each is a separate process). */
-let runs: { test: Run; prod: Run; summary: Run };
+const takeoverFile = path.join(ARCHIVES_DIR, "Pulumi.takeover.yaml");
+const joinFile = path.join(ARCHIVES_DIR, "Pulumi.join.yaml");
+/**
+ * Every synth this file checks, started together (each is a separate process, with the real handlers):
+ * both shipped stacks written out, and three runs against what the mocked region has active, one of
+ * which also shows the summary printed without --out.
+ */
+let runs: { test: Run; prod: Run; refusedOwn: Run; refusedJoin: Run; replacing: Run };
 
 beforeAll(async () => {
   fs.mkdirSync(ARCHIVES_DIR, { recursive: true });
   for (const stack of ["test", "prod"]) fs.rmSync(outDir(stack), { recursive: true, force: true });
-  // From another working directory: the stack file is found in the project, DIR is relative to where we are.
-  const [test, prod, summary] = await Promise.all([
+  fs.writeFileSync(takeoverFile, "config:\n  aws:region: eu-west-2\n  ses-mail:domains: [test.example.com]\n  ses-mail:replaceActiveRuleSet: legacy-rules\n");
+  fs.writeFileSync(joinFile, "config:\n  aws:region: eu-west-2\n  ses-mail:domains: [test.example.com]\n  ses-mail:joinExistingRuleSet: ses-ruleset-prod\n");
+  const [test, prod, refusedOwn, refusedJoin, replacing] = await Promise.all([
+    // From another working directory: the stack file is found in the project, DIR is relative to where we are.
     sesMail(["synth", "--stack", "test", "--out", path.relative(ARCHIVES_DIR, outDir("test"))], ARCHIVES_DIR),
     sesMail(["synth", "--stack", "prod", "--out", path.relative(ARCHIVES_DIR, outDir("prod"))], ARCHIVES_DIR),
-    sesMail(["synth", "--stack", "test"]),
+    // test, in an account where prod's set is active, without joining it
+    sesMail(["synth", "--stack", "test", "--active-rule-set", "ses-ruleset-prod"]),
+    // a test stack told to join prod's set before prod exists
+    sesMail(["synth", "--stack", "test", "--config", joinFile, "--active-rule-set", "none"]),
+    // a stack allowed to replace exactly the active set, without --out: the summary
+    sesMail(["synth", "--stack", "takeover", "--config", takeoverFile, "--active-rule-set", "legacy-rules"]),
   ]);
-  runs = { test, prod, summary };
+  runs = { test, prod, refusedOwn, refusedJoin, replacing };
 }, 300_000);
 
 describe.each(["test", "prod"] as const)("ses-mail synth --stack %s --out DIR", (stack) => {
@@ -80,6 +94,10 @@ describe.each(["test", "prod"] as const)("ses-mail synth --stack %s --out DIR", 
     expect(document.outputs.bucketName).toBe(`ses-mail-storage-123456789012-${stack}`);
   });
 
+  it("resources.json: every resource keeps the identity committed in tests/components/identities/", () => {
+    expect(identityChanges(stack, readIdentities(stack), resourceIdentities(document.resources))).toBeUndefined();
+  });
+
   it("lambdas/<function>/: each archive unpacked, with its size", () => {
     const functions = fs.readdirSync(path.join(out, "lambdas")).sort();
     expect(functions).toEqual([`ses-mail-bouncer-${stack}`, `ses-mail-credential-manager-${stack}`, `ses-mail-gmail-forwarder-${stack}`, `ses-mail-router-enrichment-${stack}`]);
@@ -102,51 +120,34 @@ describe.each(["test", "prod"] as const)("ses-mail synth --stack %s --out DIR", 
 
 describe("ses-mail synth without --out", () => {
   it("prints a readable summary", () => {
-    const { code, stdout } = runs.summary;
+    const { code, stdout } = runs.replacing;
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^stack test: \d+ AWS resources in \d+ components \(region eu-west-2, mocked account 123456789012\)/);
-    expect(stdout).toMatch(/ses-mail-gmail-forwarder-test\s+512 MB\s+300 s\s+nodejs24\.x/);
+    expect(stdout).toMatch(/^stack takeover: \d+ AWS resources in \d+ components \(region eu-west-2, mocked account 123456789012\)/);
+    expect(stdout).toMatch(/ses-mail-gmail-forwarder-takeover\s+512 MB\s+300 s\s+nodejs24\.x/);
     expect(stdout).toContain("dnsRecords:");
     expect(stdout).toContain("provider deprecations: none");
-    // The test stack protects nothing; its receipt rule set and activation survive a destroy.
+    // A stack other than prod protects nothing; its receipt rule set and activation survive a destroy.
     expect(stdout).toMatch(/protected, kept or adopted:\n[\s\S]*?ActiveReceiptRuleSet\s+ses-mail-inbound-active-rule-set\s+kept on destroy\n/);
     expect(stdout).not.toMatch(/protected\n|deletion protection \(AWS\)/);
   });
 });
 
 describe("ses-mail synth stops where pulumi preview would: the active receipt rule set", () => {
-  const stackFile = path.join(ARCHIVES_DIR, "Pulumi.takeover.yaml");
-  const joinFile = path.join(ARCHIVES_DIR, "Pulumi.join.yaml");
-  let refusedOwn: Run;
-  let refusedJoin: Run;
-  let replacing: Run;
-
-  beforeAll(async () => {
-    fs.mkdirSync(ARCHIVES_DIR, { recursive: true });
-    fs.writeFileSync(stackFile, "config:\n  aws:region: eu-west-2\n  ses-mail:domains: [test.example.com]\n  ses-mail:replaceActiveRuleSet: legacy-rules\n");
-    fs.writeFileSync(joinFile, "config:\n  aws:region: eu-west-2\n  ses-mail:domains: [test.example.com]\n  ses-mail:joinExistingRuleSet: ses-ruleset-prod\n");
-    [refusedOwn, refusedJoin, replacing] = await Promise.all([
-      // test, in an account where prod's set is active, without joining it
-      sesMail(["synth", "--stack", "test", "--active-rule-set", "ses-ruleset-prod"]),
-      // a test stack told to join prod's set before prod exists
-      sesMail(["synth", "--stack", "test", "--config", joinFile, "--active-rule-set", "none"]),
-      // a stack allowed to replace exactly the active set
-      sesMail(["synth", "--stack", "takeover", "--config", stackFile, "--active-rule-set", "legacy-rules"]),
-    ]);
-  }, 300_000);
-
   it("refuses to take over a rule set the stack did not create, and says how to join or replace it", () => {
+    const { refusedOwn } = runs;
     expect(refusedOwn.code).toBe(1);
     expect(refusedOwn.stderr).toMatch(/ses-mail refuses to deploy: the active receipt rule set in eu-west-2 is ses-ruleset-prod, which this stack did not create/);
     expect(refusedOwn.stderr).toMatch(/set ses-mail:joinExistingRuleSet: ses-ruleset-prod; to replace it on purpose, set ses-mail:replaceActiveRuleSet: ses-ruleset-prod/);
   });
 
   it("refuses to join a rule set that is not active", () => {
+    const { refusedJoin } = runs;
     expect(refusedJoin.code).toBe(1);
     expect(refusedJoin.stderr).toMatch(/ses-mail:joinExistingRuleSet is ses-ruleset-prod, but no receipt rule set is active in eu-west-2/);
   });
 
   it("replaces the active set when replaceActiveRuleSet names exactly it", () => {
+    const { replacing } = runs;
     expect(replacing.stderr).not.toMatch(/refuses/);
     expect(replacing.code).toBe(0);
     expect(replacing.stdout).toContain("receiptRuleSetName: ses-ruleset-takeover");
