@@ -1,6 +1,7 @@
 /**
  * `ses-mail synth` end to end, as a user runs it (a fresh process through bin/ses-mail.js): both shipped
- * stacks, the files a reviewer diffs, the summary, and the errors a user can fix.
+ * stacks, the files a reviewer diffs, the stops at the region's active receipt rule set, and the errors
+ * a user can fix. The summary printed without --out is checked in-process (synth-command.test.ts).
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
@@ -37,21 +38,19 @@ interface ResourcesJson {
 
 type Run = { code: number; stdout: string; stderr: string };
 const outDir = (stack: string) => path.join(ARCHIVES_DIR, `synth-cli-${stack}`);
-const takeoverFile = path.join(ARCHIVES_DIR, "Pulumi.takeover.yaml");
 const joinFile = path.join(ARCHIVES_DIR, "Pulumi.join.yaml");
 /**
  * Every synth this file checks, started together (each is a separate process, with the real handlers):
- * both shipped stacks written out, and three runs against what the mocked region has active, one of
- * which also shows the summary printed without --out.
+ * both shipped stacks written out, and two the active receipt rule set stops. The summary printed
+ * without --out is checked in-process (synth-command.test.ts).
  */
-let runs: { test: Run; prod: Run; refusedOwn: Run; refusedJoin: Run; replacing: Run };
+let runs: { test: Run; prod: Run; refusedOwn: Run; refusedJoin: Run };
 
 beforeAll(async () => {
   fs.mkdirSync(ARCHIVES_DIR, { recursive: true });
   for (const stack of ["test", "prod"]) fs.rmSync(outDir(stack), { recursive: true, force: true });
-  fs.writeFileSync(takeoverFile, "config:\n  aws:region: eu-west-2\n  ses-mail:domains: [test.example.com]\n  ses-mail:replaceActiveRuleSet: legacy-rules\n");
   fs.writeFileSync(joinFile, "config:\n  aws:region: eu-west-2\n  ses-mail:domains: [test.example.com]\n  ses-mail:joinExistingRuleSet: ses-ruleset-prod\n");
-  const [test, prod, refusedOwn, refusedJoin, replacing] = await Promise.all([
+  const [test, prod, refusedOwn, refusedJoin] = await Promise.all([
     // From another working directory: the stack file is found in the project, DIR is relative to where we are.
     sesMail(["synth", "--stack", "test", "--out", path.relative(ARCHIVES_DIR, outDir("test"))], ARCHIVES_DIR),
     sesMail(["synth", "--stack", "prod", "--out", path.relative(ARCHIVES_DIR, outDir("prod"))], ARCHIVES_DIR),
@@ -59,10 +58,8 @@ beforeAll(async () => {
     sesMail(["synth", "--stack", "test", "--active-rule-set", "ses-ruleset-prod"]),
     // a test stack told to join prod's set before prod exists
     sesMail(["synth", "--stack", "test", "--config", joinFile, "--active-rule-set", "none"]),
-    // a stack allowed to replace exactly the active set, without --out: the summary
-    sesMail(["synth", "--stack", "takeover", "--config", takeoverFile, "--active-rule-set", "legacy-rules"]),
   ]);
-  runs = { test, prod, refusedOwn, refusedJoin, replacing };
+  runs = { test, prod, refusedOwn, refusedJoin };
 }, 300_000);
 
 describe.each(["test", "prod"] as const)("ses-mail synth --stack %s --out DIR", (stack) => {
@@ -118,20 +115,6 @@ describe.each(["test", "prod"] as const)("ses-mail synth --stack %s --out DIR", 
   });
 });
 
-describe("ses-mail synth without --out", () => {
-  it("prints a readable summary", () => {
-    const { code, stdout } = runs.replacing;
-    expect(code).toBe(0);
-    expect(stdout).toMatch(/^stack takeover: \d+ AWS resources in \d+ components \(region eu-west-2, mocked account 123456789012\)/);
-    expect(stdout).toMatch(/ses-mail-gmail-forwarder-takeover\s+512 MB\s+300 s\s+nodejs24\.x/);
-    expect(stdout).toContain("dnsRecords:");
-    expect(stdout).toContain("provider deprecations: none");
-    // A stack other than prod protects nothing; its receipt rule set and activation survive a destroy.
-    expect(stdout).toMatch(/protected, kept or adopted:\n[\s\S]*?ActiveReceiptRuleSet\s+ses-mail-inbound-active-rule-set\s+kept on destroy\n/);
-    expect(stdout).not.toMatch(/protected\n|deletion protection \(AWS\)/);
-  });
-});
-
 describe("ses-mail synth stops where pulumi preview would: the active receipt rule set", () => {
   it("refuses to take over a rule set the stack did not create, and says how to join or replace it", () => {
     const { refusedOwn } = runs;
@@ -146,12 +129,6 @@ describe("ses-mail synth stops where pulumi preview would: the active receipt ru
     expect(refusedJoin.stderr).toMatch(/ses-mail:joinExistingRuleSet is ses-ruleset-prod, but no receipt rule set is active in eu-west-2/);
   });
 
-  it("replaces the active set when replaceActiveRuleSet names exactly it", () => {
-    const { replacing } = runs;
-    expect(replacing.stderr).not.toMatch(/refuses/);
-    expect(replacing.code).toBe(0);
-    expect(replacing.stdout).toContain("receiptRuleSetName: ses-ruleset-takeover");
-  });
 });
 
 describe("ses-mail synth errors a user can fix", () => {

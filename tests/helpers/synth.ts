@@ -55,13 +55,19 @@ export interface SynthStackOptions {
   readonly handlers?: "stub" | "real";
 }
 
+/**
+ * From now on in this test file, each handler module loads as it is except its callback factory, which
+ * is a stub (see SynthStackOptions.handlers).
+ */
+export function stubHandlerFactories(): void {
+  for (const [module, factory] of HANDLER_FACTORIES) {
+    jest.doMock(module, () => ({ ...jest.requireActual<Record<string, unknown>>(module), [factory]: stubFactory(factory) }));
+  }
+}
+
 /** Synthesizes a stack from its stack file, with config overrides (raw Pulumi values; `undefined` removes a key). */
 export async function synthStack(stack: string, overrides: Record<string, string | undefined> = {}, options: SynthStackOptions = {}): Promise<SynthRun> {
-  if ((options.handlers ?? "stub") === "stub") {
-    for (const [module, factory] of HANDLER_FACTORIES) {
-      jest.doMock(module, () => ({ ...jest.requireActual<Record<string, unknown>>(module), [factory]: stubFactory(factory) }));
-    }
-  }
+  if ((options.handlers ?? "stub") === "stub") stubHandlerFactories();
   /* eslint-disable @typescript-eslint/no-require-imports -- loaded after the test starts, as the mocks require */
   const { synthesize } = require("../../components/synth/run") as typeof import("../../components/synth/run");
   const { pulumiConfigFromStackFile } = require("../../config/pulumi") as typeof import("../../config/pulumi");
@@ -75,18 +81,23 @@ export async function synthStack(stack: string, overrides: Record<string, string
 }
 
 /**
- * `synthStack` in a module registry of its own, for a test file that synthesizes more than one stack: the
- * program, the components and Pulumi load afresh, and Pulumi's runtime state (kept on the global object
- * so that copies of the SDK share it) starts empty. Each call costs the loading again (a few seconds).
+ * Runs `body` in a module registry of its own, with Pulumi's runtime state (kept on the global object so
+ * that copies of the SDK share it) reset: for a test file that synthesizes more than once. Everything
+ * `body` requires loads afresh, which costs a few seconds each time.
  */
-export async function synthStackIsolated(stack: string, overrides: Record<string, string | undefined> = {}, options: SynthStackOptions = {}): Promise<SynthRun> {
+export async function inIsolation<T>(body: () => Promise<T>): Promise<T> {
   (globalThis as { globalStore?: unknown }).globalStore = undefined;
-  let run: SynthRun | undefined;
+  let result: { value: T } | undefined;
   await jest.isolateModulesAsync(async () => {
-    run = await synthStack(stack, overrides, options);
+    result = { value: await body() };
   });
-  if (!run) throw new Error(`the ${stack} stack was not synthesized`);
-  return run;
+  if (!result) throw new Error("the isolated run did not finish");
+  return result.value;
+}
+
+/** `synthStack` in isolation (see `inIsolation`). */
+export function synthStackIsolated(stack: string, overrides: Record<string, string | undefined> = {}, options: SynthStackOptions = {}): Promise<SynthRun> {
+  return inIsolation(() => synthStack(stack, overrides, options));
 }
 
 /** What the queries below read: a synthesis, or the part of one under a component (helpers/stage.ts `within`). */
