@@ -1,7 +1,8 @@
 /**
- * Runs the real Pulumi program (index.ts) under runtime mocks for a stack file, once per test file,
- * and gives queries over what it registered. `setMocks` happens inside synthesize(), before the
- * program is required, as Pulumi's mocks need.
+ * Runs the real Pulumi program (index.ts) under runtime mocks for a stack file, with stub handler
+ * factories, once per test file (or more, each in isolation), and gives queries over what it
+ * registered. `setMocks` happens inside synthesize(), before the program is required, as Pulumi's
+ * mocks need.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -43,21 +44,9 @@ export function stubFactory(handler: string): () => (event: unknown) => Promise<
   return () => async () => ({ stub: handler });
 }
 
-export interface SynthStackOptions {
-  /** The stack file, relative to the project. Default: `Pulumi.<stack>.yaml`. */
-  readonly file?: string;
-  /**
-   * `stub` (the default) runs index.ts as it is, every handler module as it is except its callback
-   * factory, which is a stub: for tests of how config and code map to resources (names, settings,
-   * policies, the packages each archive carries). `real` serializes the real handlers, for tests of the
-   * code archives themselves (tests/components/archive.test.ts; the synth CLI always runs real ones).
-   */
-  readonly handlers?: "stub" | "real";
-}
-
 /**
  * From now on in this test file, each handler module loads as it is except its callback factory, which
- * is a stub (see SynthStackOptions.handlers).
+ * is a stub (`stubFactory`).
  */
 export function stubHandlerFactories(): void {
   for (const [module, factory] of HANDLER_FACTORIES) {
@@ -65,14 +54,20 @@ export function stubHandlerFactories(): void {
   }
 }
 
-/** Synthesizes a stack from its stack file, with config overrides (raw Pulumi values; `undefined` removes a key). */
-export async function synthStack(stack: string, overrides: Record<string, string | undefined> = {}, options: SynthStackOptions = {}): Promise<SynthRun> {
-  if ((options.handlers ?? "stub") === "stub") stubHandlerFactories();
+/**
+ * Synthesizes a stack from its stack file, with config overrides (raw Pulumi values; `undefined` removes
+ * a key). index.ts runs as it is, and every handler module as it is except its callback factory, which
+ * is a stub: these tests are about how config and code map to resources (names, settings, policies, the
+ * packages each archive carries). The real handlers are serialized where that is the point: by the synth
+ * CLI, whose archives tests/components/synth-cli.test.ts runs as Lambda would.
+ */
+export async function synthStack(stack: string, overrides: Record<string, string | undefined> = {}): Promise<SynthRun> {
+  stubHandlerFactories();
   /* eslint-disable @typescript-eslint/no-require-imports -- loaded after the test starts, as the mocks require */
   const { synthesize } = require("../../components/synth/run") as typeof import("../../components/synth/run");
   const { pulumiConfigFromStackFile } = require("../../config/pulumi") as typeof import("../../config/pulumi");
   /* eslint-enable @typescript-eslint/no-require-imports */
-  const config: Record<string, string> = { ...pulumiConfigFromStackFile(path.join(PROJECT_ROOT, options.file ?? `Pulumi.${stack}.yaml`)) };
+  const config: Record<string, string> = { ...pulumiConfigFromStackFile(path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`)) };
   for (const [key, value] of Object.entries(overrides)) {
     if (value === undefined) delete config[key];
     else config[key] = value;
@@ -96,8 +91,8 @@ export async function inIsolation<T>(body: () => Promise<T>): Promise<T> {
 }
 
 /** `synthStack` in isolation (see `inIsolation`). */
-export function synthStackIsolated(stack: string, overrides: Record<string, string | undefined> = {}, options: SynthStackOptions = {}): Promise<SynthRun> {
-  return inIsolation(() => synthStack(stack, overrides, options));
+export function synthStackIsolated(stack: string, overrides: Record<string, string | undefined> = {}): Promise<SynthRun> {
+  return inIsolation(() => synthStack(stack, overrides));
 }
 
 /** What the queries below read: a synthesis, or the part of one under a component (helpers/stage.ts `within`). */
