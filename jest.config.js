@@ -15,4 +15,7 @@ module.exports = {
   collectCoverageFrom: ["core/**/*.ts", "handlers/**/*.ts", "adapters/**/*.ts", "config/**/*.ts", "cli/**/*.ts", "local/**/*.ts", "components/**/*.ts"],
   setupFiles: ["<rootDir>/tests/setup-env.js"],
   testTimeout: 30000,
+  // One worker per core. jest's default (cores - 1) runs a 2-core machine one file at a time, and many
+  // files here mostly wait (SMTP round trips, child processes, the SDK's retry delays).
+  maxWorkers: "100%",
 };

@@ -18,7 +18,7 @@ describe("runtime", () => {
     const testMajor = process.versions.node.split(".")[0];
 
     // Assess
-    expect(lambdaMajor).toBeDefined();
+    expect(LAMBDA_RUNTIME).toMatch(/^nodejs(\d+)\.x$/);
     expect(`node ${testMajor}`).toBe(`node ${lambdaMajor}`);
   });
 

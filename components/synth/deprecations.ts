@@ -3,7 +3,7 @@
  * `@deprecated`, and every input property (at any depth) the program sets that the provider marks so.
  * `pulumi preview` shows these as warnings from the provider; the offline synth has no provider, so it
  * reads the same marks from the provider SDK's declarations (`@pulumi/aws/<module>/<resource>.d.ts` and
- * `types/input.d.ts`), parsed with TypeScript (syntax only: no type checking, a few seconds).
+ * `types/input.d.ts`), parsed with TypeScript (syntax only: no type checking).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -32,7 +32,9 @@ type InterfaceDeclaration = ReadonlyMap<string, PropertyDeclaration>;
 /** Reads the provider SDK's declarations on demand, each file once. */
 export class ProviderDeclarations {
   private readonly ts: typeof ts;
-  private inputTypes: Map<string, InterfaceDeclaration> | undefined;
+  private readonly inputTypes = new Map<string, InterfaceDeclaration>();
+  /** `types/input.d.ts` cut at its top-level namespaces (`""` for what comes before the first); parsed one at a time. */
+  private inputSections: Map<string, string> | undefined;
   private readonly resources = new Map<string, { deprecated?: string; args?: InterfaceDeclaration } | undefined>();
 
   constructor(private readonly packageDir: string = path.join(PROJECT_ROOT, "node_modules", "@pulumi", "aws")) {
@@ -41,7 +43,11 @@ export class ProviderDeclarations {
   }
 
   private parse(file: string): ts.SourceFile {
-    return this.ts.createSourceFile(file, fs.readFileSync(file, "utf8"), this.ts.ScriptTarget.Latest, true);
+    return this.parseText(file, fs.readFileSync(file, "utf8"));
+  }
+
+  private parseText(name: string, text: string): ts.SourceFile {
+    return this.ts.createSourceFile(name, text, this.ts.ScriptTarget.Latest, true);
   }
 
   private deprecation(node: ts.Node): string | undefined {
@@ -74,23 +80,41 @@ export class ProviderDeclarations {
     return properties;
   }
 
-  /** `dynamodb.TableGlobalSecondaryIndex` → its properties, from `types/input.d.ts`. */
+  /**
+   * `dynamodb.TableGlobalSecondaryIndex` → its properties, from `types/input.d.ts`. The file is 5.7 MB, one
+   * `export declare namespace <service>` block per service; only the blocks a stack's inputs reach are
+   * parsed (parsing the whole file took seconds, on every synth).
+   */
   inputType(qualified: string): InterfaceDeclaration | undefined {
-    if (!this.inputTypes) {
-      const index = new Map<string, InterfaceDeclaration>();
+    const dot = qualified.indexOf(".");
+    const section = dot < 0 ? "" : qualified.slice(0, dot);
+    const sections = (this.inputSections ??= this.readInputSections());
+    const text = sections.get(section);
+    if (text !== undefined) {
+      sections.delete(section);
       const walk = (statements: ts.NodeArray<ts.Statement>, prefix: string): void => {
         for (const statement of statements) {
           if (this.ts.isModuleDeclaration(statement) && statement.body && this.ts.isModuleBlock(statement.body)) {
             walk(statement.body.statements, `${prefix}${statement.name.getText()}.`);
           } else if (this.ts.isInterfaceDeclaration(statement)) {
-            index.set(`${prefix}${statement.name.getText()}`, this.interfaceDeclaration(statement));
+            this.inputTypes.set(`${prefix}${statement.name.getText()}`, this.interfaceDeclaration(statement));
           }
         }
       };
-      walk(this.parse(path.join(this.packageDir, "types", "input.d.ts")).statements, "");
-      this.inputTypes = index;
+      walk(this.parseText(`input-${section || "root"}.d.ts`, text).statements, "");
     }
     return this.inputTypes.get(qualified);
+  }
+
+  private readInputSections(): Map<string, string> {
+    const text = fs.readFileSync(path.join(this.packageDir, "types", "input.d.ts"), "utf8");
+    const starts = [...text.matchAll(/^export declare namespace (\w+) \{$/gm)];
+    const sections = new Map<string, string>([["", text.slice(0, starts[0]?.index ?? text.length)]]);
+    starts.forEach((start, i) => {
+      const block = text.slice(start.index, starts[i + 1]?.index ?? text.length);
+      sections.set(start[1]!, (sections.get(start[1]!) ?? "") + block);
+    });
+    return sections;
   }
 
   /** A resource type's own deprecation and its `<Class>Args`, or undefined when the SDK has no such file. */

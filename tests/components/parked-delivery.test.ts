@@ -255,7 +255,7 @@ describe("a revoked Gmail token, for 48 hours", () => {
     expect(simulation.retryQueue.messages).toHaveLength(1);
     expect(simulation.retryDeadLetters.messages).toEqual([]);
     expect(simulation.retryQueue.expired).toBe(0);
-    expect(simulation.s3.has(BUCKET, "emails/m-revoked")).toBe(true);
+    expect([...simulation.s3.objects.keys()]).toContain(`${BUCKET}/emails/m-revoked`);
 
     // Why the old alarms could not tell: the retry queue's oldest message is never much older than an hour…
     expect(Math.max(...simulation.queueAges)).toBeLessThan(2 * HOUR_SECONDS);
@@ -271,67 +271,108 @@ describe("a revoked Gmail token, for 48 hours", () => {
 });
 
 describe("a delivery parked on day 0 whose mailbox is re-authorized on day 13", () => {
-  let simulation: Simulation;
-  afterEach(() => simulation.restore());
+  let simulation: Simulation | undefined;
+  afterEach(() => {
+    simulation?.restore();
+    simulation = undefined;
+  });
+
+  /**
+   * One simulation per distinct retention: the outcome depends on the stack only through its
+   * `emailRetentionDays`, so stacks that share a value share a run (the shipped stacks both keep 38 days).
+   */
+  const reauthorizedRuns = new Map<number, Promise<ReauthorizedRun>>();
+  interface ReauthorizedRun {
+    readonly messageId: string;
+    readonly reauthorized: number;
+    readonly imports: FakeGoogle["imports"];
+    readonly outcomes: RecordedOutcomes;
+    readonly retryMessages: unknown[];
+    readonly retryDeadLetters: unknown[];
+    readonly expired: number;
+    readonly deletes: string[];
+    readonly recordedKinds: string[] | undefined;
+  }
+
+  async function reauthorizedOnDay13(days: number): Promise<ReauthorizedRun> {
+    // Prepare: the bucket expires raw messages after `days`
+    const run = new Simulation(await dynamo.createRoutingTable(), days);
+    try {
+      revoke(run, `1//revoked-${days}d`);
+      const messageId = `m-day13-${days}d`;
+      await run.receive(detailFor(messageId));
+      const importsBefore = google.imports.length;
+
+      // Act: hourly runs for 13 days, the owner re-authorizes (ses-mail oauth refresh), then two more days
+      const reauthorized = T0 + 13 * DAY_SECONDS * 1000 + 5 * HOUR_SECONDS * 1000;
+      await run.runUntil(T0 + 15 * DAY_SECONDS * 1000, [
+        {
+          at: reauthorized,
+          run: () => {
+            google.addAccount(MAILBOX, `1//fresh-${days}d`);
+            run.secrets.values.set(refreshTokenParameter(ENV, MAILBOX), JSON.stringify({ refresh_token: `1//fresh-${days}d` }));
+          },
+        },
+      ]);
+      const record = await run.progress.read(messageId);
+      return {
+        messageId,
+        reauthorized,
+        imports: google.imports.slice(importsBefore),
+        outcomes: run.outcomes,
+        retryMessages: [...run.retryQueue.messages],
+        retryDeadLetters: [...run.retryDeadLetters.messages],
+        expired: run.retryQueue.expired,
+        deletes: [...run.s3.deletes],
+        recordedKinds: record?.outcomes.map((outcome) => outcome.kind),
+      };
+    } finally {
+      run.restore();
+    }
+  }
 
   it.each(["test", "prod"])("is imported exactly once with the %s stack's retention", async (stack) => {
-    // Prepare: the bucket expires raw messages by the stack's own lifecycle rule
+    // Prepare and act: the stack's own lifecycle rule, in a simulation of its retention
     const expiration = storageLifecycleRules("emails/", loadStackConfig(stack).emailRetentionDays)[0]!.expiration as { days: number };
     const days = expiration.days;
-    simulation = new Simulation(await dynamo.createRoutingTable(), days);
-    revoke(simulation, `1//revoked-${stack}`);
-    const messageId = `m-day13-${stack}`;
-    await simulation.receive(detailFor(messageId));
-    const importsBefore = google.imports.length;
-
-    // Act: hourly runs for 13 days, the owner re-authorizes (ses-mail oauth refresh), then two more days
-    const reauthorized = T0 + 13 * DAY_SECONDS * 1000 + 5 * HOUR_SECONDS * 1000;
-    await simulation.runUntil(T0 + 15 * DAY_SECONDS * 1000, [
-      {
-        at: reauthorized,
-        run: () => {
-          google.addAccount(MAILBOX, `1//fresh-${stack}`);
-          simulation.secrets.values.set(refreshTokenParameter(ENV, MAILBOX), JSON.stringify({ refresh_token: `1//fresh-${stack}` }));
-        },
-      },
-    ]);
+    if (!reauthorizedRuns.has(days)) reauthorizedRuns.set(days, reauthorizedOnDay13(days));
+    const run = await reauthorizedRuns.get(days)!;
 
     // Assess: one import, at the first run after the re-authorization, and nothing left anywhere
-    const imports = google.imports.slice(importsBefore);
-    expect(imports).toHaveLength(1);
-    expect(imports[0]!.body!.equals(fixture("plain-text.eml"))).toBe(true);
-    const [imported] = simulation.outcomes.ofKind("imported");
-    expect(Date.parse(imported!.at) - reauthorized).toBeLessThanOrEqual(RETRY_RUN_INTERVAL_SECONDS * 1000);
-    expect(simulation.outcomes.ofKind("given-up")).toEqual([]);
-    expect(simulation.retryQueue.messages).toEqual([]);
-    expect(simulation.retryDeadLetters.messages).toEqual([]);
-    expect(simulation.retryQueue.expired).toBe(0);
-    expect(simulation.s3.deletes).toEqual([`${BUCKET}/emails/${messageId}`]);
-    const record = await simulation.progress.read(messageId);
-    expect(record?.outcomes.map((outcome) => outcome.kind)).toEqual(["parked", "parked", "imported", "raw-message-deleted"]);
+    expect(run.imports).toHaveLength(1);
+    expect(run.imports[0]!.body).toEqual(fixture("plain-text.eml"));
+    const [imported] = run.outcomes.ofKind("imported");
+    expect(Date.parse(imported!.at) - run.reauthorized).toBeLessThanOrEqual(RETRY_RUN_INTERVAL_SECONDS * 1000);
+    expect(run.outcomes.ofKind("given-up")).toEqual([]);
+    expect(run.retryMessages).toEqual([]);
+    expect(run.retryDeadLetters).toEqual([]);
+    expect(run.expired).toBe(0);
+    expect(run.deletes).toEqual([`${BUCKET}/emails/${run.messageId}`]);
+    expect(run.recordedKinds).toEqual(["parked", "parked", "imported", "raw-message-deleted"]);
   }, 180_000);
 
   it("would have been lost with the old 7-day retention: the raw message is gone when the mailbox comes back", async () => {
     // Prepare: the lifecycle as it was (config validation now refuses 7 days)
-    simulation = new Simulation(await dynamo.createRoutingTable(), 7);
-    revoke(simulation, "1//revoked-old");
-    await simulation.receive(detailFor("m-old-retention"));
+    const old = new Simulation(await dynamo.createRoutingTable(), 7);
+    simulation = old;
+    revoke(old, "1//revoked-old");
+    await old.receive(detailFor("m-old-retention"));
 
     // Act: re-authorized on day 8, after the raw message expired
     const reauthorized = T0 + 8 * DAY_SECONDS * 1000;
-    await simulation.runUntil(reauthorized + 2 * HOUR_SECONDS * 1000, [
+    await old.runUntil(reauthorized + 2 * HOUR_SECONDS * 1000, [
       {
         at: reauthorized,
         run: () => {
           google.addAccount(MAILBOX, "1//fresh-old");
-          simulation.secrets.values.set(refreshTokenParameter(ENV, MAILBOX), JSON.stringify({ refresh_token: "1//fresh-old" }));
+          old.secrets.values.set(refreshTokenParameter(ENV, MAILBOX), JSON.stringify({ refresh_token: "1//fresh-old" }));
         },
       },
     ]);
 
     // Assess: not delivered; it fails to the retry dead-letter queue, where no redrive can deliver it
-    expect(simulation.outcomes.ofKind("imported")).toEqual([]);
-    expect(simulation.outcomes.ofKind("import-failed")[0]).toMatchObject({ error: { code: "MESSAGE_NOT_FOUND" } });
-    expect(simulation.retryDeadLetters.messages).toHaveLength(1);
+    expect(old.outcomes.ofKind("imported")).toEqual([]);
+    expect(old.outcomes.ofKind("import-failed")[0]).toMatchObject({ error: { code: "MESSAGE_NOT_FOUND" } });
+    expect(old.retryDeadLetters.messages).toHaveLength(1);
   }, 120_000);
 });

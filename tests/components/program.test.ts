@@ -39,7 +39,7 @@ describe("tags", () => {
   });
 
   it("an AppRegistry application and a resource group of the stack's resources", () => {
-    expect(named(run.result, T.application, "ses-mail-test")).toBeDefined();
+    expect(named(run.result, T.application, "ses-mail-test").inputs.name).toBe("ses-mail-test");
     const group = named(run.result, T.resourceGroup, "ses-mail-test");
     expect(JSON.parse(String((group.inputs.resourceQuery as { query: string }).query))).toEqual({
       ResourceTypeFilters: ["AWS::AllSupported"],

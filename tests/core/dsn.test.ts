@@ -80,7 +80,7 @@ describe("DSN builder (RFC 3464)", () => {
 
   it("is 7-bit clean: 8-bit original headers and a UTF-8 subject travel base64-encoded", async () => {
     const dsn = buildDsn(input({ originalHeaders: headerBlock("latin1-bare-lf.eml").subarray(0, 200), originalSubject: "Grüße aus Köln" }));
-    expect(dsn.raw.every((byte) => byte < 0x80)).toBe(true);
+    expect([...dsn.raw].filter((byte) => byte >= 0x80)).toEqual([]);
     const { email, quoted } = await parse(dsn.raw);
     expect(email.text).toContain("Subject:  Grüße aus Köln");
     expect(quoted).toContain("To: user@example.com");
@@ -95,7 +95,7 @@ describe("DSN builder (RFC 3464)", () => {
     const dsn = buildDsn(input({ recipients: [{ address: "jürgen@example.com", status: "5.1.1" }] }));
     const [, recipient] = deliveryStatusGroups((await parse(dsn.raw)).status!);
     expect(recipient!["Final-Recipient"]).toBe("utf-8; j\\x{FC}rgen@example.com");
-    expect(dsn.raw.every((byte) => byte < 0x80)).toBe(true);
+    expect([...dsn.raw].filter((byte) => byte >= 0x80)).toEqual([]);
   });
 
   it("sends from MAILER-DAEMON at the ASCII form of an internationalized domain", () => {
@@ -157,7 +157,7 @@ describe("DSN builder (RFC 3464)", () => {
       const block = Buffer.from(Array.from({ length: 400 }, (_, i) => field(i)).join(""));
       const quoted = quotableHeaders(block);
       expect(quoted.length).toBeLessThanOrEqual(DSN_MAX_ORIGINAL_HEADER_BYTES);
-      expect(quoted.toString().endsWith(`${"z".repeat(100)}\r\n`)).toBe(true);
+      expect(quoted.toString()).toMatch(/z{100}\r\n$/);
     });
 
     it("stops at a blank line", () => {

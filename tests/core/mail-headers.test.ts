@@ -23,7 +23,7 @@ describe("reading the header block", () => {
 
     // Assess: the stream reads ahead by its high-water mark at most, never the 6 MB body
     expect(block.complete).toBe(true);
-    expect(block.bytes.equals(raw.subarray(0, end))).toBe(true);
+    expect(block.bytes).toEqual(raw.subarray(0, end));
     expect(bodyChunksPulled).toBeLessThanOrEqual(2);
   });
 

@@ -65,7 +65,7 @@ describe("SMTP users", () => {
       iamUserArn: "arn:aws:iam::123456789012:user/ses-smtp-user-app-20261128101112",
       iamUserName: "ses-smtp-user-app-20261128101112",
     });
-    expect(schema.safeParse({ PK: "SMTP_USER#app", SK: "CREDENTIALS#v1", username: "other", status: "pending" }).success).toBe(false);
+    expect(schema.safeParse({ PK: "SMTP_USER#app", SK: "CREDENTIALS#v1", username: "other", status: "pending" })).toMatchObject({ success: false });
     expect(iamUserNameFromArn("arn:aws:iam::123456789012:user/path/to/name")).toBe("name");
     expect(iamUserNameFromArn("arn:aws:iam::123456789012:role/name")).toBeUndefined();
   });

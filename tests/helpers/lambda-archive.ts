@@ -12,17 +12,30 @@ const execFileAsync = promisify(execFile);
 const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 export const ARCHIVES_DIR = path.join(PROJECT_ROOT, "tests", ".archives");
 
-/** Serializes a callback factory (as `CallbackFunction({ callbackFactory })` does) into `tests/.archives/<name>`. */
-export async function serializeFactory(name: string, factory: () => unknown): Promise<{ dir: string; code: string }> {
+/** The code of each factory this test file has serialized: the same factory is serialized once (seconds each). */
+const serialized = new Map<() => unknown, Promise<string>>();
+
+async function serializedCode(factory: () => unknown): Promise<string> {
   // Loaded lazily: @pulumi/pulumi is large and only these tests need it.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
-  const serialized = await pulumi.runtime.serializeFunction(factory, { isFactoryFunction: true });
+  const result = await pulumi.runtime.serializeFunction(factory, { isFactoryFunction: true });
+  if (result.exportName !== "handler") throw new Error(`unexpected export ${result.exportName}`);
+  return result.text;
+}
+
+/** Serializes a callback factory (as `CallbackFunction({ callbackFactory })` does) into `tests/.archives/<name>`. */
+export async function serializeFactory(name: string, factory: () => unknown): Promise<{ dir: string; code: string }> {
+  let code = serialized.get(factory);
+  if (!code) {
+    code = serializedCode(factory);
+    serialized.set(factory, code);
+  }
+  const text = await code;
   const dir = path.join(ARCHIVES_DIR, name);
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, "__index.js"), serialized.text);
-  if (serialized.exportName !== "handler") throw new Error(`unexpected export ${serialized.exportName}`);
-  return { dir, code: serialized.text };
+  fs.writeFileSync(path.join(dir, "__index.js"), text);
+  return { dir, code: text };
 }
 
 export type InvokeResult =

@@ -8,7 +8,25 @@
 import { errorMessage } from "../../core/errors";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- jsonata's default export is the factory itself
-const jsonata = require("jsonata") as (expression: string) => { evaluate(input: unknown, bindings?: Record<string, unknown>): Promise<unknown> };
+const jsonata = require("jsonata") as (expression: string) => JsonataExpression;
+
+interface JsonataExpression {
+  evaluate(input: unknown, bindings?: Record<string, unknown>): Promise<unknown>;
+}
+
+/**
+ * Each expression compiled once: a simulation runs the same definition hundreds of times, and compiling
+ * was most of its time. A compiled expression keeps no state between evaluations (bindings are per call).
+ */
+const compiled = new Map<string, JsonataExpression>();
+function compile(expression: string): JsonataExpression {
+  let found = compiled.get(expression);
+  if (!found) {
+    found = jsonata(expression);
+    compiled.set(expression, found);
+  }
+  return found;
+}
 
 /** A clock tests move by hand: every wait in the simulation advances it. */
 export class VirtualClock {
@@ -68,7 +86,7 @@ interface Scope {
 export async function evaluateTemplate(value: unknown, states: Record<string, unknown>, variables: Record<string, unknown> = {}): Promise<unknown> {
   if (typeof value === "string") {
     const match = /^\{%([\s\S]+)%\}$/.exec(value.trim());
-    return match ? jsonata(match[1]!.trim()).evaluate({}, { ...variables, states }) : value;
+    return match ? compile(match[1]!.trim()).evaluate({}, { ...variables, states }) : value;
   }
   if (Array.isArray(value)) return Promise.all(value.map((item) => evaluateTemplate(item, states, variables)));
   if (value && typeof value === "object") {

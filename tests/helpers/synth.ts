@@ -1,7 +1,8 @@
 /**
- * Runs the real Pulumi program (index.ts) under runtime mocks for a stack file, once per test file,
- * and gives queries over what it registered. `setMocks` happens inside synthesize(), before the
- * program is required, as Pulumi's mocks need.
+ * Runs the real Pulumi program (index.ts) under runtime mocks for a stack file, with stub handler
+ * factories, once per test file (or more, each in isolation), and gives queries over what it
+ * registered. `setMocks` happens inside synthesize(), before the program is required, as Pulumi's
+ * mocks need.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -24,13 +25,49 @@ export function isTaggable(type: string): boolean {
   return fs.readFileSync(declarations, "utf8").includes("readonly tagsAll:");
 }
 
-/** Synthesizes a stack from its stack file, with config overrides (raw Pulumi values; `undefined` removes a key). */
-export async function synthStack(stack: string, overrides: Record<string, string | undefined> = {}, file = `Pulumi.${stack}.yaml`): Promise<SynthRun> {
+/**
+ * The handler modules whose callback factories index.ts passes to the stack, and each factory's export.
+ * Paths are relative to this file (jest resolves `jest.doMock` paths from the calling module).
+ */
+const HANDLER_FACTORIES: ReadonlyArray<readonly [module: string, factory: string]> = [
+  ["../../handlers/router", "routerFactory"],
+  ["../../handlers/gmail-forwarder", "gmailForwarderFactory"],
+  ["../../handlers/bouncer", "bouncerFactory"],
+  ["../../handlers/credential-manager", "credentialManagerFactory"],
+];
+
+/**
+ * A callback factory that stands in for a handler's: it serializes in milliseconds (the real ones take
+ * seconds each, through every module they reach) and says whose place it takes if it is ever invoked.
+ */
+export function stubFactory(handler: string): () => (event: unknown) => Promise<{ stub: string }> {
+  return () => async () => ({ stub: handler });
+}
+
+/**
+ * From now on in this test file, each handler module loads as it is except its callback factory, which
+ * is a stub (`stubFactory`).
+ */
+export function stubHandlerFactories(): void {
+  for (const [module, factory] of HANDLER_FACTORIES) {
+    jest.doMock(module, () => ({ ...jest.requireActual<Record<string, unknown>>(module), [factory]: stubFactory(factory) }));
+  }
+}
+
+/**
+ * Synthesizes a stack from its stack file, with config overrides (raw Pulumi values; `undefined` removes
+ * a key). index.ts runs as it is, and every handler module as it is except its callback factory, which
+ * is a stub: these tests are about how config and code map to resources (names, settings, policies, the
+ * packages each archive carries). The real handlers are serialized where that is the point: by the synth
+ * CLI, whose archives tests/components/synth-cli.test.ts runs as Lambda would.
+ */
+export async function synthStack(stack: string, overrides: Record<string, string | undefined> = {}): Promise<SynthRun> {
+  stubHandlerFactories();
   /* eslint-disable @typescript-eslint/no-require-imports -- loaded after the test starts, as the mocks require */
   const { synthesize } = require("../../components/synth/run") as typeof import("../../components/synth/run");
   const { pulumiConfigFromStackFile } = require("../../config/pulumi") as typeof import("../../config/pulumi");
   /* eslint-enable @typescript-eslint/no-require-imports */
-  const config: Record<string, string> = { ...pulumiConfigFromStackFile(path.join(PROJECT_ROOT, file)) };
+  const config: Record<string, string> = { ...pulumiConfigFromStackFile(path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`)) };
   for (const [key, value] of Object.entries(overrides)) {
     if (value === undefined) delete config[key];
     else config[key] = value;
@@ -38,12 +75,35 @@ export async function synthStack(stack: string, overrides: Record<string, string
   return { result: await synthesize({ stack, config }) };
 }
 
-export function ofType(result: SynthResult, type: string): SynthResource[] {
+/**
+ * Runs `body` in a module registry of its own, with Pulumi's runtime state (kept on the global object so
+ * that copies of the SDK share it) reset: for a test file that synthesizes more than once. Everything
+ * `body` requires loads afresh, which costs a few seconds each time.
+ */
+export async function inIsolation<T>(body: () => Promise<T>): Promise<T> {
+  (globalThis as { globalStore?: unknown }).globalStore = undefined;
+  let result: { value: T } | undefined;
+  await jest.isolateModulesAsync(async () => {
+    result = { value: await body() };
+  });
+  if (!result) throw new Error("the isolated run did not finish");
+  return result.value;
+}
+
+/** `synthStack` in isolation (see `inIsolation`). */
+export function synthStackIsolated(stack: string, overrides: Record<string, string | undefined> = {}): Promise<SynthRun> {
+  return inIsolation(() => synthStack(stack, overrides));
+}
+
+/** What the queries below read: a synthesis, or the part of one under a component (helpers/stage.ts `within`). */
+type Resources = Pick<SynthResult, "resources">;
+
+export function ofType(result: Resources, type: string): SynthResource[] {
   return result.resources.filter((resource) => resource.type === type);
 }
 
 /** The one resource of a type whose physical name (or logical name) is `name`. */
-export function named(result: SynthResult, type: string, name: string): SynthResource {
+export function named(result: Resources, type: string, name: string): SynthResource {
   const physical = (resource: SynthResource) => resource.inputs.name ?? resource.inputs.bucket ?? resource.inputs.dashboardName ?? resource.outputs.name;
   const found = ofType(result, type).filter((resource) => physical(resource) === name || resource.name === name);
   if (found.length !== 1) throw new Error(`expected one ${type} named ${name}, found ${found.length}`);

@@ -67,7 +67,7 @@ describe("local mode with real Gmail", () => {
     const [imported] = google.imports;
     expect(imported?.account).toBe("me@gmail.com");
     expect(imported?.labels).toEqual(["INBOX", "UNREAD"]);
-    expect(imported?.body?.subarray(-raw.length).equals(raw)).toBe(true);
+    expect(imported?.body?.subarray(-raw.length)).toEqual(raw);
     expect(imported?.body?.toString("latin1")).toMatch(/^Received: from /);
     expect(fs.existsSync(path.join(mode.maildirRoot, "me@gmail.com"))).toBe(false);
   });
@@ -85,7 +85,7 @@ describe("local mode with real Gmail", () => {
     // Assess: parked for an operator (with SQS's delay), not failed; trace says since when and why.
     expect(mode.pipeline.retryQueue.depth).toBe(1);
     const line = lines.find((candidate) => candidate.includes("expired@gmail.com needs an operator: parked in the retry queue"));
-    expect(line).toBeDefined();
+    expect(lines).toContainEqual(expect.stringContaining("expired@gmail.com needs an operator: parked in the retry queue"));
     expect(lines.filter((candidate) => candidate.includes("FAILED"))).toEqual([]);
     const id = line!.split(" ")[1]!;
     const out = captureOutput();

@@ -123,6 +123,6 @@ describe("storage monitor", () => {
     monitor.stop();
 
     // Assess
-    await expect(waiting).rejects.toBeInstanceOf(StorageStoppedError);
+    await expect(waiting).rejects.toThrow(StorageStoppedError);
   });
 });

@@ -21,7 +21,7 @@ describe("delivery adapters on AWS SDK v3 (aws-sdk-client-mock)", () => {
     expect(await store.getSecret("/ses-mail/test/gmail/oauth-client")).toBe("{}");
     expect(ssm.commandCalls(GetParameterCommand)[0]!.args[0].input).toEqual({ Name: "/ses-mail/test/gmail/oauth-client", WithDecryption: true });
     expect(await store.getSecret("/missing")).toBeUndefined();
-    await expect(store.getSecret("/denied")).rejects.toBeInstanceOf(SecretUnavailableError);
+    await expect(store.getSecret("/denied")).rejects.toThrow(SecretUnavailableError);
   });
 
   it("parks retry messages on SQS, with the delay clamped to what SQS accepts", async () => {
@@ -44,8 +44,8 @@ describe("delivery adapters on AWS SDK v3 (aws-sdk-client-mock)", () => {
     s3.on(GetObjectCommand, { Key: "denied" }).rejects(new S3ServiceException({ name: "AccessDenied", $fault: "client", message: "denied", $metadata: { httpStatusCode: 403 } }));
     s3.on(DeleteObjectCommand).rejects(new S3ServiceException({ name: "NoSuchKey", $fault: "client", message: "missing", $metadata: { httpStatusCode: 404 } }));
     const store = new S3MessageStore({ client });
-    await expect(store.open({ bucket: "b", key: "gone" })).rejects.toBeInstanceOf(MessageNotFoundError);
-    await expect(store.open({ bucket: "b", key: "denied" })).rejects.toBeInstanceOf(MessageStoreError);
+    await expect(store.open({ bucket: "b", key: "gone" })).rejects.toThrow(MessageNotFoundError);
+    await expect(store.open({ bucket: "b", key: "denied" })).rejects.toThrow(MessageStoreError);
     await expect(store.delete({ bucket: "b", key: "gone" })).resolves.toBeUndefined();
   });
 
@@ -62,6 +62,6 @@ describe("delivery adapters on AWS SDK v3 (aws-sdk-client-mock)", () => {
       RawMessage: { Data: raw },
       ConfigurationSetName: "ses-mail-test",
     });
-    await expect(sender.sendRawMessage({ from: "MAILER-DAEMON@example.com", to: ["x@y.example"], raw })).rejects.toBeInstanceOf(BounceSendError);
+    await expect(sender.sendRawMessage({ from: "MAILER-DAEMON@example.com", to: ["x@y.example"], raw })).rejects.toThrow(BounceSendError);
   });
 });

@@ -49,7 +49,7 @@ describe("delivery state on the routing table (dynalite)", () => {
       const slow = store.once("m3|a@gmail.com", () => new Promise<{ gmailId: string }>((resolve) => (release = () => resolve({ gmailId: "slow" }))));
       await new Promise((resolve) => setTimeout(resolve, 50));
 
-      await expect(store.once("m3|a@gmail.com", async () => ({ gmailId: "duplicate" }))).rejects.toBeInstanceOf(DeliveryInProgressError);
+      await expect(store.once("m3|a@gmail.com", async () => ({ gmailId: "duplicate" }))).rejects.toThrow(DeliveryInProgressError);
       release();
       await expect(slow).resolves.toEqual({ value: { gmailId: "slow" }, replayed: false });
       await expect(store.once("m3|a@gmail.com", async () => ({ gmailId: "x" }))).resolves.toMatchObject({ replayed: true });
@@ -94,7 +94,7 @@ describe("delivery state on the routing table (dynalite)", () => {
 
     it("reports a table it cannot write as DeliveryStateError", async () => {
       const store = new DynamoDbIdempotencyStore({ tableName: "no-such-table", client: dynamo.client });
-      await expect(store.once("m5|a@gmail.com", async () => ({ gmailId: "x" }))).rejects.toBeInstanceOf(DeliveryStateError);
+      await expect(store.once("m5|a@gmail.com", async () => ({ gmailId: "x" }))).rejects.toThrow(DeliveryStateError);
     });
   });
 
@@ -176,7 +176,7 @@ describe("delivery state on the routing table (dynalite)", () => {
 
     it("reports a table it cannot write as DeliveryStateError", async () => {
       const throttle = new DynamoDbThrottleStore({ tableName: "no-such-table", client: dynamo.client });
-      await expect(throttle.acquire("k", 60)).rejects.toBeInstanceOf(DeliveryStateError);
+      await expect(throttle.acquire("k", 60)).rejects.toThrow(DeliveryStateError);
     });
   });
 

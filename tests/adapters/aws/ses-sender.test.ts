@@ -39,6 +39,31 @@ async function fakeSes(script: readonly Answer[]): Promise<{ endpoint: string; r
 
 const report = { from: "MAILER-DAEMON@example.com", to: ["sender@elsewhere.example"], raw: Buffer.from("From: MAILER-DAEMON@example.com\r\n\r\nreport\r\n") };
 
+/**
+ * Runs `send` with the SDK's own backoff between attempts in virtual time: the waits (seconds, growing
+ * per attempt) pass at once while every HTTP round trip to the local SES is real.
+ */
+async function withVirtualBackoff<T>(send: () => Promise<T>): Promise<T> {
+  jest.useFakeTimers({ doNotFake: ["nextTick", "setImmediate", "queueMicrotask"] });
+  try {
+    let settled: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
+    send().then(
+      (value) => (settled = { ok: true, value }),
+      (error: unknown) => (settled = { ok: false, error }),
+    );
+    while (!settled) {
+      await jest.advanceTimersByTimeAsync(50);
+      // Let the sockets' I/O run between steps of virtual time.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const outcome: { ok: true; value: T } | { ok: false; error: unknown } = settled;
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
+  } finally {
+    jest.useRealTimers();
+  }
+}
+
 describe("SES sender", () => {
   let ses: Awaited<ReturnType<typeof fakeSes>> | undefined;
   const previous = process.env.AWS_ENDPOINT_URL_SES;
@@ -59,20 +84,20 @@ describe("SES sender", () => {
 
   it("retries a throttled send until SES takes it", async () => {
     const sender = await senderFor(["throttle", "throttle", "ok"]);
-    expect(await sender.sendRawMessage(report)).toEqual({ messageId: "0102-sent-3" });
+    expect(await withVirtualBackoff(() => sender.sendRawMessage(report))).toEqual({ messageId: "0102-sent-3" });
     expect(ses!.requests()).toBe(3);
   });
 
   it("a send still throttled after every attempt is a retryable failure", async () => {
     const sender = await senderFor(["throttle"]);
-    const failure = await sender.sendRawMessage(report).then(
+    const failure = await withVirtualBackoff(() => sender.sendRawMessage(report)).then(
       () => undefined,
       (error: unknown) => error,
     );
     expect(failure).toBeInstanceOf(BounceSendError);
     expect(failure).toMatchObject({ retryable: true, code: ErrorCode.BounceSendThrottled, message: expect.stringMatching(/Throttling: Maximum sending rate exceeded/) });
     expect(ses!.requests()).toBe(SES_SEND_MAX_ATTEMPTS);
-  }, 60_000);
+  });
 
   it("a refused message is not retried and not retryable", async () => {
     const sender = await senderFor(["reject", "ok"]);
