@@ -21,11 +21,6 @@ export function ssmParameterArn(ctx: AwsContext, name: string): string {
   return `arn:${ctx.partition}:ssm:${ctx.region}:${ctx.accountId}:parameter${name}`;
 }
 
-/** An IAM role's ARN from its name (roles here live at path `/`). */
-export function iamRoleArn(ctx: AwsContext, roleName: string): string {
-  return `arn:${ctx.partition}:iam::${ctx.accountId}:role/${roleName}`;
-}
-
 /** IAM users under a name prefix (the SMTP users the credential manager creates). */
 export function iamUserArnPattern(ctx: AwsContext, prefix: string): string {
   return `arn:${ctx.partition}:iam::${ctx.accountId}:user/${prefix}*`;
@@ -39,11 +34,6 @@ export function accountRootArn(ctx: AwsContext): string {
 /** Log streams of a log group: what `logs:CreateLogStream` and `logs:PutLogEvents` are granted on. */
 export function logStreamsArn(logGroupArn: string): string {
   return `${logGroupArn.replace(/:\*$/, "")}:*`;
-}
-
-/** Every KMS key of the account and region (narrowed by conditions, for the AWS-managed `aws/ssm` key). */
-export function kmsKeysArn(ctx: AwsContext): string {
-  return `arn:${ctx.partition}:kms:${ctx.region}:${ctx.accountId}:key/*`;
 }
 
 /** A verified SES identity (a domain) that mail may be sent from. */

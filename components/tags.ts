@@ -18,9 +18,6 @@ export function defaultTags(env: string): Record<string, string> {
   };
 }
 
-/** The tag AppRegistry's myApplications groups resources by (its value comes from the application). */
-export const AWS_APPLICATION_TAG = "awsApplication";
-
 /** Resource types that must not carry the `awsApplication` tag: the application itself. */
 const APPLICATION_TYPES: readonly string[] = ["aws:servicecatalog/appregistryApplication:AppregistryApplication"];
 

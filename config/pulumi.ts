@@ -41,7 +41,10 @@ export function readPulumiStackConfig(underMocks: () => boolean = runningUnderMo
   return config;
 }
 
-/** A stack file's `ses-mail:` keys and `aws:region`, as Pulumi passes them to a program (strings, JSON for structures). */
+/**
+ * A stack file's `ses-mail:` keys and `aws:region`, as Pulumi passes them to a program (strings, JSON for structures).
+ * @public Loaded lazily (`require`) by cli/synth.ts, which knip does not follow.
+ */
 export function pulumiConfigFromStackFile(file: string): Record<string, string> {
   const { values, region } = readStackFile(file);
   const config: Record<string, string> = {};

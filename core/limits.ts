@@ -6,9 +6,6 @@
 /** SES inbound through the S3 action accepts messages up to 40 MB (headers included); larger mail is refused by SES. */
 export const SES_MAX_MESSAGE_BYTES = 40 * 1024 * 1024;
 
-/** EventBridge rejects events whose entry is larger than 256 KB (detail plus envelope). */
-export const EVENTBRIDGE_MAX_EVENT_BYTES = 256 * 1024;
-
 /**
  * The routing decision travels as the `detail` of an EventBridge event and then inside an SQS message
  * (also 256 KB). We stop at a quarter of that so the Pipe's envelope, the bus's envelope and SQS

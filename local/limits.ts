@@ -77,9 +77,6 @@ export const SMTP_CLOSE_TIMEOUT_MS = 3000;
 /** The per-message log line names at most this many recipients, then "+N more": 100 recipients stay one readable line. */
 export const LOG_LINE_MAX_RECIPIENTS = 5;
 
-/** Subject characters in a log line. */
-export const LOG_LINE_MAX_SUBJECT_CHARS = 60;
-
 /**
  * Free space the data directory's filesystem must have for local mode to take mail and deliver it:
  * one and a half times the largest message (SES's 40 MB), as Postfix advises for queue_minfree. A

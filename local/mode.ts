@@ -34,9 +34,7 @@ import { Pipeline, type PipelineOptions } from "./pipeline";
 import { loadResolverFile, systemResolver, type DnsResolver } from "./resolver";
 import { StorageMonitor } from "./storage";
 
-export { DEFAULT_DATA_DIR, LOCAL_BUCKET } from "./data-dir";
 import { DEFAULT_DYNAMODB_PORT, DEFAULT_HOST, DEFAULT_SMTP_PORT, removeInstance, writeInstance } from "./instance";
-export { DEFAULT_DYNAMODB_PORT, DEFAULT_HOST, DEFAULT_SMTP_PORT } from "./instance";
 
 export interface LocalModeOptions {
   readonly config: StackConfig;

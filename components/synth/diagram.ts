@@ -67,6 +67,10 @@ function escapeLabel(label: string): string {
   return label.replace(/"/g, "#quot;");
 }
 
+/**
+ * The pipeline as a Mermaid flowchart of the synthesized resources.
+ * @public Loaded lazily (`require`) by cli/synth.ts, which knip does not follow.
+ */
 export function pipelineDiagram(resources: readonly SynthResource[]): string {
   const byUrn = new Map(resources.map((resource) => [resource.urn, resource]));
   const nodes: Node[] = [];

@@ -153,6 +153,10 @@ function framelessStackTraces(): () => void {
   };
 }
 
+/**
+ * Runs the program offline under Pulumi's mocks and returns every resource it registered.
+ * @public Loaded lazily (`require`) by cli/synth.ts, which knip does not follow.
+ */
 export async function synthesize(options: SynthOptions): Promise<SynthResult> {
   // Pulumi resolves Lambda code paths against the working directory, as `pulumi up` does from the project.
   process.chdir(PROJECT_ROOT);
