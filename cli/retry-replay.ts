@@ -6,15 +6,15 @@
  */
 import {
   DescribeExecutionCommand,
-  GetExecutionHistoryCommand,
-  ListStateMachinesCommand,
+  paginateGetExecutionHistory,
+  paginateListStateMachines,
   SFNClient,
   StartExecutionCommand,
   type HistoryEvent,
 } from "@aws-sdk/client-sfn";
 import type { Clock } from "../core/ports";
 import { UserError, type Output } from "./framework";
-import { aws, type StackTarget } from "./stack-target";
+import { aws, awsPages, type StackTarget } from "./stack-target";
 
 /** How often a running execution is looked at: often enough to feel live, far below SFN's API quotas. */
 export const REPLAY_POLL_INTERVAL_MS = 3000;
@@ -70,27 +70,21 @@ export function countOutcomes(events: readonly HistoryEvent[]): ReplayCounts {
 
 /** The retry processor's ARN, found by its name (no account id needed). */
 export async function findStateMachineArn(client: SFNClient, target: StackTarget, name: string): Promise<string> {
-  let nextToken: string | undefined;
-  do {
-    const page = await aws(target, `the state machine ${name}`, () => client.send(new ListStateMachinesCommand({ maxResults: 1000, ...(nextToken ? { nextToken } : {}) })));
+  for await (const page of awsPages(target, `the state machine ${name}`, paginateListStateMachines({ client, pageSize: 1000 }, {}))) {
     const found = page.stateMachines?.find((machine) => machine.name === name);
     if (found?.stateMachineArn) return found.stateMachineArn;
-    nextToken = page.nextToken;
-  } while (nextToken);
+  }
   throw new UserError(`the state machine ${name} does not exist in ${target.description}: has the stack been deployed there (pulumi up)?`);
 }
 
 async function readHistory(client: SFNClient, target: StackTarget, executionArn: string): Promise<HistoryEvent[]> {
   const events: HistoryEvent[] = [];
-  let nextToken: string | undefined;
   let pages = 0;
-  do {
-    const page = await aws(target, `the history of ${executionArn}`, () =>
-      client.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, includeExecutionData: false, ...(nextToken ? { nextToken } : {}) })),
-    );
+  const history = paginateGetExecutionHistory({ client, pageSize: 1000 }, { executionArn, includeExecutionData: false });
+  for await (const page of awsPages(target, `the history of ${executionArn}`, history)) {
     events.push(...(page.events ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken && ++pages < MAX_HISTORY_PAGES);
+    if (++pages >= MAX_HISTORY_PAGES) break;
+  }
   return events;
 }
 

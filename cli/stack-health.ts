@@ -3,13 +3,13 @@
  * metadata and the token monitor's last values, and the alarms that are firing. One module, so
  * `ses-mail status`, `ses-mail oauth status` and `ses-mail dlq` read them the same way.
  */
-import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand, type MetricDataQuery } from "@aws-sdk/client-cloudwatch";
+import { CloudWatchClient, GetMetricDataCommand, paginateDescribeAlarms, type MetricDataQuery } from "@aws-sdk/client-cloudwatch";
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient, type QueueAttributeName } from "@aws-sdk/client-sqs";
-import { GetParametersByPathCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { paginateGetParametersByPath, SSMClient } from "@aws-sdk/client-ssm";
 import { metricsNamespace } from "../components/naming";
 import { TOKEN_ACCOUNT_DIMENSION, TOKEN_METRIC_NAME, UNKNOWN_EXPIRY_SECONDS } from "../components/workflows";
 import { PARAMETER_PLACEHOLDER, tokenMetadataPrefix } from "../core/parameters";
-import { aws, awsErrorName, type StackTarget } from "./stack-target";
+import { aws, awsErrorName, awsPages, type StackTarget } from "./stack-target";
 
 /** How far back to look for the monitor's last value: it publishes every 5 minutes, so 30 minutes spans six runs. */
 export const MONITOR_LOOKBACK_SECONDS = 30 * 60;
@@ -155,11 +155,8 @@ export interface TokenMetadata {
 export async function readTokenMetadata(ssm: SSMClient, target: StackTarget): Promise<TokenMetadata[]> {
   const prefix = tokenMetadataPrefix(target.env);
   const found: TokenMetadata[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await aws(target, `the SSM parameters under ${prefix}`, () =>
-      ssm.send(new GetParametersByPathCommand({ Path: prefix.replace(/\/$/, ""), Recursive: false, MaxResults: 10, ...(nextToken ? { NextToken: nextToken } : {}) })),
-    );
+  const pages = paginateGetParametersByPath({ client: ssm, pageSize: 10 }, { Path: prefix.replace(/\/$/, ""), Recursive: false });
+  for await (const page of awsPages(target, `the SSM parameters under ${prefix}`, pages)) {
     for (const parameter of page.Parameters ?? []) {
       const name = parameter.Name ?? "";
       const key = name.slice(prefix.length);
@@ -184,8 +181,7 @@ export async function readTokenMetadata(ssm: SSMClient, target: StackTarget): Pr
         found.push({ account: key, key, parameter: name, problem: "the metadata is not JSON" });
       }
     }
-    nextToken = page.NextToken;
-  } while (nextToken);
+  }
   return found.sort((a, b) => a.account.localeCompare(b.account));
 }
 
@@ -256,11 +252,8 @@ export async function firingAlarms(cloudwatch: CloudWatchClient, target: StackTa
   const suffix = `-${target.env}`;
   const topicSuffix = `:${target.names.alarmTopic}`;
   const alarms: FiringAlarm[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await aws(target, "CloudWatch alarms", () =>
-      cloudwatch.send(new DescribeAlarmsCommand({ AlarmNamePrefix: "ses-mail-", StateValue: "ALARM", MaxRecords: 100, ...(nextToken ? { NextToken: nextToken } : {}) })),
-    );
+  const pages = paginateDescribeAlarms({ client: cloudwatch, pageSize: 100 }, { AlarmNamePrefix: "ses-mail-", StateValue: "ALARM" });
+  for await (const page of awsPages(target, "CloudWatch alarms", pages)) {
     for (const alarm of page.MetricAlarms ?? []) {
       const name = alarm.AlarmName ?? "";
       if (!name.endsWith(suffix)) continue;
@@ -273,8 +266,7 @@ export async function firingAlarms(cloudwatch: CloudWatchClient, target: StackTa
         ...(alarm.AlarmDescription ? { description: alarm.AlarmDescription } : {}),
       });
     }
-    nextToken = page.NextToken;
-  } while (nextToken);
+  }
   return alarms.sort((a, b) => a.name.localeCompare(b.name));
 }
 

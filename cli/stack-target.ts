@@ -118,3 +118,12 @@ export async function aws<T>(target: StackTarget, what: string, call: () => Prom
     return explainAwsError(error, target, what);
   }
 }
+
+/** The pages of an SDK paginator (`paginateX`), with failures explained as `aws` explains them. */
+export async function* awsPages<T>(target: StackTarget, what: string, pages: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    for await (const page of pages) yield page;
+  } catch (error) {
+    explainAwsError(error, target, what);
+  }
+}

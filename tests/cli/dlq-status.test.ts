@@ -324,6 +324,31 @@ describe("ses-mail status", () => {
     });
   });
 
+  it("reads alarms and token metadata across every page AWS returns", async () => {
+    // Prepare: the first page of each list ends with a token, the second page is the last.
+    metrics();
+    const alarm = (name: string) => ({ AlarmName: `ses-mail-${name}-test`, StateValue: "ALARM" as const, StateReason: name });
+    cloudwatch
+      .on(DescribeAlarmsCommand)
+      .callsFake((input: { NextToken?: string }) => (input.NextToken === "alarms-2" ? { MetricAlarms: [alarm("input-dlq-messages")] } : { MetricAlarms: [alarm("bouncer-dlq-messages")], NextToken: "alarms-2" }));
+    const metadata = (account: string) => ({ Name: `/ses-mail/test/gmail/token-metadata/${account.replace("@", "_at_")}`, Value: JSON.stringify({ account, expires_at_epoch: NOW.getTime() / 1000 + 3600 }) });
+    ssm
+      .on(GetParametersByPathCommand)
+      .callsFake((input: { NextToken?: string }) => (input.NextToken === "tokens-2" ? { Parameters: [metadata("alice@gmail.com")] } : { Parameters: [metadata("bob@gmail.com")], NextToken: "tokens-2" }));
+
+    // Act
+    const out = captureOutput();
+    await runCli(statusCommands({ now: () => NOW }), ["status", "--stack", "test", "--json"], out, { PATH: process.env.PATH });
+
+    // Assess: both pages of each (the second is only answered to the first page's token), two requests each.
+    expect(out.jsonValues[0]).toMatchObject({
+      alarms: [{ name: "ses-mail-bouncer-dlq-messages-test" }, { name: "ses-mail-input-dlq-messages-test" }],
+      tokens: [{ account: "alice@gmail.com" }, { account: "bob@gmail.com" }],
+    });
+    expect(cloudwatch.commandCalls(DescribeAlarmsCommand)).toHaveLength(2);
+    expect(ssm.commandCalls(GetParametersByPathCommand)).toHaveLength(2);
+  });
+
   it("says the stack is not deployed when none of its queues exist", async () => {
     metrics();
     sqs.queues.clear();
