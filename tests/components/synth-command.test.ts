@@ -1,10 +1,10 @@
 /**
  * `ses-mail synth` run in-process (the command through runCli, as tests/cli runs commands), with stub
  * handler factories: the summary printed without --out, for a stack that may replace the region's active
- * receipt rule set. tests/components/synth-cli.test.ts runs the command as a user does, in fresh
- * processes with the real handlers: the files it writes, the refusals at the active rule set (a refused
- * program's rejections would fail a jest test before the command could report them) and the errors a
- * user can fix.
+ * receipt rule set, and the errors a user can fix before any program runs. tests/components/synth-cli.test.ts
+ * runs the command as a user does, in fresh processes with the real handlers: the files it writes and the
+ * refusals at the active rule set (a refused program's rejections would fail a jest test before the
+ * command could report them).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -55,5 +55,23 @@ describe("ses-mail synth at the region's active receipt rule set", () => {
     expect(replacing.stderr).not.toMatch(/refuses/);
     expect(replacing.code).toBe(0);
     expect(replacing.stdout).toContain("receiptRuleSetName: ses-ruleset-takeover");
+  });
+});
+
+describe("ses-mail synth errors a user can fix, before any program runs", () => {
+  const badConfig = path.join(ARCHIVES_DIR, "Pulumi.bad.yaml");
+
+  beforeAll(() => {
+    fs.writeFileSync(badConfig, "config:\n  aws:region: eu-west-2\n  ses-mail:domains: []\n");
+  });
+
+  it.each([
+    [[], /--stack is required/],
+    [["--stack", "nope"], /no Pulumi\.nope\.yaml/],
+    [["--stack", "bad", "--config", badConfig], /ses-mail:domains: list at least one domain/],
+  ])("%j", async (args, message) => {
+    const { code, stderr } = await sesMailSynth(args);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(message);
   });
 });
