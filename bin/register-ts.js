@@ -59,6 +59,9 @@ function transpile(source, filename) {
 }
 
 if (!require.extensions[".ts"]) {
+  // V8's compiled code for every module (the SDK, Pulumi, the transpiled sources) is kept too: a warm
+  // start compiles nothing again (`ses-mail --help` 1.0 s → 0.7 s, a synth about 1 s less).
+  require("node:module").enableCompileCache?.(path.join(root, "node_modules", ".cache", "ses-mail-v8"));
   process.setSourceMapsEnabled(true);
   require.extensions[".ts"] = function loadTypeScript(module, filename) {
     const source = fs.readFileSync(filename, "utf8");
