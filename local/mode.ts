@@ -18,18 +18,20 @@ import type { DecisionDetail } from "../core/decision";
 import type { Outcome } from "../core/outcomes";
 import type { RawMailSender } from "../core/ports";
 import { createRouter } from "../handlers/router";
+import { CachedRuleReader } from "../adapters/local/cached-rules";
+import { LocalDeliveryState } from "../adapters/local/delivery-state";
 import { FileMessageStore } from "../adapters/local/file-message-store";
 import { FileSecretStore } from "../adapters/local/file-secrets";
 import { OutboxSender, parseSmarthost, SmarthostSender } from "../adapters/local/outbox";
 import { deadLetterCount } from "../adapters/local/queue";
 import { ensureCertificate } from "./certificate";
 import { lockDataDirectory } from "./data-lock";
-import { deadLetterCommands, LOCAL_BUCKET, LOCAL_QUEUE_ROLES, queueDir } from "./data-dir";
+import { dataFiles, deadLetterCommands, LOCAL_BUCKET, LOCAL_QUEUE_ROLES, queueDir } from "./data-dir";
 import { LocalStartError, loadDeclaredRoutes, startLocalDynamoDb, startTtlSweeper, type LocalDynamoDb } from "./dynamodb";
 import { buildHandlers } from "./handlers";
 import { createIntakeServer } from "./intake";
 import { createLocalObservability } from "./observability";
-import { Pipeline, type PipelineOptions } from "./pipeline";
+import { localHandlerTimeoutMs, Pipeline, type PipelineOptions } from "./pipeline";
 import { loadResolverFile, systemResolver, type DnsResolver } from "./resolver";
 import { StorageMonitor } from "./storage";
 
@@ -143,6 +145,10 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
 
     const store = new FileMessageStore({ root: dataDir, bucket: LOCAL_BUCKET });
     await store.init();
+    // A delivery a crash interrupted stays locked for a handler's timeout, as a Lambda's would for its remaining time.
+    const lockMs = localHandlerTimeoutMs();
+    const state = await LocalDeliveryState.open({ file: dataFiles(dataDir).deliveryState, lockMs: () => lockMs });
+    cleanups.push(() => state.close());
     const maildirRoot = path.join(dataDir, "mail");
     const outboxDir = path.join(dataDir, "outbox");
     let sender: RawMailSender;
@@ -162,7 +168,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       dataDir,
       router: storage.guardRouter(
         createRouter({
-          rules: dynamo.rules,
+          rules: new CachedRuleReader({ load: () => dynamo.scanRuleItems(), generation: () => dynamo.writeGeneration() }),
           settings: { defaultAction: options.config.defaultAction, verdictPolicy: options.config.verdictPolicy },
           observability: createLocalObservability("router"),
           // Bound late: the pipeline that receives them is built with this router.
@@ -176,7 +182,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     });
     const handlers = buildHandlers({
       environment: options.config.environment,
-      dynamo,
+      state,
       store,
       mailbox: secrets
         ? { secrets, ...(options.gmailApiUrl ? { gmailApiUrl: options.gmailApiUrl } : {}), ...(options.oauthTokenUrl ? { oauthTokenUrl: options.oauthTokenUrl } : {}) }

@@ -99,24 +99,6 @@ async function writeAll(fd: number, chunks: Iterable<Uint8Array> | AsyncIterable
 }
 
 /**
- * Creates `target` (which must not exist) with `chunks`, fsynced with its directory entry, without a
- * temporary name: for journal entries, where a half-written file after a crash is recognisable (it does
- * not parse) and belongs to a write that was never acknowledged.
- */
-export async function createFileDurably(target: string, chunks: Iterable<Uint8Array>, options: { mode?: number } = {}): Promise<number> {
-  const fd = await open(target, "wx", options.mode ?? 0o600);
-  let bytes: number;
-  try {
-    bytes = await writeAll(fd, chunks);
-    await fsync(fd);
-  } finally {
-    await close(fd);
-  }
-  await fsyncDirectory(path.dirname(target));
-  return bytes;
-}
-
-/**
  * Writes `chunks` to a new file `temporary` (which must not exist) and fsyncs it, without making it
  * visible anywhere: the first half of an atomic write, for a caller that names the file only once its
  * content is known (`commitFile` is the second half). On failure nothing is left behind.

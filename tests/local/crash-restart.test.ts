@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CRASH_POINT_VARIABLE, DELIVERY_LOCK_VARIABLE, type CrashPoint } from "../../local/crash-points";
+import { readQueueJournal } from "../../adapters/local/queue-journal";
 import { spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
 import { makeTempDir, TEST_ZONE } from "../helpers/local-mode";
 import { createTransport } from "nodemailer";
@@ -55,9 +56,9 @@ function delivered(dir: string, tag: string): number {
   return count;
 }
 
-function journal(dir: string, queue: string): string[] {
-  const folder = path.join(dir, "data", "queues", queue);
-  return fs.existsSync(folder) ? fs.readdirSync(folder) : [];
+/** What a queue's journal holds on disk (queues/journal.jsonl): what the next start would find. */
+async function journal(dir: string, queue: string): Promise<string[]> {
+  return ((await readQueueJournal(path.join(dir, "data", "queues"))).get(queue) ?? []).map((entry) => entry.id);
 }
 
 describe("local mode survives a crash", () => {
@@ -87,7 +88,7 @@ describe("local mode survives a crash", () => {
     expect(accepted).toEqual(["bob@test.example.com"]);
     expect(signal).toBe("SIGKILL");
     expect(delivered(dir, "crash-accepted")).toBe(0);
-    expect(journal(dir, "input")).toHaveLength(1);
+    expect(await journal(dir, "input")).toHaveLength(1);
 
     // Act
     const second = startChild(dir);
@@ -99,7 +100,7 @@ describe("local mode survives a crash", () => {
 
     // Assess
     expect(delivered(dir, "crash-accepted")).toBe(1);
-    expect(journal(dir, "input")).toEqual([]);
+    expect(await journal(dir, "input")).toEqual([]);
     expect(stopped.code).toBe(0);
   });
 
@@ -110,7 +111,7 @@ describe("local mode survives a crash", () => {
     await send(await first.smtpPort(), "crash-forwarded");
     await first.exited;
     expect(delivered(dir, "crash-forwarded")).toBe(1);
-    expect(journal(dir, "gmail-forwarder")).toHaveLength(1);
+    expect(await journal(dir, "gmail-forwarder")).toHaveLength(1);
 
     // Act: the restart hands the same record to the forwarder again.
     const second = startChild(dir);
@@ -123,7 +124,7 @@ describe("local mode survives a crash", () => {
     // Assess: the idempotency record in the routing table (on disk) stopped a second import.
     expect(line).not.toContain("FAILED");
     expect(delivered(dir, "crash-forwarded")).toBe(1);
-    expect(journal(dir, "gmail-forwarder")).toEqual([]);
+    expect(await journal(dir, "gmail-forwarder")).toEqual([]);
   });
 
   it("does not import twice when it crashed between the Maildir write and the forwarder's record of it", async () => {
@@ -134,7 +135,7 @@ describe("local mode survives a crash", () => {
     const { signal } = await first.exited;
     expect(signal).toBe("SIGKILL");
     expect(delivered(dir, "crash-imported")).toBe(1);
-    expect(journal(dir, "gmail-forwarder")).toHaveLength(1);
+    expect(await journal(dir, "gmail-forwarder")).toHaveLength(1);
 
     // Act: the restart redelivers the record; once the interrupted attempt's lock has expired, the forwarder imports again.
     const second = startChild(dir, undefined, 200);
@@ -146,7 +147,7 @@ describe("local mode survives a crash", () => {
     // Assess: the Maildir already had that delivery, so there is still one file; the console stayed readable.
     expect(line).not.toContain("FAILED");
     expect(delivered(dir, "crash-imported")).toBe(1);
-    expect(journal(dir, "gmail-forwarder")).toEqual([]);
+    expect(await journal(dir, "gmail-forwarder")).toEqual([]);
     expect(second.output.filter((output) => output.trimStart().startsWith("{"))).toEqual([]);
   });
 
