@@ -149,31 +149,13 @@ export function decisionEvent(detail: DecisionDetail, now: Date = new Date()): R
   };
 }
 
-/** Appends one JSON line per call, in call order. */
-class JsonLinesWriter {
-  private tail: Promise<void> = Promise.resolve();
-
-  constructor(private readonly file: string) {}
-
-  append(value: unknown): Promise<void> {
-    const line = `${JSON.stringify(value)}\n`;
-    const write = this.tail.then(() => fs.promises.appendFile(this.file, line));
-    this.tail = write.catch(() => undefined);
-    return write;
-  }
-
-  flush(): Promise<void> {
-    return this.tail;
-  }
-}
-
 export class Pipeline {
   readonly input: LocalQueue;
   readonly forwarderQueue: LocalQueue;
   readonly bouncerQueue: LocalQueue;
   readonly retryQueue: LocalQueue;
   readonly eventsFile: string;
-  private readonly events: JsonLinesWriter;
+  private readonly events: JsonLinesFile;
   private readonly outcomeLog: JsonLinesFile;
   private readonly options: PipelineOptions;
   private readonly lineOptions: LineOptions;
@@ -204,7 +186,7 @@ export class Pipeline {
     this.retryQueue = queue("retry", { batchSize: 10, concurrency: 1, retryDelayMs: delay("retry", RETRY_DELAYS.retry) });
     const files = dataFiles(options.dataDir);
     this.eventsFile = files.events;
-    this.events = new JsonLinesWriter(this.eventsFile);
+    this.events = new JsonLinesFile(this.eventsFile);
     this.outcomeLog = new JsonLinesFile(files.outcomes, (error) => options.output(`cannot append to ${files.outcomes} (trace will miss what happens until it can): ${error.message}`));
     this.lineOptions = {
       deadLetterCommand: (folder) => {
@@ -220,7 +202,7 @@ export class Pipeline {
     // The bus rules, as the infrastructure deploys them: the log target first, so a decision is on
     // record before anything acts on it.
     this.rules = [
-      rule("log-all-decisions", ALL_DECISIONS_PATTERN, (event) => this.events.append(event)),
+      rule("log-all-decisions", ALL_DECISIONS_PATTERN, async (event) => this.events.appendNow(event)),
       rule("route-to-gmail", GMAIL_FORWARDER_PATTERN, (event) => this.forwarderQueue.send(JSON.stringify(event))),
       rule("route-to-bouncer", BOUNCER_PATTERN, (event) => this.bouncerQueue.send(JSON.stringify(event))),
     ];
@@ -329,7 +311,7 @@ export class Pipeline {
     // Upstream first, so nothing is handed to a queue that has already stopped.
     await this.input.stop();
     await Promise.all([this.forwarderQueue.stop(), this.bouncerQueue.stop(), this.retryQueue.stop()]);
-    await this.events.flush();
+    await this.events.close();
     await this.outcomeLog.close();
   }
 

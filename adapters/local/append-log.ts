@@ -20,7 +20,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { fsyncDirectory, isNotFound, removeFile } from "./durable-file";
+import { fsyncDirectory, isNotFound, removeFile, SYNC_WRITE_MAX_BYTES } from "./durable-file";
 
 const open = promisify(fs.open);
 const close = promisify(fs.close);
@@ -70,13 +70,17 @@ function asError(error: unknown): Error {
   return typeof error === "object" && error !== null && "message" in error ? (error as Error) : new Error(String(error));
 }
 
-/** Writes the whole buffer at `position`, however many write(2) calls it takes. */
+/**
+ * Writes the whole buffer at `position`, however many write(2) calls it takes: synchronously when it is
+ * small (a copy into the page cache costs less than a hand-off to the thread pool, durable-file.ts).
+ */
 async function writeAt(fd: number, buffer: Buffer, position: number): Promise<void> {
   for (let offset = 0; offset < buffer.length; ) {
-    const written = await new Promise<number>((resolve, reject) =>
-      fs.write(fd, buffer, offset, buffer.length - offset, position + offset, (error, bytes) => (error ? reject(error) : resolve(bytes))),
-    );
-    offset += written;
+    const length = buffer.length - offset;
+    offset +=
+      length <= SYNC_WRITE_MAX_BYTES
+        ? fs.writeSync(fd, buffer, offset, length, position + offset)
+        : await new Promise<number>((resolve, reject) => fs.write(fd, buffer, offset, length, position + offset, (error, bytes) => (error ? reject(error) : resolve(bytes))));
   }
 }
 
@@ -92,6 +96,7 @@ export class AppendLog {
   private flushing: Promise<void> | undefined;
   /** Set after a failed write or sync: the next flush rewrites the file from the live state. */
   private untrusted = false;
+  private compacting = false;
   private closed = false;
   /** Writes, syncs and compactions so far (for the bench's count of syncs per message, and tests). */
   readonly counts = { writes: 0, syncs: 0, compactions: 0 };
@@ -154,8 +159,20 @@ export class AppendLog {
    */
   append(record: LogRecord, options: { sync?: boolean } = {}): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`${this.file} is closed`));
+    const line = `${JSON.stringify(record)}\n`;
+    const sync = options.sync ?? true;
+    if (!sync && this.pending.length === 0 && !this.compacting && !this.untrusted && this.fd !== undefined && line.length <= SYNC_WRITE_MAX_BYTES) {
+      // Nothing waits to be written before it: written now, so a crash of the process an instant later keeps it.
+      try {
+        this.writeNow(Buffer.from(line));
+        return Promise.resolve();
+      } catch (error) {
+        this.untrusted = true;
+        return Promise.reject(asError(error));
+      }
+    }
     return new Promise((resolve, reject) => {
-      this.pending.push({ line: `${JSON.stringify(record)}\n`, sync: options.sync ?? true, resolve, reject });
+      this.pending.push({ line, sync, resolve, reject });
       // Records appended in this turn of the event loop (a batch's loop) join the same write.
       this.flushing ??= new Promise<void>((started) => setImmediate(started)).then(() => this.flush());
     });
@@ -199,9 +216,24 @@ export class AppendLog {
   }
 
   private async write(buffer: Buffer): Promise<void> {
+    if (buffer.length <= SYNC_WRITE_MAX_BYTES) {
+      this.writeNow(buffer);
+      return;
+    }
     const fd = this.fd;
     if (fd === undefined) throw new Error(`${this.file} is not open`);
-    await writeAt(fd, buffer, this.size);
+    // Reserved before the write: a record written meanwhile goes after it, never over it.
+    const position = this.size;
+    this.size += buffer.length;
+    this.counts.writes++;
+    await writeAt(fd, buffer, position);
+  }
+
+  /** A small write, synchronously at the end (durable-file.ts says why). */
+  private writeNow(buffer: Buffer): void {
+    const fd = this.fd;
+    if (fd === undefined) throw new Error(`${this.file} is not open`);
+    for (let offset = 0; offset < buffer.length; ) offset += fs.writeSync(fd, buffer, offset, buffer.length - offset, this.size + offset);
     this.size += buffer.length;
     this.counts.writes++;
   }
@@ -215,6 +247,15 @@ export class AppendLog {
 
   /** Replaces the file with the live state: written to a new file, synced, renamed over the old one. */
   private async compact(): Promise<void> {
+    this.compacting = true;
+    try {
+      await this.rewrite();
+    } finally {
+      this.compacting = false;
+    }
+  }
+
+  private async rewrite(): Promise<void> {
     const temporary = this.compactionFile();
     const lines: string[] = [];
     for (const record of this.options.snapshot()) lines.push(`${JSON.stringify(record)}\n`);

@@ -4,10 +4,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { promisify } from "node:util";
+import { Readable } from "node:stream";
 import { MessageNotFoundError } from "../../core/errors";
 import type { MessageLocation, MessageStore, StoredMessage } from "../../core/ports";
-import { isNotFound, removeFile, writeFileDurably } from "./durable-file";
+import { isNotFound, removeFile, SYNC_WRITE_MAX_BYTES, writeFileDurably } from "./durable-file";
 
 /** The key prefix SES's S3 action writes under (the receipt rule's `objectKeyPrefix`). */
 export const EMAIL_KEY_PREFIX = "emails/";
@@ -82,14 +82,26 @@ export class FileMessageStore implements MessageStore {
     const file = this.pathOf(location);
     let fd: number;
     try {
-      fd = await promisify(fs.open)(file, "r");
+      fd = fs.openSync(file, "r");
     } catch (error) {
       if (isNotFound(error)) throw new MessageNotFoundError(location, { cause: error });
       throw error;
     }
     let size: number;
     try {
-      size = (await promisify(fs.fstat)(fd)).size;
+      size = fs.fstatSync(fd).size;
+      if (size <= SYNC_WRITE_MAX_BYTES) {
+        // Most mail: read whole with one system call (durable-file.ts says why not through the thread pool).
+        const bytes = Buffer.allocUnsafe(size);
+        let read = 0;
+        while (read < size) {
+          const got = fs.readSync(fd, bytes, read, size - read, read);
+          if (got === 0) break;
+          read += got;
+        }
+        fs.closeSync(fd);
+        return { body: Readable.from([bytes.subarray(0, read)], { objectMode: false }), size: read };
+      }
     } catch (error) {
       fs.close(fd, () => undefined);
       throw error;
