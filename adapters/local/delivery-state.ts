@@ -13,8 +13,10 @@
  * - `record`/`complete`: a set union of finished parts, returning every part done so far.
  * - `acquire`/`release`: one holder per key and window; release frees only the caller's own claim.
  * Every change is on disk (fdatasynced) before the call resolves, as a DynamoDB write is acknowledged
- * only once stored; a change that cannot be written (a full disk) fails the call with
- * DeliveryStateError and is undone in memory.
+ * only once stored, but for one: a completed import is written at once (it survives the process) and
+ * synced with the message's progress that follows it (see `once`), which saves a sync per message. A
+ * change that cannot be written (a full disk) fails the call with DeliveryStateError and is undone in
+ * memory.
  *
  * What it keeps, and how long: a delivery record for DELIVERY_RECORD_TTL_SECONDS (as the AWS one: as long
  * as anything can bring the message back to the forwarder); a message's finished parts for as long (the
@@ -132,9 +134,9 @@ export class LocalDeliveryState {
     return this.now() + seconds * 1000;
   }
 
-  private async persist(record: LogRecord, what: string, undo: () => void): Promise<void> {
+  private async persist(record: LogRecord, what: string, undo: () => void, options: { sync?: boolean } = {}): Promise<void> {
     try {
-      await this.log.append(record);
+      await this.log.append(record, options);
     } catch (error) {
       undo();
       throw new DeliveryStateError(`cannot record ${what} in ${this.file}: ${describe(error)}`, { cause: error });
@@ -173,10 +175,13 @@ export class LocalDeliveryState {
     if (!isResult(value)) throw new DeliveryStateError(`delivery ${key}: the recorded result must be a flat object of strings, numbers and booleans`);
     const done: DeliveryRecord = { status: "completed", result: { ...value }, expiresAt: this.expiryFromNow(DELIVERY_RECORD_TTL_SECONDS) };
     this.deliveries.set(key, done);
-    // Not recorded: the lock stays, as an AWS record left in progress would, and a retry waits it out.
+    // Written at once, and synced with the next record that is: the message's progress, which the
+    // forwarder records next, before the raw message can be deleted (so a completion is on disk before
+    // anything depends on it). A power cut in between leaves the lock, as a crash before an AWS record
+    // is marked complete does: a retry waits it out and imports again, told so (interruptedEarlier).
     await this.persist(deliveryRecord(key, done), `delivery ${key}`, () => {
       if (this.deliveries.get(key) === done) this.deliveries.set(key, lock);
-    });
+    }, { sync: false });
     return { value, replayed: false };
   }
 

@@ -7,9 +7,10 @@
  * the bench runs on): every asynchronous fs call is a hand-off to libuv's thread pool and back, about
  * 0.2 ms of main-thread time when the machine is busy, several times the system call itself for an
  * open, a write of a few kilobytes to the page cache, a close, a rename or an unlink, which take
- * microseconds. So those run synchronously, and only what waits for the disk (fsync, fdatasync) or
- * moves megabytes (a write past SYNC_WRITE_MAX_BYTES) goes to the thread pool. Concurrent writers in
- * one directory share directory fsyncs (group commit), on a descriptor kept open per directory.
+ * microseconds. So those run synchronously, and only what waits for the disk (fsync, fdatasync, an
+ * unlink that frees blocks) or moves megabytes (a write past SYNC_WRITE_MAX_BYTES) goes to the thread
+ * pool. Concurrent writers in one directory share directory fsyncs (group commit), on a descriptor kept
+ * open per directory.
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -17,6 +18,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 
 const fsync = promisify(fs.fsync);
+const unlink = promisify(fs.unlink);
 
 /**
  * A chunk up to this size is written with a synchronous write(2): it only copies into the page cache,
@@ -45,10 +47,14 @@ export function isNotFound(error: unknown): boolean {
   return errorCode(error) === "ENOENT";
 }
 
-/** Deletes a file; one that is already gone is success. (fs.rm would lstat first: one more system call.) */
+/**
+ * Deletes a file; one that is already gone is success. (fs.rm would lstat first: one more system call.)
+ * Through the thread pool: freeing a file's blocks waits on the filesystem's journal (about a
+ * millisecond on ext4 while other writes are being synced, measured), too long to block the event loop.
+ */
 export async function removeFile(file: string): Promise<void> {
   try {
-    fs.unlinkSync(file);
+    await unlink(file);
   } catch (error) {
     if (!isNotFound(error)) throw error;
   }
