@@ -23,6 +23,7 @@ import { LocalDeliveryState } from "../adapters/local/delivery-state";
 import { FileMessageStore } from "../adapters/local/file-message-store";
 import { FileSecretStore } from "../adapters/local/file-secrets";
 import { OutboxSender, parseSmarthost, SmarthostSender } from "../adapters/local/outbox";
+import { QueueJournal } from "../adapters/local/queue-journal";
 import { deadLetterCount } from "../adapters/local/queue";
 import { ensureCertificate } from "./certificate";
 import { lockDataDirectory } from "./data-lock";
@@ -143,7 +144,10 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     const sweeper = startTtlSweeper(dynamo.client, dynamo.tableName, { onError: (error) => output(`ttl sweep failed: ${String(error)}`) });
     cleanups.push(() => sweeper.stop());
 
-    const store = new FileMessageStore({ root: dataDir, bucket: LOCAL_BUCKET });
+    // Most mail's bytes are journalled with its notification, in the queues' journal (file-message-store.ts).
+    const journal = QueueJournal.acquire(path.join(dataDir, "queues"));
+    cleanups.push(() => journal.release());
+    const store = new FileMessageStore({ root: dataDir, bucket: LOCAL_BUCKET, journal });
     await store.init();
     // A delivery a crash interrupted stays locked for a handler's timeout, as a Lambda's would for its remaining time.
     const lockMs = localHandlerTimeoutMs();
@@ -195,6 +199,10 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     bouncer = handlers.bouncer;
 
     const recovered = await pipeline.recover();
+    // Journalled messages a crash left are whole files again before anything reads them.
+    await store.recover();
+    store.startCheckpoints((error) => output(`cannot sync journalled messages (tried again in a second): ${error instanceof Error ? error.message : String(error)}`));
+    cleanups.push(() => store.close());
     pipeline.start();
     cleanups.push(() => pipeline.stop());
     // Runs before pipeline.stop: calls waiting for storage give up, their messages stay queued.
@@ -210,7 +218,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       resolver,
       hostname,
       tls,
-      publish: (notification) => pipeline.publish(notification),
+      publish: (notification, rawMessage) => pipeline.publish(notification, rawMessage),
       backlog: () => pipeline.backlog(),
       waitForProgress: (ms) => pipeline.waitForProgress(ms),
       storageProblem: (check) => storage.check(check),

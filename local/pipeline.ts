@@ -293,9 +293,12 @@ export class Pipeline {
     this.retryQueue.start((messages) => this.invoke("retry", this.options.forwarder, messages, false));
   }
 
-  /** Publishes a notification (SNS → SQS): durable once this resolves. */
-  async publish(notification: string): Promise<void> {
-    await this.input.send(notification);
+  /**
+   * Publishes a notification (SNS → SQS): durable once this resolves, with the raw message's bytes when
+   * given (the message store wrote its file without syncing it: adapters/local/file-message-store.ts).
+   */
+  async publish(notification: string, rawMessage?: { key: string; bytes: Buffer }): Promise<void> {
+    await this.input.send(notification, rawMessage ? { rawMessage } : {});
   }
 
   /** Resolves when every queue is empty and nothing is in flight (retries included). */

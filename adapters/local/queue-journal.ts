@@ -13,6 +13,12 @@
  * Each queue is named in the file by its folder's name (`input`, `gmail-forwarder`, …), so the
  * commands that read a stopped or running local mode (`status --local`, `trace --local`) find them
  * with `readQueueJournal` without knowing the queues' SQS names.
+ *
+ * A message arriving can bring its raw bytes along (`add(…, { rawMessage })`): they are in its enqueue
+ * record, synced with it, so the file the message store writes beside them need not be synced before
+ * the 250 reply (adapters/local/file-message-store.ts). The bytes stay in the journal after the queue
+ * entry is removed, until the message store says its file is durable or deleted (`rawMessageDone`);
+ * until then a restart writes the file again from them if a power cut lost it (`pendingRawMessages`).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -32,7 +38,16 @@ export interface JournalEntry {
   readonly visibleAt: number;
 }
 
-const Kind = { Enqueue: "enqueue", Remove: "remove" } as const;
+/** A raw message's bytes kept in the journal until its file is durable (see the top of this file). */
+export interface JournalRawMessage {
+  /** Its key in the message store (`emails/<messageId>`). */
+  readonly key: string;
+  readonly bytes: Buffer;
+  /** Epoch ms when it was journalled. */
+  readonly since: number;
+}
+
+const Kind = { Enqueue: "enqueue", Remove: "remove", RawMessage: "raw-message", RawMessageDone: "raw-message-done" } as const;
 
 function entryOf(record: LogRecord): { queue: string; entry: JournalEntry } | undefined {
   const { queue, id, body, sentTimestamp, visibleAt } = record;
@@ -40,29 +55,88 @@ function entryOf(record: LogRecord): { queue: string; entry: JournalEntry } | un
   return { queue, entry: { id, body, sentTimestamp, visibleAt: typeof visibleAt === "number" ? visibleAt : 0 } };
 }
 
-/** Applies one record to live entries by queue. */
-function apply(live: Map<string, Map<string, JournalEntry>>, record: LogRecord): void {
-  if (record.kind === Kind.Enqueue) {
-    const found = entryOf(record);
-    if (!found) return;
-    let entries = live.get(found.queue);
-    if (!entries) live.set(found.queue, (entries = new Map()));
-    entries.set(found.entry.id, found.entry);
-  } else if (record.kind === Kind.Remove && typeof record.queue === "string" && typeof record.id === "string") {
-    live.get(record.queue)?.delete(record.id);
+function rawMessageOf(value: unknown): JournalRawMessage | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { key, data, since } = value as Record<string, unknown>;
+  if (typeof key !== "string" || typeof data !== "string") return undefined;
+  return { key, bytes: Buffer.from(data, "base64"), since: typeof since === "number" ? since : 0 };
+}
+
+function rawMessageField(raw: JournalRawMessage): LogRecord {
+  return { key: raw.key, data: raw.bytes.toString("base64"), since: raw.since };
+}
+
+/** What the journal holds: live entries by queue, and raw messages not yet durable elsewhere. */
+class JournalState {
+  readonly live = new Map<string, Map<string, JournalEntry>>();
+  readonly rawMessages = new Map<string, JournalRawMessage>();
+  /** The bytes of `rawMessages`, kept up to date. */
+  rawBytes = 0;
+
+  setRaw(raw: JournalRawMessage): void {
+    this.deleteRaw(raw.key);
+    this.rawMessages.set(raw.key, raw);
+    this.rawBytes += raw.bytes.length;
+  }
+
+  deleteRaw(key: string, only?: JournalRawMessage): boolean {
+    const raw = this.rawMessages.get(key);
+    if (!raw || (only && raw !== only)) return false;
+    this.rawMessages.delete(key);
+    this.rawBytes -= raw.bytes.length;
+    return true;
+  }
+
+  entries(queue: string): Map<string, JournalEntry> {
+    let entries = this.live.get(queue);
+    if (!entries) this.live.set(queue, (entries = new Map()));
+    return entries;
+  }
+
+  apply(record: LogRecord): void {
+    switch (record.kind) {
+      case Kind.Enqueue: {
+        const found = entryOf(record);
+        if (!found) return;
+        this.entries(found.queue).set(found.entry.id, found.entry);
+        const raw = rawMessageOf(record.rawMessage);
+        if (raw) this.setRaw(raw);
+        return;
+      }
+      case Kind.Remove:
+        if (typeof record.queue === "string" && typeof record.id === "string") this.live.get(record.queue)?.delete(record.id);
+        return;
+      case Kind.RawMessage: {
+        const raw = rawMessageOf(record);
+        if (raw) this.setRaw(raw);
+        return;
+      }
+      case Kind.RawMessageDone:
+        if (typeof record.key === "string") this.deleteRaw(record.key);
+        return;
+    }
+  }
+
+  *snapshot(): Iterable<LogRecord> {
+    for (const [queue, entries] of this.live) for (const entry of entries.values()) yield { kind: Kind.Enqueue, queue, ...entry };
+    for (const raw of this.rawMessages.values()) yield { kind: Kind.RawMessage, ...rawMessageField(raw) };
   }
 }
 
 export class QueueJournal {
   readonly file: string;
-  private readonly live = new Map<string, Map<string, JournalEntry>>();
+  private readonly state = new JournalState();
   private log: AppendLog | undefined;
   private opening: Promise<AppendLog> | undefined;
   private users = 0;
   /** Records a crash cut short, found when the file was opened; reported once. */
   private discarded = 0;
 
-  constructor(dir: string) {
+  constructor(
+    dir: string,
+    /** Tests only: compact from this size on (append-log.ts COMPACT_MIN_BYTES). */
+    private readonly options: { compactMinBytes?: number } = {},
+  ) {
     this.file = path.join(path.resolve(dir), QUEUE_JOURNAL_FILE);
   }
 
@@ -95,8 +169,9 @@ export class QueueJournal {
     if (this.log) return Promise.resolve(this.log);
     this.opening ??= AppendLog.open({
       file: this.file,
-      replay: (record) => apply(this.live, record),
-      snapshot: () => this.snapshot(),
+      replay: (record) => this.state.apply(record),
+      snapshot: () => this.state.snapshot(),
+      ...(this.options.compactMinBytes !== undefined ? { compactMinBytes: this.options.compactMinBytes } : {}),
     }).then(
       ({ log, opening }) => {
         this.discarded = opening.skipped;
@@ -113,7 +188,7 @@ export class QueueJournal {
   /** The messages a queue holds (a previous run's included), in enqueue order. */
   async entries(queue: string): Promise<JournalEntry[]> {
     await this.ready();
-    return [...(this.live.get(queue)?.values() ?? [])];
+    return [...(this.state.live.get(queue)?.values() ?? [])];
   }
 
   /** How many records a crash cut short the file held when it was opened: said once (to the first queue that asks). */
@@ -126,20 +201,25 @@ export class QueueJournal {
 
   /** Whether a queue holds this message. */
   has(queue: string, id: string): boolean {
-    return this.live.get(queue)?.has(id) ?? false;
+    return this.state.live.get(queue)?.has(id) ?? false;
   }
 
-  /** Adds a message; resolves once it is on disk. */
-  async add(queue: string, entry: JournalEntry): Promise<void> {
+  /**
+   * Adds a message, with the raw message it brings if any (see the top of this file); resolves once it
+   * is on disk.
+   */
+  async add(queue: string, entry: JournalEntry, options: { rawMessage?: { key: string; bytes: Buffer } } = {}): Promise<void> {
     const log = await this.ready();
-    let entries = this.live.get(queue);
-    if (!entries) this.live.set(queue, (entries = new Map()));
+    const entries = this.state.entries(queue);
     entries.set(entry.id, entry);
+    const raw = options.rawMessage ? { ...options.rawMessage, since: Date.now() } : undefined;
+    if (raw) this.state.setRaw(raw);
     try {
-      await log.append({ kind: Kind.Enqueue, queue, ...entry });
+      await log.append({ kind: Kind.Enqueue, queue, ...entry, ...(raw ? { rawMessage: rawMessageField(raw) } : {}) });
     } catch (error) {
       // Not on disk, so not queued: the caller reports the failure (a 451, a failed batch).
       entries.delete(entry.id);
+      if (raw) this.state.deleteRaw(raw.key, raw);
       throw error;
     }
   }
@@ -147,12 +227,35 @@ export class QueueJournal {
   /** Forgets a message (handled, or set aside as a dead letter); written, not waited for on disk. */
   async remove(queue: string, id: string): Promise<void> {
     const log = await this.ready();
-    if (!this.live.get(queue)?.delete(id)) return;
+    if (!this.state.live.get(queue)?.delete(id)) return;
     await log.append({ kind: Kind.Remove, queue, id }, { sync: false });
   }
 
-  private *snapshot(): Iterable<LogRecord> {
-    for (const [queue, entries] of this.live) for (const entry of entries.values()) yield { kind: Kind.Enqueue, queue, ...entry };
+  /** Raw messages whose bytes the journal still keeps, oldest first. */
+  async pendingRawMessages(): Promise<JournalRawMessage[]> {
+    await this.ready();
+    return [...this.state.rawMessages.values()];
+  }
+
+  /** The bytes of one raw message the journal keeps, if it does. */
+  pendingRawMessage(key: string): Buffer | undefined {
+    return this.state.rawMessages.get(key)?.bytes;
+  }
+
+  /** Bytes of the raw messages the journal keeps. */
+  pendingRawBytes(): number {
+    return this.state.rawBytes;
+  }
+
+  /**
+   * The message store no longer needs the journal's copy of a raw message (its file is durable, or
+   * deleted); written, not waited for on disk. A copy kept by mistake only makes a restart write a file again.
+   */
+  async rawMessageDone(key: string): Promise<void> {
+    if (!this.state.rawMessages.has(key)) return;
+    const log = await this.ready();
+    if (!this.state.deleteRaw(key)) return;
+    await log.append({ kind: Kind.RawMessageDone, key }, { sync: false });
   }
 }
 
@@ -168,16 +271,16 @@ export async function readQueueJournal(dir: string): Promise<Map<string, Journal
     if (isNotFound(error)) return new Map();
     throw error;
   }
-  const live = new Map<string, Map<string, JournalEntry>>();
+  const state = new JournalState();
   const lines = content.split("\n");
   lines.pop(); // after the last newline: empty, or a line still being written
   for (const line of lines) {
     try {
       const record = JSON.parse(line) as unknown;
-      if (typeof record === "object" && record !== null) apply(live, record as LogRecord);
+      if (typeof record === "object" && record !== null) state.apply(record as LogRecord);
     } catch {
       // damaged: skipped, as local mode does when it opens the file
     }
   }
-  return new Map([...live].map(([queue, entries]) => [queue, [...entries.values()]]));
+  return new Map([...state.live].map(([queue, entries]) => [queue, [...entries.values()]]));
 }

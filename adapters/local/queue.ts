@@ -382,10 +382,11 @@ export class LocalQueue implements RetryQueue {
   }
 
   /**
-   * Adds a message and returns its id; resolves once it is durable (journal file and folder fsynced).
-   * `delaySeconds` hides it that long first, as SQS's DelaySeconds (at most 900).
+   * Adds a message and returns its id; resolves once it is durable (in the journal, fdatasynced).
+   * `delaySeconds` hides it that long first, as SQS's DelaySeconds (at most 900). `rawMessage` journals
+   * the raw message it refers to with it (queue-journal.ts).
    */
-  async send(body: string, options: { delaySeconds?: number } = {}): Promise<string> {
+  async send(body: string, options: { delaySeconds?: number; rawMessage?: { key: string; bytes: Buffer } } = {}): Promise<string> {
     const delaySeconds = options.delaySeconds ?? 0;
     if (!(delaySeconds >= 0 && delaySeconds <= SQS_MAX_DELAY_SECONDS)) {
       throw new RangeError(`queue ${this.name}: delaySeconds must be 0 to ${SQS_MAX_DELAY_SECONDS}`);
@@ -393,7 +394,7 @@ export class LocalQueue implements RetryQueue {
     const now = Date.now();
     const id = newMessageId(now);
     const visibleAt = delaySeconds > 0 ? now + delaySeconds * 1000 : 0;
-    await this.journal?.add(this.journalName, { id, body, sentTimestamp: now, visibleAt });
+    await this.journal?.add(this.journalName, { id, body, sentTimestamp: now, visibleAt }, options.rawMessage ? { rawMessage: options.rawMessage } : {});
     this.offer({ id, body, sentTimestamp: now, visibleAt, receiveCount: 0 });
     return id;
   }

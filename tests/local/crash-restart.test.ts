@@ -104,6 +104,31 @@ describe("local mode survives a crash", () => {
     expect(stopped.code).toBe(0);
   });
 
+  it("delivers a message acknowledged with 250 whose file a power cut took, from the copy its journal keeps", async () => {
+    // Prepare: the first run dies right after its 250; then, as after a power cut, the message's file
+    // (written but never synced: its bytes were journalled with its notification) is gone.
+    const first = startChild(dir, "accepted");
+    children.push(first);
+    const accepted = await send(await first.smtpPort(), "crash-power-cut");
+    await first.exited;
+    const emails = path.join(dir, "data", "emails");
+    const files = fs.readdirSync(emails).filter((name) => !name.startsWith("."));
+    for (const name of files) fs.rmSync(path.join(emails, name));
+
+    // Act
+    const second = startChild(dir);
+    children.push(second);
+    const line = await second.waitFor(/→ bob@test\.example\.com: forward-to-gmail bob@gmail\.com/);
+    second.process.kill("SIGINT");
+    await second.exited;
+
+    // Assess
+    expect(accepted).toEqual(["bob@test.example.com"]);
+    expect(files).toHaveLength(1);
+    expect(line).not.toContain("FAILED");
+    expect(delivered(dir, "crash-power-cut")).toBe(1);
+  });
+
   it("does not deliver twice when it crashed after the import but before the queue forgot the message", async () => {
     // Prepare: the first run imports, then dies before acknowledging the forwarder queue message.
     const first = startChild(dir, "forwarded");

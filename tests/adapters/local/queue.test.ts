@@ -331,6 +331,31 @@ describe("QueueJournal", () => {
     expect(await journalled("input")).toEqual(["second"]);
   });
 
+  it("keeps a raw message's bytes that came with an enqueue after the entry is removed, across a restart and a compaction, until told its file is done", async () => {
+    // Prepare: a journal that compacts once it passes 2 KB, and enough traffic to make it.
+    const journal = new QueueJournal(dir, { compactMinBytes: 2048 });
+    const bytes = Buffer.from([0x00, 0xff, 0x0d, 0x0a, 0x41]);
+    await journal.add("input", { id: "1", body: "notification", sentTimestamp: 1, visibleAt: 0 }, { rawMessage: { key: "emails/m1", bytes } });
+    await journal.add("input", { id: "2", body: "other", sentTimestamp: 1, visibleAt: 0 }, { rawMessage: { key: "emails/m2", bytes } });
+    await journal.remove("input", "1");
+    await journal.rawMessageDone("emails/m2");
+    for (let i = 0; i < 50; i++) {
+      await journal.add("gmail-forwarder", { id: `f${i}`, body: "x".repeat(100), sentTimestamp: 1, visibleAt: 0 });
+      await journal.remove("gmail-forwarder", `f${i}`);
+    }
+    await journal.release();
+
+    // Act
+    const reopened = new QueueJournal(dir);
+    const afterRestart = await reopened.pendingRawMessages();
+    await reopened.release();
+
+    // Assess
+    expect(fs.statSync(path.join(dir, "journal.jsonl")).size).toBeLessThan(2048);
+    expect(afterRestart.map((raw) => [raw.key, raw.bytes])).toEqual([["emails/m1", bytes]]);
+    expect(await journalled("input")).toEqual(["other"]);
+  });
+
   it("skips a record a crash cut short, and counts it once", async () => {
     // Prepare: the last enqueue was cut short by the crash (its 250 was never sent).
     fs.writeFileSync(path.join(dir, "journal.jsonl"), '{"kind":"enqueue","queue":"input","id":"1","body":"whole","sentTimestamp":1}\n{"kind":"enqueue","queue":"input","id":"2","bo');
