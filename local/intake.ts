@@ -16,7 +16,6 @@
  * Only `<CR><LF>.<CR><LF>` ends the data (smtp-server
  * 3.21): `<LF>.<LF>` and `<CR>.<CR>` are message content, so SMTP smuggling cannot inject a second message.
  */
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import type { Readable } from "node:stream";
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
@@ -25,6 +24,7 @@ import { parseAddress, type EmailAddress } from "../core/addresses";
 import { MAX_RECIPIENTS_PER_MESSAGE, SES_MAX_MESSAGE_BYTES } from "../core/limits";
 import type { MessageLocation } from "../core/ports";
 import type { FileMessageStore } from "../adapters/local/file-message-store";
+import { randomHex } from "../adapters/local/random";
 import { authenticateMessage } from "./authentication";
 import { crashPoint } from "./crash-points";
 import { parseHeaderBlock, receivedHeader, traceHeaderBytes } from "./headers";
@@ -78,7 +78,7 @@ function smtpError(responseCode: number, message: string): Error & { responseCod
 /** 40 lower-case base-36 characters, time-ordered, like SES's message ids. */
 export function newSesMessageId(now: Date): string {
   const time = now.getTime().toString(36).padStart(10, "0");
-  const random = BigInt(`0x${randomBytes(20).toString("hex")}`).toString(36).padStart(31, "0");
+  const random = BigInt(`0x${randomHex(20)}`).toString(36).padStart(31, "0");
   return `${time}${random}`.slice(0, 40);
 }
 

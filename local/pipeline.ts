@@ -160,12 +160,15 @@ export class Pipeline {
   private readonly options: PipelineOptions;
   private readonly lineOptions: LineOptions;
   private readonly tracked = new Map<string, Tracked>();
+  /** The decision each handler-queue message sent from the bus carries, by queue message id: read again at settle without parsing the body. */
+  private readonly sentDecisions = new Map<string, DecisionDetail>();
   /** The outcomes of messages not yet done, by SES message id: what their line is made of. */
   private readonly pendingOutcomes = new Map<string, Outcome[]>();
   /** Errors reported for records not yet settled, by stage and message (or SQS message) id. */
   private readonly failures = new Map<string, OutcomeError[]>();
   private progressWaiters: Array<() => void> = [];
-  private readonly rules: Array<{ name: string; matches: (event: unknown) => boolean; deliver: (event: Record<string, unknown>) => Promise<unknown> }>;
+  /** The bus rules: each target is the decisions log or a handler queue (with the stage it feeds). */
+  private readonly rules: Array<{ name: string; matches: (event: unknown) => boolean; target: "events" | { readonly queue: LocalQueue; readonly stage: string } }>;
   private readonly listeners: Array<(detail: DecisionDetail, outcomes: readonly Outcome[], doneAt: Date) => void> = [];
 
   constructor(options: PipelineOptions) {
@@ -194,17 +197,13 @@ export class Pipeline {
         return role ? deadLetterCommands(options.dataDir, role).show : undefined;
       },
     };
-    const rule = (name: string, pattern: EventPattern, deliver: (event: Record<string, unknown>) => Promise<unknown>) => ({
-      name,
-      matches: compileEventPattern(pattern),
-      deliver,
-    });
+    const rule = (name: string, pattern: EventPattern, target: "events" | { queue: LocalQueue; stage: string }) => ({ name, matches: compileEventPattern(pattern), target });
     // The bus rules, as the infrastructure deploys them: the log target first, so a decision is on
     // record before anything acts on it.
     this.rules = [
-      rule("log-all-decisions", ALL_DECISIONS_PATTERN, async (event) => this.events.appendNow(event)),
-      rule("route-to-gmail", GMAIL_FORWARDER_PATTERN, (event) => this.forwarderQueue.send(JSON.stringify(event))),
-      rule("route-to-bouncer", BOUNCER_PATTERN, (event) => this.bouncerQueue.send(JSON.stringify(event))),
+      rule("log-all-decisions", ALL_DECISIONS_PATTERN, "events"),
+      rule("route-to-gmail", GMAIL_FORWARDER_PATTERN, { queue: this.forwarderQueue, stage: "forwarder" }),
+      rule("route-to-bouncer", BOUNCER_PATTERN, { queue: this.bouncerQueue, stage: "bouncer" }),
     ];
   }
 
@@ -341,10 +340,11 @@ export class Pipeline {
     }
     const failed: string[] = [];
     const errors = new Map<string, OutcomeError>();
+    const byId = new Map(messages.map((message) => [message.id, message]));
     for (const { sqsMessageId, decision: detail } of routed) {
       if (!detail) continue; // not mail (SES's setup notification): acknowledged, nothing goes on the bus
       try {
-        await this.putOnBus(detail);
+        await this.putOnBus(detail, byId.get(sqsMessageId)!);
       } catch (error) {
         failed.push(sqsMessageId);
         errors.set(sqsMessageId, { code: outcomeError(error).code, message: `cannot put the decision on the bus: ${outcomeError(error).message}` });
@@ -353,14 +353,23 @@ export class Pipeline {
     return { failed, errors };
   }
 
-  private async putOnBus(detail: DecisionDetail): Promise<void> {
+  /**
+   * Puts a decision on the bus: into events.jsonl, then onto the handler queues its rules match, in one
+   * journal record that also takes the notification off the input queue (LocalQueue.moveTo).
+   */
+  private async putOnBus(detail: DecisionDetail, notification: QueueMessage): Promise<void> {
     const event = decisionEvent(detail);
-    const stages: string[] = [];
+    const targets: Array<{ queue: LocalQueue; stage: string }> = [];
     for (const rule of this.rules) {
       if (!rule.matches(event)) continue;
-      await rule.deliver(event);
-      if (rule.name === "route-to-gmail") stages.push("forwarder");
-      if (rule.name === "route-to-bouncer") stages.push("bouncer");
+      if (rule.target === "events") this.events.appendNow(event);
+      else targets.push(rule.target);
+    }
+    const stages = targets.map((target) => target.stage);
+    if (targets.length > 0) {
+      const body = JSON.stringify(event);
+      const ids = await this.input.moveTo(notification, targets.map(({ queue }) => ({ queue, body })));
+      for (const id of ids) this.sentDecisions.set(id, detail);
     }
     if (stages.length === 0) {
       this.finish({ detail, pending: new Set() });
@@ -417,7 +426,8 @@ export class Pipeline {
 
   /** Marks a stage done for the message a queue message belongs to, and prints its line when it was the last. */
   private settle(role: LocalQueueRole, message: QueueMessage): void {
-    const detail = detailOf(message.body);
+    const detail = this.sentDecisions.get(message.id) ?? detailOf(message.body);
+    this.sentDecisions.delete(message.id);
     if (!detail) return;
     const stageKey = role === "retry" ? "forwarder" : role;
     let tracked = this.tracked.get(detail.originalMessageId);

@@ -12,10 +12,10 @@
  * pool. Concurrent writers in one directory share directory fsyncs (group commit), on a descriptor kept
  * open per directory.
  */
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { randomHex } from "./random";
 
 const fsync = promisify(fs.fsync);
 const unlink = promisify(fs.unlink);
@@ -182,7 +182,7 @@ export async function commitFile(temporary: string, target: string): Promise<voi
 
 /** A temporary name beside `target` (or in `tmpDir`): hidden, unique, and never ending in a name a reader lists. */
 export function temporaryNameFor(target: string, tmpDir = path.dirname(target)): string {
-  return path.join(tmpDir, `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  return path.join(tmpDir, `.${path.basename(target)}.${process.pid}.${randomHex(4)}.tmp`);
 }
 
 /**

@@ -15,13 +15,14 @@
  * finds the file and returns its id. (Local mode's stored bytes start with a `Received` header naming
  * the SES message id, so two different messages never share a name.)
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseAddress } from "../../core/addresses";
 import type { MailboxImporter, StoredMessage } from "../../core/ports";
 import { commitFile, errorCode, fsyncDirectory, isNotFound, removeFile, writeTemporaryDurably } from "./durable-file";
+import { randomHex } from "./random";
 
 /** Gmail's system labels; every other label id is a user label and becomes a folder. */
 const SYSTEM_LABELS = ["INBOX", "SPAM", "TRASH", "UNREAD", "STARRED", "IMPORTANT", "SENT", "DRAFT", "CHAT"];
@@ -170,7 +171,7 @@ export class MaildirImporter implements MailboxImporter {
   /** A unique name in `tmp/`, as Maildir asks of a delivery in progress. */
   private temporaryName(): string {
     const now = Date.now();
-    return `${Math.floor(now / 1000)}.M${(now % 1000) * 1000}P${process.pid}Q${++this.counter}R${randomBytes(4).toString("hex")}.${this.hostname}`;
+    return `${Math.floor(now / 1000)}.M${(now % 1000) * 1000}P${process.pid}Q${++this.counter}R${randomHex(4)}.${this.hostname}`;
   }
 
   async importMessage(account: string, message: StoredMessage, labels: readonly string[]): Promise<{ id: string }> {

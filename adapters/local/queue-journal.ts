@@ -47,7 +47,7 @@ export interface JournalRawMessage {
   readonly since: number;
 }
 
-const Kind = { Enqueue: "enqueue", Remove: "remove", RawMessage: "raw-message", RawMessageDone: "raw-message-done" } as const;
+const Kind = { Enqueue: "enqueue", Remove: "remove", Move: "move", RawMessage: "raw-message", RawMessageDone: "raw-message-done" } as const;
 
 function entryOf(record: LogRecord): { queue: string; entry: JournalEntry } | undefined {
   const { queue, id, body, sentTimestamp, visibleAt } = record;
@@ -106,6 +106,16 @@ class JournalState {
       case Kind.Remove:
         if (typeof record.queue === "string" && typeof record.id === "string") this.live.get(record.queue)?.delete(record.id);
         return;
+      case Kind.Move: {
+        const { from, to } = record as { from?: { queue?: unknown; id?: unknown }; to?: unknown };
+        if (typeof from?.queue !== "string" || typeof from.id !== "string" || !Array.isArray(to)) return;
+        this.live.get(from.queue)?.delete(from.id);
+        for (const item of to as LogRecord[]) {
+          const found = entryOf(item);
+          if (found) this.entries(found.queue).set(found.entry.id, found.entry);
+        }
+        return;
+      }
       case Kind.RawMessage: {
         const raw = rawMessageOf(record);
         if (raw) this.setRaw(raw);
@@ -229,6 +239,27 @@ export class QueueJournal {
     const log = await this.ready();
     if (!this.state.live.get(queue)?.delete(id)) return;
     await log.append({ kind: Kind.Remove, queue, id }, { sync: false });
+  }
+
+  /**
+   * Moves a message from one queue to others in one record: it leaves `from` and every `to` entry
+   * arrives, or (a record a crash cut short) none of that happened and `from` still holds it. Written,
+   * not waited for on disk: until a later sync covers it, a power cut leaves the message where it was,
+   * to be handed over again, which consumers tolerate; so passing a message on costs no sync of its own.
+   */
+  async move(from: { queue: string; id: string }, to: ReadonlyArray<{ queue: string; entry: JournalEntry }>): Promise<void> {
+    const log = await this.ready();
+    const source = this.state.live.get(from.queue);
+    const moving = source?.get(from.id);
+    source?.delete(from.id);
+    for (const { queue, entry } of to) this.state.entries(queue).set(entry.id, entry);
+    try {
+      await log.append({ kind: Kind.Move, from, to: to.map(({ queue, entry }) => ({ queue, ...entry })) }, { sync: false });
+    } catch (error) {
+      for (const { queue, entry } of to) this.state.live.get(queue)?.delete(entry.id);
+      if (moving) source?.set(from.id, moving);
+      throw error;
+    }
   }
 
   /** Raw messages whose bytes the journal still keeps, oldest first. */

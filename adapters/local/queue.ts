@@ -17,13 +17,13 @@
  * message was queued (the SMTP client got no 250, the upstream queue message was not removed): it is
  * skipped and counted, never passed off as a dead letter.
  */
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { OutcomeError } from "../../core/outcomes";
 import type { RetryQueue } from "../../core/ports";
 import { isNotFound, removeFile, writeFileDurably } from "./durable-file";
 import { QueueJournal, readQueueJournal } from "./queue-journal";
+import { randomHex } from "./random";
 
 export interface QueueMessage {
   /** Stable across restarts: the journal file's name. */
@@ -121,7 +121,7 @@ let sequence = 0;
 
 function newMessageId(now: number): string {
   // Sortable by enqueue time, then by a per-process sequence, then unique across processes.
-  return `${now.toString(36).padStart(9, "0")}-${(++sequence).toString(36).padStart(6, "0")}-${randomBytes(4).toString("hex")}`;
+  return `${now.toString(36).padStart(9, "0")}-${(++sequence).toString(36).padStart(6, "0")}-${randomHex(4)}`;
 }
 
 function errorText(error: unknown): string {
@@ -397,6 +397,24 @@ export class LocalQueue implements RetryQueue {
     await this.journal?.add(this.journalName, { id, body, sentTimestamp: now, visibleAt }, options.rawMessage ? { rawMessage: options.rawMessage } : {});
     this.offer({ id, body, sentTimestamp: now, visibleAt, receiveCount: 0 });
     return id;
+  }
+
+  /**
+   * Hands a message of this queue on to other queues in one journal record (QueueJournal.move): once this
+   * resolves they hold it and this queue no longer does (so its acknowledgement has nothing left to
+   * remove). Returns the new messages' ids. Queues of another journal (or none) are sent to instead.
+   */
+  async moveTo(message: QueueMessage, to: ReadonlyArray<{ readonly queue: LocalQueue; readonly body: string }>): Promise<string[]> {
+    const journal = this.journal;
+    if (!journal || to.some(({ queue }) => queue.journal !== journal)) return Promise.all(to.map(({ queue, body }) => queue.send(body)));
+    const now = Date.now();
+    const moved = to.map(({ queue, body }) => ({ queue, entry: { id: newMessageId(now), body, sentTimestamp: now, visibleAt: 0 } }));
+    await journal.move(
+      { queue: this.journalName, id: message.id },
+      moved.map(({ queue, entry }) => ({ queue: queue.journalName, entry })),
+    );
+    for (const { queue, entry } of moved) queue.offer({ ...entry, receiveCount: 0 });
+    return moved.map(({ entry }) => entry.id);
   }
 
   /** The RetryQueue port: `send` without the id. */

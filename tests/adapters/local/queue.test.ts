@@ -356,6 +356,45 @@ describe("QueueJournal", () => {
     expect(await journalled("input")).toEqual(["other"]);
   });
 
+  it("moves a message to other queues in one record, or, when a crash cut that record short, leaves it where it was", async () => {
+    // Prepare: a notification in the input queue, handed on to the forwarder and the bouncer.
+    const input = new LocalQueue({ name: "input", dir: path.join(dir, "input") });
+    const forwarder = new LocalQueue({ name: "forwarder", dir: path.join(dir, "forwarder") });
+    const bouncer = new LocalQueue({ name: "bouncer", dir: path.join(dir, "bouncer") });
+    await input.send("notification");
+    let moving!: QueueMessage;
+    const handed = new Promise<void>((resolve) =>
+      input.start(async ([message]) => {
+        moving = message!;
+        await input.moveTo(message!, [
+          { queue: forwarder, body: "decision" },
+          { queue: bouncer, body: "decision" },
+        ]);
+        resolve();
+        return { failed: [] };
+      }),
+    );
+    await handed;
+    await input.idle();
+    const whole = fs.readFileSync(path.join(dir, "journal.jsonl"), "utf8");
+
+    // Act: what a restart finds, with the move whole, and with the move cut short by the crash.
+    const afterMove = await readQueueJournal(dir);
+    fs.writeFileSync(path.join(dir, "journal.jsonl"), whole.slice(0, whole.lastIndexOf('{"kind":"move"') + 30));
+    const afterTornMove = await readQueueJournal(dir);
+
+    // Assess
+    expect(forwarder.depth).toBe(1);
+    expect(bouncer.depth).toBe(1);
+    expect([...afterMove].map(([queue, entries]) => [queue, entries.map((entry) => entry.body)])).toEqual([
+      ["input", []],
+      ["forwarder", ["decision"]],
+      ["bouncer", ["decision"]],
+    ]);
+    expect(afterTornMove.get("input")?.map((entry) => entry.id)).toEqual([moving.id]);
+    expect(afterTornMove.get("forwarder") ?? []).toEqual([]);
+  });
+
   it("skips a record a crash cut short, and counts it once", async () => {
     // Prepare: the last enqueue was cut short by the crash (its 250 was never sent).
     fs.writeFileSync(path.join(dir, "journal.jsonl"), '{"kind":"enqueue","queue":"input","id":"1","body":"whole","sentTimestamp":1}\n{"kind":"enqueue","queue":"input","id":"2","bo');
