@@ -29,7 +29,7 @@ import { queueFolders, readDeadLetters, redriveDeadLetters, type DeadLetterRecor
 import { dataDirOption, deadLetterCommands, LOCAL_QUEUE_ROLES, queueDir, type LocalQueueRole } from "../local/data-dir";
 import { messageIdOf } from "../local/queue-bodies";
 import { describeDeadLetter, summarizeDeadLetter, type DeadLetterSummary } from "./dead-letters";
-import { formatTable, UserError, type Command, type CommandContext, type Output } from "./framework";
+import { formatTable, UserError, type Command, type CommandContext, type Output, JSON_OPTION } from "./framework";
 import { DEFAULT_FOLLOW, replayRetryQueue, type FollowOptions } from "./retry-replay";
 import { formatDuration, QUEUE_ROLES, queueDepth, queuePairs, queueUrl } from "./stack-health";
 import { LOCAL_DATA_OPTIONS, LOCAL_DATA_USAGE, localDataDir } from "./target";
@@ -72,6 +72,11 @@ async function terminalConfirm(question: string): Promise<boolean | undefined> {
 export const DEFAULT_DLQ_DEPS: DlqDeps = { confirm: terminalConfirm, now: () => new Date(), follow: DEFAULT_FOLLOW };
 
 const QUEUE_USAGE = `--queue ${DLQ_ROLES.join("|")}`;
+const QUEUE_OPTION = {
+  type: "string",
+  value: DLQ_ROLES.join("|"),
+  description: "which dead-letter queue: of the input queue (routing), the forwarder, the bouncer, or the retry queue (parked deliveries)",
+} as const;
 const WHERE_USAGE = `(${STACK_USAGE} | ${LOCAL_DATA_USAGE})`;
 
 function queueRole(context: CommandContext): DlqRole {
@@ -329,8 +334,15 @@ function show(deps: DlqDeps): Command {
     name: "dlq show",
     summary: "Show what a dead-letter queue holds and why it failed, without moving anything",
     usage: `ses-mail dlq show ${QUEUE_USAGE} [--limit N] [--json] ${WHERE_USAGE}`,
-    options: { ...STACK_OPTIONS, ...LOCAL_DATA_OPTIONS, queue: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" } },
+    options: {
+      queue: QUEUE_OPTION,
+      limit: { type: "string", value: "N", description: `how many dead letters to show (at most ${SQS_BATCH})`, defaultsTo: String(DEFAULT_SAMPLE) },
+      ...JSON_OPTION,
+      ...STACK_OPTIONS,
+      ...LOCAL_DATA_OPTIONS,
+    },
     positionals: [0, 0],
+    examples: ["ses-mail dlq show --queue forwarder --stack prod", "ses-mail dlq show --queue input --local"],
     async run(context) {
       const role = queueRole(context);
       const limit = positiveInteger("limit", context.values.limit as string | undefined, DEFAULT_SAMPLE, SQS_BATCH);
@@ -457,8 +469,16 @@ function redrive(deps: DlqDeps): Command {
     name: "dlq redrive",
     summary: "Move dead-lettered messages back to their queue, after showing a sample of what failed and why",
     usage: `ses-mail dlq redrive ${QUEUE_USAGE} [--yes] [--max N] [--replay] ${WHERE_USAGE}`,
-    options: { ...STACK_OPTIONS, ...LOCAL_DATA_OPTIONS, queue: { type: "string" }, yes: { type: "boolean" }, max: { type: "string" }, replay: { type: "boolean" } },
+    options: {
+      queue: QUEUE_OPTION,
+      yes: { type: "boolean", description: "move without asking (needed when not at a terminal)" },
+      max: { type: "string", value: "N", description: "move at most N messages", defaultsTo: "all of them" },
+      replay: { type: "boolean", description: "with --queue retry: also start the retry processor now and follow it, instead of waiting for its hourly run" },
+      ...STACK_OPTIONS,
+      ...LOCAL_DATA_OPTIONS,
+    },
     positionals: [0, 0],
+    examples: ["ses-mail dlq redrive --queue forwarder --stack prod", "ses-mail dlq redrive --queue retry --replay --yes --stack prod", "ses-mail dlq redrive --queue forwarder --local --yes"],
     async run(context) {
       const { out, values } = context;
       const role = queueRole(context);

@@ -1,9 +1,15 @@
 /**
  * The small command framework every `ses-mail` command uses: argument parsing with node:util
- * parseArgs, friendly or `--json` output, and exit codes (0 ok, 1 user error, 2 unexpected).
+ * parseArgs, friendly or `--json` output, exit codes (0 ok, 1 user error, 2 unexpected), and help.
+ *
+ * Help is part of a command's type: every option carries the line that says what it does (and its
+ * default), every command at least one example, so `ses-mail <command> --help` is always complete
+ * (tests/cli/help.test.ts walks every registered command). Command groups (`ses-mail rules`) answer
+ * `--help` with their subcommands.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { SesMailError } from "../core/errors";
+import { errorMessage, SesMailError } from "../core/errors";
+import { closestMatch } from "../config/suggest";
 
 /** A mistake the user can fix: printed as one line, exit code 1. */
 export class UserError extends Error {
@@ -23,7 +29,20 @@ export interface Output {
   json(value: unknown): void;
 }
 
-export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
+/** One option of a command, with what `--help` says about it. */
+export interface OptionDoc {
+  readonly type: "string" | "boolean";
+  readonly multiple?: boolean;
+  readonly short?: string;
+  /** One line: what the option does. */
+  readonly description: string;
+  /** The placeholder of a string option's value in help (`ADDR`, `FILE`); default `VALUE`. */
+  readonly value?: string;
+  /** What applies without the option, in words (`3600`, "the stack's region"); omitted when nothing does. */
+  readonly defaultsTo?: string;
+}
+
+export type OptionSpec = Readonly<Record<string, OptionDoc>>;
 
 export interface CommandContext {
   readonly positionals: readonly string[];
@@ -43,7 +62,52 @@ export interface Command {
   readonly options: OptionSpec;
   /** How many positionals it takes: [min, max]. */
   readonly positionals: readonly [number, number];
+  /** What the positionals are, for `--help`: `[["<pattern>", "user@domain, *@domain or *"]]`. */
+  readonly arguments?: ReadonlyArray<readonly [string, string]>;
+  /** Complete command lines that work as printed (at least one), each optionally followed by `   # why`. */
+  readonly examples: readonly [string, ...string[]];
   run(context: CommandContext): Promise<void>;
+}
+
+/** The options parseArgs takes, from a command's described options. */
+function parseArgsOptions(options: OptionSpec): NonNullable<ParseArgsConfig["options"]> {
+  return Object.fromEntries(
+    Object.entries(options).map(([name, option]) => [
+      name,
+      { type: option.type, ...(option.multiple ? { multiple: true } : {}), ...(option.short ? { short: option.short } : {}) },
+    ]),
+  );
+}
+
+/** An option as help shows it: `--label NAME`, `-y, --yes`. */
+function optionSignature(name: string, option: OptionDoc): string {
+  const flag = `${option.short ? `-${option.short}, ` : ""}--${name}`;
+  return option.type === "string" ? `${flag} ${option.value ?? "VALUE"}` : flag;
+}
+
+/** `ses-mail <command> --help`: summary, usage, arguments, every option with its line and default, examples. */
+export function commandHelp(command: Command): string {
+  const lines = [command.summary, "", `usage: ${command.usage}`];
+  if (command.arguments && command.arguments.length > 0) {
+    lines.push("", "arguments:", ...formatTable(command.arguments.map(([name, text]) => [`  ${name}`, text])));
+  }
+  const rows = Object.entries(command.options).map(([name, option]) => [
+    `  ${optionSignature(name, option)}`,
+    `${option.description}${option.multiple ? " (repeatable)" : ""}${option.defaultsTo !== undefined ? ` (default: ${option.defaultsTo})` : ""}`,
+  ]);
+  rows.push(["  -h, --help", "show this help"]);
+  lines.push("", "options:", ...formatTable(rows));
+  lines.push("", command.examples.length > 1 ? "examples:" : "example:", ...command.examples.map((example) => `  ${example}`));
+  return lines.join("\n");
+}
+
+/** The words that name a group of commands: `rules` for `rules add`, `rules list`, … */
+function groupOf(commands: readonly Command[], words: readonly string[]): Command[] {
+  if (words.length === 0) return [];
+  return commands.filter((command) => {
+    const name = command.name.split(" ");
+    return name.length > words.length && words.every((word, i) => name[i] === word);
+  });
 }
 
 export function consoleOutput(stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Output {
@@ -66,9 +130,16 @@ export function formatTable(rows: ReadonlyArray<readonly string[]>): string[] {
   );
 }
 
-function helpText(commands: readonly Command[]): string {
+function helpText(commands: readonly Command[], group?: string): string {
   const rows = commands.map((command) => [`  ses-mail ${command.name}`, command.summary]);
-  return ["usage: ses-mail <command> [options]   (ses-mail <command> --help for details)", "", ...formatTable(rows)].join("\n");
+  const usage = group
+    ? `usage: ses-mail ${group} <command> [options]   (ses-mail ${group} <command> --help for its options and an example)`
+    : "usage: ses-mail <command> [options]   (ses-mail <command> --help for its options and an example)";
+  return [usage, "", ...formatTable(rows)].join("\n");
+}
+
+function isHelp(word: string | undefined): boolean {
+  return word === "--help" || word === "-h";
 }
 
 /** Finds the command whose name matches the longest prefix of argv. */
@@ -83,6 +154,15 @@ function findCommand(commands: readonly Command[], argv: readonly string[]): { c
   return best;
 }
 
+/** parseArgs's message, with the option the user probably meant when it names an unknown one. */
+function unknownOptionHint(error: unknown, command: Command): string {
+  const message = errorMessage(error);
+  const unknown = /Unknown option '--([^']+)'/.exec(message)?.[1];
+  if (!unknown) return message;
+  const suggestion = closestMatch(unknown, Object.keys(command.options));
+  return `unknown option --${unknown}${suggestion ? `; did you mean --${suggestion}?` : ""}`;
+}
+
 /** Runs one CLI invocation; returns the exit code instead of exiting, so tests can call it. */
 export async function runCli(
   commands: readonly Command[],
@@ -90,32 +170,51 @@ export async function runCli(
   out: Output = consoleOutput(),
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+  // `ses-mail help rules add` is `ses-mail rules add --help`.
+  if (argv[0] === "help" && argv.length > 1) return runCli(commands, [...argv.slice(1), "--help"], out, env);
+  if (argv.length === 0 || isHelp(argv[0]) || argv[0] === "help") {
     out.line(helpText(commands));
     return argv.length === 0 ? ExitCode.UserError : ExitCode.Ok;
   }
   const found = findCommand(commands, argv);
   if (!found) {
-    const group = commands.filter((command) => command.name.startsWith(`${argv[0]} `));
-    out.note(`ses-mail: unknown command ${JSON.stringify(argv.join(" "))}`);
-    out.note(helpText(group.length > 0 ? group : commands));
+    // A group's own words (`ses-mail rules`), with or without --help: its subcommands.
+    const words = argv.filter((word) => !word.startsWith("-"));
+    const groupWords = words.slice(0, 1);
+    const group = groupOf(commands, groupWords);
+    if (group.length > 0 && (words.length === 1 || argv.some(isHelp))) {
+      const text = helpText(group, groupWords.join(" "));
+      if (argv.some(isHelp)) {
+        out.line(text);
+        return ExitCode.Ok;
+      }
+      out.note(`ses-mail ${groupWords.join(" ")}: say which one:`);
+      out.note(text);
+      return ExitCode.UserError;
+    }
+    const candidates = (group.length > 0 ? group : commands).map((command) => command.name);
+    // `rules ad` within a group; `rule add` or `dsn` outside one.
+    const typed = words.slice(0, group.length > 0 ? 2 : 1).join(" ");
+    const suggestion = closestMatch(typed, candidates) ?? (group.length === 0 ? closestMatch(words.slice(0, 2).join(" "), candidates) : undefined);
+    out.note(`ses-mail: unknown command ${JSON.stringify(typed || argv.join(" "))}${suggestion ? `; did you mean \`ses-mail ${suggestion}\`?` : ""}`);
+    out.note(helpText(group.length > 0 ? group : commands, group.length > 0 ? groupWords.join(" ") : undefined));
     return ExitCode.UserError;
   }
   const { command, rest } = found;
-  if (rest.includes("--help") || rest.includes("-h")) {
-    out.line(`${command.summary}\n\nusage: ${command.usage}`);
+  if (rest.some(isHelp)) {
+    out.line(commandHelp(command));
     return ExitCode.Ok;
   }
   try {
     let parsed;
     try {
-      parsed = parseArgs({ args: [...rest], options: command.options, allowPositionals: true, strict: true, tokens: true });
+      parsed = parseArgs({ args: [...rest], options: parseArgsOptions(command.options), allowPositionals: true, strict: true, tokens: true });
     } catch (error) {
-      throw new UserError(`${error instanceof Error ? error.message : String(error)}\nusage: ${command.usage}`);
+      throw new UserError(`${unknownOptionHint(error, command)}\nusage: ${command.usage}   (ses-mail ${command.name} --help for every option)`);
     }
     const [min, max] = command.positionals;
     if (parsed.positionals.length < min || parsed.positionals.length > max) {
-      throw new UserError(`expected ${min === max ? min : `${min} to ${max}`} argument(s)\nusage: ${command.usage}`);
+      throw new UserError(`expected ${min === max ? min : `${min} to ${max}`} argument(s), got ${parsed.positionals.length}${parsed.positionals.length > max ? ` (${parsed.positionals.slice(max).map((word) => JSON.stringify(word)).join(" ")} is one too many: quote a value that has spaces)` : ""}\nusage: ${command.usage}`);
     }
     await command.run({
       positionals: parsed.positionals,
@@ -134,3 +233,6 @@ export async function runCli(
     return ExitCode.Unexpected;
   }
 }
+
+/** `--json`, as every command that can print data takes it. */
+export const JSON_OPTION: OptionSpec = { json: { type: "boolean", description: "print the result as JSON, for scripts" } };

@@ -6,21 +6,24 @@
  * and the browser are injected, so a test plays both.
  *
  * Scopes: `gmail.insert` is the narrowest Gmail scope `users.messages.import` accepts ("Add emails into
- * your Gmail mailbox": no reading, no sending). `openid email` add the signed-in address to the token
+ * your Gmail mailbox": no reading, no sending). `gmail.labels` is the narrowest that lists and creates
+ * labels ("See and edit your email labels": labels only, no message), so rules can name labels as people
+ * see them (adapters/gmail/labels.ts); a consent that leaves it out still imports, without those labels.
+ * `openid email` add the signed-in address to the token
  * response (the ID token), so the CLI can refuse to store a token consented by a different account
  * than the one asked for; they grant nothing beyond the address itself.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { CodeChallengeMethod } from "google-auth-library";
-import { GMAIL_INSERT_SCOPE, parseOAuthClient, readGrant, type Grant, type OAuthClientCredentials } from "../adapters/gmail/credentials";
+import { GMAIL_INSERT_SCOPE, GMAIL_LABELS_SCOPE, parseOAuthClient, readGrant, type Grant, type OAuthClientCredentials } from "../adapters/gmail/credentials";
 import { describeGoogleError } from "../adapters/gmail/google-errors";
 import { createOAuthClient } from "../adapters/gmail/oauth";
 import { UserError } from "./framework";
 
 export type GoogleEndpoints = { readonly authorizationUrl: string; readonly tokenUrl: string };
 
-export const OAUTH_SCOPES: readonly string[] = ["openid", "email", GMAIL_INSERT_SCOPE];
+export const OAUTH_SCOPES: readonly string[] = ["openid", "email", GMAIL_INSERT_SCOPE, GMAIL_LABELS_SCOPE];
 
 /** How long the person has to sign in and consent in the browser before the CLI gives up. */
 export const CONSENT_TIMEOUT_MS = 5 * 60 * 1000;

@@ -11,11 +11,12 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { DescribeParametersCommand, GetParameterCommand, PutParameterCommand, SSMClient, type ParameterType } from "@aws-sdk/client-ssm";
 import { DynamoDbRuleStore } from "../adapters/aws/dynamodb-rules";
 import { canonicalize, parseAddress } from "../core/addresses";
+import { errorMessage } from "../core/errors";
 import { accountParameterKey, oauthClientParameter, PARAMETER_PLACEHOLDER, refreshTokenParameter, tokenMetadataParameter } from "../core/parameters";
 import { createRuleCodec } from "../core/rules";
 import { openBrowser } from "./browser";
-import { formatTable, UserError, type Command, type CommandContext, type Output } from "./framework";
-import { GMAIL_INSERT_SCOPE, parseOAuthClient, serializeStoredRefreshToken, type OAuthClientCredentials } from "../adapters/gmail/credentials";
+import { formatTable, JSON_OPTION, UserError, type Command, type CommandContext, type Output } from "./framework";
+import { canManageLabels, GMAIL_INSERT_SCOPE, parseOAuthClient, serializeStoredRefreshToken, type OAuthClientCredentials } from "../adapters/gmail/credentials";
 import { GOOGLE_ENDPOINTS } from "../adapters/gmail/oauth";
 import { CONSENT_TIMEOUT_MS, CREDENTIALS_CONSOLE_URL, parseClientFile, sameGoogleAccount, startConsent, startLoopback, type GoogleEndpoints } from "./oauth-flow";
 import { DEFAULT_FOLLOW, replayRetryQueue, type FollowOptions } from "./retry-replay";
@@ -116,7 +117,7 @@ function accountArgument(text: string | undefined): string {
   try {
     return parseAddress(text).address;
   } catch (error) {
-    throw new UserError(`--account: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UserError(`--account: ${errorMessage(error)}`);
   }
 }
 
@@ -127,6 +128,8 @@ function setClient(): Command {
     usage: `ses-mail oauth set-client FILE ${STACK_USAGE}`,
     options: { ...STACK_OPTIONS },
     positionals: [1, 1],
+    arguments: [["FILE", `the "Desktop app" OAuth client JSON downloaded from ${CREDENTIALS_CONSOLE_URL}`]],
+    examples: ["ses-mail oauth set-client ~/Downloads/client_secret_1234.json --stack prod"],
     async run(context) {
       const file = context.positionals[0]!;
       let text: string;
@@ -155,7 +158,13 @@ function setClient(): Command {
   };
 }
 
-async function authorize(context: CommandContext, deps: OAuthDeps, client: OAuthClientCredentials, account: string, port: number | undefined): Promise<string> {
+async function authorize(
+  context: CommandContext,
+  deps: OAuthDeps,
+  client: OAuthClientCredentials,
+  account: string,
+  port: number | undefined,
+): Promise<{ refreshToken: string; scopes: readonly string[] }> {
   const { out } = context;
   const state = randomBytes(16).toString("base64url");
   const wait = formatDuration(deps.consentTimeoutMs / 1000);
@@ -170,7 +179,7 @@ async function authorize(context: CommandContext, deps: OAuthDeps, client: OAuth
   });
   try {
     const consent = await startConsent({ client, google: deps.google, redirectUri: loopback.redirectUri, state, loginHint: account });
-    out.note(`Sign in as ${account} and allow ses-mail to "add emails into your Gmail mailbox". Open this URL:`);
+    out.note(`Sign in as ${account} and allow ses-mail to "add emails into your Gmail mailbox" and "see and edit your email labels". Open this URL:`);
     out.note("");
     out.note(`  ${consent.url}`);
     out.note("");
@@ -190,7 +199,13 @@ async function authorize(context: CommandContext, deps: OAuthDeps, client: OAuth
       throw new UserError(`you signed in as ${grant.email}, not ${account}: nothing was stored. Run the command again and choose ${account} in Google's account chooser`);
     }
     if (!grant.email) out.note(`note: Google did not say which account signed in; make sure it was ${account}`);
-    return grant.refreshToken!;
+    if (!canManageLabels(grant.scopes)) {
+      out.note(
+        `warning: ${account} did not allow "See and edit your email labels": mail is delivered, but rules' labels by name (--label Receipts) are not applied for it. ` +
+          "Run the command again and tick that permission to have them",
+      );
+    }
+    return { refreshToken: grant.refreshToken!, scopes: grant.scopes };
   } finally {
     await loopback.close();
   }
@@ -202,15 +217,19 @@ function refresh(deps: OAuthDeps): Command {
     summary: "Authorize a Gmail account (browser consent), store its refresh token, then replay the retry queue",
     usage: `ses-mail oauth refresh --account ADDRESS [--testing-app] [--no-browser] [--port N] [--no-replay] [--wait-minutes N] ${STACK_USAGE}`,
     options: {
+      account: { type: "string", value: "ADDRESS", description: "the Gmail address to authorize: the one a rule forwards to (sign in as it)" },
+      "testing-app": { type: "boolean", description: "the Google app is in Testing: record the 7-day expiry of its tokens", defaultsTo: "the app is In production" },
+      "no-browser": { type: "boolean", description: "print the consent URL without opening a browser (a remote machine: forward the port)" },
+      port: { type: "string", value: "N", description: "the local port Google redirects the browser to (1024 to 65535)", defaultsTo: "a free one" },
+      "no-replay": { type: "boolean", description: "store the token without replaying the retry queue now (its hourly run will)" },
+      "wait-minutes": { type: "string", value: "N", description: "how long to follow the retry queue's replay", defaultsTo: `${Math.round(DEFAULT_FOLLOW.timeoutMs / 60000)}` },
       ...STACK_OPTIONS,
-      account: { type: "string" },
-      "testing-app": { type: "boolean" },
-      "no-browser": { type: "boolean" },
-      port: { type: "string" },
-      "no-replay": { type: "boolean" },
-      "wait-minutes": { type: "string" },
     },
     positionals: [0, 0],
+    examples: [
+      "ses-mail oauth refresh --account you@gmail.com --stack prod",
+      "ses-mail oauth refresh --account you@gmail.com --no-browser --port 8765 --stack prod   # on a server: ssh -L 8765:127.0.0.1:8765 first",
+    ],
     async run(context) {
       const { out, values } = context;
       const account = accountArgument(values.account as string | undefined);
@@ -220,7 +239,7 @@ function refresh(deps: OAuthDeps): Command {
       const ssm = ssmClient(target);
       try {
         const client = await readClient(ssm, target);
-        const refreshToken = await authorize(context, deps, client, account, port);
+        const { refreshToken, scopes } = await authorize(context, deps, client, account, port);
 
         const now = deps.now();
         const testing = values["testing-app"] === true;
@@ -237,7 +256,8 @@ function refresh(deps: OAuthDeps): Command {
         });
         await putParameterValue(ssm, target, {
           name: metadataName,
-          value: JSON.stringify({ account, created_at: now.toISOString(), expires_at: expiresAt, expires_at_epoch: expiresEpoch, expiry_basis: basis }),
+          // `scopes` tells `rules add` and `oauth status` whether this consent allows labels by name.
+          value: JSON.stringify({ account, created_at: now.toISOString(), expires_at: expiresAt, expires_at_epoch: expiresEpoch, expiry_basis: basis, scopes }),
           type: "String",
           description: `Expiry of the Gmail refresh token of ${account}; read by the token monitor`,
         });
@@ -285,6 +305,8 @@ interface AccountStatus {
   problem?: string;
   /** A rule forwards to this account. */
   usedByRules: boolean;
+  /** Whether its consent allows labels by name; null for a token recorded before ses-mail recorded scopes. */
+  labelAccess?: boolean | null;
 }
 
 /** Gmail addresses the stack's rules forward to (enabled or not); undefined when the table cannot be read. */
@@ -303,7 +325,7 @@ async function ruleTargets(target: StackTarget, out: Output): Promise<Set<string
     }
     return targets;
   } catch (error) {
-    out.note(`note: cannot list the rules of ${target.names.table} (${error instanceof Error ? error.message : String(error)}); not checking which accounts rules need`);
+    out.note(`note: cannot list the rules of ${target.names.table} (${errorMessage(error)}); not checking which accounts rules need`);
     return undefined;
   } finally {
     client.destroy();
@@ -315,8 +337,9 @@ function status(deps: OAuthDeps): Command {
     name: "oauth status",
     summary: "Show each Gmail account's token age and time to expiry, the retry queue and the token monitor",
     usage: `ses-mail oauth status [--account ADDRESS] [--json] ${STACK_USAGE}`,
-    options: { ...STACK_OPTIONS, account: { type: "string" }, json: { type: "boolean" } },
+    options: { account: { type: "string", value: "ADDRESS", description: "only this Gmail account", defaultsTo: "every authorized account" }, ...JSON_OPTION, ...STACK_OPTIONS },
     positionals: [0, 0],
+    examples: ["ses-mail oauth status --stack prod"],
     async run(context) {
       const { out, values } = context;
       const only = values.account === undefined ? undefined : accountArgument(values.account as string);
@@ -346,6 +369,7 @@ function status(deps: OAuthDeps): Command {
             ...(entry.problem ? { problem: entry.problem } : { expiresAt: entry.expiresAt ?? null, secondsLeft: entry.expiresAtEpoch == null ? null : Math.round(entry.expiresAtEpoch - nowSeconds), ...(entry.basis ? { expiryBasis: entry.basis } : {}) }),
             ...(perAccount ? { monitorSeconds: perAccount.seconds, monitorAt: perAccount.at.toISOString() } : {}),
             usedByRules: targets?.has(canonicalize(entry.account)) ?? false,
+            ...(entry.problem ? {} : { labelAccess: entry.scopes === undefined ? null : canManageLabels(entry.scopes) }),
           };
         });
         const known = new Set(metadata.map((entry) => entry.key));
@@ -375,6 +399,12 @@ function status(deps: OAuthDeps): Command {
             ];
           });
           for (const line of formatTable([["ACCOUNT", "TOKEN", "EXPIRY", "MONITOR"], ...rows])) out.line(line);
+        }
+        for (const entry of accounts.filter((account) => account.labelAccess !== undefined && account.labelAccess !== true)) {
+          out.line(
+            `${entry.account}: ${entry.labelAccess === null ? "authorized before ses-mail asked for label access" : "did not allow label access"}: ` +
+              `labels rules name (--label Receipts) are not applied to its mail until \`ses-mail oauth refresh --account ${entry.account} --stack ${target.env}\``,
+          );
         }
         for (const address of missing) {
           out.line(`${address}: a rule forwards here but it has no token; run ses-mail oauth refresh --account ${address} --stack ${target.env}`);

@@ -12,6 +12,7 @@ import {
   StartExecutionCommand,
   type HistoryEvent,
 } from "@aws-sdk/client-sfn";
+import type { Clock } from "../core/ports";
 import { UserError, type Output } from "./framework";
 import { aws, type StackTarget } from "./stack-target";
 
@@ -44,14 +45,14 @@ export interface FollowOptions {
   readonly pollIntervalMs: number;
   readonly timeoutMs: number;
   readonly sleep: (ms: number) => Promise<void>;
-  readonly now: () => number;
+  readonly now: Clock;
 }
 
 export const DEFAULT_FOLLOW: FollowOptions = {
   pollIntervalMs: REPLAY_POLL_INTERVAL_MS,
   timeoutMs: REPLAY_FOLLOW_TIMEOUT_MS,
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-  now: () => Date.now(),
+  now: () => new Date(),
 };
 
 /** Counts replayed messages by the state each one ended in. */
@@ -106,7 +107,7 @@ export async function replayRetryQueue(target: StackTarget, out: Output, reason:
   const client = new SFNClient(target.clientConfig("SFN"));
   try {
     const stateMachineArn = await findStateMachineArn(client, target, target.names.retryProcessor);
-    const startedAt = options.now();
+    const startedAt = options.now().getTime();
     const started = await aws(target, `the state machine ${target.names.retryProcessor}`, () =>
       client.send(
         new StartExecutionCommand({
@@ -124,7 +125,7 @@ export async function replayRetryQueue(target: StackTarget, out: Output, reason:
     for (;;) {
       const described = await aws(target, `the execution ${executionArn}`, () => client.send(new DescribeExecutionCommand({ executionArn })));
       const counts = countOutcomes(await readHistory(client, target, executionArn));
-      const seconds = Math.round((options.now() - startedAt) / 1000);
+      const seconds = Math.round((options.now().getTime() - startedAt) / 1000);
       const status = described.status ?? "RUNNING";
       const progress = describeCounts(counts);
       if (progress !== last) {
@@ -138,7 +139,7 @@ export async function replayRetryQueue(target: StackTarget, out: Output, reason:
           `the retry processor ended ${status}${why ? ` (${why})` : ""} after ${progress}; the messages not replayed stay in the retry queue for its hourly run. Execution: ${executionArn}`,
         );
       }
-      if (options.now() - startedAt >= options.timeoutMs) {
+      if (options.now().getTime() - startedAt >= options.timeoutMs) {
         throw new UserError(
           `the retry processor is still running after ${Math.round(options.timeoutMs / 60000)} min (${progress} so far); it carries on in AWS without this command. Watch it with \`ses-mail status --stack ${target.env}\` or in the Step Functions console: ${executionArn}`,
         );

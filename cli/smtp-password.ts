@@ -5,8 +5,9 @@
  */
 import * as readline from "node:readline/promises";
 import { Writable } from "node:stream";
+import { closestMatch } from "../config/suggest";
 import { smtpPasswordFromSecretKey } from "../core/smtp-password";
-import { UserError, type Command } from "./framework";
+import { JSON_OPTION, UserError, type Command } from "./framework";
 import { smtpHost } from "./smtp-users";
 import { resolveStack, STACK_OPTIONS } from "./stack-target";
 
@@ -16,6 +17,44 @@ const SECRET_KEY_LENGTH = 40;
 const ACCESS_KEY_ID = /^(AKIA|ASIA)[A-Z0-9]{16}$/;
 /** More than this on standard input is not a key; stop reading rather than buffer a file. */
 const MAX_INPUT_BYTES = 4096;
+
+/**
+ * Regions with an SES SMTP endpoint (`email-smtp.<region>.amazonaws.com`), from the "SMTP endpoints"
+ * table of the AWS General Reference page "Amazon Simple Email Service endpoints and quotas"
+ * (docs.aws.amazon.com/general/latest/gr/ses.html), as of 2026-12. An SMTP password is derived for one
+ * region and works only at that region's endpoint, so a region outside this list can never be used.
+ * A region SES adds later is refused until it is added here.
+ */
+export const SES_SMTP_REGIONS: readonly string[] = [
+  "us-east-1",
+  "us-east-2",
+  "us-west-1",
+  "us-west-2",
+  "ca-central-1",
+  "ca-west-1",
+  "sa-east-1",
+  "af-south-1",
+  "ap-south-1",
+  "ap-south-2",
+  "ap-northeast-1",
+  "ap-northeast-2",
+  "ap-northeast-3",
+  "ap-southeast-1",
+  "ap-southeast-2",
+  "ap-southeast-3",
+  "eu-central-1",
+  "eu-central-2",
+  "eu-west-1",
+  "eu-west-2",
+  "eu-west-3",
+  "eu-north-1",
+  "eu-south-1",
+  "il-central-1",
+  "me-central-1",
+  "me-south-1",
+  "us-gov-east-1",
+  "us-gov-west-1",
+];
 
 export interface SmtpPasswordDeps {
   /** The secret key as typed or piped (trailing newline allowed). */
@@ -50,14 +89,25 @@ function smtpPassword(deps: SmtpPasswordDeps): Command {
     name: "smtp-password",
     summary: "Print the SES SMTP password of an IAM secret access key read from standard input",
     usage: "ses-mail smtp-password (--region REGION | --stack NAME) [--json] < secret-key-file",
-    options: { ...STACK_OPTIONS, region: { type: "string" }, json: { type: "boolean" } },
+    options: {
+      region: { type: "string", value: "REGION", description: "the SES region whose SMTP endpoint the password is for (a password works only there)", defaultsTo: "the region of --stack" },
+      ...JSON_OPTION,
+      ...STACK_OPTIONS,
+    },
     positionals: [0, 0],
+    examples: ["ses-mail smtp-password --region eu-west-2 < secret-key.txt"],
     async run(context) {
       const { out, values } = context;
       let region = values.region as string | undefined;
       if (!region && values.stack) region = resolveStack(context).region;
       if (!region) throw new UserError("say which region the password is for: --region REGION (an SMTP password works only at that region's endpoint), or --stack NAME");
-      if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) throw new UserError(`--region: ${JSON.stringify(region)} is not an AWS region (for example eu-west-2)`);
+      if (!SES_SMTP_REGIONS.includes(region)) {
+        const suggestion = closestMatch(region, SES_SMTP_REGIONS);
+        throw new UserError(
+          `--region: SES has no SMTP endpoint in ${JSON.stringify(region)}${suggestion ? `; did you mean ${suggestion}?` : ""} ` +
+            `(a password works only at its region's endpoint; regions with one: ${SES_SMTP_REGIONS.join(", ")})`,
+        );
+      }
 
       const input = await deps.readSecret("IAM secret access key (not shown): ");
       const secret = input.replace(/\r?\n$/, "").trim();

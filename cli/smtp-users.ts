@@ -11,7 +11,7 @@ import { DecryptCommand, KMSClient } from "@aws-sdk/client-kms";
 import { SmtpUserAdmin } from "../adapters/aws/smtp-user-admin";
 import type { StoredItem } from "../core/ports";
 import { smtpCredentialsEncryptionContext, smtpUserItemSchema, SmtpUserStatus, validateAllowedFrom, validateSmtpUsername } from "../core/smtp-credentials";
-import { formatTable, UserError, type Command, type CommandContext, type Output } from "./framework";
+import { formatTable, UserError, type Command, type CommandContext, type Output, JSON_OPTION } from "./framework";
 import { aws, awsErrorName, resolveStack, STACK_OPTIONS, STACK_USAGE, type StackTarget } from "./stack-target";
 
 /**
@@ -161,13 +161,23 @@ function printCredentials(context: CommandContext, target: StackTarget, item: St
   context.out.line("These credentials are shown only now: store them in your application's secret store. To replace them: ses-mail smtp-user rotate " + username);
 }
 
+const ALLOW_FROM_OPTION = {
+  type: "string",
+  multiple: true,
+  value: "ADDRESS|*@DOMAIN",
+  description: "an address (or every address of a domain) the user may send as",
+} as const;
+const USERNAME_ARGUMENT = ["<username>", "a name for the application that sends (letters, digits, . _ -)"] as const;
+
 function create(deps: SmtpUserDeps): Command {
   return {
     name: "smtp-user create",
     summary: "Create an SMTP user that may send only as the given addresses; prints its SMTP credentials once",
     usage: `ses-mail smtp-user create <username> --allow-from ADDRESS|*@DOMAIN... [--json] ${STACK_USAGE}`,
-    options: { ...STACK_OPTIONS, "allow-from": { type: "string", multiple: true }, json: { type: "boolean" } },
+    options: { "allow-from": ALLOW_FROM_OPTION, ...JSON_OPTION, ...STACK_OPTIONS },
     positionals: [1, 1],
+    arguments: [USERNAME_ARGUMENT],
+    examples: ["ses-mail smtp-user create app --allow-from app@example.com --stack prod", "ses-mail smtp-user create shop --allow-from '*@shop.example.com' --stack prod"],
     async run(context) {
       const username = usernameArgument(context);
       const allowed = allowFrom(context, true)!;
@@ -191,8 +201,10 @@ function rotate(deps: SmtpUserDeps): Command {
     name: "smtp-user rotate",
     summary: "Replace an SMTP user's access key (or retry a failed one); prints the new credentials once",
     usage: `ses-mail smtp-user rotate <username> [--allow-from ADDRESS|*@DOMAIN...] [--json] ${STACK_USAGE}`,
-    options: { ...STACK_OPTIONS, "allow-from": { type: "string", multiple: true }, json: { type: "boolean" } },
+    options: { "allow-from": { ...ALLOW_FROM_OPTION, description: "replace the addresses it may send as", defaultsTo: "the ones it has" }, ...JSON_OPTION, ...STACK_OPTIONS },
     positionals: [1, 1],
+    arguments: [USERNAME_ARGUMENT],
+    examples: ["ses-mail smtp-user rotate app --stack prod"],
     async run(context) {
       const username = usernameArgument(context);
       const allowed = allowFrom(context, false);
@@ -222,8 +234,9 @@ function list(): Command {
     name: "smtp-user list",
     summary: "List SMTP users, their status and the addresses they may send as",
     usage: `ses-mail smtp-user list [--json] ${STACK_USAGE}`,
-    options: { ...STACK_OPTIONS, json: { type: "boolean" } },
+    options: { ...JSON_OPTION, ...STACK_OPTIONS },
     positionals: [0, 0],
+    examples: ["ses-mail smtp-user list --stack prod"],
     async run(context) {
       const session = open(context);
       try {
@@ -266,6 +279,8 @@ function remove(deps: SmtpUserDeps): Command {
     usage: `ses-mail smtp-user rm <username> ${STACK_USAGE}`,
     options: { ...STACK_OPTIONS },
     positionals: [1, 1],
+    arguments: [USERNAME_ARGUMENT],
+    examples: ["ses-mail smtp-user rm app --stack prod"],
     async run(context) {
       const username = usernameArgument(context);
       const session = open(context);

@@ -145,6 +145,8 @@ export interface TokenMetadata {
   readonly expiresAtEpoch?: number | null;
   /** Why it expires then (`expiry_basis`): Google's 7-day Testing limit, or the 6-month unused limit. */
   readonly basis?: string;
+  /** The scopes Google granted (`scopes`, recorded since labels by name); undefined for a token recorded before. */
+  readonly scopes?: readonly string[];
   /** Why the value cannot be read, when it cannot (placeholder, not JSON). */
   readonly problem?: string;
 }
@@ -176,6 +178,7 @@ export async function readTokenMetadata(ssm: SSMClient, target: StackTarget): Pr
           expiresAt: typeof json.expires_at === "string" ? json.expires_at : null,
           expiresAtEpoch: typeof json.expires_at_epoch === "number" ? json.expires_at_epoch : null,
           ...(typeof json.expiry_basis === "string" ? { basis: json.expiry_basis } : {}),
+          ...(Array.isArray(json.scopes) ? { scopes: json.scopes.filter((scope): scope is string => typeof scope === "string") } : {}),
         });
       } catch {
         found.push({ account: key, key, parameter: name, problem: "the metadata is not JSON" });

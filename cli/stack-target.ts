@@ -10,11 +10,12 @@
 import { loadStackConfig, loadStackConfigFile } from "../config/load";
 import type { StackConfig } from "../config/schema";
 import { stackNames, type StackNames } from "../components/naming";
+import { errorMessage } from "../core/errors";
 import { UserError, type CommandContext, type OptionSpec } from "./framework";
 
 export const STACK_OPTIONS: OptionSpec = {
-  stack: { type: "string" },
-  config: { type: "string" },
+  stack: { type: "string", value: "NAME", description: "the deployed stack to work on (reads Pulumi.NAME.yaml for its region and domains)" },
+  config: { type: "string", value: "FILE", description: "read the stack config from this file instead of Pulumi.NAME.yaml" },
 };
 export const STACK_USAGE = "--stack NAME [--config FILE]";
 
@@ -51,7 +52,7 @@ export function resolveStack(context: CommandContext): StackTarget {
   try {
     names = stackNames(config.environment);
   } catch (error) {
-    throw new UserError(error instanceof Error ? error.message : String(error), { cause: error });
+    throw new UserError(errorMessage(error), { cause: error });
   }
   return {
     env: config.environment,
@@ -89,7 +90,7 @@ const DENIED = /^(AccessDenied|AccessDeniedException|UnauthorizedOperation|Autho
  */
 export function explainAwsError(error: unknown, target: StackTarget, what: string): never {
   const name = awsErrorName(error) ?? "";
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (error instanceof UserError) throw error;
   if (name === "CredentialsProviderError" || /Could not load credentials/.test(message)) {
     throw new UserError("no AWS credentials: set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", { cause: error });

@@ -11,7 +11,7 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { deadLetterCount, journalSummary } from "../adapters/local/queue";
 import { deadLetterCommands, LOCAL_QUEUE_FOLDERS, LOCAL_QUEUE_ROLES, queueDir } from "../local/data-dir";
-import { formatTable, UserError, type Command, type CommandContext } from "./framework";
+import { formatTable, UserError, type Command, type CommandContext, JSON_OPTION } from "./framework";
 import {
   describeExpiry,
   describeMonitorValue,
@@ -70,8 +70,9 @@ function statusCommand(deps: StatusDeps): Command {
     name: "status",
     summary: "One screen: queue depths and oldest messages, dead-letter queues, alarms in ALARM, Gmail token countdown",
     usage: `ses-mail status [--json] (${STACK_USAGE} | ${LOCAL_DATA_USAGE})`,
-    options: { ...STACK_OPTIONS, ...LOCAL_DATA_OPTIONS, json: { type: "boolean" } },
+    options: { ...JSON_OPTION, ...STACK_OPTIONS, ...LOCAL_DATA_OPTIONS },
     positionals: [0, 0],
+    examples: ["ses-mail status --stack prod", "ses-mail status --local"],
     async run(context) {
       const { out, values } = context;
       const now = deps.now();

@@ -16,6 +16,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { SynthResult } from "../components/synth/run";
 import { stackFilePath } from "../config/load";
+import { exampleConfigProblems } from "../config/schema";
 import { formatTable, UserError, type Command, type CommandContext } from "./framework";
 
 const USAGE = "ses-mail synth --stack NAME [--config FILE] [--out DIR] [--active-rule-set NAME|none]";
@@ -31,6 +32,16 @@ async function runSynth(context: CommandContext): Promise<void> {
   const config = pulumiConfigFromStackFile(configFile);
   // Validate before starting the program, so a config mistake reads as one line naming the key.
   const stackConfig = stackConfigFromPulumiValues(config, stack);
+  // The shipped examples synthesize (that is what reviewers and tests look at), but would not deploy.
+  for (const problem of exampleConfigProblems(stackConfig)) context.out.note(`warning: \`pulumi up\` stops on this stack as it is: ${problem.message}`);
+  // What a deployment cannot do by itself: each Gmail account of a declared route needs its own consent.
+  const accounts = [...new Set(stackConfig.routes.flatMap((route) => route.actions.flatMap((action) => (action.type === "forward-to-gmail" ? [action.target] : []))))].sort();
+  if (accounts.length > 0) {
+    context.out.note(
+      `note: the declared routes forward to ${accounts.join(", ")}: after \`pulumi up\`, each needs a Gmail token or its mail waits in the retry queue ` +
+        `(ses-mail oauth refresh --account ${accounts[0]} --stack ${stack}, and so on; ses-mail oauth status --stack ${stack} shows which have one)`,
+    );
+  }
 
   const activeOption = context.values["active-rule-set"];
   const activeRuleSet = typeof activeOption === "string" ? (activeOption === "none" ? null : activeOption) : undefined;
@@ -134,12 +145,22 @@ export const SYNTH_COMMANDS: readonly Command[] = [
     summary: "Run the Pulumi program offline (mocked AWS) and show or write every resource it declares",
     usage: USAGE,
     options: {
-      stack: { type: "string" },
-      config: { type: "string" },
-      out: { type: "string" },
-      "active-rule-set": { type: "string" },
+      stack: { type: "string", value: "NAME", description: "the stack to synthesize: its name is the {env} of every resource, its Pulumi.NAME.yaml the config" },
+      config: { type: "string", value: "FILE", description: "read the config from this stack file instead of Pulumi.NAME.yaml" },
+      out: { type: "string", value: "DIR", description: "write resources.json, lambdas/<function>/ and pipeline.mmd there instead of printing a summary" },
+      "active-rule-set": {
+        type: "string",
+        value: "NAME|none",
+        description: "the receipt rule set the mocked region has active, to see what a deployment would do there",
+        defaultsTo: "the set ses-mail:joinExistingRuleSet names, else none",
+      },
     },
     positionals: [0, 0],
+    examples: [
+      "ses-mail synth --stack test",
+      "ses-mail synth --stack prod --out synth-out   # what a reviewer diffs",
+      "ses-mail synth --stack test --active-rule-set ses-ruleset-prod",
+    ],
     run: runSynth,
   },
 ];

@@ -16,12 +16,13 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { createStackFateReader } from "../adapters/aws/fate-reader";
 import { parseAddress } from "../core/addresses";
 import type { DecisionDetail } from "../core/decision";
+import { errorMessage } from "../core/errors";
 import type { FatePlace, FateReader, MessageFate } from "../core/fate";
 import type { Outcome, OutcomeError } from "../core/outcomes";
 import { ACTION_TYPES } from "../core/rules";
 import { dataDirOption } from "../local/data-dir";
 import { createLocalFateReader } from "../local/fate";
-import { formatTable, UserError, type Command, type CommandContext } from "./framework";
+import { formatTable, UserError, type Command, type CommandContext, JSON_OPTION } from "./framework";
 import { resolveStack, STACK_OPTIONS, STACK_USAGE } from "./stack-target";
 import { LOCAL_DATA_OPTIONS, LOCAL_DATA_USAGE, localDataDir } from "./target";
 
@@ -115,7 +116,10 @@ export function describeFateOutcome(outcome: Outcome): string {
     case "setup-notification":
       return "SES setup notification acknowledged: not mail";
     case "imported":
-      return `imported into ${outcome.account} as ${outcome.mailboxId} (${outcome.labels.join(", ") || "no labels"})${outcome.origin === "retry" ? ", from the retry queue" : ""}`;
+      return (
+        `imported into ${outcome.account} as ${outcome.mailboxId} (${outcome.labels.join(", ") || "no labels"})${outcome.origin === "retry" ? ", from the retry queue" : ""}` +
+        (outcome.unappliedLabels ?? []).map((entry) => `; without the label ${entry.label}: ${entry.reason}`).join("")
+      );
     case "already-imported":
       return `already in ${outcome.account} as ${outcome.mailboxId} (imported ${outcome.importedAt}): not imported again`;
     case "possible-duplicate":
@@ -209,8 +213,16 @@ function traceCommand(deps: TraceDeps): Command {
     name: "trace",
     summary: "What happened to a message and where it is now: its decision, each outcome with its time, its mailbox, bounce or dead letter",
     usage: `ses-mail trace (MESSAGE_ID | --recipient ADDRESS [--since ${DEFAULT_SINCE}]) [--json] (${STACK_USAGE} | ${LOCAL_DATA_USAGE})`,
-    options: { ...STACK_OPTIONS, ...LOCAL_DATA_OPTIONS, recipient: { type: "string" }, since: { type: "string" }, json: { type: "boolean" } },
+    options: {
+      recipient: { type: "string", value: "ADDRESS", description: "instead of a message id: the messages sent to this address, newest first" },
+      since: { type: "string", value: "AGE|TIME", description: "with --recipient: how far back to look (30m, 24h, 7d, or an ISO 8601 time)", defaultsTo: DEFAULT_SINCE },
+      ...JSON_OPTION,
+      ...STACK_OPTIONS,
+      ...LOCAL_DATA_OPTIONS,
+    },
     positionals: [0, 1],
+    arguments: [["MESSAGE_ID", "the SES message id: in the 250 reply, local mode's console line, or a dead letter"]],
+    examples: ["ses-mail trace 00mx59hqmwr6mtc5p6g0125meqdwo22hfr568iea --local", "ses-mail trace --recipient you@example.com --since 24h --stack prod"],
     async run(context) {
       const { out, values, positionals } = context;
       const recipient = values.recipient as string | undefined;
@@ -231,7 +243,7 @@ function traceCommand(deps: TraceDeps): Command {
       try {
         address = parseAddress(recipient!).address;
       } catch (error) {
-        throw new UserError(`--recipient: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+        throw new UserError(`--recipient: ${errorMessage(error)}`, { cause: error });
       }
       const since = parseSince((values.since as string | undefined) ?? DEFAULT_SINCE, deps.now());
       const fates = await target.reader.byRecipient(address, since);

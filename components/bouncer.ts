@@ -7,10 +7,11 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackContext } from "./context";
-import { SesMailFunction, type LambdaCode } from "./lambda-function";
+import type { LambdaCode, SesMailFunction } from "./lambda-function";
 import { FunctionKey } from "./naming";
 import { bouncerStatements } from "./policies";
-import { QueueWithDeadLetter, visibilityForFunction } from "./queue";
+import { visibilityForFunction, type QueueWithDeadLetter } from "./queue";
+import { createQueueConsumer } from "./queue-consumer";
 
 /** What the bouncer's environment is built from (handlers/bouncer.ts `BouncerEnvironment`). */
 export interface BouncerStageEnvironment {
@@ -69,60 +70,48 @@ export class Bouncer extends pulumi.ComponentResource {
   constructor(name: string, args: BouncerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ses-mail:bounce:Bouncer", name, {}, opts);
     const { stack } = args;
-    const parent = { parent: this };
 
-    const visibilityTimeoutSeconds = visibilityForFunction(BOUNCER_TIMEOUT_SECONDS);
-    this.queues = new QueueWithDeadLetter(
-      `${name}-queue`,
+    const code = args.code;
+    const consumer = createQueueConsumer(
+      name,
       {
+        stack,
         queueName: stack.names.bouncerQueue,
         deadLetterQueueName: stack.names.bouncerDeadLetterQueue,
-        visibilityTimeoutSeconds,
-        maxReceiveCount: bouncerMaxReceiveCount(visibilityTimeoutSeconds),
+        timeoutSeconds: BOUNCER_TIMEOUT_SECONDS,
+        maxReceiveCount: bouncerMaxReceiveCount(visibilityForFunction(BOUNCER_TIMEOUT_SECONDS)),
+        ...(code
+          ? {
+              consumer: {
+                key: FunctionKey.Bouncer,
+                description: "Sends RFC 3464 bounce reports for refused recipients",
+                factory: code.factory,
+                packages: code.packages ?? BOUNCER_PACKAGES,
+                memorySize: BOUNCER_MEMORY_MB,
+                environment: args.table.name.apply((routingTable) => code.environmentVariables({ routingTable })),
+                statements: (queueArn) =>
+                  pulumi.all([stack.aws, args.bucket.arn, args.table.arn, queueArn]).apply(([ctx, bucketArn, tableArn, queueArn]) =>
+                    bouncerStatements(ctx, {
+                      bucketArn,
+                      keyPrefix: args.keyPrefix,
+                      tableArn,
+                      queueArn,
+                      domains: args.domains,
+                      throttleKeyPrefix: BOUNCE_THROTTLE_KEY_PREFIX,
+                      messageKeyPrefix: MESSAGE_PROGRESS_KEY_PREFIX,
+                    }),
+                  ),
+                batchSize: BOUNCER_BATCH_SIZE,
+                maxConcurrency: BOUNCER_MAX_CONCURRENCY,
+              },
+            }
+          : {}),
       },
-      parent,
+      this,
     );
-
-    if (args.code) {
-      const code = args.code;
-      this.function = new SesMailFunction(
-        `${name}-function`,
-        {
-          stack,
-          key: FunctionKey.Bouncer,
-          description: "Sends RFC 3464 bounce reports for refused recipients",
-          factory: code.factory,
-          packages: code.packages ?? BOUNCER_PACKAGES,
-          memorySize: BOUNCER_MEMORY_MB,
-          timeout: BOUNCER_TIMEOUT_SECONDS,
-          environment: args.table.name.apply((routingTable) => code.environmentVariables({ routingTable })),
-          statements: pulumi.all([stack.aws, args.bucket.arn, args.table.arn, this.queues.queue.arn]).apply(([ctx, bucketArn, tableArn, queueArn]) =>
-            bouncerStatements(ctx, {
-              bucketArn,
-              keyPrefix: args.keyPrefix,
-              tableArn,
-              queueArn,
-              domains: args.domains,
-              throttleKeyPrefix: BOUNCE_THROTTLE_KEY_PREFIX,
-              messageKeyPrefix: MESSAGE_PROGRESS_KEY_PREFIX,
-            }),
-          ),
-        },
-        parent,
-      );
-      this.eventSourceMapping = new aws.lambda.EventSourceMapping(
-        `${name}-trigger`,
-        {
-          eventSourceArn: this.queues.queue.arn,
-          functionName: this.function.arn,
-          batchSize: BOUNCER_BATCH_SIZE,
-          maximumBatchingWindowInSeconds: 0,
-          functionResponseTypes: ["ReportBatchItemFailures"],
-          scalingConfig: { maximumConcurrency: BOUNCER_MAX_CONCURRENCY },
-        },
-        parent,
-      );
-    }
+    this.queues = consumer.queues;
+    this.function = consumer.function;
+    this.eventSourceMapping = consumer.eventSourceMapping;
 
     this.registerOutputs({ queueUrl: this.queues.queue.url, functionArn: this.function?.arn });
   }

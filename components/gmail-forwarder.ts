@@ -10,10 +10,11 @@ import * as pulumi from "@pulumi/pulumi";
 import type { DeclaredRoute } from "../config/schema";
 import { accountParameterKey, oauthClientParameter, PARAMETER_PLACEHOLDER, refreshTokenParameter, refreshTokenPrefix, tokenMetadataParameter } from "../core/parameters";
 import type { StackContext } from "./context";
-import { SesMailFunction, type LambdaCode } from "./lambda-function";
+import type { LambdaCode, SesMailFunction } from "./lambda-function";
 import { FunctionKey } from "./naming";
 import { gmailForwarderStatements } from "./policies";
-import { MAX_RETENTION_SECONDS, QueueWithDeadLetter, visibilityForFunction } from "./queue";
+import { MAX_RETENTION_SECONDS, QueueWithDeadLetter } from "./queue";
+import { createQueueConsumer } from "./queue-consumer";
 
 /** What the forwarder's environment is built from (handlers/gmail-forwarder.ts `GmailForwarderEnvironment`). */
 export interface GmailForwarderStageEnvironment {
@@ -79,15 +80,6 @@ export class GmailForwarder extends pulumi.ComponentResource {
     const { stack } = args;
     const parent = { parent: this };
 
-    this.queues = new QueueWithDeadLetter(
-      `${name}-queue`,
-      {
-        queueName: stack.names.gmailQueue,
-        deadLetterQueueName: stack.names.gmailDeadLetterQueue,
-        visibilityTimeoutSeconds: visibilityForFunction(GMAIL_FORWARDER_TIMEOUT_SECONDS),
-      },
-      parent,
-    );
     this.retry = new QueueWithDeadLetter(
       `${name}-retry`,
       {
@@ -133,52 +125,50 @@ export class GmailForwarder extends pulumi.ComponentResource {
       }),
     ];
 
-    if (args.code) {
-      const code = args.code;
-      this.function = new SesMailFunction(
-        `${name}-function`,
-        {
-          stack,
-          key: FunctionKey.GmailForwarder,
-          description: "Imports routed messages into Gmail (users.messages.import)",
-          factory: code.factory,
-          packages: code.packages ?? GMAIL_FORWARDER_PACKAGES,
-          memorySize: GMAIL_FORWARDER_MEMORY_MB,
-          timeout: GMAIL_FORWARDER_TIMEOUT_SECONDS,
-          environment: pulumi
-            .all([args.table.name, this.retry.queue.url])
-            .apply(([routingTable, retryQueueUrl]) => code.environmentVariables({ environment: stack.env, routingTable, retryQueueUrl })),
-          statements: pulumi
-            .all([stack.aws, args.bucket.arn, args.table.arn, this.retry.queue.arn, this.queues.queue.arn])
-            .apply(([ctx, bucketArn, tableArn, retryQueueArn, queueArn]) =>
-              gmailForwarderStatements(ctx, {
-                bucketArn,
-                keyPrefix: args.keyPrefix,
-                tableArn,
-                retryQueueArn,
-                queueArn,
-                oauthClientParameter: oauthClientParameter(stack.env),
-                refreshTokenPrefix: refreshTokenPrefix(stack.env),
-                idempotencyPartition: FORWARDER_IDEMPOTENCY_PARTITION,
-                messageKeyPrefix: MESSAGE_PROGRESS_KEY_PREFIX,
-              }),
-            ),
-        },
-        parent,
-      );
-      this.eventSourceMapping = new aws.lambda.EventSourceMapping(
-        `${name}-trigger`,
-        {
-          eventSourceArn: this.queues.queue.arn,
-          functionName: this.function.arn,
-          batchSize: GMAIL_FORWARDER_BATCH_SIZE,
-          maximumBatchingWindowInSeconds: 0,
-          functionResponseTypes: ["ReportBatchItemFailures"],
-          scalingConfig: { maximumConcurrency: GMAIL_FORWARDER_MAX_CONCURRENCY },
-        },
-        parent,
-      );
-    }
+    const code = args.code;
+    const consumer = createQueueConsumer(
+      name,
+      {
+        stack,
+        queueName: stack.names.gmailQueue,
+        deadLetterQueueName: stack.names.gmailDeadLetterQueue,
+        timeoutSeconds: GMAIL_FORWARDER_TIMEOUT_SECONDS,
+        ...(code
+          ? {
+              consumer: {
+                key: FunctionKey.GmailForwarder,
+                description: "Imports routed messages into Gmail (users.messages.import)",
+                factory: code.factory,
+                packages: code.packages ?? GMAIL_FORWARDER_PACKAGES,
+                memorySize: GMAIL_FORWARDER_MEMORY_MB,
+                environment: pulumi
+                  .all([args.table.name, this.retry.queue.url])
+                  .apply(([routingTable, retryQueueUrl]) => code.environmentVariables({ environment: stack.env, routingTable, retryQueueUrl })),
+                statements: (queueArn) =>
+                  pulumi.all([stack.aws, args.bucket.arn, args.table.arn, this.retry.queue.arn, queueArn]).apply(([ctx, bucketArn, tableArn, retryQueueArn, queueArn]) =>
+                    gmailForwarderStatements(ctx, {
+                      bucketArn,
+                      keyPrefix: args.keyPrefix,
+                      tableArn,
+                      retryQueueArn,
+                      queueArn,
+                      oauthClientParameter: oauthClientParameter(stack.env),
+                      refreshTokenPrefix: refreshTokenPrefix(stack.env),
+                      idempotencyPartition: FORWARDER_IDEMPOTENCY_PARTITION,
+                      messageKeyPrefix: MESSAGE_PROGRESS_KEY_PREFIX,
+                    }),
+                  ),
+                batchSize: GMAIL_FORWARDER_BATCH_SIZE,
+                maxConcurrency: GMAIL_FORWARDER_MAX_CONCURRENCY,
+              },
+            }
+          : {}),
+      },
+      this,
+    );
+    this.queues = consumer.queues;
+    this.function = consumer.function;
+    this.eventSourceMapping = consumer.eventSourceMapping;
 
     this.registerOutputs({ queueUrl: this.queues.queue.url, retryQueueUrl: this.retry.queue.url, functionArn: this.function?.arn });
   }

@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
+import { errorMessage } from "../core/errors";
 import { CONFIG_NAMESPACE, ConfigError, parseStackConfig, type StackConfig } from "./schema";
 
 /** The folder holding Pulumi.yaml and the stack files that ship with ses-mail. */
@@ -32,7 +33,7 @@ export function configValuesFromYaml(text: string, file: string): { values: Reco
   try {
     document = parseYaml(text);
   } catch (error) {
-    throw new ConfigError("(file)", `${file} is not valid YAML: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ConfigError("(file)", `${file} is not valid YAML: ${errorMessage(error)}`);
   }
   const config = (document as { config?: unknown } | null)?.config ?? {};
   if (typeof config !== "object" || config === null || Array.isArray(config)) {
@@ -61,7 +62,7 @@ export function readStackFile(file: string): { values: Record<string, unknown>; 
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (error) {
-    throw new ConfigError("(file)", `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ConfigError("(file)", `cannot read ${file}: ${errorMessage(error)}`);
   }
   return configValuesFromYaml(text, file);
 }

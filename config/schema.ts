@@ -5,11 +5,12 @@
  */
 import { z } from "zod";
 import { canonicalize, domainProblem, isAddress } from "../core/addresses";
-import { ErrorCode, SesMailError } from "../core/errors";
+import { ErrorCode, errorMessage, SesMailError } from "../core/errors";
 import { MAX_DESCRIPTION_CHARS } from "../core/limits";
 import { describeLongestReference, MIN_EMAIL_RETENTION_DAYS } from "../core/retention";
 import { parsePattern, ruleActionsSchema, type DefaultAction, type RuleAction } from "../core/rules";
 import { verdictPolicySchema, type VerdictPolicy } from "../core/verdicts";
+import { closestMatch } from "./suggest";
 
 /** The Pulumi project name, hence the config namespace: keys are `ses-mail:<key>`. */
 export const CONFIG_NAMESPACE = "ses-mail";
@@ -142,7 +143,7 @@ function keySchemas() {
         try {
           return parsePattern(text).pattern;
         } catch (error) {
-          ctx.addIssue({ code: "custom", message: error instanceof Error ? error.message : String(error) });
+          ctx.addIssue({ code: "custom", message: errorMessage(error) });
           return z.NEVER;
         }
       }),
@@ -226,9 +227,16 @@ function deploymentKeySchemas(domain: z.ZodType<string>) {
   };
 }
 
+/** The domain part of a route's recipient pattern; undefined for `*`. */
+export function patternDomain(pattern: string): string | undefined {
+  const at = pattern.lastIndexOf("@");
+  return at === -1 ? undefined : pattern.slice(at + 1);
+}
+
 /** Checks across keys; returns the key and problem of the first violation. */
 function crossKeyProblem(config: {
   domains: readonly string[];
+  routes: readonly DeclaredRoute[];
   adoptIdentities: readonly string[];
   adoptRuleSet: boolean;
   joinExistingRuleSet?: string;
@@ -236,6 +244,17 @@ function crossKeyProblem(config: {
 }): [string, string] | undefined {
   const stray = config.adoptIdentities.find((domain) => !config.domains.includes(domain));
   if (stray) return ["adoptIdentities", `${stray} is not one of ses-mail:domains`];
+  // A route for a domain the stack does not receive can never match: SES refuses that mail at RCPT.
+  for (const [index, route] of config.routes.entries()) {
+    const domain = patternDomain(route.recipient);
+    if (domain !== undefined && !config.domains.includes(domain)) {
+      return [
+        "routes",
+        `route ${index + 1} (${route.recipient}) is for ${domain}, which is not one of ses-mail:domains (${config.domains.join(", ")}): ` +
+          `SES refuses mail for it, so the route could never match. Add ${domain} to ses-mail:domains, or remove the route`,
+      ];
+    }
+  }
   if (config.joinExistingRuleSet && config.replaceActiveRuleSet) {
     return ["replaceActiveRuleSet", "a stack either joins an active rule set (joinExistingRuleSet) or replaces it with its own, not both"];
   }
@@ -263,17 +282,26 @@ export function parseStackConfig(
       `stack name ${JSON.stringify(environment)} must be lower-case letters, digits and -, at most 31 characters (it is part of every resource name)`,
     );
   }
+  // An unknown key first: a typo (`domain`) would otherwise surface as the real key missing.
+  const unknownKey = Object.keys(values).find((key) => !(CONFIG_KEYS as readonly string[]).includes(key));
+  if (unknownKey !== undefined) {
+    const suggestion = closestMatch(unknownKey, CONFIG_KEYS);
+    throw new ConfigError(
+      unknownKey,
+      suggestion
+        ? `unknown key; did you mean ${CONFIG_NAMESPACE}:${suggestion}?`
+        : `unknown key (known keys: ${CONFIG_KEYS.join(", ")}; docs/DEPLOY.md, "Configuration keys")`,
+    );
+  }
+  if (values.domains === undefined) {
+    throw new ConfigError("domains", "is required: the domains SES receives mail for, e.g. `pulumi config set --path 'ses-mail:domains[0]' mail.example.net`");
+  }
   const result = z.object(keySchemas()).strict().safeParse(values);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    // An unknown top-level key is named itself; one inside a structured key names that key.
-    if (issue.code === "unrecognized_keys" && issue.path.length === 0) {
-      throw new ConfigError(issue.keys[0] ?? "?", `unknown key (known keys: ${CONFIG_KEYS.join(", ")})`);
-    }
     const key = String(issue.path[0] ?? "?");
     const where = issue.path.length > 1 ? ` at ${issue.path.slice(1).join(".")}` : "";
-    const missing = values[key] === undefined ? " (required)" : "";
-    throw new ConfigError(key, `${issue.message}${where}${missing}`);
+    throw new ConfigError(key, `${issue.message}${where}`);
   }
   const config = result.data;
   const problem = crossKeyProblem(config);
@@ -298,4 +326,49 @@ export function parseStackConfig(
     logExecutionData: config.logExecutionData,
     ...(config.mtaSts ? { mtaSts: config.mtaSts } : {}),
   };
+}
+
+/**
+ * Domains reserved for documentation and testing (RFC 2606, RFC 6761): `example.com`, `example.net`,
+ * `example.org` and their subdomains, and the `.example`, `.test`, `.invalid` and `.localhost` top-level
+ * domains. Nobody can receive mail for them, so a stack that lists one was copied from an example.
+ */
+const RESERVED_DOMAINS: readonly string[] = ["example.com", "example.net", "example.org"];
+const RESERVED_TOP_LEVEL_DOMAINS: readonly string[] = ["example", "test", "invalid", "localhost"];
+
+/** Whether a domain is one of those reserved for examples (RFC 2606, RFC 6761). */
+export function isReservedExampleDomain(domain: string): boolean {
+  const name = canonicalize(domain).replace(/\.$/, "");
+  if (RESERVED_DOMAINS.some((reserved) => name === reserved || name.endsWith(`.${reserved}`))) return true;
+  return RESERVED_TOP_LEVEL_DOMAINS.includes(name.slice(name.lastIndexOf(".") + 1));
+}
+
+/**
+ * What keeps a stack from being deployed as shipped: domains, forward targets of declared routes and the
+ * alarm address at domains reserved for examples. `pulumi up` (and `pulumi preview`) refuse them; the offline synth and tests, which run
+ * the shipped example stacks under mocks, only warn (config/pulumi.ts).
+ */
+export function exampleConfigProblems(config: StackConfig): ConfigError[] {
+  const problems: ConfigError[] = [];
+  const domains = config.domains.filter(isReservedExampleDomain);
+  if (domains.length > 0) {
+    problems.push(
+      new ConfigError(
+        "domains",
+        `${domains.join(", ")} ${domains.length === 1 ? "is" : "are"} reserved for examples (RFC 2606): nobody can receive mail there. ` +
+          `This is the shipped example stack: set your own domains first (docs/DEPLOY.md, "Deploy a first stack")`,
+      ),
+    );
+  }
+  for (const [index, route] of config.routes.entries()) {
+    const target = route.actions.find((action) => action.type === "forward-to-gmail" && isReservedExampleDomain(action.target.slice(action.target.lastIndexOf("@") + 1)));
+    if (target?.type === "forward-to-gmail") {
+      problems.push(new ConfigError("routes", `route ${index + 1} (${route.recipient}) forwards to ${target.target}, at a domain reserved for examples: it cannot be a Gmail mailbox`));
+    }
+  }
+  const alarmDomain = config.alarmEmail ? config.alarmEmail.slice(config.alarmEmail.lastIndexOf("@") + 1) : undefined;
+  if (alarmDomain !== undefined && isReservedExampleDomain(alarmDomain)) {
+    problems.push(new ConfigError("alarmEmail", `${config.alarmEmail} is at a domain reserved for examples: alarms would go nowhere. Set an address you read`));
+  }
+  return problems;
 }

@@ -245,3 +245,26 @@ export class CredentialProvisioningError extends SesMailError {
     this.name = "CredentialProvisioningError";
   }
 }
+
+/** A Lambda function's environment (set by its component) that does not parse: it fails at cold start, naming each variable. */
+export class InvalidEnvironmentError extends SesMailError {
+  constructor(message: string) {
+    super(ErrorCode.InvalidConfig, message);
+    this.name = "InvalidEnvironmentError";
+  }
+}
+
+/** Any thrown value as an Error (a thrown string or object becomes one), so it can be logged with a stack or kept as a cause. */
+export function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Any thrown value as `Name: message` (an AWS SDK error's name is the service's error code), for an error that wraps it. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** The message of any thrown value, for text a person reads. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,8 +1,10 @@
 /**
  * The header block of a raw message, read as bytes: only as far as the blank line that ends it (and
- * never further than HEADER_SCAN_MAX_BYTES), so a bounce for a 40 MB message reads a few kilobytes.
- * Fields are unfolded for matching (`Auto-Submitted`, `Precedence`, `Message-ID`); the bytes are kept
- * as they were for quoting.
+ * never further than a limit the caller names), so a bounce for a 40 MB message reads a few kilobytes.
+ * Fields are unfolded for matching (`Auto-Submitted`, `Precedence`, `Message-ID`, local mode's SES
+ * notification headers); the bytes are kept as they were for quoting. The one header parser of
+ * ses-mail: the bouncer reads a stored message with it, local mode's intake the message it received.
+ * Tolerant: bare LF, NUL, 8-bit and invalid UTF-8 never throw.
  */
 
 export interface HeaderBlock {
@@ -15,7 +17,7 @@ export interface HeaderBlock {
 export interface HeaderField {
   /** As written, without the colon (case preserved). */
   readonly name: string;
-  /** Unfolded: line breaks removed, surrounding whitespace trimmed. Decoded as UTF-8 for matching only. */
+  /** Unfolded: line breaks removed, surrounding whitespace trimmed. Decoded as UTF-8 (invalid bytes become U+FFFD); MIME encoded-words kept as sent. */
   readonly value: string;
 }
 
@@ -28,6 +30,18 @@ function endOfHeaders(buffer: Buffer, from: number): number {
     if (next === 0x0d && buffer[i + 2] === 0x0a) return i + 1;
   }
   return -1;
+}
+
+/**
+ * The header block at the start of `head` (the first bytes of a message), looked for within `maxBytes`:
+ * complete when the blank line that ends it is there, otherwise the first `maxBytes` (or all of `head`).
+ */
+export function headerBlockOf(head: Buffer, maxBytes: number): HeaderBlock {
+  if (head[0] === 0x0a || (head[0] === 0x0d && head[1] === 0x0a)) return { bytes: Buffer.alloc(0), complete: true };
+  // Only as far as a blank line ending within maxBytes could reach.
+  const end = endOfHeaders(head.subarray(0, maxBytes + 2), 0);
+  if (end !== -1 && end <= maxBytes) return { bytes: head.subarray(0, end), complete: true };
+  return { bytes: head.subarray(0, maxBytes), complete: false };
 }
 
 /** Reads a stream's header block and then stops reading (the caller destroys the stream). */
@@ -48,8 +62,7 @@ export async function readHeaderBlock(stream: NodeJS.ReadableStream, maxBytes: n
     scanned = buffer.length;
     if (length >= maxBytes) break;
   }
-  const buffer = Buffer.concat(chunks).subarray(0, maxBytes);
-  return { bytes: buffer, complete: false };
+  return headerBlockOf(Buffer.concat(chunks), maxBytes);
 }
 
 /** Splits a header block into fields; lines that are neither a field nor a continuation are skipped. */

@@ -13,7 +13,8 @@
  */
 import type { SuppressionReason } from "./backscatter";
 import type { DecisionDetail } from "./decision";
-import { SesMailError } from "./errors";
+import { errorMessage, SesMailError } from "./errors";
+import type { UnappliedLabel } from "./labels";
 
 /** The pipeline stage that reports an outcome: the Powertools service name of its function. */
 export const OUTCOME_STAGES = ["router", "gmail-forwarder", "bouncer", "pipeline"] as const;
@@ -36,7 +37,7 @@ export function outcomeError(error: unknown): OutcomeError {
     return { code: codes.length === 1 ? codes[0]! : UNEXPECTED_ERROR_CODE, message: parts.map((part) => part.message).join("; ") };
   }
   if (error instanceof SesMailError) return { code: error.code, message: error.message };
-  return { code: UNEXPECTED_ERROR_CODE, message: error instanceof Error ? error.message : String(error) };
+  return { code: UNEXPECTED_ERROR_CODE, message: errorMessage(error) };
 }
 
 /** Every message outcome names the SES message id and when it happened (ISO 8601). */
@@ -71,6 +72,8 @@ export interface ImportedOutcome extends MessageOutcomeBase {
   readonly recipients: readonly string[];
   /** Whether the delivery came from the handler queue or from the retry queue. */
   readonly origin: "event" | "retry";
+  /** Labels the rule asked for that could not be applied (core/labels.ts): the message was imported without them. */
+  readonly unappliedLabels?: readonly UnappliedLabel[];
 }
 
 /** A redelivered record found its import already done: nothing was imported again. */
@@ -263,7 +266,7 @@ export const OUTCOME_METRICS = {
   stored: { stages: ["router"], names: ["Stored"] },
   dropped: { stages: ["router"], names: ["Dropped", "PolicyDropped"] },
   "routing-failed": { stages: ["router"], names: [] },
-  imported: { stages: ["gmail-forwarder"], names: ["GmailImported", "GmailImportedBytes"] },
+  imported: { stages: ["gmail-forwarder"], names: ["GmailImported", "GmailImportedBytes", "GmailLabelsNotApplied"] },
   "already-imported": { stages: ["gmail-forwarder"], names: ["GmailImportReplayed"] },
   "possible-duplicate": { stages: ["gmail-forwarder"], names: ["GmailPossibleDuplicate"] },
   parked: { stages: ["gmail-forwarder"], names: ["GmailRetryQueued", "GmailParkedAgeSeconds"] },
@@ -376,10 +379,11 @@ export function describeOutcome(outcome: Outcome): OutcomeDescription {
         attributes: { kind, messageId: outcome.messageId, code: outcome.error.code, error: outcome.error.message },
         metrics: [count(`${OUTCOME_METRIC_PREFIXES.routingError}${outcome.error.code}`)],
       };
-    case "imported":
+    case "imported": {
+      const unapplied = outcome.unappliedLabels ?? [];
       return {
-        level: "info",
-        message: "imported into the mailbox",
+        level: unapplied.length > 0 ? "warn" : "info",
+        message: unapplied.length > 0 ? "imported into the mailbox without some of its labels" : "imported into the mailbox",
         attributes: {
           kind,
           messageId: outcome.messageId,
@@ -389,9 +393,15 @@ export function describeOutcome(outcome: Outcome): OutcomeDescription {
           bytes: outcome.bytes,
           recipients: outcome.recipients,
           origin: outcome.origin,
+          ...(unapplied.length > 0 ? { unappliedLabels: unapplied } : {}),
         },
-        metrics: [count("GmailImported"), { name: "GmailImportedBytes", unit: "Bytes", value: outcome.bytes }],
+        metrics: [
+          count("GmailImported"),
+          { name: "GmailImportedBytes", unit: "Bytes", value: outcome.bytes },
+          ...(unapplied.length > 0 ? [count("GmailLabelsNotApplied", unapplied.length)] : []),
+        ],
       };
+    }
     case "already-imported":
       return {
         level: "info",

@@ -9,6 +9,14 @@ import type { Outcome } from "./outcomes";
 /** A stored item, unmarshalled into plain values. */
 export type StoredItem = Readonly<Record<string, unknown>>;
 
+/**
+ * The clock every option that asks for the time takes (`now?: Clock`). A Date rather than epoch
+ * milliseconds: almost every reader wants an instant it can print (`toISOString()` for outcomes and
+ * records, RFC 5322 dates) or compare, a bare number does not say whether it counts seconds or
+ * milliseconds, and tests pin the clock with the same `new Date("…")` they assert on.
+ */
+export type Clock = () => Date;
+
 /** Reads rules for the router. */
 export interface RuleReader {
   /**
@@ -41,6 +49,12 @@ export interface MessageLocation {
 export interface StoredMessage {
   readonly body: NodeJS.ReadableStream;
   readonly size: number;
+}
+
+/** Ends a stored message's body that will not be read (further), so its socket or file handle is released. */
+export function discardBody(body: NodeJS.ReadableStream): void {
+  const stream = body as NodeJS.ReadableStream & { destroy?: () => void; destroyed?: boolean };
+  if (typeof stream.destroy === "function" && !stream.destroyed) stream.destroy();
 }
 
 /** The raw messages SES stored (S3 in AWS; files in local mode). */
@@ -155,4 +169,46 @@ export interface SecretStore {
  */
 export interface OutcomeSink {
   record(outcome: Outcome): void;
+}
+
+/*
+ * The SMTP credential manager's ports: IAM identities, KMS encryption and the SMTP user items
+ * (adapters/aws/smtp-identities.ts implements them).
+ */
+
+/** The IAM users behind SMTP users. Deletes treat "already gone" as success. */
+export interface SmtpIdentities {
+  /**
+   * Creates the user with the permissions boundary (a managed policy ARN) that caps what any of its
+   * policies can grant; an existing user of that name is returned as is (`existed`).
+   */
+  createUser(userName: string, permissionsBoundary: string): Promise<{ arn: string; existed: boolean }>;
+  /** Sets the user's permissions boundary (users created before boundaries were required get one this way). */
+  putPermissionsBoundary(userName: string, permissionsBoundary: string): Promise<void>;
+  /** The current document of an inline policy, or undefined. */
+  getUserPolicy(userName: string, policyName: string): Promise<string | undefined>;
+  putUserPolicy(userName: string, policyName: string, document: string): Promise<void>;
+  deleteUserPolicy(userName: string, policyName: string): Promise<void>;
+  listUserPolicies(userName: string): Promise<string[]>;
+  createAccessKey(userName: string): Promise<{ accessKeyId: string; secretAccessKey: string }>;
+  /** Access key ids of the user; empty when the user does not exist. */
+  listAccessKeys(userName: string): Promise<string[]>;
+  deleteAccessKey(userName: string, accessKeyId: string): Promise<void>;
+  deleteUser(userName: string): Promise<void>;
+}
+
+/** Encrypts SMTP credentials (KMS in AWS). */
+export interface CredentialEncryptor {
+  /** Encrypts under the context; returns the ciphertext, base64. */
+  encrypt(plaintext: string, context: Record<string, string>): Promise<string>;
+}
+
+/** The SMTP user items of the routing table, as the credential manager reads and settles them. */
+export interface SmtpUserTable {
+  /** The current item (consistent read), or undefined. */
+  get(username: string): Promise<StoredItem | undefined>;
+  /** Sets `status = active` and the given attributes, only if the item is still `pending`; false otherwise. */
+  activate(username: string, attributes: Readonly<Record<string, string>>): Promise<boolean>;
+  /** Sets `status = failed` with the error, only if the item is still `pending`; false otherwise. */
+  markFailed(username: string, error: string, at: string): Promise<boolean>;
 }

@@ -7,7 +7,8 @@
  */
 import { z } from "zod";
 import { canonicalize, domainProblem, isAddress, parseAddress } from "./addresses";
-import { InvalidPatternError, InvalidRuleError } from "./errors";
+import { errorMessage, InvalidPatternError, InvalidRuleError } from "./errors";
+import { labelProblem } from "./labels";
 import { MAX_ACTIONS_PER_RULE, MAX_DESCRIPTION_CHARS, MAX_LABELS_PER_TARGET } from "./limits";
 import { EntityType, MANAGED_BY_ATTRIBUTE, ROUTE_KEY_PREFIX, ROUTE_SORT_KEY, type RuleManager } from "./table";
 
@@ -72,16 +73,13 @@ export function parsePattern(input: string): ParsedPattern {
   try {
     return { pattern: parseAddress(text).address, kind: "address" };
   } catch (error) {
-    throw new InvalidPatternError(input, error instanceof Error ? error.message : String(error));
+    throw new InvalidPatternError(input, errorMessage(error));
   }
 }
 
 export function routeKey(pattern: string): { PK: string; SK: string } {
   return { PK: `${ROUTE_KEY_PREFIX}${pattern}`, SK: ROUTE_SORT_KEY };
 }
-
-/** Gmail label ids are `INBOX`, `SPAM`, `STARRED`, … or `Label_<digits>` for user labels. */
-const LABEL_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /**
  * The zod schema of one action, as written in stack config and in the `actions` list of an item.
@@ -92,10 +90,16 @@ export function ruleActionSchema() {
     z
       .object({
         type: z.literal("forward-to-gmail"),
-        target: z.string().refine(isAddress, { message: "target must be an email address" }).transform(canonicalize),
+        target: z.string().refine(isAddress, { message: "not an email address" }).transform(canonicalize),
+        // Names as Gmail shows them (`Shops/Receipts`) or ids (`Label_12`, `STARRED`): core/labels.ts.
         labels: z
-          .array(z.string().regex(LABEL_ID, "a Gmail label id is letters, digits, _ or -"))
-          .max(MAX_LABELS_PER_TARGET)
+          .array(
+            z.string().superRefine((label, ctx) => {
+              const problem = labelProblem(label);
+              if (problem) ctx.addIssue({ code: "custom", message: problem });
+            }),
+          )
+          .max(MAX_LABELS_PER_TARGET, `at most ${MAX_LABELS_PER_TARGET} labels per forward`)
           .optional(),
       })
       .strict(),
@@ -149,9 +153,57 @@ function storedRuleSchema() {
     .loose();
 }
 
-function formatIssues(error: z.ZodError): string {
+/** One problem with a list of actions: which action (by index) and field, and what is wrong. */
+export interface ActionIssue {
+  readonly index?: number;
+  readonly field?: string;
+  readonly message: string;
+}
+
+function actionIssuesOf(error: z.ZodError): ActionIssue[] {
+  return error.issues.map((issue) => {
+    const [first, second] = issue.path;
+    const message = issue.code === "invalid_union" || (issue.code === "invalid_value" && second === "type") ? "the type must be forward-to-gmail, bounce, store or drop" : issue.message;
+    return {
+      ...(typeof first === "number" ? { index: first } : {}),
+      ...(second !== undefined ? { field: String(second) } : {}),
+      message: issue.code === "unrecognized_keys" ? `${issue.message} (an action has type, and for forward-to-gmail target and labels)` : message,
+    };
+  });
+}
+
+/** An action as people write it: `forward-to-gmail me@gmail.com`, `bounce`. */
+function actionWords(action: unknown): string {
+  const value = (action ?? {}) as { type?: unknown; target?: unknown };
+  const type = typeof value.type === "string" ? value.type : "an action";
+  return typeof value.target === "string" ? `${type} ${value.target}` : type;
+}
+
+/** Issues in words, naming each action the way it was written (`action 2 (forward-to-gmail x): target: …`). */
+function describeIssues(issues: readonly ActionIssue[], name: (index: number) => string): string {
+  return issues
+    .map((issue) => {
+      if (issue.index === undefined) return issue.message;
+      const field = issue.field && issue.field !== "type" && issue.field !== "target" ? ` ${issue.field}` : "";
+      return `${name(issue.index)}${field}: ${issue.message}`;
+    })
+    .join("; ");
+}
+
+function defaultActionName(actions: unknown): (index: number) => string {
+  return (index) => `action ${index + 1} (${actionWords(Array.isArray(actions) ? actions[index] : undefined)})`;
+}
+
+function formatIssues(error: z.ZodError, actions?: unknown): string {
   return error.issues
-    .map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
+    .map((issue) => {
+      // Inside an item's `actions` list: name the action, not its path.
+      if (issue.path[0] === "actions" && typeof issue.path[1] === "number") {
+        const [, index, field] = issue.path;
+        return `${defaultActionName(actions)(index)}${field !== undefined && field !== "type" && field !== "target" ? ` ${String(field)}` : ""}: ${issue.message}`;
+      }
+      return issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message;
+    })
     .join("; ");
 }
 
@@ -160,8 +212,11 @@ export interface RuleCodec {
   fromItem(item: Readonly<Record<string, unknown>>): Rule;
   /** The item ses-mail writes for a rule (always the `actions` list form). */
   toItem(rule: Rule): Record<string, unknown>;
-  /** Validates a list of actions from untrusted input (CLI, config). Throws InvalidRuleError. */
-  parseActions(pattern: string, actions: unknown): RuleAction[];
+  /**
+   * Validates a list of actions from untrusted input (CLI, config). Throws InvalidRuleError naming each
+   * wrong action by `name(index)` (default `action 2 (forward-to-gmail x)`): the CLI names its flags.
+   */
+  parseActions(pattern: string, actions: unknown, name?: (index: number) => string): RuleAction[];
 }
 
 /**
@@ -176,14 +231,14 @@ export function createRuleCodec(): RuleCodec {
   function fromItem(item: Readonly<Record<string, unknown>>): Rule {
     const key = typeof item.PK === "string" ? item.PK : JSON.stringify(item.PK ?? "(no PK)");
     const parsed = itemSchema.safeParse(item);
-    if (!parsed.success) throw new InvalidRuleError(key, formatIssues(parsed.error), { cause: parsed.error });
+    if (!parsed.success) throw new InvalidRuleError(key, formatIssues(parsed.error, item.actions), { cause: parsed.error });
     const data = parsed.data;
     const keyPattern = data.PK.slice(ROUTE_KEY_PREFIX.length);
     let pattern: string;
     try {
       pattern = parsePattern(keyPattern).pattern;
     } catch (error) {
-      throw new InvalidRuleError(key, error instanceof Error ? error.message : String(error), { cause: error });
+      throw new InvalidRuleError(key, errorMessage(error), { cause: error });
     }
     if (pattern !== keyPattern) {
       throw new InvalidRuleError(key, `the key is not canonical (lookups use ${ROUTE_KEY_PREFIX}${pattern})`);
@@ -234,9 +289,11 @@ export function createRuleCodec(): RuleCodec {
     };
   }
 
-  function parseActions(pattern: string, actions: unknown): RuleAction[] {
+  function parseActions(pattern: string, actions: unknown, name?: (index: number) => string): RuleAction[] {
     const parsed = actionsSchema.safeParse(actions);
-    if (!parsed.success) throw new InvalidRuleError(`${ROUTE_KEY_PREFIX}${pattern}`, formatIssues(parsed.error));
+    if (!parsed.success) {
+      throw new InvalidRuleError(`${ROUTE_KEY_PREFIX}${pattern}`, describeIssues(actionIssuesOf(parsed.error), name ?? defaultActionName(actions)), { cause: parsed.error });
+    }
     return parsed.data;
   }
 

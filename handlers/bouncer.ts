@@ -24,7 +24,7 @@
  * loses that one bounce rather than risking two.
  */
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { DynamoDbMessageProgress, DynamoDbThrottleStore } from "../adapters/aws/delivery-state";
@@ -35,12 +35,13 @@ import { headerSuppression, SuppressionReason, senderSuppression, verdictSuppres
 import type { DecisionDetail, DecisionTarget } from "../core/decision";
 import { BOUNCE_PART, createDeliveryParser } from "../core/delivery";
 import { buildDsn, dsnStatusFor, type DsnRecipient } from "../core/dsn";
-import { MessageNotFoundError } from "../core/errors";
+import { asError, MessageNotFoundError } from "../core/errors";
 import { BOUNCE_THROTTLE_WINDOW_SECONDS, HEADER_SCAN_MAX_BYTES } from "../core/limits";
 import { headerValue, parseHeaderFields, readHeaderBlock, type HeaderField } from "../core/mail-headers";
 import { outcomeError } from "../core/outcomes";
-import type { MessageProgress, MessageStore, OutcomeSink, RawMailSender, ThrottleStore } from "../core/ports";
-import { createObservability, type Observability } from "./observability";
+import { discardBody, type Clock, type MessageProgress, type MessageStore, type OutcomeSink, type RawMailSender, type ThrottleStore } from "../core/ports";
+import { lambdaEntry, parseEnvironment, type LambdaHandler } from "./entry";
+import type { Observability } from "./observability";
 import { collectingReporter, createOutcomeReporter, type ReportOutcome } from "./outcomes";
 import { releaseRawMessage } from "./raw-message";
 
@@ -54,21 +55,12 @@ export interface BouncerOptions {
   readonly observability: Observability;
   /** Receives every outcome (core/outcomes.ts) after it is logged and counted: local mode's console line. */
   readonly outcomes?: OutcomeSink;
-  readonly now?: () => Date;
+  readonly now?: Clock;
   /** Random text for Message-IDs and MIME boundaries. */
   readonly random?: () => string;
 }
 
-export type Bouncer = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
-function discard(body: NodeJS.ReadableStream): void {
-  const stream = body as NodeJS.ReadableStream & { destroy?: () => void; destroyed?: boolean };
-  if (typeof stream.destroy === "function" && !stream.destroyed) stream.destroy();
-}
+export type Bouncer = LambdaHandler<SQSEvent, SQSBatchResponse>;
 
 export function createBouncer(options: BouncerOptions): Bouncer {
   const { messages, sender, throttle, progress, observability } = options;
@@ -96,7 +88,7 @@ export function createBouncer(options: BouncerOptions): Bouncer {
       const block = await readHeaderBlock(stored.body, HEADER_SCAN_MAX_BYTES);
       return { block: block.bytes, fields: parseHeaderFields(block.bytes) };
     } finally {
-      discard(stored.body);
+      discardBody(stored.body);
     }
   }
 
@@ -211,35 +203,29 @@ export function bouncerEnvironmentVariables(env: BouncerEnvironment): Record<str
 }
 
 export function readBouncerEnvironment(env: NodeJS.ProcessEnv): BouncerEnvironment {
-  const schema = z.object({ ROUTING_TABLE: z.string().min(1), SES_CONFIGURATION_SET: z.string().min(1).optional() });
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`bouncer environment: ${issue?.path.join(".")} ${issue?.message}`);
-  }
-  return {
-    routingTable: parsed.data.ROUTING_TABLE,
-    ...(parsed.data.SES_CONFIGURATION_SET ? { configurationSet: parsed.data.SES_CONFIGURATION_SET } : {}),
-  };
+  const schema = z
+    .object({ ROUTING_TABLE: z.string().min(1), SES_CONFIGURATION_SET: z.string().min(1).optional() })
+    .transform(
+      (data): BouncerEnvironment => ({
+        routingTable: data.ROUTING_TABLE,
+        ...(data.SES_CONFIGURATION_SET ? { configurationSet: data.SES_CONFIGURATION_SET } : {}),
+      }),
+    );
+  return parseEnvironment("bouncer", schema, env);
 }
 
 /** The callback factory Pulumi serializes; runs once per container. */
-export function bouncerFactory(): (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse> {
-  const env = readBouncerEnvironment(process.env);
-  const observability = createObservability("bouncer");
-  const bounce = createBouncer({
-    messages: new S3MessageStore(),
-    sender: new SesRawMailSender(env.configurationSet ? { configurationSetName: env.configurationSet } : {}),
-    throttle: new DynamoDbThrottleStore({ tableName: env.routingTable }),
-    progress: new DynamoDbMessageProgress({ tableName: env.routingTable }),
-    observability,
+export function bouncerFactory(): LambdaHandler<SQSEvent, SQSBatchResponse> {
+  return lambdaEntry({
+    service: "bouncer",
+    readEnvironment: readBouncerEnvironment,
+    build: (env, observability) =>
+      createBouncer({
+        messages: new S3MessageStore(),
+        sender: new SesRawMailSender(env.configurationSet ? { configurationSetName: env.configurationSet } : {}),
+        throttle: new DynamoDbThrottleStore({ tableName: env.routingTable }),
+        progress: new DynamoDbMessageProgress({ tableName: env.routingTable }),
+        observability,
+      }),
   });
-  return async (event, context) => {
-    if (context) observability.logger.addContext(context);
-    try {
-      return await bounce(event, context);
-    } finally {
-      observability.metrics.publishStoredMetrics();
-    }
-  };
 }

@@ -37,17 +37,11 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { AttributeValue as SdkAttributeValue } from "@aws-sdk/client-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
-import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
+import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import { z } from "zod";
-import {
-  DynamoDbSmtpUsers,
-  IamSmtpIdentities,
-  KmsCredentialEncryptor,
-  type CredentialEncryptor,
-  type SmtpIdentities,
-  type SmtpUserTable,
-} from "../adapters/aws/smtp-identities";
-import { CredentialProvisioningError, SesMailError } from "../core/errors";
+import { DynamoDbSmtpUsers, IamSmtpIdentities, KmsCredentialEncryptor } from "../adapters/aws/smtp-identities";
+import { asError, CredentialProvisioningError, describeError, SesMailError } from "../core/errors";
+import type { Clock, CredentialEncryptor, SmtpIdentities, SmtpUserTable } from "../core/ports";
 import {
   iamUserName,
   iamUserNameFromArn,
@@ -63,7 +57,8 @@ import {
 } from "../core/smtp-credentials";
 import { smtpPasswordFromSecretKey } from "../core/smtp-password";
 import { SMTP_USER_KEY_PREFIX, SMTP_USER_SORT_KEY } from "../core/table";
-import { createObservability, type Observability } from "./observability";
+import { lambdaEntry, parseEnvironment, type LambdaHandler } from "./entry";
+import type { Observability } from "./observability";
 
 /**
  * Event filter for the stream's event source mapping: only SMTP user items reach the function (the
@@ -82,18 +77,14 @@ export interface CredentialManagerOptions {
   /** The managed policy every SMTP user gets as its permissions boundary (only SES sending). */
   readonly permissionsBoundary: string;
   readonly observability: Observability;
-  readonly now?: () => Date;
+  readonly now?: Clock;
 }
 
-export type CredentialManager = (event: DynamoDBStreamEvent, context?: Context) => Promise<DynamoDBBatchResponse>;
+export type CredentialManager = LambdaHandler<DynamoDBStreamEvent, DynamoDBBatchResponse>;
 
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
+/** Our own errors read as they are; anything else (an AWS SDK error) with its name, which is the AWS error code. */
 function describe(error: unknown): string {
-  const value = asError(error);
-  return value instanceof SesMailError ? value.message : `${value.name}: ${value.message}`;
+  return error instanceof SesMailError ? error.message : describeError(error);
 }
 
 /** One step of undo, run in reverse order of creation. */
@@ -292,46 +283,38 @@ export function credentialManagerEnvironmentVariables(env: CredentialManagerEnvi
 }
 
 export function readCredentialManagerEnvironment(env: NodeJS.ProcessEnv): CredentialManagerEnvironment & { sesRegion: string } {
-  const schema = z.object({
-    ROUTING_TABLE: z.string().min(1),
-    SMTP_CREDENTIALS_KEY_ID: z.string().min(1),
-    SMTP_USER_PERMISSIONS_BOUNDARY: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:policy\/.+$/, "must be the ARN of an IAM managed policy"),
-    SES_SMTP_REGION: z.string().min(1).optional(),
-    AWS_REGION: z.string().min(1).optional(),
-  });
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`credential manager environment: ${issue?.path.join(".")} ${issue?.message}`);
-  }
-  const sesRegion = parsed.data.SES_SMTP_REGION ?? parsed.data.AWS_REGION;
-  if (!sesRegion) throw new Error("credential manager environment: SES_SMTP_REGION or AWS_REGION must be set");
-  return {
-    routingTable: parsed.data.ROUTING_TABLE,
-    kmsKeyId: parsed.data.SMTP_CREDENTIALS_KEY_ID,
-    permissionsBoundary: parsed.data.SMTP_USER_PERMISSIONS_BOUNDARY,
-    sesRegion,
-  };
+  const schema = z
+    .object({
+      ROUTING_TABLE: z.string().min(1),
+      SMTP_CREDENTIALS_KEY_ID: z.string().min(1),
+      SMTP_USER_PERMISSIONS_BOUNDARY: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:policy\/.+$/, "must be the ARN of an IAM managed policy"),
+      SES_SMTP_REGION: z.string().min(1).optional(),
+      AWS_REGION: z.string().min(1).optional(),
+    })
+    // Read as "SES_SMTP_REGION or AWS_REGION must be set" after the variable's name.
+    .refine((data) => Boolean(data.SES_SMTP_REGION ?? data.AWS_REGION), { message: "or AWS_REGION must be set", path: ["SES_SMTP_REGION"] })
+    .transform((data) => ({
+      routingTable: data.ROUTING_TABLE,
+      kmsKeyId: data.SMTP_CREDENTIALS_KEY_ID,
+      permissionsBoundary: data.SMTP_USER_PERMISSIONS_BOUNDARY,
+      sesRegion: (data.SES_SMTP_REGION ?? data.AWS_REGION)!,
+    }));
+  return parseEnvironment("credential manager", schema, env);
 }
 
 /** The callback factory Pulumi serializes; runs once per container. */
-export function credentialManagerFactory(): (event: DynamoDBStreamEvent, context?: Context) => Promise<DynamoDBBatchResponse> {
-  const env = readCredentialManagerEnvironment(process.env);
-  const observability = createObservability("credential-manager");
-  const manage = createCredentialManager({
-    users: new DynamoDbSmtpUsers({ tableName: env.routingTable }),
-    identities: new IamSmtpIdentities(),
-    encryptor: new KmsCredentialEncryptor({ keyId: env.kmsKeyId }),
-    sesRegion: env.sesRegion,
-    permissionsBoundary: env.permissionsBoundary,
-    observability,
+export function credentialManagerFactory(): LambdaHandler<DynamoDBStreamEvent, DynamoDBBatchResponse> {
+  return lambdaEntry({
+    service: "credential-manager",
+    readEnvironment: readCredentialManagerEnvironment,
+    build: (env, observability) =>
+      createCredentialManager({
+        users: new DynamoDbSmtpUsers({ tableName: env.routingTable }),
+        identities: new IamSmtpIdentities(),
+        encryptor: new KmsCredentialEncryptor({ keyId: env.kmsKeyId }),
+        sesRegion: env.sesRegion,
+        permissionsBoundary: env.permissionsBoundary,
+        observability,
+      }),
   });
-  return async (event, context) => {
-    if (context) observability.logger.addContext(context);
-    try {
-      return await manage(event, context);
-    } finally {
-      observability.metrics.publishStoredMetrics();
-    }
-  };
 }

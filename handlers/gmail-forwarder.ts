@@ -13,13 +13,18 @@
  * - sqs:SendMessage on the retry queue.
  * - Through its event source mapping: sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes,
  *   sqs:ChangeMessageVisibility on the forwarder queue. Plus logs and X-Ray as every function.
- * - Not IAM: HTTPS to oauth2.googleapis.com (token exchange) and gmail.googleapis.com (upload).
+ * - Not IAM: HTTPS to oauth2.googleapis.com (token exchange) and gmail.googleapis.com (upload, and
+ *   users.labels.list/create for labels named in rules).
  *
  * Per record (partial batch failures, by SQS messageId):
  * - The body is the decision event from its own queue, or a retry message from the retry processor
  *   (core/delivery.ts). A body that parses as neither fails alone with InvalidDeliveryEventError.
  * - Each target is imported at most once (IdempotencyStore keyed by message and account), streamed
- *   from the store with the decision's labels and `internalDateSource=receivedTime`.
+ *   from the store with the decision's labels and `internalDateSource=receivedTime`. Label names
+ *   (`Shops/Receipts`) are resolved to the mailbox's ids first (a LabelResolver: adapters/gmail/labels.ts,
+ *   which creates a missing label); a label that cannot be applied (no label access, a name Gmail
+ *   refuses, an id the mailbox lacks) is left out and named in the `imported` outcome, so the message
+ *   still arrives rather than every message of the rule failing to the DLQ.
  * - A mailbox that needs an operator (MailboxAuthorizationError: expired/revoked/missing token) parks
  *   the target in the retry queue with its attempt count, and the record counts as handled. A target
  *   parked by a retry run is parked again with a delay (see RETRY_REPARK_DELAY_SECONDS), until
@@ -37,7 +42,7 @@
  *   write (handlers/raw-message.ts), which `ses-mail trace` reads.
  */
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { z } from "zod";
 import { DynamoDbMessageProgress } from "../adapters/aws/delivery-state";
 import { DynamoDbIdempotencyStore } from "../adapters/aws/idempotency";
@@ -45,6 +50,7 @@ import { S3MessageStore } from "../adapters/aws/s3-message-store";
 import { SqsRetryQueue } from "../adapters/aws/sqs-retry-queue";
 import { SsmSecretStore } from "../adapters/aws/ssm-secrets";
 import { GmailImporter } from "../adapters/gmail/importer";
+import { GmailLabels } from "../adapters/gmail/labels";
 import { GoogleAccounts } from "../adapters/gmail/oauth";
 import {
   buildRetryMessage,
@@ -56,11 +62,13 @@ import {
   type ForwardTarget,
   type ForwardWork,
 } from "../core/delivery";
-import { MailboxAuthorizationError } from "../core/errors";
+import { asError, MailboxAuthorizationError, MailboxRejectedError } from "../core/errors";
+import type { LabelResolver, UnappliedLabel } from "../core/labels";
 import { RETRY_REPARK_DELAY_SECONDS } from "../core/retention";
 import { outcomeError } from "../core/outcomes";
-import type { IdempotencyStore, MailboxImporter, MessageProgress, MessageStore, OutcomeSink, RetryQueue } from "../core/ports";
-import { createObservability, traced, type Observability } from "./observability";
+import { discardBody, type Clock, type IdempotencyStore, type MailboxImporter, type MessageProgress, type MessageStore, type OutcomeSink, type RetryQueue } from "../core/ports";
+import { lambdaEntry, parseEnvironment, type LambdaHandler } from "./entry";
+import { traced, type Observability } from "./observability";
 import { collectingReporter, createOutcomeReporter, type ReportOutcome } from "./outcomes";
 import { releaseRawMessage } from "./raw-message";
 
@@ -75,26 +83,32 @@ export interface GmailForwarderOptions {
   readonly progress: MessageProgress;
   readonly retryQueue: RetryQueue;
   readonly observability: Observability;
+  /** Resolves label names to the mailbox's ids (Gmail); without it labels go to the mailbox as given (local mode's Maildir maps names itself). */
+  readonly labels?: LabelResolver;
   /** Receives every outcome (core/outcomes.ts) after it is logged and counted: local mode's console line. */
   readonly outcomes?: OutcomeSink;
-  readonly now?: () => Date;
+  readonly now?: Clock;
 }
 
 /** An SQS batch handler with partial failures. */
-export type GmailForwarder = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
+export type GmailForwarder = LambdaHandler<SQSEvent, SQSBatchResponse>;
 
 type TargetOutcome = "imported" | "replayed" | "parked";
 
-/** The recorded result of one import (what a redelivery replays). */
-type ImportRecord = { gmailId: string; bytes: number; importedAt: string };
+/**
+ * The recorded result of one import (what a redelivery replays). The idempotency record holds flat
+ * values, so the label ids applied and the labels left out are kept as JSON text.
+ */
+type ImportRecord = { gmailId: string; bytes: number; importedAt: string; labelsJson?: string; unappliedLabelsJson?: string };
 
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
-function discard(body: NodeJS.ReadableStream): void {
-  const stream = body as NodeJS.ReadableStream & { destroy?: () => void; destroyed?: boolean };
-  if (typeof stream.destroy === "function" && !stream.destroyed) stream.destroy();
+function jsonArray<T>(text: string | undefined): T[] | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) ? (value as T[]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function createGmailForwarder(options: GmailForwarderOptions): GmailForwarder {
@@ -108,13 +122,24 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
     const { detail } = work;
     const key = deliveryKey(detail.originalMessageId, target.account);
     const { value, replayed } = await deliveries.once<ImportRecord>(key, async ({ interruptedEarlier }) => {
+      const resolved = options.labels ? await options.labels.resolve(target.account, target.labels) : { ids: target.labels, unapplied: [] };
       const stored = await messages.open(detail.s3);
       let imported: ImportRecord;
       try {
-        const { id } = await mailbox.importMessage(target.account, stored, target.labels);
-        imported = { gmailId: id, bytes: stored.size, importedAt: now().toISOString() };
+        const { id } = await mailbox.importMessage(target.account, stored, resolved.ids);
+        imported = {
+          gmailId: id,
+          bytes: stored.size,
+          importedAt: now().toISOString(),
+          labelsJson: JSON.stringify(resolved.ids),
+          ...(resolved.unapplied.length > 0 ? { unappliedLabelsJson: JSON.stringify(resolved.unapplied) } : {}),
+        };
+      } catch (error) {
+        // An id Gmail refused may be a label deleted since it was cached: the redelivery lists afresh.
+        if (error instanceof MailboxRejectedError) options.labels?.forget(target.account);
+        throw error;
       } finally {
-        discard(stored.body);
+        discardBody(stored.body);
       }
       if (interruptedEarlier) {
         report({
@@ -135,16 +160,18 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
       report({ kind: "already-imported", messageId: detail.originalMessageId, at, account: target.account, mailboxId: value.gmailId, importedAt: value.importedAt });
       return "replayed";
     }
+    const unappliedLabels = jsonArray<UnappliedLabel>(value.unappliedLabelsJson) ?? [];
     report({
       kind: "imported",
       messageId: detail.originalMessageId,
       at,
       account: target.account,
       mailboxId: value.gmailId,
-      labels: target.labels,
+      labels: jsonArray<string>(value.labelsJson) ?? target.labels,
       bytes: value.bytes,
       recipients: target.recipients,
       origin: work.origin,
+      ...(unappliedLabels.length > 0 ? { unappliedLabels } : {}),
     });
     return "imported";
   }
@@ -274,59 +301,55 @@ export function gmailForwarderEnvironmentVariables(env: GmailForwarderEnvironmen
 }
 
 export function readGmailForwarderEnvironment(env: NodeJS.ProcessEnv): GmailForwarderEnvironment {
-  const schema = z.object({
-    SES_MAIL_ENVIRONMENT: z.string().regex(/^[a-z0-9-]{1,32}$/, "is a stack environment name such as test or prod"),
-    ROUTING_TABLE: z.string().min(1),
-    RETRY_QUEUE_URL: z.url(),
-    GMAIL_API_URL: z.url().optional(),
-    GOOGLE_OAUTH_TOKEN_URL: z.url().optional(),
-  });
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`gmail forwarder environment: ${issue?.path.join(".")} ${issue?.message}`);
-  }
-  const data = parsed.data;
-  return {
-    environment: data.SES_MAIL_ENVIRONMENT,
-    routingTable: data.ROUTING_TABLE,
-    retryQueueUrl: data.RETRY_QUEUE_URL,
-    ...(data.GMAIL_API_URL ? { gmailApiUrl: data.GMAIL_API_URL } : {}),
-    ...(data.GOOGLE_OAUTH_TOKEN_URL ? { oauthTokenUrl: data.GOOGLE_OAUTH_TOKEN_URL } : {}),
-  };
+  const schema = z
+    .object({
+      SES_MAIL_ENVIRONMENT: z.string().regex(/^[a-z0-9-]{1,32}$/, "is a stack environment name such as test or prod"),
+      ROUTING_TABLE: z.string().min(1),
+      RETRY_QUEUE_URL: z.url(),
+      GMAIL_API_URL: z.url().optional(),
+      GOOGLE_OAUTH_TOKEN_URL: z.url().optional(),
+    })
+    .transform(
+      (data): GmailForwarderEnvironment => ({
+        environment: data.SES_MAIL_ENVIRONMENT,
+        routingTable: data.ROUTING_TABLE,
+        retryQueueUrl: data.RETRY_QUEUE_URL,
+        ...(data.GMAIL_API_URL ? { gmailApiUrl: data.GMAIL_API_URL } : {}),
+        ...(data.GOOGLE_OAUTH_TOKEN_URL ? { oauthTokenUrl: data.GOOGLE_OAUTH_TOKEN_URL } : {}),
+      }),
+    );
+  return parseEnvironment("gmail forwarder", schema, env);
 }
 
 /**
  * The callback factory Pulumi serializes (`aws.lambda.CallbackFunction({ callbackFactory })`). It runs
  * once per container: clients, schemas, the access-token cache and Powertools are built here.
  */
-export function gmailForwarderFactory(): (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse> {
-  const env = readGmailForwarderEnvironment(process.env);
-  const observability = createObservability("gmail-forwarder");
-  const deliveries = new DynamoDbIdempotencyStore({ tableName: env.routingTable });
-  const accounts = new GoogleAccounts({
-    secrets: new SsmSecretStore(),
-    environment: env.environment,
-    ...(env.oauthTokenUrl ? { tokenUrl: env.oauthTokenUrl } : {}),
+export function gmailForwarderFactory(): LambdaHandler<SQSEvent, SQSBatchResponse> {
+  return lambdaEntry({
+    service: "gmail-forwarder",
+    readEnvironment: readGmailForwarderEnvironment,
+    build: (env, observability) => {
+      const deliveries = new DynamoDbIdempotencyStore({ tableName: env.routingTable });
+      const accounts = new GoogleAccounts({
+        secrets: new SsmSecretStore(),
+        environment: env.environment,
+        ...(env.oauthTokenUrl ? { tokenUrl: env.oauthTokenUrl } : {}),
+      });
+      const forward = createGmailForwarder({
+        messages: new S3MessageStore(),
+        mailbox: new GmailImporter({ accounts, ...(env.gmailApiUrl ? { apiBaseUrl: env.gmailApiUrl } : {}) }),
+        labels: new GmailLabels({ accounts, environment: env.environment, ...(env.gmailApiUrl ? { apiBaseUrl: env.gmailApiUrl } : {}) }),
+        deliveries,
+        progress: new DynamoDbMessageProgress({ tableName: env.routingTable }),
+        retryQueue: new SqsRetryQueue({ queueUrl: env.retryQueueUrl }),
+        observability,
+      });
+      return (event, context) => {
+        // An INPROGRESS idempotency record left by a crash expires when this invocation would have ended.
+        if (context) deliveries.useRemainingTime(() => context.getRemainingTimeInMillis());
+        return forward(event, context);
+      };
+    },
   });
-  const forward = createGmailForwarder({
-    messages: new S3MessageStore(),
-    mailbox: new GmailImporter({ accounts, ...(env.gmailApiUrl ? { apiBaseUrl: env.gmailApiUrl } : {}) }),
-    deliveries,
-    progress: new DynamoDbMessageProgress({ tableName: env.routingTable }),
-    retryQueue: new SqsRetryQueue({ queueUrl: env.retryQueueUrl }),
-    observability,
-  });
-  return async (event, context) => {
-    if (context) {
-      observability.logger.addContext(context);
-      // An INPROGRESS idempotency record left by a crash expires when this invocation would have ended.
-      deliveries.useRemainingTime(() => context.getRemainingTimeInMillis());
-    }
-    try {
-      return await forward(event, context);
-    } finally {
-      observability.metrics.publishStoredMetrics();
-    }
-  };
 }

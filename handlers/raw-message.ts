@@ -7,7 +7,7 @@
 import type { DecisionDetail } from "../core/decision";
 import { keepsRawMessage, pendingConsumers } from "../core/delivery";
 import type { Outcome } from "../core/outcomes";
-import type { MessageProgress, MessageStore } from "../core/ports";
+import type { Clock, MessageProgress, MessageStore } from "../core/ports";
 import type { ReportOutcome } from "./outcomes";
 
 export type RawMessageOutcome =
@@ -21,7 +21,7 @@ export type RawMessageOutcome =
 export interface RecordedWork {
   readonly outcomes: readonly Outcome[];
   readonly report: ReportOutcome;
-  readonly now: () => Date;
+  readonly now: Clock;
 }
 
 /**

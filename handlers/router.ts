@@ -11,18 +11,18 @@
  * it. Pipes invokes the target only for the events enrichment returns, so nothing reaches the bus and the
  * record is deleted from the input queue.
  */
-import type { Context } from "aws-lambda";
 import { z } from "zod";
 import { DynamoDbRuleStore } from "../adapters/aws/dynamodb-rules";
 import { ACTION_TYPES, createRuleCodec, type DefaultAction } from "../core/rules";
 import type { DecisionDetail } from "../core/decision";
-import { InvalidNotificationError } from "../core/errors";
+import { errorMessage, InvalidNotificationError } from "../core/errors";
 import { createNotificationParser, isSetupNotification, SES_SETUP_NOTIFICATION_ID, type InboundMessage, type MessageStoreLocation } from "../core/notification";
 import { decisionOutcomes, outcomeError } from "../core/outcomes";
-import type { OutcomeSink, RuleReader } from "../core/ports";
+import type { Clock, OutcomeSink, RuleReader } from "../core/ports";
 import { decide, lookupPatterns, parseRecipients, ruleLookupFromItems, type RoutingSettings } from "../core/routing";
 import { verdictPolicySchema, type VerdictPolicy } from "../core/verdicts";
-import { createObservability, traced, type Observability } from "./observability";
+import { lambdaEntry, parseEnvironment, type LambdaHandler } from "./entry";
+import { traced, type Observability } from "./observability";
 import { createOutcomeReporter } from "./outcomes";
 
 export interface RouterOptions {
@@ -33,7 +33,7 @@ export interface RouterOptions {
   readonly observability: Observability;
   /** Receives every outcome (core/outcomes.ts) after it is logged and counted: local mode's console line. */
   readonly outcomes?: OutcomeSink;
-  readonly now?: () => Date;
+  readonly now?: Clock;
 }
 
 /** What the router did with one SQS record of the batch. */
@@ -59,10 +59,6 @@ function sqsBatchSchema() {
   return z.union([z.array(record), record.transform((single) => [single])]);
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 export function createRouter(options: RouterOptions): Router {
   const { rules, settings, observability } = options;
   const { logger, tracer } = observability;
@@ -85,7 +81,7 @@ export function createRouter(options: RouterOptions): Router {
         parseRecipients(message.recipients);
         return { sqsMessageId: record.messageId, message };
       } catch (error) {
-        const wrapped = new InvalidNotificationError(`SQS message ${record.messageId}: ${errorText(error)}`, { cause: error });
+        const wrapped = new InvalidNotificationError(`SQS message ${record.messageId}: ${errorMessage(error)}`, { cause: error });
         report({ kind: "invalid-record", at: now().toISOString(), stage: "router", sqsMessageId: record.messageId, error: outcomeError(wrapped) }, wrapped);
         throw wrapped;
       }
@@ -155,58 +151,53 @@ export function routerEnvironmentVariables(env: RouterEnvironment): Record<strin
 
 /** Reads the environment back at cold start; a misconfigured function fails loudly at its first invoke. */
 export function readRouterEnvironment(env: NodeJS.ProcessEnv): RouterEnvironment {
-  const schema = z.object({
-    ROUTING_TABLE: z.string().min(1),
-    DEFAULT_ACTION: z.enum(["bounce", "drop", "store"]).default("bounce"),
-    VERDICT_POLICY: z
-      .string()
-      .default("{}")
-      .transform((text, ctx) => {
-        try {
-          return JSON.parse(text) as unknown;
-        } catch {
-          ctx.addIssue({ code: "custom", message: "is not JSON" });
-          return z.NEVER;
-        }
-      })
-      .pipe(verdictPolicySchema()),
-    MESSAGE_BUCKET: z.string().min(1).optional(),
-    MESSAGE_KEY_PREFIX: z.string().optional(),
-  });
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`router environment: ${issue?.path.join(".")} ${issue?.message}`);
-  }
-  const data = parsed.data;
-  return {
-    routingTable: data.ROUTING_TABLE,
-    defaultAction: data.DEFAULT_ACTION,
-    verdictPolicy: data.VERDICT_POLICY,
-    ...(data.MESSAGE_BUCKET ? { messageBucket: data.MESSAGE_BUCKET } : {}),
-    ...(data.MESSAGE_KEY_PREFIX !== undefined ? { messageKeyPrefix: data.MESSAGE_KEY_PREFIX } : {}),
-  };
+  const schema = z
+    .object({
+      ROUTING_TABLE: z.string().min(1),
+      DEFAULT_ACTION: z.enum(["bounce", "drop", "store"]).default("bounce"),
+      VERDICT_POLICY: z
+        .string()
+        .default("{}")
+        .transform((text, ctx) => {
+          try {
+            return JSON.parse(text) as unknown;
+          } catch {
+            ctx.addIssue({ code: "custom", message: "is not JSON" });
+            return z.NEVER;
+          }
+        })
+        .pipe(verdictPolicySchema()),
+      MESSAGE_BUCKET: z.string().min(1).optional(),
+      MESSAGE_KEY_PREFIX: z.string().optional(),
+    })
+    .transform(
+      (data): RouterEnvironment => ({
+        routingTable: data.ROUTING_TABLE,
+        defaultAction: data.DEFAULT_ACTION,
+        verdictPolicy: data.VERDICT_POLICY,
+        ...(data.MESSAGE_BUCKET ? { messageBucket: data.MESSAGE_BUCKET } : {}),
+        ...(data.MESSAGE_KEY_PREFIX !== undefined ? { messageKeyPrefix: data.MESSAGE_KEY_PREFIX } : {}),
+      }),
+    );
+  return parseEnvironment("router", schema, env);
 }
 
 /**
  * The callback factory Pulumi serializes (`aws.lambda.CallbackFunction({ callbackFactory })`).
  * It runs once per Lambda container: clients, schemas and Powertools are built here.
  */
-export function routerFactory(): (event: unknown, context?: Context) => Promise<DecisionDetail[]> {
-  const env = readRouterEnvironment(process.env);
-  const observability = createObservability("router");
-  const route = createRouter({
-    rules: new DynamoDbRuleStore({ tableName: env.routingTable }),
-    settings: { defaultAction: env.defaultAction, verdictPolicy: env.verdictPolicy },
-    ...(env.messageBucket ? { fallbackStore: { bucket: env.messageBucket, prefix: env.messageKeyPrefix ?? "" } } : {}),
-    observability,
+export function routerFactory(): LambdaHandler<unknown, DecisionDetail[]> {
+  return lambdaEntry({
+    service: "router",
+    readEnvironment: readRouterEnvironment,
+    build: (env, observability) => {
+      const route = createRouter({
+        rules: new DynamoDbRuleStore({ tableName: env.routingTable }),
+        settings: { defaultAction: env.defaultAction, verdictPolicy: env.verdictPolicy },
+        ...(env.messageBucket ? { fallbackStore: { bucket: env.messageBucket, prefix: env.messageKeyPrefix ?? "" } } : {}),
+        observability,
+      });
+      return async (event) => decisionsForPipe(await route(event));
+    },
   });
-  return async (event, context) => {
-    if (context) observability.logger.addContext(context);
-    try {
-      return decisionsForPipe(await route(event));
-    } finally {
-      observability.metrics.publishStoredMetrics();
-    }
-  };
 }

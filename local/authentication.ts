@@ -9,15 +9,25 @@
  *   hash that did not verify), policy, permerror → FAIL; unsigned → GRAY.
  * - DMARC: pass → PASS; fail → FAIL with the sender's policy (`sp` for a subdomain, as mailauth reports it);
  *   none → GRAY; temperror, permerror → PROCESSING_FAILED. No From domain to check → GRAY.
+ *
+ * Spam: local mode scans nothing itself. A spam filter in front of it (SpamAssassin, rspamd) says what
+ * it found in a header, and local mode takes that as SES's spam verdict, so the verdict policy applies
+ * (quarantine: delivered into the Maildir++ folder `.Spam`): `X-Spam-Flag: YES`, `X-Spam: Yes` or
+ * `X-Spam-Status: Yes, …` → FAIL; the same headers saying no → PASS; none of them → DISABLED, as SES
+ * reports a scan it did not run. A sender can only mark its own message as spam this way, which is also
+ * how to try the spam path by hand.
  */
 import type { Readable } from "node:stream";
 import { authenticate, type DNSResolver } from "mailauth";
+import { errorMessage } from "../core/errors";
 import type { DmarcPolicy, VerdictStatus } from "../core/verdicts";
 import { headerText } from "./headers";
 import { AUTHENTICATION_DEADLINE_MS } from "./limits";
 import type { DnsResolver } from "./resolver";
 
 export interface AuthenticationVerdicts {
+  /** From an upstream filter's header; absent when there is none (SES's DISABLED stands). */
+  readonly spam?: VerdictStatus;
   readonly spf: VerdictStatus;
   readonly dkim: VerdictStatus;
   readonly dmarc: VerdictStatus;
@@ -46,7 +56,7 @@ export interface AuthenticationInput {
 /** The parts of mailauth's result we read (its typings are looser than its output). */
 interface MailauthOutcome {
   spf?: { status?: { result?: string }; info?: string } | false;
-  dkim?: { results?: Array<{ status?: { result?: string }; info?: string }> };
+  dkim?: { results?: Array<{ status?: { result?: string }; info?: string }>; headers?: { parsed?: Array<{ key?: string | null; line?: Buffer }> } };
   dmarc?: { status?: { result?: string }; policy?: string; info?: string } | false;
 }
 
@@ -87,6 +97,27 @@ export function dmarcVerdict(result: string | undefined, policy: string | undefi
     default:
       return { dmarc: "PROCESSING_FAILED" };
   }
+}
+
+/** Spam filters' verdict headers: the header (lower case) and how its value starts for spam / not spam. */
+const SPAM_HEADERS: ReadonlyArray<{ readonly name: string; readonly spam: RegExp; readonly ham: RegExp }> = [
+  { name: "x-spam-flag", spam: /^yes\b/i, ham: /^no\b/i }, // SpamAssassin
+  { name: "x-spam", spam: /^yes\b/i, ham: /^no\b/i }, // rspamd
+  { name: "x-spam-status", spam: /^yes\b/i, ham: /^no\b/i }, // SpamAssassin
+];
+
+/** The spam verdict an upstream filter wrote into the header block, or undefined when none did. */
+export function spamVerdict(headers: ReadonlyArray<{ key?: string | null; line?: Buffer }>): VerdictStatus | undefined {
+  let verdict: VerdictStatus | undefined;
+  for (const header of headers) {
+    const rule = SPAM_HEADERS.find((candidate) => candidate.name === header.key);
+    if (!rule || !header.line) continue;
+    const text = header.line.toString("latin1");
+    const value = text.slice(text.indexOf(":") + 1).trim();
+    if (rule.spam.test(value)) return "FAIL";
+    if (rule.ham.test(value)) verdict = "PASS";
+  }
+  return verdict;
 }
 
 /**
@@ -134,7 +165,9 @@ export async function authenticateMessage(message: Buffer | Readable, input: Aut
     const spf = outcome.spf ? outcome.spf : undefined;
     const dkimResults = outcome.dkim?.results ?? [];
     const dmarc = outcome.dmarc ? outcome.dmarc : undefined;
+    const spam = spamVerdict(outcome.dkim?.headers?.parsed ?? []);
     const verdicts: AuthenticationVerdicts = {
+      ...(spam ? { spam } : {}),
       spf: spfVerdict(spf?.status?.result),
       dkim: dkimVerdict(dkimResults.map((result) => result.status?.result)),
       ...dmarcVerdict(dmarc?.status?.result, dmarc?.policy),
@@ -146,7 +179,7 @@ export async function authenticateMessage(message: Buffer | Readable, input: Aut
     ];
     return { verdicts, header: resultsHeader(input.mta, clauses) };
   } catch (error) {
-    return failedResult(input.mta, error instanceof Error ? error.message : String(error));
+    return failedResult(input.mta, errorMessage(error));
   } finally {
     clearTimeout(timer);
   }

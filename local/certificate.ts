@@ -1,86 +1,26 @@
 /**
- * The STARTTLS certificate of local mode: an ECDSA P-256 key from node:crypto and a self-signed X.509 v3
- * certificate built here (Node can parse certificates but not make them, and nothing installed that
- * could is a declared dependency). smtp-server's built-in test certificate was not an option: its private
- * key is public, so anyone could read "encrypted" sessions. Kept in `DATA_DIR/tls/` and reused until it
- * is close to expiry, so a client that pinned it keeps working across restarts.
- *
- * The DER encoder below covers exactly what a certificate needs (RFC 5280): SEQUENCE, SET, INTEGER,
- * OBJECT IDENTIFIER, UTF8String, UTCTime/GeneralizedTime, BIT STRING, OCTET STRING, BOOLEAN and
- * context-specific tags.
+ * The STARTTLS certificate of local mode: a self-signed X.509 v3 server certificate for an RSA 2048 key.
+ * node-forge builds the certificate (Node can make keys and check certificates but not issue them);
+ * node:crypto makes the key and signs, because forge's RSA in JavaScript takes about half a second on
+ * Node 24 and several seconds under jest, against milliseconds natively. node-forge is for local mode
+ * only: lambda-function.ts leaves every dependency a function does not list out of its archive.
+ * smtp-server's built-in test certificate was not an option: its private key is public, so anyone could
+ * read "encrypted" sessions. Kept in `DATA_DIR/tls/` and reused until it is close to expiry, so a
+ * client that pinned it keeps working across restarts.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from "node:crypto";
 import * as fs from "node:fs";
 import { isIP } from "node:net";
 import * as path from "node:path";
+import { asn1, pki } from "node-forge";
 import { writeFileDurably } from "../adapters/local/durable-file";
 import { SELF_SIGNED_RENEW_BEFORE_DAYS, SELF_SIGNED_VALIDITY_DAYS } from "./limits";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-
-function derLength(length: number): Buffer {
-  if (length < 0x80) return Buffer.from([length]);
-  const bytes: number[] = [];
-  for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest % 256);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-
-function der(tag: number, ...contents: Buffer[]): Buffer {
-  const body = Buffer.concat(contents);
-  return Buffer.concat([Buffer.from([tag]), derLength(body.length), body]);
-}
-
-const sequence = (...items: Buffer[]) => der(0x30, ...items);
-const set = (...items: Buffer[]) => der(0x31, ...items);
-const utf8 = (text: string) => der(0x0c, Buffer.from(text, "utf8"));
-const octets = (bytes: Buffer) => der(0x04, bytes);
-const bitString = (bytes: Buffer) => der(0x03, Buffer.from([0]), bytes);
-const boolean = (value: boolean) => der(0x01, Buffer.from([value ? 0xff : 0]));
-const explicit = (tagNumber: number, inner: Buffer) => der(0xa0 | tagNumber, inner);
-
-function integer(bytes: Buffer): Buffer {
-  let value = bytes;
-  while (value.length > 1 && value[0] === 0 && value[1]! < 0x80) value = value.subarray(1);
-  // A leading 1 bit would make the integer negative.
-  if (value[0]! >= 0x80) value = Buffer.concat([Buffer.from([0]), value]);
-  return der(0x02, value);
-}
-
-function oid(dotted: string): Buffer {
-  const arcs = dotted.split(".").map(Number);
-  const bytes: number[] = [40 * arcs[0]! + arcs[1]!];
-  for (const arc of arcs.slice(2)) {
-    const chunk: number[] = [arc & 0x7f];
-    for (let rest = Math.floor(arc / 128); rest > 0; rest = Math.floor(rest / 128)) chunk.unshift(0x80 | (rest & 0x7f));
-    bytes.push(...chunk);
-  }
-  return der(0x06, Buffer.from(bytes));
-}
-
-/** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050. */
-function time(date: Date): Buffer {
-  const iso = date.toISOString().replace(/[-:T]/g, "").slice(0, 14); // YYYYMMDDHHMMSS
-  return date.getUTCFullYear() < 2050 ? der(0x17, Buffer.from(`${iso.slice(2)}Z`)) : der(0x18, Buffer.from(`${iso}Z`));
-}
-
-function ipBytes(address: string): Buffer {
-  if (isIP(address) === 4) return Buffer.from(address.split(".").map(Number));
-  const [head = "", tail = ""] = address.split("::");
-  const groups = (part: string) => (part ? part.split(":") : []);
-  const missing = 8 - groups(head).length - groups(tail).length;
-  const all = [...groups(head), ...Array<string>(address.includes("::") ? missing : 0).fill("0"), ...groups(tail)];
-  return Buffer.from(all.flatMap((group) => [parseInt(group, 16) >> 8, parseInt(group, 16) & 0xff]));
-}
-
-const OID = {
-  commonName: "2.5.4.3",
-  ecdsaWithSha256: "1.2.840.10045.4.3.2",
-  subjectAltName: "2.5.29.17",
-  basicConstraints: "2.5.29.19",
-  keyUsage: "2.5.29.15",
-  extendedKeyUsage: "2.5.29.37",
-  serverAuth: "1.3.6.1.5.5.7.3.1",
-};
+/** Valid from an hour before it is made, so a client whose clock is a little behind accepts it. */
+const CLOCK_SKEW_GRACE_MS = 60 * 60 * 1000;
+/** RSA key size: what every TLS client accepts (forge's certificates carry RSA keys only). */
+const RSA_KEY_BITS = 2048;
 
 export interface SelfSignedOptions {
   /** Subject common name. */
@@ -91,40 +31,36 @@ export interface SelfSignedOptions {
   readonly validityDays?: number;
 }
 
-/** Builds a self-signed TLS server certificate; returns the PEM key and certificate. */
+/** Builds a self-signed TLS server certificate; returns the PEM key (PKCS #8) and certificate. */
 export function createSelfSignedCertificate(options: SelfSignedOptions): { key: string; cert: string } {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: RSA_KEY_BITS });
   const now = options.now ?? new Date();
-  const notBefore = new Date(now.getTime() - 60 * 60 * 1000); // an hour of grace for clock skew
-  const notAfter = new Date(now.getTime() + (options.validityDays ?? SELF_SIGNED_VALIDITY_DAYS) * DAY_MS);
-  const name = sequence(set(sequence(oid(OID.commonName), utf8(options.commonName))));
-  const algorithm = sequence(oid(OID.ecdsaWithSha256));
-  const altNames = options.altNames.map((entry) => (isIP(entry) ? der(0x87, ipBytes(entry)) : der(0x82, Buffer.from(entry, "ascii"))));
-  const extensions = explicit(
-    3,
-    sequence(
-      sequence(oid(OID.basicConstraints), boolean(true), octets(sequence())),
-      // digitalSignature (bit 0): what an ECDHE handshake signs with.
-      sequence(oid(OID.keyUsage), boolean(true), octets(der(0x03, Buffer.from([7, 0x80])))),
-      sequence(oid(OID.extendedKeyUsage), octets(sequence(oid(OID.serverAuth)))),
-      sequence(oid(OID.subjectAltName), octets(sequence(...altNames))),
-    ),
-  );
-  const spki = publicKey.export({ type: "spki", format: "der" });
-  const tbs = sequence(
-    explicit(0, integer(Buffer.from([2]))), // v3
-    integer(randomBytes(16)),
-    algorithm,
-    name,
-    sequence(time(notBefore), time(notAfter)),
-    name,
-    spki,
-    extensions,
-  );
-  const signature = sign("sha256", tbs, privateKey); // DER-encoded ECDSA-Sig-Value
-  const certificate = sequence(tbs, algorithm, bitString(signature));
-  const pem = `-----BEGIN CERTIFICATE-----\n${certificate.toString("base64").replace(/.{64}/g, "$&\n").replace(/\n?$/, "\n")}-----END CERTIFICATE-----\n`;
-  return { key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(), cert: pem };
+  const certificate = pki.createCertificate();
+  certificate.publicKey = pki.publicKeyFromPem(publicKey.export({ type: "spki", format: "pem" }).toString());
+  // 16 random bytes, the first bit cleared so the serial number stays positive (RFC 5280 §4.1.2.2).
+  const serial = randomBytes(16);
+  serial[0] = serial[0]! & 0x7f;
+  certificate.serialNumber = serial.toString("hex");
+  certificate.validity.notBefore = new Date(now.getTime() - CLOCK_SKEW_GRACE_MS);
+  certificate.validity.notAfter = new Date(now.getTime() + (options.validityDays ?? SELF_SIGNED_VALIDITY_DAYS) * DAY_MS);
+  const name = [{ name: "commonName", value: options.commonName }];
+  certificate.setSubject(name);
+  certificate.setIssuer(name);
+  certificate.setExtensions([
+    { name: "basicConstraints", cA: false, critical: true },
+    // digitalSignature for ECDHE key exchange, keyEncipherment for RSA key transport (older TLS clients).
+    { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: "extKeyUsage", serverAuth: true },
+    { name: "subjectAltName", altNames: options.altNames.map((entry) => (isIP(entry) ? { type: 7, ip: entry } : { type: 2, value: entry })) },
+  ]);
+
+  // What forge's certificate.sign() does, with the signature from node:crypto: name the algorithm, take
+  // the to-be-signed part as forge encodes it, sign its DER bytes.
+  certificate.signatureOid = certificate.siginfo.algorithmOid = pki.oids.sha256WithRSAEncryption!;
+  const [tbs] = pki.certificateToAsn1(certificate).value as asn1.Asn1[];
+  certificate.tbsCertificate = tbs!;
+  certificate.signature = sign("sha256", Buffer.from(asn1.toDer(tbs!).getBytes(), "binary"), privateKey).toString("binary");
+  return { key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(), cert: pki.certificateToPem(certificate) };
 }
 
 function usable(cert: string, key: string, altNames: readonly string[], now: Date): boolean {

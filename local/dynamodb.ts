@@ -23,6 +23,7 @@ import { Worker } from "node:worker_threads";
 import { DynamoDbRuleStore } from "../adapters/aws/dynamodb-rules";
 import { ensureRoutingTable } from "../adapters/aws/routing-table";
 import type { DeclaredRoute } from "../config/schema";
+import { errorMessage } from "../core/errors";
 import type { StoredItem } from "../core/ports";
 import { createRuleCodec, declaredRuleItem } from "../core/rules";
 import { LOCAL_ENVIRONMENT, MANAGED_BY_ATTRIBUTE, PARTITION_KEY, ROUTE_KEY_PREFIX, RuleManager, routingTableName, SORT_KEY, TTL_ATTRIBUTE } from "../core/table";
@@ -332,7 +333,7 @@ export async function startLocalDynamoDb(options: { dir: string; host: string; p
     throw new LocalStartError(
       code === "EADDRINUSE"
         ? `port ${options.port} is in use: is local mode already running? (choose another with --dynamodb-port)`
-        : `cannot start the DynamoDB endpoint: ${error instanceof Error ? error.message : String(error)}`,
+        : `cannot start the DynamoDB endpoint: ${errorMessage(error)}`,
       { cause: error },
     );
   }
@@ -366,7 +367,7 @@ export async function startLocalDynamoDb(options: { dir: string; host: string; p
   } catch (error) {
     await close();
     throw new LocalStartError(
-      `cannot open the routing table under ${options.dir} (is another local mode using this data directory?): ${error instanceof Error ? error.message : String(error)}`,
+      `cannot open the routing table under ${options.dir} (is another local mode using this data directory?): ${errorMessage(error)}`,
       { cause: error },
     );
   }

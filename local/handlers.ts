@@ -6,6 +6,7 @@
  */
 import type { LocalDeliveryState } from "../adapters/local/delivery-state";
 import { GmailImporter } from "../adapters/gmail/importer";
+import { GmailLabels } from "../adapters/gmail/labels";
 import { GoogleAccounts } from "../adapters/gmail/oauth";
 import type { FileMessageStore } from "../adapters/local/file-message-store";
 import { MaildirImporter } from "../adapters/local/maildir";
@@ -48,12 +49,21 @@ export function buildMailbox(options: LocalHandlerOptions["mailbox"], environmen
   };
 }
 
+/** With real Gmail, label names are resolved to the mailbox's ids as in AWS; Maildirs map names to folders themselves. */
+function buildLabelResolver(options: LocalHandlerOptions["mailbox"], environment: string): GmailLabels | undefined {
+  if (!("secrets" in options)) return undefined;
+  const accounts = new GoogleAccounts({ secrets: options.secrets, environment, ...(options.oauthTokenUrl ? { tokenUrl: options.oauthTokenUrl } : {}) });
+  return new GmailLabels({ accounts, environment, ...(options.gmailApiUrl ? { apiBaseUrl: options.gmailApiUrl } : {}) });
+}
+
 export function buildHandlers(options: LocalHandlerOptions): { forwarder: SqsHandler; bouncer: SqsHandler } {
   const { state } = options;
   const progress = state.messageProgress;
+  const labels = buildLabelResolver(options.mailbox, options.environment);
   const forwarder = createGmailForwarder({
     messages: options.store,
     mailbox: buildMailbox(options.mailbox, options.environment),
+    ...(labels ? { labels } : {}),
     deliveries: state.idempotency,
     progress,
     retryQueue: options.retryQueue,

@@ -1,16 +1,13 @@
 /**
  * What local mode reads from a message's header block (for the SES notification's `headers` and
- * `commonHeaders`, and the log line) and the trace header it adds. Reading is bounded
- * (HEADER_PARSE_MAX_BYTES) and tolerant: bare LF, NUL, 8-bit and invalid UTF-8 never throw. The message
- * bytes themselves are never changed; this only looks at them.
+ * `commonHeaders`, and the log line) and the trace header it adds. The block is parsed by the core's
+ * parser (core/mail-headers.ts), bounded by HEADER_PARSE_MAX_BYTES. The message bytes themselves are
+ * never changed; this only looks at them.
  */
+import { headerBlockOf, headerValue, parseHeaderFields, type HeaderField } from "../core/mail-headers";
 import { HEADER_PARSE_MAX_BYTES, SES_NOTIFICATION_HEADERS_MAX_BYTES } from "./limits";
 
-export interface HeaderField {
-  readonly name: string;
-  /** Unfolded, decoded as UTF-8 (invalid bytes become U+FFFD); MIME encoded-words kept as sent. */
-  readonly value: string;
-}
+export type { HeaderField };
 
 export interface HeaderBlock {
   readonly fields: readonly HeaderField[];
@@ -18,44 +15,10 @@ export interface HeaderBlock {
   readonly truncated: boolean;
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: false });
-
-/** Where the header block of `bytes` ends (index of the empty line), or -1 when it does not end within them. */
-function headerEnd(bytes: Buffer): number {
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] !== 0x0a) continue;
-    if (bytes[i + 1] === 0x0a) return i + 1;
-    if (bytes[i + 1] === 0x0d && bytes[i + 2] === 0x0a) return i + 1;
-  }
-  return -1;
-}
-
-/** Parses the header block at the start of `head` (the first bytes of a message). */
+/** Parses the header block at the start of `head` (the first bytes of a message), with the core's parser. */
 export function parseHeaderBlock(head: Buffer): HeaderBlock {
-  const window = head.subarray(0, HEADER_PARSE_MAX_BYTES);
-  const end = headerEnd(window);
-  const block = end === -1 ? window : window.subarray(0, end);
-  const lines = utf8.decode(block).split(/\r?\n/);
-  const fields: HeaderField[] = [];
-  for (const line of lines) {
-    if (line === "") continue;
-    if (/^[ \t]/.test(line)) {
-      const last = fields.pop();
-      if (last) fields.push({ name: last.name, value: `${last.value} ${line.trim()}` });
-      continue;
-    }
-    const colon = line.indexOf(":");
-    // A line that is not a header (no colon, or a space in the name) is skipped, not fatal.
-    if (colon <= 0 || /[\s]/.test(line.slice(0, colon))) continue;
-    fields.push({ name: line.slice(0, colon), value: line.slice(colon + 1).trim() });
-  }
-  return { fields, truncated: end === -1 && head.length > HEADER_PARSE_MAX_BYTES };
-}
-
-/** The first value of a header (case-insensitive name). */
-export function headerValue(fields: readonly HeaderField[], name: string): string | undefined {
-  const wanted = name.toLowerCase();
-  return fields.find((field) => field.name.toLowerCase() === wanted)?.value;
+  const block = headerBlockOf(head, HEADER_PARSE_MAX_BYTES);
+  return { fields: parseHeaderFields(block.bytes), truncated: !block.complete && head.length > HEADER_PARSE_MAX_BYTES };
 }
 
 /** Decodes RFC 2047 encoded-words (`=?utf-8?B?…?=`, `=?iso-8859-1?Q?…?=`); unknown charsets stay encoded. */

@@ -21,6 +21,7 @@ import type { Readable } from "node:stream";
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
 import { isIP } from "node:net";
 import { parseAddress, type EmailAddress } from "../core/addresses";
+import { errorMessage } from "../core/errors";
 import { MAX_RECIPIENTS_PER_MESSAGE, SES_MAX_MESSAGE_BYTES } from "../core/limits";
 import type { MessageLocation } from "../core/ports";
 import type { FileMessageStore } from "../adapters/local/file-message-store";
@@ -282,7 +283,7 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
       return `Ok: queued as ${messageId}`;
     } catch (error) {
       if (error instanceof Error && "responseCode" in error) throw error;
-      note(`451 from ${describeSender(session) || "<>"}: could not store the message: ${error instanceof Error ? error.message : String(error)}`);
+      note(`451 from ${describeSender(session) || "<>"}: could not store the message: ${errorMessage(error)}`);
       // Out of space (or the store down): the next MAIL FROM is refused before any data is sent.
       await options.storageProblem?.({ fresh: true }).catch(() => undefined);
       // The client keeps the message and tries again later; nothing half-stored is referenced.
@@ -363,7 +364,7 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
       try {
         domain = recipientOf(address.address).domain;
       } catch (error) {
-        callback(smtpError(553, `bad recipient address syntax: ${error instanceof Error ? error.message : String(error)}`));
+        callback(smtpError(553, `bad recipient address syntax: ${errorMessage(error)}`));
         return;
       }
       if (!domains.includes(domain)) {

@@ -6,8 +6,9 @@
  * DATA_DIR holds everything: `emails/` (S3), `mail/<gmail-address>/` (Maildirs), `outbox/` (bounces
  * sent), `queues/` (the journals of the in-process queues and their dead letters), `dynamodb/`
  * (the routing table), `events.jsonl` (every routing decision), `outcomes.jsonl` (what each stage did
- * with each message), `tls/` (the STARTTLS certificate) and `ses-mail.lock` (the process running on it:
- * one local mode per data directory); local/data-dir.ts describes the layout.
+ * with each message), `tls/` (the STARTTLS certificate), `ses-mail.lock` (the process running on it:
+ * one local mode per data directory) and `local-mode.json` (its endpoints, so `ses-mail rules --local`
+ * finds it on any port: local/instance.ts); local/data-dir.ts describes the layout.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -27,7 +28,7 @@ import { QueueJournal } from "../adapters/local/queue-journal";
 import { deadLetterCount } from "../adapters/local/queue";
 import { ensureCertificate } from "./certificate";
 import { lockDataDirectory } from "./data-lock";
-import { dataFiles, deadLetterCommands, LOCAL_BUCKET, LOCAL_QUEUE_ROLES, queueDir } from "./data-dir";
+import { dataDirOption, dataFiles, deadLetterCommands, LOCAL_BUCKET, LOCAL_QUEUE_ROLES, queueDir } from "./data-dir";
 import { LocalStartError, loadDeclaredRoutes, startLocalDynamoDb, startTtlSweeper, type LocalDynamoDb } from "./dynamodb";
 import { buildHandlers } from "./handlers";
 import { createIntakeServer } from "./intake";
@@ -36,10 +37,9 @@ import { localHandlerTimeoutMs, Pipeline, type PipelineOptions } from "./pipelin
 import { loadResolverFile, systemResolver, type DnsResolver } from "./resolver";
 import { StorageMonitor } from "./storage";
 
-export const DEFAULT_SMTP_PORT = 2525;
-export const DEFAULT_DYNAMODB_PORT = 8000;
-export const DEFAULT_HOST = "127.0.0.1";
 export { DEFAULT_DATA_DIR, LOCAL_BUCKET } from "./data-dir";
+import { DEFAULT_DYNAMODB_PORT, DEFAULT_HOST, DEFAULT_SMTP_PORT, removeInstance, writeInstance } from "./instance";
+export { DEFAULT_DYNAMODB_PORT, DEFAULT_HOST, DEFAULT_SMTP_PORT } from "./instance";
 
 export interface LocalModeOptions {
   readonly config: StackConfig;
@@ -59,6 +59,8 @@ export interface LocalModeOptions {
   /** With real Gmail: other Gmail API and OAuth token endpoints (a proxy, or a test's stand-in). */
   readonly gmailApiUrl?: string;
   readonly oauthTokenUrl?: string;
+  /** Where the config came from, recorded for the commands that talk to this instance (`rules --local`). */
+  readonly configSource?: { readonly stack: string } | { readonly configFile: string };
   /** This server's name in the greeting and trace headers; defaults to os.hostname(). */
   readonly hostname?: string;
   /** Operator lines (startup summary, one line per message); default stdout. */
@@ -226,15 +228,26 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     });
     const smtpPort = await listen(server, smtpHost, options.smtpPort ?? DEFAULT_SMTP_PORT);
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    // Written last, once everything listens: a command that finds it can talk to this instance.
+    await writeInstance(dataDir, {
+      pid: process.pid,
+      hostname: os.hostname(),
+      dynamodbEndpoint: dynamo.endpoint,
+      smtp: `${smtpHost}:${smtpPort}`,
+      ...(options.configSource && "configFile" in options.configSource ? { configFile: path.resolve(options.configSource.configFile) } : {}),
+      ...(options.configSource && "stack" in options.configSource ? { stack: options.configSource.stack } : {}),
+      startedAt: new Date().toISOString(),
+    });
+    cleanups.push(() => removeInstance(dataDir));
 
     const pending = Object.entries(recovered).filter(([, found]) => found.recovered > 0);
     const discarded = Object.values(recovered).reduce((sum, found) => sum + found.discarded, 0);
     const deadLetters = (await Promise.all(LOCAL_QUEUE_ROLES.map(async (role) => [role, await deadLetterCount(queueDir(dataDir, role))] as const))).filter(([, count]) => count > 0);
     output(`ses-mail local mode (stack ${options.config.environment}), data in ${dataDir}`);
     output(`  SMTP       ${smtpHost}:${smtpPort} (STARTTLS with a self-signed certificate, tls/cert.pem)`);
-    output(`  DynamoDB   ${dynamo.endpoint}, table ${dynamo.tableName} (ses-mail rules … --local)`);
+    output(`  DynamoDB   ${dynamo.endpoint}, table ${dynamo.tableName}`);
     output(`  domains    ${options.config.domains.join(", ")}`);
-    output(`  rules      ${rules} loaded (${options.config.routes.length} declared in the stack config), default action ${options.config.defaultAction}`);
+    output(`  rules      ${rules} loaded (${options.config.routes.length} declared in the stack config), default action ${options.config.defaultAction}: npx ses-mail rules list ${dataDirOption(dataDir)}`);
     output(`  DNS        ${options.resolverFile ? `hermetic, from ${options.resolverFile}` : "system resolver"}`);
     output(`  mail to    ${secrets ? "real Gmail (secrets from " + options.gmailSecretsFile + ")" : `${maildirRoot}/<gmail-address>/ (Maildir)`}`);
     output(`  bounces to ${smarthost ? `smarthost ${smarthost.host}:${smarthost.port}` : `${outboxDir}/`}`);

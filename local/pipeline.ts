@@ -20,6 +20,7 @@ import { createHash, randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { DECISION_DETAIL_TYPE, DECISION_SOURCE, type DecisionDetail } from "../core/decision";
+import { errorMessage } from "../core/errors";
 import { ALL_DECISIONS_PATTERN, BOUNCER_PATTERN, GMAIL_FORWARDER_PATTERN, type EventPattern } from "../core/event-patterns";
 import { outcomeError, UNEXPECTED_ERROR_CODE, type DeadLetteredOutcome, type Outcome, type OutcomeError, type OutcomeStage } from "../core/outcomes";
 import type { OutcomeSink } from "../core/ports";
@@ -237,7 +238,7 @@ export class Pipeline {
     try {
       this.keepOutcome(stage, outcome);
     } catch (error) {
-      this.options.output(`cannot record a ${outcome.kind} outcome: ${error instanceof Error ? error.message : String(error)}`);
+      this.options.output(`cannot record a ${outcome.kind} outcome: ${errorMessage(error)}`);
     }
   }
 

@@ -7,6 +7,7 @@
 import { promises as dns } from "node:dns";
 import * as fs from "node:fs";
 import { z } from "zod";
+import { errorMessage } from "../core/errors";
 import { DNS_QUERY_TIMEOUT_MS } from "./limits";
 
 /** mailauth's resolver contract: `resolver(name, rrtype)` resolves to the records or rejects with a coded error. */
@@ -69,7 +70,7 @@ export function loadResolverFile(file: string): DnsResolver {
   try {
     value = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (error) {
-    throw new ResolverFileError(file, error instanceof Error ? error.message : String(error));
+    throw new ResolverFileError(file, errorMessage(error));
   }
   const parsed = zoneSchema().safeParse(value);
   if (!parsed.success) {

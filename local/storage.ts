@@ -10,6 +10,7 @@
  */
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import * as fs from "node:fs";
+import { errorMessage } from "../core/errors";
 import type { Router } from "../handlers/router";
 import type { DynamoDbStatus } from "./dynamodb";
 import { STORAGE_CHECK_REUSE_MS, STORAGE_MIN_FREE_BYTES, STORAGE_MIN_FREE_INODES, STORAGE_RECHECK_MS } from "./limits";
@@ -78,7 +79,7 @@ export class StorageMonitor {
         // Some filesystems report no inode counts (files 0); an inode shortage is ENOSPC all the same.
         else if (stats.files > 0 && stats.ffree < STORAGE_MIN_FREE_INODES) problem = `only ${stats.ffree} free inodes under ${this.options.dir}, ${STORAGE_MIN_FREE_INODES} needed`;
       } catch (error) {
-        problem = `cannot read the free space under ${this.options.dir}: ${error instanceof Error ? error.message : String(error)}`;
+        problem = `cannot read the free space under ${this.options.dir}: ${errorMessage(error)}`;
       }
     }
     this.checkedAt = problem === undefined ? Date.now() : 0;

@@ -14,11 +14,11 @@
  */
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { randomUUID } from "node:crypto";
-import { DeliveryStateError } from "../../core/errors";
+import { DeliveryStateError, describeError } from "../../core/errors";
 import { MESSAGE_RECORD_TTL_SECONDS } from "../../core/retention";
 import type { DecisionDetail } from "../../core/decision";
 import type { Outcome } from "../../core/outcomes";
-import type { MessageProgress, MessageRecordEntry, StoredMessageRecord, ThrottleStore } from "../../core/ports";
+import type { Clock, MessageProgress, MessageRecordEntry, StoredMessageRecord, ThrottleStore } from "../../core/ports";
 import {
   BOUNCE_THROTTLE_KEY_PREFIX,
   MESSAGE_KEY_PREFIX,
@@ -34,12 +34,8 @@ export interface DeliveryStateOptions {
   readonly tableName: string;
   /** Defaults to a client built on first use from the standard environment. */
   readonly client?: DynamoDBClient;
-  /** Epoch milliseconds; injected by tests. */
-  readonly now?: () => number;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  /** Injected by tests. */
+  readonly now?: Clock;
 }
 
 function isConditionalCheckFailure(error: unknown): boolean {
@@ -53,13 +49,13 @@ function isConditionalCheckFailure(error: unknown): boolean {
  */
 class Table {
   readonly name: string;
-  readonly now: () => number;
+  readonly now: Clock;
   private clientInstance: DynamoDBClient | undefined;
 
   constructor(options: DeliveryStateOptions) {
     this.name = options.tableName;
     this.clientInstance = options.client;
-    this.now = options.now ?? (() => Date.now());
+    this.now = options.now ?? (() => new Date());
   }
 
   get client(): DynamoDBClient {
@@ -86,7 +82,7 @@ export class DynamoDbMessageProgress implements MessageProgress {
 
   async record(messageId: string, entry: MessageRecordEntry): Promise<readonly string[]> {
     const parts = [...new Set(entry.partsDone ?? [])];
-    const now = this.table.now();
+    const now = this.table.now().getTime();
     const names: Record<string, string> = { "#ttl": TTL_ATTRIBUTE, "#updated": MessageRecordAttribute.UpdatedAt };
     const values: Record<string, AttributeValue> = {
       ":ttl": { N: String(Math.floor(now / 1000) + MESSAGE_RECORD_TTL_SECONDS) },
@@ -132,7 +128,7 @@ export class DynamoDbMessageProgress implements MessageProgress {
       );
       return output.Attributes?.[MessageRecordAttribute.Done]?.SS ?? [];
     } catch (error) {
-      throw new DeliveryStateError(`DynamoDB UpdateItem (message record ${messageId}) on ${this.table.name} failed: ${describe(error)}`, { cause: error });
+      throw new DeliveryStateError(`DynamoDB UpdateItem (message record ${messageId}) on ${this.table.name} failed: ${describeError(error)}`, { cause: error });
     }
   }
 
@@ -142,7 +138,7 @@ export class DynamoDbMessageProgress implements MessageProgress {
     try {
       item = (await this.table.client.send(new GetItemCommand({ TableName: this.table.name, Key: messageRecordKey(messageId), ConsistentRead: true }))).Item;
     } catch (error) {
-      throw new DeliveryStateError(`DynamoDB GetItem (message record ${messageId}) on ${this.table.name} failed: ${describe(error)}`, { cause: error });
+      throw new DeliveryStateError(`DynamoDB GetItem (message record ${messageId}) on ${this.table.name} failed: ${describeError(error)}`, { cause: error });
     }
     return item ? parseMessageRecord(messageId, item) : undefined;
   }
@@ -205,7 +201,7 @@ export class DynamoDbThrottleStore implements ThrottleStore {
   }
 
   async acquire(key: string, windowSeconds: number): Promise<boolean> {
-    const nowSeconds = Math.floor(this.table.now() / 1000);
+    const nowSeconds = Math.floor(this.table.now().getTime() / 1000);
     const holder = randomUUID();
     try {
       await this.table.client.send(
@@ -221,7 +217,7 @@ export class DynamoDbThrottleStore implements ThrottleStore {
       return true;
     } catch (error) {
       if (isConditionalCheckFailure(error)) return false;
-      throw new DeliveryStateError(`DynamoDB PutItem (throttle ${key}) on ${this.table.name} failed: ${describe(error)}`, { cause: error });
+      throw new DeliveryStateError(`DynamoDB PutItem (throttle ${key}) on ${this.table.name} failed: ${describeError(error)}`, { cause: error });
     }
   }
 
@@ -240,7 +236,7 @@ export class DynamoDbThrottleStore implements ThrottleStore {
       );
     } catch (error) {
       if (isConditionalCheckFailure(error)) return; // someone else holds it now; theirs to keep
-      throw new DeliveryStateError(`DynamoDB DeleteItem (throttle ${key}) on ${this.table.name} failed: ${describe(error)}`, { cause: error });
+      throw new DeliveryStateError(`DynamoDB DeleteItem (throttle ${key}) on ${this.table.name} failed: ${describeError(error)}`, { cause: error });
     }
   }
 }

@@ -12,7 +12,7 @@ import {
   type AttributeValue,
 } from "@aws-sdk/client-dynamodb";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
-import { RuleExistsError, RuleNotFoundError, RuleStoreError } from "../../core/errors";
+import { describeError, RuleExistsError, RuleNotFoundError, RuleStoreError } from "../../core/errors";
 import {
   DYNAMODB_BATCH_GET_MAX_KEYS,
   DYNAMODB_UNPROCESSED_BASE_DELAY_MS,
@@ -65,7 +65,7 @@ export class DynamoDbRuleStore implements RuleRepository {
       return await call();
     } catch (error) {
       if (isConditionalCheckFailure(error)) throw error;
-      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      const reason = describeError(error);
       throw new RuleStoreError(`DynamoDB ${operation} on ${this.tableName} failed: ${reason}`, { cause: error });
     }
   }

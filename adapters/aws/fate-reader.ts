@@ -21,7 +21,7 @@
  * sqs:ReceiveMessage, sqs:ChangeMessageVisibility on the dead-letter queues; s3:GetObject (HeadObject) on
  * `<bucket>/emails/*`, with s3:ListBucket so a deleted message answers 404.
  */
-import { CloudWatchLogsClient, FilterLogEventsCommand, type FilteredLogEvent } from "@aws-sdk/client-cloudwatch-logs";
+import { paginateFilterLogEvents, type CloudWatchLogsClient, type FilteredLogEvent } from "@aws-sdk/client-cloudwatch-logs";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import {
@@ -34,9 +34,10 @@ import {
 } from "@aws-sdk/client-sqs";
 import { canonicalize } from "../../core/addresses";
 import type { DecisionDetail } from "../../core/decision";
+import { describeError } from "../../core/errors";
 import { fateOutcomes, placesFromOutcomes, type FatePlace, type FateReader, type MessageFate } from "../../core/fate";
 import type { Outcome, OutcomeError } from "../../core/outcomes";
-import type { MessageLocation, StoredMessageRecord } from "../../core/ports";
+import type { Clock, MessageLocation, StoredMessageRecord } from "../../core/ports";
 import { DAY_SECONDS } from "../../core/retention";
 import { DynamoDbMessageProgress } from "./delivery-state";
 
@@ -67,7 +68,7 @@ export interface FateClients {
 }
 
 export interface StackFateReaderOptions {
-  readonly now?: () => Date;
+  readonly now?: Clock;
   /** The bucket and key prefix of raw messages, when known: lets a message with no decision be found in the bucket. */
   readonly rawMessages?: { readonly bucket: string; readonly keyPrefix: string };
   /** Dead letters read per queue at most (see DEAD_LETTER_PEEK_MAX). */
@@ -123,11 +124,6 @@ function parseJson(text: string | undefined): Json | undefined {
 
 function text(value: unknown): string | undefined {
   return typeof value === "string" ? value : undefined;
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
 }
 
 function errorName(error: unknown): string {
@@ -228,18 +224,16 @@ export function createStackFateReader(stack: FateStack, clients: FateClients, op
     gaps: string[],
   ): Promise<FilteredLogEvent[]> {
     const found: FilteredLogEvent[] = [];
-    let nextToken: string | undefined;
-    for (let page = 0; page < LOG_SEARCH_MAX_PAGES; page++) {
-      let output;
-      try {
-        output = await clients.logs.send(new FilterLogEventsCommand({ logGroupName, filterPattern: quotedTerm(term), ...range, ...(nextToken ? { nextToken } : {}) }));
-      } catch (error) {
-        gaps.push(`cannot search the log group ${logGroupName}: ${describeError(error)}`);
-        return found;
+    let pages = 0;
+    try {
+      for await (const page of paginateFilterLogEvents({ client: clients.logs }, { logGroupName, filterPattern: quotedTerm(term), ...range })) {
+        found.push(...(page.events ?? []));
+        if (!page.nextToken || enough(found)) return found;
+        if (++pages === LOG_SEARCH_MAX_PAGES) break;
       }
-      found.push(...(output.events ?? []));
-      nextToken = output.nextToken;
-      if (!nextToken || enough(found)) return found;
+    } catch (error) {
+      gaps.push(`cannot search the log group ${logGroupName}: ${describeError(error)}`);
+      return found;
     }
     gaps.push(`the search of ${logGroupName} for ${term} stopped after ${LOG_SEARCH_MAX_PAGES} pages; older entries were not read`);
     return found;

@@ -6,8 +6,7 @@
 import {
   CreateTableCommand,
   DescribeTableCommand,
-  QueryCommand,
-  type AttributeValue,
+  paginateQuery,
   type CreateTableCommandInput,
   type DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
@@ -58,21 +57,16 @@ export async function ensureRoutingTable(client: DynamoDBClient, tableName: stri
 /** Every item of one entity type, ordered by key, through the `entity_type` index: a Query, never a Scan. */
 export async function queryEntityType(client: DynamoDBClient, tableName: string, entityType: EntityType): Promise<StoredItem[]> {
   const items: StoredItem[] = [];
-  let startKey: Record<string, AttributeValue> | undefined;
-  do {
-    const exclusiveStartKey = startKey;
-    const output = await client.send(
-      new QueryCommand({
-        TableName: tableName,
-        IndexName: ENTITY_TYPE_INDEX,
-        KeyConditionExpression: "#type = :type",
-        ExpressionAttributeNames: { "#type": ENTITY_TYPE_ATTRIBUTE },
-        ExpressionAttributeValues: { ":type": { S: entityType } },
-        ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
-      }),
-    );
-    for (const raw of output.Items ?? []) items.push(unmarshall(raw));
-    startKey = output.LastEvaluatedKey;
-  } while (startKey);
+  const pages = paginateQuery(
+    { client },
+    {
+      TableName: tableName,
+      IndexName: ENTITY_TYPE_INDEX,
+      KeyConditionExpression: "#type = :type",
+      ExpressionAttributeNames: { "#type": ENTITY_TYPE_ATTRIBUTE },
+      ExpressionAttributeValues: { ":type": { S: entityType } },
+    },
+  );
+  for await (const page of pages) for (const raw of page.Items ?? []) items.push(unmarshall(raw));
   return items;
 }

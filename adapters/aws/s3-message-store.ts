@@ -8,7 +8,7 @@
  */
 import { DeleteObjectCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { Readable } from "node:stream";
-import { MessageNotFoundError, MessageStoreError } from "../../core/errors";
+import { describeError, MessageNotFoundError, MessageStoreError } from "../../core/errors";
 import type { MessageLocation, MessageStore, StoredMessage } from "../../core/ports";
 
 export interface S3MessageStoreOptions {
@@ -20,10 +20,6 @@ function isMissing(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   return error.name === "NoSuchKey" || error.name === "NotFound" || status === 404;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 export class S3MessageStore implements MessageStore {
@@ -44,7 +40,7 @@ export class S3MessageStore implements MessageStore {
       output = await this.client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
     } catch (error) {
       if (isMissing(error)) throw new MessageNotFoundError(location, { cause: error });
-      throw new MessageStoreError(`S3 GetObject s3://${location.bucket}/${location.key} failed: ${describe(error)}`, { cause: error });
+      throw new MessageStoreError(`S3 GetObject s3://${location.bucket}/${location.key} failed: ${describeError(error)}`, { cause: error });
     }
     const body = output.Body as Readable | undefined;
     if (!body || output.ContentLength === undefined) {
@@ -60,7 +56,7 @@ export class S3MessageStore implements MessageStore {
       await this.client.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: location.key }));
     } catch (error) {
       if (isMissing(error)) return;
-      throw new MessageStoreError(`S3 DeleteObject s3://${location.bucket}/${location.key} failed: ${describe(error)}`, { cause: error });
+      throw new MessageStoreError(`S3 DeleteObject s3://${location.bucket}/${location.key} failed: ${describeError(error)}`, { cause: error });
     }
   }
 }

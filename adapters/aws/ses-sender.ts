@@ -6,7 +6,7 @@
  * after that fails as a retryable BounceSendError, so the record is retried later rather than given up.
  */
 import { SESClient, SendRawEmailCommand } from "@aws-sdk/client-ses";
-import { BounceSendError } from "../../core/errors";
+import { BounceSendError, describeError } from "../../core/errors";
 import type { RawMailSender } from "../../core/ports";
 
 /**
@@ -59,7 +59,7 @@ export class SesRawMailSender implements RawMailSender {
       );
       return { messageId: output.MessageId ?? "" };
     } catch (error) {
-      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      const reason = describeError(error);
       throw new BounceSendError(`SES SendRawEmail from ${message.from} failed: ${reason}`, { cause: error, retryable: isSesThrottling(error) });
     }
   }

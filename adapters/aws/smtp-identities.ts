@@ -1,5 +1,5 @@
 /**
- * What the SMTP credential manager needs from AWS, each behind a small class so the handler reads as
+ * The SMTP credential manager's ports (core/ports.ts) on AWS, each a small class so the handler reads as
  * the protocol it is: IAM users, their inline policy and access keys (IamSmtpIdentities), KMS
  * encryption of the credentials (KmsCredentialEncryptor), and the SMTP user items in the routing
  * table (DynamoDbSmtpUsers). Deletes treat "already gone" (NoSuchEntity) as success.
@@ -13,15 +13,15 @@ import {
   GetUserCommand,
   GetUserPolicyCommand,
   IAMClient,
-  ListAccessKeysCommand,
-  ListUserPoliciesCommand,
+  paginateListAccessKeys,
+  paginateListUserPolicies,
   PutUserPermissionsBoundaryCommand,
   PutUserPolicyCommand,
 } from "@aws-sdk/client-iam";
 import { EncryptCommand, KMSClient } from "@aws-sdk/client-kms";
 import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
-import type { StoredItem } from "../../core/ports";
+import type { CredentialEncryptor, SmtpIdentities, SmtpUserTable, StoredItem } from "../../core/ports";
 import { smtpUserKey } from "../../core/smtp-credentials";
 
 function isNoSuchEntity(error: unknown): boolean {
@@ -30,26 +30,6 @@ function isNoSuchEntity(error: unknown): boolean {
 
 function isAlreadyExists(error: unknown): boolean {
   return error instanceof Error && error.name === "EntityAlreadyExistsException";
-}
-
-export interface SmtpIdentities {
-  /**
-   * Creates the user with the permissions boundary (a managed policy ARN) that caps what any of its
-   * policies can grant; an existing user of that name is returned as is (`existed`).
-   */
-  createUser(userName: string, permissionsBoundary: string): Promise<{ arn: string; existed: boolean }>;
-  /** Sets the user's permissions boundary (users created before boundaries were required get one this way). */
-  putPermissionsBoundary(userName: string, permissionsBoundary: string): Promise<void>;
-  /** The current document of an inline policy, or undefined. */
-  getUserPolicy(userName: string, policyName: string): Promise<string | undefined>;
-  putUserPolicy(userName: string, policyName: string, document: string): Promise<void>;
-  deleteUserPolicy(userName: string, policyName: string): Promise<void>;
-  listUserPolicies(userName: string): Promise<string[]>;
-  createAccessKey(userName: string): Promise<{ accessKeyId: string; secretAccessKey: string }>;
-  /** Access key ids of the user; empty when the user does not exist. */
-  listAccessKeys(userName: string): Promise<string[]>;
-  deleteAccessKey(userName: string, accessKeyId: string): Promise<void>;
-  deleteUser(userName: string): Promise<void>;
 }
 
 export class IamSmtpIdentities implements SmtpIdentities {
@@ -104,13 +84,8 @@ export class IamSmtpIdentities implements SmtpIdentities {
 
   async listUserPolicies(userName: string): Promise<string[]> {
     const names: string[] = [];
-    let marker: string | undefined;
     try {
-      do {
-        const output = await this.client.send(new ListUserPoliciesCommand({ UserName: userName, ...(marker ? { Marker: marker } : {}) }));
-        names.push(...(output.PolicyNames ?? []));
-        marker = output.IsTruncated ? output.Marker : undefined;
-      } while (marker);
+      for await (const page of paginateListUserPolicies({ client: this.client }, { UserName: userName })) names.push(...(page.PolicyNames ?? []));
     } catch (error) {
       if (isNoSuchEntity(error)) return [];
       throw error;
@@ -125,13 +100,10 @@ export class IamSmtpIdentities implements SmtpIdentities {
 
   async listAccessKeys(userName: string): Promise<string[]> {
     const ids: string[] = [];
-    let marker: string | undefined;
     try {
-      do {
-        const output = await this.client.send(new ListAccessKeysCommand({ UserName: userName, ...(marker ? { Marker: marker } : {}) }));
-        ids.push(...(output.AccessKeyMetadata ?? []).flatMap((key) => (key.AccessKeyId ? [key.AccessKeyId] : [])));
-        marker = output.IsTruncated ? output.Marker : undefined;
-      } while (marker);
+      for await (const page of paginateListAccessKeys({ client: this.client }, { UserName: userName })) {
+        ids.push(...(page.AccessKeyMetadata ?? []).flatMap((key) => (key.AccessKeyId ? [key.AccessKeyId] : [])));
+      }
     } catch (error) {
       if (isNoSuchEntity(error)) return [];
       throw error;
@@ -156,11 +128,6 @@ export class IamSmtpIdentities implements SmtpIdentities {
   }
 }
 
-export interface CredentialEncryptor {
-  /** Encrypts under the context; returns the ciphertext, base64. */
-  encrypt(plaintext: string, context: Record<string, string>): Promise<string>;
-}
-
 export class KmsCredentialEncryptor implements CredentialEncryptor {
   private readonly keyId: string;
   private clientInstance: KMSClient | undefined;
@@ -182,15 +149,6 @@ export class KmsCredentialEncryptor implements CredentialEncryptor {
     if (!output.CiphertextBlob) throw new Error("KMS Encrypt returned no ciphertext");
     return Buffer.from(output.CiphertextBlob).toString("base64");
   }
-}
-
-export interface SmtpUserTable {
-  /** The current item (consistent read), or undefined. */
-  get(username: string): Promise<StoredItem | undefined>;
-  /** Sets `status = active` and the given attributes, only if the item is still `pending`; false otherwise. */
-  activate(username: string, attributes: Readonly<Record<string, string>>): Promise<boolean>;
-  /** Sets `status = failed` with the error, only if the item is still `pending`; false otherwise. */
-  markFailed(username: string, error: string, at: string): Promise<boolean>;
 }
 
 export class DynamoDbSmtpUsers implements SmtpUserTable {

@@ -1,6 +1,6 @@
 /** The Gmail forwarder's retry queue on SQS. IAM: sqs:SendMessage on the retry queue. */
 import { SQSClient, SendMessageCommand } from "@aws-sdk/client-sqs";
-import { DeliveryStateError } from "../../core/errors";
+import { DeliveryStateError, describeError } from "../../core/errors";
 import type { RetryQueue } from "../../core/ports";
 
 export class SqsRetryQueue implements RetryQueue {
@@ -27,7 +27,7 @@ export class SqsRetryQueue implements RetryQueue {
         }),
       );
     } catch (error) {
-      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      const reason = describeError(error);
       throw new DeliveryStateError(`SQS SendMessage to the retry queue ${this.queueUrl} failed: ${reason}`, { cause: error });
     }
   }

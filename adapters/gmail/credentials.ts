@@ -17,6 +17,21 @@ export const GMAIL_INSERT_SCOPE = "https://www.googleapis.com/auth/gmail.insert"
 /** Scopes that allow `users.messages.import`; a token whose scope list names none of them cannot import. */
 export const GMAIL_IMPORT_SCOPES: readonly string[] = [GMAIL_INSERT_SCOPE, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"];
 
+/**
+ * The narrowest Gmail scope that lists and creates labels (`users.labels.list`, `users.labels.create`):
+ * "See and edit your email labels". It reaches no message, and Google classes it non-sensitive. ses-mail
+ * asks for it so a rule can name labels as a person sees them (core/labels.ts).
+ */
+export const GMAIL_LABELS_SCOPE = "https://www.googleapis.com/auth/gmail.labels";
+
+/** Scopes that allow listing and creating labels. */
+export const GMAIL_LABEL_SCOPES: readonly string[] = [GMAIL_LABELS_SCOPE, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"];
+
+/** Whether granted scopes allow managing labels; an empty list (the endpoint did not say) is given the benefit of the doubt. */
+export function canManageLabels(scopes: readonly string[]): boolean {
+  return scopes.length === 0 || scopes.some((scope) => GMAIL_LABEL_SCOPES.includes(scope));
+}
+
 export interface OAuthClientCredentials {
   readonly clientId: string;
   readonly clientSecret: string;

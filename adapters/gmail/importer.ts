@@ -26,7 +26,7 @@ import type { OAuth2Client } from "google-auth-library";
 import { z } from "zod";
 import { MailboxRejectedError, MailboxUnavailableError } from "../../core/errors";
 import { GMAIL_UPLOAD_MAX_BYTES, GOOGLE_REQUEST_TIMEOUT_MS } from "../../core/limits";
-import type { MailboxImporter, StoredMessage } from "../../core/ports";
+import { discardBody, type MailboxImporter, type StoredMessage } from "../../core/ports";
 import { describeGoogleError, gmailError, googleErrorFromText, networkFailure } from "./google-errors";
 import { googleTransport, type GoogleAccounts } from "./oauth";
 import { putStream, type StreamedResponse } from "./upload";
@@ -51,12 +51,6 @@ export interface GmailImporterOptions {
 
 function messageSchema() {
   return z.object({ id: z.string().min(1), threadId: z.string().optional() }).loose();
-}
-
-/** Ends a stream we will not read (or finished reading), so its socket is released. */
-function discard(body: NodeJS.ReadableStream): void {
-  const stream = body as NodeJS.ReadableStream & { destroy?: () => void; destroyed?: boolean };
-  if (typeof stream.destroy === "function" && !stream.destroyed) stream.destroy();
 }
 
 function header(headers: unknown, name: string): string | undefined {
@@ -87,7 +81,7 @@ export class GmailImporter implements MailboxImporter {
       const sessionUrl = await this.startSession(account, auth, message.size, labels);
       return await this.upload(account, auth, sessionUrl, message);
     } finally {
-      discard(message.body);
+      discardBody(message.body);
     }
   }
 

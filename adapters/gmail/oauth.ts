@@ -18,7 +18,7 @@ import { OAuth2Client } from "google-auth-library";
 import { MailboxAuthorizationError, MailboxUnavailableError } from "../../core/errors";
 import { ACCESS_TOKEN_REFRESH_MARGIN_SECONDS, GOOGLE_REQUEST_TIMEOUT_MS, SECRET_CACHE_TTL_MS } from "../../core/limits";
 import { oauthClientParameter, PARAMETER_PLACEHOLDER, refreshTokenParameter } from "../../core/parameters";
-import type { SecretStore } from "../../core/ports";
+import type { Clock, SecretStore } from "../../core/ports";
 import { canImport, parseOAuthClient, parseStoredRefreshToken, readGrant, type OAuthClientCredentials } from "./credentials";
 import { describeGoogleError, tokenEndpointError } from "./google-errors";
 
@@ -67,8 +67,8 @@ export interface GoogleAccountsOptions {
   readonly tokenUrl?: string;
   readonly requestTimeoutMs?: number;
   readonly secretCacheTtlMs?: number;
-  /** Epoch milliseconds, for the secret cache; injected by tests. */
-  readonly now?: () => number;
+  /** For the secret cache; injected by tests. */
+  readonly now?: Clock;
 }
 
 interface AccountSecrets {
@@ -84,7 +84,7 @@ export class GoogleAccounts {
   private readonly tokenUrl: string | undefined;
   private readonly requestTimeoutMs: number;
   private readonly secretCacheTtlMs: number;
-  private readonly now: () => number;
+  private readonly now: Clock;
   private readonly clients = new Map<string, { client: OAuth2Client; key: string }>();
   private readonly secretCache = new Map<string, { value: string | undefined; readAtMs: number }>();
   private readonly secretReads = new Map<string, Promise<string | undefined>>();
@@ -95,7 +95,7 @@ export class GoogleAccounts {
     this.tokenUrl = options.tokenUrl;
     this.requestTimeoutMs = options.requestTimeoutMs ?? GOOGLE_REQUEST_TIMEOUT_MS;
     this.secretCacheTtlMs = options.secretCacheTtlMs ?? SECRET_CACHE_TTL_MS;
-    this.now = options.now ?? (() => Date.now());
+    this.now = options.now ?? (() => new Date());
   }
 
   /** The account's OAuth2Client with a valid access token. */
@@ -155,7 +155,7 @@ export class GoogleAccounts {
 
   private async secret(name: string, uncached: boolean): Promise<{ value: string | undefined; fromCache: boolean }> {
     const cached = this.secretCache.get(name);
-    if (!uncached && cached && this.now() - cached.readAtMs < this.secretCacheTtlMs) return { value: cached.value, fromCache: true };
+    if (!uncached && cached && this.now().getTime() - cached.readAtMs < this.secretCacheTtlMs) return { value: cached.value, fromCache: true };
     // Concurrent deliveries for one account share one read.
     let reading = this.secretReads.get(name);
     if (!reading) {
@@ -163,7 +163,7 @@ export class GoogleAccounts {
       this.secretReads.set(name, reading);
     }
     const value = await reading;
-    this.secretCache.set(name, { value, readAtMs: this.now() });
+    this.secretCache.set(name, { value, readAtMs: this.now().getTime() });
     return { value, fromCache: false };
   }
 }

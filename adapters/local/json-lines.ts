@@ -13,6 +13,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { asError } from "../../core/errors";
 
 export class JsonLinesFile {
   private fd: number | undefined;
@@ -55,7 +56,7 @@ export class JsonLinesFile {
     try {
       this.write(text);
     } catch (error) {
-      if (!this.failing) this.onError(error instanceof Error ? error : new Error(String(error)));
+      if (!this.failing) this.onError(asError(error));
       this.failing = true;
     }
   }

@@ -4,8 +4,9 @@
  * - `INBOX` → the Maildir itself; `SPAM` → the `.Spam` folder; `TRASH` → `.Trash`; neither → `.Archive`
  *   (Gmail's "All Mail" without the inbox);
  * - `UNREAD` → delivered to `new/`; without it → `cur/` with the Seen flag; `STARRED` → the Flagged flag;
- * - any user label (`Label_12`) → a hard link of the same file in the folder `.<label>`, since a Gmail
- *   label is a view of one message, not a copy.
+ * - any user label → a hard link of the same file in its Maildir++ folder, since a Gmail label is a view
+ *   of one message, not a copy: a name as Gmail shows it maps level by level (`Shops/Receipts` →
+ *   `.Shops.Receipts`), an id to itself (`Label_12` → `.Label_12`); core/labels.ts maildirFolderOfLabel.
  * Other system labels (IMPORTANT, CATEGORY_*) have no Maildir meaning and are ignored.
  *
  * Importing is idempotent: a file's name is derived from the account and the message's bytes
@@ -20,13 +21,14 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseAddress } from "../../core/addresses";
+import { errorMessage } from "../../core/errors";
+import { labelProblem, maildirFolderOfLabel, SYSTEM_LABEL_IDS } from "../../core/labels";
 import type { MailboxImporter, StoredMessage } from "../../core/ports";
 import { commitFile, errorCode, fsyncDirectory, isNotFound, removeFile, writeTemporaryDurably } from "./durable-file";
 import { randomHex } from "./random";
 
-/** Gmail's system labels; every other label id is a user label and becomes a folder. */
-const SYSTEM_LABELS = ["INBOX", "SPAM", "TRASH", "UNREAD", "STARRED", "IMPORTANT", "SENT", "DRAFT", "CHAT"];
-const LABEL_FOLDER = /^[A-Za-z0-9_-]{1,128}$/;
+/** A folder name is one file name: at most 255 bytes on the file systems Maildirs live on. */
+const MAX_FOLDER_NAME_BYTES = 255;
 /** Hex digits of the SHA-256 in a file name: 160 bits, so two different deliveries never collide. */
 const NAME_HASH_HEX_DIGITS = 40;
 
@@ -63,7 +65,7 @@ export interface MaildirPlacement {
   readonly labelFolders: readonly string[];
 }
 
-/** Maps Gmail label ids to a Maildir placement (pure, so tests can table it). */
+/** Maps Gmail labels (ids and names) to a Maildir placement (pure, so tests can table it). */
 export function placementFor(labels: readonly string[]): MaildirPlacement {
   const has = (label: string) => labels.includes(label);
   const folder = has("SPAM") ? ".Spam" : has("TRASH") ? ".Trash" : has("INBOX") ? "" : ".Archive";
@@ -71,9 +73,11 @@ export function placementFor(labels: readonly string[]): MaildirPlacement {
   const flags = [has("STARRED") ? "F" : "", unread ? "" : "S"].join("");
   const labelFolders: string[] = [];
   for (const label of labels) {
-    if (SYSTEM_LABELS.includes(label) || label.startsWith("CATEGORY_")) continue;
-    if (!LABEL_FOLDER.test(label)) throw new InvalidMailboxError(label, "not a Gmail label id");
-    const labelFolder = `.${label}`;
+    if (SYSTEM_LABEL_IDS.includes(label) || label.startsWith("CATEGORY_")) continue;
+    const problem = labelProblem(label);
+    if (problem) throw new InvalidMailboxError(label, problem);
+    const labelFolder = maildirFolderOfLabel(label);
+    if (Buffer.byteLength(labelFolder, "utf8") > MAX_FOLDER_NAME_BYTES) throw new InvalidMailboxError(label, `its folder name would be longer than ${MAX_FOLDER_NAME_BYTES} bytes`);
     if (labelFolder !== folder && !labelFolders.includes(labelFolder)) labelFolders.push(labelFolder);
   }
   return { folder, subdir: unread ? "new" : "cur", flags, labelFolders };
@@ -85,7 +89,7 @@ export function accountFolder(account: string): string {
   try {
     address = parseAddress(account).address;
   } catch (error) {
-    throw new InvalidMailboxError(account, error instanceof Error ? error.message : String(error));
+    throw new InvalidMailboxError(account, errorMessage(error));
   }
   if (/[/\\]/.test(address) || address.startsWith(".")) throw new InvalidMailboxError(account, "the address cannot be a folder name");
   return address;

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createTransport } from "nodemailer";
-import type { RawMailSender } from "../../core/ports";
+import type { Clock, RawMailSender } from "../../core/ports";
 import { writeFileDurably } from "./durable-file";
 
 export interface OutboxEnvelope {
@@ -20,24 +20,24 @@ export interface OutboxEnvelope {
 type RawMessage = Parameters<RawMailSender["sendRawMessage"]>[0];
 
 /** `<time>-<random>`: sorts by time, unique without coordination. */
-function outboxId(now: number): string {
-  return `${now.toString(36).padStart(9, "0")}-${randomBytes(6).toString("hex")}`;
+function outboxId(now: Date): string {
+  return `${now.getTime().toString(36).padStart(9, "0")}-${randomBytes(6).toString("hex")}`;
 }
 
 export class OutboxSender implements RawMailSender {
   readonly dir: string;
-  private readonly now: () => number;
+  private readonly now: Clock;
 
-  constructor(options: { dir: string; now?: () => number }) {
+  constructor(options: { dir: string; now?: Clock }) {
     this.dir = path.resolve(options.dir);
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => new Date());
   }
 
   async sendRawMessage(message: RawMessage): Promise<{ messageId: string }> {
     await fs.promises.mkdir(this.dir, { recursive: true });
     const now = this.now();
     const id = outboxId(now);
-    const envelope: OutboxEnvelope = { from: message.from, to: [...message.to], queuedAt: new Date(now).toISOString() };
+    const envelope: OutboxEnvelope = { from: message.from, to: [...message.to], queuedAt: now.toISOString() };
     // The envelope first: whoever sees `<id>.eml` can rely on its envelope being there.
     await writeFileDurably(path.join(this.dir, `${id}.envelope.json`), [Buffer.from(`${JSON.stringify(envelope, null, 2)}\n`)]);
     await writeFileDurably(path.join(this.dir, `${id}.eml`), [message.raw]);

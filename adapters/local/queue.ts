@@ -19,6 +19,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { errorMessage } from "../../core/errors";
 import type { OutcomeError } from "../../core/outcomes";
 import type { RetryQueue } from "../../core/ports";
 import { isNotFound, removeFile, writeFileDurably } from "./durable-file";
@@ -125,7 +126,7 @@ function newMessageId(now: number): string {
 }
 
 function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return errorMessage(error);
 }
 
 function thrownError(error: unknown): OutcomeError {

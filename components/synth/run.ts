@@ -7,6 +7,7 @@
  */
 import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
+import { errorMessage } from "../../core/errors";
 import type { AwsContext } from "../arns";
 import { PROJECT_ROOT } from "../lambda-function";
 import { awsMocks, MOCK_ACCOUNT_ID, type MockWorld } from "./mocks";
@@ -57,7 +58,7 @@ export interface SynthOptions {
 export class SynthProgramError extends Error {
   constructor(readonly failures: readonly unknown[]) {
     // Pulumi prefixes the failure of a resource input with the property path it was found on.
-    const message = (failure: unknown) => (failure instanceof Error ? failure.message : String(failure)).replace(/^(error serializing property "[^"]*": )+/, "");
+    const message = (failure: unknown) => errorMessage(failure).replace(/^(error serializing property "[^"]*": )+/, "");
     const messages = [...new Set(failures.map(message))];
     super(messages.join("\n"));
     this.name = "SynthProgramError";

@@ -144,7 +144,7 @@ describe("ses-mail dlq", () => {
     sfn.on(DescribeExecutionCommand).resolves({ executionArn: "arn:exec", stateMachineArn: "arn:sm", status: "SUCCEEDED", startDate: NOW });
     sfn.on(GetExecutionHistoryCommand).resolves({ events: [{ type: "TaskStateExited", id: 1, timestamp: NOW, stateExitedEventDetails: { name: "DeleteDelivered" } }] });
 
-    const result = await cli(["dlq", "redrive", "--queue", "retry", "--stack", "test", "--yes", "--replay"], { follow: { pollIntervalMs: 1, timeoutMs: 1000, sleep: async () => undefined, now: () => NOW.getTime() } });
+    const result = await cli(["dlq", "redrive", "--queue", "retry", "--stack", "test", "--yes", "--replay"], { follow: { pollIntervalMs: 1, timeoutMs: 1000, sleep: async () => undefined, now: () => NOW } });
 
     expect(result.code).toBe(0);
     expect(result.stdout).toEqual(

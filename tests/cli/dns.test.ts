@@ -104,11 +104,44 @@ describe("ses-mail dns", () => {
     expect(result.stderr[0]).toMatch(reason);
   });
 
-  it("explains a missing permission", async () => {
+  it("explains a missing permission, and prints the records the config gives meanwhile", async () => {
     ses.on(GetIdentityDkimAttributesCommand).rejects(Object.assign(new Error("not authorized to perform: ses:GetIdentityDkimAttributes"), { name: "AccessDenied" }));
     const result = await cli("dns", "--stack", "test");
-    expect(result.code).toBe(1);
-    expect(result.stderr[0]).toMatch(/AWS denied access to the SES identities \(AccessDenied/);
+    expect(result.code).toBe(0);
+    expect(result.stderr[0]).toMatch(/^note: not asking AWS \(AWS denied access to the SES identities \(AccessDenied/);
+  });
+
+  it("without AWS credentials prints the MX, SPF and DMARC records, and says the DKIM ones need the deployed stack", async () => {
+    // Prepare: what the SDK raises when no credentials can be found.
+    const missing = Object.assign(new Error("Could not load credentials from any providers"), { name: "CredentialsProviderError" });
+    ses.on(GetIdentityVerificationAttributesCommand).rejects(missing);
+    ses.on(GetIdentityDkimAttributesCommand).rejects(missing);
+
+    // Act
+    const table = await cli("dns", "--stack", "test");
+    const zone = await cli("dns", "--stack", "test", "--zone");
+
+    // Assess
+    expect(table.code).toBe(0);
+    expect(table.stdout.map((line) => line.split(/\s{2,}/))).toEqual([
+      ["NAME", "TYPE", "VALUE", "PURPOSE", "SES STATUS"],
+      ["test.example.com", "MX", "10 inbound-smtp.eu-west-2.amazonaws.com", "receive"],
+      ["test.example.com", "TXT", "v=spf1 include:amazonses.com ~all", "spf (suggested)"],
+      ["_dmarc.test.example.com", "TXT", "v=DMARC1; p=none; rua=mailto:postmaster@test.example.com", "dmarc (suggested)"],
+      ["+ 3 DKIM CNAMEs per domain (<token>._domainkey.<domain> → <token>.dkim.amazonses.com): they need the deployed stack"],
+    ]);
+    expect(table.stderr).toEqual([
+      expect.stringMatching(/^note: not asking AWS \(no AWS credentials: set AWS_PROFILE.*\): these are the records the stack config gives\. The 3 DKIM CNAMEs of each domain come from SES once the stack is deployed \(pulumi up\): run `ses-mail dns --stack test` with AWS credentials/),
+    ]);
+    expect(zone.stdout).toContain("; Without the DKIM CNAMEs: they need the deployed stack (ses-mail dns --stack test with AWS credentials).");
+    expect(zone.stdout.filter((line) => line.includes("\tIN\t")).map((line) => line.split("\t")[3])).toEqual(["MX", "TXT", "TXT"]);
+  });
+
+  it("--offline asks AWS nothing", async () => {
+    const result = await cli("dns", "--stack", "test", "--offline", "--json");
+    expect(result.code).toBe(0);
+    expect(ses.commandCalls(GetIdentityDkimAttributesCommand)).toHaveLength(0);
+    expect((result.jsonValues[0] as Array<{ type: string }>).map((record) => record.type)).toEqual(["MX", "TXT", "TXT"]);
   });
 });
 

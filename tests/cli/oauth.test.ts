@@ -9,7 +9,7 @@ import { DescribeParametersCommand, GetParameterCommand, GetParametersByPathComm
 import { mockClient } from "aws-sdk-client-mock";
 import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
 import { ensureRoutingTable } from "../../adapters/aws/routing-table";
-import { GMAIL_INSERT_SCOPE, idTokenEmail } from "../../adapters/gmail/credentials";
+import { GMAIL_INSERT_SCOPE, GMAIL_LABELS_SCOPE, idTokenEmail } from "../../adapters/gmail/credentials";
 import { runCli } from "../../cli/framework";
 import { oauthCommands, type OAuthDeps } from "../../cli/oauth";
 import { sameGoogleAccount, startConsent } from "../../cli/oauth-flow";
@@ -91,7 +91,7 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
       openBrowser: (url) => google.browser(url),
       consentTimeoutMs: 5000,
       now: () => NOW,
-      follow: { pollIntervalMs: 1, timeoutMs: 60_000, sleep: async () => void (clock += 3000), now: () => clock },
+      follow: { pollIntervalMs: 1, timeoutMs: 60_000, sleep: async () => void (clock += 3000), now: () => new Date(clock) },
     };
   });
 
@@ -112,7 +112,7 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
     const asked = google.authorizations[0]!;
     expect(asked).toMatchObject({ client_id: CONSENT_CLIENT.client_id, response_type: "code", code_challenge_method: "S256", access_type: "offline", prompt: "consent", login_hint: "alice@gmail.com" });
     expect(asked.redirect_uri).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(asked.scope!.split(" ")).toEqual(["openid", "email", GMAIL_INSERT_SCOPE]);
+    expect(asked.scope!.split(" ")).toEqual(["openid", "email", GMAIL_INSERT_SCOPE, GMAIL_LABELS_SCOPE]);
     const verifier = google.exchanges[0]!.code_verifier!;
     expect(verifier).toMatch(/^[A-Za-z0-9\-._~]{43,128}$/); // RFC 7636 §4.1
     expect(s256(verifier)).toBe(asked.code_challenge);
@@ -129,6 +129,8 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
       expires_at: "2026-12-05T10:00:00.000Z",
       expires_at_epoch: NOW_EPOCH + 7 * 24 * 3600,
       expiry_basis: "testing-app-7-days",
+      // What the consent granted: `rules add` and `oauth status` read whether labels by name work.
+      scopes: ["openid", "email", GMAIL_INSERT_SCOPE, GMAIL_LABELS_SCOPE],
     });
 
     expect(sfn.commandCalls(StartExecutionCommand)[0]!.args[0].input.stateMachineArn).toBe(RETRY_PROCESSOR_ARN);
@@ -154,6 +156,17 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
     });
     expect(result.stdout[1]).toMatch(/^re-authorize by 2027-05-27T10:00:00.000Z: an app In production has no fixed expiry, but Google drops a token unused for 6 months/);
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it("stores a consent that left out label access, saying that labels by name will not be applied for the account", async () => {
+    deployedStack();
+    google.consent = { kind: "allow", signedInAs: "alice@gmail.com", grantedScopes: `openid email ${GMAIL_INSERT_SCOPE}` };
+
+    const result = await cli("oauth", "refresh", "--account", "alice@gmail.com", "--stack", "test", "--no-replay");
+
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContainEqual(expect.stringMatching(/^warning: alice@gmail.com did not allow "See and edit your email labels": mail is delivered, but rules' labels by name .* are not applied/));
+    expect(JSON.parse(putValue(METADATA_PARAMETER)!.Value!)).toMatchObject({ scopes: ["openid", "email", GMAIL_INSERT_SCOPE] });
   });
 
   it("keeps the description Pulumi gave an existing parameter, so a refresh shows no drift", async () => {
@@ -353,7 +366,10 @@ describe("ses-mail oauth status", () => {
   function tokens() {
     ssm.on(GetParametersByPathCommand).resolves({
       Parameters: [
-        { Name: METADATA_PARAMETER, Value: JSON.stringify({ account: "alice@gmail.com", created_at: "2026-11-23T10:00:00.000Z", expires_at: "2026-11-30T10:00:00.000Z", expires_at_epoch: NOW_EPOCH + 2 * 86400 }) },
+        {
+          Name: METADATA_PARAMETER,
+          Value: JSON.stringify({ account: "alice@gmail.com", created_at: "2026-11-23T10:00:00.000Z", expires_at: "2026-11-30T10:00:00.000Z", expires_at_epoch: NOW_EPOCH + 2 * 86400, scopes: [GMAIL_INSERT_SCOPE, GMAIL_LABELS_SCOPE] }),
+        },
         { Name: "/ses-mail/test/gmail/token-metadata/bob_at_gmail.com", Value: PARAMETER_PLACEHOLDER },
         { Name: "/ses-mail/test/gmail/token-metadata/dave_at_gmail.com", Value: JSON.stringify({ account: "dave@gmail.com", created_at: "2026-06-01T10:00:00.000Z", expires_at: "2026-11-28T10:00:00.000Z", expires_at_epoch: NOW_EPOCH + 3 * 86400, expiry_basis: "unused-limit-6-months" }) },
       ],
@@ -379,6 +395,8 @@ describe("ses-mail oauth status", () => {
       "alice@gmail.com | authorized 5 d ago | expires in 2 d | 2 d left (published 2 min ago)",
       "bob_at_gmail.com | not authorized yet (placeholder) | no value in the last 30 min (is the token monitor running?)",
       "dave@gmail.com | authorized 180 d ago | re-authorize within 3 d | no value in the last 30 min (is the token monitor running?)",
+      // dave's consent predates label access (no scopes recorded): what that means and what to run.
+      "dave@gmail.com: authorized before ses-mail asked for label access: labels rules name (--label Receipts) are not applied to its mail until `ses-mail oauth refresh --account dave@gmail.com --stack test`",
       "carol@gmail.com: a rule forwards here but it has no token; run ses-mail oauth refresh --account carol@gmail.com --stack test",
       "retry queue: 4 waiting, 1 in flight, 0 delayed",
       "token monitor (minimum over accounts): expiry unknown (published 2 min ago)",
@@ -395,9 +413,9 @@ describe("ses-mail oauth status", () => {
     expect(result.jsonValues[0]).toMatchObject({
       stack: "test",
       accounts: [
-        { account: "alice@gmail.com", authorized: true, ageSeconds: 5 * 86400, secondsLeft: 2 * 86400, monitorSeconds: 2 * 86400 + 120, usedByRules: true },
+        { account: "alice@gmail.com", authorized: true, ageSeconds: 5 * 86400, secondsLeft: 2 * 86400, monitorSeconds: 2 * 86400 + 120, usedByRules: true, labelAccess: true },
         { account: "bob_at_gmail.com", authorized: false, problem: "not authorized yet (placeholder)", usedByRules: false },
-        { account: "dave@gmail.com", authorized: true, secondsLeft: 3 * 86400, expiryBasis: "unused-limit-6-months" },
+        { account: "dave@gmail.com", authorized: true, secondsLeft: 3 * 86400, expiryBasis: "unused-limit-6-months", labelAccess: null },
       ],
       unauthorizedRuleTargets: ["carol@gmail.com"],
       retryQueue: { visible: 4, inFlight: 1, delayed: 0, exists: true },
@@ -422,7 +440,7 @@ describe("OAuth flow pieces", () => {
       client_id: "c",
       redirect_uri: "http://127.0.0.1:5555",
       response_type: "code",
-      scope: `openid email ${GMAIL_INSERT_SCOPE}`,
+      scope: `openid email ${GMAIL_INSERT_SCOPE} ${GMAIL_LABELS_SCOPE}`,
       code_challenge: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
       code_challenge_method: "S256",
       state: "st",

@@ -58,11 +58,11 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
 
   it.each([
     [["rules", "add", "x@test.example.com", "--drop", "--forward", "a@gmail.com"], /drop cannot be combined/],
-    [["rules", "add", "x@test.example.com", "--label", "L", "--forward", "a@gmail.com"], /--label must follow the --forward/],
+    [["rules", "add", "x@test.example.com", "--label", "L", "--forward", "a@gmail.com"], /--label L must follow the --forward it applies to/],
     [["rules", "add", "x@test.example.com"], /at least one action/],
     [["rules", "add", "x*y@test.example.com", "--drop"], /wildcard/],
     [["rules", "add", "x@test.example.com", "--forward", "not-an-address"], /email address/],
-    [["rules", "add", "x@test.example.com", "--drop", "--colour", "red"], /Unknown option '--colour'/],
+    [["rules", "add", "x@test.example.com", "--drop", "--colour", "red"], /unknown option --colour/],
     [["rules", "add", "x@test.example.com", "--drop"], /say where the rules are/],
     [["rules", "rm", "ghost@test.example.com", "--local"], /no rule for ghost@test.example.com/],
     [["rules", "test", "not an address", "--local"], /invalid address/],
@@ -99,6 +99,8 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
       ["normalized", "alice@test.example.com", "disabled"],
       ["domain", "*@test.example.com", "matched"],
       ["global", "*", "not", "reached"],
+      // What the disabled rule would do, and the command that enables it.
+      ["if", "enabled,", "the", "disabled", "rule", "alice@test.example.com", "would", "take", "it", "instead:", "→", "forward-to-gmail", "alice@gmail.com", "(ses-mail", "rules", "enable", "'alice@test.example.com'", "--local)"],
     ]);
 
     await cli("rules", "enable", "alice@test.example.com", "--local");
@@ -153,7 +155,7 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
     const out = captureOutput();
     const code = await runCli(COMMANDS, ["rules", "list", "--local"], out, { ...env, AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9" });
     expect(code).toBe(1);
-    expect(out.stderr.join()).toMatch(/is local mode running\? \(npm start\)/);
+    expect(out.stderr.join()).toMatch(/is local mode running on .*\.ses-mail\? \(npm start\)/);
   });
 
   it("works as the installed `ses-mail` command", async () => {

@@ -37,7 +37,8 @@ describe("ses-mail smtp-password", () => {
     ["AKIAIOSFODNN7EXAMPLE", ["--region", "eu-west-2"], /that is an access key ID \(the SMTP username\), not the secret access key/],
     [`${SECRET}\n${SECRET}\n`, ["--region", "eu-west-2"], /more than one secret access key/],
     [SECRET, [], /say which region the password is for/],
-    [SECRET, ["--region", "London"], /"London" is not an AWS region/],
+    [SECRET, ["--region", "London"], /SES has no SMTP endpoint in "London" \(a password works only at its region's endpoint; regions with one: us-east-1, /],
+    [SECRET, ["--region", "eu-west-9"], /SES has no SMTP endpoint in "eu-west-9"; did you mean eu-west-\d\?/],
   ])("input %j with %j is a user error", async (input, argv, reason) => {
     const result = await cli(input, ...argv);
     expect(result.code).toBe(1);

@@ -54,7 +54,6 @@ describe("stack config schema", () => {
     [{}, "domains", /required/],
     [{ domains: [] }, "domains", /at least one domain/],
     [{ domains: ["localhost"] }, "domains", /no dot/],
-    [{ domains: ["a.com"], domain: ["b.com"] }, "domain", /unknown key/],
     [{ domains: ["a.com"], defaultAction: "forward" }, "defaultAction", /bounce|drop|store/],
     [{ domains: ["a.com"], logRetentionDays: 31 }, "logRetentionDays", /must be one of 1, 3, 5/],
     [{ domains: ["a.com"], emailRetentionDays: 0 }, "emailRetentionDays", /.+/],
@@ -63,6 +62,18 @@ describe("stack config schema", () => {
     [{ domains: ["a.com"], routes: [{ recipient: "x@a.com", actions: [{ type: "bounce" }, { type: "drop" }] }] }, "routes", /cannot be combined/],
     [{ domains: ["a.com"], routes: [{ recipient: "x@a.com", actions: [{ type: "drop" }] }, { recipient: "X@a.com", actions: [{ type: "drop" }] }] }, "routes", /declared twice/],
     [{ domains: ["a.com"], routes: [{ recipient: "x*@a.com", actions: [{ type: "drop" }] }] }, "routes", /wildcard/],
+    // A typo names the key meant, not the real key it leaves missing.
+    [{ domain: ["a.com"] }, "domain", /^ses-mail:domain: unknown key; did you mean ses-mail:domains\?$/],
+    [{ domains: ["a.com"], defaultActoin: "drop" }, "defaultActoin", /did you mean ses-mail:defaultAction\?/],
+    [{ domains: ["a.com"], colour: "red" }, "colour", /unknown key \(known keys: domains, routes, /],
+    [{}, "domains", /is required: the domains SES receives mail for, e\.g\. `pulumi config set --path 'ses-mail:domains\[0\]' mail\.example\.net`/],
+    // A declared route for a domain SES never receives for this stack could never match.
+    [
+      { domains: ["a.com"], routes: [{ recipient: "*@a.com", actions: [{ type: "drop" }] }, { recipient: "sales@b.com", actions: [{ type: "drop" }] }] },
+      "routes",
+      /route 2 \(sales@b.com\) is for b\.com, which is not one of ses-mail:domains \(a\.com\): SES refuses mail for it, so the route could never match/,
+    ],
+    [{ domains: ["a.com"], routes: [{ recipient: "x@a.com", actions: [{ type: "forward-to-gmail", target: "me@gmail.com", labels: ["/Receipts"] }] }] }, "routes", /empty level/],
   ])("refuses %j, naming the key", (values, key, reason) => {
     const error = configError(() => parseStackConfig(values, "test"));
     expect(error.key).toBe(key);

@@ -1,5 +1,6 @@
 import { Readable } from "node:stream";
-import { headerValue, parseHeaderFields, readHeaderBlock } from "../../core/mail-headers";
+import * as fc from "fast-check";
+import { headerBlockOf, headerValue, parseHeaderFields, readHeaderBlock } from "../../core/mail-headers";
 import { fixture } from "../helpers/delivery";
 
 describe("reading the header block", () => {
@@ -44,5 +45,56 @@ describe("reading the header block", () => {
     expect(headerValue(fields, "subject")).toBe("one two three");
     expect(headerValue(fields, "Auto-Submitted")).toBe("auto-replied");
     expect(fields.map((field) => field.name)).toEqual(["Subject", "auto-submitted"]);
+  });
+
+  it("keeps only RFC 5322 field names: printable ASCII without a colon, never a space, a control or an 8-bit byte", () => {
+    // Prepare: what a sloppy or hostile client may send; local mode's intake parses it with this parser too.
+    const block = Buffer.concat([
+      Buffer.from("From: a@x.example\r\nBad Name: spaced\r\nX-\u0001Ctl: control\r\n"),
+      Buffer.from([0x58, 0x2d, 0xe9, 0x3a, 0x20, 0x31, 0x0d, 0x0a]), // "X-\xe9: 1", an 8-bit name
+      Buffer.from("Subject: caf\xe9\r\n", "latin1"),
+    ]);
+
+    // Act
+    const fields = parseHeaderFields(block);
+
+    // Assess: invalid UTF-8 in a value becomes U+FFFD and never throws
+    expect(fields).toEqual([
+      { name: "From", value: "a@x.example" },
+      { name: "Subject", value: "caf\ufffd" },
+    ]);
+  });
+});
+
+describe("the header block of a buffer (local mode's intake)", () => {
+  it("is what reading the same bytes as a stream finds, however they are chunked (property)", async () => {
+    const line = fc.constantFrom("A: 1", "Subject: two", " folded", "X-Y:", "", "no colon", "body text");
+    const eol = fc.constantFrom("\r\n", "\n", "\r");
+    const message = fc.array(fc.tuple(line, eol), { maxLength: 12 }).map((parts) => Buffer.from(parts.map(([text, end]) => text + end).join("")));
+    await fc.assert(
+      fc.asyncProperty(message, fc.integer({ min: 1, max: 80 }), fc.integer({ min: 1, max: 16 }), async (raw, maxBytes, chunkSize) => {
+        // Prepare
+        const chunks: Buffer[] = [];
+        for (let i = 0; i < raw.length; i += chunkSize) chunks.push(raw.subarray(i, i + chunkSize));
+
+        // Act
+        const fromBuffer = headerBlockOf(raw, maxBytes);
+        const fromStream = await readHeaderBlock(Readable.from(chunks), maxBytes);
+
+        // Assess
+        expect({ bytes: fromBuffer.bytes.toString("latin1"), complete: fromBuffer.complete }).toEqual({
+          bytes: fromStream.bytes.toString("latin1"),
+          complete: fromStream.complete,
+        });
+      }),
+    );
+  });
+
+  it("ends at the first blank line within the limit, and is incomplete without one", () => {
+    // Act / Assess
+    expect(headerBlockOf(Buffer.from("A: 1\r\nB: 2\r\n\r\nbody"), 1024)).toEqual({ bytes: Buffer.from("A: 1\r\nB: 2\r\n"), complete: true });
+    expect(headerBlockOf(Buffer.from("\r\nbody"), 1024)).toEqual({ bytes: Buffer.alloc(0), complete: true });
+    expect(headerBlockOf(Buffer.from("A: 1\r\nB: 2\r\n\r\nbody"), 8)).toEqual({ bytes: Buffer.from("A: 1\r\nB:"), complete: false });
+    expect(headerBlockOf(Buffer.from("A: 1\r\n"), 1024)).toEqual({ bytes: Buffer.from("A: 1\r\n"), complete: false });
   });
 });

@@ -61,7 +61,7 @@ describe("rule codec", () => {
     ["bounce combined with forward", { actions: [{ type: "bounce" }, { type: "forward-to-gmail", target: "a@gmail.com" }] }, /cannot be combined/],
     ["the same target twice", { actions: [{ type: "forward-to-gmail", target: "a@gmail.com" }, { type: "forward-to-gmail", target: "A@gmail.com" }] }, /twice/],
     ["an empty action list", { actions: [] }, /at least one action/],
-    ["a label with a space", { actions: [{ type: "forward-to-gmail", target: "a@gmail.com", labels: ["My label"] }] }, /label/],
+    ["a label with an empty level", { actions: [{ type: "forward-to-gmail", target: "a@gmail.com", labels: ["Shops//Receipts"] }] }, /action 1 \(forward-to-gmail a@gmail.com\) labels: label "Shops\/\/Receipts" has an empty level/],
     ["enabled as a string", { action: "bounce", enabled: "yes" }, /enabled/],
     ["recipient disagreeing with the key", { action: "bounce", recipient: "other@example.com" }, /does not match the key/],
   ])("rejects %s, naming the rule", (_name, fields, reason) => {

@@ -83,7 +83,7 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
     const bounce = createBouncer({
       messages: new S3MessageStore({ client: s3.client }),
       sender: new SesRawMailSender({ client: sesClient }),
-      throttle: new DynamoDbThrottleStore({ tableName, client: dynamo.client, now: () => clock }),
+      throttle: new DynamoDbThrottleStore({ tableName, client: dynamo.client, now: () => new Date(clock) }),
       progress: new DynamoDbMessageProgress({ tableName, client: dynamo.client }),
       observability,
       outcomes,

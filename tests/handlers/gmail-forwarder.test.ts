@@ -5,6 +5,7 @@ import { DynamoDbMessageProgress } from "../../adapters/aws/delivery-state";
 import { DynamoDbIdempotencyStore } from "../../adapters/aws/idempotency";
 import { S3MessageStore } from "../../adapters/aws/s3-message-store";
 import { GmailImporter } from "../../adapters/gmail/importer";
+import { GmailLabels } from "../../adapters/gmail/labels";
 import { GoogleAccounts } from "../../adapters/gmail/oauth";
 import type { DecisionDetail, DecisionTarget } from "../../core/decision";
 import { RETRY_MESSAGE_KIND, type RetryMessage } from "../../core/delivery";
@@ -16,7 +17,7 @@ import { fixture, decisionEvent, memoryS3, MemoryRetryQueue, MemorySecrets, type
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
 import { decisionDetail, sqsRecord } from "../helpers/factories";
 import { startFakeAws } from "../helpers/fake-aws";
-import { FAKE_CLIENT, startFakeGoogle, type FakeGoogle } from "../helpers/fake-google";
+import { FAKE_CLIENT, GMAIL_INSERT_SCOPE, startFakeGoogle, type FakeGoogle } from "../helpers/fake-google";
 import { measureForwarderImport } from "../helpers/forwarder-memory";
 import { RecordedOutcomes } from "../helpers/outcomes";
 import { invokeArchive, serializeFactory } from "../helpers/lambda-archive";
@@ -56,6 +57,8 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     google = await startFakeGoogle();
     google.addAccount("alice@gmail.com", "1//alice-refresh", { userLabels: ["Label_7"] });
     google.addAccount("bob@gmail.com", "1//bob-refresh");
+    // Carol consented before ses-mail asked for label access.
+    google.addAccount("carol@gmail.com", "1//carol-refresh", { scopes: [GMAIL_INSERT_SCOPE] });
   });
   afterAll(async () => {
     await google.close();
@@ -68,6 +71,7 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     secrets.values.set(oauthClientParameter(ENV), JSON.stringify({ installed: FAKE_CLIENT }));
     secrets.values.set(refreshTokenParameter(ENV, "alice@gmail.com"), JSON.stringify({ refresh_token: "1//alice-refresh", created_at: "2026-11-27T00:00:00Z" }));
     secrets.values.set(refreshTokenParameter(ENV, "bob@gmail.com"), JSON.stringify({ refresh_token: "1//bob-refresh" }));
+    secrets.values.set(refreshTokenParameter(ENV, "carol@gmail.com"), JSON.stringify({ refresh_token: "1//carol-refresh" }));
     retryQueue = new MemoryRetryQueue();
     google.imports.length = 0;
   });
@@ -80,6 +84,7 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     const forward = createGmailForwarder({
       messages: new S3MessageStore({ client: s3.client }),
       mailbox: new GmailImporter({ accounts, apiBaseUrl: google.baseUrl }),
+      labels: new GmailLabels({ accounts, environment: ENV, apiBaseUrl: google.baseUrl }),
       deliveries: new DynamoDbIdempotencyStore({ tableName, client: dynamo.client }),
       progress: new DynamoDbMessageProgress({ tableName, client: dynamo.client }),
       retryQueue,
@@ -403,17 +408,94 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
   });
 
   it("fails a permanent 4xx for the DLQ with Gmail's error in the log, and does not park it", async () => {
-    s3.put(BUCKET, "emails/m-bad-label", fixture("plain-text.eml"));
+    s3.put(BUCKET, "emails/m-refused", fixture("plain-text.eml"));
+    google.failNext("session", { status: 400, body: { error: { code: 400, message: "Invalid argument", status: "INVALID_ARGUMENT", errors: [{ reason: "invalidArgument" }] } }, account: "bob@gmail.com" });
     const { forward, outcomes } = forwarder();
 
     const response = await forward({
-      Records: [sqsRecord(decisionEvent(detailFor("m-bad-label", { forward: [forwardTo("bob@gmail.com", "user@example.com", ["INBOX", "Label_404"])] })), { messageId: "bad-label" })],
+      Records: [sqsRecord(decisionEvent(detailFor("m-refused", { forward: [forwardTo("bob@gmail.com", "user@example.com", ["INBOX"])] })), { messageId: "refused" })],
     });
 
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "bad-label" }]);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: "refused" }]);
     expect(retryQueue.messages).toHaveLength(0);
     expect(outcomes.kinds()).toEqual(["import-failed"]);
-    expect(outcomes.ofKind("import-failed")[0]!.error).toEqual({ code: "MAILBOX_REJECTED", message: expect.stringMatching(/400.*Invalid label: Label_404/) });
+    expect(outcomes.ofKind("import-failed")[0]!.error).toEqual({ code: "MAILBOX_REJECTED", message: expect.stringMatching(/400.*Invalid argument/) });
+  });
+
+  describe("labels by name", () => {
+    function labelled(messageId: string, account: string, labels: string[]) {
+      s3.put(BUCKET, `emails/${messageId}`, fixture("plain-text.eml"));
+      return batch(decisionEvent(detailFor(messageId, { forward: [forwardTo(account, "user@example.com", ["INBOX", "UNREAD", ...labels])] })));
+    }
+
+    it("creates a missing nested label, parent first, imports with its id, and reuses the listed labels for the next message", async () => {
+      // Prepare
+      const { forward, outcomes } = forwarder();
+      const listsBefore = google.requests["labels-list"];
+
+      // Act
+      const first = await forward(labelled("m-label-1", "alice@gmail.com", ["Shops/Receipts"]));
+      const second = await forward(labelled("m-label-2", "alice@gmail.com", ["shops/receipts", "Label_7"]));
+
+      // Assess
+      expect([first, second]).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
+      const created = google.labelsOf("alice@gmail.com").filter((label) => label.name.startsWith("Shops"));
+      expect(created.map((label) => label.name)).toEqual(["Shops", "Shops/Receipts"]);
+      const receipts = created[1]!.id;
+      expect(google.imports.map((entry) => entry.labels)).toEqual([
+        ["INBOX", "UNREAD", receipts],
+        ["INBOX", "UNREAD", receipts, "Label_7"],
+      ]);
+      // One list for both messages (the second found the label in the cache, whatever its case), no second create.
+      expect(google.requests["labels-list"] - listsBefore).toBe(1);
+      expect(outcomes.ofKind("imported").map((outcome) => outcome.labels)).toEqual([
+        ["INBOX", "UNREAD", receipts],
+        ["INBOX", "UNREAD", receipts, "Label_7"],
+      ]);
+    });
+
+    it("imports without a label it cannot have, says which and why, and never sends the message to the DLQ", async () => {
+      const { forward, outcomes } = forwarder();
+
+      const response = await forward(labelled("m-label-missing", "bob@gmail.com", ["Label_404", "Muted", "Newsletters"]));
+
+      expect(response.batchItemFailures).toEqual([]);
+      expect(google.imports).toHaveLength(1);
+      const newsletters = google.labelsOf("bob@gmail.com").find((label) => label.name === "Newsletters")!.id;
+      expect(google.imports[0]!.labels).toEqual(["INBOX", "UNREAD", newsletters]);
+      const [imported] = outcomes.ofKind("imported");
+      expect(imported!.unappliedLabels).toEqual([
+        { label: "Label_404", reason: expect.stringMatching(/bob@gmail.com's mailbox has no label with id Label_404 .*name the label instead/) },
+        { label: "Muted", reason: expect.stringMatching(/Gmail refused to create the label "Muted" \(400 .*Invalid label name\)/) },
+      ]);
+    });
+
+    it("for a token granted without label access: leaves names out with the command that fixes it, keeps ids, lists nothing", async () => {
+      const { forward, outcomes } = forwarder();
+      const listsBefore = google.requests["labels-list"];
+
+      const response = await forward(labelled("m-label-scope", "carol@gmail.com", ["Receipts", "STARRED"]));
+
+      expect(response.batchItemFailures).toEqual([]);
+      expect(google.imports[0]!.labels).toEqual(["INBOX", "UNREAD", "STARRED"]);
+      expect(google.requests["labels-list"]).toBe(listsBefore);
+      expect(outcomes.ofKind("imported")[0]!.unappliedLabels).toEqual([
+        { label: "Receipts", reason: expect.stringMatching(/granted without access to labels .*run `ses-mail oauth refresh --account carol@gmail.com --stack test`/) },
+      ]);
+    });
+
+    it("retries the record, without importing or parking, when Gmail cannot list labels right now", async () => {
+      google.failNext("labels-list", { status: 503, account: "alice@gmail.com" });
+      s3.put(BUCKET, "emails/m-label-503", fixture("plain-text.eml"));
+      const { forward, outcomes } = forwarder();
+
+      const response = await forward({ Records: [sqsRecord(decisionEvent(detailFor("m-label-503", { forward: [forwardTo("alice@gmail.com", "user@example.com", ["Receipts"])] })), { messageId: "label-503" })] });
+
+      expect(response.batchItemFailures).toEqual([{ itemIdentifier: "label-503" }]);
+      expect(google.imports).toHaveLength(0);
+      expect(retryQueue.messages).toHaveLength(0);
+      expect(outcomes.ofKind("import-failed")[0]!.error).toMatchObject({ code: "MAILBOX_UNAVAILABLE", message: expect.stringMatching(/503 listing labels/) });
+    });
   });
 
   it("parks when the account has never been authorized (the Pulumi placeholder is still there)", async () => {

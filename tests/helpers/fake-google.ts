@@ -1,9 +1,10 @@
 /**
  * A Gmail-compatible HTTP server for tests, which Google's own libraries talk to (google-auth-library's
  * OAuth2Client with this token URL, the `@googleapis/gmail` client with this root URL): Google's OAuth
- * token endpoint and the Gmail upload endpoint of `users.messages.import` with the resumable protocol. It checks what a real server would refuse
- * (grant type, client, bearer token, upload headers, declared length, label ids) and answers with
- * Google's error shapes. Message bodies are hashed as they arrive, never buffered whole (small ones are
+ * token endpoint, the Gmail upload endpoint of `users.messages.import` with the resumable protocol, and
+ * `users.labels.list` / `users.labels.create`. It checks what a real server would refuse (grant type,
+ * client, bearer token and its scopes, upload headers, declared length, label ids, label names Gmail
+ * reserves or already has) and answers with Google's error shapes. Message bodies are hashed as they arrive, never buffered whole (small ones are
  * also kept for byte comparison).
  */
 import { createHash, randomBytes } from "node:crypto";
@@ -12,8 +13,16 @@ import type { AddressInfo } from "node:net";
 
 export const FAKE_CLIENT = { client_id: "1234-test.apps.googleusercontent.com", client_secret: "GOCSPX-test-secret" };
 
-/** System labels Gmail accepts on import (a subset; enough for ses-mail). */
+/** System labels Gmail accepts on import (a subset; enough for ses-mail). Their names are their ids. */
 const SYSTEM_LABELS = ["INBOX", "UNREAD", "SPAM", "STARRED", "IMPORTANT", "TRASH", "CATEGORY_PERSONAL"];
+
+/** Names Gmail refuses for a user label (users.labels.create answers 400 "Invalid label name"). */
+const RESERVED_LABEL_NAMES = ["muted", "sent", "drafts", "chats", "all mail"];
+
+export const GMAIL_INSERT_SCOPE = "https://www.googleapis.com/auth/gmail.insert";
+export const GMAIL_LABELS_SCOPE = "https://www.googleapis.com/auth/gmail.labels";
+/** What a consent by today's `ses-mail oauth refresh` grants. */
+export const DEFAULT_SCOPES: readonly string[] = [GMAIL_INSERT_SCOPE, GMAIL_LABELS_SCOPE];
 
 /** Bodies up to this size are kept for byte-for-byte comparison. */
 const KEEP_BODY_BYTES = 1024 * 1024;
@@ -29,7 +38,13 @@ export interface ImportRecord {
   readonly body?: Buffer;
 }
 
-export type Endpoint = "token" | "session" | "upload";
+export type Endpoint = "token" | "session" | "upload" | "labels-list" | "labels-create";
+
+/** A user label of a mailbox. */
+export interface FakeLabel {
+  readonly id: string;
+  readonly name: string;
+}
 
 export interface ScriptedFailure {
   readonly status: number;
@@ -46,8 +61,15 @@ export interface FakeGoogle {
   readonly imports: ImportRecord[];
   /** Requests seen per endpoint. */
   readonly requests: Record<Endpoint, number>;
-  /** Registers a refresh token for an account (and user label ids it has). */
-  addAccount(account: string, refreshToken: string, options?: { userLabels?: string[] }): void;
+  /**
+   * Registers a refresh token for an account, the user labels its mailbox has (an id alone is named
+   * after itself) and the scopes its consent granted (default DEFAULT_SCOPES).
+   */
+  addAccount(account: string, refreshToken: string, options?: { userLabels?: Array<string | FakeLabel>; scopes?: readonly string[] }): void;
+  /** The user labels of an account's mailbox, as they are now (created ones included). */
+  labelsOf(account: string): FakeLabel[];
+  /** A label made in Gmail by the person, behind ses-mail's back. */
+  addLabel(account: string, label: FakeLabel): void;
   /** Makes a refresh token invalid (`invalid_grant`), as an expiry or a revocation would. */
   revokeRefreshToken(refreshToken: string): void;
   /** Invalidates every access token issued so far (Gmail then answers 401). */
@@ -76,13 +98,14 @@ async function readAll(req: IncomingMessage): Promise<Buffer> {
 }
 
 export async function startFakeGoogle(): Promise<FakeGoogle> {
-  const refreshTokens = new Map<string, { account: string; valid: boolean }>();
-  const accessTokens = new Map<string, { account: string; valid: boolean }>();
-  const userLabels = new Map<string, string[]>();
+  const refreshTokens = new Map<string, { account: string; valid: boolean; scopes: readonly string[] }>();
+  const accessTokens = new Map<string, { account: string; valid: boolean; scopes: readonly string[] }>();
+  const userLabels = new Map<string, FakeLabel[]>();
+  let nextLabelId = 100;
   const sessions = new Map<string, { account: string; labels: string[]; length: number; query: Record<string, string> }>();
   const failures: Array<{ endpoint: Endpoint; failure: ScriptedFailure }> = [];
   const imports: ImportRecord[] = [];
-  const requests: Record<Endpoint, number> = { token: 0, session: 0, upload: 0 };
+  const requests: Record<Endpoint, number> = { token: 0, session: 0, upload: 0, "labels-list": 0, "labels-create": 0 };
   let baseUrl = "";
 
   function scripted(endpoint: Endpoint, account?: string): ScriptedFailure | undefined {
@@ -91,7 +114,7 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
     return failures.splice(index, 1)[0]!.failure;
   }
 
-  function bearer(req: IncomingMessage): { account: string } | undefined {
+  function bearer(req: IncomingMessage): { account: string; scopes: readonly string[] } | undefined {
     const match = /^Bearer (\S+)$/.exec(req.headers.authorization ?? "");
     const entry = match ? accessTokens.get(match[1]!) : undefined;
     return entry?.valid ? entry : undefined;
@@ -110,8 +133,8 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
     if (failure) return send(res, failure.status, failure.body ?? {}, failure.headers);
     if (!entry?.valid) return send(res, 400, { error: "invalid_grant", error_description: "Token has been expired or revoked." });
     const accessToken = `ya29.${randomBytes(12).toString("hex")}`;
-    accessTokens.set(accessToken, { account: entry.account, valid: true });
-    send(res, 200, { access_token: accessToken, expires_in: 3599, scope: "https://www.googleapis.com/auth/gmail.insert", token_type: "Bearer" });
+    accessTokens.set(accessToken, { account: entry.account, valid: true, scopes: entry.scopes });
+    send(res, 200, { access_token: accessToken, expires_in: 3599, scope: entry.scopes.join(" "), token_type: "Bearer" });
   }
 
   async function startSession(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -132,7 +155,7 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
     } catch {
       return send(res, 400, googleError(400, "Invalid JSON payload", "parseError"));
     }
-    const known = [...SYSTEM_LABELS, ...(userLabels.get(caller.account) ?? [])];
+    const known = [...SYSTEM_LABELS, ...(userLabels.get(caller.account) ?? []).map((label) => label.id)];
     const unknown = labels.find((label) => !known.includes(label));
     if (unknown) return send(res, 400, googleError(400, `Invalid label: ${unknown}`, "invalidArgument"));
     const uploadId = randomBytes(8).toString("hex");
@@ -181,16 +204,71 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
     send(res, 200, { id, threadId: id, labelIds: session.labels });
   }
 
+  /** The caller of a labels request, or the error Gmail answers: no token, or a token without a labels scope. */
+  function labelsCaller(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint): { account: string } | undefined {
+    const caller = bearer(req);
+    const failure = scripted(endpoint, caller?.account);
+    if (failure) {
+      send(res, failure.status, failure.body ?? googleError(failure.status, "scripted", "backendError"), failure.headers);
+      return undefined;
+    }
+    if (!caller) {
+      send(res, 401, googleError(401, "Invalid Credentials", "authError"));
+      return undefined;
+    }
+    const allowed = [GMAIL_LABELS_SCOPE, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"];
+    if (!caller.scopes.some((scope) => allowed.includes(scope))) {
+      send(res, 403, { error: { code: 403, message: "Request had insufficient authentication scopes.", errors: [{ domain: "global", reason: "insufficientPermissions", message: "Insufficient Permission" }], status: "PERMISSION_DENIED" } });
+      return undefined;
+    }
+    return caller;
+  }
+
+  async function listLabels(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    requests["labels-list"]++;
+    await readAll(req);
+    const caller = labelsCaller(req, res, "labels-list");
+    if (!caller) return;
+    const labels = [
+      ...SYSTEM_LABELS.map((id) => ({ id, name: id, type: "system" })),
+      ...(userLabels.get(caller.account) ?? []).map((label) => ({ id: label.id, name: label.name, type: "user" })),
+    ];
+    send(res, 200, { labels });
+  }
+
+  async function createLabel(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    requests["labels-create"]++;
+    const body = await readAll(req);
+    const caller = labelsCaller(req, res, "labels-create");
+    if (!caller) return;
+    let name: unknown;
+    try {
+      name = (JSON.parse(body.toString("utf8")) as { name?: unknown }).name;
+    } catch {
+      return send(res, 400, googleError(400, "Invalid JSON payload", "parseError"));
+    }
+    if (typeof name !== "string" || name.trim() === "" || RESERVED_LABEL_NAMES.includes(name.toLowerCase())) {
+      return send(res, 400, googleError(400, "Invalid label name", "invalidArgument"));
+    }
+    const mine = userLabels.get(caller.account) ?? [];
+    const taken = [...SYSTEM_LABELS, ...mine.map((label) => label.name)].some((existing) => existing.toLowerCase() === name.toLowerCase());
+    if (taken) return send(res, 409, { error: { code: 409, message: "Label name exists or conflicts", errors: [{ domain: "global", reason: "duplicate", message: "Label name exists or conflicts" }], status: "ABORTED" } });
+    const label = { id: `Label_${nextLabelId++}`, name };
+    userLabels.set(caller.account, [...mine, label]);
+    send(res, 200, { ...label, type: "user", labelListVisibility: "labelShow", messageListVisibility: "show" });
+  }
+
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", baseUrl);
-    const route =
-      req.method === "POST" && url.pathname === "/token"
-        ? token(req, res)
-        : url.pathname === "/upload/gmail/v1/users/me/messages/import" && req.method === "POST" && url.searchParams.get("uploadType") === "resumable"
-          ? startSession(req, res, url)
-          : url.pathname === "/upload/gmail/v1/users/me/messages/import" && req.method === "PUT"
-            ? upload(req, res, url)
-            : Promise.resolve(send(res, 404, googleError(404, `no route ${req.method} ${url.pathname}`, "notFound")));
+    const importPath = "/upload/gmail/v1/users/me/messages/import";
+    const labelsPath = "/gmail/v1/users/me/labels";
+    let route: Promise<void>;
+    if (req.method === "POST" && url.pathname === "/token") route = token(req, res);
+    else if (url.pathname === labelsPath && req.method === "GET") route = listLabels(req, res);
+    else if (url.pathname === labelsPath && req.method === "POST") route = createLabel(req, res);
+    else if (url.pathname === importPath && req.method === "POST" && url.searchParams.get("uploadType") === "resumable") route = startSession(req, res, url);
+    else if (url.pathname === importPath && req.method === "PUT") route = upload(req, res, url);
+    else route = Promise.resolve(send(res, 404, googleError(404, `no route ${req.method} ${url.pathname}`, "notFound")));
     route.catch((error: unknown) => {
       if (!res.headersSent) send(res, 500, googleError(500, String(error), "backendError"));
     });
@@ -204,8 +282,14 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
     imports,
     requests,
     addAccount(account, refreshToken, options = {}) {
-      refreshTokens.set(refreshToken, { account, valid: true });
-      userLabels.set(account, options.userLabels ?? []);
+      refreshTokens.set(refreshToken, { account, valid: true, scopes: options.scopes ?? DEFAULT_SCOPES });
+      userLabels.set(account, (options.userLabels ?? []).map((label) => (typeof label === "string" ? { id: label, name: label } : label)));
+    },
+    labelsOf(account) {
+      return [...(userLabels.get(account) ?? [])];
+    },
+    addLabel(account, label) {
+      userLabels.set(account, [...(userLabels.get(account) ?? []), label]);
     },
     revokeRefreshToken(refreshToken) {
       const entry = refreshTokens.get(refreshToken);

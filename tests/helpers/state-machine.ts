@@ -5,6 +5,7 @@
  * interval and backoff (the waits advance the virtual clock) and Catch with `$states.errorOutput`.
  * Task resources are functions the test provides, keyed by their ARN.
  */
+import { errorMessage } from "../../core/errors";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- jsonata's default export is the factory itself
 const jsonata = require("jsonata") as (expression: string) => { evaluate(input: unknown, bindings?: Record<string, unknown>): Promise<unknown> };
@@ -84,7 +85,7 @@ function matches(errorEquals: readonly string[], error: string): boolean {
 
 function asStateError(caught: unknown): StateMachineError {
   if (caught instanceof StateMachineError) return caught;
-  return new StateMachineError("States.TaskFailed", caught instanceof Error ? caught.message : String(caught));
+  return new StateMachineError("States.TaskFailed", errorMessage(caught));
 }
 
 /** Runs the work of a Task, Map or Parallel state with its Retry policy; the waits advance the clock. */

@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { errorMessage } from "../../core/errors";
 
 export interface SmallFilesystem {
   readonly dir: string;
@@ -26,7 +27,7 @@ function privileged(command: string, args: readonly string[]): void {
   try {
     execFileSync("sudo", ["-n", command, ...args], { stdio: "pipe" });
   } catch (error) {
-    throw new Error(`mounting a small tmpfs needs root or passwordless sudo (${command} ${args.join(" ")}): ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(`mounting a small tmpfs needs root or passwordless sudo (${command} ${args.join(" ")}): ${errorMessage(error)}`, { cause: error });
   }
 }
 

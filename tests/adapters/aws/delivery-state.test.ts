@@ -100,7 +100,7 @@ describe("delivery state on the routing table (dynalite)", () => {
 
   describe("message record (progress and fate)", () => {
     it("grows a set of done parts, atomically and idempotently", async () => {
-      const progress = new DynamoDbMessageProgress({ tableName, client: dynamo.client, now: () => Date.parse("2026-11-28T10:00:00Z") });
+      const progress = new DynamoDbMessageProgress({ tableName, client: dynamo.client, now: () => new Date("2026-11-28T10:00:00Z") });
       expect([...(await progress.complete("m1", ["forward:a@gmail.com"]))].sort()).toEqual(["forward:a@gmail.com"]);
       expect([...(await progress.complete("m1", ["bounce", "forward:a@gmail.com"]))].sort()).toEqual(["bounce", "forward:a@gmail.com"]);
       expect([...(await progress.complete("m2", ["bounce"]))]).toEqual(["bounce"]);
@@ -109,7 +109,7 @@ describe("delivery state on the routing table (dynalite)", () => {
     it("keeps the decision once, appends outcomes in order, replaces re-parks per account, and outlives every reference", async () => {
       // Prepare
       const now = Date.parse("2026-11-28T10:00:00Z");
-      const progress = new DynamoDbMessageProgress({ tableName, client: dynamo.client, now: () => now });
+      const progress = new DynamoDbMessageProgress({ tableName, client: dynamo.client, now: () => new Date(now) });
       const detail = decisionDetail({ "forward-to-gmail": [{ recipient: "u@example.com", target: "a@gmail.com", match: "exact" }] }, { originalMessageId: "m-fate" });
       const parked = (attempt: number, at: string): Outcome => ({
         kind: "parked",
@@ -160,8 +160,8 @@ describe("delivery state on the routing table (dynalite)", () => {
   describe("bounce throttle", () => {
     it("holds a key for its window, frees it on release, and takes over an expired claim that TTL has not deleted yet", async () => {
       let now = Date.parse("2026-11-28T10:00:00Z");
-      const throttle = new DynamoDbThrottleStore({ tableName, client: dynamo.client, now: () => now });
-      const other = new DynamoDbThrottleStore({ tableName, client: dynamo.client, now: () => now });
+      const throttle = new DynamoDbThrottleStore({ tableName, client: dynamo.client, now: () => new Date(now) });
+      const other = new DynamoDbThrottleStore({ tableName, client: dynamo.client, now: () => new Date(now) });
 
       expect(await throttle.acquire("s@x.example|r@example.com", 3600)).toBe(true);
       expect(await other.acquire("s@x.example|r@example.com", 3600)).toBe(false);

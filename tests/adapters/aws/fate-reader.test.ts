@@ -64,7 +64,7 @@ describe("the deployed stack's fate reader", () => {
   beforeEach(async () => {
     const table = await dynamo.createRoutingTable();
     stack = { env: "prod", config: { emailRetentionDays: 38 }, names: { ...names, table, functionLogGroup: names.functionLogGroup } };
-    progress = new DynamoDbMessageProgress({ tableName: table, client: dynamo.client, now: () => NOW.getTime() });
+    progress = new DynamoDbMessageProgress({ tableName: table, client: dynamo.client, now: () => NOW });
     sqs.reset();
     s3.reset();
     logs.reset();
@@ -117,7 +117,12 @@ describe("the deployed stack's fate reader", () => {
 
   it("a stored message no handler saw: the decision from the decision log (searched page by page), kept until S3's expiry", async () => {
     const detail = detailFor("m-stored", { store: [{ recipient: "archive@example.com", match: "exact", rule: "archive@example.com" }] });
-    logs.on(FilterLogEventsCommand, { logGroupName: names.busLogGroup }).resolvesOnce({ events: [], nextToken: "page-2" }).resolves({ events: [loggedDecision(detail, "2026-11-28T10:00:01.000Z")] });
+    // Each request as it was sent: the SDK's paginator reuses one input object, so recorded calls show its last state.
+    const sent: Array<[string | undefined, string | undefined]> = [];
+    logs.on(FilterLogEventsCommand, { logGroupName: names.busLogGroup }).callsFake((input: { filterPattern?: string; nextToken?: string }) => {
+      sent.push([input.filterPattern, input.nextToken]);
+      return sent.length === 1 ? { events: [], nextToken: "page-2" } : { events: [loggedDecision(detail, "2026-11-28T10:00:01.000Z")] };
+    });
     s3.on(HeadObjectCommand, { Bucket: BUCKET, Key: "emails/m-stored" }).resolves({ LastModified: new Date("2026-11-28T10:00:00.000Z"), Expiration: 'expiry-date="Tue, 05 Jan 2027 00:00:00 GMT", rule-id="expire-raw-messages"' });
 
     const fate = await reader().byMessageId("m-stored");
@@ -128,7 +133,7 @@ describe("the deployed stack's fate reader", () => {
       { kind: "stored", messageId: "m-stored", at: "2026-11-28T10:00:01.000Z", recipients: ["archive@example.com"] },
     ]);
     expect(fate?.places).toEqual([{ kind: "raw-message", location: detail.s3, state: "kept", keptUntil: "2027-01-05T00:00:00.000Z" }]);
-    expect(logs.commandCalls(FilterLogEventsCommand).map((call) => [call.args[0].input.filterPattern, call.args[0].input.nextToken])).toEqual([
+    expect(sent).toEqual([
       ['"m-stored"', undefined],
       ['"m-stored"', "page-2"],
     ]);

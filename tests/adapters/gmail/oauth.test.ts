@@ -30,7 +30,7 @@ describe("Google OAuth access tokens from SSM refresh tokens, through google-aut
   afterEach(() => jest.useRealTimers());
 
   function accounts() {
-    return new GoogleAccounts({ secrets, environment: "test", tokenUrl: google.tokenUrl, now: () => now });
+    return new GoogleAccounts({ secrets, environment: "test", tokenUrl: google.tokenUrl, now: () => new Date(now) });
   }
 
   async function bearer(provider: GoogleAccounts): Promise<string | null> {
