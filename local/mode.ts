@@ -153,7 +153,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     await store.init();
     // A delivery a crash interrupted stays locked for a handler's timeout, as a Lambda's would for its remaining time.
     const lockMs = localHandlerTimeoutMs();
-    const state = await LocalDeliveryState.open({ file: dataFiles(dataDir).deliveryState, lockMs: () => lockMs });
+    // Into a Maildir an import is idempotent by itself, so its lock need not be synced (delivery-state.ts).
+    const state = await LocalDeliveryState.open({ file: dataFiles(dataDir).deliveryState, lockMs: () => lockMs, syncLocks: secrets !== undefined });
     cleanups.push(() => state.close());
     const maildirRoot = path.join(dataDir, "mail");
     const outboxDir = path.join(dataDir, "outbox");

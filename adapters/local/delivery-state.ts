@@ -13,10 +13,11 @@
  * - `record`/`complete`: a set union of finished parts, returning every part done so far.
  * - `acquire`/`release`: one holder per key and window; release frees only the caller's own claim.
  * Every change is on disk (fdatasynced) before the call resolves, as a DynamoDB write is acknowledged
- * only once stored, but for one: a completed import is written at once (it survives the process) and
- * synced with the message's progress that follows it (see `once`), which saves a sync per message. A
- * change that cannot be written (a full disk) fails the call with DeliveryStateError and is undone in
- * memory.
+ * only once stored, but for two, which are written at once (they survive the process) and synced with
+ * the next record that is: a completed import, synced with the message's progress that follows it (see
+ * `once`), and, with `syncLocks: false`, the lock a run takes (see the option). Each saves a sync per
+ * message. A change that cannot be written (a full disk) fails the call with DeliveryStateError and is
+ * undone in memory.
  *
  * What it keeps, and how long: a delivery record for DELIVERY_RECORD_TTL_SECONDS (as the AWS one: as long
  * as anything can bring the message back to the forwarder); a message's finished parts for as long (the
@@ -61,6 +62,13 @@ export interface LocalDeliveryStateOptions {
   readonly file: string;
   /** How long a run holds its lock: the handler's remaining time (Lambda: the invocation's). */
   readonly lockMs: () => number;
+  /**
+   * Whether a run's lock is synced before its work starts (default) or only written. Written is enough
+   * when the work is idempotent by itself, as an import into a Maildir is (its file name is derived from
+   * the bytes): a lock a power cut lost then only means the import is done again, to the same file.
+   * A lock always survives the process (kill -9). Real Gmail keeps the default: it does not de-duplicate.
+   */
+  readonly syncLocks?: boolean;
   /** Epoch milliseconds; injected by tests. */
   readonly now?: () => number;
   /** Tests only: compact the file from this size on (append-log.ts COMPACT_MIN_BYTES). */
@@ -82,6 +90,7 @@ export class LocalDeliveryState {
   private readonly throttles = new Map<string, ThrottleClaim>();
   private readonly now: () => number;
   private readonly lockMs: () => number;
+  private readonly syncLocks: boolean;
   private log!: AppendLog;
   /** What opening the file found. */
   opening: LogOpening = { records: 0, skipped: 0 };
@@ -90,6 +99,7 @@ export class LocalDeliveryState {
     this.file = options.file;
     this.now = options.now ?? Date.now;
     this.lockMs = options.lockMs;
+    this.syncLocks = options.syncLocks ?? true;
   }
 
   /** Opens the file (created if missing) and loads what it holds. */
@@ -108,6 +118,11 @@ export class LocalDeliveryState {
 
   close(): Promise<void> {
     return this.log.close();
+  }
+
+  /** fdatasyncs of the file so far (tests: which changes wait for the disk). */
+  get syncs(): number {
+    return this.log.counts.syncs;
   }
 
   /** The IdempotencyStore port (the forwarder's imports). */
@@ -159,7 +174,7 @@ export class LocalDeliveryState {
       else this.deliveries.delete(key);
     };
     this.deliveries.set(key, lock);
-    await this.persist(deliveryRecord(key, lock), `the start of delivery ${key}`, restore);
+    await this.persist(deliveryRecord(key, lock), `the start of delivery ${key}`, restore, { sync: this.syncLocks });
 
     let value: T;
     try {

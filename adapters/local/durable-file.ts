@@ -174,6 +174,42 @@ export async function writeTemporaryDurably(
   return bytes;
 }
 
+/**
+ * Writes `chunks` to a new file `temporary` (which must not exist) without syncing it, and returns its
+ * descriptor, still open, for `commitSynced`. On failure nothing is left behind.
+ */
+export async function writeTemporary(temporary: string, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, options: { mode?: number } = {}): Promise<{ fd: number; bytes: number }> {
+  const fd = fs.openSync(temporary, "wx", options.mode ?? 0o600);
+  try {
+    return { fd, bytes: await writeAll(fd, chunks) };
+  } catch (error) {
+    fs.close(fd, () => undefined);
+    await removeFile(temporary).catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Renames a file from `writeTemporary` into place, then fsyncs it and its directory, and closes it.
+ * Renamed first, so one journal commit of the filesystem carries the data, the new name and the
+ * directory entry, where syncing the file before the rename costs two (measured on ext4: the directory's
+ * fsync then finds its change already committed). The file is in place, whole for every reader, before
+ * it is durable: after a power cut it may be there short, which a caller that checks for an earlier
+ * copy must allow for (compare its size). Until this resolves nobody is told it is stored.
+ */
+export async function commitSynced(fd: number, temporary: string, target: string): Promise<void> {
+  try {
+    fs.renameSync(temporary, target);
+    await fsync(fd);
+  } catch (error) {
+    fs.close(fd, () => undefined);
+    await removeFile(temporary).catch(() => undefined);
+    throw error;
+  }
+  fs.closeSync(fd);
+  await fsyncDirectory(path.dirname(target));
+}
+
 /** Renames a file written by `writeTemporaryDurably` into place and fsyncs the directory it lands in. */
 export async function commitFile(temporary: string, target: string): Promise<void> {
   fs.renameSync(temporary, target);

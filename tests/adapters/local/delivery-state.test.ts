@@ -23,8 +23,13 @@ afterEach(async () => {
   await fs.promises.rm(dir, { recursive: true, force: true });
 });
 
-async function open(options: { lockMs?: number; now?: () => number; at?: string } = {}): Promise<LocalDeliveryState> {
-  const state = await LocalDeliveryState.open({ file: options.at ?? file, lockMs: () => options.lockMs ?? 30_000, ...(options.now ? { now: options.now } : {}) });
+async function open(options: { lockMs?: number; now?: () => number; at?: string; syncLocks?: boolean } = {}): Promise<LocalDeliveryState> {
+  const state = await LocalDeliveryState.open({
+    file: options.at ?? file,
+    lockMs: () => options.lockMs ?? 30_000,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.syncLocks !== undefined ? { syncLocks: options.syncLocks } : {}),
+  });
   opened.push(state);
   return state;
 }
@@ -108,6 +113,44 @@ describe("LocalDeliveryState: idempotency", () => {
     expect(whileLocked).toBeInstanceOf(DeliveryInProgressError);
     expect(retried).toEqual({ value: { gmailId: "second" }, replayed: false });
     expect(runs).toEqual([true]);
+  });
+
+  it("syncs a run's lock before its work by default; with syncLocks: false only writes it, and it still survives the process", async () => {
+    // Prepare: each run notes, once its work starts, whether its lock was synced and is in the file.
+    const seen: Array<{ synced: boolean; inFile: boolean }> = [];
+    const runIn = (state: LocalDeliveryState, key: string) => {
+      const before = state.syncs;
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const run = state.idempotency.once(key, async () => {
+        seen.push({ synced: state.syncs > before, inFile: fs.readFileSync(file, "utf8").includes(key) });
+        await held;
+        return { gmailId: key };
+      });
+      return { run, release };
+    };
+    const synced = await open();
+
+    // Act: a run with synced locks, to its end; then one without, left running as kill -9 would leave it.
+    const first = runIn(synced, "m7|a@gmail.com");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    first.release();
+    await first.run;
+    await synced.close();
+    const written = await open({ syncLocks: false });
+    const second = runIn(written, "m8|a@gmail.com");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const restarted = await open({ syncLocks: false });
+    const whileLocked = await restarted.idempotency.once("m8|a@gmail.com", async () => ({ gmailId: "again" })).catch((error: unknown) => error);
+    second.release();
+    await second.run;
+
+    // Assess
+    expect(seen).toEqual([
+      { synced: true, inFile: true },
+      { synced: false, inFile: true },
+    ]);
+    expect(whileLocked).toBeInstanceOf(DeliveryInProgressError);
   });
 
   it("tells a run that nothing was interrupted: a first run, a retry after a failure, another key", async () => {

@@ -264,6 +264,22 @@ describe("MaildirImporter", () => {
     expect(fs.readdirSync(path.join(inbox, ".Label_9", "new"))).toEqual([first.id]);
   });
 
+  it("replaces what a power cut left of an unrecorded delivery (its name, fewer bytes) with the whole message", async () => {
+    // Prepare: the file was renamed into place, then the power went before its data was on disk.
+    const bytes = Buffer.from("Received: from x by y id 0def\r\nSubject: short\r\n\r\nbody\r\n");
+    const first = await new MaildirImporter({ root: dir }).importMessage("me@gmail.com", message(bytes), ["INBOX", "UNREAD"]);
+    const file = path.join(dir, "me@gmail.com", "new", first.id);
+    fs.truncateSync(file, 0);
+
+    // Act: the restarted process imports it again (its record never said it was done).
+    const again = await new MaildirImporter({ root: dir }).importMessage("me@gmail.com", message(bytes), ["INBOX", "UNREAD"]);
+
+    // Assess
+    expect(again.id).toBe(first.id);
+    expect(fs.readdirSync(path.join(dir, "me@gmail.com", "new"))).toEqual([first.id]);
+    expect(fs.readFileSync(file).equals(bytes)).toBe(true);
+  });
+
   it("names deliveries by account and message: another message or another account is a new file", async () => {
     // Prepare
     const importer = new MaildirImporter({ root: dir });
