@@ -106,6 +106,20 @@ export function threadCpuMs(pid: number): { main: number; threadPool: number; v8
 }
 
 /**
+ * How long a thread has been runnable but waiting for a CPU (ms, the scheduler's run-queue wait, the
+ * second field of /proc/<pid>/task/<tid>/schedstat); Linux only (undefined elsewhere). On a machine
+ * other processes keep busy, this is the part of a latency that no change to local mode shortens.
+ */
+export function runQueueWaitMs(pid: number, tid = pid): number | undefined {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").trim().split(" ");
+    return Number(fields[1]) / 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * CPU per message by stage (ms): the main thread's CPU split as its profile samples were, plus the thread
  * pool as file system and the other threads as other.
  */
