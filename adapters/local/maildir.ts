@@ -137,7 +137,8 @@ export class MaildirImporter implements MailboxImporter {
     let ready = this.ready.get(dir);
     if (!ready) {
       ready = (async () => {
-        await Promise.all(["tmp", "new", "cur"].map((sub) => fs.promises.mkdir(path.join(dir, sub), { recursive: true })));
+        // One after the other, so a Maildir that cannot be made always fails on the same folder (`tmp`).
+        for (const sub of ["tmp", "new", "cur"]) await fs.promises.mkdir(path.join(dir, sub), { recursive: true });
         if (isSubfolder) await fs.promises.writeFile(path.join(dir, "maildirfolder"), "", { flag: "a" });
       })();
       ready.catch(() => this.ready.delete(dir));
