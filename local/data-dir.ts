@@ -8,6 +8,7 @@
  *   queues/<queue>/             queue journals               queues/<queue>-dlq/      dead letters
  *   queues/<queue>-redrive/     dead letters handed back     events.jsonl             routing decisions
  *   outcomes.jsonl              what each stage did          tls/                     the STARTTLS certificate
+ *   delivery-state.jsonl        delivery records, message progress, bounce claims (the routing table's, in AWS)
  */
 import * as path from "node:path";
 
@@ -40,6 +41,8 @@ export const dataFiles = (dataDir: string) => ({
   emails: path.join(dataDir, "emails"),
   mail: path.join(dataDir, "mail"),
   outbox: path.join(dataDir, "outbox"),
+  /** The forwarder's delivery records, message progress and bounce claims (adapters/local/delivery-state.ts). */
+  deliveryState: path.join(dataDir, "delivery-state.jsonl"),
 });
 
 /**

@@ -1,8 +1,10 @@
 /**
  * Local mode's DynamoDB: dynalite (the DynamoDB wire protocol over LevelDB) on `--dynamodb-port`, stored
- * under `DATA_DIR/dynamodb`, holding the routing table `ses-mail-email-routing-local`, in a worker thread. Because it speaks
- * the real protocol, the AWS adapters run against it unchanged and `ses-mail rules … --local` works
- * while local mode runs.
+ * under `DATA_DIR/dynamodb`, holding the routing table `ses-mail-email-routing-local`, in a worker thread. Because it
+ * speaks the real protocol, the AWS rule store runs against it unchanged and `ses-mail rules … --local`
+ * works while local mode runs. The router reads the rules from a cache (adapters/local/cached-rules.ts)
+ * that this worker keeps honest: it bumps a shared write generation around every write it serves. The
+ * forwarder's and the bouncer's own state is not kept here (adapters/local/delivery-state.ts).
  *
  * dynalite lacks TTL, Streams and transactions. TTL: the sweeper below deletes items whose
  * `expires_at` has passed, once at start and every TTL_SWEEP_INTERVAL_MS. Streams only drive the SMTP
@@ -10,6 +12,7 @@
  * not used by anything local mode runs.
  */
 import { DeleteItemCommand, DynamoDBClient, ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
+import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -21,6 +24,7 @@ import { DynamoDbRuleStore } from "../adapters/aws/dynamodb-rules";
 import { ensureRoutingTable } from "../adapters/aws/routing-table";
 import type { DeclaredRoute } from "../config/schema";
 import { errorMessage } from "../core/errors";
+import type { StoredItem } from "../core/ports";
 import { createRuleCodec, declaredRuleItem } from "../core/rules";
 import { LOCAL_ENVIRONMENT, MANAGED_BY_ATTRIBUTE, PARTITION_KEY, ROUTE_KEY_PREFIX, RuleManager, routingTableName, SORT_KEY, TTL_ATTRIBUTE } from "../core/table";
 import { DYNAMODB_RESTART_DELAY_MS, DYNAMODB_RESTART_MAX_DELAY_MS, TTL_SWEEP_INTERVAL_MS } from "./limits";
@@ -30,6 +34,10 @@ export interface LocalDynamoDb {
   readonly client: DynamoDBClient;
   readonly tableName: string;
   readonly rules: DynamoDbRuleStore;
+  /** Changes whenever the table may have changed: around every write dynalite serves, and when it restarts. */
+  writeGeneration(): number;
+  /** Every rule item, read with one Scan (for the router's cache: also rules stored without `entity_type`). */
+  scanRuleItems(): Promise<StoredItem[]>;
   /** Whether it can serve requests now (it is restarted after a failure, such as a full disk). */
   status(): DynamoDbStatus;
   onStatusChange(listener: (status: DynamoDbStatus) => void): void;
@@ -62,6 +70,9 @@ const dynalite = require(workerData.dynalitePath);
 const server = dynalite({ path: workerData.dir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
 const handle = server.listeners("request")[0];
 const current = new AsyncLocalStorage();
+// Bumped before a write is applied and again before it is answered (adapters/local/cached-rules.ts).
+const writeGeneration = new Int32Array(workerData.writeGeneration);
+const READS = new Set(${JSON.stringify(["GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable", "ListTables", "DescribeTimeToLive", "ListTagsOfResource", "DescribeLimits", "DescribeEndpoints", "TransactGetItems"])});
 let failure;
 const unavailable = (res, end) => {
   const body = JSON.stringify({ __type: "com.amazonaws.dynamodb.v20120810#InternalServerError", message: "local DynamoDB storage failed: " + failure });
@@ -73,7 +84,10 @@ const unavailable = (res, end) => {
 };
 const serve = (req, res) => {
   const end = res.end;
+  const write = !READS.has(String(req.headers["x-amz-target"] || "").split(".").pop());
+  if (write) Atomics.add(writeGeneration, 0, 1);
   res.end = function (...args) {
+    if (write) Atomics.add(writeGeneration, 0, 1);
     if (failure === undefined) return end.apply(this, args);
     if (!res.headersSent) unavailable(res, end);
     else end.call(res);
@@ -180,7 +194,7 @@ class SocketPathAgent extends http.Agent {
 export type DynamoDbStatus = { readonly available: true } | { readonly available: false; readonly reason: string };
 
 /** Starts one dynalite worker; resolves once it listens, with the port it listens on. */
-function startWorker(options: { dir: string; host: string; port: number; socketPath: string }): Promise<{ worker: Worker; port: number }> {
+function startWorker(options: { dir: string; host: string; port: number; socketPath: string; writeGeneration: SharedArrayBuffer }): Promise<{ worker: Worker; port: number }> {
   const worker = new Worker(DYNALITE_WORKER, {
     eval: true,
     workerData: { ...options, dynalitePath: require.resolve("dynalite") },
@@ -224,7 +238,7 @@ class DynaliteSupervisor {
   port = 0;
 
   constructor(
-    private readonly options: { dir: string; host: string; port: number; socketPath: string },
+    private readonly options: { dir: string; host: string; port: number; socketPath: string; writeGeneration: SharedArrayBuffer },
     private readonly note: (line: string) => void,
   ) {}
 
@@ -249,6 +263,8 @@ class DynaliteSupervisor {
 
   private adopt(worker: Worker): void {
     this.worker = worker;
+    // A new worker over the same database: whatever a cache of it holds is read again.
+    Atomics.add(new Int32Array(this.options.writeGeneration), 0, 1);
     this.setState({ available: true });
     const failed = (reason: string) => {
       if (this.worker !== worker) return;
@@ -308,7 +324,8 @@ export async function startLocalDynamoDb(options: { dir: string; host: string; p
   await fs.promises.mkdir(options.dir, { recursive: true });
   removeStaleSockets();
   const socketPath = localSocketPath();
-  const server = new DynaliteSupervisor({ dir: options.dir, host: options.host, port: options.port, socketPath }, options.note ?? (() => undefined));
+  const writeGeneration = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
+  const server = new DynaliteSupervisor({ dir: options.dir, host: options.host, port: options.port, socketPath, writeGeneration }, options.note ?? (() => undefined));
   try {
     await server.start();
   } catch (error) {
@@ -340,6 +357,7 @@ export async function startLocalDynamoDb(options: { dir: string; host: string; p
     },
   });
   const tableName = routingTableName(LOCAL_ENVIRONMENT);
+  const generation = new Int32Array(writeGeneration);
   const close = async () => {
     client.destroy();
     await server.close();
@@ -358,6 +376,8 @@ export async function startLocalDynamoDb(options: { dir: string; host: string; p
     client,
     tableName,
     rules: new DynamoDbRuleStore({ tableName, client }),
+    writeGeneration: () => Atomics.load(generation, 0),
+    scanRuleItems: () => scanRuleItems(client, tableName),
     status: () => server.status(),
     onStatusChange: (listener) => server.onStatusChange(listener),
     close,
@@ -390,6 +410,28 @@ export async function loadDeclaredRoutes(
     await store.putRuleItem(declaredRuleItem(codec, route, RuleManager.LocalConfig, { createdAt, updatedAt: stamp }));
   }
   return { loaded: routes.length, removed };
+}
+
+/** Every rule item of the table (`PK` beginning with ROUTE_KEY_PREFIX), unmarshalled. */
+export async function scanRuleItems(client: DynamoDBClient, tableName: string): Promise<StoredItem[]> {
+  const items: StoredItem[] = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const exclusiveStartKey = startKey;
+    const page = await client.send(
+      new ScanCommand({
+        TableName: tableName,
+        FilterExpression: "begins_with(#pk, :prefix)",
+        ExpressionAttributeNames: { "#pk": PARTITION_KEY },
+        ExpressionAttributeValues: { ":prefix": { S: ROUTE_KEY_PREFIX } },
+        ConsistentRead: true,
+        ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
+      }),
+    );
+    for (const raw of page.Items ?? []) items.push(unmarshall(raw));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
 }
 
 /** Deletes every item whose TTL attribute is in the past; returns how many. */

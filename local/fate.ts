@@ -8,6 +8,7 @@
  * - where the message is now: the Maildir file of each import (found by its id in `new/` or `cur/`), the
  *   DSN in `outbox/`, a parked delivery in the retry queue's journal, a dead letter in `queues/*-dlq/`
  *   with its error and the command that redrives it, and the raw message in `emails/`, kept or deleted.
+ *   (The retry queue's journal is `queues/journal.jsonl`, shared with the other queues.)
  *
  * outcomes.jsonl is a record, not a guarantee (no fsync): what a crash cut from it shows as a gap
  * between the decision and where the message is, never as a false place, since places are read from
@@ -22,7 +23,7 @@ import type { FatePlace, FateReader, MessageFate } from "../core/fate";
 import type { Outcome } from "../core/outcomes";
 import { placementFor } from "../adapters/local/maildir";
 import { isNotFound } from "../adapters/local/durable-file";
-import { queueFolders, readDeadLetters } from "../adapters/local/queue";
+import { journalEntries, queueFolders, readDeadLetters } from "../adapters/local/queue";
 import { dataFiles, deadLetterCommands, LOCAL_BUCKET, LOCAL_QUEUE_FOLDERS, LOCAL_QUEUE_ROLES, queueDir, type LocalQueueRole } from "./data-dir";
 import { messageIdOf, recipientsOf, retryMessageOf } from "./queue-bodies";
 
@@ -117,23 +118,11 @@ export function createLocalFateReader(dataDir: string, options: LocalFateReaderO
       }
     }
     // Parked deliveries wait in the retry queue's journal (or were just redriven to it).
-    const retry = queueFolders(queueDir(root, "retry"));
-    for (const dir of [retry.journal, retry.redrive]) {
-      for (const name of (await listNames(dir)).filter((file) => file.endsWith(".json") && !file.startsWith("."))) {
-        const text = await fs.promises.readFile(path.join(dir, name), "utf8").catch(() => "");
-        const body = (() => {
-          try {
-            return (JSON.parse(text) as { body?: unknown }).body;
-          } catch {
-            return undefined;
-          }
-        })();
-        if (typeof body !== "string") continue;
-        const id = messageIdOf(body);
-        const retryMessage = retryMessageOf(body);
-        if (!id || !ids.has(id) || !retryMessage) continue;
-        entry(id).parked.push({ kind: "parked", account: retryMessage.target, since: retryMessage.firstQueuedAt, attempt: retryMessage.attempt, reason: retryMessage.lastError });
-      }
+    for (const { body } of await journalEntries(queueDir(root, "retry"))) {
+      const id = messageIdOf(body);
+      const retryMessage = retryMessageOf(body);
+      if (!id || !ids.has(id) || !retryMessage) continue;
+      entry(id).parked.push({ kind: "parked", account: retryMessage.target, since: retryMessage.firstQueuedAt, attempt: retryMessage.attempt, reason: retryMessage.lastError });
     }
     return { found, gaps };
   }

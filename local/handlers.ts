@@ -1,10 +1,10 @@
 /**
  * The delivery handlers local mode runs: the very `createGmailForwarder` and `createBouncer` the Lambdas
- * run, given local adapters (files, Maildir, outbox, in-process retry queue) and the AWS DynamoDB
- * adapters for their state (idempotency records, message progress, bounce throttling), pointed at dynalite.
+ * run, given local adapters: files, Maildir, outbox, the in-process retry queue, and for their state
+ * (idempotency records, message progress, bounce throttling) the delivery-state file
+ * (adapters/local/delivery-state.ts) where the Lambdas use the routing table.
  */
-import { DynamoDbMessageProgress, DynamoDbThrottleStore } from "../adapters/aws/delivery-state";
-import { DynamoDbIdempotencyStore } from "../adapters/aws/idempotency";
+import type { LocalDeliveryState } from "../adapters/local/delivery-state";
 import { GmailImporter } from "../adapters/gmail/importer";
 import { GmailLabels } from "../adapters/gmail/labels";
 import { GoogleAccounts } from "../adapters/gmail/oauth";
@@ -14,14 +14,14 @@ import type { MailboxImporter, OutcomeSink, RawMailSender, RetryQueue, SecretSto
 import { createBouncer } from "../handlers/bouncer";
 import { createGmailForwarder } from "../handlers/gmail-forwarder";
 import { crashPoint } from "./crash-points";
-import type { LocalDynamoDb } from "./dynamodb";
 import { createLocalObservability } from "./observability";
-import { localHandlerTimeoutMs, type SqsHandler } from "./pipeline";
+import type { SqsHandler } from "./pipeline";
 
 export interface LocalHandlerOptions {
   /** The stack's environment: names the Gmail secrets when real Gmail is used. */
   readonly environment: string;
-  readonly dynamo: LocalDynamoDb;
+  /** The forwarder's delivery records, message progress and bounce claims. */
+  readonly state: LocalDeliveryState;
   readonly store: FileMessageStore;
   /** Maildirs under a root, or real Gmail with secrets from a file. */
   readonly mailbox:
@@ -57,18 +57,14 @@ function buildLabelResolver(options: LocalHandlerOptions["mailbox"], environment
 }
 
 export function buildHandlers(options: LocalHandlerOptions): { forwarder: SqsHandler; bouncer: SqsHandler } {
-  const { dynamo } = options;
-  const deliveries = new DynamoDbIdempotencyStore({ tableName: dynamo.tableName, client: dynamo.client });
-  // A delivery a crash interrupted stays locked this long, as a Lambda's would for its remaining time.
-  const lockMs = localHandlerTimeoutMs();
-  deliveries.useRemainingTime(() => lockMs);
-  const progress = new DynamoDbMessageProgress({ tableName: dynamo.tableName, client: dynamo.client });
+  const { state } = options;
+  const progress = state.messageProgress;
   const labels = buildLabelResolver(options.mailbox, options.environment);
   const forwarder = createGmailForwarder({
     messages: options.store,
     mailbox: buildMailbox(options.mailbox, options.environment),
     ...(labels ? { labels } : {}),
-    deliveries,
+    deliveries: state.idempotency,
     progress,
     retryQueue: options.retryQueue,
     observability: createLocalObservability("gmail-forwarder"),
@@ -77,7 +73,7 @@ export function buildHandlers(options: LocalHandlerOptions): { forwarder: SqsHan
   const bouncer = createBouncer({
     messages: options.store,
     sender: options.sender,
-    throttle: new DynamoDbThrottleStore({ tableName: dynamo.tableName, client: dynamo.client }),
+    throttle: state.throttle,
     progress,
     observability: createLocalObservability("bouncer"),
     ...(options.outcomes ? { outcomes: options.outcomes.bouncer } : {}),

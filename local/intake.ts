@@ -2,9 +2,11 @@
  * Local mode's SES inbound: an SMTP server (smtp-server) that accepts mail for the configured domains,
  * authenticates it (mailauth), stores it durably and publishes the SES receipt notification.
  *
- * The 250 reply is sent only after the message file and its notification (in the input queue's journal)
- * are both fsynced: an acknowledged message survives a crash. Until then any failure answers 451, so
- * the client keeps the message and retries.
+ * The 250 reply is sent only after the message and its notification are on disk: the notification in
+ * the input queue's journal, fdatasynced, and the message either there with it (most mail: its file is
+ * written beside, unsynced, see adapters/local/file-message-store.ts) or in its own fsynced file. An
+ * acknowledged message survives a crash. Until then any failure answers 451, so the client keeps the
+ * message and retries.
  *
  * What it enforces, as SES does: recipients only in the configured domains (550 5.1.1 at RCPT), at most
  * MAX_RECIPIENTS_PER_MESSAGE recipients (452 past it, RFC 5321 §4.5.3.1.10), SES_MAX_MESSAGE_BYTES
@@ -14,7 +16,6 @@
  * Only `<CR><LF>.<CR><LF>` ends the data (smtp-server
  * 3.21): `<LF>.<LF>` and `<CR>.<CR>` are message content, so SMTP smuggling cannot inject a second message.
  */
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import type { Readable } from "node:stream";
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
@@ -22,7 +23,9 @@ import { isIP } from "node:net";
 import { parseAddress, type EmailAddress } from "../core/addresses";
 import { errorMessage } from "../core/errors";
 import { MAX_RECIPIENTS_PER_MESSAGE, SES_MAX_MESSAGE_BYTES } from "../core/limits";
+import type { MessageLocation } from "../core/ports";
 import type { FileMessageStore } from "../adapters/local/file-message-store";
+import { randomHex } from "../adapters/local/random";
 import { authenticateMessage } from "./authentication";
 import { crashPoint } from "./crash-points";
 import { parseHeaderBlock, receivedHeader, traceHeaderBytes } from "./headers";
@@ -49,8 +52,11 @@ export interface IntakeOptions {
   /** This server's name: SMTP greeting, Received and Authentication-Results. */
   readonly hostname: string;
   readonly tls: { readonly key: string; readonly cert: string };
-  /** Publishes a notification durably (the SNS → SQS leg); resolves once it survives a crash. */
-  readonly publish: (notification: string) => Promise<void>;
+  /**
+   * Publishes a notification durably (the SNS → SQS leg); resolves once it survives a crash. With
+   * `rawMessage`, the message's bytes are made durable with it (the store wrote its file unsynced).
+   */
+  readonly publish: (notification: string, rawMessage?: { key: string; bytes: Buffer }) => Promise<void>;
   /** How many accepted messages are still being routed or delivered (for backpressure at MAIL FROM). */
   readonly backlog?: () => number;
   /** Resolves when the backlog may have shrunk (any message done), or after `ms`. */
@@ -73,7 +79,7 @@ function smtpError(responseCode: number, message: string): Error & { responseCod
 /** 40 lower-case base-36 characters, time-ordered, like SES's message ids. */
 export function newSesMessageId(now: Date): string {
   const time = now.getTime().toString(36).padStart(10, "0");
-  const random = BigInt(`0x${randomBytes(20).toString("hex")}`).toString(36).padStart(31, "0");
+  const random = BigInt(`0x${randomHex(20)}`).toString(36).padStart(31, "0");
   return `${time}${random}`.slice(0, 40);
 }
 
@@ -125,6 +131,11 @@ class Spool {
   /** The message as mailauth reads it: the bytes, or a fresh stream of the spool file. */
   authInput(): Buffer | Readable {
     return this.file ? fs.createReadStream(this.spoolPath, { highWaterMark: 256 * 1024 }) : Buffer.concat(this.chunks);
+  }
+
+  /** The message after `prefix` as one buffer, when it was held in memory; undefined when it was spooled. */
+  bytesWith(prefix: Buffer): Buffer | undefined {
+    return this.file ? undefined : Buffer.concat([prefix, ...this.chunks]);
   }
 
   /** The message after `prefix`: one buffer when it was held in memory (one write), else a stream of the spool. */
@@ -247,7 +258,16 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
         }),
         auth.header,
       ]);
-      const { location } = await options.store.write(messageId, spool.withPrefix(prefix));
+      // Most mail: written unsynced, its bytes made durable with its notification (file-message-store.ts).
+      const bytes = spool.bytesWith(prefix);
+      let rawMessage: { key: string; bytes: Buffer } | undefined;
+      let location: MessageLocation;
+      if (bytes && options.store.journals(bytes.length)) {
+        ({ location } = await options.store.writeJournaled(messageId, bytes));
+        rawMessage = { key: location.key, bytes };
+      } else {
+        ({ location } = await options.store.write(messageId, bytes ? [bytes] : spool.withPrefix(prefix)));
+      }
       const notification = buildReceiptNotification({
         messageId,
         receivedAt,
@@ -258,7 +278,7 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
         location,
         processingTimeMillis: now().getTime() - receivedAt.getTime(),
       });
-      await options.publish(JSON.stringify(notification));
+      await options.publish(JSON.stringify(notification), rawMessage);
       accepted = true;
       return `Ok: queued as ${messageId}`;
     } catch (error) {

@@ -19,18 +19,21 @@ import type { DecisionDetail } from "../core/decision";
 import type { Outcome } from "../core/outcomes";
 import type { RawMailSender } from "../core/ports";
 import { createRouter } from "../handlers/router";
+import { CachedRuleReader } from "../adapters/local/cached-rules";
+import { LocalDeliveryState } from "../adapters/local/delivery-state";
 import { FileMessageStore } from "../adapters/local/file-message-store";
 import { FileSecretStore } from "../adapters/local/file-secrets";
 import { OutboxSender, parseSmarthost, SmarthostSender } from "../adapters/local/outbox";
+import { QueueJournal } from "../adapters/local/queue-journal";
 import { deadLetterCount } from "../adapters/local/queue";
 import { ensureCertificate } from "./certificate";
 import { lockDataDirectory } from "./data-lock";
-import { dataDirOption, deadLetterCommands, LOCAL_BUCKET, LOCAL_QUEUE_ROLES, queueDir } from "./data-dir";
+import { dataDirOption, dataFiles, deadLetterCommands, LOCAL_BUCKET, LOCAL_QUEUE_ROLES, queueDir } from "./data-dir";
 import { LocalStartError, loadDeclaredRoutes, startLocalDynamoDb, startTtlSweeper, type LocalDynamoDb } from "./dynamodb";
 import { buildHandlers } from "./handlers";
 import { createIntakeServer } from "./intake";
 import { createLocalObservability } from "./observability";
-import { Pipeline, type PipelineOptions } from "./pipeline";
+import { localHandlerTimeoutMs, Pipeline, type PipelineOptions } from "./pipeline";
 import { loadResolverFile, systemResolver, type DnsResolver } from "./resolver";
 import { StorageMonitor } from "./storage";
 
@@ -141,8 +144,16 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     const sweeper = startTtlSweeper(dynamo.client, dynamo.tableName, { onError: (error) => output(`ttl sweep failed: ${String(error)}`) });
     cleanups.push(() => sweeper.stop());
 
-    const store = new FileMessageStore({ root: dataDir, bucket: LOCAL_BUCKET });
+    // Most mail's bytes are journalled with its notification, in the queues' journal (file-message-store.ts).
+    const journal = QueueJournal.acquire(path.join(dataDir, "queues"));
+    cleanups.push(() => journal.release());
+    const store = new FileMessageStore({ root: dataDir, bucket: LOCAL_BUCKET, journal });
     await store.init();
+    // A delivery a crash interrupted stays locked for a handler's timeout, as a Lambda's would for its remaining time.
+    const lockMs = localHandlerTimeoutMs();
+    // Into a Maildir an import is idempotent by itself, so its lock need not be synced (delivery-state.ts).
+    const state = await LocalDeliveryState.open({ file: dataFiles(dataDir).deliveryState, lockMs: () => lockMs, syncLocks: secrets !== undefined });
+    cleanups.push(() => state.close());
     const maildirRoot = path.join(dataDir, "mail");
     const outboxDir = path.join(dataDir, "outbox");
     let sender: RawMailSender;
@@ -162,7 +173,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       dataDir,
       router: storage.guardRouter(
         createRouter({
-          rules: dynamo.rules,
+          rules: new CachedRuleReader({ load: () => dynamo.scanRuleItems(), generation: () => dynamo.writeGeneration() }),
           settings: { defaultAction: options.config.defaultAction, verdictPolicy: options.config.verdictPolicy },
           observability: createLocalObservability("router"),
           // Bound late: the pipeline that receives them is built with this router.
@@ -176,7 +187,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     });
     const handlers = buildHandlers({
       environment: options.config.environment,
-      dynamo,
+      state,
       store,
       mailbox: secrets
         ? { secrets, ...(options.gmailApiUrl ? { gmailApiUrl: options.gmailApiUrl } : {}), ...(options.oauthTokenUrl ? { oauthTokenUrl: options.oauthTokenUrl } : {}) }
@@ -189,6 +200,10 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     bouncer = handlers.bouncer;
 
     const recovered = await pipeline.recover();
+    // Journalled messages a crash left are whole files again before anything reads them.
+    await store.recover();
+    store.startCheckpoints((error) => output(`cannot sync journalled messages (tried again in a second): ${error instanceof Error ? error.message : String(error)}`));
+    cleanups.push(() => store.close());
     pipeline.start();
     cleanups.push(() => pipeline.stop());
     // Runs before pipeline.stop: calls waiting for storage give up, their messages stay queued.
@@ -204,7 +219,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       resolver,
       hostname,
       tls,
-      publish: (notification) => pipeline.publish(notification),
+      publish: (notification, rawMessage) => pipeline.publish(notification, rawMessage),
       backlog: () => pipeline.backlog(),
       waitForProgress: (ms) => pipeline.waitForProgress(ms),
       storageProblem: (check) => storage.check(check),

@@ -150,41 +150,26 @@ export function decisionEvent(detail: DecisionDetail, now: Date = new Date()): R
   };
 }
 
-/** Appends one JSON line per call, in call order. */
-class JsonLinesWriter {
-  private tail: Promise<void> = Promise.resolve();
-
-  constructor(private readonly file: string) {}
-
-  append(value: unknown): Promise<void> {
-    const line = `${JSON.stringify(value)}\n`;
-    const write = this.tail.then(() => fs.promises.appendFile(this.file, line));
-    this.tail = write.catch(() => undefined);
-    return write;
-  }
-
-  flush(): Promise<void> {
-    return this.tail;
-  }
-}
-
 export class Pipeline {
   readonly input: LocalQueue;
   readonly forwarderQueue: LocalQueue;
   readonly bouncerQueue: LocalQueue;
   readonly retryQueue: LocalQueue;
   readonly eventsFile: string;
-  private readonly events: JsonLinesWriter;
+  private readonly events: JsonLinesFile;
   private readonly outcomeLog: JsonLinesFile;
   private readonly options: PipelineOptions;
   private readonly lineOptions: LineOptions;
   private readonly tracked = new Map<string, Tracked>();
+  /** The decision each handler-queue message sent from the bus carries, by queue message id: read again at settle without parsing the body. */
+  private readonly sentDecisions = new Map<string, DecisionDetail>();
   /** The outcomes of messages not yet done, by SES message id: what their line is made of. */
   private readonly pendingOutcomes = new Map<string, Outcome[]>();
   /** Errors reported for records not yet settled, by stage and message (or SQS message) id. */
   private readonly failures = new Map<string, OutcomeError[]>();
   private progressWaiters: Array<() => void> = [];
-  private readonly rules: Array<{ name: string; matches: (event: unknown) => boolean; deliver: (event: Record<string, unknown>) => Promise<unknown> }>;
+  /** The bus rules: each target is the decisions log or a handler queue (with the stage it feeds). */
+  private readonly rules: Array<{ name: string; matches: (event: unknown) => boolean; target: "events" | { readonly queue: LocalQueue; readonly stage: string } }>;
   private readonly listeners: Array<(detail: DecisionDetail, outcomes: readonly Outcome[], doneAt: Date) => void> = [];
 
   constructor(options: PipelineOptions) {
@@ -205,7 +190,7 @@ export class Pipeline {
     this.retryQueue = queue("retry", { batchSize: 10, concurrency: 1, retryDelayMs: delay("retry", RETRY_DELAYS.retry) });
     const files = dataFiles(options.dataDir);
     this.eventsFile = files.events;
-    this.events = new JsonLinesWriter(this.eventsFile);
+    this.events = new JsonLinesFile(this.eventsFile);
     this.outcomeLog = new JsonLinesFile(files.outcomes, (error) => options.output(`cannot append to ${files.outcomes} (trace will miss what happens until it can): ${error.message}`));
     this.lineOptions = {
       deadLetterCommand: (folder) => {
@@ -213,17 +198,13 @@ export class Pipeline {
         return role ? deadLetterCommands(options.dataDir, role).show : undefined;
       },
     };
-    const rule = (name: string, pattern: EventPattern, deliver: (event: Record<string, unknown>) => Promise<unknown>) => ({
-      name,
-      matches: compileEventPattern(pattern),
-      deliver,
-    });
+    const rule = (name: string, pattern: EventPattern, target: "events" | { queue: LocalQueue; stage: string }) => ({ name, matches: compileEventPattern(pattern), target });
     // The bus rules, as the infrastructure deploys them: the log target first, so a decision is on
     // record before anything acts on it.
     this.rules = [
-      rule("log-all-decisions", ALL_DECISIONS_PATTERN, (event) => this.events.append(event)),
-      rule("route-to-gmail", GMAIL_FORWARDER_PATTERN, (event) => this.forwarderQueue.send(JSON.stringify(event))),
-      rule("route-to-bouncer", BOUNCER_PATTERN, (event) => this.bouncerQueue.send(JSON.stringify(event))),
+      rule("log-all-decisions", ALL_DECISIONS_PATTERN, "events"),
+      rule("route-to-gmail", GMAIL_FORWARDER_PATTERN, { queue: this.forwarderQueue, stage: "forwarder" }),
+      rule("route-to-bouncer", BOUNCER_PATTERN, { queue: this.bouncerQueue, stage: "bouncer" }),
     ];
   }
 
@@ -312,9 +293,12 @@ export class Pipeline {
     this.retryQueue.start((messages) => this.invoke("retry", this.options.forwarder, messages, false));
   }
 
-  /** Publishes a notification (SNS → SQS): durable once this resolves. */
-  async publish(notification: string): Promise<void> {
-    await this.input.send(notification);
+  /**
+   * Publishes a notification (SNS → SQS): durable once this resolves, with the raw message's bytes when
+   * given (the message store wrote its file without syncing it: adapters/local/file-message-store.ts).
+   */
+  async publish(notification: string, rawMessage?: { key: string; bytes: Buffer }): Promise<void> {
+    await this.input.send(notification, rawMessage ? { rawMessage } : {});
   }
 
   /** Resolves when every queue is empty and nothing is in flight (retries included). */
@@ -330,7 +314,7 @@ export class Pipeline {
     // Upstream first, so nothing is handed to a queue that has already stopped.
     await this.input.stop();
     await Promise.all([this.forwarderQueue.stop(), this.bouncerQueue.stop(), this.retryQueue.stop()]);
-    await this.events.flush();
+    await this.events.close();
     await this.outcomeLog.close();
   }
 
@@ -357,10 +341,11 @@ export class Pipeline {
     }
     const failed: string[] = [];
     const errors = new Map<string, OutcomeError>();
+    const byId = new Map(messages.map((message) => [message.id, message]));
     for (const { sqsMessageId, decision: detail } of routed) {
       if (!detail) continue; // not mail (SES's setup notification): acknowledged, nothing goes on the bus
       try {
-        await this.putOnBus(detail);
+        await this.putOnBus(detail, byId.get(sqsMessageId)!);
       } catch (error) {
         failed.push(sqsMessageId);
         errors.set(sqsMessageId, { code: outcomeError(error).code, message: `cannot put the decision on the bus: ${outcomeError(error).message}` });
@@ -369,14 +354,23 @@ export class Pipeline {
     return { failed, errors };
   }
 
-  private async putOnBus(detail: DecisionDetail): Promise<void> {
+  /**
+   * Puts a decision on the bus: into events.jsonl, then onto the handler queues its rules match, in one
+   * journal record that also takes the notification off the input queue (LocalQueue.moveTo).
+   */
+  private async putOnBus(detail: DecisionDetail, notification: QueueMessage): Promise<void> {
     const event = decisionEvent(detail);
-    const stages: string[] = [];
+    const targets: Array<{ queue: LocalQueue; stage: string }> = [];
     for (const rule of this.rules) {
       if (!rule.matches(event)) continue;
-      await rule.deliver(event);
-      if (rule.name === "route-to-gmail") stages.push("forwarder");
-      if (rule.name === "route-to-bouncer") stages.push("bouncer");
+      if (rule.target === "events") this.events.appendNow(event);
+      else targets.push(rule.target);
+    }
+    const stages = targets.map((target) => target.stage);
+    if (targets.length > 0) {
+      const body = JSON.stringify(event);
+      const ids = await this.input.moveTo(notification, targets.map(({ queue }) => ({ queue, body })));
+      for (const id of ids) this.sentDecisions.set(id, detail);
     }
     if (stages.length === 0) {
       this.finish({ detail, pending: new Set() });
@@ -433,7 +427,8 @@ export class Pipeline {
 
   /** Marks a stage done for the message a queue message belongs to, and prints its line when it was the last. */
   private settle(role: LocalQueueRole, message: QueueMessage): void {
-    const detail = detailOf(message.body);
+    const detail = this.sentDecisions.get(message.id) ?? detailOf(message.body);
+    this.sentDecisions.delete(message.id);
     if (!detail) return;
     const stageKey = role === "retry" ? "forwarder" : role;
     let tracked = this.tracked.get(detail.originalMessageId);

@@ -1,56 +1,92 @@
 /**
  * An append-only file of JSON lines for records that matter to people but carry no delivery guarantee
- * (local mode's `outcomes.jsonl`): lines go through one append stream, so lines written while a write is
- * in flight leave together in one writev, and nothing is fsynced. A crash may lose the last lines, never
- * mail. A failed write (a full disk) is reported once per failure and the file is reopened on the next
- * line, so the record resumes when the fault goes away.
+ * (local mode's `events.jsonl` and `outcomes.jsonl`): nothing is fsynced, so a crash of the machine may
+ * lose the last lines, never mail (a crash of the process loses nothing that was appended: the lines are
+ * in the kernel's cache).
+ *
+ * Writes are synchronous on a descriptor kept open: a few hundred bytes into the page cache cost less
+ * than handing them to the thread pool (adapters/local/durable-file.ts). `append` gathers the lines of
+ * one turn of the event loop into one write; `appendNow` writes at once (after what is gathered, so the
+ * order holds) and throws if it cannot, for a caller that must know its line is written before it goes
+ * on. A failed write (a full disk) is reported once per failure through `onError`, and the file is
+ * reopened for the next line, so the record resumes when the fault goes away.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { asError } from "../../core/errors";
 
 export class JsonLinesFile {
-  private stream: fs.WriteStream | undefined;
+  private fd: number | undefined;
   private failing = false;
+  private gathered: string[] = [];
+  private flushScheduled = false;
 
   constructor(
     readonly file: string,
     private readonly onError: (error: Error) => void = () => undefined,
   ) {}
 
-  private open(): fs.WriteStream {
-    if (this.stream && !this.stream.destroyed) return this.stream;
+  private open(): number {
+    if (this.fd !== undefined) return this.fd;
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    const stream = fs.createWriteStream(this.file, { flags: "a" });
-    stream.on("error", (error) => {
-      if (this.stream === stream) this.stream = undefined;
-      if (!this.failing) this.onError(error);
-      this.failing = true;
-    });
-    this.stream = stream;
-    return stream;
+    this.fd = fs.openSync(this.file, "a");
+    return this.fd;
   }
 
-  append(value: unknown): void {
-    const line = `${JSON.stringify(value)}\n`;
-    let stream: fs.WriteStream;
+  /** Writes `text` whole, or throws (and drops the descriptor, so the next write opens the file again). */
+  private write(text: string): void {
     try {
-      stream = this.open();
+      const fd = this.open();
+      const buffer = Buffer.from(text);
+      for (let offset = 0; offset < buffer.length; ) offset += fs.writeSync(fd, buffer, offset, buffer.length - offset);
+      this.failing = false;
+    } catch (error) {
+      const fd = this.fd;
+      this.fd = undefined;
+      if (fd !== undefined) fs.close(fd, () => undefined);
+      throw error;
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.gathered.length === 0) return;
+    const text = this.gathered.join("");
+    this.gathered = [];
+    try {
+      this.write(text);
     } catch (error) {
       if (!this.failing) this.onError(asError(error));
       this.failing = true;
-      return;
     }
-    stream.write(line, (error) => {
-      if (!error) this.failing = false;
-    });
   }
 
-  /** Writes what is buffered and closes the file (it reopens on the next line). */
-  close(): Promise<void> {
-    const stream = this.stream;
-    this.stream = undefined;
-    if (!stream || stream.destroyed) return Promise.resolve();
-    return new Promise((resolve) => stream.end(() => resolve()));
+  /** Adds a line, written with the others of this turn of the event loop. Never throws. */
+  append(value: unknown): void {
+    this.gathered.push(`${JSON.stringify(value)}\n`);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Writes a line now (after the gathered ones); throws when it cannot be written. */
+  appendNow(value: unknown): void {
+    const gathered = this.gathered.join("");
+    this.gathered = [];
+    try {
+      this.write(`${gathered}${JSON.stringify(value)}\n`);
+    } catch (error) {
+      // The others' lines are tried again with the next write.
+      if (gathered) this.gathered.unshift(gathered);
+      throw error;
+    }
+  }
+
+  /** Writes what is gathered and closes the file (it reopens on the next line). */
+  async close(): Promise<void> {
+    this.flush();
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }

@@ -11,12 +11,17 @@
  *
  * Importing is idempotent: a file's name is derived from the account and the message's bytes
  * (`<sha-256 prefix>.<hostname>`), and a delivery whose name is already in the folder's `new/` or
- * `cur/` (whatever flags a mail reader has added since) is not written again. That closes the window a
- * crash leaves between a finished import and the forwarder's record of it: the retry after the restart
- * finds the file and returns its id. (Local mode's stored bytes start with a `Received` header naming
- * the SES message id, so two different messages never share a name.)
+ * `cur/` (whatever flags a mail reader has added since), with all its bytes, is not written again. That
+ * closes the window a crash leaves between a finished import and the forwarder's record of it: the retry
+ * after the restart finds the file and returns its id. (Local mode's stored bytes start with a
+ * `Received` header naming the SES message id, so two different messages never share a name.)
+ *
+ * A file is renamed into place before it is fsynced (durable-file.ts commitSynced), and the import
+ * resolves only after the fsync. So a power cut during an import can leave a short file under the final
+ * name; it was never recorded as imported, the retry finds it short (its size is not the message's) and
+ * replaces it. (One a mail reader moved to `cur/` in that window stays there, short, beside the whole one.)
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -24,7 +29,8 @@ import { parseAddress } from "../../core/addresses";
 import { errorMessage } from "../../core/errors";
 import { labelProblem, maildirFolderOfLabel, SYSTEM_LABEL_IDS } from "../../core/labels";
 import type { MailboxImporter, StoredMessage } from "../../core/ports";
-import { commitFile, errorCode, fsyncDirectory, isNotFound, removeFile, writeTemporaryDurably } from "./durable-file";
+import { commitSynced, errorCode, fsyncDirectory, isNotFound, removeFile, writeTemporary } from "./durable-file";
+import { randomHex } from "./random";
 
 /** A folder name is one file name: at most 255 bytes on the file systems Maildirs live on. */
 const MAX_FOLDER_NAME_BYTES = 255;
@@ -131,7 +137,8 @@ export class MaildirImporter implements MailboxImporter {
     let ready = this.ready.get(dir);
     if (!ready) {
       ready = (async () => {
-        await Promise.all(["tmp", "new", "cur"].map((sub) => fs.promises.mkdir(path.join(dir, sub), { recursive: true })));
+        // One after the other, so a Maildir that cannot be made always fails on the same folder (`tmp`).
+        for (const sub of ["tmp", "new", "cur"]) await fs.promises.mkdir(path.join(dir, sub), { recursive: true });
         if (isSubfolder) await fs.promises.writeFile(path.join(dir, "maildirfolder"), "", { flag: "a" });
       })();
       ready.catch(() => this.ready.delete(dir));
@@ -155,18 +162,26 @@ export class MaildirImporter implements MailboxImporter {
     return keys;
   }
 
-  /** The file of an earlier delivery with this key, in `new/` or in `cur/` under any flags; undefined when there is none. */
-  private async findDelivery(dir: string, key: string, fileName: string, subdir: "new" | "cur"): Promise<string | undefined> {
+  /**
+   * The file of an earlier delivery with this key and `size` bytes, in `new/` or in `cur/` under any
+   * flags; undefined when there is none. A shorter one is what a power cut left of a delivery that was
+   * never recorded as done: not a delivery (one at the expected name is replaced).
+   */
+  private async findDelivery(dir: string, key: string, fileName: string, subdir: "new" | "cur", size: number): Promise<string | undefined> {
+    const whole = async (file: string) => {
+      try {
+        return (await fs.promises.stat(file)).size === size;
+      } catch (error) {
+        if (isNotFound(error)) return false;
+        throw error;
+      }
+    };
     const expected = path.join(dir, subdir, fileName);
-    try {
-      await fs.promises.access(expected);
-      return expected;
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-    }
+    if (await whole(expected)) return expected;
     for (const sub of ["new", "cur"]) {
-      const match = (await fs.promises.readdir(path.join(dir, sub))).find((name) => deliveryKeyOf(name) === key);
-      if (match) return path.join(dir, sub, match);
+      for (const name of (await fs.promises.readdir(path.join(dir, sub))).filter((candidate) => deliveryKeyOf(candidate) === key)) {
+        if (await whole(path.join(dir, sub, name))) return path.join(dir, sub, name);
+      }
     }
     return undefined;
   }
@@ -174,7 +189,7 @@ export class MaildirImporter implements MailboxImporter {
   /** A unique name in `tmp/`, as Maildir asks of a delivery in progress. */
   private temporaryName(): string {
     const now = Date.now();
-    return `${Math.floor(now / 1000)}.M${(now % 1000) * 1000}P${process.pid}Q${++this.counter}R${randomBytes(4).toString("hex")}.${this.hostname}`;
+    return `${Math.floor(now / 1000)}.M${(now % 1000) * 1000}P${process.pid}Q${++this.counter}R${randomHex(4)}.${this.hostname}`;
   }
 
   async importMessage(account: string, message: StoredMessage, labels: readonly string[]): Promise<{ id: string }> {
@@ -188,8 +203,9 @@ export class MaildirImporter implements MailboxImporter {
     // Written under a temporary name first: the final name depends on the bytes.
     const temporary = path.join(dir, "tmp", this.temporaryName());
     const hash = createHash("sha256").update(`${canonicalAccount}\n`);
-    const written = await writeTemporaryDurably(temporary, hashing(message.body as AsyncIterable<Uint8Array>, hash));
+    const { fd, bytes: written } = await writeTemporary(temporary, hashing(message.body as AsyncIterable<Uint8Array>, hash));
     if (written !== message.size) {
+      fs.closeSync(fd);
       await removeFile(temporary);
       throw new TruncatedMessageError(message.size, written);
     }
@@ -198,13 +214,15 @@ export class MaildirImporter implements MailboxImporter {
     const fileName = placement.subdir === "cur" ? `${id}:2,${placement.flags}` : id;
 
     const delivered = await this.deliveredIn(dir);
-    const earlier = delivered.has(key) ? await this.findDelivery(dir, key, fileName, placement.subdir) : undefined;
+    const earlier = delivered.has(key) ? await this.findDelivery(dir, key, fileName, placement.subdir, written) : undefined;
     const target = earlier ?? path.join(dir, placement.subdir, fileName);
     if (earlier) {
       // Delivered before (a crash came between that import and its record): keep the one there is.
+      fs.closeSync(fd);
       await removeFile(temporary);
     } else {
-      await commitFile(temporary, target);
+      // In place, then synced with its directory in one go (durable-file.ts commitSynced).
+      await commitSynced(fd, temporary, target);
       delivered.add(key);
     }
     for (const labelFolder of placement.labelFolders) {

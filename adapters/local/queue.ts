@@ -1,27 +1,30 @@
 /**
  * Local mode's SQS: an in-process queue with SQS's delivery contract (at least once, batches, partial
  * batch failures, a receive count, a dead-letter queue after `maxReceiveCount` failed receives), made
- * durable by a journal: each message is a file `<dir>/<id>.json`, fsynced before `enqueue` resolves and
- * deleted once a consumer has finished with it. On start, `recover()` reloads whatever a crash left, so
- * work accepted before the crash is done after it. Receive counts live in memory and restart from 0
- * after a restart (a crash is not the message's fault).
+ * durable by a journal: the queues of one folder share `<folder>/journal.jsonl` (queue-journal.ts),
+ * where a message is recorded, fdatasynced with whatever else is being recorded at that moment (group
+ * commit), before `send` resolves, and recorded as removed once a consumer has finished with it. On
+ * start, `recover()` reloads whatever a crash left, so work accepted before the crash is done after it.
+ * Receive counts live in memory and restart from 0 after a restart (a crash is not the message's fault).
  *
- * Three folders per queue (queueFolders): the journal, the dead letters (`<dir>-dlq/<id>.json`, each
- * with the error that put it there), and a redrive folder (`<dir>-redrive/`) through which
- * `ses-mail dlq redrive --local` hands dead letters back: the queue takes them at start and, while it
- * runs, every REDRIVE_POLL_MS.
+ * Three folders per queue (queueFolders): the dead letters (`<dir>-dlq/<id>.json`, each with the error
+ * that put it there), a redrive folder (`<dir>-redrive/`) through which `ses-mail dlq redrive --local`
+ * hands dead letters back (the queue takes them at start and, while it runs, every REDRIVE_POLL_MS),
+ * and `<dir>` itself, where versions before the shared journal kept one file per message: whatever is
+ * found there at start is taken into the journal.
  *
- * A journal file a crash cut short (empty, or not JSON) belongs to an enqueue that never resolved, so
- * nobody was told the message was queued (the SMTP client got no 250, the upstream queue message was
- * not deleted): it is removed on recovery and counted, never passed off as a dead letter.
+ * A journal record a crash cut short belongs to an enqueue that never resolved, so nobody was told the
+ * message was queued (the SMTP client got no 250, the upstream queue message was not removed): it is
+ * skipped and counted, never passed off as a dead letter.
  */
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { errorMessage } from "../../core/errors";
 import type { OutcomeError } from "../../core/outcomes";
 import type { RetryQueue } from "../../core/ports";
-import { createFileDurably, isNotFound, removeFile, writeFileDurably } from "./durable-file";
+import { isNotFound, removeFile, writeFileDurably } from "./durable-file";
+import { QueueJournal, readQueueJournal } from "./queue-journal";
+import { randomHex } from "./random";
 
 export interface QueueMessage {
   /** Stable across restarts: the journal file's name. */
@@ -84,7 +87,11 @@ export interface Recovery {
 
 export interface LocalQueueOptions {
   readonly name: string;
-  /** Journal folder; without one the queue lives in memory only (tests). */
+  /**
+   * The queue's folder (`queues/input`): its journal is the one of the folder it is in
+   * (`queues/journal.jsonl`), where it is named by the folder's name. Without one the queue lives in
+   * memory only (tests).
+   */
   readonly dir?: string;
 
   /** Messages per handler call, as an event source mapping's BatchSize. Default 10 (SQS's maximum). */
@@ -115,7 +122,7 @@ let sequence = 0;
 
 function newMessageId(now: number): string {
   // Sortable by enqueue time, then by a per-process sequence, then unique across processes.
-  return `${now.toString(36).padStart(9, "0")}-${(++sequence).toString(36).padStart(6, "0")}-${randomBytes(4).toString("hex")}`;
+  return `${now.toString(36).padStart(9, "0")}-${(++sequence).toString(36).padStart(6, "0")}-${randomHex(4)}`;
 }
 
 function errorText(error: unknown): string {
@@ -227,16 +234,40 @@ export async function deadLetterCount(dir: string): Promise<number> {
   return (await listEntries(queueFolders(dir).deadLetters)).length;
 }
 
-/** How many messages a journal holds and when the oldest was first sent (its id starts with that time), for `status --local`. */
+/**
+ * The messages a queue's journal holds (`dir` is the queue's folder), with the ones redriven to it or
+ * left in its folder by an earlier version and not yet taken: for `status --local` and `trace --local`,
+ * whether local mode runs or not. Unreadable files are left out.
+ */
+export async function journalEntries(dir: string): Promise<Array<{ id: string; body: string; sentTimestamp: number }>> {
+  const journalled = (await readQueueJournal(path.dirname(dir))).get(path.basename(dir)) ?? [];
+  const found = new Map(journalled.map((entry) => [entry.id, entry]));
+  for (const folder of [dir, queueFolders(dir).redrive]) {
+    for (const name of await listEntries(folder)) {
+      const id = name.slice(0, -".json".length);
+      if (found.has(id)) continue;
+      const entry = parseEntry(await fs.promises.readFile(path.join(folder, name), "utf8").catch(() => ""));
+      const { body, sentTimestamp } = entry?.value ?? {};
+      if (typeof body === "string") found.set(id, { id, body, sentTimestamp: typeof sentTimestamp === "number" ? sentTimestamp : 0, visibleAt: 0 });
+    }
+  }
+  return [...found.values()];
+}
+
+/** How many messages a journal holds and when the oldest was first sent, for `status --local`. */
 export async function journalSummary(dir: string): Promise<{ messages: number; oldestSentAt?: Date }> {
-  const names = [...(await listEntries(dir)), ...(await listEntries(queueFolders(dir).redrive))];
-  const times = names.map((name) => parseInt(name.split("-", 1)[0]!, 36)).filter((time) => Number.isFinite(time) && time > 0);
-  return { messages: names.length, ...(times.length > 0 ? { oldestSentAt: new Date(Math.min(...times)) } : {}) };
+  const entries = await journalEntries(dir);
+  const times = entries.map((entry) => entry.sentTimestamp).filter((time) => time > 0);
+  return { messages: entries.length, ...(times.length > 0 ? { oldestSentAt: new Date(Math.min(...times)) } : {}) };
 }
 
 export class LocalQueue implements RetryQueue {
   readonly name: string;
   private readonly dir: string | undefined;
+  /** The shared journal of the queue's folder, and the queue's name in it (the folder's name). */
+  private readonly journal: QueueJournal | undefined;
+  private readonly journalName: string;
+  private released = false;
   private readonly deadLetterDir: string | undefined;
   private readonly redriveDir: string | undefined;
   private redrivePoll: NodeJS.Timeout | undefined;
@@ -255,13 +286,14 @@ export class LocalQueue implements RetryQueue {
   private running = false;
   private idleWaiters: Array<() => void> = [];
   private readonly batches = new Set<Promise<void>>();
-  private dirReady: Promise<unknown> | undefined;
 
   constructor(options: LocalQueueOptions) {
     this.options = options;
     this.name = options.name;
-    this.dir = options.dir;
-    const folders = options.dir ? queueFolders(options.dir) : undefined;
+    this.dir = options.dir ? path.resolve(options.dir) : undefined;
+    this.journal = this.dir ? QueueJournal.acquire(path.dirname(this.dir)) : undefined;
+    this.journalName = this.dir ? path.basename(this.dir) : this.name;
+    const folders = this.dir ? queueFolders(this.dir) : undefined;
     this.deadLetterDir = folders?.deadLetters;
     this.redriveDir = folders?.redrive;
     this.batchSize = options.batchSize ?? SQS_MAX_BATCH_SIZE;
@@ -281,16 +313,20 @@ export class LocalQueue implements RetryQueue {
   }
 
   /**
-   * Loads the journal a previous run left, and any dead letters redriven meanwhile (call before `start`).
-   * A torn entry (a crash during its enqueue) is removed; a whole entry that is not a queue message is
-   * moved to the dead-letter folder rather than blocking the queue.
+   * Loads what the journal holds for this queue (a previous run's messages), and any dead letters
+   * redriven meanwhile (call before `start`). Files an earlier version left in the queue's folder are
+   * taken into the journal: a torn one (a crash during its enqueue) is removed, a whole one that is not
+   * a queue message is moved to the dead-letter folder rather than blocking the queue.
    */
   async recover(): Promise<Recovery> {
-    if (!this.dir) return { recovered: 0, discarded: 0 };
-    await fs.promises.mkdir(this.dir, { recursive: true });
+    if (!this.dir || !this.journal) return { recovered: 0, discarded: 0 };
     if (this.deadLetterDir) await tidyDeadLetters(this.deadLetterDir);
     let recovered = 0;
-    let discarded = 0;
+    let discarded = await this.journal.takeDiscarded();
+    for (const entry of await this.journal.entries(this.journalName)) {
+      this.offer({ ...entry, receiveCount: 0 });
+      recovered++;
+    }
     for (const name of await listEntries(this.dir)) {
       const id = name.slice(0, -".json".length);
       const file = path.join(this.dir, name);
@@ -303,30 +339,43 @@ export class LocalQueue implements RetryQueue {
       const { body, sentTimestamp, visibleAt } = entry.value;
       if (typeof body !== "string" || typeof sentTimestamp !== "number") {
         await this.moveToDeadLetters({ id, body: JSON.stringify(entry.value), sentTimestamp: 0, visibleAt: 0, receiveCount: 0 }, { code: INVALID_JOURNAL_ENTRY, message: "a journal entry that is not a queue message" });
+        await removeFile(file);
         continue;
       }
-      this.offer({ id, body, sentTimestamp, visibleAt: typeof visibleAt === "number" ? visibleAt : 0, receiveCount: 0 });
-      recovered++;
+      if (await this.takeIntoJournal(file, { id, body, sentTimestamp, visibleAt: typeof visibleAt === "number" ? visibleAt : 0 })) recovered++;
     }
     recovered += await this.takeRedriven();
     this.pump();
     return { recovered, discarded };
   }
 
+  /**
+   * Moves a message from a file (redriven, or left by an earlier version) into the journal and offers
+   * it: recorded first, then the file removed, so a crash in between leaves it in the journal and a
+   * file the next start finds already taken. False when it was taken already.
+   */
+  private async takeIntoJournal(file: string, entry: Omit<QueueMessage, "receiveCount">): Promise<boolean> {
+    const journal = this.journal!;
+    const known = journal.has(this.journalName, entry.id);
+    if (!known) await journal.add(this.journalName, entry);
+    await removeFile(file);
+    if (known) return false;
+    this.offer({ ...entry, receiveCount: 0 });
+    return true;
+  }
+
   /** Takes the dead letters `dlq redrive --local` put in the redrive folder: into the journal, then offered. */
   private takeRedriven(): Promise<number> {
     this.takingRedriven ??= (async () => {
       let taken = 0;
-      if (!this.dir || !this.redriveDir) return taken;
+      if (!this.journal || !this.redriveDir) return taken;
       for (const name of await listEntries(this.redriveDir)) {
         const from = path.join(this.redriveDir, name);
         const entry = parseEntry(await fs.promises.readFile(from, "utf8").catch(() => ""));
         const { body, sentTimestamp } = entry?.value ?? {};
         if (typeof body !== "string") continue; // not whole yet, or not ours: left where it is
-        // The same name in the journal: an atomic move, so a crash leaves it in one folder or the other.
-        await fs.promises.rename(from, path.join(this.dir, name));
-        this.offer({ id: name.slice(0, -".json".length), body, sentTimestamp: typeof sentTimestamp === "number" ? sentTimestamp : Date.now(), visibleAt: 0, receiveCount: 0 });
-        taken++;
+        const id = name.slice(0, -".json".length);
+        if (await this.takeIntoJournal(from, { id, body, sentTimestamp: typeof sentTimestamp === "number" ? sentTimestamp : Date.now(), visibleAt: 0 })) taken++;
       }
       return taken;
     })().finally(() => (this.takingRedriven = undefined));
@@ -334,10 +383,11 @@ export class LocalQueue implements RetryQueue {
   }
 
   /**
-   * Adds a message and returns its id; resolves once it is durable (journal file and folder fsynced).
-   * `delaySeconds` hides it that long first, as SQS's DelaySeconds (at most 900).
+   * Adds a message and returns its id; resolves once it is durable (in the journal, fdatasynced).
+   * `delaySeconds` hides it that long first, as SQS's DelaySeconds (at most 900). `rawMessage` journals
+   * the raw message it refers to with it (queue-journal.ts).
    */
-  async send(body: string, options: { delaySeconds?: number } = {}): Promise<string> {
+  async send(body: string, options: { delaySeconds?: number; rawMessage?: { key: string; bytes: Buffer } } = {}): Promise<string> {
     const delaySeconds = options.delaySeconds ?? 0;
     if (!(delaySeconds >= 0 && delaySeconds <= SQS_MAX_DELAY_SECONDS)) {
       throw new RangeError(`queue ${this.name}: delaySeconds must be 0 to ${SQS_MAX_DELAY_SECONDS}`);
@@ -345,13 +395,27 @@ export class LocalQueue implements RetryQueue {
     const now = Date.now();
     const id = newMessageId(now);
     const visibleAt = delaySeconds > 0 ? now + delaySeconds * 1000 : 0;
-    if (this.dir) {
-      this.dirReady ??= fs.promises.mkdir(this.dir, { recursive: true });
-      await this.dirReady;
-      await createFileDurably(path.join(this.dir, `${id}.json`), [Buffer.from(JSON.stringify({ body, sentTimestamp: now, visibleAt }))]);
-    }
+    await this.journal?.add(this.journalName, { id, body, sentTimestamp: now, visibleAt }, options.rawMessage ? { rawMessage: options.rawMessage } : {});
     this.offer({ id, body, sentTimestamp: now, visibleAt, receiveCount: 0 });
     return id;
+  }
+
+  /**
+   * Hands a message of this queue on to other queues in one journal record (QueueJournal.move): once this
+   * resolves they hold it and this queue no longer does (so its acknowledgement has nothing left to
+   * remove). Returns the new messages' ids. Queues of another journal (or none) are sent to instead.
+   */
+  async moveTo(message: QueueMessage, to: ReadonlyArray<{ readonly queue: LocalQueue; readonly body: string }>): Promise<string[]> {
+    const journal = this.journal;
+    if (!journal || to.some(({ queue }) => queue.journal !== journal)) return Promise.all(to.map(({ queue, body }) => queue.send(body)));
+    const now = Date.now();
+    const moved = to.map(({ queue, body }) => ({ queue, entry: { id: newMessageId(now), body, sentTimestamp: now, visibleAt: 0 } }));
+    await journal.move(
+      { queue: this.journalName, id: message.id },
+      moved.map(({ queue, entry }) => ({ queue: queue.journalName, entry })),
+    );
+    for (const { queue, entry } of moved) queue.offer({ ...entry, receiveCount: 0 });
+    return moved.map(({ entry }) => entry.id);
   }
 
   /** The RetryQueue port: `send` without the id. */
@@ -400,6 +464,10 @@ export class LocalQueue implements RetryQueue {
     this.ready.length = 0;
     await Promise.allSettled([...this.batches]);
     this.notifyIdle();
+    if (this.journal && !this.released) {
+      this.released = true;
+      await this.journal.release();
+    }
   }
 
   /** Resolves when nothing is waiting, delayed or in flight. */
@@ -452,9 +520,8 @@ export class LocalQueue implements RetryQueue {
   }
 
   private async acknowledge(message: QueueMessage): Promise<void> {
-    if (!this.dir) return;
-    // No fsync: if the deletion is lost in a crash the message is handled again, which consumers tolerate.
-    await removeFile(path.join(this.dir, `${message.id}.json`));
+    // Not synced: if the removal is lost in a crash the message is handled again, which consumers tolerate.
+    await this.journal?.remove(this.journalName, message.id);
   }
 
   private async retryOrDeadLetter(message: QueueMessage, error: OutcomeError): Promise<void> {
@@ -482,6 +549,6 @@ export class LocalQueue implements RetryQueue {
       deadLetteredAt: new Date().toISOString(),
     };
     await writeFileDurably(path.join(this.deadLetterDir, `${message.id}.json`), [Buffer.from(`${JSON.stringify(record, null, 2)}\n`)]);
-    if (this.dir) await removeFile(path.join(this.dir, `${message.id}.json`));
+    await this.journal?.remove(this.journalName, message.id);
   }
 }

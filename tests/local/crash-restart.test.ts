@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CRASH_POINT_VARIABLE, DELIVERY_LOCK_VARIABLE, type CrashPoint } from "../../local/crash-points";
+import { readQueueJournal } from "../../adapters/local/queue-journal";
 import { spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
 import { makeTempDir, TEST_ZONE } from "../helpers/local-mode";
 import { createTransport } from "nodemailer";
@@ -55,9 +56,9 @@ function delivered(dir: string, tag: string): number {
   return count;
 }
 
-function journal(dir: string, queue: string): string[] {
-  const folder = path.join(dir, "data", "queues", queue);
-  return fs.existsSync(folder) ? fs.readdirSync(folder) : [];
+/** What a queue's journal holds on disk (queues/journal.jsonl): what the next start would find. */
+async function journal(dir: string, queue: string): Promise<string[]> {
+  return ((await readQueueJournal(path.join(dir, "data", "queues"))).get(queue) ?? []).map((entry) => entry.id);
 }
 
 describe("local mode survives a crash", () => {
@@ -87,7 +88,7 @@ describe("local mode survives a crash", () => {
     expect(accepted).toEqual(["bob@test.example.com"]);
     expect(signal).toBe("SIGKILL");
     expect(delivered(dir, "crash-accepted")).toBe(0);
-    expect(journal(dir, "input")).toHaveLength(1);
+    expect(await journal(dir, "input")).toHaveLength(1);
 
     // Act
     const second = startChild(dir);
@@ -99,8 +100,33 @@ describe("local mode survives a crash", () => {
 
     // Assess
     expect(delivered(dir, "crash-accepted")).toBe(1);
-    expect(journal(dir, "input")).toEqual([]);
+    expect(await journal(dir, "input")).toEqual([]);
     expect(stopped.code).toBe(0);
+  });
+
+  it("delivers a message acknowledged with 250 whose file a power cut took, from the copy its journal keeps", async () => {
+    // Prepare: the first run dies right after its 250; then, as after a power cut, the message's file
+    // (written but never synced: its bytes were journalled with its notification) is gone.
+    const first = startChild(dir, "accepted");
+    children.push(first);
+    const accepted = await send(await first.smtpPort(), "crash-power-cut");
+    await first.exited;
+    const emails = path.join(dir, "data", "emails");
+    const files = fs.readdirSync(emails).filter((name) => !name.startsWith("."));
+    for (const name of files) fs.rmSync(path.join(emails, name));
+
+    // Act
+    const second = startChild(dir);
+    children.push(second);
+    const line = await second.waitFor(/→ bob@test\.example\.com: forward-to-gmail bob@gmail\.com/);
+    second.process.kill("SIGINT");
+    await second.exited;
+
+    // Assess
+    expect(accepted).toEqual(["bob@test.example.com"]);
+    expect(files).toHaveLength(1);
+    expect(line).not.toContain("FAILED");
+    expect(delivered(dir, "crash-power-cut")).toBe(1);
   });
 
   it("does not deliver twice when it crashed after the import but before the queue forgot the message", async () => {
@@ -110,7 +136,7 @@ describe("local mode survives a crash", () => {
     await send(await first.smtpPort(), "crash-forwarded");
     await first.exited;
     expect(delivered(dir, "crash-forwarded")).toBe(1);
-    expect(journal(dir, "gmail-forwarder")).toHaveLength(1);
+    expect(await journal(dir, "gmail-forwarder")).toHaveLength(1);
 
     // Act: the restart hands the same record to the forwarder again.
     const second = startChild(dir);
@@ -123,7 +149,7 @@ describe("local mode survives a crash", () => {
     // Assess: the idempotency record in the routing table (on disk) stopped a second import.
     expect(line).not.toContain("FAILED");
     expect(delivered(dir, "crash-forwarded")).toBe(1);
-    expect(journal(dir, "gmail-forwarder")).toEqual([]);
+    expect(await journal(dir, "gmail-forwarder")).toEqual([]);
   });
 
   it("does not import twice when it crashed between the Maildir write and the forwarder's record of it", async () => {
@@ -134,7 +160,7 @@ describe("local mode survives a crash", () => {
     const { signal } = await first.exited;
     expect(signal).toBe("SIGKILL");
     expect(delivered(dir, "crash-imported")).toBe(1);
-    expect(journal(dir, "gmail-forwarder")).toHaveLength(1);
+    expect(await journal(dir, "gmail-forwarder")).toHaveLength(1);
 
     // Act: the restart redelivers the record; once the interrupted attempt's lock has expired, the forwarder imports again.
     const second = startChild(dir, undefined, 200);
@@ -146,7 +172,7 @@ describe("local mode survives a crash", () => {
     // Assess: the Maildir already had that delivery, so there is still one file; the console stayed readable.
     expect(line).not.toContain("FAILED");
     expect(delivered(dir, "crash-imported")).toBe(1);
-    expect(journal(dir, "gmail-forwarder")).toEqual([]);
+    expect(await journal(dir, "gmail-forwarder")).toEqual([]);
     expect(second.output.filter((output) => output.trimStart().startsWith("{"))).toEqual([]);
   });
 

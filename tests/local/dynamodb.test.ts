@@ -1,8 +1,9 @@
-import { GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
 import { MANAGED_BY_ATTRIBUTE, RuleManager } from "../../core/table";
 import type { DeclaredRoute } from "../../config/schema";
 import { createRuleCodec } from "../../core/rules";
@@ -75,6 +76,42 @@ describe("local DynamoDB", () => {
     expect(await exists("IDEMPOTENCY#old")).toBe(false);
     expect(await exists("IDEMPOTENCY#fresh")).toBe(true);
     expect(await dynamo.rules.listRuleItems()).toHaveLength(1);
+  });
+
+  it("changes its write generation around every write a client makes over TCP (the CLI's way), never for a read", async () => {
+    // Prepare: a client of its own on the TCP endpoint, as `ses-mail rules … --local` is.
+    const cli = new DynamoDbRuleStore({ tableName: dynamo.tableName, client: new DynamoDBClient({ endpoint: dynamo.endpoint, region: "local", credentials: { accessKeyId: "x", secretAccessKey: "x" } }) });
+    const codec = createRuleCodec();
+    const before = dynamo.writeGeneration();
+
+    // Act
+    await cli.listRuleItems();
+    await cli.getRuleItems(["a@test.example.com"]);
+    const afterReads = dynamo.writeGeneration();
+    await cli.putRuleItem(codec.toItem({ pattern: "a@test.example.com", enabled: true, actions: [{ type: "drop" }] }));
+    const afterWrite = dynamo.writeGeneration();
+    await cli.setRuleEnabled("a@test.example.com", false, "2026-12-01T10:00:00.000Z");
+    const afterUpdate = dynamo.writeGeneration();
+    cli.client.destroy();
+
+    // Assess
+    expect(afterReads).toBe(before);
+    expect(afterWrite).toBe(before + 2);
+    expect(afterUpdate).toBe(before + 4);
+  });
+
+  it("reads every rule with one scan for the router's cache, a rule stored without entity_type too", async () => {
+    // Prepare
+    const codec = createRuleCodec();
+    await dynamo.rules.putRuleItem(codec.toItem({ pattern: "a@test.example.com", enabled: true, actions: [{ type: "drop" }] }));
+    await dynamo.client.send(new PutItemCommand({ TableName: dynamo.tableName, Item: marshall({ PK: "ROUTE#old@test.example.com", SK: "RULE#v1", enabled: true, actions: [{ type: "drop" }] }) }));
+    await dynamo.client.send(new PutItemCommand({ TableName: dynamo.tableName, Item: marshall({ PK: "BOUNCE#x", SK: "THROTTLE#v1" }) }));
+
+    // Act
+    const rules = await dynamo.scanRuleItems();
+
+    // Assess
+    expect(rules.map((item) => item.PK).sort()).toEqual(["ROUTE#a@test.example.com", "ROUTE#old@test.example.com"]);
   });
 
   it("says clearly when the port is taken", async () => {

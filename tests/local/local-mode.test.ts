@@ -7,7 +7,10 @@ import * as path from "node:path";
 import { createTransport } from "nodemailer";
 import PostalMime from "postal-mime";
 import { MAX_RECIPIENTS_PER_MESSAGE, SES_MAX_MESSAGE_BYTES } from "../../core/limits";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
 import { OutboxSender } from "../../adapters/local/outbox";
+import { createRuleCodec } from "../../core/rules";
 import { maildirMessages, RawSmtpClient, sendMail, splitTraceHeaders, startTestLocalMode, testConfig, type TestLocalMode } from "../helpers/local-mode";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "../fixtures/local", name));
@@ -100,6 +103,28 @@ describe("local mode, end to end", () => {
     // Assess
     expect(find("catch-all@gmail.com", "disabled-rule")).toHaveLength(1);
     expect(fs.existsSync(path.join(local.mode.maildirRoot, "carol@gmail.com"))).toBe(false);
+  });
+
+  it("routes by a rule `ses-mail rules … --local` adds or removes while it runs, from the next message on", async () => {
+    // Prepare: the rule store the CLI uses, on local mode's DynamoDB port.
+    const cli = new DynamoDbRuleStore({ tableName: local.mode.tableName, client: new DynamoDBClient({ endpoint: local.mode.dynamodbEndpoint, region: "local", credentials: { accessKeyId: "x", secretAccessKey: "x" } }) });
+    await sendMail(local.mode, { from: "alice@sender.example", to: ["dave@test.example.com"], raw: uniqueMessage("before-rule") });
+    await local.mode.idle();
+
+    // Act
+    await cli.putRuleItem(createRuleCodec().toItem({ pattern: "dave@test.example.com", enabled: true, actions: [{ type: "forward-to-gmail", target: "dave@gmail.com" }] }));
+    await sendMail(local.mode, { from: "alice@sender.example", to: ["dave@test.example.com"], raw: uniqueMessage("with-rule") });
+    await local.mode.idle();
+    await cli.deleteRuleItem("dave@test.example.com");
+    await sendMail(local.mode, { from: "alice@sender.example", to: ["dave@test.example.com"], raw: uniqueMessage("after-rule") });
+    await local.mode.idle();
+    cli.client.destroy();
+
+    // Assess
+    expect(find("catch-all@gmail.com", "before-rule")).toHaveLength(1);
+    expect(find("dave@gmail.com", "with-rule")).toHaveLength(1);
+    expect(find("catch-all@gmail.com", "with-rule")).toEqual([]);
+    expect(find("catch-all@gmail.com", "after-rule")).toHaveLength(1);
   });
 
   it("bounces with an RFC 3464 report in the outbox, addressed to the envelope sender", async () => {

@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { OutcomeError } from "../../../core/outcomes";
 import { deadLetterCount, LocalQueue, readDeadLetters, redriveDeadLetters, type QueueMessage } from "../../../adapters/local/queue";
+import { QueueJournal, readQueueJournal } from "../../../adapters/local/queue-journal";
 
 let dir: string;
 beforeEach(async () => {
@@ -12,7 +13,13 @@ afterEach(async () => {
   await fs.promises.rm(dir, { recursive: true, force: true });
 });
 
-function journal(name = "q"): string[] {
+/** The bodies the queues' journal holds for a queue: what a restarted local mode would find. */
+async function journalled(name = "q"): Promise<string[]> {
+  return ((await readQueueJournal(dir)).get(name) ?? []).map((entry) => entry.body);
+}
+
+/** The files in a folder next to the journal (dead letters, redriven ones, an earlier version's journal). */
+function files(name: string): string[] {
   return fs.existsSync(path.join(dir, name)) ? fs.readdirSync(path.join(dir, name)) : [];
 }
 
@@ -21,7 +28,7 @@ describe("LocalQueue", () => {
     // Prepare
     const queue = new LocalQueue({ name: "q", dir: path.join(dir, "q"), batchSize: 3 });
     for (let i = 0; i < 7; i++) await queue.enqueue(`m${i}`);
-    expect(journal()).toHaveLength(7);
+    expect(await journalled()).toHaveLength(7);
     const batches: string[][] = [];
 
     // Act
@@ -33,7 +40,7 @@ describe("LocalQueue", () => {
 
     // Assess
     expect(batches).toEqual([["m0", "m1", "m2"], ["m3", "m4", "m5"], ["m6"]]);
-    expect(journal()).toEqual([]);
+    expect(await journalled()).toEqual([]);
   });
 
   it("offers only the failed messages of a batch again, with their receive count", async () => {
@@ -53,7 +60,7 @@ describe("LocalQueue", () => {
     // Assess
     expect(seen).toEqual(expect.arrayContaining([["fine", 1], ["flaky", 1], ["flaky", 2]]));
     expect(seen).toHaveLength(3);
-    expect(journal()).toEqual([]);
+    expect(await journalled()).toEqual([]);
   });
 
   it("moves a message to the dead-letter folder after maxReceiveCount failures, whole batch when the consumer throws", async () => {
@@ -83,8 +90,8 @@ describe("LocalQueue", () => {
     expect(errors).toHaveLength(2);
     const thrown = { code: "UNEXPECTED", message: "the consumer threw: gmail is down" };
     expect(deadLetters).toEqual([["doomed", thrown]]);
-    expect(journal()).toEqual([]);
-    const [dlqFile] = journal("q-dlq");
+    expect(await journalled()).toEqual([]);
+    const [dlqFile] = files("q-dlq");
     const record = JSON.parse(fs.readFileSync(path.join(dir, "q-dlq", dlqFile!), "utf8")) as Record<string, unknown>;
     expect(record).toMatchObject({ queue: "q", body: "doomed", receiveCount: 2, error: thrown });
   });
@@ -138,10 +145,10 @@ describe("LocalQueue", () => {
     // Assess
     expect(recovered).toBe(2);
     expect(handled).toEqual(["first", "second"]);
-    expect(journal()).toEqual([]);
+    expect(await journalled()).toEqual([]);
   });
 
-  it("removes journal entries a crash cut short instead of passing them off as dead letters", async () => {
+  it("takes an earlier version's journal files into the journal, removing those a crash cut short instead of passing them off as dead letters", async () => {
     // Prepare: an enqueue that died after creating its file (empty) and one that died mid-write.
     fs.mkdirSync(path.join(dir, "q"));
     fs.writeFileSync(path.join(dir, "q", "0000-empty.json"), "");
@@ -158,8 +165,9 @@ describe("LocalQueue", () => {
 
     // Assess
     expect(recovery).toEqual({ recovered: 1, discarded: 2 });
-    expect(journal()).toEqual(["0002-whole.json"]);
-    expect(journal("q-dlq")).toEqual([]);
+    expect(await journalled()).toEqual(["kept"]);
+    expect(files("q")).toEqual([]);
+    expect(files("q-dlq")).toEqual([]);
     expect(await deadLetterCount(path.join(dir, "q"))).toBe(0);
   });
 
@@ -174,7 +182,7 @@ describe("LocalQueue", () => {
 
     // Assess
     expect(recovery).toEqual({ recovered: 0, discarded: 0 });
-    expect(journal()).toEqual([]);
+    expect(await journalled()).toEqual([]);
     const [record] = await readDeadLetters(path.join(dir, "q-dlq"));
     expect(record).toMatchObject({ id: "0000-foreign", error: { code: "INVALID_JOURNAL_ENTRY" } });
   });
@@ -212,9 +220,9 @@ describe("LocalQueue", () => {
     // Assess
     expect(recovery.recovered).toBe(1);
     expect(handled).toEqual(["one", "two"]);
-    expect(journal()).toEqual([]);
-    expect(journal("q-dlq")).toEqual([]);
-    expect(journal("q-redrive")).toEqual([]);
+    expect(await journalled()).toEqual([]);
+    expect(files("q-dlq")).toEqual([]);
+    expect(files("q-redrive")).toEqual([]);
   });
 
   it("stops after the running batch and keeps the rest in the journal", async () => {
@@ -238,9 +246,7 @@ describe("LocalQueue", () => {
     await stopping;
 
     // Assess
-    expect(journal()).toHaveLength(1);
-    const [left] = journal();
-    expect(JSON.parse(fs.readFileSync(path.join(dir, "q", left!), "utf8"))).toMatchObject({ body: "b" });
+    expect(await journalled()).toEqual(["b"]);
   });
 
   it("never runs more handler calls at once than its concurrency", async () => {
@@ -298,5 +304,108 @@ describe("LocalQueue", () => {
     expect(() => new LocalQueue({ name: "q", batchSize: 0 })).toThrow(RangeError);
     expect(() => new LocalQueue({ name: "q", batchSize: 11 })).toThrow(RangeError);
     expect(() => new LocalQueue({ name: "q", concurrency: 0 })).toThrow(RangeError);
+  });
+});
+
+describe("QueueJournal", () => {
+  it("keeps every queue of a folder in one file, and gives each its messages back after a restart, in order", async () => {
+    // Prepare
+    const journal = new QueueJournal(dir);
+    const entry = (id: string, body: string) => ({ id, body, sentTimestamp: 1, visibleAt: 0 });
+    await journal.add("input", entry("1", "first"));
+    await journal.add("gmail-forwarder", entry("2", "routed"));
+    await journal.add("input", entry("3", "second"));
+    await journal.remove("input", "1");
+    await journal.release();
+
+    // Act: a new process opens the same folder.
+    const reopened = new QueueJournal(dir);
+    const input = await reopened.entries("input");
+    const forwarder = await reopened.entries("gmail-forwarder");
+    await reopened.release();
+
+    // Assess
+    expect(fs.readdirSync(dir)).toEqual(["journal.jsonl"]);
+    expect(input.map((message) => message.body)).toEqual(["second"]);
+    expect(forwarder.map((message) => message.body)).toEqual(["routed"]);
+    expect(await journalled("input")).toEqual(["second"]);
+  });
+
+  it("keeps a raw message's bytes that came with an enqueue after the entry is removed, across a restart and a compaction, until told its file is done", async () => {
+    // Prepare: a journal that compacts once it passes 2 KB, and enough traffic to make it.
+    const journal = new QueueJournal(dir, { compactMinBytes: 2048 });
+    const bytes = Buffer.from([0x00, 0xff, 0x0d, 0x0a, 0x41]);
+    await journal.add("input", { id: "1", body: "notification", sentTimestamp: 1, visibleAt: 0 }, { rawMessage: { key: "emails/m1", bytes } });
+    await journal.add("input", { id: "2", body: "other", sentTimestamp: 1, visibleAt: 0 }, { rawMessage: { key: "emails/m2", bytes } });
+    await journal.remove("input", "1");
+    await journal.rawMessageDone("emails/m2");
+    for (let i = 0; i < 50; i++) {
+      await journal.add("gmail-forwarder", { id: `f${i}`, body: "x".repeat(100), sentTimestamp: 1, visibleAt: 0 });
+      await journal.remove("gmail-forwarder", `f${i}`);
+    }
+    await journal.release();
+
+    // Act
+    const reopened = new QueueJournal(dir);
+    const afterRestart = await reopened.pendingRawMessages();
+    await reopened.release();
+
+    // Assess
+    expect(fs.statSync(path.join(dir, "journal.jsonl")).size).toBeLessThan(2048);
+    expect(afterRestart.map((raw) => [raw.key, raw.bytes])).toEqual([["emails/m1", bytes]]);
+    expect(await journalled("input")).toEqual(["other"]);
+  });
+
+  it("moves a message to other queues in one record, or, when a crash cut that record short, leaves it where it was", async () => {
+    // Prepare: a notification in the input queue, handed on to the forwarder and the bouncer.
+    const input = new LocalQueue({ name: "input", dir: path.join(dir, "input") });
+    const forwarder = new LocalQueue({ name: "forwarder", dir: path.join(dir, "forwarder") });
+    const bouncer = new LocalQueue({ name: "bouncer", dir: path.join(dir, "bouncer") });
+    await input.send("notification");
+    let moving!: QueueMessage;
+    const handed = new Promise<void>((resolve) =>
+      input.start(async ([message]) => {
+        moving = message!;
+        await input.moveTo(message!, [
+          { queue: forwarder, body: "decision" },
+          { queue: bouncer, body: "decision" },
+        ]);
+        resolve();
+        return { failed: [] };
+      }),
+    );
+    await handed;
+    await input.idle();
+    const whole = fs.readFileSync(path.join(dir, "journal.jsonl"), "utf8");
+
+    // Act: what a restart finds, with the move whole, and with the move cut short by the crash.
+    const afterMove = await readQueueJournal(dir);
+    fs.writeFileSync(path.join(dir, "journal.jsonl"), whole.slice(0, whole.lastIndexOf('{"kind":"move"') + 30));
+    const afterTornMove = await readQueueJournal(dir);
+
+    // Assess
+    expect(forwarder.depth).toBe(1);
+    expect(bouncer.depth).toBe(1);
+    expect([...afterMove].map(([queue, entries]) => [queue, entries.map((entry) => entry.body)])).toEqual([
+      ["input", []],
+      ["forwarder", ["decision"]],
+      ["bouncer", ["decision"]],
+    ]);
+    expect(afterTornMove.get("input")?.map((entry) => entry.id)).toEqual([moving.id]);
+    expect(afterTornMove.get("forwarder") ?? []).toEqual([]);
+  });
+
+  it("skips a record a crash cut short, and counts it once", async () => {
+    // Prepare: the last enqueue was cut short by the crash (its 250 was never sent).
+    fs.writeFileSync(path.join(dir, "journal.jsonl"), '{"kind":"enqueue","queue":"input","id":"1","body":"whole","sentTimestamp":1}\n{"kind":"enqueue","queue":"input","id":"2","bo');
+    const queue = new LocalQueue({ name: "input", dir: path.join(dir, "input") });
+
+    // Act
+    const recovery = await queue.recover();
+    await queue.stop();
+
+    // Assess
+    expect(recovery).toEqual({ recovered: 1, discarded: 1 });
+    expect(await journalled("input")).toEqual(["whole"]);
   });
 });
