@@ -60,7 +60,8 @@ export async function readHeaderBlock(stream: NodeJS.ReadableStream, maxBytes: n
     const end = endOfHeaders(buffer, scanned - 3);
     if (end !== -1 && end <= maxBytes) return { bytes: buffer.subarray(0, end), complete: true };
     scanned = buffer.length;
-    if (length >= maxBytes) break;
+    // Two bytes past the limit: a header block of exactly maxBytes is complete when a CRLF follows it.
+    if (length >= maxBytes + 2) break;
   }
   return headerBlockOf(Buffer.concat(chunks), maxBytes);
 }

@@ -90,6 +90,16 @@ describe("the header block of a buffer (local mode's intake)", () => {
     );
   });
 
+  it("is complete, read as a stream, when the block fills the limit exactly and the blank line follows it", async () => {
+    // Found by the property above (seed 680877403): the stream stopped at the limit, before the CRLF.
+    const raw = Buffer.from("Subject: two\r\n\r\n");
+    const oneByteChunks = [...raw].map((byte) => Buffer.from([byte]));
+
+    const block = await readHeaderBlock(Readable.from(oneByteChunks), 14);
+
+    expect({ bytes: block.bytes.toString("latin1"), complete: block.complete }).toEqual({ bytes: "Subject: two\r\n", complete: true });
+  });
+
   it("ends at the first blank line within the limit, and is incomplete without one", () => {
     // Act / Assess
     expect(headerBlockOf(Buffer.from("A: 1\r\nB: 2\r\n\r\nbody"), 1024)).toEqual({ bytes: Buffer.from("A: 1\r\nB: 2\r\n"), complete: true });
