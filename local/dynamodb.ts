@@ -11,7 +11,7 @@
  * credential manager (IAM users), which has no local meaning, so nothing replaces them. Transactions are
  * not used by anything local mode runs.
  */
-import { DeleteItemCommand, DynamoDBClient, ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
+import { DeleteItemCommand, DynamoDBClient, paginateScan } from "@aws-sdk/client-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -415,41 +415,34 @@ export async function loadDeclaredRoutes(
 /** Every rule item of the table (`PK` beginning with ROUTE_KEY_PREFIX), unmarshalled. */
 export async function scanRuleItems(client: DynamoDBClient, tableName: string): Promise<StoredItem[]> {
   const items: StoredItem[] = [];
-  let startKey: Record<string, AttributeValue> | undefined;
-  do {
-    const exclusiveStartKey = startKey;
-    const page = await client.send(
-      new ScanCommand({
-        TableName: tableName,
-        FilterExpression: "begins_with(#pk, :prefix)",
-        ExpressionAttributeNames: { "#pk": PARTITION_KEY },
-        ExpressionAttributeValues: { ":prefix": { S: ROUTE_KEY_PREFIX } },
-        ConsistentRead: true,
-        ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
-      }),
-    );
-    for (const raw of page.Items ?? []) items.push(unmarshall(raw));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  const pages = paginateScan(
+    { client },
+    {
+      TableName: tableName,
+      FilterExpression: "begins_with(#pk, :prefix)",
+      ExpressionAttributeNames: { "#pk": PARTITION_KEY },
+      ExpressionAttributeValues: { ":prefix": { S: ROUTE_KEY_PREFIX } },
+      ConsistentRead: true,
+    },
+  );
+  for await (const page of pages) for (const raw of page.Items ?? []) items.push(unmarshall(raw));
   return items;
 }
 
 /** Deletes every item whose TTL attribute is in the past; returns how many. */
 export async function sweepExpiredItems(client: DynamoDBClient, tableName: string, now: Date = new Date()): Promise<number> {
   let deleted = 0;
-  let startKey: Record<string, AttributeValue> | undefined;
-  do {
-    const exclusiveStartKey = startKey;
-    const page = await client.send(
-      new ScanCommand({
-        TableName: tableName,
-        FilterExpression: "#ttl < :now",
-        ProjectionExpression: "#pk, #sk",
-        ExpressionAttributeNames: { "#ttl": TTL_ATTRIBUTE, "#pk": PARTITION_KEY, "#sk": SORT_KEY },
-        ExpressionAttributeValues: { ":now": { N: String(Math.floor(now.getTime() / 1000)) } },
-        ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
-      }),
-    );
+  const pages = paginateScan(
+    { client },
+    {
+      TableName: tableName,
+      FilterExpression: "#ttl < :now",
+      ProjectionExpression: "#pk, #sk",
+      ExpressionAttributeNames: { "#ttl": TTL_ATTRIBUTE, "#pk": PARTITION_KEY, "#sk": SORT_KEY },
+      ExpressionAttributeValues: { ":now": { N: String(Math.floor(now.getTime() / 1000)) } },
+    },
+  );
+  for await (const page of pages) {
     for (const key of page.Items ?? []) {
       await client.send(
         new DeleteItemCommand({
@@ -467,8 +460,7 @@ export async function sweepExpiredItems(client: DynamoDBClient, tableName: strin
         },
       );
     }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  }
   return deleted;
 }
 

@@ -125,13 +125,9 @@ function newMessageId(now: number): string {
   return `${now.toString(36).padStart(9, "0")}-${(++sequence).toString(36).padStart(6, "0")}-${randomHex(4)}`;
 }
 
-function errorText(error: unknown): string {
-  return errorMessage(error);
-}
-
 function thrownError(error: unknown): OutcomeError {
   const code = typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : "UNEXPECTED";
-  return { code, message: `the consumer threw: ${errorText(error)}` };
+  return { code, message: `the consumer threw: ${errorMessage(error)}` };
 }
 
 /** Journal and dead-letter entries are `<id>.json`; anything else (a hidden temporary file) is not one. */
