@@ -8,8 +8,10 @@ import { runCli } from "../../cli/framework";
 import { COMMANDS } from "../../cli/main";
 import { INSTANCE_FILE, writeInstance } from "../../local/instance";
 import { captureOutput } from "../helpers/cli";
-import { spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
+import { LOCAL_CHILD_TEST_TIMEOUT_MS, spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
 import { TEST_ZONE } from "../helpers/local-mode";
+
+jest.setTimeout(LOCAL_CHILD_TEST_TIMEOUT_MS);
 
 const execAsync = promisify(exec);
 const ROOT = path.resolve(__dirname, "..", "..");

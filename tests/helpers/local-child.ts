@@ -8,6 +8,12 @@ import * as path from "node:path";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
+/**
+ * How long a test that starts local mode as a child process may take: each start loads the whole
+ * pipeline (about 2 s alone), and on a loaded 2-core machine a test with two starts measured over 30 s.
+ */
+export const LOCAL_CHILD_TEST_TIMEOUT_MS = 120_000;
+
 export interface LocalModeChild {
   readonly process: ChildProcess;
   /** Every line printed so far (stdout and stderr). */

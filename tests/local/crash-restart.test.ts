@@ -7,9 +7,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { CRASH_POINT_VARIABLE, DELIVERY_LOCK_VARIABLE, type CrashPoint } from "../../local/crash-points";
 import { readQueueJournal } from "../../adapters/local/queue-journal";
-import { spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
+import { LOCAL_CHILD_TEST_TIMEOUT_MS, spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
 import { makeTempDir, TEST_ZONE } from "../helpers/local-mode";
 import { createTransport } from "nodemailer";
+
+jest.setTimeout(LOCAL_CHILD_TEST_TIMEOUT_MS);
 
 const CONFIG = `config:
   ses-mail:domains:

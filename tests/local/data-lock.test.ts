@@ -7,8 +7,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { holderAlive, LOCK_FILE, lockDataDirectory, processStart, type LockHolder } from "../../local/data-lock";
-import { spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
+import { LOCAL_CHILD_TEST_TIMEOUT_MS, spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
 import { makeTempDir } from "../helpers/local-mode";
+
+jest.setTimeout(LOCAL_CHILD_TEST_TIMEOUT_MS);
 
 const ROOT = path.resolve(__dirname, "..", "..");
 

@@ -13,8 +13,10 @@ import { COMMANDS } from "../../cli/main";
 import { readDeadLetters } from "../../adapters/local/queue";
 import { DELIVERY_LOCK_VARIABLE } from "../../local/crash-points";
 import { captureOutput } from "../helpers/cli";
-import { spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
+import { LOCAL_CHILD_TEST_TIMEOUT_MS, spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
 import { makeTempDir, TEST_ZONE } from "../helpers/local-mode";
+
+jest.setTimeout(LOCAL_CHILD_TEST_TIMEOUT_MS);
 
 const CONFIG = `config:
   ses-mail:domains:
