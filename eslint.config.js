@@ -11,7 +11,23 @@ module.exports = tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: { process: "readonly", Buffer: "readonly", __dirname: "readonly", require: "readonly", module: "writable", console: "readonly", setTimeout: "readonly", clearTimeout: "readonly", setImmediate: "readonly", URL: "readonly", fetch: "readonly" } },
+    languageOptions: {
+      ecmaVersion: 2022,
+      sourceType: "module",
+      globals: {
+        process: "readonly",
+        Buffer: "readonly",
+        __dirname: "readonly",
+        require: "readonly",
+        module: "writable",
+        console: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        setImmediate: "readonly",
+        URL: "readonly",
+        fetch: "readonly",
+      },
+    },
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/no-explicit-any": "error",
@@ -31,12 +47,15 @@ module.exports = tseslint.config(
           message: "Use named imports in Lambda code: a default import is wrapped by __importDefault and serialized by value.",
         },
         {
-          selector: ":matches(Program, Program > ExportNamedDeclaration) > VariableDeclaration > VariableDeclarator > NewExpression[callee.name=/^(Set|Map|WeakMap|WeakSet)$/]",
+          selector:
+            ":matches(Program, Program > ExportNamedDeclaration) > VariableDeclaration > VariableDeclarator > NewExpression[callee.name=/^(Set|Map|WeakMap|WeakSet)$/]",
           message: "No module-level Set/Map in Lambda code: Pulumi serializes them as empty objects. Use an array or plain object.",
         },
         {
-          selector: ":matches(Program, Program > ExportNamedDeclaration) > VariableDeclaration > VariableDeclarator > CallExpression:has(Identifier[name='z'])",
-          message: "No module-level zod schema in Lambda code: it cannot be serialized. Build it inside a function and keep it in the factory's closure.",
+          selector:
+            ":matches(Program, Program > ExportNamedDeclaration) > VariableDeclaration > VariableDeclarator > CallExpression:has(Identifier[name='z'])",
+          message:
+            "No module-level zod schema in Lambda code: it cannot be serialized. Build it inside a function and keep it in the factory's closure.",
         },
       ],
     },

@@ -7,7 +7,11 @@
 import { SesMail } from "./components/ses-mail";
 import { readPulumiStackConfig } from "./config/pulumi";
 import { bouncerEnvironmentVariables, bouncerFactory } from "./handlers/bouncer";
-import { CREDENTIAL_MANAGER_EVENT_FILTER, credentialManagerEnvironmentVariables, credentialManagerFactory } from "./handlers/credential-manager";
+import {
+  CREDENTIAL_MANAGER_EVENT_FILTER,
+  credentialManagerEnvironmentVariables,
+  credentialManagerFactory,
+} from "./handlers/credential-manager";
 import { gmailForwarderEnvironmentVariables, gmailForwarderFactory } from "./handlers/gmail-forwarder";
 import { routerEnvironmentVariables, routerFactory } from "./handlers/router";
 

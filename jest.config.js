@@ -12,7 +12,15 @@ module.exports = {
   modulePathIgnorePatterns: ["<rootDir>/tests/.archives/"],
   // v8 coverage: babel/istanbul counters would be injected into serialized closures.
   coverageProvider: "v8",
-  collectCoverageFrom: ["core/**/*.ts", "handlers/**/*.ts", "adapters/**/*.ts", "config/**/*.ts", "cli/**/*.ts", "local/**/*.ts", "components/**/*.ts"],
+  collectCoverageFrom: [
+    "core/**/*.ts",
+    "handlers/**/*.ts",
+    "adapters/**/*.ts",
+    "config/**/*.ts",
+    "cli/**/*.ts",
+    "local/**/*.ts",
+    "components/**/*.ts",
+  ],
   setupFiles: ["<rootDir>/tests/setup-env.js"],
   testTimeout: 30000,
   // One worker per core. jest's default (cores - 1) runs a 2-core machine one file at a time, and many

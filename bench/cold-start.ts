@@ -62,7 +62,8 @@ export async function measureColdStarts(stack: TestStack, runs: number, progress
   const aws = await startFakeAws();
   const google = await startFakeGoogle();
   try {
-    const environmentOf = (name: string) => (named(stack.result, T.function, name).inputs.environment as { variables: Record<string, string> }).variables;
+    const environmentOf = (name: string) =>
+      (named(stack.result, T.function, name).inputs.environment as { variables: Record<string, string> }).variables;
     const table = environmentOf("ses-mail-router-enrichment-test").ROUTING_TABLE!;
     await ensureRoutingTable(dynamo.client, table);
     await new DynamoDbRuleStore({ tableName: table, client: dynamo.client }).putRuleItem(
@@ -95,11 +96,32 @@ export async function measureColdStarts(stack: TestStack, runs: number, progress
         event: (run) => {
           const key = `emails/cold-forward-${run}`;
           aws.objects.set(`${BUCKET}/${key}`, raw);
-          const target = { recipient: "someone@test.example.com", target: ACCOUNT, labels: ["INBOX"], match: "domain" as const, rule: "*@test.example.com" };
-          return { Records: [sqsRecord(decisionEvent(decisionDetail({ "forward-to-gmail": [target] }, { originalMessageId: `cold-forward-${run}`, s3: { bucket: BUCKET, key } })))] };
+          const target = {
+            recipient: "someone@test.example.com",
+            target: ACCOUNT,
+            labels: ["INBOX"],
+            match: "domain" as const,
+            rule: "*@test.example.com",
+          };
+          return {
+            Records: [
+              sqsRecord(
+                decisionEvent(
+                  decisionDetail(
+                    { "forward-to-gmail": [target] },
+                    { originalMessageId: `cold-forward-${run}`, s3: { bucket: BUCKET, key } },
+                  ),
+                ),
+              ),
+            ],
+          };
         },
         // The retry queue's URL names the stand-in: the SQS client sends to the host in the URL.
-        env: { RETRY_QUEUE_URL: `${aws.endpoint}/123456789012/ses-mail-gmail-forwarder-retry-test`, GMAIL_API_URL: google.baseUrl, GOOGLE_OAUTH_TOKEN_URL: google.tokenUrl },
+        env: {
+          RETRY_QUEUE_URL: `${aws.endpoint}/123456789012/ses-mail-gmail-forwarder-retry-test`,
+          GMAIL_API_URL: google.baseUrl,
+          GOOGLE_OAUTH_TOKEN_URL: google.tokenUrl,
+        },
         check: (run, result) => {
           noFailures("forwarder", result);
           if (google.imports.length !== run + 1) throw new Error(`forwarder: ${google.imports.length} imports after ${run + 1} runs`);
@@ -111,7 +133,10 @@ export async function measureColdStarts(stack: TestStack, runs: number, progress
           aws.objects.set(`${BUCKET}/${key}`, raw);
           const target = { recipient: "nobody@test.example.com", match: "default" as const, reason: "no rule matches this address" };
           // A new sender each run: the bouncer sends one report per sender and recipient an hour.
-          const detail = decisionDetail({ bounce: [target] }, { originalMessageId: `cold-bounce-${run}`, source: `sender-${run}@sender.example`, s3: { bucket: BUCKET, key } });
+          const detail = decisionDetail(
+            { bounce: [target] },
+            { originalMessageId: `cold-bounce-${run}`, source: `sender-${run}@sender.example`, s3: { bucket: BUCKET, key } },
+          );
           return { Records: [sqsRecord(decisionEvent(detail))] };
         },
         env: {},
@@ -122,7 +147,14 @@ export async function measureColdStarts(stack: TestStack, runs: number, progress
       },
       "ses-mail-credential-manager-test": {
         event: async (run: number) => {
-          const item = { PK: `SMTP_USER#cold${run}`, SK: "CREDENTIALS#v1", entity_type: "SMTP_USER", username: `cold${run}`, allowed_from: ["app@test.example.com"], status: "pending" };
+          const item = {
+            PK: `SMTP_USER#cold${run}`,
+            SK: "CREDENTIALS#v1",
+            entity_type: "SMTP_USER",
+            username: `cold${run}`,
+            allowed_from: ["app@test.example.com"],
+            status: "pending",
+          };
           await dynamo.client.send(new PutItemCommand({ TableName: table, Item: marshall(item) }));
           const image = marshall(item);
           return {
@@ -133,7 +165,14 @@ export async function measureColdStarts(stack: TestStack, runs: number, progress
                 eventVersion: "1.1",
                 eventSource: "aws:dynamodb",
                 awsRegion: "eu-west-2",
-                dynamodb: { ApproximateCreationDateTime: 1795860000 + run, Keys: marshall({ PK: item.PK, SK: item.SK }), NewImage: image, SequenceNumber: String(1000 + run), SizeBytes: 200, StreamViewType: "NEW_AND_OLD_IMAGES" },
+                dynamodb: {
+                  ApproximateCreationDateTime: 1795860000 + run,
+                  Keys: marshall({ PK: item.PK, SK: item.SK }),
+                  NewImage: image,
+                  SequenceNumber: String(1000 + run),
+                  SizeBytes: 200,
+                  StreamViewType: "NEW_AND_OLD_IMAGES",
+                },
               },
             ],
           };

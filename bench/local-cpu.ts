@@ -19,7 +19,11 @@ export type CpuStage = (typeof CPU_STAGES)[number];
 
 /** What `--cpu-prof` writes (the fields read here). */
 export interface CpuProfile {
-  readonly nodes: ReadonlyArray<{ readonly id: number; readonly callFrame: { readonly functionName: string; readonly url: string }; readonly children?: readonly number[] }>;
+  readonly nodes: ReadonlyArray<{
+    readonly id: number;
+    readonly callFrame: { readonly functionName: string; readonly url: string };
+    readonly children?: readonly number[];
+  }>;
   /** Microseconds on the monotonic clock process.hrtime reads (the same in every process of the machine). */
   readonly startTime: number;
   readonly samples: readonly number[];
@@ -31,7 +35,10 @@ const FILE_STAGES: ReadonlyArray<readonly [RegExp, CpuStage]> = [
   [/\/adapters\/local\/(durable-file|append-log|queue-journal|json-lines)\.ts$/, "file system"],
   [/\/local\/(intake|headers|notification|quoted-paths|data-lock)\.ts$/, "intake"],
   [/\/(local\/(authentication|resolver)\.ts|node_modules\/mailauth\/)/, "authentication"],
-  [/\/(handlers\/router|core\/(routing|rules|notification|decision|verdicts)|adapters\/local\/(cached-rules|event-pattern))\.ts$/, "routing"],
+  [
+    /\/(handlers\/router|core\/(routing|rules|notification|decision|verdicts)|adapters\/local\/(cached-rules|event-pattern))\.ts$/,
+    "routing",
+  ],
   [
     /\/(handlers\/(gmail-forwarder|bouncer|raw-message|outcomes)|core\/(delivery|outcomes|dsn|backscatter|mail-headers)|adapters\/local\/(maildir|delivery-state|file-message-store|outbox)|local\/(handlers|log-line|storage|queue-bodies|crash-points))\.ts$/,
     "delivery",
@@ -91,7 +98,10 @@ export function threadCpuMs(pid: number): { main: number; threadPool: number; v8
     for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
       const name = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
       // After the command name: utime and stime are fields 14 and 15 of the full line, in clock ticks (100/s).
-      const fields = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+      const fields = fs
+        .readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
+        .replace(/^.*\) /, "")
+        .split(" ");
       const ms = (Number(fields[11]) + Number(fields[12])) * 10;
       sums.total += ms;
       if (tid === String(pid)) sums.main += ms;
@@ -131,7 +141,9 @@ export function cpuByStage(
 ): Record<CpuStage, number> {
   const busy = mainThreadByStage(profile, window.fromUs, window.toUs);
   const sampled = CPU_STAGES.reduce((sum, stage) => sum + busy[stage], 0);
-  const perMessage = Object.fromEntries(CPU_STAGES.map((stage) => [stage, sampled > 0 ? (threads.main * busy[stage]) / sampled / messages : 0])) as Record<CpuStage, number>;
+  const perMessage = Object.fromEntries(
+    CPU_STAGES.map((stage) => [stage, sampled > 0 ? (threads.main * busy[stage]) / sampled / messages : 0]),
+  ) as Record<CpuStage, number>;
   perMessage["file system"] += threads.threadPool / messages;
   perMessage.other += (threads.v8 + threads.worker) / messages;
   return perMessage;

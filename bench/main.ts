@@ -15,7 +15,10 @@ async function main(argv: string[]): Promise<void> {
   const json = argv.includes("--json");
   const only = argv.filter((arg) => !arg.startsWith("--"));
   const dir = path.join(__dirname, "suites");
-  const files = fs.readdirSync(dir).filter((file) => file.endsWith(".ts")).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((file) => file.endsWith(".ts"))
+    .sort();
   const figures: Record<string, unknown> = {};
   for (const file of files) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- suites are discovered at run time

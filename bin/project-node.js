@@ -20,7 +20,9 @@ function runUnderProjectNode() {
   if (!isOldNode()) return false;
   const projectNode = path.join(__dirname, "..", "node_modules", "node", "bin", "node");
   if (!fs.existsSync(projectNode)) {
-    process.stderr.write(`ses-mail needs Node.js ${MIN_NODE.join(".")} or newer, and this is ${process.version}: run \`npm ci\`, which installs the Node it runs on.\n`);
+    process.stderr.write(
+      `ses-mail needs Node.js ${MIN_NODE.join(".")} or newer, and this is ${process.version}: run \`npm ci\`, which installs the Node it runs on.\n`,
+    );
     process.exit(1);
   }
   const child = spawn(projectNode, process.argv.slice(1), { stdio: "inherit" });

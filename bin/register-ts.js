@@ -19,7 +19,10 @@ let cacheKey;
 function outputKey() {
   if (cacheKey === undefined) {
     const version = JSON.parse(fs.readFileSync(require.resolve("typescript/package.json"), "utf8")).version;
-    cacheKey = crypto.createHash("sha256").update(`${version}\0${fs.readFileSync(configPath, "utf8")}\0${fs.readFileSync(path.join(__dirname, "register-ts.js"), "utf8")}`).digest("hex");
+    cacheKey = crypto
+      .createHash("sha256")
+      .update(`${version}\0${fs.readFileSync(configPath, "utf8")}\0${fs.readFileSync(path.join(__dirname, "register-ts.js"), "utf8")}`)
+      .digest("hex");
   }
   return cacheKey;
 }

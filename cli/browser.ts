@@ -19,7 +19,10 @@ function onPath(command: string, env: NodeJS.ProcessEnv): boolean {
 }
 
 /** The command that opens a URL here, or undefined when there is no browser to open. */
-export function browserCommand(platform: NodeJS.Platform, env: NodeJS.ProcessEnv): { command: string; args: (url: string) => string[] } | undefined {
+export function browserCommand(
+  platform: NodeJS.Platform,
+  env: NodeJS.ProcessEnv,
+): { command: string; args: (url: string) => string[] } | undefined {
   if (platform === "darwin") return onPath("open", env) ? { command: "open", args: (url) => [url] } : undefined;
   if (platform === "win32") return { command: "rundll32", args: (url) => ["url.dll,FileProtocolHandler", url] };
   if (!env.DISPLAY && !env.WAYLAND_DISPLAY) return undefined;

@@ -51,7 +51,13 @@ function fromNotification(notification: Json): DeadLetterSummary | undefined {
   const messageId = text(mail.messageId);
   const from = text(mail.source);
   const subject = text(headers?.subject);
-  return { kind: "ses-notification", ...(messageId ? { messageId } : {}), ...(from !== undefined ? { from } : {}), ...(subject !== undefined ? { subject } : {}), to: strings(mail.destination) };
+  return {
+    kind: "ses-notification",
+    ...(messageId ? { messageId } : {}),
+    ...(from !== undefined ? { from } : {}),
+    ...(subject !== undefined ? { subject } : {}),
+    to: strings(mail.destination),
+  };
 }
 
 function fromDecision(event: Json, onlyTarget?: string): DeadLetterSummary | undefined {
@@ -98,7 +104,9 @@ function fromStreamBatch(json: Json): DeadLetterSummary | undefined {
   if (!batch) return undefined;
   const context = object(json.requestContext);
   const response = object(json.responsePayload);
-  const reason = [text(context?.condition), text(response?.errorMessage) ?? text(object(json.responseContext)?.functionError)].filter(Boolean).join(": ");
+  const reason = [text(context?.condition), text(response?.errorMessage) ?? text(object(json.responseContext)?.functionError)]
+    .filter(Boolean)
+    .join(": ");
   const first = text(batch.approximateArrivalOfFirstRecord);
   return { kind: "stream-batch", ...(first ? { messageId: `stream records from ${first}` } : {}), to: [], ...(reason ? { reason } : {}) };
 }
@@ -115,8 +123,14 @@ export function summarizeDeadLetter(body: string, attributes: Readonly<Record<st
     const lastError = object(json.lastError);
     const target = text(json.target);
     const base = (event && fromDecision(event, target)) ?? { kind: "retry" as const, to: target ? [target] : [] };
-    const parked = lastError ? `parked ${String(json.attempt ?? "?")} time(s), last: ${text(lastError.code) ?? "?"}: ${text(lastError.message) ?? ""}` : undefined;
-    summary = { ...base, kind: "retry", ...(attributeReason || parked ? { reason: [attributeReason, parked].filter(Boolean).join("; ") } : {}) };
+    const parked = lastError
+      ? `parked ${String(json.attempt ?? "?")} time(s), last: ${text(lastError.code) ?? "?"}: ${text(lastError.message) ?? ""}`
+      : undefined;
+    summary = {
+      ...base,
+      kind: "retry",
+      ...(attributeReason || parked ? { reason: [attributeReason, parked].filter(Boolean).join("; ") } : {}),
+    };
   } else if (json?.source === DECISION_SOURCE) {
     summary = fromDecision(json);
   } else if (json?.Type === "Notification" && typeof json.Message === "string") {
@@ -132,8 +146,12 @@ export function summarizeDeadLetter(body: string, attributes: Readonly<Record<st
 /** One line for a terminal: `<id> from <sender> to <a, b>: "<subject>"`. Long lists are cut. */
 export function describeDeadLetter(summary: DeadLetterSummary): string {
   const to = summary.to.length > 3 ? `${summary.to.slice(0, 3).join(", ")} and ${summary.to.length - 3} more` : summary.to.join(", ");
-  const subject = summary.subject === undefined ? "" : `: ${JSON.stringify(summary.subject.length > 80 ? `${summary.subject.slice(0, 77)}...` : summary.subject)}`;
-  if (summary.kind === "unknown") return "a message ses-mail does not recognize (not an SES notification, routing decision or retry message)";
+  const subject =
+    summary.subject === undefined
+      ? ""
+      : `: ${JSON.stringify(summary.subject.length > 80 ? `${summary.subject.slice(0, 77)}...` : summary.subject)}`;
+  if (summary.kind === "unknown")
+    return "a message ses-mail does not recognize (not an SES notification, routing decision or retry message)";
   if (summary.kind === "stream-batch") return `credential manager gave up on ${summary.messageId ?? "stream records"}`;
   return `${summary.messageId ?? "(no message id)"} from ${summary.from || "<>"}${to ? ` to ${to}` : ""}${subject}`;
 }

@@ -82,14 +82,16 @@ const WHERE_USAGE = `(${STACK_USAGE} | ${LOCAL_DATA_USAGE})`;
 function queueRole(context: CommandContext): DlqRole {
   const value = context.values.queue as string | undefined;
   if (!value) throw new UserError(`say which dead-letter queue: ${QUEUE_USAGE}`);
-  if (!(DLQ_ROLES as readonly string[]).includes(value)) throw new UserError(`--queue must be one of ${DLQ_ROLES.join(", ")}, not ${JSON.stringify(value)}`);
+  if (!(DLQ_ROLES as readonly string[]).includes(value))
+    throw new UserError(`--queue must be one of ${DLQ_ROLES.join(", ")}, not ${JSON.stringify(value)}`);
   return value as DlqRole;
 }
 
 function positiveInteger(name: string, text: string | undefined, fallback: number, max: number): number {
   if (text === undefined) return fallback;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 1 || value > max) throw new UserError(`--${name} must be a whole number from 1 to ${max}, not ${JSON.stringify(text)}`);
+  if (!Number.isInteger(value) || value < 1 || value > max)
+    throw new UserError(`--${name} must be a whole number from 1 to ${max}, not ${JSON.stringify(text)}`);
   return value;
 }
 
@@ -113,7 +115,8 @@ function logGroups(target: StackTarget, role: DlqRole): string[] {
 
 function stringAttributes(message: Message): Record<string, string> {
   const result: Record<string, string> = {};
-  for (const [name, value] of Object.entries(message.MessageAttributes ?? {})) if (value.StringValue !== undefined) result[name] = value.StringValue;
+  for (const [name, value] of Object.entries(message.MessageAttributes ?? {}))
+    if (value.StringValue !== undefined) result[name] = value.StringValue;
   return result;
 }
 
@@ -178,17 +181,25 @@ interface Located {
 
 async function existingQueue(sqs: SQSClient, target: StackTarget, name: string): Promise<Destination> {
   const url = await queueUrl(sqs, target, name);
-  if (!url) throw new UserError(`the queue ${name} does not exist in ${target.description}: has the stack been deployed there (pulumi up)?`);
+  if (!url)
+    throw new UserError(`the queue ${name} does not exist in ${target.description}: has the stack been deployed there (pulumi up)?`);
   return { name, url };
 }
 
 async function locate(sqs: SQSClient, target: StackTarget, role: DlqRole): Promise<Located> {
   const n = target.names;
-  const dlqName = role === "event-routing" ? n.eventRoutingDeadLetterQueue : role === "credential-manager" ? n.credentialDeadLetterQueue : queuePairs(target)[role].deadLetterQueue;
+  const dlqName =
+    role === "event-routing"
+      ? n.eventRoutingDeadLetterQueue
+      : role === "credential-manager"
+        ? n.credentialDeadLetterQueue
+        : queuePairs(target)[role].deadLetterQueue;
   const depth = await queueDepth(sqs, target, dlqName);
-  if (!depth.url) throw new UserError(`the queue ${dlqName} does not exist in ${target.description}: has the stack been deployed there (pulumi up)?`);
+  if (!depth.url)
+    throw new UserError(`the queue ${dlqName} does not exist in ${target.description}: has the stack been deployed there (pulumi up)?`);
   const base = { role, deadLetterQueue: dlqName, deadLetterUrl: depth.url, count: depth.visible + depth.inFlight };
-  if (role === "credential-manager") return { ...base, destinationLabel: "nowhere (stream records cannot be replayed)", destination: () => undefined };
+  if (role === "credential-manager")
+    return { ...base, destinationLabel: "nowhere (stream records cannot be replayed)", destination: () => undefined };
   if (role === "event-routing") {
     // EventBridge names the target each event failed to reach; only this stack's handler queues qualify.
     const targets = await Promise.all([n.gmailQueue, n.bouncerQueue].map((name) => existingQueue(sqs, target, name)));
@@ -277,13 +288,19 @@ async function localDeadLetters(dataDir: string, role: LocalQueueRole): Promise<
 
 function printLocalSample(out: Output, dataDir: string, found: LocalDeadLetters, limit: number, now: Date): void {
   const sampled = found.letters.slice(0, limit);
-  out.line(`${found.label} in ${dataDir}: ${found.letters.length} message(s)${sampled.length > 0 && sampled.length < found.letters.length ? `; ${sampled.length} of them:` : sampled.length > 0 ? ":" : ""}`);
+  out.line(
+    `${found.label} in ${dataDir}: ${found.letters.length} message(s)${sampled.length > 0 && sampled.length < found.letters.length ? `; ${sampled.length} of them:` : sampled.length > 0 ? ":" : ""}`,
+  );
   const rows = sampled.map((letter) => {
     const at = Date.parse(letter.deadLetteredAt);
-    return [`  ${describeDeadLetter(summarizeDeadLetter(letter.body))}`, `${Number.isNaN(at) ? "dead-lettered" : `dead-lettered ${formatDuration((now.getTime() - at) / 1000)} ago`} after ${letter.receiveCount} attempt(s)`];
+    return [
+      `  ${describeDeadLetter(summarizeDeadLetter(letter.body))}`,
+      `${Number.isNaN(at) ? "dead-lettered" : `dead-lettered ${formatDuration((now.getTime() - at) / 1000)} ago`} after ${letter.receiveCount} attempt(s)`,
+    ];
   });
   for (const line of formatTable(rows)) out.line(line);
-  for (const letter of sampled) out.line(`    why (${messageIdOf(letter.body) ?? letter.id}): ${letter.error.code}: ${letter.error.message}`);
+  for (const letter of sampled)
+    out.line(`    why (${messageIdOf(letter.body) ?? letter.id}): ${letter.error.code}: ${letter.error.message}`);
 }
 
 async function showLocal(context: CommandContext, dataDir: string, role: LocalQueueRole, limit: number, deps: DlqDeps): Promise<void> {
@@ -313,7 +330,13 @@ async function showLocal(context: CommandContext, dataDir: string, role: LocalQu
   out.line(`move them back with: ${deadLetterCommands(dataDir, role).redrive}`);
 }
 
-async function redriveLocal(context: CommandContext, dataDir: string, role: LocalQueueRole, max: number | undefined, deps: DlqDeps): Promise<void> {
+async function redriveLocal(
+  context: CommandContext,
+  dataDir: string,
+  role: LocalQueueRole,
+  max: number | undefined,
+  deps: DlqDeps,
+): Promise<void> {
   const { out, values } = context;
   if (values.replay) throw new UserError("--replay is for a deployed stack's retry processor: local mode's retry queue replays by itself");
   const found = await localDeadLetters(dataDir, role);
@@ -324,8 +347,13 @@ async function redriveLocal(context: CommandContext, dataDir: string, role: Loca
   printLocalSample(out, dataDir, found, DEFAULT_SAMPLE, deps.now());
   const chosen = found.letters.slice(0, max ?? found.letters.length);
   if (!(await confirmMove(context, deps, `Move ${chosen.length} message(s) from ${found.label} back to ${found.returnsTo}?`))) return;
-  const moved = await redriveDeadLetters(found.dir, chosen.map((letter) => letter.id));
-  out.line(`moved ${moved.length} message(s) from ${found.label} back to ${found.returnsTo}: local mode takes them within a second while it runs, or at its next start`);
+  const moved = await redriveDeadLetters(
+    found.dir,
+    chosen.map((letter) => letter.id),
+  );
+  out.line(
+    `moved ${moved.length} message(s) from ${found.label} back to ${found.returnsTo}: local mode takes them within a second while it runs, or at its next start`,
+  );
   if (moved.length < chosen.length) out.line(`${chosen.length - moved.length} of them had gone meanwhile (redriven by someone else)`);
 }
 
@@ -336,7 +364,12 @@ function show(deps: DlqDeps): Command {
     usage: `ses-mail dlq show ${QUEUE_USAGE} [--limit N] [--json] ${WHERE_USAGE}`,
     options: {
       queue: QUEUE_OPTION,
-      limit: { type: "string", value: "N", description: `how many dead letters to show (at most ${SQS_BATCH})`, defaultsTo: String(DEFAULT_SAMPLE) },
+      limit: {
+        type: "string",
+        value: "N",
+        description: `how many dead letters to show (at most ${SQS_BATCH})`,
+        defaultsTo: String(DEFAULT_SAMPLE),
+      },
       ...JSON_OPTION,
       ...STACK_OPTIONS,
       ...LOCAL_DATA_OPTIONS,
@@ -358,7 +391,12 @@ function show(deps: DlqDeps): Command {
             deadLetterQueue: located.deadLetterQueue,
             returnsTo: located.destinationLabel,
             approximateCount: located.count,
-            sample: sampled.map((entry) => ({ sqsMessageId: entry.sqsMessageId, receiveCount: entry.receiveCount, sentAt: entry.sentAt?.toISOString() ?? null, ...entry.summary })),
+            sample: sampled.map((entry) => ({
+              sqsMessageId: entry.sqsMessageId,
+              receiveCount: entry.receiveCount,
+              sentAt: entry.sentAt?.toISOString() ?? null,
+              ...entry.summary,
+            })),
           });
           return;
         }
@@ -439,7 +477,10 @@ export async function moveMessages(sqs: SQSClient, target: StackTarget, located:
       if (done.length > 0) {
         const deleted = await aws(target, `the queue ${located.deadLetterQueue}`, () =>
           sqs.send(
-            new DeleteMessageBatchCommand({ QueueUrl: located.deadLetterUrl, Entries: done.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle! })) }),
+            new DeleteMessageBatchCommand({
+              QueueUrl: located.deadLetterUrl,
+              Entries: done.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle! })),
+            }),
           ),
         );
         notDeleted += deleted.Failed?.length ?? 0;
@@ -473,12 +514,19 @@ function redrive(deps: DlqDeps): Command {
       queue: QUEUE_OPTION,
       yes: { type: "boolean", description: "move without asking (needed when not at a terminal)" },
       max: { type: "string", value: "N", description: "move at most N messages", defaultsTo: "all of them" },
-      replay: { type: "boolean", description: "with --queue retry: also start the retry processor now and follow it, instead of waiting for its hourly run" },
+      replay: {
+        type: "boolean",
+        description: "with --queue retry: also start the retry processor now and follow it, instead of waiting for its hourly run",
+      },
       ...STACK_OPTIONS,
       ...LOCAL_DATA_OPTIONS,
     },
     positionals: [0, 0],
-    examples: ["ses-mail dlq redrive --queue forwarder --stack prod", "ses-mail dlq redrive --queue retry --replay --yes --stack prod", "ses-mail dlq redrive --queue forwarder --local --yes"],
+    examples: [
+      "ses-mail dlq redrive --queue forwarder --stack prod",
+      "ses-mail dlq redrive --queue retry --replay --yes --stack prod",
+      "ses-mail dlq redrive --queue forwarder --local --yes",
+    ],
     async run(context) {
       const { out, values } = context;
       const role = queueRole(context);
@@ -489,7 +537,8 @@ function redrive(deps: DlqDeps): Command {
       const target = resolveStack(context);
       const sqs = new SQSClient(target.clientConfig("SQS"));
       try {
-        if (role === "credential-manager") throw new UserError(`the credential-manager DLQ cannot be redriven: ${credentialDlqAdvice(target)}`);
+        if (role === "credential-manager")
+          throw new UserError(`the credential-manager DLQ cannot be redriven: ${credentialDlqAdvice(target)}`);
         const located = await locate(sqs, target, role);
         if (located.count === 0) {
           out.line(`${located.deadLetterQueue} is empty: nothing to move`);
@@ -498,19 +547,33 @@ function redrive(deps: DlqDeps): Command {
         }
         printSample(out, target, located, await sample(sqs, target, located.deadLetterUrl, DEFAULT_SAMPLE), deps.now());
         const limit = Math.min(max ?? located.count, located.count);
-        if (!(await confirmMove(context, deps, `Move ${limit} message(s) from ${located.deadLetterQueue} back to ${located.destinationLabel}?`))) return;
+        if (
+          !(await confirmMove(
+            context,
+            deps,
+            `Move ${limit} message(s) from ${located.deadLetterQueue} back to ${located.destinationLabel}?`,
+          ))
+        )
+          return;
         out.note(`moving ${limit} message(s) from ${located.deadLetterQueue} to ${located.destinationLabel}`);
         const result = await moveMessages(sqs, target, located, limit, out);
         out.line(`moved ${result.moved} message(s) from ${located.deadLetterQueue} back to ${located.destinationLabel}`);
         if (result.notDeleted > 0) {
-          out.line(`${result.notDeleted} of them could not be deleted from the DLQ and are in both queues; the handlers are idempotent, so each is delivered once`);
+          out.line(
+            `${result.notDeleted} of them could not be deleted from the DLQ and are in both queues; the handlers are idempotent, so each is delivered once`,
+          );
         }
         if (result.failed > 0) {
-          throw new UserError(`${result.failed} message(s) could not be sent back (${result.reasons.join("; ")}); they stay in ${located.deadLetterQueue}: fix the cause and run the command again`);
+          throw new UserError(
+            `${result.failed} message(s) could not be sent back (${result.reasons.join("; ")}); they stay in ${located.deadLetterQueue}: fix the cause and run the command again`,
+          );
         }
         if (role === "retry") {
           if (values.replay) await replay(target, out, deps);
-          else out.line(`the retry processor replays them within the hour, or now with: ses-mail dlq redrive --queue retry --replay --stack ${target.env}`);
+          else
+            out.line(
+              `the retry processor replays them within the hour, or now with: ses-mail dlq redrive --queue retry --replay --stack ${target.env}`,
+            );
         }
       } finally {
         sqs.destroy();

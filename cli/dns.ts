@@ -8,7 +8,15 @@
  */
 import { GetIdentityDkimAttributesCommand, GetIdentityVerificationAttributesCommand, SESClient } from "@aws-sdk/client-ses";
 import { canonicalize } from "../core/addresses";
-import { DEFAULT_TTL_SECONDS, domainRecords, receivesMail, SES_RECEIVING_REGIONS, zoneFile, type DnsRecord, type IdentityState } from "./dns-records";
+import {
+  DEFAULT_TTL_SECONDS,
+  domainRecords,
+  receivesMail,
+  SES_RECEIVING_REGIONS,
+  zoneFile,
+  type DnsRecord,
+  type IdentityState,
+} from "./dns-records";
 import { formatTable, UserError, type Command, JSON_OPTION } from "./framework";
 import { aws, resolveStack, STACK_OPTIONS, STACK_USAGE, type StackTarget } from "./stack-target";
 
@@ -41,7 +49,8 @@ async function identityStates(ses: SESClient, target: StackTarget, domains: read
 function parseTtl(text: string | undefined): number {
   if (text === undefined) return DEFAULT_TTL_SECONDS;
   const ttl = Number(text);
-  if (!Number.isInteger(ttl) || ttl < 60 || ttl > 86400) throw new UserError(`--ttl must be a whole number of seconds from 60 to 86400, not ${JSON.stringify(text)}`);
+  if (!Number.isInteger(ttl) || ttl < 60 || ttl > 86400)
+    throw new UserError(`--ttl must be a whole number of seconds from 60 to 86400, not ${JSON.stringify(text)}`);
   return ttl;
 }
 
@@ -50,10 +59,21 @@ const dns: Command = {
   summary: "Print the DNS records the stack's domains need (MX, verification, DKIM, SPF, DMARC)",
   usage: `ses-mail dns [--domain NAME]... [--zone [--ttl SECONDS]] [--json] ${STACK_USAGE}`,
   options: {
-    domain: { type: "string", multiple: true, value: "NAME", description: "only this domain of the stack", defaultsTo: "every domain of ses-mail:domains" },
+    domain: {
+      type: "string",
+      multiple: true,
+      value: "NAME",
+      description: "only this domain of the stack",
+      defaultsTo: "every domain of ses-mail:domains",
+    },
     zone: { type: "boolean", description: "print a zone file to paste at the DNS provider instead of a table" },
     offline: { type: "boolean", description: "do not ask AWS: only the records the config gives (MX, SPF, DMARC), without DKIM" },
-    ttl: { type: "string", value: "SECONDS", description: "the TTL of the zone file's records (60 to 86400)", defaultsTo: String(DEFAULT_TTL_SECONDS) },
+    ttl: {
+      type: "string",
+      value: "SECONDS",
+      description: "the TTL of the zone file's records (60 to 86400)",
+      defaultsTo: String(DEFAULT_TTL_SECONDS),
+    },
     ...JSON_OPTION,
     ...STACK_OPTIONS,
   },
@@ -67,7 +87,10 @@ const dns: Command = {
     const configured = target.config.domains;
     const asked = ((values.domain as string[] | undefined) ?? []).map((domain) => canonicalize(domain.trim()));
     const unknown = asked.filter((domain) => !configured.includes(domain));
-    if (unknown.length > 0) throw new UserError(`${unknown.join(", ")} is not a domain of stack ${target.env} (its domains: ${configured.join(", ")}); add it to ses-mail:domains first`);
+    if (unknown.length > 0)
+      throw new UserError(
+        `${unknown.join(", ")} is not a domain of stack ${target.env} (its domains: ${configured.join(", ")}); add it to ses-mail:domains first`,
+      );
     const domains = asked.length > 0 ? asked : [...configured];
 
     if (!receivesMail(target.region)) {
@@ -96,7 +119,9 @@ const dns: Command = {
       );
     } else {
       for (const domain of domains.filter((name) => !states.has(name))) {
-        out.note(`warning: ${domain} is not an SES identity in ${target.region}, so it has no DKIM records yet: deploy the stack (pulumi up) and run this again`);
+        out.note(
+          `warning: ${domain} is not an SES identity in ${target.region}, so it has no DKIM records yet: deploy the stack (pulumi up) and run this again`,
+        );
       }
     }
     const records: DnsRecord[] = domains.flatMap((domain) => domainRecords(domain, target.region, states.get(domain)));
@@ -108,18 +133,29 @@ const dns: Command = {
     if (values.zone) {
       const header = [
         `DNS records for ses-mail ${target.description}; paste into the zone of each domain.`,
-        "Lines after a \"suggestion\" comment are optional; merge SPF into an existing SPF record.",
-        ...(offline ? [`Without the DKIM CNAMEs: they need the deployed stack (ses-mail dns --stack ${target.env} with AWS credentials).`] : []),
+        'Lines after a "suggestion" comment are optional; merge SPF into an existing SPF record.',
+        ...(offline
+          ? [`Without the DKIM CNAMEs: they need the deployed stack (ses-mail dns --stack ${target.env} with AWS credentials).`]
+          : []),
       ];
       for (const line of zoneFile(records, ttl, header)) out.line(line);
       return;
     }
-    const rows = records.map((record) => [record.name, record.type, record.value, record.required ? record.purpose : `${record.purpose} (suggested)`, record.status ?? ""]);
+    const rows = records.map((record) => [
+      record.name,
+      record.type,
+      record.value,
+      record.required ? record.purpose : `${record.purpose} (suggested)`,
+      record.status ?? "",
+    ]);
     for (const line of formatTable([["NAME", "TYPE", "VALUE", "PURPOSE", "SES STATUS"], ...rows])) out.line(line);
-    if (offline) out.line(`+ 3 DKIM CNAMEs per domain (<token>._domainkey.<domain> → <token>.dkim.amazonses.com): they need the deployed stack`);
+    if (offline)
+      out.line(`+ 3 DKIM CNAMEs per domain (<token>._domainkey.<domain> → <token>.dkim.amazonses.com): they need the deployed stack`);
     const pending = [...states.entries()].filter(([, state]) => state.dkimStatus !== "Success").map(([domain]) => domain);
     if (pending.length > 0) {
-      out.line(`SES has not seen the DKIM records of ${pending.join(", ")} yet: publish them; SES checks for up to 72 hours. Run this again to see the status.`);
+      out.line(
+        `SES has not seen the DKIM records of ${pending.join(", ")} yet: publish them; SES checks for up to 72 hours. Run this again to see the status.`,
+      );
     }
   },
 };

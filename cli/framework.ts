@@ -195,8 +195,11 @@ export async function runCli(
     const candidates = (group.length > 0 ? group : commands).map((command) => command.name);
     // `rules ad` within a group; `rule add` or `dsn` outside one.
     const typed = words.slice(0, group.length > 0 ? 2 : 1).join(" ");
-    const suggestion = closestMatch(typed, candidates) ?? (group.length === 0 ? closestMatch(words.slice(0, 2).join(" "), candidates) : undefined);
-    out.note(`ses-mail: unknown command ${JSON.stringify(typed || argv.join(" "))}${suggestion ? `; did you mean \`ses-mail ${suggestion}\`?` : ""}`);
+    const suggestion =
+      closestMatch(typed, candidates) ?? (group.length === 0 ? closestMatch(words.slice(0, 2).join(" "), candidates) : undefined);
+    out.note(
+      `ses-mail: unknown command ${JSON.stringify(typed || argv.join(" "))}${suggestion ? `; did you mean \`ses-mail ${suggestion}\`?` : ""}`,
+    );
     out.note(helpText(group.length > 0 ? group : commands, group.length > 0 ? groupWords.join(" ") : undefined));
     return ExitCode.UserError;
   }
@@ -208,13 +211,30 @@ export async function runCli(
   try {
     let parsed;
     try {
-      parsed = parseArgs({ args: [...rest], options: parseArgsOptions(command.options), allowPositionals: true, strict: true, tokens: true });
+      parsed = parseArgs({
+        args: [...rest],
+        options: parseArgsOptions(command.options),
+        allowPositionals: true,
+        strict: true,
+        tokens: true,
+      });
     } catch (error) {
-      throw new UserError(`${unknownOptionHint(error, command)}\nusage: ${command.usage}   (ses-mail ${command.name} --help for every option)`);
+      throw new UserError(
+        `${unknownOptionHint(error, command)}\nusage: ${command.usage}   (ses-mail ${command.name} --help for every option)`,
+      );
     }
     const [min, max] = command.positionals;
     if (parsed.positionals.length < min || parsed.positionals.length > max) {
-      throw new UserError(`expected ${min === max ? min : `${min} to ${max}`} argument(s), got ${parsed.positionals.length}${parsed.positionals.length > max ? ` (${parsed.positionals.slice(max).map((word) => JSON.stringify(word)).join(" ")} is one too many: quote a value that has spaces)` : ""}\nusage: ${command.usage}`);
+      throw new UserError(
+        `expected ${min === max ? min : `${min} to ${max}`} argument(s), got ${parsed.positionals.length}${
+          parsed.positionals.length > max
+            ? ` (${parsed.positionals
+                .slice(max)
+                .map((word) => JSON.stringify(word))
+                .join(" ")} is one too many: quote a value that has spaces)`
+            : ""
+        }\nusage: ${command.usage}`,
+      );
     }
     await command.run({
       positionals: parsed.positionals,

@@ -18,7 +18,8 @@ function portOption(context: CommandContext, name: string, fallback: number): nu
   const text = context.values[name] as string | undefined;
   if (text === undefined) return fallback;
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65535) throw new UserError(`--${name} must be a port number (0 to 65535, 0 picks a free one), got ${JSON.stringify(text)}`);
+  if (!/^\d+$/.test(text) || port > 65535)
+    throw new UserError(`--${name} must be a port number (0 to 65535, 0 picks a free one), got ${JSON.stringify(text)}`);
   return port;
 }
 
@@ -75,15 +76,49 @@ const local: Command = {
   summary: "Run the whole pipeline on this machine: SMTP in, Maildirs out, rules in an embedded DynamoDB",
   usage: USAGE,
   options: {
-    stack: { type: "string", value: "NAME", description: "run with Pulumi.NAME.yaml: domains, declared routes, default action, verdict policy", defaultsTo: LOCAL_DEFAULT_STACK },
-    config: { type: "string", value: "FILE", description: "run with this stack-config file instead (a configuration you have not deployed)" },
-    "data-dir": { type: "string", value: "DIR", description: "where everything is kept: mail, queues, the rules' store", defaultsTo: DEFAULT_DATA_DIR },
+    stack: {
+      type: "string",
+      value: "NAME",
+      description: "run with Pulumi.NAME.yaml: domains, declared routes, default action, verdict policy",
+      defaultsTo: LOCAL_DEFAULT_STACK,
+    },
+    config: {
+      type: "string",
+      value: "FILE",
+      description: "run with this stack-config file instead (a configuration you have not deployed)",
+    },
+    "data-dir": {
+      type: "string",
+      value: "DIR",
+      description: "where everything is kept: mail, queues, the rules' store",
+      defaultsTo: DEFAULT_DATA_DIR,
+    },
     "smtp-port": { type: "string", value: "N", description: "the SMTP port; 0 picks a free one", defaultsTo: String(DEFAULT_SMTP_PORT) },
-    "dynamodb-port": { type: "string", value: "N", description: "the port of the DynamoDB endpoint holding the rules; 0 picks a free one", defaultsTo: String(DEFAULT_DYNAMODB_PORT) },
+    "dynamodb-port": {
+      type: "string",
+      value: "N",
+      description: "the port of the DynamoDB endpoint holding the rules; 0 picks a free one",
+      defaultsTo: String(DEFAULT_DYNAMODB_PORT),
+    },
     listen: { type: "string", value: "ADDR", description: "the address both listen on", defaultsTo: DEFAULT_HOST },
-    resolver: { type: "string", value: "FILE", description: "hermetic DNS for SPF/DKIM/DMARC: a JSON zone ({ name: { RRTYPE: [records] } })", defaultsTo: "the system resolver" },
-    smarthost: { type: "string", value: "HOST:PORT", description: "relay bounces through this SMTP server", defaultsTo: "write them to DATA_DIR/outbox/" },
-    "gmail-secrets": { type: "string", value: "FILE", description: "deliver to real Gmail: a JSON object of the stack's SSM parameter names to their values", defaultsTo: "Maildirs under DATA_DIR/mail/" },
+    resolver: {
+      type: "string",
+      value: "FILE",
+      description: "hermetic DNS for SPF/DKIM/DMARC: a JSON zone ({ name: { RRTYPE: [records] } })",
+      defaultsTo: "the system resolver",
+    },
+    smarthost: {
+      type: "string",
+      value: "HOST:PORT",
+      description: "relay bounces through this SMTP server",
+      defaultsTo: "write them to DATA_DIR/outbox/",
+    },
+    "gmail-secrets": {
+      type: "string",
+      value: "FILE",
+      description: "deliver to real Gmail: a JSON object of the stack's SSM parameter names to their values",
+      defaultsTo: "Maildirs under DATA_DIR/mail/",
+    },
   },
   positionals: [0, 0],
   examples: ["ses-mail local --stack test", "ses-mail local --data-dir /tmp/ses-mail-try --smtp-port 0 --dynamodb-port 0"],
@@ -113,14 +148,23 @@ const local: Command = {
     } catch (error) {
       if (error instanceof UserError) throw error;
       const name = error instanceof Error ? error.name : "";
-      if (["LocalStartError", "ResolverFileError", "SyntaxError"].includes(name) || (error instanceof Error && /--smarthost/.test(error.message))) {
+      if (
+        ["LocalStartError", "ResolverFileError", "SyntaxError"].includes(name) ||
+        (error instanceof Error && /--smarthost/.test(error.message))
+      ) {
         throw new UserError(errorMessage(error), { cause: error });
       }
       throw error;
     }
     // Listen for Ctrl-C before saying so: a SIGINT right after "Ready" must stop cleanly too.
     const stopped = untilStopped((text) => context.out.note(text));
-    for (const line of readyLines({ smtpHost: mode.smtpHost, smtpPort: mode.smtpPort, domain: config.domains[0]!, dataDirArgs: dataDirOption(mode.dataDir) })) context.out.line(line);
+    for (const line of readyLines({
+      smtpHost: mode.smtpHost,
+      smtpPort: mode.smtpPort,
+      domain: config.domains[0]!,
+      dataDirArgs: dataDirOption(mode.dataDir),
+    }))
+      context.out.line(line);
     await stopped;
     await mode.close();
     context.out.note("stopped; anything still queued stays in the data directory and resumes on the next start");

@@ -15,7 +15,19 @@ import { STATUS_COMMANDS } from "./status";
 import { SYNTH_COMMANDS } from "./synth";
 import { TRACE_COMMANDS } from "./trace";
 
-export const COMMANDS: readonly Command[] = [...RULES_COMMANDS, ...ROUTE_COMMANDS, ...LOCAL_COMMANDS, ...OAUTH_COMMANDS, ...DNS_COMMANDS, ...SYNTH_COMMANDS, ...STATUS_COMMANDS, ...TRACE_COMMANDS, ...DLQ_COMMANDS, ...SMTP_USER_COMMANDS, ...SMTP_PASSWORD_COMMANDS];
+export const COMMANDS: readonly Command[] = [
+  ...RULES_COMMANDS,
+  ...ROUTE_COMMANDS,
+  ...LOCAL_COMMANDS,
+  ...OAUTH_COMMANDS,
+  ...DNS_COMMANDS,
+  ...SYNTH_COMMANDS,
+  ...STATUS_COMMANDS,
+  ...TRACE_COMMANDS,
+  ...DLQ_COMMANDS,
+  ...SMTP_USER_COMMANDS,
+  ...SMTP_PASSWORD_COMMANDS,
+];
 
 export async function main(argv: readonly string[]): Promise<number> {
   return runCli(COMMANDS, argv);

@@ -16,7 +16,14 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { CodeChallengeMethod } from "google-auth-library";
-import { GMAIL_INSERT_SCOPE, GMAIL_LABELS_SCOPE, parseOAuthClient, readGrant, type Grant, type OAuthClientCredentials } from "../adapters/gmail/credentials";
+import {
+  GMAIL_INSERT_SCOPE,
+  GMAIL_LABELS_SCOPE,
+  parseOAuthClient,
+  readGrant,
+  type Grant,
+  type OAuthClientCredentials,
+} from "../adapters/gmail/credentials";
 import { describeGoogleError } from "../adapters/gmail/google-errors";
 import { createOAuthClient } from "../adapters/gmail/oauth";
 import { UserError } from "./framework";
@@ -45,10 +52,14 @@ export function parseClientFile(text: string, source: string): OAuthClientCreden
     throw new UserError(`${source} is not JSON: download the OAuth client from ${CREDENTIALS_CONSOLE_URL} (Download JSON)`);
   }
   if (!parsed.ok || parsed.value.kind === "fields") {
-    throw new UserError(`${source} is not a Google OAuth client file (expected {"installed": {"client_id", "client_secret", …}}): download it from ${CREDENTIALS_CONSOLE_URL}`);
+    throw new UserError(
+      `${source} is not a Google OAuth client file (expected {"installed": {"client_id", "client_secret", …}}): download it from ${CREDENTIALS_CONSOLE_URL}`,
+    );
   }
   if (parsed.value.kind === "web") {
-    throw new UserError(`${source} is a "Web application" client; ses-mail needs a "Desktop app" client (Create credentials → OAuth client ID → Desktop app at ${CREDENTIALS_CONSOLE_URL})`);
+    throw new UserError(
+      `${source} is a "Web application" client; ses-mail needs a "Desktop app" client (Create credentials → OAuth client ID → Desktop app at ${CREDENTIALS_CONSOLE_URL})`,
+    );
   }
   return parsed.value;
 }
@@ -95,7 +106,10 @@ export async function startConsent(args: {
         tokens = (await oauth.getToken({ code, codeVerifier, redirect_uri: args.redirectUri })).tokens;
       } catch (error) {
         const info = describeGoogleError(error);
-        if (info.status === undefined) throw new UserError(`Google's token endpoint did not answer (${info.message}): check the network and run the command again`, { cause: error });
+        if (info.status === undefined)
+          throw new UserError(`Google's token endpoint did not answer (${info.message}): check the network and run the command again`, {
+            cause: error,
+          });
         if (info.oauthError) throw new UserError(explainGoogleError(info.oauthError, info.oauthDescription), { cause: error });
         throw new UserError(`Google's token endpoint answered ${info.status} (${info.message}): run the command again`, { cause: error });
       }
@@ -149,7 +163,12 @@ export interface Loopback {
 function page(res: ServerResponse, status: number, title: string, text: string): void {
   const escape = (value: string) => value.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
   const body = `<!doctype html><meta charset="utf-8"><title>ses-mail: ${escape(title)}</title><h1>${escape(title)}</h1><p>${escape(text)}</p>`;
-  res.writeHead(status, { "content-type": "text/html; charset=utf-8", "content-length": Buffer.byteLength(body), "cache-control": "no-store", connection: "close" });
+  res.writeHead(status, {
+    "content-type": "text/html; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+    connection: "close",
+  });
   res.end(body);
 }
 
@@ -158,7 +177,12 @@ function page(res: ServerResponse, status: number, title: string, text: string):
  * Requests whose `state` does not match are answered 400 and ignored (they did not come from our
  * authorization request); the first matching one settles `result`.
  */
-export async function startLoopback(options: { state: string; timeoutMs: number; port?: number; timeoutMessage: string }): Promise<Loopback> {
+export async function startLoopback(options: {
+  state: string;
+  timeoutMs: number;
+  port?: number;
+  timeoutMessage: string;
+}): Promise<Loopback> {
   let settle: { resolve: (value: LoopbackResult) => void; reject: (error: Error) => void } | undefined;
   const result = new Promise<LoopbackResult>((resolve, reject) => (settle = { resolve, reject }));
   let done = false;
@@ -178,7 +202,12 @@ export async function startLoopback(options: { state: string; timeoutMs: number;
     }
     const query = url.searchParams;
     if (query.get("state") !== options.state) {
-      page(res, 400, "Unexpected request", "This request does not belong to the authorization ses-mail started. Use the link the command printed.");
+      page(
+        res,
+        400,
+        "Unexpected request",
+        "This request does not belong to the authorization ses-mail started. Use the link the command printed.",
+      );
       return;
     }
     const error = query.get("error");
@@ -231,7 +260,10 @@ export async function startLoopback(options: { state: string; timeoutMs: number;
  */
 export function sameGoogleAccount(a: string, b: string): boolean {
   const key = (address: string) => {
-    const [local = "", domain = ""] = address.trim().toLowerCase().split(/@(?=[^@]*$)/);
+    const [local = "", domain = ""] = address
+      .trim()
+      .toLowerCase()
+      .split(/@(?=[^@]*$)/);
     const gmail = domain === "gmail.com" || domain === "googlemail.com";
     return gmail ? `${local.replace(/\./g, "")}@gmail.com` : `${local}@${domain}`;
   };

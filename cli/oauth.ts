@@ -12,15 +12,43 @@ import { DescribeParametersCommand, GetParameterCommand, PutParameterCommand, SS
 import { DynamoDbRuleStore } from "../adapters/aws/dynamodb-rules";
 import { canonicalize, parseAddress } from "../core/addresses";
 import { errorMessage } from "../core/errors";
-import { accountParameterKey, oauthClientParameter, PARAMETER_PLACEHOLDER, refreshTokenParameter, tokenMetadataParameter } from "../core/parameters";
+import {
+  accountParameterKey,
+  oauthClientParameter,
+  PARAMETER_PLACEHOLDER,
+  refreshTokenParameter,
+  tokenMetadataParameter,
+} from "../core/parameters";
 import { createRuleCodec } from "../core/rules";
 import { openBrowser } from "./browser";
 import { formatTable, JSON_OPTION, UserError, type Command, type CommandContext, type Output } from "./framework";
-import { canManageLabels, GMAIL_INSERT_SCOPE, parseOAuthClient, serializeStoredRefreshToken, type OAuthClientCredentials } from "../adapters/gmail/credentials";
+import {
+  canManageLabels,
+  GMAIL_INSERT_SCOPE,
+  parseOAuthClient,
+  serializeStoredRefreshToken,
+  type OAuthClientCredentials,
+} from "../adapters/gmail/credentials";
 import { GOOGLE_ENDPOINTS } from "../adapters/gmail/oauth";
-import { CONSENT_TIMEOUT_MS, CREDENTIALS_CONSOLE_URL, parseClientFile, sameGoogleAccount, startConsent, startLoopback, type GoogleEndpoints } from "./oauth-flow";
+import {
+  CONSENT_TIMEOUT_MS,
+  CREDENTIALS_CONSOLE_URL,
+  parseClientFile,
+  sameGoogleAccount,
+  startConsent,
+  startLoopback,
+  type GoogleEndpoints,
+} from "./oauth-flow";
 import { DEFAULT_FOLLOW, replayRetryQueue, type FollowOptions } from "./retry-replay";
-import { describeExpiry, describeMonitorValue, ExpiryBasis, formatDuration, queueDepth, readMonitorValues, readTokenMetadata } from "./stack-health";
+import {
+  describeExpiry,
+  describeMonitorValue,
+  ExpiryBasis,
+  formatDuration,
+  queueDepth,
+  readMonitorValues,
+  readTokenMetadata,
+} from "./stack-health";
 import { aws, awsErrorName, resolveStack, STACK_OPTIONS, STACK_USAGE, type StackTarget } from "./stack-target";
 
 /** Google expires refresh tokens of apps whose publishing status is "Testing" 7 days after consent. */
@@ -61,10 +89,16 @@ function ssmClient(target: StackTarget): SSMClient {
  * `pulumi up --refresh`, and the update that follows re-sends Pulumi's placeholder value. So an
  * existing parameter keeps its description, and only a parameter the CLI creates gets one.
  */
-async function putParameterValue(ssm: SSMClient, target: StackTarget, args: { name: string; value: string; type: ParameterType; description: string }): Promise<void> {
+async function putParameterValue(
+  ssm: SSMClient,
+  target: StackTarget,
+  args: { name: string; value: string; type: ParameterType; description: string },
+): Promise<void> {
   let description: string | undefined = args.description;
   try {
-    const found = await ssm.send(new DescribeParametersCommand({ ParameterFilters: [{ Key: "Name", Option: "Equals", Values: [args.name] }] }));
+    const found = await ssm.send(
+      new DescribeParametersCommand({ ParameterFilters: [{ Key: "Name", Option: "Equals", Values: [args.name] }] }),
+    );
     const existing = found?.Parameters?.find((parameter) => parameter.Name === args.name);
     if (existing) description = existing.Description;
   } catch (error) {
@@ -73,7 +107,15 @@ async function putParameterValue(ssm: SSMClient, target: StackTarget, args: { na
     description = undefined;
   }
   await aws(target, `SSM ${args.name}`, () =>
-    ssm.send(new PutParameterCommand({ Name: args.name, Value: args.value, Type: args.type, Overwrite: true, ...(description !== undefined ? { Description: description } : {}) })),
+    ssm.send(
+      new PutParameterCommand({
+        Name: args.name,
+        Value: args.value,
+        Type: args.type,
+        Overwrite: true,
+        ...(description !== undefined ? { Description: description } : {}),
+      }),
+    ),
   );
 }
 
@@ -91,7 +133,9 @@ async function readClient(ssm: SSMClient, target: StackTarget): Promise<OAuthCli
     if (awsErrorName(error) !== "ParameterNotFound") return aws(target, `SSM ${name}`, () => Promise.reject(error));
   }
   if (value === undefined || value.trim() === "" || value === PARAMETER_PLACEHOLDER) {
-    throw new UserError(`the stack has no Google OAuth client yet (SSM ${name} ${value === undefined ? "does not exist" : "is the placeholder"}): ${setClientHint(target)}`);
+    throw new UserError(
+      `the stack has no Google OAuth client yet (SSM ${name} ${value === undefined ? "does not exist" : "is the placeholder"}): ${setClientHint(target)}`,
+    );
   }
   const client = parseOAuthClient(value);
   if (!client.ok) throw new UserError(`SSM ${name} ${client.problem}, so it holds no OAuth client: ${setClientHint(target)}`);
@@ -101,14 +145,16 @@ async function readClient(ssm: SSMClient, target: StackTarget): Promise<OAuthCli
 function parsePort(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const port = Number(text);
-  if (!Number.isInteger(port) || port < 1024 || port > 65535) throw new UserError(`--port must be a whole number from 1024 to 65535, not ${JSON.stringify(text)}`);
+  if (!Number.isInteger(port) || port < 1024 || port > 65535)
+    throw new UserError(`--port must be a whole number from 1024 to 65535, not ${JSON.stringify(text)}`);
   return port;
 }
 
 function parseWaitMinutes(text: string | undefined, fallbackMs: number): number {
   if (text === undefined) return fallbackMs;
   const minutes = Number(text);
-  if (!Number.isFinite(minutes) || minutes < 1 || minutes > 24 * 60) throw new UserError(`--wait-minutes must be a number of minutes from 1 to 1440, not ${JSON.stringify(text)}`);
+  if (!Number.isFinite(minutes) || minutes < 1 || minutes > 24 * 60)
+    throw new UserError(`--wait-minutes must be a number of minutes from 1 to 1440, not ${JSON.stringify(text)}`);
   return minutes * 60 * 1000;
 }
 
@@ -153,7 +199,9 @@ function setClient(): Command {
         ssm.destroy();
       }
       context.out.line(`stored OAuth client ${client.clientId} in SSM ${name} (${target.description})`);
-      context.out.line(`next: ses-mail oauth refresh --account ADDRESS --stack ${target.env}   (once per Gmail account a rule forwards to)`);
+      context.out.line(
+        `next: ses-mail oauth refresh --account ADDRESS --stack ${target.env}   (once per Gmail account a rule forwards to)`,
+      );
     },
   };
 }
@@ -179,7 +227,9 @@ async function authorize(
   });
   try {
     const consent = await startConsent({ client, google: deps.google, redirectUri: loopback.redirectUri, state, loginHint: account });
-    out.note(`Sign in as ${account} and allow ses-mail to "add emails into your Gmail mailbox" and "see and edit your email labels". Open this URL:`);
+    out.note(
+      `Sign in as ${account} and allow ses-mail to "add emails into your Gmail mailbox" and "see and edit your email labels". Open this URL:`,
+    );
     out.note("");
     out.note(`  ${consent.url}`);
     out.note("");
@@ -193,10 +243,14 @@ async function authorize(
     out.note("authorization received; exchanging it for a refresh token");
     const grant = await consent.exchange(code);
     if (grant.scopes.length > 0 && !grant.scopes.includes(GMAIL_INSERT_SCOPE)) {
-      throw new UserError(`${account} did not grant "Add emails into your Gmail mailbox" (granted: ${grant.scopes.join(" ")}): run the command again and tick that permission`);
+      throw new UserError(
+        `${account} did not grant "Add emails into your Gmail mailbox" (granted: ${grant.scopes.join(" ")}): run the command again and tick that permission`,
+      );
     }
     if (grant.email && !sameGoogleAccount(grant.email, account)) {
-      throw new UserError(`you signed in as ${grant.email}, not ${account}: nothing was stored. Run the command again and choose ${account} in Google's account chooser`);
+      throw new UserError(
+        `you signed in as ${grant.email}, not ${account}: nothing was stored. Run the command again and choose ${account} in Google's account chooser`,
+      );
     }
     if (!grant.email) out.note(`note: Google did not say which account signed in; make sure it was ${account}`);
     if (!canManageLabels(grant.scopes)) {
@@ -217,12 +271,33 @@ function refresh(deps: OAuthDeps): Command {
     summary: "Authorize a Gmail account (browser consent), store its refresh token, then replay the retry queue",
     usage: `ses-mail oauth refresh --account ADDRESS [--testing-app] [--no-browser] [--port N] [--no-replay] [--wait-minutes N] ${STACK_USAGE}`,
     options: {
-      account: { type: "string", value: "ADDRESS", description: "the Gmail address to authorize: the one a rule forwards to (sign in as it)" },
-      "testing-app": { type: "boolean", description: "the Google app is in Testing: record the 7-day expiry of its tokens", defaultsTo: "the app is In production" },
-      "no-browser": { type: "boolean", description: "print the consent URL without opening a browser (a remote machine: forward the port)" },
-      port: { type: "string", value: "N", description: "the local port Google redirects the browser to (1024 to 65535)", defaultsTo: "a free one" },
+      account: {
+        type: "string",
+        value: "ADDRESS",
+        description: "the Gmail address to authorize: the one a rule forwards to (sign in as it)",
+      },
+      "testing-app": {
+        type: "boolean",
+        description: "the Google app is in Testing: record the 7-day expiry of its tokens",
+        defaultsTo: "the app is In production",
+      },
+      "no-browser": {
+        type: "boolean",
+        description: "print the consent URL without opening a browser (a remote machine: forward the port)",
+      },
+      port: {
+        type: "string",
+        value: "N",
+        description: "the local port Google redirects the browser to (1024 to 65535)",
+        defaultsTo: "a free one",
+      },
       "no-replay": { type: "boolean", description: "store the token without replaying the retry queue now (its hourly run will)" },
-      "wait-minutes": { type: "string", value: "N", description: "how long to follow the retry queue's replay", defaultsTo: `${Math.round(DEFAULT_FOLLOW.timeoutMs / 60000)}` },
+      "wait-minutes": {
+        type: "string",
+        value: "N",
+        description: "how long to follow the retry queue's replay",
+        defaultsTo: `${Math.round(DEFAULT_FOLLOW.timeoutMs / 60000)}`,
+      },
       ...STACK_OPTIONS,
     },
     positionals: [0, 0],
@@ -234,7 +309,10 @@ function refresh(deps: OAuthDeps): Command {
       const { out, values } = context;
       const account = accountArgument(values.account as string | undefined);
       const port = parsePort(values.port as string | undefined);
-      const follow: FollowOptions = { ...deps.follow, timeoutMs: parseWaitMinutes(values["wait-minutes"] as string | undefined, deps.follow.timeoutMs) };
+      const follow: FollowOptions = {
+        ...deps.follow,
+        timeoutMs: parseWaitMinutes(values["wait-minutes"] as string | undefined, deps.follow.timeoutMs),
+      };
       const target = resolveStack(context);
       const ssm = ssmClient(target);
       try {
@@ -243,7 +321,8 @@ function refresh(deps: OAuthDeps): Command {
 
         const now = deps.now();
         const testing = values["testing-app"] === true;
-        const expiresEpoch = Math.floor(now.getTime() / 1000) + (testing ? TESTING_TOKEN_LIFETIME_SECONDS : PRODUCTION_TOKEN_REVIEW_SECONDS);
+        const expiresEpoch =
+          Math.floor(now.getTime() / 1000) + (testing ? TESTING_TOKEN_LIFETIME_SECONDS : PRODUCTION_TOKEN_REVIEW_SECONDS);
         const expiresAt = new Date(expiresEpoch * 1000).toISOString();
         const basis = testing ? ExpiryBasis.Testing : ExpiryBasis.Unused;
         const tokenName = refreshTokenParameter(target.env, account);
@@ -257,7 +336,14 @@ function refresh(deps: OAuthDeps): Command {
         await putParameterValue(ssm, target, {
           name: metadataName,
           // `scopes` tells `rules add` and `oauth status` whether this consent allows labels by name.
-          value: JSON.stringify({ account, created_at: now.toISOString(), expires_at: expiresAt, expires_at_epoch: expiresEpoch, expiry_basis: basis, scopes }),
+          value: JSON.stringify({
+            account,
+            created_at: now.toISOString(),
+            expires_at: expiresAt,
+            expires_at_epoch: expiresEpoch,
+            expiry_basis: basis,
+            scopes,
+          }),
           type: "String",
           description: `Expiry of the Gmail refresh token of ${account}; read by the token monitor`,
         });
@@ -281,7 +367,9 @@ function refresh(deps: OAuthDeps): Command {
           sqs.destroy();
         }
         const outcome = await replayRetryQueue(target, out, `oauth refresh for ${account}`, follow);
-        out.line(`retry queue replayed in ${formatDuration(outcome.seconds)}: ${outcome.delivered} delivered, ${outcome.deadLettered} moved to the retry DLQ`);
+        out.line(
+          `retry queue replayed in ${formatDuration(outcome.seconds)}: ${outcome.delivered} delivered, ${outcome.deadLettered} moved to the retry DLQ`,
+        );
         if (outcome.deadLettered > 0) {
           out.line(`look at the failures and send them back with: ses-mail dlq redrive --queue retry --stack ${target.env}`);
         }
@@ -337,7 +425,11 @@ function status(deps: OAuthDeps): Command {
     name: "oauth status",
     summary: "Show each Gmail account's token age and time to expiry, the retry queue and the token monitor",
     usage: `ses-mail oauth status [--account ADDRESS] [--json] ${STACK_USAGE}`,
-    options: { account: { type: "string", value: "ADDRESS", description: "only this Gmail account", defaultsTo: "every authorized account" }, ...JSON_OPTION, ...STACK_OPTIONS },
+    options: {
+      account: { type: "string", value: "ADDRESS", description: "only this Gmail account", defaultsTo: "every authorized account" },
+      ...JSON_OPTION,
+      ...STACK_OPTIONS,
+    },
     positionals: [0, 0],
     examples: ["ses-mail oauth status --stack prod"],
     async run(context) {
@@ -353,7 +445,12 @@ function status(deps: OAuthDeps): Command {
         let metadata = await readTokenMetadata(ssm, target);
         if (only) metadata = metadata.filter((entry) => entry.key === accountParameterKey(only));
         const [monitor, retry, targets] = await Promise.all([
-          readMonitorValues(cloudwatch, target, metadata.map((entry) => entry.key), now),
+          readMonitorValues(
+            cloudwatch,
+            target,
+            metadata.map((entry) => entry.key),
+            now,
+          ),
           queueDepth(sqs, target, target.names.retryQueue),
           ruleTargets(target, out),
         ]);
@@ -366,14 +463,22 @@ function status(deps: OAuthDeps): Command {
             authorized: !entry.problem,
             ...(entry.createdAt ? { createdAt: entry.createdAt } : {}),
             ...(created !== undefined && !Number.isNaN(created) ? { ageSeconds: Math.round(nowSeconds - created) } : {}),
-            ...(entry.problem ? { problem: entry.problem } : { expiresAt: entry.expiresAt ?? null, secondsLeft: entry.expiresAtEpoch == null ? null : Math.round(entry.expiresAtEpoch - nowSeconds), ...(entry.basis ? { expiryBasis: entry.basis } : {}) }),
+            ...(entry.problem
+              ? { problem: entry.problem }
+              : {
+                  expiresAt: entry.expiresAt ?? null,
+                  secondsLeft: entry.expiresAtEpoch == null ? null : Math.round(entry.expiresAtEpoch - nowSeconds),
+                  ...(entry.basis ? { expiryBasis: entry.basis } : {}),
+                }),
             ...(perAccount ? { monitorSeconds: perAccount.seconds, monitorAt: perAccount.at.toISOString() } : {}),
             usedByRules: targets?.has(canonicalize(entry.account)) ?? false,
             ...(entry.problem ? {} : { labelAccess: entry.scopes === undefined ? null : canManageLabels(entry.scopes) }),
           };
         });
         const known = new Set(metadata.map((entry) => entry.key));
-        const missing = [...(targets ?? [])].filter((address) => !known.has(accountParameterKey(address)) && (!only || address === only)).sort();
+        const missing = [...(targets ?? [])]
+          .filter((address) => !known.has(accountParameterKey(address)) && (!only || address === only))
+          .sort();
 
         if (values.json) {
           out.json({
@@ -381,13 +486,23 @@ function status(deps: OAuthDeps): Command {
             region: target.region,
             accounts,
             unauthorizedRuleTargets: missing,
-            retryQueue: { name: retry.name, exists: retry.url !== undefined, visible: retry.visible, inFlight: retry.inFlight, delayed: retry.delayed },
-            monitor: monitor.overall ? { secondsUntilExpiration: monitor.overall.seconds, publishedAt: monitor.overall.at.toISOString() } : null,
+            retryQueue: {
+              name: retry.name,
+              exists: retry.url !== undefined,
+              visible: retry.visible,
+              inFlight: retry.inFlight,
+              delayed: retry.delayed,
+            },
+            monitor: monitor.overall
+              ? { secondsUntilExpiration: monitor.overall.seconds, publishedAt: monitor.overall.at.toISOString() }
+              : null,
           });
           return;
         }
         if (accounts.length === 0) {
-          out.line(`no Gmail account is authorized in ${target.description}: run ses-mail oauth refresh --account ADDRESS --stack ${target.env}`);
+          out.line(
+            `no Gmail account is authorized in ${target.description}: run ses-mail oauth refresh --account ADDRESS --stack ${target.env}`,
+          );
         } else {
           const rows = accounts.map((entry) => {
             const meta = metadata.find((m) => m.account === entry.account);
@@ -407,7 +522,9 @@ function status(deps: OAuthDeps): Command {
           );
         }
         for (const address of missing) {
-          out.line(`${address}: a rule forwards here but it has no token; run ses-mail oauth refresh --account ${address} --stack ${target.env}`);
+          out.line(
+            `${address}: a rule forwards here but it has no token; run ses-mail oauth refresh --account ${address} --stack ${target.env}`,
+          );
         }
         out.line(
           retry.url === undefined

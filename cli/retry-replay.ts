@@ -97,7 +97,12 @@ function describeCounts(counts: ReplayCounts): string {
  * Throws a UserError when it fails, or when it is still running after `timeoutMs` (it then continues
  * in AWS; the message says where to watch it).
  */
-export async function replayRetryQueue(target: StackTarget, out: Output, reason: string, options: FollowOptions = DEFAULT_FOLLOW): Promise<ReplayOutcome> {
+export async function replayRetryQueue(
+  target: StackTarget,
+  out: Output,
+  reason: string,
+  options: FollowOptions = DEFAULT_FOLLOW,
+): Promise<ReplayOutcome> {
   const client = new SFNClient(target.clientConfig("SFN"));
   try {
     const stateMachineArn = await findStateMachineArn(client, target, target.names.retryProcessor);
@@ -117,7 +122,9 @@ export async function replayRetryQueue(target: StackTarget, out: Output, reason:
 
     let last = "";
     for (;;) {
-      const described = await aws(target, `the execution ${executionArn}`, () => client.send(new DescribeExecutionCommand({ executionArn })));
+      const described = await aws(target, `the execution ${executionArn}`, () =>
+        client.send(new DescribeExecutionCommand({ executionArn })),
+      );
       const counts = countOutcomes(await readHistory(client, target, executionArn));
       const seconds = Math.round((options.now().getTime() - startedAt) / 1000);
       const status = described.status ?? "RUNNING";

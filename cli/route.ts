@@ -16,7 +16,8 @@ import { explainStoreError, resolveRulesTarget, TARGET_OPTIONS, TARGET_USAGE } f
  * (with `body`), or a batch of records.
  */
 export function batchFromFile(value: unknown): Array<{ messageId: string; body: string }> {
-  if (Array.isArray(value)) return value.map((record, index) => ({ ...(batchFromFile(record)[0] ?? { body: "" }), messageId: `entry ${index + 1}` }));
+  if (Array.isArray(value))
+    return value.map((record, index) => ({ ...(batchFromFile(record)[0] ?? { body: "" }), messageId: `entry ${index + 1}` }));
   if (typeof value === "object" && value !== null && "body" in value && typeof (value as { body: unknown }).body === "string") {
     const record = value as { body: string };
     return [{ messageId: "the file", body: record.body }];
@@ -59,7 +60,11 @@ const route: Command = {
   summary: "Show the routing decision for a saved SES receipt notification, with the live rules",
   usage: `ses-mail route --event FILE [--json] ${TARGET_USAGE}`,
   options: {
-    event: { type: "string", value: "FILE", description: "a saved SES receipt notification (JSON), as SNS delivers it, or a batch of them" },
+    event: {
+      type: "string",
+      value: "FILE",
+      description: "a saved SES receipt notification (JSON), as SNS delivers it, or a batch of them",
+    },
     ...JSON_OPTION,
     ...TARGET_OPTIONS,
   },
@@ -75,14 +80,21 @@ const route: Command = {
       throw new UserError(`cannot read ${file}: ${errorMessage(error)}`);
     }
     const target = resolveRulesTarget(context);
-    const router = createRouter({ rules: target.store, settings: target.settings, observability: createObservability("cli", { quiet: true }) });
+    const router = createRouter({
+      rules: target.store,
+      settings: target.settings,
+      observability: createObservability("cli", { quiet: true }),
+    });
     let decisions: DecisionDetail[];
     try {
       // SES's setup notification is not mail and has no decision.
       decisions = decisionsForPipe(await router(batchFromFile(value)));
     } catch (error) {
       if (error instanceof InvalidNotificationError) {
-        throw new UserError(`${notificationProblem(error, file)}\n--event takes an SES receipt notification as SNS delivers it (its "notificationType" is "Received"), e.g. tests/fixtures/ses-receipt-notification.json`, { cause: error });
+        throw new UserError(
+          `${notificationProblem(error, file)}\n--event takes an SES receipt notification as SNS delivers it (its "notificationType" is "Received"), e.g. tests/fixtures/ses-receipt-notification.json`,
+          { cause: error },
+        );
       }
       if (error instanceof SesMailError && !(error instanceof RuleStoreError)) throw error;
       return explainStoreError(error, target);

@@ -65,7 +65,11 @@ async function stackTokenMetadata(context: CommandContext): Promise<readonly Tok
   }
 }
 
-export const DEFAULT_RULE_CHECK_DEPS: RuleCheckDeps = { resolveMx: systemResolveMx, tokenMetadata: stackTokenMetadata, now: () => new Date() };
+export const DEFAULT_RULE_CHECK_DEPS: RuleCheckDeps = {
+  resolveMx: systemResolveMx,
+  tokenMetadata: stackTokenMetadata,
+  now: () => new Date(),
+};
 
 /** An MX host of Google (Workspace: `aspmx.l.google.com`, `smtp.google.com`, …). */
 function isGoogleMx(host: string): boolean {
@@ -81,7 +85,11 @@ function domainFinding(rule: Rule, target: RulesTarget): Finding | undefined {
   const domain = patternDomain(rule.pattern);
   if (domain === undefined) return undefined;
   const config = target.config;
-  if (!config) return { level: "note", message: `not checking whether the stack receives mail for ${domain}: give --config FILE (or --stack NAME) to check` };
+  if (!config)
+    return {
+      level: "note",
+      message: `not checking whether the stack receives mail for ${domain}: give --config FILE (or --stack NAME) to check`,
+    };
   if (config.domains.includes(domain)) return undefined;
   const domains = config.domains.join(", ");
   if (target.kind === "local") {
@@ -103,7 +111,10 @@ async function mailboxFinding(account: string, deps: RuleCheckDeps): Promise<Fin
   const domain = domainOf(account);
   if (GMAIL_DOMAINS.includes(domain)) return undefined;
   if (isReservedExampleDomain(domain)) {
-    return { level: "refuse", message: `${account} is at ${domain}, reserved for examples: it cannot be a Gmail mailbox. Forward to a real Gmail or Google Workspace address` };
+    return {
+      level: "refuse",
+      message: `${account} is at ${domain}, reserved for examples: it cannot be a Gmail mailbox. Forward to a real Gmail or Google Workspace address`,
+    };
   }
   let hosts: string[];
   try {
@@ -111,10 +122,17 @@ async function mailboxFinding(account: string, deps: RuleCheckDeps): Promise<Fin
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOTFOUND") {
-      return { level: "refuse", message: `${account}: the domain ${domain} does not exist, so it cannot be a Gmail or Google Workspace mailbox` };
+      return {
+        level: "refuse",
+        message: `${account}: the domain ${domain} does not exist, so it cannot be a Gmail or Google Workspace mailbox`,
+      };
     }
     if (code === "ENODATA") hosts = [];
-    else return { level: "note", message: `could not check whether ${account} is a Gmail or Google Workspace mailbox (DNS: ${code ?? String(error)})` };
+    else
+      return {
+        level: "note",
+        message: `could not check whether ${account} is a Gmail or Google Workspace mailbox (DNS: ${code ?? String(error)})`,
+      };
   }
   if (hosts.some(isGoogleMx)) return undefined;
   return {
@@ -126,7 +144,13 @@ async function mailboxFinding(account: string, deps: RuleCheckDeps): Promise<Fin
 }
 
 /** For a deployed stack: each target's token, and label access when the rule names labels. */
-async function tokenFindings(rule: Rule, target: RulesTarget, context: CommandContext, deps: RuleCheckDeps, skip: readonly string[]): Promise<Finding[]> {
+async function tokenFindings(
+  rule: Rule,
+  target: RulesTarget,
+  context: CommandContext,
+  deps: RuleCheckDeps,
+  skip: readonly string[],
+): Promise<Finding[]> {
   if (target.kind !== "stack" || !target.stack) return [];
   const forwards = rule.actions.flatMap((action) => (action.type === "forward-to-gmail" && !skip.includes(action.target) ? [action] : []));
   if (forwards.length === 0) return [];
@@ -142,11 +166,17 @@ async function tokenFindings(rule: Rule, target: RulesTarget, context: CommandCo
     const refresh = `ses-mail oauth refresh --account ${forward.target} --stack ${target.stack}`;
     const token = metadata.find((entry) => entry.key === accountParameterKey(forward.target));
     if (!token || token.problem) {
-      findings.push({ level: "warn", message: `no Gmail token for ${forward.target} yet: its mail waits in the retry queue until you run \`${refresh}\`` });
+      findings.push({
+        level: "warn",
+        message: `no Gmail token for ${forward.target} yet: its mail waits in the retry queue until you run \`${refresh}\``,
+      });
       continue;
     }
     if (typeof token.expiresAtEpoch === "number" && token.expiresAtEpoch < nowSeconds) {
-      findings.push({ level: "warn", message: `the Gmail token of ${forward.target} expired ${token.expiresAt ?? ""}: its mail waits in the retry queue until you run \`${refresh}\`` });
+      findings.push({
+        level: "warn",
+        message: `the Gmail token of ${forward.target} expired ${token.expiresAt ?? ""}: its mail waits in the retry queue until you run \`${refresh}\``,
+      });
       continue;
     }
     const names = (forward.labels ?? []).filter((label) => !isLabelId(label));
@@ -163,7 +193,12 @@ async function tokenFindings(rule: Rule, target: RulesTarget, context: CommandCo
 }
 
 /** Everything `rules add` has to say about a rule before writing it. */
-export async function checkRule(rule: Rule, target: RulesTarget, context: CommandContext, deps: RuleCheckDeps = DEFAULT_RULE_CHECK_DEPS): Promise<Finding[]> {
+export async function checkRule(
+  rule: Rule,
+  target: RulesTarget,
+  context: CommandContext,
+  deps: RuleCheckDeps = DEFAULT_RULE_CHECK_DEPS,
+): Promise<Finding[]> {
   const findings: Finding[] = [];
   const domain = domainFinding(rule, target);
   if (domain) findings.push(domain);
@@ -174,7 +209,11 @@ export async function checkRule(rule: Rule, target: RulesTarget, context: Comman
   for (const { finding } of mailboxes) {
     if (!finding) continue;
     // Local mode delivers to a Maildir whatever the address: what a deployed stack refuses, it only warns about.
-    findings.push(target.kind === "local" && finding.level === "refuse" ? { level: "warn", message: `${finding.message} (a deployed stack refuses this; local mode delivers it to a Maildir all the same)` } : finding);
+    findings.push(
+      target.kind === "local" && finding.level === "refuse"
+        ? { level: "warn", message: `${finding.message} (a deployed stack refuses this; local mode delivers it to a Maildir all the same)` }
+        : finding,
+    );
   }
   findings.push(...(await tokenFindings(rule, target, context, deps, notMailboxes)));
   return findings;

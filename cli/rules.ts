@@ -34,7 +34,8 @@ function patternArgument(context: CommandContext): string {
 /** The target options as the user gave them, for commands printed back (`--stack prod`, `--local --data-dir x`). */
 export function targetArguments(target: RulesTarget, context: CommandContext): string {
   if (target.kind === "stack") return `--stack ${target.stack}`;
-  if (target.kind === "table") return `--table ${String(context.values.table)}${context.values.config ? ` --config ${String(context.values.config)}` : ""}`;
+  if (target.kind === "table")
+    return `--table ${String(context.values.table)}${context.values.config ? ` --config ${String(context.values.config)}` : ""}`;
   const dir = context.values["data-dir"] as string | undefined;
   return dir !== undefined && path.resolve(dir) !== path.resolve(DEFAULT_DATA_DIR) ? `--local --data-dir ${dir}` : "--local";
 }
@@ -58,7 +59,10 @@ export function actionsFromTokens(context: CommandContext): ActionsFromFlags {
         break;
       case "label": {
         const last = actions[actions.length - 1];
-        if (!last || last.type !== "forward-to-gmail") throw new UserError(`--label ${token.value ?? ""} must follow the --forward it applies to (--forward you@gmail.com --label ${token.value ?? "NAME"})`);
+        if (!last || last.type !== "forward-to-gmail")
+          throw new UserError(
+            `--label ${token.value ?? ""} must follow the --forward it applies to (--forward you@gmail.com --label ${token.value ?? "NAME"})`,
+          );
         last.labels = [...((last.labels as string[] | undefined) ?? []), token.value];
         break;
       }
@@ -112,12 +116,18 @@ function add(deps: RuleCheckDeps): Command {
     summary: "Add a routing rule (or replace one with --replace), after checking it against the stack",
     usage: `ses-mail rules add <pattern> (--forward ADDR [--label NAME]...)... [--store] | --bounce | --drop [--disabled] [--description TEXT] [--replace] [--force] ${TARGET_USAGE}`,
     options: {
-      forward: { type: "string", multiple: true, value: "ADDR", description: "import the message into this Gmail (or Google Workspace) mailbox" },
+      forward: {
+        type: "string",
+        multiple: true,
+        value: "ADDR",
+        description: "import the message into this Gmail (or Google Workspace) mailbox",
+      },
       label: {
         type: "string",
         multiple: true,
         value: "NAME",
-        description: "apply a Gmail label to the --forward before it: as Gmail shows it (Receipts, nested Shops/Receipts; created if missing) or an id (Label_12, STARRED)",
+        description:
+          "apply a Gmail label to the --forward before it: as Gmail shows it (Receipts, nested Shops/Receipts; created if missing) or an id (Label_12, STARRED)",
       },
       store: { type: "boolean", description: "keep the raw message in the bucket (local: DATA_DIR/emails/); combines with --forward" },
       bounce: { type: "boolean", description: "refuse the message with a bounce (RFC 3464) to the sender; alone" },
@@ -144,14 +154,20 @@ function add(deps: RuleCheckDeps): Command {
       try {
         actions = codec.parseActions(pattern, given, (index) => written[index] ?? `action ${index + 1}`);
       } catch (error) {
-        if (error instanceof InvalidRuleError) throw new UserError(`cannot add a rule for ${pattern}: ${ruleProblem(error)}`, { cause: error });
+        if (error instanceof InvalidRuleError)
+          throw new UserError(`cannot add a rule for ${pattern}: ${ruleProblem(error)}`, { cause: error });
         throw error;
       }
       const target = resolveRulesTarget(context);
       const now = new Date().toISOString();
       const replace = context.values.replace === true;
       const description = context.values.description as string | undefined;
-      const draft: Rule = { pattern, enabled: context.values.disabled !== true, actions, ...(description !== undefined ? { description } : {}) };
+      const draft: Rule = {
+        pattern,
+        enabled: context.values.disabled !== true,
+        actions,
+        ...(description !== undefined ? { description } : {}),
+      };
 
       const findings = await checkRule(draft, target, context, deps);
       const force = context.values.force === true;
@@ -172,7 +188,10 @@ function add(deps: RuleCheckDeps): Command {
         await target.store.putRuleItem(codec.toItem(rule), { ifAbsent: !replace });
         warnIfDeclared(context, existing, "puts the declared version back");
         if (context.values.json) context.out.json(ruleJson(rule, {}));
-        else context.out.line(`${existing ? "replaced" : "added"} ${pattern} → ${describeActions(actions)}${rule.enabled ? "" : " (disabled)"} in ${target.description}`);
+        else
+          context.out.line(
+            `${existing ? "replaced" : "added"} ${pattern} → ${describeActions(actions)}${rule.enabled ? "" : " (disabled)"} in ${target.description}`,
+          );
       });
     },
   };
@@ -197,7 +216,11 @@ const list: Command = {
       }
     });
     if (context.values.json) {
-      context.out.json(entries.map((entry) => ("rule" in entry && entry.rule ? ruleJson(entry.rule, entry.item) : { key: entry.item.PK, invalid: entry.error })));
+      context.out.json(
+        entries.map((entry) =>
+          "rule" in entry && entry.rule ? ruleJson(entry.rule, entry.item) : { key: entry.item.PK, invalid: entry.error },
+        ),
+      );
       return;
     }
     if (entries.length === 0) {
@@ -314,7 +337,10 @@ function refusalOf(address: EmailAddress, target: RulesTarget): { by: "ses" | "l
   if (!config || config.domains.includes(address.domain)) return undefined;
   const domains = config.domains.join(", ");
   return target.kind === "local"
-    ? { by: "local-mode", reason: `local mode refuses it at RCPT with 550 5.1.1: ${address.domain} is not a domain of stack ${config.environment} (${domains}); no rule is consulted` }
+    ? {
+        by: "local-mode",
+        reason: `local mode refuses it at RCPT with 550 5.1.1: ${address.domain} is not a domain of stack ${config.environment} (${domains}); no rule is consulted`,
+      }
     : {
         by: "ses",
         reason: `SES refuses it at SMTP time (the sender gets a 550): stack ${config.environment} does not receive mail for ${address.domain} (its domains: ${domains}); no rule is consulted`,

@@ -90,7 +90,12 @@ function smtpPassword(deps: SmtpPasswordDeps): Command {
     summary: "Print the SES SMTP password of an IAM secret access key read from standard input",
     usage: "ses-mail smtp-password (--region REGION | --stack NAME) [--json] < secret-key-file",
     options: {
-      region: { type: "string", value: "REGION", description: "the SES region whose SMTP endpoint the password is for (a password works only there)", defaultsTo: "the region of --stack" },
+      region: {
+        type: "string",
+        value: "REGION",
+        description: "the SES region whose SMTP endpoint the password is for (a password works only there)",
+        defaultsTo: "the region of --stack",
+      },
       ...JSON_OPTION,
       ...STACK_OPTIONS,
     },
@@ -100,7 +105,10 @@ function smtpPassword(deps: SmtpPasswordDeps): Command {
       const { out, values } = context;
       let region = values.region as string | undefined;
       if (!region && values.stack) region = resolveStack(context).region;
-      if (!region) throw new UserError("say which region the password is for: --region REGION (an SMTP password works only at that region's endpoint), or --stack NAME");
+      if (!region)
+        throw new UserError(
+          "say which region the password is for: --region REGION (an SMTP password works only at that region's endpoint), or --stack NAME",
+        );
       if (!SES_SMTP_REGIONS.includes(region)) {
         const suggestion = closestMatch(region, SES_SMTP_REGIONS);
         throw new UserError(
@@ -111,10 +119,18 @@ function smtpPassword(deps: SmtpPasswordDeps): Command {
 
       const input = await deps.readSecret("IAM secret access key (not shown): ");
       const secret = input.replace(/\r?\n$/, "").trim();
-      if (secret === "") throw new UserError("no secret access key on standard input: pipe it in (ses-mail smtp-password --region R < key.txt) or type it when asked");
-      if (input.length > MAX_INPUT_BYTES || /\s/.test(secret)) throw new UserError("standard input holds more than one secret access key: give just the key, on one line");
-      if (ACCESS_KEY_ID.test(secret)) throw new UserError("that is an access key ID (the SMTP username), not the secret access key: give the secret key");
-      if (secret.length !== SECRET_KEY_LENGTH) out.note(`warning: IAM secret access keys are ${SECRET_KEY_LENGTH} characters; this one has ${secret.length}. Check it was copied whole`);
+      if (secret === "")
+        throw new UserError(
+          "no secret access key on standard input: pipe it in (ses-mail smtp-password --region R < key.txt) or type it when asked",
+        );
+      if (input.length > MAX_INPUT_BYTES || /\s/.test(secret))
+        throw new UserError("standard input holds more than one secret access key: give just the key, on one line");
+      if (ACCESS_KEY_ID.test(secret))
+        throw new UserError("that is an access key ID (the SMTP username), not the secret access key: give the secret key");
+      if (secret.length !== SECRET_KEY_LENGTH)
+        out.note(
+          `warning: IAM secret access keys are ${SECRET_KEY_LENGTH} characters; this one has ${secret.length}. Check it was copied whole`,
+        );
 
       const password = smtpPasswordFromSecretKey(secret, region);
       if (values.json) {
@@ -122,7 +138,9 @@ function smtpPassword(deps: SmtpPasswordDeps): Command {
         return;
       }
       out.line(password);
-      out.note(`SMTP password for ${smtpHost(region)} (ports 587 STARTTLS, 465 TLS); the SMTP username is the key's access key ID. The IAM user needs ses:SendRawEmail.`);
+      out.note(
+        `SMTP password for ${smtpHost(region)} (ports 587 STARTTLS, 465 TLS); the SMTP username is the key's access key ID. The IAM user needs ses:SendRawEmail.`,
+      );
     },
   };
 }

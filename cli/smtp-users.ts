@@ -10,7 +10,13 @@ import { GetUserCommand, IAMClient } from "@aws-sdk/client-iam";
 import { DecryptCommand, KMSClient } from "@aws-sdk/client-kms";
 import { SmtpUserAdmin } from "../adapters/aws/smtp-user-admin";
 import type { StoredItem } from "../core/ports";
-import { smtpCredentialsEncryptionContext, smtpUserItemSchema, SmtpUserStatus, validateAllowedFrom, validateSmtpUsername } from "../core/smtp-credentials";
+import {
+  smtpCredentialsEncryptionContext,
+  smtpUserItemSchema,
+  SmtpUserStatus,
+  validateAllowedFrom,
+  validateSmtpUsername,
+} from "../core/smtp-credentials";
 import { formatTable, UserError, type Command, type CommandContext, type Output, JSON_OPTION } from "./framework";
 import { aws, awsErrorName, resolveStack, STACK_OPTIONS, STACK_USAGE, type StackTarget } from "./stack-target";
 
@@ -74,12 +80,20 @@ function warnUnverified(out: Output, target: StackTarget, allowed: readonly stri
   const domains = new Set(target.config.domains);
   const outside = allowed.filter((entry) => !domains.has(entry.slice(entry.lastIndexOf("@") + 1).toLowerCase()));
   if (outside.length > 0) {
-    out.note(`warning: ${outside.join(", ")} ${outside.length === 1 ? "is" : "are"} not in a domain of stack ${target.env} (${target.config.domains.join(", ")}); SES sends only as verified identities`);
+    out.note(
+      `warning: ${outside.join(", ")} ${outside.length === 1 ? "is" : "are"} not in a domain of stack ${target.env} (${target.config.domains.join(", ")}); SES sends only as verified identities`,
+    );
   }
 }
 
 /** Waits until the manager has acted: active with a key other than `previousKeyId`, or failed. */
-async function waitForManager(session: Session, username: string, previousKeyId: string | undefined, out: Output, deps: SmtpUserDeps): Promise<StoredItem> {
+async function waitForManager(
+  session: Session,
+  username: string,
+  previousKeyId: string | undefined,
+  out: Output,
+  deps: SmtpUserDeps,
+): Promise<StoredItem> {
   const { target, admin } = session;
   const started = deps.now().getTime();
   out.note(`waiting for the credential manager to provision ${username} (up to ${Math.round(deps.timeoutMs / 1000)} s) …`);
@@ -91,7 +105,8 @@ async function waitForManager(session: Session, username: string, previousKeyId:
         `the credential manager could not provision ${username}: ${String(item.error ?? "no reason recorded")}. Fix the cause, then retry with \`ses-mail smtp-user rotate ${username} --stack ${target.env}\` (or remove it with smtp-user rm)`,
       );
     }
-    if (item.status === SmtpUserStatus.Active && item.access_key_id !== previousKeyId && typeof item.encrypted_credentials === "string") return item;
+    if (item.status === SmtpUserStatus.Active && item.access_key_id !== previousKeyId && typeof item.encrypted_credentials === "string")
+      return item;
     const waited = deps.now().getTime() - started;
     if (waited >= deps.timeoutMs) {
       throw new UserError(
@@ -115,7 +130,12 @@ async function decrypt(target: StackTarget, username: string, ciphertext: string
   try {
     let output;
     try {
-      output = await kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from(ciphertext, "base64"), EncryptionContext: smtpCredentialsEncryptionContext(username) }));
+      output = await kms.send(
+        new DecryptCommand({
+          CiphertextBlob: Buffer.from(ciphertext, "base64"),
+          EncryptionContext: smtpCredentialsEncryptionContext(username),
+        }),
+      );
     } catch (error) {
       if (/AccessDenied/.test(awsErrorName(error) ?? "")) {
         throw new UserError(
@@ -125,9 +145,14 @@ async function decrypt(target: StackTarget, username: string, ciphertext: string
       }
       return aws(target, `the SMTP credentials key ${target.names.credentialKeyAlias}`, () => Promise.reject(error));
     }
-    const json = JSON.parse(Buffer.from(output.Plaintext ?? new Uint8Array()).toString("utf8")) as { access_key_id?: unknown; smtp_password?: unknown };
+    const json = JSON.parse(Buffer.from(output.Plaintext ?? new Uint8Array()).toString("utf8")) as {
+      access_key_id?: unknown;
+      smtp_password?: unknown;
+    };
     if (typeof json.access_key_id !== "string" || typeof json.smtp_password !== "string") {
-      throw new UserError(`the stored credentials of ${username} are not in the expected form; rotate them: ses-mail smtp-user rotate ${username}`);
+      throw new UserError(
+        `the stored credentials of ${username} are not in the expected form; rotate them: ses-mail smtp-user rotate ${username}`,
+      );
     }
     return { accessKeyId: json.access_key_id, smtpPassword: json.smtp_password };
   } finally {
@@ -158,7 +183,10 @@ function printCredentials(context: CommandContext, target: StackTarget, item: St
   ];
   context.out.line(`SMTP user ${username} ${verb} (IAM user ${String(item.iam_user_name ?? "?")}, ${target.description}):`);
   for (const line of formatTable(rows)) context.out.line(`  ${line}`);
-  context.out.line("These credentials are shown only now: store them in your application's secret store. To replace them: ses-mail smtp-user rotate " + username);
+  context.out.line(
+    "These credentials are shown only now: store them in your application's secret store. To replace them: ses-mail smtp-user rotate " +
+      username,
+  );
 }
 
 const ALLOW_FROM_OPTION = {
@@ -177,7 +205,10 @@ function create(deps: SmtpUserDeps): Command {
     options: { "allow-from": ALLOW_FROM_OPTION, ...JSON_OPTION, ...STACK_OPTIONS },
     positionals: [1, 1],
     arguments: [USERNAME_ARGUMENT],
-    examples: ["ses-mail smtp-user create app --allow-from app@example.com --stack prod", "ses-mail smtp-user create shop --allow-from '*@shop.example.com' --stack prod"],
+    examples: [
+      "ses-mail smtp-user create app --allow-from app@example.com --stack prod",
+      "ses-mail smtp-user create shop --allow-from '*@shop.example.com' --stack prod",
+    ],
     async run(context) {
       const username = usernameArgument(context);
       const allowed = allowFrom(context, true)!;
@@ -185,8 +216,13 @@ function create(deps: SmtpUserDeps): Command {
       try {
         const { target, admin } = session;
         warnUnverified(context.out, target, allowed);
-        const created = await aws(target, `the routing table ${target.names.table}`, () => admin.create({ username, allowedFrom: allowed, at: deps.now().toISOString() }));
-        if (!created) throw new UserError(`an SMTP user ${username} already exists: rotate its credentials with \`ses-mail smtp-user rotate ${username}\`, or remove it first`);
+        const created = await aws(target, `the routing table ${target.names.table}`, () =>
+          admin.create({ username, allowedFrom: allowed, at: deps.now().toISOString() }),
+        );
+        if (!created)
+          throw new UserError(
+            `an SMTP user ${username} already exists: rotate its credentials with \`ses-mail smtp-user rotate ${username}\`, or remove it first`,
+          );
         const item = await waitForManager(session, username, undefined, context.out, deps);
         printCredentials(context, target, item, await decrypt(target, username, String(item.encrypted_credentials)), "is ready");
       } finally {
@@ -201,7 +237,11 @@ function rotate(deps: SmtpUserDeps): Command {
     name: "smtp-user rotate",
     summary: "Replace an SMTP user's access key (or retry a failed one); prints the new credentials once",
     usage: `ses-mail smtp-user rotate <username> [--allow-from ADDRESS|*@DOMAIN...] [--json] ${STACK_USAGE}`,
-    options: { "allow-from": { ...ALLOW_FROM_OPTION, description: "replace the addresses it may send as", defaultsTo: "the ones it has" }, ...JSON_OPTION, ...STACK_OPTIONS },
+    options: {
+      "allow-from": { ...ALLOW_FROM_OPTION, description: "replace the addresses it may send as", defaultsTo: "the ones it has" },
+      ...JSON_OPTION,
+      ...STACK_OPTIONS,
+    },
     positionals: [1, 1],
     arguments: [USERNAME_ARGUMENT],
     examples: ["ses-mail smtp-user rotate app --stack prod"],
@@ -214,14 +254,27 @@ function rotate(deps: SmtpUserDeps): Command {
         const before = await aws(target, `the routing table ${target.names.table}`, () => admin.get(username));
         if (!before) throw new UserError(`no SMTP user ${username} in ${target.description} (see ses-mail smtp-user list)`);
         if (before.status === SmtpUserStatus.Pending) {
-          throw new UserError(`${username} is pending already: the credential manager has not finished it. Wait, and check \`ses-mail status --stack ${target.env}\` if it stays pending`);
+          throw new UserError(
+            `${username} is pending already: the credential manager has not finished it. Wait, and check \`ses-mail status --stack ${target.env}\` if it stays pending`,
+          );
         }
         if (allowed) warnUnverified(context.out, target, allowed);
         const previousKeyId = typeof before.access_key_id === "string" ? before.access_key_id : undefined;
-        const requested = await aws(target, `the routing table ${target.names.table}`, () => admin.requestProvisioning(username, deps.now().toISOString(), allowed));
-        if (!requested) throw new UserError(`${username} changed while rotating (removed, or set pending by someone else); look with ses-mail smtp-user list`);
+        const requested = await aws(target, `the routing table ${target.names.table}`, () =>
+          admin.requestProvisioning(username, deps.now().toISOString(), allowed),
+        );
+        if (!requested)
+          throw new UserError(
+            `${username} changed while rotating (removed, or set pending by someone else); look with ses-mail smtp-user list`,
+          );
         const item = await waitForManager(session, username, previousKeyId, context.out, deps);
-        printCredentials(context, target, item, await decrypt(target, username, String(item.encrypted_credentials)), previousKeyId ? "has a new key; the old one is deleted" : "is ready");
+        printCredentials(
+          context,
+          target,
+          item,
+          await decrypt(target, username, String(item.encrypted_credentials)),
+          previousKeyId ? "has a new key; the old one is deleted" : "is ready",
+        );
       } finally {
         session.close();
       }
@@ -252,7 +305,11 @@ function list(): Command {
             iamUser: parsed.success ? (parsed.data.iamUserName ?? null) : null,
             accessKeyId: parsed.success ? (parsed.data.accessKeyId ?? null) : null,
             updatedAt: typeof item.updated_at === "string" ? item.updated_at : null,
-            ...(typeof item.error === "string" ? { error: item.error } : parsed.success ? {} : { error: parsed.error.issues[0]?.message ?? "invalid item" }),
+            ...(typeof item.error === "string"
+              ? { error: item.error }
+              : parsed.success
+                ? {}
+                : { error: parsed.error.issues[0]?.message ?? "invalid item" }),
           };
         });
         if (context.values.json) {
@@ -260,11 +317,21 @@ function list(): Command {
           return;
         }
         if (users.length === 0) {
-          context.out.line(`no SMTP users in ${target.description}; create one with ses-mail smtp-user create NAME --allow-from ADDRESS --stack ${target.env}`);
+          context.out.line(
+            `no SMTP users in ${target.description}; create one with ses-mail smtp-user create NAME --allow-from ADDRESS --stack ${target.env}`,
+          );
           return;
         }
-        const rows = users.map((user) => [user.username, user.status, user.allowedFrom.join(", "), user.accessKeyId ?? "", user.updatedAt ?? "", user.error ?? ""]);
-        for (const line of formatTable([["USERNAME", "STATUS", "MAY SEND AS", "ACCESS KEY", "UPDATED", "ERROR"], ...rows])) context.out.line(line);
+        const rows = users.map((user) => [
+          user.username,
+          user.status,
+          user.allowedFrom.join(", "),
+          user.accessKeyId ?? "",
+          user.updatedAt ?? "",
+          user.error ?? "",
+        ]);
+        for (const line of formatTable([["USERNAME", "STATUS", "MAY SEND AS", "ACCESS KEY", "UPDATED", "ERROR"], ...rows]))
+          context.out.line(line);
       } finally {
         session.close();
       }
@@ -304,7 +371,9 @@ function remove(deps: SmtpUserDeps): Command {
               const name = awsErrorName(error) ?? "";
               if (/NoSuchEntity/.test(name)) break;
               if (/AccessDenied/.test(name)) {
-                context.out.line(`removed ${username}; the credential manager deletes IAM user ${iamUser} (you may not read IAM users, so this was not checked)`);
+                context.out.line(
+                  `removed ${username}; the credential manager deletes IAM user ${iamUser} (you may not read IAM users, so this was not checked)`,
+                );
                 return;
               }
               return aws(target, `IAM user ${iamUser}`, () => Promise.reject(error));

@@ -96,7 +96,12 @@ function queryId(prefix: string, index: number): string {
 }
 
 /** The latest `ApproximateAgeOfOldestMessage` (seconds) per queue name; absent when SQS published none lately. */
-export async function oldestMessageAges(cloudwatch: CloudWatchClient, target: StackTarget, names: readonly string[], now: Date): Promise<Map<string, number>> {
+export async function oldestMessageAges(
+  cloudwatch: CloudWatchClient,
+  target: StackTarget,
+  names: readonly string[],
+  now: Date,
+): Promise<Map<string, number>> {
   const ages = new Map<string, number>();
   if (names.length === 0) return ages;
   const queries: MetricDataQuery[] = names.map((name, index) => ({
@@ -198,13 +203,22 @@ export interface MonitorValues {
 }
 
 /** The token monitor's latest published values, overall and per account. */
-export async function readMonitorValues(cloudwatch: CloudWatchClient, target: StackTarget, keys: readonly string[], now: Date): Promise<MonitorValues> {
+export async function readMonitorValues(
+  cloudwatch: CloudWatchClient,
+  target: StackTarget,
+  keys: readonly string[],
+  now: Date,
+): Promise<MonitorValues> {
   const namespace = metricsNamespace(target.env);
   const queries: MetricDataQuery[] = [
     { Id: "overall", MetricStat: { Metric: { Namespace: namespace, MetricName: TOKEN_METRIC_NAME }, Period: 300, Stat: "Minimum" } },
     ...keys.map((key, index) => ({
       Id: queryId("a", index),
-      MetricStat: { Metric: { Namespace: namespace, MetricName: TOKEN_METRIC_NAME, Dimensions: [{ Name: TOKEN_ACCOUNT_DIMENSION, Value: key }] }, Period: 300, Stat: "Minimum" },
+      MetricStat: {
+        Metric: { Namespace: namespace, MetricName: TOKEN_METRIC_NAME, Dimensions: [{ Name: TOKEN_ACCOUNT_DIMENSION, Value: key }] },
+        Period: 300,
+        Stat: "Minimum",
+      },
     })),
   ];
   const result = await aws(target, "CloudWatch metrics", () =>

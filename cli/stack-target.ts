@@ -14,7 +14,11 @@ import { errorMessage } from "../core/errors";
 import { UserError, type CommandContext, type OptionSpec } from "./framework";
 
 export const STACK_OPTIONS: OptionSpec = {
-  stack: { type: "string", value: "NAME", description: "the deployed stack to work on (reads Pulumi.NAME.yaml for its region and domains)" },
+  stack: {
+    type: "string",
+    value: "NAME",
+    description: "the deployed stack to work on (reads Pulumi.NAME.yaml for its region and domains)",
+  },
   config: { type: "string", value: "FILE", description: "read the stack config from this file instead of Pulumi.NAME.yaml" },
 };
 export const STACK_USAGE = "--stack NAME [--config FILE]";
@@ -46,7 +50,9 @@ export function resolveStack(context: CommandContext): StackTarget {
   const { env } = context;
   const region = config.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   if (!region) {
-    throw new UserError(`no AWS region for stack ${stack}: set aws:region in Pulumi.${stack}.yaml (pulumi config set aws:region eu-west-2) or AWS_REGION`);
+    throw new UserError(
+      `no AWS region for stack ${stack}: set aws:region in Pulumi.${stack}.yaml (pulumi config set aws:region eu-west-2) or AWS_REGION`,
+    );
   }
   let names: StackNames;
   try {
@@ -81,7 +87,8 @@ export function awsErrorName(error: unknown): string | undefined {
   return shape.name ?? shape.Code;
 }
 
-const NOT_FOUND = /^(ParameterNotFound|ResourceNotFoundException|QueueDoesNotExist|AWS\.SimpleQueueService\.NonExistentQueue|StateMachineDoesNotExist|NotFoundException|NoSuchEntity)$/;
+const NOT_FOUND =
+  /^(ParameterNotFound|ResourceNotFoundException|QueueDoesNotExist|AWS\.SimpleQueueService\.NonExistentQueue|StateMachineDoesNotExist|NotFoundException|NoSuchEntity)$/;
 const DENIED = /^(AccessDenied|AccessDeniedException|UnauthorizedOperation|AuthorizationError|KMSAccessDeniedException)$/;
 
 /**
@@ -93,19 +100,27 @@ export function explainAwsError(error: unknown, target: StackTarget, what: strin
   const message = errorMessage(error);
   if (error instanceof UserError) throw error;
   if (name === "CredentialsProviderError" || /Could not load credentials/.test(message)) {
-    throw new UserError("no AWS credentials: set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", { cause: error });
+    throw new UserError("no AWS credentials: set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", {
+      cause: error,
+    });
   }
   if (/^(ExpiredToken|ExpiredTokenException|InvalidClientTokenId|UnrecognizedClientException|InvalidSignatureException)$/.test(name)) {
     throw new UserError(`AWS rejected your credentials (${name}): refresh them (aws sso login) and try again`, { cause: error });
   }
   if (NOT_FOUND.test(name)) {
-    throw new UserError(`${what} does not exist in ${target.description}: has the stack been deployed there (pulumi up)?`, { cause: error });
+    throw new UserError(`${what} does not exist in ${target.description}: has the stack been deployed there (pulumi up)?`, {
+      cause: error,
+    });
   }
   if (DENIED.test(name)) {
-    throw new UserError(`AWS denied access to ${what} (${name}: ${message}); use an identity allowed to operate ${target.description}`, { cause: error });
+    throw new UserError(`AWS denied access to ${what} (${name}: ${message}); use an identity allowed to operate ${target.description}`, {
+      cause: error,
+    });
   }
   if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT/.test(message)) {
-    throw new UserError(`cannot reach AWS for ${what} (${message}): check the network, or AWS_ENDPOINT_URL_* if you set one`, { cause: error });
+    throw new UserError(`cannot reach AWS for ${what} (${message}): check the network, or AWS_ENDPOINT_URL_* if you set one`, {
+      cause: error,
+    });
   }
   throw error;
 }

@@ -62,7 +62,8 @@ async function localStatus(context: CommandContext, dataDir: string, now: Date):
   ]);
   for (const line of formatTable([["QUEUE", "WAITING", "OLDEST", "DEAD-LETTERED"], ...rows])) out.line(line);
   const parked = queues.find((queue) => queue.role === "retry")!.waiting;
-  if (parked > 0) out.line(`${parked} deliver${parked === 1 ? "y is" : "ies are"} parked in the retry queue for a mailbox that needs an operator`);
+  if (parked > 0)
+    out.line(`${parked} deliver${parked === 1 ? "y is" : "ies are"} parked in the retry queue for a mailbox that needs an operator`);
 }
 
 function statusCommand(deps: StatusDeps): Command {
@@ -114,7 +115,12 @@ function statusCommand(deps: StatusDeps): Command {
             oldestDeadLetterSeconds: ages.get(deadLetter.name) ?? null,
           };
         });
-        const otherDlqs = Object.entries(others).map(([role, name]) => ({ role, queue: name, exists: exists(name), messages: (depth.get(name)?.visible ?? 0) + (depth.get(name)?.inFlight ?? 0) }));
+        const otherDlqs = Object.entries(others).map(([role, name]) => ({
+          role,
+          queue: name,
+          exists: exists(name),
+          messages: (depth.get(name)?.visible ?? 0) + (depth.get(name)?.inFlight ?? 0),
+        }));
 
         if (values.json) {
           out.json({
@@ -126,9 +132,17 @@ function statusCommand(deps: StatusDeps): Command {
             alarms: alarms.map((alarm) => ({ name: alarm.name, reason: alarm.reason, since: alarm.since?.toISOString() ?? null })),
             tokens: tokens.map((token) => ({
               account: token.account,
-              ...(token.problem ? { problem: token.problem } : { expiresAt: token.expiresAt ?? null, secondsLeft: token.expiresAtEpoch == null ? null : Math.round(token.expiresAtEpoch - nowSeconds), ...(token.basis ? { expiryBasis: token.basis } : {}) }),
+              ...(token.problem
+                ? { problem: token.problem }
+                : {
+                    expiresAt: token.expiresAt ?? null,
+                    secondsLeft: token.expiresAtEpoch == null ? null : Math.round(token.expiresAtEpoch - nowSeconds),
+                    ...(token.basis ? { expiryBasis: token.basis } : {}),
+                  }),
             })),
-            monitor: monitor.overall ? { secondsUntilExpiration: monitor.overall.seconds, publishedAt: monitor.overall.at.toISOString() } : null,
+            monitor: monitor.overall
+              ? { secondsUntilExpiration: monitor.overall.seconds, publishedAt: monitor.overall.at.toISOString() }
+              : null,
           });
           return;
         }
@@ -142,7 +156,13 @@ function statusCommand(deps: StatusDeps): Command {
         const age = (seconds: number | null) => (seconds === null ? "-" : formatDuration(seconds));
         const rows = queues.map((queue) =>
           queue.exists
-            ? [queue.role, String(queue.waiting), String(queue.inFlight + queue.delayed), age(queue.oldestSeconds), queue.deadLettered > 0 ? `${queue.deadLettered}  ← ses-mail dlq show --queue ${queue.role}` : "0"]
+            ? [
+                queue.role,
+                String(queue.waiting),
+                String(queue.inFlight + queue.delayed),
+                age(queue.oldestSeconds),
+                queue.deadLettered > 0 ? `${queue.deadLettered}  ← ses-mail dlq show --queue ${queue.role}` : "0",
+              ]
             : [queue.role, "missing", "", "", ""],
         );
         for (const line of formatTable([["QUEUE", "WAITING", "IN FLIGHT", "OLDEST", "DEAD-LETTERED"], ...rows])) out.line(line);
@@ -153,14 +173,27 @@ function statusCommand(deps: StatusDeps): Command {
         if (alarms.length === 0) out.line("alarms: none in ALARM");
         else {
           out.line(`alarms in ALARM (${alarms.length}), what to do: docs/OPERATIONS.md`);
-          for (const line of formatTable(alarms.map((alarm) => [`  ${alarm.name}`, alarm.since ? `since ${formatDuration(nowSeconds - alarm.since.getTime() / 1000)}` : "", alarm.reason]))) out.line(line);
+          for (const line of formatTable(
+            alarms.map((alarm) => [
+              `  ${alarm.name}`,
+              alarm.since ? `since ${formatDuration(nowSeconds - alarm.since.getTime() / 1000)}` : "",
+              alarm.reason,
+            ]),
+          ))
+            out.line(line);
         }
         out.line();
 
-        if (tokens.length === 0) out.line(`gmail tokens: none; authorize each account a rule forwards to: ses-mail oauth refresh --account ADDRESS --stack ${target.env}`);
+        if (tokens.length === 0)
+          out.line(
+            `gmail tokens: none; authorize each account a rule forwards to: ses-mail oauth refresh --account ADDRESS --stack ${target.env}`,
+          );
         else {
           out.line("gmail tokens:");
-          for (const line of formatTable(tokens.map((token) => [`  ${token.account}`, token.problem ?? describeExpiry(token.expiresAtEpoch, nowSeconds, token.basis)]))) out.line(line);
+          for (const line of formatTable(
+            tokens.map((token) => [`  ${token.account}`, token.problem ?? describeExpiry(token.expiresAtEpoch, nowSeconds, token.basis)]),
+          ))
+            out.line(line);
         }
         out.line(`token monitor (minimum over accounts): ${describeMonitorValue(monitor.overall, now)}`);
       } finally {

@@ -33,9 +33,14 @@ async function runSynth(context: CommandContext): Promise<void> {
   // Validate before starting the program, so a config mistake reads as one line naming the key.
   const stackConfig = stackConfigFromPulumiValues(config, stack);
   // The shipped examples synthesize (that is what reviewers and tests look at), but would not deploy.
-  for (const problem of exampleConfigProblems(stackConfig)) context.out.note(`warning: \`pulumi up\` stops on this stack as it is: ${problem.message}`);
+  for (const problem of exampleConfigProblems(stackConfig))
+    context.out.note(`warning: \`pulumi up\` stops on this stack as it is: ${problem.message}`);
   // What a deployment cannot do by itself: each Gmail account of a declared route needs its own consent.
-  const accounts = [...new Set(stackConfig.routes.flatMap((route) => route.actions.flatMap((action) => (action.type === "forward-to-gmail" ? [action.target] : []))))].sort();
+  const accounts = [
+    ...new Set(
+      stackConfig.routes.flatMap((route) => route.actions.flatMap((action) => (action.type === "forward-to-gmail" ? [action.target] : []))),
+    ),
+  ].sort();
   if (accounts.length > 0) {
     context.out.note(
       `note: the declared routes forward to ${accounts.join(", ")}: after \`pulumi up\`, each needs a Gmail token or its mail waits in the retry queue ` +
@@ -56,7 +61,8 @@ async function runSynth(context: CommandContext): Promise<void> {
     if (error instanceof SynthProgramError) throw new UserError(error.message, { cause: error });
     throw error;
   }
-  const { findDeprecations, formatDeprecation } = require("../components/synth/deprecations") as typeof import("../components/synth/deprecations");
+  const { findDeprecations, formatDeprecation } =
+    require("../components/synth/deprecations") as typeof import("../components/synth/deprecations");
   const deprecations = findDeprecations(result.resources);
   for (const deprecation of deprecations) context.out.note(`warning: deprecated: ${formatDeprecation(deprecation)}`);
 
@@ -74,7 +80,12 @@ async function runSynth(context: CommandContext): Promise<void> {
     const dir = path.join(lambdasDir, name);
     await unpackArchive(archive, dir);
     const size = measureArchive(dir);
-    lambdas[name] = { files: size.files, unzippedBytes: size.unzippedBytes, zippedBytesEstimate: size.zippedBytes, packages: size.entries.map((e) => e.path) };
+    lambdas[name] = {
+      files: size.files,
+      unzippedBytes: size.unzippedBytes,
+      zippedBytesEstimate: size.zippedBytes,
+      packages: size.entries.map((e) => e.path),
+    };
   }
   const document = {
     stack: result.stack,
@@ -87,7 +98,9 @@ async function runSynth(context: CommandContext): Promise<void> {
   };
   fs.writeFileSync(path.join(out, "resources.json"), `${JSON.stringify(document, null, 2)}\n`);
   fs.writeFileSync(path.join(out, "pipeline.mmd"), pipelineDiagram(result.resources));
-  context.out.line(`${result.resources.length} resources, ${result.archives.size} Lambda functions, ${deprecations.length} provider deprecations → ${out}`);
+  context.out.line(
+    `${result.resources.length} resources, ${result.archives.size} Lambda functions, ${deprecations.length} provider deprecations → ${out}`,
+  );
   context.out.line("  resources.json   every resource: type, name, parent, inputs (secrets masked), mocked outputs");
   context.out.line("  lambdas/<name>/  each function's code archive, unpacked");
   context.out.line("  pipeline.mmd     the pipeline as a Mermaid flowchart");
@@ -96,7 +109,9 @@ async function runSynth(context: CommandContext): Promise<void> {
 function printSummary(context: CommandContext, result: SynthResult, domains: readonly string[], deprecationCount: number): void {
   const { out } = context;
   const custom = result.resources.filter((resource) => resource.custom);
-  out.line(`stack ${result.stack}: ${custom.length} AWS resources in ${result.resources.length - custom.length} components (region ${result.aws.region}, mocked account ${result.aws.accountId})`);
+  out.line(
+    `stack ${result.stack}: ${custom.length} AWS resources in ${result.resources.length - custom.length} components (region ${result.aws.region}, mocked account ${result.aws.accountId})`,
+  );
   out.line(`domains: ${domains.join(", ")}`);
   out.line(`provider deprecations: ${deprecationCount === 0 ? "none" : `${deprecationCount} (listed above as warnings)`}`);
   out.line();
@@ -104,7 +119,8 @@ function printSummary(context: CommandContext, result: SynthResult, domains: rea
   const counts = new Map<string, number>();
   for (const resource of custom) counts.set(resource.type, (counts.get(resource.type) ?? 0) + 1);
   out.line("resources by type:");
-  for (const line of formatTable([...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([type, count]) => [`  ${count}`, type]))) out.line(line);
+  for (const line of formatTable([...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([type, count]) => [`  ${count}`, type])))
+    out.line(line);
   out.line();
 
   const functions = custom.filter((resource) => resource.type === "aws:lambda/function:Function");
@@ -112,7 +128,13 @@ function printSummary(context: CommandContext, result: SynthResult, domains: rea
   const rows = functions.map((fn) => {
     const code = fn.inputs.code as { archive?: string[] } | undefined;
     const packages = (code?.archive ?? []).filter((entry) => entry.startsWith("node_modules/")).length;
-    return [`  ${String(fn.inputs.name)}`, `${String(fn.inputs.memorySize)} MB`, `${String(fn.inputs.timeout)} s`, String(fn.inputs.runtime), `${packages} packages bundled`];
+    return [
+      `  ${String(fn.inputs.name)}`,
+      `${String(fn.inputs.memorySize)} MB`,
+      `${String(fn.inputs.timeout)} s`,
+      String(fn.inputs.runtime),
+      `${packages} packages bundled`,
+    ];
   });
   for (const line of formatTable(rows)) out.line(line);
   out.line();
@@ -145,9 +167,17 @@ export const SYNTH_COMMANDS: readonly Command[] = [
     summary: "Run the Pulumi program offline (mocked AWS) and show or write every resource it declares",
     usage: USAGE,
     options: {
-      stack: { type: "string", value: "NAME", description: "the stack to synthesize: its name is the {env} of every resource, its Pulumi.NAME.yaml the config" },
+      stack: {
+        type: "string",
+        value: "NAME",
+        description: "the stack to synthesize: its name is the {env} of every resource, its Pulumi.NAME.yaml the config",
+      },
       config: { type: "string", value: "FILE", description: "read the config from this stack file instead of Pulumi.NAME.yaml" },
-      out: { type: "string", value: "DIR", description: "write resources.json, lambdas/<function>/ and pipeline.mmd there instead of printing a summary" },
+      out: {
+        type: "string",
+        value: "DIR",
+        description: "write resources.json, lambdas/<function>/ and pipeline.mmd there instead of printing a summary",
+      },
       "active-rule-set": {
         type: "string",
         value: "NAME|none",

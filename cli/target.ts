@@ -24,11 +24,24 @@ export const LOCAL_DYNAMODB_ENDPOINT = "http://127.0.0.1:8000";
 export const LOCAL_DEFAULT_STACK = "test";
 
 export const TARGET_OPTIONS: OptionSpec = {
-  stack: { type: "string", value: "NAME", description: "the deployed stack whose routing table holds the rules (reads Pulumi.NAME.yaml: region, domains, default action)" },
+  stack: {
+    type: "string",
+    value: "NAME",
+    description: "the deployed stack whose routing table holds the rules (reads Pulumi.NAME.yaml: region, domains, default action)",
+  },
   table: { type: "string", value: "NAME", description: "a routing table by name, in AWS_REGION, when there is no stack file at hand" },
   local: { type: "boolean", description: "the rules of the local mode running on the data directory (npm start)" },
-  "data-dir": { type: "string", value: "DIR", description: "the data directory of that local mode; implies --local", defaultsTo: DEFAULT_DATA_DIR },
-  config: { type: "string", value: "FILE", description: "read the stack settings from this file instead of the stack's (or local mode's) own" },
+  "data-dir": {
+    type: "string",
+    value: "DIR",
+    description: "the data directory of that local mode; implies --local",
+    defaultsTo: DEFAULT_DATA_DIR,
+  },
+  config: {
+    type: "string",
+    value: "FILE",
+    description: "read the stack settings from this file instead of the stack's (or local mode's) own",
+  },
 };
 export const TARGET_USAGE = "(--stack NAME | --table NAME | --local [--data-dir DIR]) [--config FILE]";
 
@@ -86,7 +99,9 @@ export function resolveRulesTarget(context: CommandContext): RulesTarget {
     const found = findInstance(dataDir);
     if (found.kind === "stale" && !env.AWS_ENDPOINT_URL_DYNAMODB) {
       const start = path.resolve(DEFAULT_DATA_DIR) === dataDir ? "npm start" : `ses-mail local --data-dir ${dataDir}`;
-      throw new UserError(`local mode is not running on ${dataDir}: its last run (process ${found.instance.pid}) stopped without cleaning up. Start it: ${start}`);
+      throw new UserError(
+        `local mode is not running on ${dataDir}: its last run (process ${found.instance.pid}) stopped without cleaning up. Start it: ${start}`,
+      );
     }
     const instance = found.kind === "found" ? found.instance : undefined;
     const endpoint = env.AWS_ENDPOINT_URL_DYNAMODB ?? instance?.dynamodbEndpoint ?? LOCAL_DYNAMODB_ENDPOINT;
@@ -129,7 +144,8 @@ export function explainStoreError(error: unknown, target: RulesTarget): never {
   const text = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error);
   if (/ECONNREFUSED|connect|ENOTFOUND/.test(text) && target.kind === "local") {
     const where = target.dataDir ? ` on ${target.dataDir}` : "";
-    const start = target.dataDir && path.resolve(DEFAULT_DATA_DIR) !== target.dataDir ? `ses-mail local --data-dir ${target.dataDir}` : "npm start";
+    const start =
+      target.dataDir && path.resolve(DEFAULT_DATA_DIR) !== target.dataDir ? `ses-mail local --data-dir ${target.dataDir}` : "npm start";
     throw new UserError(`cannot reach the ${target.description}: is local mode running${where}? (${start})`, { cause: error });
   }
   if (/ResourceNotFoundException|non-existent table|Requested resource not found/.test(text)) {
@@ -157,7 +173,9 @@ export function localDataDir(context: CommandContext): string | undefined {
   if (context.values.local !== true && given === undefined) return undefined;
   const dir = path.resolve(given ?? DEFAULT_DATA_DIR);
   if (!fs.existsSync(dir)) {
-    throw new UserError(`no local-mode data in ${dir}: has local mode run there? (npm start${given === undefined ? ", or give --data-dir DIR" : ""})`);
+    throw new UserError(
+      `no local-mode data in ${dir}: has local mode run there? (npm start${given === undefined ? ", or give --data-dir DIR" : ""})`,
+    );
   }
   return dir;
 }

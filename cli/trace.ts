@@ -101,7 +101,9 @@ function decisionLines(decision: DecisionDetail): string[] {
   const rows: string[][] = [];
   for (const type of ACTION_TYPES) {
     for (const target of decision.actions[type].targets) {
-      const action = [type, target.target, target.labels && target.labels.length > 0 ? `(${target.labels.join(", ")})` : undefined].filter(Boolean).join(" ");
+      const action = [type, target.target, target.labels && target.labels.length > 0 ? `(${target.labels.join(", ")})` : undefined]
+        .filter(Boolean)
+        .join(" ");
       rows.push([`  ${target.recipient}`, action, matchText(target)]);
     }
   }
@@ -214,26 +216,42 @@ function traceCommand(deps: TraceDeps): Command {
     summary: "What happened to a message and where it is now: its decision, each outcome with its time, its mailbox, bounce or dead letter",
     usage: `ses-mail trace (MESSAGE_ID | --recipient ADDRESS [--since ${DEFAULT_SINCE}]) [--json] (${STACK_USAGE} | ${LOCAL_DATA_USAGE})`,
     options: {
-      recipient: { type: "string", value: "ADDRESS", description: "instead of a message id: the messages sent to this address, newest first" },
-      since: { type: "string", value: "AGE|TIME", description: "with --recipient: how far back to look (30m, 24h, 7d, or an ISO 8601 time)", defaultsTo: DEFAULT_SINCE },
+      recipient: {
+        type: "string",
+        value: "ADDRESS",
+        description: "instead of a message id: the messages sent to this address, newest first",
+      },
+      since: {
+        type: "string",
+        value: "AGE|TIME",
+        description: "with --recipient: how far back to look (30m, 24h, 7d, or an ISO 8601 time)",
+        defaultsTo: DEFAULT_SINCE,
+      },
       ...JSON_OPTION,
       ...STACK_OPTIONS,
       ...LOCAL_DATA_OPTIONS,
     },
     positionals: [0, 1],
     arguments: [["MESSAGE_ID", "the SES message id: in the 250 reply, local mode's console line, or a dead letter"]],
-    examples: ["ses-mail trace 00mx59hqmwr6mtc5p6g0125meqdwo22hfr568iea --local", "ses-mail trace --recipient you@example.com --since 24h --stack prod"],
+    examples: [
+      "ses-mail trace 00mx59hqmwr6mtc5p6g0125meqdwo22hfr568iea --local",
+      "ses-mail trace --recipient you@example.com --since 24h --stack prod",
+    ],
     async run(context) {
       const { out, values, positionals } = context;
       const recipient = values.recipient as string | undefined;
       const [messageId] = positionals;
-      if ((messageId === undefined) === (recipient === undefined)) throw new UserError(`give a message id or --recipient ADDRESS (one of them)\nusage: ${this.usage}`);
+      if ((messageId === undefined) === (recipient === undefined))
+        throw new UserError(`give a message id or --recipient ADDRESS (one of them)\nusage: ${this.usage}`);
       if (values.since !== undefined && recipient === undefined) throw new UserError("--since goes with --recipient");
       const target = fateReaderFor(context);
 
       if (messageId !== undefined) {
         const fate = await target.reader.byMessageId(messageId);
-        if (!fate) throw new UserError(`no message ${messageId} in ${target.description} (the id is the one in the SMTP 250 reply and the console line)`);
+        if (!fate)
+          throw new UserError(
+            `no message ${messageId} in ${target.description} (the id is the one in the SMTP 250 reply and the console line)`,
+          );
         if (values.json) out.json(fate);
         else for (const line of renderFate(fate)) out.line(line);
         return;

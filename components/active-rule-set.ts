@@ -41,7 +41,9 @@ export function activeRuleSetProblem(intent: RuleSetIntent, active: string | und
   }
   if (active === undefined || active === intent.ownRuleSet) return undefined;
   if (intent.replaceActiveRuleSet === active) return undefined;
-  const replacing = intent.replaceActiveRuleSet ? ` (${key("replaceActiveRuleSet")} names ${intent.replaceActiveRuleSet}, not ${active})` : "";
+  const replacing = intent.replaceActiveRuleSet
+    ? ` (${key("replaceActiveRuleSet")} names ${intent.replaceActiveRuleSet}, not ${active})`
+    : "";
   return (
     `${activeText}, which this stack did not create; activating ${intent.ownRuleSet} would stop every rule in ${active} from receiving mail${replacing}. ` +
     `To add this stack's rule to it, set ${key("joinExistingRuleSet")}: ${active}; to replace it on purpose, set ${key("replaceActiveRuleSet")}: ${active} ` +

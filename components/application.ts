@@ -16,7 +16,10 @@ export interface ApplicationArgs {
 
 /** The resource group's query: every resource carrying the stack's `Application` tag. */
 export function resourceGroupQuery(applicationTagValue: string): string {
-  return JSON.stringify({ ResourceTypeFilters: ["AWS::AllSupported"], TagFilters: [{ Key: "Application", Values: [applicationTagValue] }] });
+  return JSON.stringify({
+    ResourceTypeFilters: ["AWS::AllSupported"],
+    TagFilters: [{ Key: "Application", Values: [applicationTagValue] }],
+  });
 }
 
 export class Application extends pulumi.ComponentResource {

@@ -45,7 +45,9 @@ export const CREDENTIAL_MANAGER_PACKAGES: readonly string[] = [
 ];
 
 /** Default stream filter: only SMTP user items wake the manager; rule edits never invoke it. */
-export const SMTP_USER_STREAM_FILTER: Readonly<Record<string, unknown>> = { dynamodb: { Keys: { PK: { S: [{ prefix: SMTP_USER_KEY_PREFIX }] } } } };
+export const SMTP_USER_STREAM_FILTER: Readonly<Record<string, unknown>> = {
+  dynamodb: { Keys: { PK: { S: [{ prefix: SMTP_USER_KEY_PREFIX }] } } },
+};
 
 export interface CredentialManagerArgs {
   readonly stack: StackContext;
@@ -83,7 +85,9 @@ export class CredentialManager extends pulumi.ComponentResource {
         deletionWindowInDays: 30,
         policy: pulumi
           .all([stack.aws, role.arn])
-          .apply(([ctx, managerRoleArn]) => JSON.stringify(credentialKeyPolicy(ctx, { managerRoleArn, encryptionContextKey: SMTP_ENCRYPTION_CONTEXT_KEY }))),
+          .apply(([ctx, managerRoleArn]) =>
+            JSON.stringify(credentialKeyPolicy(ctx, { managerRoleArn, encryptionContextKey: SMTP_ENCRYPTION_CONTEXT_KEY })),
+          ),
       },
       { parent: this, protect: args.deletionProtection ?? false },
     );
@@ -115,7 +119,9 @@ export class CredentialManager extends pulumi.ComponentResource {
         timeout: CREDENTIAL_MANAGER_TIMEOUT_SECONDS,
         environment: pulumi
           .all([args.table.name, this.key.arn, this.permissionsBoundary.arn])
-          .apply(([routingTable, kmsKeyId, permissionsBoundary]) => code.environmentVariables({ routingTable, kmsKeyId, permissionsBoundary })),
+          .apply(([routingTable, kmsKeyId, permissionsBoundary]) =>
+            code.environmentVariables({ routingTable, kmsKeyId, permissionsBoundary }),
+          ),
         statements: pulumi
           .all([stack.aws, args.table.arn, args.table.streamArn, this.key.arn, this.deadLetterQueue.arn, this.permissionsBoundary.arn])
           .apply(([ctx, tableArn, streamArn, keyArn, deadLetterQueueArn, permissionsBoundaryArn]) =>
@@ -151,6 +157,11 @@ export class CredentialManager extends pulumi.ComponentResource {
       parent,
     );
 
-    this.registerOutputs({ functionArn: this.function.arn, keyArn: this.key.arn, keyAlias: this.alias.name, permissionsBoundaryArn: this.permissionsBoundary.arn });
+    this.registerOutputs({
+      functionArn: this.function.arn,
+      keyArn: this.key.arn,
+      keyAlias: this.alias.name,
+      permissionsBoundaryArn: this.permissionsBoundary.arn,
+    });
   }
 }

@@ -51,7 +51,11 @@ export class EventRouting extends pulumi.ComponentResource {
       { name: stack.names.eventRoutingDeadLetterQueue, messageRetentionSeconds: MAX_RETENTION_SECONDS, sqsManagedSseEnabled: true },
       parent,
     );
-    this.decisionLog = new aws.cloudwatch.LogGroup(`${name}-decision-log`, { name: stack.names.busLogGroup, retentionInDays: stack.logRetentionDays }, parent);
+    this.decisionLog = new aws.cloudwatch.LogGroup(
+      `${name}-decision-log`,
+      { name: stack.names.busLogGroup, retentionInDays: stack.logRetentionDays },
+      parent,
+    );
 
     const rule = (key: string, ruleName: string, description: string, pattern: EventPattern) =>
       new aws.cloudwatch.EventRule(
@@ -77,11 +81,22 @@ export class EventRouting extends pulumi.ComponentResource {
     for (const route of args.routes) {
       const ruleResource = rule(route.key, route.ruleName, route.description, route.pattern);
       this.rules[route.key] = ruleResource;
-      const queuePolicy = allowServiceToSend(`${name}-${route.key}-queue-policy`, route.queue, "events.amazonaws.com", [ruleResource.arn], parent);
+      const queuePolicy = allowServiceToSend(
+        `${name}-${route.key}-queue-policy`,
+        route.queue,
+        "events.amazonaws.com",
+        [ruleResource.arn],
+        parent,
+      );
       target(route.key, ruleResource, route.queue.arn, [queuePolicy]);
     }
 
-    const logRule = rule("decision-log", stack.names.decisionLogRule, "Every routing decision, to the decision log group", ALL_DECISIONS_PATTERN);
+    const logRule = rule(
+      "decision-log",
+      stack.names.decisionLogRule,
+      "Every routing decision, to the decision log group",
+      ALL_DECISIONS_PATTERN,
+    );
     this.rules["decision-log"] = logRule;
     const logPolicy = new aws.cloudwatch.LogResourcePolicy(
       `${name}-decision-log-policy`,

@@ -8,7 +8,14 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { DeclaredRoute } from "../config/schema";
-import { accountParameterKey, oauthClientParameter, PARAMETER_PLACEHOLDER, refreshTokenParameter, refreshTokenPrefix, tokenMetadataParameter } from "../core/parameters";
+import {
+  accountParameterKey,
+  oauthClientParameter,
+  PARAMETER_PLACEHOLDER,
+  refreshTokenParameter,
+  refreshTokenPrefix,
+  tokenMetadataParameter,
+} from "../core/parameters";
 import type { StackContext } from "./context";
 import type { LambdaCode, SesMailFunction } from "./lambda-function";
 import { FunctionKey } from "./naming";
@@ -53,7 +60,9 @@ export const MESSAGE_PROGRESS_KEY_PREFIX = "MESSAGE#";
 
 /** Every distinct Gmail account the declared routes forward to, canonical and sorted. */
 export function declaredGmailAccounts(routes: readonly DeclaredRoute[]): string[] {
-  const accounts = routes.flatMap((route) => route.actions.flatMap((action) => (action.type === "forward-to-gmail" ? [action.target.toLowerCase()] : [])));
+  const accounts = routes.flatMap((route) =>
+    route.actions.flatMap((action) => (action.type === "forward-to-gmail" ? [action.target.toLowerCase()] : [])),
+  );
   return [...new Set(accounts)].sort();
 }
 
@@ -113,12 +122,22 @@ export class GmailForwarder extends pulumi.ComponentResource {
         return [
           new aws.ssm.Parameter(
             `${name}-token-${key}`,
-            { name: refreshTokenParameter(stack.env, account), type: "SecureString", value: PARAMETER_PLACEHOLDER, description: `Gmail refresh token of ${account}; set with the ses-mail CLI` },
+            {
+              name: refreshTokenParameter(stack.env, account),
+              type: "SecureString",
+              value: PARAMETER_PLACEHOLDER,
+              description: `Gmail refresh token of ${account}; set with the ses-mail CLI`,
+            },
             keep,
           ),
           new aws.ssm.Parameter(
             `${name}-token-metadata-${key}`,
-            { name: tokenMetadataParameter(stack.env, account), type: "String", value: PARAMETER_PLACEHOLDER, description: `Expiry of the Gmail refresh token of ${account}; read by the token monitor` },
+            {
+              name: tokenMetadataParameter(stack.env, account),
+              type: "String",
+              value: PARAMETER_PLACEHOLDER,
+              description: `Expiry of the Gmail refresh token of ${account}; read by the token monitor`,
+            },
             keep,
           ),
         ];
@@ -143,21 +162,25 @@ export class GmailForwarder extends pulumi.ComponentResource {
                 memorySize: GMAIL_FORWARDER_MEMORY_MB,
                 environment: pulumi
                   .all([args.table.name, this.retry.queue.url])
-                  .apply(([routingTable, retryQueueUrl]) => code.environmentVariables({ environment: stack.env, routingTable, retryQueueUrl })),
-                statements: (queueArn) =>
-                  pulumi.all([stack.aws, args.bucket.arn, args.table.arn, this.retry.queue.arn, queueArn]).apply(([ctx, bucketArn, tableArn, retryQueueArn, queueArn]) =>
-                    gmailForwarderStatements(ctx, {
-                      bucketArn,
-                      keyPrefix: args.keyPrefix,
-                      tableArn,
-                      retryQueueArn,
-                      queueArn,
-                      oauthClientParameter: oauthClientParameter(stack.env),
-                      refreshTokenPrefix: refreshTokenPrefix(stack.env),
-                      idempotencyPartition: FORWARDER_IDEMPOTENCY_PARTITION,
-                      messageKeyPrefix: MESSAGE_PROGRESS_KEY_PREFIX,
-                    }),
+                  .apply(([routingTable, retryQueueUrl]) =>
+                    code.environmentVariables({ environment: stack.env, routingTable, retryQueueUrl }),
                   ),
+                statements: (queueArn) =>
+                  pulumi
+                    .all([stack.aws, args.bucket.arn, args.table.arn, this.retry.queue.arn, queueArn])
+                    .apply(([ctx, bucketArn, tableArn, retryQueueArn, queueArn]) =>
+                      gmailForwarderStatements(ctx, {
+                        bucketArn,
+                        keyPrefix: args.keyPrefix,
+                        tableArn,
+                        retryQueueArn,
+                        queueArn,
+                        oauthClientParameter: oauthClientParameter(stack.env),
+                        refreshTokenPrefix: refreshTokenPrefix(stack.env),
+                        idempotencyPartition: FORWARDER_IDEMPOTENCY_PARTITION,
+                        messageKeyPrefix: MESSAGE_PROGRESS_KEY_PREFIX,
+                      }),
+                    ),
                 batchSize: GMAIL_FORWARDER_BATCH_SIZE,
                 maxConcurrency: GMAIL_FORWARDER_MAX_CONCURRENCY,
               },

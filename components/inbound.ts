@@ -60,7 +60,11 @@ export interface DnsRecord {
 export function domainDnsRecords(domain: string, region: string, dkimTokens: readonly string[]): DnsRecord[] {
   return [
     { name: domain, type: "MX", value: `10 ${inboundSmtpEndpoint(region)}` },
-    ...dkimTokens.map((token): DnsRecord => ({ name: `${token}._domainkey.${domain}`, type: "CNAME", value: `${token}.dkim.amazonses.com` })),
+    ...dkimTokens.map((token): DnsRecord => ({
+      name: `${token}._domainkey.${domain}`,
+      type: "CNAME",
+      value: `${token}.dkim.amazonses.com`,
+    })),
   ];
 }
 
@@ -95,7 +99,11 @@ export class Inbound extends pulumi.ComponentResource {
             { emailIdentity: domain },
             { parent: this, import: domain, retainOnDelete: true, ignoreChanges: [...ADOPTED_IDENTITY_IGNORED_INPUTS] },
           )
-        : new aws.sesv2.EmailIdentity(`${name}-identity-${domain}`, { emailIdentity: domain, dkimSigningAttributes: { ...DKIM_SIGNING_ATTRIBUTES } }, parent),
+        : new aws.sesv2.EmailIdentity(
+            `${name}-identity-${domain}`,
+            { emailIdentity: domain, dkimSigningAttributes: { ...DKIM_SIGNING_ATTRIBUTES } },
+            parent,
+          ),
     );
 
     const intent: RuleSetIntent = {
@@ -130,7 +138,11 @@ export class Inbound extends pulumi.ComponentResource {
         { parent: this, retainOnDelete: true, ...(args.adoptRuleSet ? { import: stack.names.ruleSet } : {}) },
       );
       this.ruleSetName = pulumi.all([approved, ruleSet.ruleSetName]).apply(([, created]) => created);
-      const activation = new aws.ses.ActiveReceiptRuleSet(`${name}-active-rule-set`, { ruleSetName: this.ruleSetName }, { parent: this, retainOnDelete: true });
+      const activation = new aws.ses.ActiveReceiptRuleSet(
+        `${name}-active-rule-set`,
+        { ruleSetName: this.ruleSetName },
+        { parent: this, retainOnDelete: true },
+      );
       dependsOn.push(ruleSet, activation);
     }
 
@@ -143,7 +155,9 @@ export class Inbound extends pulumi.ComponentResource {
         enabled: true,
         scanEnabled: true,
         tlsPolicy: args.tlsPolicy ?? "Require",
-        s3Actions: [pulumi.all([args.bucketName, args.topicArn]).apply(([bucket, topic]) => receiptRuleS3Action(bucket, args.keyPrefix, topic))],
+        s3Actions: [
+          pulumi.all([args.bucketName, args.topicArn]).apply(([bucket, topic]) => receiptRuleS3Action(bucket, args.keyPrefix, topic)),
+        ],
       },
       { parent: this, dependsOn },
     );

@@ -76,7 +76,9 @@ export const NEVER_LOADED_PACKAGES: readonly string[] = ["node-fetch"];
 let cachedDependencies: string[] | undefined;
 export function projectDependencies(): string[] {
   if (!cachedDependencies) {
-    const manifest = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+    const manifest = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as {
+      dependencies?: Record<string, string>;
+    };
     cachedDependencies = Object.keys(manifest.dependencies ?? {});
   }
   return cachedDependencies;
@@ -92,7 +94,12 @@ export const LAMBDA_RUNTIME = "nodejs24.x";
 export const LAMBDA_ARCHITECTURE = "arm64";
 
 /** A role that Lambda (of this account) may assume, with no permissions yet. */
-export function createLambdaRole(name: string, roleName: string, accountId: pulumi.Input<string>, opts: pulumi.CustomResourceOptions): aws.iam.Role {
+export function createLambdaRole(
+  name: string,
+  roleName: string,
+  accountId: pulumi.Input<string>,
+  opts: pulumi.CustomResourceOptions,
+): aws.iam.Role {
   return new aws.iam.Role(
     name,
     {
@@ -142,7 +149,11 @@ export class SesMailFunction extends pulumi.ComponentResource {
     const functionName = stack.names.function(key);
 
     this.role = args.role ?? createLambdaRole(`${name}-role`, stack.names.role(key), stack.aws.accountId, parent);
-    this.logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, { name: `/aws/lambda/${functionName}`, retentionInDays: stack.logRetentionDays }, parent);
+    this.logGroup = new aws.cloudwatch.LogGroup(
+      `${name}-logs`,
+      { name: `/aws/lambda/${functionName}`, retentionInDays: stack.logRetentionDays },
+      parent,
+    );
     this.policy = new aws.iam.RolePolicy(
       `${name}-policy`,
       {
@@ -175,7 +186,13 @@ export class SesMailFunction extends pulumi.ComponentResource {
         tracingConfig: { mode: "Active" },
         loggingConfig: { logFormat: "JSON", logGroup: this.logGroup.name },
         environment: { variables: environment },
-        codePathOptions: { extraExcludePackages: [...archiveExclusions(projectDependencies(), args.packages, functionName), ...typeOnlyPackages(), ...NEVER_LOADED_PACKAGES] },
+        codePathOptions: {
+          extraExcludePackages: [
+            ...archiveExclusions(projectDependencies(), args.packages, functionName),
+            ...typeOnlyPackages(),
+            ...NEVER_LOADED_PACKAGES,
+          ],
+        },
       },
       { parent: this, dependsOn: [this.logGroup, this.policy] },
     );

@@ -226,8 +226,22 @@ export function alarmSpecs<N>(t: MonitoringTargets<N>): AlarmSpec<N>[] {
 
 type MetricRow = ReadonlyArray<string | Readonly<Record<string, unknown>>>;
 
-function metricWidget(title: string, region: string, metrics: readonly MetricRow[], x: number, y: number, extra: Record<string, unknown> = {}) {
-  return { type: "metric", x, y, width: 12, height: 6, properties: { title, region, view: "timeSeries", stacked: false, period: 300, metrics, ...extra } };
+function metricWidget(
+  title: string,
+  region: string,
+  metrics: readonly MetricRow[],
+  x: number,
+  y: number,
+  extra: Record<string, unknown> = {},
+) {
+  return {
+    type: "metric",
+    x,
+    y,
+    width: 12,
+    height: 6,
+    properties: { title, region, view: "timeSeries", stacked: false, period: 300, metrics, ...extra },
+  };
 }
 
 /** The dashboard body (CloudWatch dashboard JSON): mail, functions, queues, token, credentials. */
@@ -261,19 +275,27 @@ export function dashboardBody(t: MonitoringTargets): Record<string, unknown> {
   place("Age of oldest message (s)", perQueue(t.queues, "ApproximateAgeOfOldestMessage"));
   place("Dead-letter queue depth", perQueue(t.deadLetterQueues, "ApproximateNumberOfMessagesVisible"));
   if (t.tokenMonitor) {
-    place("Gmail token: seconds until expiry (min over accounts)", [[t.namespace, TOKEN_METRIC_NAME, { stat: "Minimum", label: "seconds left" }]], {
-      annotations: {
-        horizontal: [
-          { label: "warning (24 h)", value: TOKEN_WARNING_SECONDS },
-          { label: "critical (6 h)", value: TOKEN_CRITICAL_SECONDS, color: "#d62728" },
-        ],
+    place(
+      "Gmail token: seconds until expiry (min over accounts)",
+      [[t.namespace, TOKEN_METRIC_NAME, { stat: "Minimum", label: "seconds left" }]],
+      {
+        annotations: {
+          horizontal: [
+            { label: "warning (24 h)", value: TOKEN_WARNING_SECONDS },
+            { label: "critical (6 h)", value: TOKEN_CRITICAL_SECONDS, color: "#d62728" },
+          ],
+        },
       },
-    });
+    );
   }
   if (t.parkedDeliveries) {
-    place("Parked Gmail deliveries: longest wait (s)", [[t.namespace, PARKED_AGE_METRIC, "service", PARKED_DELIVERY_SERVICE, { stat: "Maximum", label: "parked for" }]], {
-      annotations: { horizontal: [{ label: "alarm (24 h)", value: PARKED_TOO_LONG_SECONDS, color: "#d62728" }] },
-    });
+    place(
+      "Parked Gmail deliveries: longest wait (s)",
+      [[t.namespace, PARKED_AGE_METRIC, "service", PARKED_DELIVERY_SERVICE, { stat: "Maximum", label: "parked for" }]],
+      {
+        annotations: { horizontal: [{ label: "alarm (24 h)", value: PARKED_TOO_LONG_SECONDS, color: "#d62728" }] },
+      },
+    );
   }
   for (const [service, metrics] of Object.entries(t.handlerMetrics)) {
     place(
@@ -304,7 +326,11 @@ export class Monitoring extends pulumi.ComponentResource {
 
     this.alarmTopic = new aws.sns.Topic(`${name}-alarm-topic`, { name: stack.names.alarmTopic, tracingConfig: "Active" }, parent);
     if (args.alarmEmail) {
-      new aws.sns.TopicSubscription(`${name}-alarm-email`, { topic: this.alarmTopic.arn, protocol: "email", endpoint: args.alarmEmail }, parent);
+      new aws.sns.TopicSubscription(
+        `${name}-alarm-email`,
+        { topic: this.alarmTopic.arn, protocol: "email", endpoint: args.alarmEmail },
+        parent,
+      );
     }
 
     const specs = alarmSpecs<pulumi.Input<string>>({ ...args.targets, env: stack.env, region: "", namespace: stack.metricsNamespace });
@@ -332,9 +358,12 @@ export class Monitoring extends pulumi.ComponentResource {
         ),
     );
 
-    const resolved = pulumi
-      .all([pulumi.output(args.targets), stack.aws])
-      .apply(([watched, ctx]): MonitoringTargets => ({ ...watched, env: stack.env, region: ctx.region, namespace: stack.metricsNamespace }));
+    const resolved = pulumi.all([pulumi.output(args.targets), stack.aws]).apply(([watched, ctx]): MonitoringTargets => ({
+      ...watched,
+      env: stack.env,
+      region: ctx.region,
+      namespace: stack.metricsNamespace,
+    }));
     this.dashboard = new aws.cloudwatch.Dashboard(
       `${name}-dashboard`,
       { dashboardName: stack.names.dashboard, dashboardBody: resolved.apply((t) => JSON.stringify(dashboardBody(t))) },

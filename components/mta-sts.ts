@@ -26,7 +26,12 @@ export const DAY_SECONDS = 24 * 60 * 60;
 
 /** The policy file: CRLF-terminated `key: value` lines (RFC 8461 §3.2). SES's inbound endpoint is the only MX. */
 export function mtaStsPolicy(args: { mode: MtaStsMode; region: string; maxAgeDays: number }): string {
-  const lines = ["version: STSv1", `mode: ${args.mode}`, `mx: ${inboundSmtpEndpoint(args.region)}`, `max_age: ${args.maxAgeDays * DAY_SECONDS}`];
+  const lines = [
+    "version: STSv1",
+    `mode: ${args.mode}`,
+    `mx: ${inboundSmtpEndpoint(args.region)}`,
+    `max_age: ${args.maxAgeDays * DAY_SECONDS}`,
+  ];
   return lines.map((line) => `${line}\r\n`).join("");
 }
 
@@ -40,7 +45,9 @@ export function mtaStsDnsRecords(domain: string, args: { policyId: string; polic
   return [
     { name: `_mta-sts.${domain}`, type: "TXT", value: `v=STSv1; id=${args.policyId}` },
     { name: `mta-sts.${domain}`, type: "CNAME", value: args.policyHost },
-    ...(args.reportingAddress ? [{ name: `_smtp._tls.${domain}`, type: "TXT" as const, value: `v=TLSRPTv1; rua=mailto:${args.reportingAddress}` }] : []),
+    ...(args.reportingAddress
+      ? [{ name: `_smtp._tls.${domain}`, type: "TXT" as const, value: `v=TLSRPTv1; rua=mailto:${args.reportingAddress}` }]
+      : []),
   ];
 }
 
@@ -67,15 +74,31 @@ export class MtaSts extends pulumi.ComponentResource {
     const parent = { parent: this };
 
     this.policy = stack.aws.apply((ctx) => mtaStsPolicy({ mode: args.mode, region: ctx.region, maxAgeDays: args.maxAgeDays }));
-    this.bucket = new aws.s3.Bucket(`${name}-bucket`, { bucket: stack.aws.apply((ctx) => stack.names.mtaStsBucket(ctx.accountId)) }, parent);
-    const ownership = new aws.s3.BucketOwnershipControls(`${name}-ownership`, { bucket: this.bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } }, parent);
+    this.bucket = new aws.s3.Bucket(
+      `${name}-bucket`,
+      { bucket: stack.aws.apply((ctx) => stack.names.mtaStsBucket(ctx.accountId)) },
+      parent,
+    );
+    const ownership = new aws.s3.BucketOwnershipControls(
+      `${name}-ownership`,
+      { bucket: this.bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } },
+      parent,
+    );
     const publicAccess = new aws.s3.BucketPublicAccessBlock(
       `${name}-public-access`,
       { bucket: this.bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
       parent,
     );
-    new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-encryption`, { bucket: this.bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] }, parent);
-    new aws.s3.BucketObjectv2(`${name}-policy-file`, { bucket: this.bucket.id, key: MTA_STS_POLICY_PATH, content: this.policy, contentType: "text/plain" }, parent);
+    new aws.s3.BucketServerSideEncryptionConfiguration(
+      `${name}-encryption`,
+      { bucket: this.bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] },
+      parent,
+    );
+    new aws.s3.BucketObjectv2(
+      `${name}-policy-file`,
+      { bucket: this.bucket.id, key: MTA_STS_POLICY_PATH, content: this.policy, contentType: "text/plain" },
+      parent,
+    );
 
     const originAccess = new aws.cloudfront.OriginAccessControl(
       `${name}-origin-access`,
@@ -118,7 +141,9 @@ export class MtaSts extends pulumi.ComponentResource {
         bucket: this.bucket.id,
         policy: pulumi
           .all([this.bucket.arn, this.distribution.arn])
-          .apply(([bucketArn, distributionArn]) => JSON.stringify(mtaStsBucketPolicy({ bucketArn, distributionArn, objectKey: MTA_STS_POLICY_PATH }))),
+          .apply(([bucketArn, distributionArn]) =>
+            JSON.stringify(mtaStsBucketPolicy({ bucketArn, distributionArn, objectKey: MTA_STS_POLICY_PATH })),
+          ),
       },
       { parent: this, dependsOn: [publicAccess, ownership] },
     );
@@ -127,7 +152,11 @@ export class MtaSts extends pulumi.ComponentResource {
       Object.fromEntries(
         args.domains.map((domain) => [
           domain,
-          mtaStsDnsRecords(domain, { policyId: mtaStsPolicyId(policy), policyHost, ...(args.reportingAddress ? { reportingAddress: args.reportingAddress } : {}) }),
+          mtaStsDnsRecords(domain, {
+            policyId: mtaStsPolicyId(policy),
+            policyHost,
+            ...(args.reportingAddress ? { reportingAddress: args.reportingAddress } : {}),
+          }),
         ]),
       ),
     );

@@ -35,7 +35,9 @@ export type NameKind = keyof typeof NAME_LIMITS;
 
 export class ResourceNameError extends Error {
   constructor(kind: NameKind, name: string) {
-    super(`${kind} name ${JSON.stringify(name)} is ${name.length} characters; AWS allows at most ${NAME_LIMITS[kind]} (use a shorter stack name)`);
+    super(
+      `${kind} name ${JSON.stringify(name)} is ${name.length} characters; AWS allows at most ${NAME_LIMITS[kind]} (use a shorter stack name)`,
+    );
     this.name = "ResourceNameError";
   }
 }

@@ -24,7 +24,10 @@ export const INPUT_QUEUE_OUTAGE_SECONDS = 15 * 60;
  * again while its decision is still being put (the seed's 30 s equalled the router's timeout). The
  * receive count is enough receives, one visibility apart, for the last to come after the outage.
  */
-export function inputQueueSettings(routerTimeoutSeconds: number, outageSeconds = INPUT_QUEUE_OUTAGE_SECONDS): { visibilityTimeoutSeconds: number; maxReceiveCount: number } {
+export function inputQueueSettings(
+  routerTimeoutSeconds: number,
+  outageSeconds = INPUT_QUEUE_OUTAGE_SECONDS,
+): { visibilityTimeoutSeconds: number; maxReceiveCount: number } {
   const visibilityTimeoutSeconds = visibilityForFunction(routerTimeoutSeconds);
   // The k-th receive comes (k - 1) visibilities after the first.
   const maxReceiveCount = Math.ceil(outageSeconds / visibilityTimeoutSeconds) + 1;
@@ -54,7 +57,9 @@ export class InboundNotification extends pulumi.ComponentResource {
         arn: this.topic.arn,
         policy: pulumi
           .all([this.topic.arn, stack.aws, args.receiptRuleArn])
-          .apply(([topicArn, ctx, ruleArn]) => JSON.stringify(notificationTopicPolicy({ topicArn, accountId: ctx.accountId, receiptRuleArn: ruleArn }))),
+          .apply(([topicArn, ctx, ruleArn]) =>
+            JSON.stringify(notificationTopicPolicy({ topicArn, accountId: ctx.accountId, receiptRuleArn: ruleArn })),
+          ),
       },
       parent,
     );

@@ -41,7 +41,13 @@ function sid(label: string): string {
 }
 
 function allow(label: string, actions: readonly string[], resources: readonly string[], condition?: ConditionBlock): PolicyStatement {
-  return { Sid: sid(label), Effect: "Allow", Action: [...actions], Resource: [...resources], ...(condition ? { Condition: condition } : {}) };
+  return {
+    Sid: sid(label),
+    Effect: "Allow",
+    Action: [...actions],
+    Resource: [...resources],
+    ...(condition ? { Condition: condition } : {}),
+  };
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -91,7 +97,11 @@ export function xrayStatement(): PolicyStatement {
 
 /** What a Lambda event source mapping on an SQS queue needs from the function's role. */
 export function sqsEventSourceStatement(queueArn: string): PolicyStatement {
-  return allow("ConsumeQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], [queueArn]);
+  return allow(
+    "ConsumeQueue",
+    ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+    [queueArn],
+  );
 }
 
 /**
@@ -160,8 +170,17 @@ export function gmailForwarderStatements(
   return [
     allow("ReadAndDeleteRawMessages", ["s3:GetObject", "s3:DeleteObject"], [`${args.bucketArn}/${args.keyPrefix}*`]),
     allow("ListBucketSoMissingIsNotFound", ["s3:ListBucket"], [args.bucketArn]),
-    allow("ReadGmailSecrets", ["ssm:GetParameter"], [ssmParameterArn(ctx, args.oauthClientParameter), ssmParameterArn(ctx, `${args.refreshTokenPrefix}*`)]),
-    allow("DeliveryStateItems", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], [args.tableArn], leadingKeys([args.idempotencyPartition, `${args.messageKeyPrefix}*`])),
+    allow(
+      "ReadGmailSecrets",
+      ["ssm:GetParameter"],
+      [ssmParameterArn(ctx, args.oauthClientParameter), ssmParameterArn(ctx, `${args.refreshTokenPrefix}*`)],
+    ),
+    allow(
+      "DeliveryStateItems",
+      ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+      [args.tableArn],
+      leadingKeys([args.idempotencyPartition, `${args.messageKeyPrefix}*`]),
+    ),
     allow("ParkForRetry", ["sqs:SendMessage"], [args.retryQueueArn]),
     sqsEventSourceStatement(args.queueArn),
   ];
@@ -255,7 +274,9 @@ export function credentialManagerStatements(
 ): PolicyStatement[] {
   const users = iamUserArnPattern(ctx, args.userNamePrefix);
   return [
-    allow("WriteSmtpUsersWithinBoundary", [...SMTP_USER_BOUNDED_IAM_ACTIONS], [users], { StringEquals: { "iam:PermissionsBoundary": args.permissionsBoundaryArn } }),
+    allow("WriteSmtpUsersWithinBoundary", [...SMTP_USER_BOUNDED_IAM_ACTIONS], [users], {
+      StringEquals: { "iam:PermissionsBoundary": args.permissionsBoundaryArn },
+    }),
     {
       Sid: "NeverWithoutTheBoundary",
       Effect: "Deny",
@@ -306,11 +327,19 @@ export function stateMachineLoggingStatement(): PolicyStatement {
 
 /** X-Ray for a state machine with tracing on (no resource-level permissions). */
 export function stateMachineTracingStatement(): PolicyStatement {
-  return allow("XRayTracing", ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"], ["*"]);
+  return allow(
+    "XRayTracing",
+    ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"],
+    ["*"],
+  );
 }
 
 /** Retry processor: drain the retry queue, invoke the forwarder, park what still fails in the retry DLQ. */
-export function retryProcessorStatements(args: { retryQueueArn: string; retryDeadLetterQueueArn: string; forwarderArn: string }): PolicyStatement[] {
+export function retryProcessorStatements(args: {
+  retryQueueArn: string;
+  retryDeadLetterQueueArn: string;
+  forwarderArn: string;
+}): PolicyStatement[] {
   return [
     allow("DrainRetryQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage"], [args.retryQueueArn]),
     allow("ParkInRetryDeadLetterQueue", ["sqs:SendMessage"], [args.retryDeadLetterQueueArn]),
@@ -357,7 +386,12 @@ function denyInsecureTransport(bucketArn: string): PolicyStatement {
 }
 
 /** SES of this account, acting for our receipt rule only, may write raw messages under the prefix. */
-export function storageBucketPolicy(args: { bucketArn: string; accountId: string; receiptRuleArn: string; keyPrefix: string }): PolicyDocument {
+export function storageBucketPolicy(args: {
+  bucketArn: string;
+  accountId: string;
+  receiptRuleArn: string;
+  keyPrefix: string;
+}): PolicyDocument {
   return policyDocument([
     {
       Sid: "AllowSesPutObject",
@@ -404,7 +438,11 @@ export function notificationTopicPolicy(args: { topicArn: string; accountId: str
 }
 
 /** A queue that one or more AWS service sources (SNS topic, EventBridge rules) may send to. */
-export function queueSendPolicy(args: { queueArn: string; service: "sns.amazonaws.com" | "events.amazonaws.com"; sourceArns: readonly string[] }): PolicyDocument {
+export function queueSendPolicy(args: {
+  queueArn: string;
+  service: "sns.amazonaws.com" | "events.amazonaws.com";
+  sourceArns: readonly string[];
+}): PolicyDocument {
   return policyDocument([
     {
       Sid: "AllowSourcesToSend",
@@ -474,8 +512,21 @@ export const KMS_ADMIN_ACTIONS: readonly string[] = [
 export function credentialKeyPolicy(ctx: AwsContext, args: { managerRoleArn: string; encryptionContextKey: string }): PolicyDocument {
   const context = smtpEncryptionContextCondition(args.encryptionContextKey);
   return policyDocument([
-    { Sid: "AccountAdministersKey", Effect: "Allow", Principal: { AWS: accountRootArn(ctx) }, Action: [...KMS_ADMIN_ACTIONS], Resource: "*" },
-    { Sid: "CredentialManagerEncrypts", Effect: "Allow", Principal: { AWS: args.managerRoleArn }, Action: ["kms:Encrypt"], Resource: "*", Condition: context },
+    {
+      Sid: "AccountAdministersKey",
+      Effect: "Allow",
+      Principal: { AWS: accountRootArn(ctx) },
+      Action: [...KMS_ADMIN_ACTIONS],
+      Resource: "*",
+    },
+    {
+      Sid: "CredentialManagerEncrypts",
+      Effect: "Allow",
+      Principal: { AWS: args.managerRoleArn },
+      Action: ["kms:Encrypt"],
+      Resource: "*",
+      Condition: context,
+    },
     {
       Sid: "IamGrantedReadersDecryptCredentials",
       Effect: "Allow",

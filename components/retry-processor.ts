@@ -29,7 +29,14 @@ export class RetryProcessor extends pulumi.ComponentResource {
   constructor(name: string, args: RetryProcessorArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ses-mail:gmail:RetryProcessor", name, {}, opts);
     const { stack } = args;
-    const resolved = pulumi.all([args.retryQueue.url, args.retryQueue.arn, args.retryDeadLetterQueue.url, args.retryDeadLetterQueue.arn, args.forwarder.arn, stack.aws]);
+    const resolved = pulumi.all([
+      args.retryQueue.url,
+      args.retryQueue.arn,
+      args.retryDeadLetterQueue.url,
+      args.retryDeadLetterQueue.arn,
+      args.forwarder.arn,
+      stack.aws,
+    ]);
 
     this.workflow = new ScheduledStateMachine(
       `${name}-workflow`,

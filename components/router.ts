@@ -61,7 +61,7 @@ export class RouterStage extends pulumi.ComponentResource {
       `${name}-function`,
       {
         stack,
-          key: FunctionKey.Router,
+        key: FunctionKey.Router,
         description: "Routing decision for each inbound message (EventBridge Pipes enrichment)",
         factory: args.code.factory,
         packages: args.code.packages ?? ROUTER_PACKAGES,
@@ -81,7 +81,11 @@ export class RouterStage extends pulumi.ComponentResource {
       parent,
     );
 
-    this.pipeLogGroup = new aws.cloudwatch.LogGroup(`${name}-pipe-logs`, { name: stack.names.pipeLogGroup, retentionInDays: stack.logRetentionDays }, parent);
+    this.pipeLogGroup = new aws.cloudwatch.LogGroup(
+      `${name}-pipe-logs`,
+      { name: stack.names.pipeLogGroup, retentionInDays: stack.logRetentionDays },
+      parent,
+    );
     this.pipeRole = new aws.iam.Role(
       `${name}-pipe-role`,
       {

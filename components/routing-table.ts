@@ -37,7 +37,11 @@ export function declaredRouteItem(route: DeclaredRoute): string {
 
 /** A stable, readable logical name suffix for a route (`*@example.com` → `any-at-example.com`). */
 export function routeResourceSuffix(pattern: string): string {
-  return pattern.replace(/^\*$/, "any").replace(/\*/g, "any").replace(/@/g, "-at-").replace(/[^A-Za-z0-9.+_-]/g, "_");
+  return pattern
+    .replace(/^\*$/, "any")
+    .replace(/\*/g, "any")
+    .replace(/@/g, "-at-")
+    .replace(/[^A-Za-z0-9.+_-]/g, "_");
 }
 
 export class RoutingTable extends pulumi.ComponentResource {

@@ -51,7 +51,9 @@ export interface SesMailArgs {
  */
 export const HANDLER_DASHBOARD_METRICS: Readonly<Record<string, readonly string[]>> = {
   // Bytes and the parking age are not counts: the parked-delivery widget and alarms show the age.
-  "gmail-forwarder": stageMetricNames("gmail-forwarder").filter((name) => name !== outcomeMetricName("imported", "GmailImportedBytes") && name !== PARKED_AGE_METRIC),
+  "gmail-forwarder": stageMetricNames("gmail-forwarder").filter(
+    (name) => name !== outcomeMetricName("imported", "GmailImportedBytes") && name !== PARKED_AGE_METRIC,
+  ),
   bouncer: stageMetricNames("bouncer"),
   "credential-manager": ["SmtpUserCreated", "SmtpUserRotated", "SmtpUserDeleted", "SmtpUserFailed", "SmtpRecordFailed"],
 };
@@ -89,7 +91,12 @@ export class SesMail extends pulumi.ComponentResource {
     const tags = defaultTags(env);
     // The application tag is known only once the application exists; every later resource gets it.
     const late: { applicationTag?: pulumi.Output<Record<string, string>> } = {};
-    super("ses-mail:index:SesMail", name, {}, { ...opts, transformations: [tagTransformation(tags, () => late.applicationTag), ...(opts?.transformations ?? [])] });
+    super(
+      "ses-mail:index:SesMail",
+      name,
+      {},
+      { ...opts, transformations: [tagTransformation(tags, () => late.applicationTag), ...(opts?.transformations ?? [])] },
+    );
     const parent = { parent: this };
 
     const names = stackNames(env);
@@ -111,7 +118,11 @@ export class SesMail extends pulumi.ComponentResource {
     // Inbound: SES writes to the bucket and notifies the topic, acting as this rule (known before it exists).
     const ruleSetName = config.joinExistingRuleSet ?? names.ruleSet;
     const ruleArn = awsContext.apply((ctx) => receiptRuleArn(ctx, ruleSetName, names.receiptRule));
-    const table = new RoutingTable(`${name}-routing-table`, { stack, routes: config.routes, deletionProtection: config.deletionProtection }, parent);
+    const table = new RoutingTable(
+      `${name}-routing-table`,
+      { stack, routes: config.routes, deletionProtection: config.deletionProtection },
+      parent,
+    );
     const storage = new MessageStorage(
       `${name}-storage`,
       { stack, retentionDays: config.emailRetentionDays, receiptRuleArn: ruleArn, deletionProtection: config.deletionProtection },
@@ -166,7 +177,14 @@ export class SesMail extends pulumi.ComponentResource {
     );
     const bouncer = new Bouncer(
       `${name}-bouncer`,
-      { stack, ...(handlers.bouncer ? { code: handlers.bouncer } : {}), table: table.table, bucket: storage.bucket, keyPrefix: storage.keyPrefix, domains: config.domains },
+      {
+        stack,
+        ...(handlers.bouncer ? { code: handlers.bouncer } : {}),
+        table: table.table,
+        bucket: storage.bucket,
+        keyPrefix: storage.keyPrefix,
+        domains: config.domains,
+      },
       parent,
     );
     const events = new EventRouting(
@@ -174,8 +192,20 @@ export class SesMail extends pulumi.ComponentResource {
       {
         stack,
         routes: [
-          { key: "gmail", ruleName: names.gmailRule, description: "Decisions with a Gmail forward → the forwarder queue", pattern: GMAIL_FORWARDER_PATTERN, queue: gmail.queues.queue },
-          { key: "bouncer", ruleName: names.bouncerRule, description: "Decisions with a bounce → the bouncer queue", pattern: BOUNCER_PATTERN, queue: bouncer.queues.queue },
+          {
+            key: "gmail",
+            ruleName: names.gmailRule,
+            description: "Decisions with a Gmail forward → the forwarder queue",
+            pattern: GMAIL_FORWARDER_PATTERN,
+            queue: gmail.queues.queue,
+          },
+          {
+            key: "bouncer",
+            ruleName: names.bouncerRule,
+            description: "Decisions with a bounce → the bouncer queue",
+            pattern: BOUNCER_PATTERN,
+            queue: bouncer.queues.queue,
+          },
         ],
       },
       parent,
@@ -254,9 +284,15 @@ export class SesMail extends pulumi.ComponentResource {
       pipeName: router.pipe.name,
       tokenMonitor: true,
       parkedDeliveries: gmail.function !== undefined,
-      handlerMetrics: Object.fromEntries(functions.flatMap(({ key }) => (HANDLER_DASHBOARD_METRICS[key] ? [[key, HANDLER_DASHBOARD_METRICS[key]]] : []))),
+      handlerMetrics: Object.fromEntries(
+        functions.flatMap(({ key }) => (HANDLER_DASHBOARD_METRICS[key] ? [[key, HANDLER_DASHBOARD_METRICS[key]]] : [])),
+      ),
     };
-    const monitoring = new Monitoring(`${name}-monitoring`, { stack, ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}), targets }, parent);
+    const monitoring = new Monitoring(
+      `${name}-monitoring`,
+      { stack, ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}), targets },
+      parent,
+    );
 
     this.outputs = {
       bucketName: storage.bucket.bucket,
@@ -268,7 +304,9 @@ export class SesMail extends pulumi.ComponentResource {
       dnsRecords: mtaSts
         ? pulumi
             .all([inbound.dnsRecords, mtaSts.dnsRecords])
-            .apply(([receiving, policy]) => Object.fromEntries(Object.entries(receiving).map(([domain, records]) => [domain, [...records, ...(policy[domain] ?? [])]])))
+            .apply(([receiving, policy]) =>
+              Object.fromEntries(Object.entries(receiving).map(([domain, records]) => [domain, [...records, ...(policy[domain] ?? [])]])),
+            )
         : inbound.dnsRecords,
       alarmTopicArn: monitoring.alarmTopic.arn,
       dashboardUrl: pulumi.interpolate`https://console.aws.amazon.com/cloudwatch/home?region=${awsContext.region}#dashboards:name=${monitoring.dashboard.dashboardName}`,

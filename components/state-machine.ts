@@ -39,7 +39,11 @@ export class ScheduledStateMachine extends pulumi.ComponentResource {
     const parent = { parent: this };
     const accountId = stack.aws.accountId;
 
-    this.logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, { name: args.logGroupName, retentionInDays: stack.logRetentionDays }, parent);
+    this.logGroup = new aws.cloudwatch.LogGroup(
+      `${name}-logs`,
+      { name: args.logGroupName, retentionInDays: stack.logRetentionDays },
+      parent,
+    );
     this.role = new aws.iam.Role(
       `${name}-role`,
       {
@@ -65,7 +69,11 @@ export class ScheduledStateMachine extends pulumi.ComponentResource {
         type: args.type,
         roleArn: this.role.arn,
         definition: args.definition,
-        loggingConfiguration: { logDestination: pulumi.interpolate`${this.logGroup.arn}:*`, includeExecutionData: stack.logExecutionData, level: "ALL" },
+        loggingConfiguration: {
+          logDestination: pulumi.interpolate`${this.logGroup.arn}:*`,
+          includeExecutionData: stack.logExecutionData,
+          level: "ALL",
+        },
         tracingConfiguration: { enabled: true },
       },
       { parent: this, dependsOn: [policy] },
@@ -96,7 +104,12 @@ export class ScheduledStateMachine extends pulumi.ComponentResource {
         description: `Starts ${args.stateMachineName}`,
         scheduleExpression: args.scheduleExpression,
         flexibleTimeWindow: { mode: "OFF" },
-        target: { arn: this.stateMachine.arn, roleArn: scheduleRole.arn, input: "{}", retryPolicy: { maximumRetryAttempts: 3, maximumEventAgeInSeconds: 300 } },
+        target: {
+          arn: this.stateMachine.arn,
+          roleArn: scheduleRole.arn,
+          input: "{}",
+          retryPolicy: { maximumRetryAttempts: 3, maximumEventAgeInSeconds: 300 },
+        },
       },
       { parent: this, dependsOn: [schedulePolicy] },
     );

@@ -34,11 +34,18 @@ export interface MessageStorageArgs {
  */
 export function storageLifecycleRules(keyPrefix: string, retentionDays: number): aws.types.input.s3.BucketLifecycleConfigurationRule[] {
   if (!Number.isInteger(retentionDays) || retentionDays < MIN_EMAIL_RETENTION_DAYS) {
-    throw new Error(`raw message retention must be a whole number of days ≥ ${MIN_EMAIL_RETENTION_DAYS} (${describeLongestReference()}), not ${retentionDays}`);
+    throw new Error(
+      `raw message retention must be a whole number of days ≥ ${MIN_EMAIL_RETENTION_DAYS} (${describeLongestReference()}), not ${retentionDays}`,
+    );
   }
   return [
     { id: "expire-raw-messages", status: "Enabled", filter: { prefix: keyPrefix }, expiration: { days: retentionDays } },
-    { id: "abort-incomplete-uploads", status: "Enabled", filter: { prefix: "" }, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } },
+    {
+      id: "abort-incomplete-uploads",
+      status: "Enabled",
+      filter: { prefix: "" },
+      abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+    },
   ];
 }
 
@@ -58,7 +65,11 @@ export class MessageStorage extends pulumi.ComponentResource {
       { bucket: stack.aws.apply((ctx) => stack.names.bucket(ctx.accountId)) },
       { parent: this, protect: args.deletionProtection ?? false },
     );
-    const ownership = new aws.s3.BucketOwnershipControls(`${name}-ownership`, { bucket: this.bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } }, parent);
+    const ownership = new aws.s3.BucketOwnershipControls(
+      `${name}-ownership`,
+      { bucket: this.bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } },
+      parent,
+    );
     const publicAccess = new aws.s3.BucketPublicAccessBlock(
       `${name}-public-access`,
       { bucket: this.bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
@@ -71,7 +82,10 @@ export class MessageStorage extends pulumi.ComponentResource {
     );
     new aws.s3.BucketLifecycleConfiguration(
       `${name}-lifecycle`,
-      { bucket: this.bucket.id, rules: pulumi.output(args.retentionDays ?? MIN_EMAIL_RETENTION_DAYS).apply((days) => storageLifecycleRules(this.keyPrefix, days)) },
+      {
+        bucket: this.bucket.id,
+        rules: pulumi.output(args.retentionDays ?? MIN_EMAIL_RETENTION_DAYS).apply((days) => storageLifecycleRules(this.keyPrefix, days)),
+      },
       parent,
     );
     this.policy = new aws.s3.BucketPolicy(
@@ -81,7 +95,9 @@ export class MessageStorage extends pulumi.ComponentResource {
         policy: pulumi
           .all([this.bucket.arn, stack.aws, args.receiptRuleArn])
           .apply(([bucketArn, ctx, ruleArn]) =>
-            JSON.stringify(storageBucketPolicy({ bucketArn, accountId: ctx.accountId, receiptRuleArn: ruleArn, keyPrefix: this.keyPrefix })),
+            JSON.stringify(
+              storageBucketPolicy({ bucketArn, accountId: ctx.accountId, receiptRuleArn: ruleArn, keyPrefix: this.keyPrefix }),
+            ),
           ),
       },
       { parent: this, dependsOn: [publicAccess, ownership] },

@@ -33,7 +33,9 @@ export class TokenMonitor extends pulumi.ComponentResource {
         // Express: a 5-minute schedule as a Standard workflow costs about 100× more, for no benefit here.
         type: "EXPRESS",
         definition: JSON.stringify(tokenMonitorDefinition({ metadataPrefix, namespace: stack.metricsNamespace })),
-        statements: stack.aws.apply((ctx) => tokenMonitorStatements(ctx, { metadataPath: metadataPrefix, namespace: stack.metricsNamespace })),
+        statements: stack.aws.apply((ctx) =>
+          tokenMonitorStatements(ctx, { metadataPath: metadataPrefix, namespace: stack.metricsNamespace }),
+        ),
         roleName: stack.names.role("token-monitor"),
         logGroupName: stack.names.tokenMonitorLogGroup,
         scheduleExpression: TOKEN_MONITOR_SCHEDULE,

@@ -53,7 +53,9 @@ export class Tracing extends pulumi.ComponentResource {
   constructor(name: string, args: TracingArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ses-mail:observability:Tracing", name, {}, opts);
     const { stack } = args;
-    this.samplingRule = new aws.xray.SamplingRule(`${name}-sampling-rule`, samplingRuleArgs(stack.names.xraySamplingRule, stack.env), { parent: this });
+    this.samplingRule = new aws.xray.SamplingRule(`${name}-sampling-rule`, samplingRuleArgs(stack.names.xraySamplingRule, stack.env), {
+      parent: this,
+    });
     this.registerOutputs({ samplingRuleName: this.samplingRule.ruleName });
   }
 }

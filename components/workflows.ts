@@ -87,12 +87,19 @@ export function retryProcessorDefinition(args: RetryProcessorDefinitionArgs): Re
     Output: `{% { 'messageId': $states.input.MessageId, 'outcome': '${outcome}' } %}`,
     Retry: TRANSIENT_RETRY,
     // A message whose receipt handle lapsed reappears later and is retried then.
-    Catch: [{ ErrorEquals: ["States.ALL"], Next: "DeleteFailed", Output: "{% { 'messageId': $states.input.MessageId, 'outcome': 'delete-failed' } %}" }],
+    Catch: [
+      {
+        ErrorEquals: ["States.ALL"],
+        Next: "DeleteFailed",
+        Output: "{% { 'messageId': $states.input.MessageId, 'outcome': 'delete-failed' } %}",
+      },
+    ],
     End: true,
   });
 
   return {
-    Comment: "Replays the Gmail forwarder's retry queue: each message is handed to the forwarder unchanged, deleted on success, dead-lettered after 30/60/120 s backoff.",
+    Comment:
+      "Replays the Gmail forwarder's retry queue: each message is handed to the forwarder unchanged, deleted on success, dead-lettered after 30/60/120 s backoff.",
     QueryLanguage: "JSONata",
     StartAt: "Start",
     States: {
@@ -136,7 +143,10 @@ export function retryProcessorDefinition(args: RetryProcessorDefinitionArgs): Re
                     InvokeForwarder: {
                       Type: "Task",
                       Resource: "arn:aws:states:::lambda:invoke",
-                      Arguments: { FunctionName: args.forwarderArn, Payload: { Records: [retryRecordTemplate(args.retryQueueArn, args.region)] } },
+                      Arguments: {
+                        FunctionName: args.forwarderArn,
+                        Payload: { Records: [retryRecordTemplate(args.retryQueueArn, args.region)] },
+                      },
                       Output: "{% $states.result.Payload %}",
                       Next: "ForwarderSucceeded",
                     },
@@ -146,7 +156,11 @@ export function retryProcessorDefinition(args: RetryProcessorDefinitionArgs): Re
                       Default: "ForwarderReportedFailure",
                     },
                     Delivered: { Type: "Succeed" },
-                    ForwarderReportedFailure: { Type: "Fail", Error: "ForwarderReportedFailure", Cause: "batchItemFailures was not an empty list" },
+                    ForwarderReportedFailure: {
+                      Type: "Fail",
+                      Error: "ForwarderReportedFailure",
+                      Cause: "batchItemFailures was not an empty list",
+                    },
                   },
                 },
               ],
@@ -160,7 +174,13 @@ export function retryProcessorDefinition(args: RetryProcessorDefinitionArgs): Re
                   JitterStrategy: "NONE",
                 },
               ],
-              Catch: [{ ErrorEquals: ["States.ALL"], Next: "MoveToDeadLetterQueue", Output: "{% $merge([$states.input, { 'failure': $states.errorOutput }]) %}" }],
+              Catch: [
+                {
+                  ErrorEquals: ["States.ALL"],
+                  Next: "MoveToDeadLetterQueue",
+                  Output: "{% $merge([$states.input, { 'failure': $states.errorOutput }]) %}",
+                },
+              ],
               Next: "DeleteDelivered",
             },
             DeleteDelivered: deleteMessage("delivered"),

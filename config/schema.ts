@@ -191,10 +191,7 @@ function keySchemas() {
         message: `must be one of ${CLOUDWATCH_RETENTION_DAYS.join(", ")}`,
       })
       .default(30),
-    alarmEmail: z
-      .string()
-      .refine(isAddress, "must be an email address")
-      .optional(),
+    alarmEmail: z.string().refine(isAddress, "must be an email address").optional(),
     joinExistingRuleSet: z.string().min(1).optional(),
     ...deploymentKeySchemas(domain),
   };
@@ -218,7 +215,10 @@ function deploymentKeySchemas(domain: z.ZodType<string>) {
           maxAgeDays: z.preprocess(jsonText, z.number().int().min(1).max(MTA_STS_MAX_AGE_DAYS_LIMIT)).default(7),
           certificateArn: z
             .string()
-            .regex(/^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate\/[A-Za-z0-9-]+$/, "must be the ARN of an ACM certificate in us-east-1 (CloudFront uses only those)"),
+            .regex(
+              /^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate\/[A-Za-z0-9-]+$/,
+              "must be the ARN of an ACM certificate in us-east-1 (CloudFront uses only those)",
+            ),
           reportingAddress: z.string().refine(isAddress, "must be an email address").optional(),
         })
         .strict()
@@ -271,11 +271,7 @@ export const CONFIG_KEYS = Object.keys(keySchemas()) as ReadonlyArray<keyof Retu
  * Validates raw config values (keys without the `ses-mail:` prefix). Values may be YAML values or
  * the JSON strings Pulumi's runtime passes. Throws ConfigError naming the first wrong key.
  */
-export function parseStackConfig(
-  values: Readonly<Record<string, unknown>>,
-  environment: string,
-  region?: string,
-): StackConfig {
+export function parseStackConfig(values: Readonly<Record<string, unknown>>, environment: string, region?: string): StackConfig {
   if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(environment)) {
     throw new ConfigError(
       "(stack)",
@@ -294,7 +290,10 @@ export function parseStackConfig(
     );
   }
   if (values.domains === undefined) {
-    throw new ConfigError("domains", "is required: the domains SES receives mail for, e.g. `pulumi config set --path 'ses-mail:domains[0]' mail.example.net`");
+    throw new ConfigError(
+      "domains",
+      "is required: the domains SES receives mail for, e.g. `pulumi config set --path 'ses-mail:domains[0]' mail.example.net`",
+    );
   }
   const result = z.object(keySchemas()).strict().safeParse(values);
   if (!result.success) {
@@ -361,14 +360,26 @@ export function exampleConfigProblems(config: StackConfig): ConfigError[] {
     );
   }
   for (const [index, route] of config.routes.entries()) {
-    const target = route.actions.find((action) => action.type === "forward-to-gmail" && isReservedExampleDomain(action.target.slice(action.target.lastIndexOf("@") + 1)));
+    const target = route.actions.find(
+      (action) => action.type === "forward-to-gmail" && isReservedExampleDomain(action.target.slice(action.target.lastIndexOf("@") + 1)),
+    );
     if (target?.type === "forward-to-gmail") {
-      problems.push(new ConfigError("routes", `route ${index + 1} (${route.recipient}) forwards to ${target.target}, at a domain reserved for examples: it cannot be a Gmail mailbox`));
+      problems.push(
+        new ConfigError(
+          "routes",
+          `route ${index + 1} (${route.recipient}) forwards to ${target.target}, at a domain reserved for examples: it cannot be a Gmail mailbox`,
+        ),
+      );
     }
   }
   const alarmDomain = config.alarmEmail ? config.alarmEmail.slice(config.alarmEmail.lastIndexOf("@") + 1) : undefined;
   if (alarmDomain !== undefined && isReservedExampleDomain(alarmDomain)) {
-    problems.push(new ConfigError("alarmEmail", `${config.alarmEmail} is at a domain reserved for examples: alarms would go nowhere. Set an address you read`));
+    problems.push(
+      new ConfigError(
+        "alarmEmail",
+        `${config.alarmEmail} is at a domain reserved for examples: alarms would go nowhere. Set an address you read`,
+      ),
+    );
   }
   return problems;
 }

@@ -66,7 +66,8 @@ function unquoteLocalPart(quoted: string): { text: string } | { problem: string 
     if (char === "\\") {
       const next = quoted[i + 1];
       // A quoted pair escapes one printable ASCII character or a space (quoted-pairSMTP).
-      if (next === undefined || i + 1 === quoted.length - 1 || !/^[\x20-\x7e]$/.test(next)) return { problem: "the quoted local part has a backslash that escapes nothing printable" };
+      if (next === undefined || i + 1 === quoted.length - 1 || !/^[\x20-\x7e]$/.test(next))
+        return { problem: "the quoted local part has a backslash that escapes nothing printable" };
       text += next;
       i++;
     } else if (char === '"') {
@@ -109,7 +110,7 @@ export function parseAddress(input: string): EmailAddress {
   } else {
     if (written.includes("@")) throw new InvalidAddressError(input, "it has more than one @");
     if (FORBIDDEN_CHARS.test(written)) {
-      throw new InvalidAddressError(input, "the local part has a space, control or special character (quote it: \"john doe\"@example.com)");
+      throw new InvalidAddressError(input, 'the local part has a space, control or special character (quote it: "john doe"@example.com)');
     }
     localText = written;
   }

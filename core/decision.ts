@@ -100,8 +100,6 @@ export function decisionDetailSchema() {
       disposition: z.enum(DISPOSITIONS as [Disposition, ...Disposition[]]),
       reasons: z.array(z.string()),
     }),
-    actions: z.object(
-      Object.fromEntries(ACTION_TYPES.map((type) => [type, summary])) as Record<ActionType, typeof summary>,
-    ),
+    actions: z.object(Object.fromEntries(ACTION_TYPES.map((type) => [type, summary])) as Record<ActionType, typeof summary>),
   });
 }

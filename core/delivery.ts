@@ -110,7 +110,9 @@ export function forwardTargets(detail: DecisionDetail): ForwardTarget[] {
   const byAccount = new Map<string, { labels: string[]; recipients: string[] }>();
   for (const entry of detail.actions["forward-to-gmail"].targets) {
     if (!entry.target) {
-      throw new InvalidDeliveryEventError(`message ${detail.originalMessageId}: a forward-to-gmail target for ${entry.recipient} has no Gmail address`);
+      throw new InvalidDeliveryEventError(
+        `message ${detail.originalMessageId}: a forward-to-gmail target for ${entry.recipient} has no Gmail address`,
+      );
     }
     const account = canonicalize(entry.target);
     const labels = entry.labels && entry.labels.length > 0 ? entry.labels : gmailLabels(detail.verdicts.disposition);
@@ -167,13 +169,17 @@ export function createDeliveryParser(): DeliveryParser {
       }
       const retry = retrySchema.safeParse(value);
       if (!retry.success) {
-        throw new InvalidDeliveryEventError(`the record body is not a valid retry message${issueText(retry.error)}`, { cause: retry.error });
+        throw new InvalidDeliveryEventError(`the record body is not a valid retry message${issueText(retry.error)}`, {
+          cause: retry.error,
+        });
       }
       const { event, detail } = decisionEvent(retry.data.event, "the retry message's event");
       const account = canonicalize(retry.data.target);
       const target = forwardTargets(detail).find((candidate) => candidate.account === account);
       if (!target) {
-        throw new InvalidDeliveryEventError(`the retry message's target ${account} is not a Gmail target of message ${detail.originalMessageId}`);
+        throw new InvalidDeliveryEventError(
+          `the retry message's target ${account} is not a Gmail target of message ${detail.originalMessageId}`,
+        );
       }
       return { origin: "retry", event, detail, targets: [target], retry: { ...retry.data, target: account } as RetryMessage };
     },
@@ -208,7 +214,9 @@ export function serializeRetryMessage(message: RetryMessage): string {
   const body = JSON.stringify(message);
   const bytes = Buffer.byteLength(body, "utf8");
   if (bytes > SQS_MAX_MESSAGE_BYTES) {
-    throw new InvalidDeliveryEventError(`the retry message for ${message.target} is ${bytes} bytes, over the SQS limit of ${SQS_MAX_MESSAGE_BYTES}`);
+    throw new InvalidDeliveryEventError(
+      `the retry message for ${message.target} is ${bytes} bytes, over the SQS limit of ${SQS_MAX_MESSAGE_BYTES}`,
+    );
   }
   return body;
 }

@@ -74,8 +74,11 @@ export function rfc5322Date(date: Date): string {
 
 /** One line of header-safe text: every control character (CR, LF, NUL, TAB, DEL…) becomes a space; at most `max` characters. */
 export function sanitizeHeaderText(text: string, max = 200): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what this removes
-  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ").replace(/\s+/g, " ").trim();
+  const clean = text
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what this removes
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
   const chars = Array.from(clean);
   return chars.length <= max ? clean : `${chars.slice(0, max - 1).join("")}…`;
 }
@@ -193,7 +196,9 @@ export function buildDsn(input: DsnInput, originalMessageId?: string): Dsn {
     `  Subject:  ${subject}`,
     `  Received: ${rfc5322Date(input.arrivalDate)}`,
     "",
-    ...input.recipients.map((recipient) => `<${sanitizeHeaderText(recipient.address, 300)}>: ${STATUS_TEXT[recipient.status].human} (${recipient.status})`),
+    ...input.recipients.map(
+      (recipient) => `<${sanitizeHeaderText(recipient.address, 300)}>: ${STATUS_TEXT[recipient.status].human} (${recipient.status})`,
+    ),
     "",
     "The delivery report and the headers of your message are attached.",
     "",

@@ -54,7 +54,8 @@ function repairAfterSerialization(error: SesMailError, message: string, options?
     const proto: object | null = Object.getPrototypeOf(error);
     if (proto && proto !== SesMailError.prototype && !(proto instanceof SesMailError)) Object.setPrototypeOf(proto, SesMailError.prototype);
     Object.defineProperty(error, "message", { value: message, writable: true, configurable: true, enumerable: false });
-    if (options && "cause" in options) Object.defineProperty(error, "cause", { value: options.cause, writable: true, configurable: true, enumerable: false });
+    if (options && "cause" in options)
+      Object.defineProperty(error, "cause", { value: options.cause, writable: true, configurable: true, enumerable: false });
     Error.captureStackTrace(error, error.constructor);
   }
 }
@@ -127,7 +128,11 @@ export class RuleExistsError extends SesMailError {
 /** The raw message is no longer in the store (expired by the lifecycle rule, or deleted). */
 export class MessageNotFoundError extends SesMailError {
   constructor(location: { bucket: string; key: string }, options?: { cause?: unknown }) {
-    super(ErrorCode.MessageNotFound, `raw message s3://${location.bucket}/${location.key} does not exist (expired or already delivered)`, options);
+    super(
+      ErrorCode.MessageNotFound,
+      `raw message s3://${location.bucket}/${location.key} does not exist (expired or already delivered)`,
+      options,
+    );
     this.name = "MessageNotFoundError";
   }
 }

@@ -12,7 +12,13 @@ import { gmailLabels } from "./verdicts";
 /** Where (a copy of) the message is now. A message can be in several places at once. */
 export type FatePlace =
   /** In a mailbox: Gmail (id and labels) or, in local mode, a Maildir file. */
-  | { readonly kind: "mailbox"; readonly account: string; readonly mailboxId: string; readonly labels: readonly string[]; readonly file?: string }
+  | {
+      readonly kind: "mailbox";
+      readonly account: string;
+      readonly mailboxId: string;
+      readonly labels: readonly string[];
+      readonly file?: string;
+    }
   /** Waiting in the retry queue for an operator to re-authorize the mailbox. */
   | { readonly kind: "parked"; readonly account: string; readonly since: string; readonly attempt: number; readonly reason: OutcomeError }
   /**
@@ -31,7 +37,12 @@ export type FatePlace =
   /** A bounce (DSN) went to the envelope sender; in local mode, the outbox file. */
   | { readonly kind: "bounce"; readonly to: string; readonly recipients: readonly string[]; readonly file?: string }
   /** The raw message as SES stored it: kept until the lifecycle rule expires it, or already deleted. */
-  | { readonly kind: "raw-message"; readonly location: { readonly bucket: string; readonly key: string }; readonly state: "kept" | "deleted"; readonly keptUntil?: string };
+  | {
+      readonly kind: "raw-message";
+      readonly location: { readonly bucket: string; readonly key: string };
+      readonly state: "kept" | "deleted";
+      readonly keptUntil?: string;
+    };
 
 export interface MessageFate {
   readonly messageId: string;
@@ -65,7 +76,10 @@ export interface FateReader {
 export function fateOutcomes(decision: DecisionDetail | undefined, routedAt: string | undefined, recorded: readonly Outcome[]): Outcome[] {
   const routed = decision ? decisionOutcomes(decision, routedAt ?? decision.timestamp) : [];
   const others = recorded.filter((outcome) => outcome.kind !== "routed" && outcome.kind !== "stored" && outcome.kind !== "dropped");
-  return [...routed, ...others].map((outcome, index) => ({ outcome, index })).sort((a, b) => Date.parse(a.outcome.at) - Date.parse(b.outcome.at) || a.index - b.index).map(({ outcome }) => outcome);
+  return [...routed, ...others]
+    .map((outcome, index) => ({ outcome, index }))
+    .sort((a, b) => Date.parse(a.outcome.at) - Date.parse(b.outcome.at) || a.index - b.index)
+    .map(({ outcome }) => outcome);
 }
 
 /**
@@ -76,7 +90,10 @@ export function fateOutcomes(decision: DecisionDetail | undefined, routedAt: str
 export function placesFromOutcomes(outcomes: readonly Outcome[], decision?: DecisionDetail): FatePlace[] {
   const places: FatePlace[] = [];
   const labelsOf = (account: string): readonly string[] => {
-    const targets = decision?.actions["forward-to-gmail"].targets.filter((target) => target.target && canonicalize(target.target) === canonicalize(account)) ?? [];
+    const targets =
+      decision?.actions["forward-to-gmail"].targets.filter(
+        (target) => target.target && canonicalize(target.target) === canonicalize(account),
+      ) ?? [];
     const labels = targets.flatMap((target) => target.labels ?? []);
     return labels.length > 0 ? [...new Set(labels)] : decision ? gmailLabels(decision.verdicts.disposition) : [];
   };
@@ -91,7 +108,13 @@ export function placesFromOutcomes(outcomes: readonly Outcome[], decision?: Deci
         places.push({ kind: "mailbox", account: outcome.account, mailboxId: outcome.mailboxId, labels });
       }
     }
-    if (outcome.kind === "imported" || outcome.kind === "already-imported" || outcome.kind === "parked" || outcome.kind === "given-up" || outcome.kind === "import-failed") {
+    if (
+      outcome.kind === "imported" ||
+      outcome.kind === "already-imported" ||
+      outcome.kind === "parked" ||
+      outcome.kind === "given-up" ||
+      outcome.kind === "import-failed"
+    ) {
       latest.set(outcome.account, outcome);
     }
     if (outcome.kind === "bounce-sent") {
@@ -99,7 +122,14 @@ export function placesFromOutcomes(outcomes: readonly Outcome[], decision?: Deci
     }
   }
   for (const outcome of latest.values()) {
-    if (outcome.kind === "parked") places.push({ kind: "parked", account: outcome.account, since: outcome.parkedSince, attempt: outcome.attempt, reason: outcome.reason });
+    if (outcome.kind === "parked")
+      places.push({
+        kind: "parked",
+        account: outcome.account,
+        since: outcome.parkedSince,
+        attempt: outcome.attempt,
+        reason: outcome.reason,
+      });
   }
   return places;
 }

@@ -34,7 +34,8 @@ export function isLabelId(label: string): boolean {
 export function labelProblem(label: string): string | undefined {
   if (label.trim() === "") return "a label cannot be empty";
   if (label !== label.trim()) return `label ${JSON.stringify(label)} starts or ends with a space`;
-  if (Buffer.byteLength(label, "utf8") > MAX_LABEL_BYTES) return `label ${JSON.stringify(label.slice(0, 40))}… is longer than ${MAX_LABEL_BYTES} bytes`;
+  if (Buffer.byteLength(label, "utf8") > MAX_LABEL_BYTES)
+    return `label ${JSON.stringify(label.slice(0, 40))}… is longer than ${MAX_LABEL_BYTES} bytes`;
   // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   if (/[\u0000-\u001f\u007f]/.test(label)) return `label ${JSON.stringify(label)} contains a control character`;
   const parts = label.split(LABEL_NESTING_SEPARATOR);

@@ -236,7 +236,8 @@ export function decisionOutcomes(detail: DecisionDetail, at: string): Outcome[] 
   const drops = detail.actions.drop.targets;
   const byPolicy = drops.filter((target) => target.match === "policy").map((target) => target.recipient);
   const byRule = drops.filter((target) => target.match !== "policy").map((target) => target.recipient);
-  if (byPolicy.length > 0) outcomes.push({ kind: "dropped", messageId, at, recipients: byPolicy, by: "policy", reason: detail.verdicts.reasons.join(", ") });
+  if (byPolicy.length > 0)
+    outcomes.push({ kind: "dropped", messageId, at, recipients: byPolicy, by: "policy", reason: detail.verdicts.reasons.join(", ") });
   if (byRule.length > 0) outcomes.push({ kind: "dropped", messageId, at, recipients: byRule, by: "rule" });
   return outcomes;
 }
@@ -406,7 +407,13 @@ export function describeOutcome(outcome: Outcome): OutcomeDescription {
       return {
         level: "info",
         message: "already imported; not importing again",
-        attributes: { kind, messageId: outcome.messageId, account: outcome.account, mailboxId: outcome.mailboxId, importedAt: outcome.importedAt },
+        attributes: {
+          kind,
+          messageId: outcome.messageId,
+          account: outcome.account,
+          mailboxId: outcome.mailboxId,
+          importedAt: outcome.importedAt,
+        },
         metrics: [count("GmailImportReplayed")],
       };
     case "possible-duplicate":
@@ -429,7 +436,10 @@ export function describeOutcome(outcome: Outcome): OutcomeDescription {
           code: outcome.reason.code,
           reason: outcome.reason.message,
         },
-        metrics: [count("GmailRetryQueued"), { name: "GmailParkedAgeSeconds", unit: "Seconds", value: secondsBetween(outcome.parkedSince, outcome.at) }],
+        metrics: [
+          count("GmailRetryQueued"),
+          { name: "GmailParkedAgeSeconds", unit: "Seconds", value: secondsBetween(outcome.parkedSince, outcome.at) },
+        ],
       };
     case "given-up":
       return {
@@ -450,7 +460,13 @@ export function describeOutcome(outcome: Outcome): OutcomeDescription {
       return {
         level: "error",
         message: "import failed",
-        attributes: { kind, messageId: outcome.messageId, account: outcome.account, code: outcome.error.code, error: outcome.error.message },
+        attributes: {
+          kind,
+          messageId: outcome.messageId,
+          account: outcome.account,
+          code: outcome.error.code,
+          error: outcome.error.message,
+        },
         metrics: [count("GmailImportFailed"), count(`${OUTCOME_METRIC_PREFIXES.importFailed}${outcome.error.code}`)],
       };
     case "bounce-sent":
@@ -478,14 +494,27 @@ export function describeOutcome(outcome: Outcome): OutcomeDescription {
       return {
         level: "error",
         message: "bounce not sent",
-        attributes: { kind, messageId: outcome.messageId, recipients: outcome.recipients, code: outcome.error.code, error: outcome.error.message },
+        attributes: {
+          kind,
+          messageId: outcome.messageId,
+          recipients: outcome.recipients,
+          code: outcome.error.code,
+          error: outcome.error.message,
+        },
         metrics: [count("BounceFailed")],
       };
     case "dead-lettered":
       return {
         level: "error",
         message: "dead-lettered",
-        attributes: { kind, messageId: outcome.messageId, queue: outcome.queue, attempts: outcome.attempts, code: outcome.error.code, error: outcome.error.message },
+        attributes: {
+          kind,
+          messageId: outcome.messageId,
+          queue: outcome.queue,
+          attempts: outcome.attempts,
+          code: outcome.error.code,
+          error: outcome.error.message,
+        },
         metrics: [],
       };
     case "raw-message-deleted":
@@ -499,7 +528,14 @@ export function describeOutcome(outcome: Outcome): OutcomeDescription {
       return {
         level: "error",
         message: "cannot read the record",
-        attributes: { kind, stage: outcome.stage, sqsMessageId: outcome.sqsMessageId, messageId: outcome.messageId, code: outcome.error.code, error: outcome.error.message },
+        attributes: {
+          kind,
+          stage: outcome.stage,
+          sqsMessageId: outcome.sqsMessageId,
+          messageId: outcome.messageId,
+          code: outcome.error.code,
+          error: outcome.error.message,
+        },
         metrics: [count("InvalidRecord")],
       };
   }

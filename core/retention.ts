@@ -90,7 +90,10 @@ export function rawMessageReferencePaths(): ReferencePath[] {
         onBus,
         handlerQueue,
         { holder: "parked, waiting for re-authorization", seconds: RETRY_MAX_PARKED_SECONDS },
-        { holder: "the next retry run after the parking window", seconds: RETRY_RUN_INTERVAL_SECONDS + RETRY_REPARK_DELAY_SECONDS + RETRY_RUN_MAX_SECONDS },
+        {
+          holder: "the next retry run after the parking window",
+          seconds: RETRY_RUN_INTERVAL_SECONDS + RETRY_REPARK_DELAY_SECONDS + RETRY_RUN_MAX_SECONDS,
+        },
         // The retry DLQ (or, if no run ever comes, the retry queue itself) keeps the last parked message at most this long.
         deadLetter("retry"),
       ],

@@ -36,10 +36,7 @@ export function lookupPatterns(addresses: readonly EmailAddress[]): string[] {
 export type RuleLookup = (pattern: string) => Rule | undefined;
 
 /** A lookup over items already fetched; each item is validated at most once, and only if reached. */
-export function ruleLookupFromItems(
-  items: ReadonlyMap<string, Readonly<Record<string, unknown>>>,
-  codec: RuleCodec,
-): RuleLookup {
+export function ruleLookupFromItems(items: ReadonlyMap<string, Readonly<Record<string, unknown>>>, codec: RuleCodec): RuleLookup {
   const parsed = new Map<string, Rule>();
   return (pattern) => {
     const known = parsed.get(pattern);
@@ -113,7 +110,12 @@ class DecisionBuilder {
   }
 }
 
-function addRuleActions(builder: DecisionBuilder, resolution: Resolution, disposition: Disposition, quarantineReason: string | undefined): void {
+function addRuleActions(
+  builder: DecisionBuilder,
+  resolution: Resolution,
+  disposition: Disposition,
+  quarantineReason: string | undefined,
+): void {
   const recipient = resolution.recipient.address;
   const rule = resolution.rule!;
   const base = { recipient, match: resolution.match, rule: rule.pattern };
@@ -149,11 +151,20 @@ export function decide(message: InboundMessage, lookup: RuleLookup, settings: Ro
     }
     const resolution = resolveRecipient(recipient, lookup);
     if (resolution.rule) {
-      addRuleActions(builder, resolution, outcome.disposition, outcome.disposition === "quarantine" ? `quarantined: ${policyReason}` : undefined);
+      addRuleActions(
+        builder,
+        resolution,
+        outcome.disposition,
+        outcome.disposition === "quarantine" ? `quarantined: ${policyReason}` : undefined,
+      );
     } else if (settings.defaultAction === "bounce") {
       builder.add("bounce", { recipient: recipient.address, match: "default", reason: "no rule matches this address" });
     } else {
-      builder.add(settings.defaultAction, { recipient: recipient.address, match: "default", reason: "no rule matches this address; stack default" });
+      builder.add(settings.defaultAction, {
+        recipient: recipient.address,
+        match: "default",
+        reason: "no rule matches this address; stack default",
+      });
     }
   }
 

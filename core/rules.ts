@@ -163,11 +163,15 @@ export interface ActionIssue {
 function actionIssuesOf(error: z.ZodError): ActionIssue[] {
   return error.issues.map((issue) => {
     const [first, second] = issue.path;
-    const message = issue.code === "invalid_union" || (issue.code === "invalid_value" && second === "type") ? "the type must be forward-to-gmail, bounce, store or drop" : issue.message;
+    const message =
+      issue.code === "invalid_union" || (issue.code === "invalid_value" && second === "type")
+        ? "the type must be forward-to-gmail, bounce, store or drop"
+        : issue.message;
     return {
       ...(typeof first === "number" ? { index: first } : {}),
       ...(second !== undefined ? { field: String(second) } : {}),
-      message: issue.code === "unrecognized_keys" ? `${issue.message} (an action has type, and for forward-to-gmail target and labels)` : message,
+      message:
+        issue.code === "unrecognized_keys" ? `${issue.message} (an action has type, and for forward-to-gmail target and labels)` : message,
     };
   });
 }
@@ -292,7 +296,11 @@ export function createRuleCodec(): RuleCodec {
   function parseActions(pattern: string, actions: unknown, name?: (index: number) => string): RuleAction[] {
     const parsed = actionsSchema.safeParse(actions);
     if (!parsed.success) {
-      throw new InvalidRuleError(`${ROUTE_KEY_PREFIX}${pattern}`, describeIssues(actionIssuesOf(parsed.error), name ?? defaultActionName(actions)), { cause: parsed.error });
+      throw new InvalidRuleError(
+        `${ROUTE_KEY_PREFIX}${pattern}`,
+        describeIssues(actionIssuesOf(parsed.error), name ?? defaultActionName(actions)),
+        { cause: parsed.error },
+      );
     }
     return parsed.data;
   }

@@ -45,10 +45,14 @@ export function smtpUserKey(username: string): { PK: string; SK: string } {
 /** Validates a username before it becomes part of an IAM user name. Throws InvalidSmtpUserError. */
 export function validateSmtpUsername(username: string): string {
   if (username.length === 0 || username.length > SMTP_USERNAME_MAX_CHARS) {
-    throw new InvalidSmtpUserError(`SMTP username ${JSON.stringify(username)} must be 1 to ${SMTP_USERNAME_MAX_CHARS} characters (it becomes part of an IAM user name)`);
+    throw new InvalidSmtpUserError(
+      `SMTP username ${JSON.stringify(username)} must be 1 to ${SMTP_USERNAME_MAX_CHARS} characters (it becomes part of an IAM user name)`,
+    );
   }
   if (!USERNAME.test(username)) {
-    throw new InvalidSmtpUserError(`SMTP username ${JSON.stringify(username)} may use only letters, digits, ".", "_" and "-", and must start and end with a letter or digit`);
+    throw new InvalidSmtpUserError(
+      `SMTP username ${JSON.stringify(username)} may use only letters, digits, ".", "_" and "-", and must start and end with a letter or digit`,
+    );
   }
   return username;
 }
@@ -58,7 +62,8 @@ export function iamUserName(username: string, at: Date): string {
   validateSmtpUsername(username);
   const stamp = at.toISOString().replace(/[-:T]/g, "").slice(0, 14);
   const name = `${IAM_USER_PREFIX}${username}-${stamp}`;
-  if (name.length > IAM_USER_NAME_MAX_CHARS || !/^[\w+=,.@-]+$/.test(name)) throw new InvalidSmtpUserError(`IAM user name ${name} is not valid`);
+  if (name.length > IAM_USER_NAME_MAX_CHARS || !/^[\w+=,.@-]+$/.test(name))
+    throw new InvalidSmtpUserError(`IAM user name ${name} is not valid`);
   return name;
 }
 
@@ -73,7 +78,9 @@ export function validateAllowedFrom(entries: readonly string[]): string[] {
   const result: string[] = [];
   for (const raw of entries) {
     const entry = raw.trim();
-    const ok = entry.startsWith("*@") ? domainProblem(entry.slice(2).toLowerCase()) === undefined : !entry.includes("*") && isAddress(entry);
+    const ok = entry.startsWith("*@")
+      ? domainProblem(entry.slice(2).toLowerCase()) === undefined
+      : !entry.includes("*") && isAddress(entry);
     if (!ok) throw new InvalidSmtpUserError(`allowed_from entry ${JSON.stringify(raw)} is neither an address nor *@domain`);
     if (!result.includes(entry)) result.push(entry);
   }
@@ -89,10 +96,18 @@ export function smtpSendingPolicy(allowedFrom: readonly string[]): string {
   const statement =
     allowedFrom.length === 0
       ? { Sid: "NoSendingAllowed", Effect: "Deny", Action: [...SMTP_SEND_ACTIONS], Resource: "*" }
-      : { Sid: "SendFromAllowedAddresses", Effect: "Allow", Action: [...SMTP_SEND_ACTIONS], Resource: "*", Condition: { StringLike: { "ses:FromAddress": [...allowedFrom] } } };
+      : {
+          Sid: "SendFromAllowedAddresses",
+          Effect: "Allow",
+          Action: [...SMTP_SEND_ACTIONS],
+          Resource: "*",
+          Condition: { StringLike: { "ses:FromAddress": [...allowedFrom] } },
+        };
   const document = JSON.stringify({ Version: "2012-10-17", Statement: [statement] });
   if (document.length > IAM_USER_INLINE_POLICY_MAX_CHARS) {
-    throw new InvalidSmtpUserError(`allowed_from makes a ${document.length}-character policy; IAM allows ${IAM_USER_INLINE_POLICY_MAX_CHARS} per user`);
+    throw new InvalidSmtpUserError(
+      `allowed_from makes a ${document.length}-character policy; IAM allows ${IAM_USER_INLINE_POLICY_MAX_CHARS} per user`,
+    );
   }
   return document;
 }

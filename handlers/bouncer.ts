@@ -39,7 +39,15 @@ import { asError, MessageNotFoundError } from "../core/errors";
 import { BOUNCE_THROTTLE_WINDOW_SECONDS, HEADER_SCAN_MAX_BYTES } from "../core/limits";
 import { headerValue, parseHeaderFields, readHeaderBlock, type HeaderField } from "../core/mail-headers";
 import { outcomeError } from "../core/outcomes";
-import { discardBody, type Clock, type MessageProgress, type MessageStore, type OutcomeSink, type RawMailSender, type ThrottleStore } from "../core/ports";
+import {
+  discardBody,
+  type Clock,
+  type MessageProgress,
+  type MessageStore,
+  type OutcomeSink,
+  type RawMailSender,
+  type ThrottleStore,
+} from "../core/ports";
 import { lambdaEntry, parseEnvironment, type LambdaHandler } from "./entry";
 import type { Observability } from "./observability";
 import { collectingReporter, createOutcomeReporter, type ReportOutcome } from "./outcomes";
@@ -72,7 +80,8 @@ export function createBouncer(options: BouncerOptions): Bouncer {
 
   function suppressed(report: ReportOutcome, detail: DecisionDetail, targets: readonly DecisionTarget[], reason: SuppressionReason): void {
     const at = now().toISOString();
-    for (const target of targets) report({ kind: "bounce-suppressed", messageId: detail.originalMessageId, at, recipient: target.recipient, reason });
+    for (const target of targets)
+      report({ kind: "bounce-suppressed", messageId: detail.originalMessageId, at, recipient: target.recipient, reason });
   }
 
   /** The original's header fields, or a suppression reason when they cannot be had. */
@@ -97,7 +106,10 @@ export function createBouncer(options: BouncerOptions): Bouncer {
     try {
       detail = parser.parseDecisionEvent(record.body).detail;
     } catch (error) {
-      reportOutcome({ kind: "invalid-record", at: now().toISOString(), stage: "bouncer", sqsMessageId: record.messageId, error: outcomeError(error) }, error);
+      reportOutcome(
+        { kind: "invalid-record", at: now().toISOString(), stage: "bouncer", sqsMessageId: record.messageId, error: outcomeError(error) },
+        error,
+      );
       throw error;
     }
     const { report, outcomes } = collectingReporter(reportOutcome);
@@ -161,7 +173,13 @@ export function createBouncer(options: BouncerOptions): Bouncer {
           // Free the claims, so the redelivered record can send this DSN.
           await Promise.allSettled(group.map((target) => throttle.release(target.key)));
           report(
-            { kind: "bounce-failed", messageId: detail.originalMessageId, at: now().toISOString(), recipients: recipients.map((recipient) => recipient.address), error: outcomeError(error) },
+            {
+              kind: "bounce-failed",
+              messageId: detail.originalMessageId,
+              at: now().toISOString(),
+              recipients: recipients.map((recipient) => recipient.address),
+              error: outcomeError(error),
+            },
             error,
           );
         }
@@ -176,7 +194,9 @@ export function createBouncer(options: BouncerOptions): Bouncer {
     await progress.record(detail.originalMessageId, { decision: detail, outcomes }).catch((error: unknown) => {
       logger.error("cannot record the failed bounce in the message record", { messageId: detail.originalMessageId, error });
     });
-    throw failures.length === 1 ? failures[0] : new AggregateError(failures, `message ${detail.originalMessageId}: ${failures.length} bounces not sent`);
+    throw failures.length === 1
+      ? failures[0]
+      : new AggregateError(failures, `message ${detail.originalMessageId}: ${failures.length} bounces not sent`);
   }
 
   return async (event, context) => {
@@ -205,12 +225,10 @@ export function bouncerEnvironmentVariables(env: BouncerEnvironment): Record<str
 export function readBouncerEnvironment(env: NodeJS.ProcessEnv): BouncerEnvironment {
   const schema = z
     .object({ ROUTING_TABLE: z.string().min(1), SES_CONFIGURATION_SET: z.string().min(1).optional() })
-    .transform(
-      (data): BouncerEnvironment => ({
-        routingTable: data.ROUTING_TABLE,
-        ...(data.SES_CONFIGURATION_SET ? { configurationSet: data.SES_CONFIGURATION_SET } : {}),
-      }),
-    );
+    .transform((data): BouncerEnvironment => ({
+      routingTable: data.ROUTING_TABLE,
+      ...(data.SES_CONFIGURATION_SET ? { configurationSet: data.SES_CONFIGURATION_SET } : {}),
+    }));
   return parseEnvironment("bouncer", schema, env);
 }
 

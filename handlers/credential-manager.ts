@@ -151,12 +151,20 @@ export function createCredentialManager(options: CredentialManagerOptions): Cred
     await identities.putUserPolicy(name, SMTP_SEND_POLICY_NAME, policy);
     undo.push({
       what: previous ? `restore policy ${SMTP_SEND_POLICY_NAME}` : `delete policy ${SMTP_SEND_POLICY_NAME}`,
-      run: () => (previous ? identities.putUserPolicy(name, SMTP_SEND_POLICY_NAME, previous) : identities.deleteUserPolicy(name, SMTP_SEND_POLICY_NAME)),
+      run: () =>
+        previous
+          ? identities.putUserPolicy(name, SMTP_SEND_POLICY_NAME, previous)
+          : identities.deleteUserPolicy(name, SMTP_SEND_POLICY_NAME),
     });
     const key = await identities.createAccessKey(name);
     undo.push({ what: `delete access key ${key.accessKeyId}`, run: () => identities.deleteAccessKey(name, key.accessKeyId) });
     const ciphertext = await encryptedCredentials(user, key);
-    return { iam_user_name: name, ...(user.iamUserArn ? { iam_user_arn: user.iamUserArn } : {}), access_key_id: key.accessKeyId, encrypted_credentials: ciphertext };
+    return {
+      iam_user_name: name,
+      ...(user.iamUserArn ? { iam_user_arn: user.iamUserArn } : {}),
+      access_key_id: key.accessKeyId,
+      encrypted_credentials: ciphertext,
+    };
   }
 
   async function provision(username: string, stamp: Date): Promise<void> {
@@ -198,7 +206,11 @@ export function createCredentialManager(options: CredentialManagerOptions): Cred
     } catch (error) {
       const problems = await rollback(username, undo);
       const message = describe(error) + (problems.length > 0 ? `; rollback incomplete: ${problems.join("; ")}` : "");
-      logger.error("SMTP user provisioning failed; rolled back", { username, error: asError(error), undone: undo.map((step) => step.what).reverse() });
+      logger.error("SMTP user provisioning failed; rolled back", {
+        username,
+        error: asError(error),
+        undone: undo.map((step) => step.what).reverse(),
+      });
       await fail(username, message, at);
     }
   }
@@ -216,9 +228,14 @@ export function createCredentialManager(options: CredentialManagerOptions): Cred
   async function remove(old: Record<string, unknown>): Promise<void> {
     const username = String(old.PK).slice(SMTP_USER_KEY_PREFIX.length);
     const name =
-      typeof old.iam_user_name === "string" ? old.iam_user_name : typeof old.iam_user_arn === "string" ? iamUserNameFromArn(old.iam_user_arn) : undefined;
+      typeof old.iam_user_name === "string"
+        ? old.iam_user_name
+        : typeof old.iam_user_arn === "string"
+          ? iamUserNameFromArn(old.iam_user_arn)
+          : undefined;
     if (!name) return skip(username, "the removed item had no IAM user");
-    if (!name.startsWith(IAM_USER_PREFIX)) throw new CredentialProvisioningError(`refusing to delete IAM user ${name}: not one ses-mail created`);
+    if (!name.startsWith(IAM_USER_PREFIX))
+      throw new CredentialProvisioningError(`refusing to delete IAM user ${name}: not one ses-mail created`);
     for (const key of await identities.listAccessKeys(name)) await identities.deleteAccessKey(name, key);
     for (const policy of await identities.listUserPolicies(name)) await identities.deleteUserPolicy(name, policy);
     await identities.deleteUser(name);
@@ -242,7 +259,11 @@ export function createCredentialManager(options: CredentialManagerOptions): Cred
       const created = record.dynamodb?.ApproximateCreationDateTime;
       await provision(username, created ? new Date(created * 1000) : now());
     } catch (error) {
-      logger.error("SMTP credential record failed; the stream retries it", { username, eventName: record.eventName, error: asError(error) });
+      logger.error("SMTP credential record failed; the stream retries it", {
+        username,
+        eventName: record.eventName,
+        error: asError(error),
+      });
       metrics.addMetric("SmtpRecordFailed", "Count", 1);
       throw error;
     }
@@ -287,7 +308,9 @@ export function readCredentialManagerEnvironment(env: NodeJS.ProcessEnv): Creden
     .object({
       ROUTING_TABLE: z.string().min(1),
       SMTP_CREDENTIALS_KEY_ID: z.string().min(1),
-      SMTP_USER_PERMISSIONS_BOUNDARY: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:policy\/.+$/, "must be the ARN of an IAM managed policy"),
+      SMTP_USER_PERMISSIONS_BOUNDARY: z
+        .string()
+        .regex(/^arn:aws[a-z-]*:iam::\d{12}:policy\/.+$/, "must be the ARN of an IAM managed policy"),
       SES_SMTP_REGION: z.string().min(1).optional(),
       AWS_REGION: z.string().min(1).optional(),
     })

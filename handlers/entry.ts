@@ -20,7 +20,11 @@ export type LambdaHandler<TEvent, TResult> = (event: TEvent, context?: Context) 
  * Parses `env` with `schema`. A function whose environment does not parse fails at cold start, with one
  * error naming the function and each wrong variable: `router environment: ROUTING_TABLE is required`.
  */
-export function parseEnvironment<TSchema extends z.ZodType>(functionName: string, schema: TSchema, env: NodeJS.ProcessEnv): z.output<TSchema> {
+export function parseEnvironment<TSchema extends z.ZodType>(
+  functionName: string,
+  schema: TSchema,
+  env: NodeJS.ProcessEnv,
+): z.output<TSchema> {
   const parsed = schema.safeParse(env);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => `${issue.path.join(".") || "(environment)"} ${issue.message}`);

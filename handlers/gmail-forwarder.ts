@@ -66,7 +66,16 @@ import { asError, MailboxAuthorizationError, MailboxRejectedError } from "../cor
 import type { LabelResolver, UnappliedLabel } from "../core/labels";
 import { RETRY_REPARK_DELAY_SECONDS } from "../core/retention";
 import { outcomeError } from "../core/outcomes";
-import { discardBody, type Clock, type IdempotencyStore, type MailboxImporter, type MessageProgress, type MessageStore, type OutcomeSink, type RetryQueue } from "../core/ports";
+import {
+  discardBody,
+  type Clock,
+  type IdempotencyStore,
+  type MailboxImporter,
+  type MessageProgress,
+  type MessageStore,
+  type OutcomeSink,
+  type RetryQueue,
+} from "../core/ports";
 import { lambdaEntry, parseEnvironment, type LambdaHandler } from "./entry";
 import { traced, type Observability } from "./observability";
 import { collectingReporter, createOutcomeReporter, type ReportOutcome } from "./outcomes";
@@ -157,7 +166,14 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
     });
     const at = now().toISOString();
     if (replayed) {
-      report({ kind: "already-imported", messageId: detail.originalMessageId, at, account: target.account, mailboxId: value.gmailId, importedAt: value.importedAt });
+      report({
+        kind: "already-imported",
+        messageId: detail.originalMessageId,
+        at,
+        account: target.account,
+        mailboxId: value.gmailId,
+        importedAt: value.importedAt,
+      });
       return "replayed";
     }
     const unappliedLabels = jsonArray<UnappliedLabel>(value.unappliedLabelsJson) ?? [];
@@ -176,7 +192,12 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
     return "imported";
   }
 
-  async function park(work: ForwardWork, target: ForwardTarget, error: MailboxAuthorizationError, report: ReportOutcome): Promise<TargetOutcome> {
+  async function park(
+    work: ForwardWork,
+    target: ForwardTarget,
+    error: MailboxAuthorizationError,
+    report: ReportOutcome,
+  ): Promise<TargetOutcome> {
     const at = now();
     const reason = { code: error.code, message: error.message };
     if (work.retry && parkingExpired(work.retry, at)) {
@@ -227,7 +248,16 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
     try {
       work = parser.parseForward(record.body);
     } catch (error) {
-      reportOutcome({ kind: "invalid-record", at: now().toISOString(), stage: "gmail-forwarder", sqsMessageId: record.messageId, error: outcomeError(error) }, error);
+      reportOutcome(
+        {
+          kind: "invalid-record",
+          at: now().toISOString(),
+          stage: "gmail-forwarder",
+          sqsMessageId: record.messageId,
+          error: outcomeError(error),
+        },
+        error,
+      );
       throw error;
     }
     const { detail } = work;
@@ -243,7 +273,16 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
         failures.push(error);
         // A given-up delivery was reported as such before it threw.
         if (!(error instanceof MailboxAuthorizationError)) {
-          report({ kind: "import-failed", messageId: detail.originalMessageId, at: now().toISOString(), account: target.account, error: outcomeError(error) }, error);
+          report(
+            {
+              kind: "import-failed",
+              messageId: detail.originalMessageId,
+              at: now().toISOString(),
+              account: target.account,
+              error: outcomeError(error),
+            },
+            error,
+          );
         }
       }
     }
@@ -253,13 +292,20 @@ export function createGmailForwarder(options: GmailForwarderOptions): GmailForwa
     } catch (caught) {
       // The imports stand; the record is redelivered, replays them and tries the cleanup again.
       const error = asError(caught);
-      logger.error("cannot record progress or delete the raw message", { sqsMessageId: record.messageId, messageId: detail.originalMessageId, error });
+      logger.error("cannot record progress or delete the raw message", {
+        sqsMessageId: record.messageId,
+        messageId: detail.originalMessageId,
+        error,
+      });
       failures.push(error);
     }
 
     if (failures.length === 1) throw failures[0];
     if (failures.length > 1) {
-      throw new AggregateError(failures, `message ${detail.originalMessageId}: ${failures.length} of ${work.targets.length} targets failed`);
+      throw new AggregateError(
+        failures,
+        `message ${detail.originalMessageId}: ${failures.length} of ${work.targets.length} targets failed`,
+      );
     }
   }
 
@@ -309,15 +355,13 @@ export function readGmailForwarderEnvironment(env: NodeJS.ProcessEnv): GmailForw
       GMAIL_API_URL: z.url().optional(),
       GOOGLE_OAUTH_TOKEN_URL: z.url().optional(),
     })
-    .transform(
-      (data): GmailForwarderEnvironment => ({
-        environment: data.SES_MAIL_ENVIRONMENT,
-        routingTable: data.ROUTING_TABLE,
-        retryQueueUrl: data.RETRY_QUEUE_URL,
-        ...(data.GMAIL_API_URL ? { gmailApiUrl: data.GMAIL_API_URL } : {}),
-        ...(data.GOOGLE_OAUTH_TOKEN_URL ? { oauthTokenUrl: data.GOOGLE_OAUTH_TOKEN_URL } : {}),
-      }),
-    );
+    .transform((data): GmailForwarderEnvironment => ({
+      environment: data.SES_MAIL_ENVIRONMENT,
+      routingTable: data.ROUTING_TABLE,
+      retryQueueUrl: data.RETRY_QUEUE_URL,
+      ...(data.GMAIL_API_URL ? { gmailApiUrl: data.GMAIL_API_URL } : {}),
+      ...(data.GOOGLE_OAUTH_TOKEN_URL ? { oauthTokenUrl: data.GOOGLE_OAUTH_TOKEN_URL } : {}),
+    }));
   return parseEnvironment("gmail forwarder", schema, env);
 }
 

@@ -16,7 +16,13 @@ import { DynamoDbRuleStore } from "../adapters/aws/dynamodb-rules";
 import { ACTION_TYPES, createRuleCodec, type DefaultAction } from "../core/rules";
 import type { DecisionDetail } from "../core/decision";
 import { errorMessage, InvalidNotificationError } from "../core/errors";
-import { createNotificationParser, isSetupNotification, SES_SETUP_NOTIFICATION_ID, type InboundMessage, type MessageStoreLocation } from "../core/notification";
+import {
+  createNotificationParser,
+  isSetupNotification,
+  SES_SETUP_NOTIFICATION_ID,
+  type InboundMessage,
+  type MessageStoreLocation,
+} from "../core/notification";
 import { decisionOutcomes, outcomeError } from "../core/outcomes";
 import type { Clock, OutcomeSink, RuleReader } from "../core/ports";
 import { decide, lookupPatterns, parseRecipients, ruleLookupFromItems, type RoutingSettings } from "../core/routing";
@@ -82,7 +88,16 @@ export function createRouter(options: RouterOptions): Router {
         return { sqsMessageId: record.messageId, message };
       } catch (error) {
         const wrapped = new InvalidNotificationError(`SQS message ${record.messageId}: ${errorMessage(error)}`, { cause: error });
-        report({ kind: "invalid-record", at: now().toISOString(), stage: "router", sqsMessageId: record.messageId, error: outcomeError(wrapped) }, wrapped);
+        report(
+          {
+            kind: "invalid-record",
+            at: now().toISOString(),
+            stage: "router",
+            sqsMessageId: record.messageId,
+            error: outcomeError(wrapped),
+          },
+          wrapped,
+        );
         throw wrapped;
       }
     });
@@ -170,15 +185,13 @@ export function readRouterEnvironment(env: NodeJS.ProcessEnv): RouterEnvironment
       MESSAGE_BUCKET: z.string().min(1).optional(),
       MESSAGE_KEY_PREFIX: z.string().optional(),
     })
-    .transform(
-      (data): RouterEnvironment => ({
-        routingTable: data.ROUTING_TABLE,
-        defaultAction: data.DEFAULT_ACTION,
-        verdictPolicy: data.VERDICT_POLICY,
-        ...(data.MESSAGE_BUCKET ? { messageBucket: data.MESSAGE_BUCKET } : {}),
-        ...(data.MESSAGE_KEY_PREFIX !== undefined ? { messageKeyPrefix: data.MESSAGE_KEY_PREFIX } : {}),
-      }),
-    );
+    .transform((data): RouterEnvironment => ({
+      routingTable: data.ROUTING_TABLE,
+      defaultAction: data.DEFAULT_ACTION,
+      verdictPolicy: data.VERDICT_POLICY,
+      ...(data.MESSAGE_BUCKET ? { messageBucket: data.MESSAGE_BUCKET } : {}),
+      ...(data.MESSAGE_KEY_PREFIX !== undefined ? { messageKeyPrefix: data.MESSAGE_KEY_PREFIX } : {}),
+    }));
   return parseEnvironment("router", schema, env);
 }
 

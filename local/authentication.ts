@@ -56,7 +56,10 @@ export interface AuthenticationInput {
 /** The parts of mailauth's result we read (its typings are looser than its output). */
 interface MailauthOutcome {
   spf?: { status?: { result?: string }; info?: string } | false;
-  dkim?: { results?: Array<{ status?: { result?: string }; info?: string }>; headers?: { parsed?: Array<{ key?: string | null; line?: Buffer }> } };
+  dkim?: {
+    results?: Array<{ status?: { result?: string }; info?: string }>;
+    headers?: { parsed?: Array<{ key?: string | null; line?: Buffer }> };
+  };
   dmarc?: { status?: { result?: string }; policy?: string; info?: string } | false;
 }
 
@@ -82,7 +85,10 @@ export function dkimVerdict(results: readonly (string | undefined)[]): VerdictSt
   return "GRAY";
 }
 
-export function dmarcVerdict(result: string | undefined, policy: string | undefined): Pick<AuthenticationVerdicts, "dmarc" | "dmarcPolicy"> {
+export function dmarcVerdict(
+  result: string | undefined,
+  policy: string | undefined,
+): Pick<AuthenticationVerdicts, "dmarc" | "dmarcPolicy"> {
   switch (result) {
     case "pass":
       return { dmarc: "PASS" };

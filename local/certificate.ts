@@ -51,7 +51,10 @@ export function createSelfSignedCertificate(options: SelfSignedOptions): { key: 
     // digitalSignature for ECDHE key exchange, keyEncipherment for RSA key transport (older TLS clients).
     { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
     { name: "extKeyUsage", serverAuth: true },
-    { name: "subjectAltName", altNames: options.altNames.map((entry) => (isIP(entry) ? { type: 7, ip: entry } : { type: 2, value: entry })) },
+    {
+      name: "subjectAltName",
+      altNames: options.altNames.map((entry) => (isIP(entry) ? { type: 7, ip: entry } : { type: 2, value: entry })),
+    },
   ]);
 
   // What forge's certificate.sign() does, with the signature from node:crypto: name the algorithm, take
@@ -69,7 +72,12 @@ function usable(cert: string, key: string, altNames: readonly string[], now: Dat
     const privateKey: KeyObject = createPrivateKey(key);
     const remainingMs = new Date(x509.validTo).getTime() - now.getTime();
     const covers = altNames.every((entry) => (isIP(entry) ? x509.checkIP(entry) : x509.checkHost(entry)) !== undefined);
-    return remainingMs > SELF_SIGNED_RENEW_BEFORE_DAYS * DAY_MS && covers && x509.checkPrivateKey(privateKey) && x509.verify(createPublicKey(privateKey));
+    return (
+      remainingMs > SELF_SIGNED_RENEW_BEFORE_DAYS * DAY_MS &&
+      covers &&
+      x509.checkPrivateKey(privateKey) &&
+      x509.verify(createPublicKey(privateKey))
+    );
   } catch {
     return false;
   }

@@ -86,7 +86,9 @@ function describeHolder(holder: LockHolder, dataDir: string): string {
   const local = holder.hostname === os.hostname();
   return (
     `the data directory ${dataDir} is in use by local mode in process ${holder.pid}${where} (since ${holder.since}): ` +
-    (local ? "stop it first, or give this one another --data-dir" : `stop it there, or remove ${path.join(dataDir, LOCK_FILE)} if it is gone`)
+    (local
+      ? "stop it first, or give this one another --data-dir"
+      : `stop it there, or remove ${path.join(dataDir, LOCK_FILE)} if it is gone`)
   );
 }
 
@@ -132,7 +134,12 @@ async function breakStaleLock(file: string, staleText: string): Promise<void> {
 export async function lockDataDirectory(dataDir: string, now: Date = new Date()): Promise<DataDirectoryLock> {
   const file = path.join(dataDir, LOCK_FILE);
   const start = processStart(process.pid);
-  const holder: LockHolder = { pid: process.pid, hostname: os.hostname(), ...(start ? { processStart: start } : {}), since: now.toISOString() };
+  const holder: LockHolder = {
+    pid: process.pid,
+    hostname: os.hostname(),
+    ...(start ? { processStart: start } : {}),
+    since: now.toISOString(),
+  };
   const text = `${JSON.stringify(holder)}\n`;
   for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
     if (await createWhole(file, text)) {

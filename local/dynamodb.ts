@@ -26,7 +26,16 @@ import type { DeclaredRoute } from "../config/schema";
 import { errorMessage } from "../core/errors";
 import type { StoredItem } from "../core/ports";
 import { createRuleCodec, declaredRuleItem } from "../core/rules";
-import { LOCAL_ENVIRONMENT, MANAGED_BY_ATTRIBUTE, PARTITION_KEY, ROUTE_KEY_PREFIX, RuleManager, routingTableName, SORT_KEY, TTL_ATTRIBUTE } from "../core/table";
+import {
+  LOCAL_ENVIRONMENT,
+  MANAGED_BY_ATTRIBUTE,
+  PARTITION_KEY,
+  ROUTE_KEY_PREFIX,
+  RuleManager,
+  routingTableName,
+  SORT_KEY,
+  TTL_ATTRIBUTE,
+} from "../core/table";
 import { DYNAMODB_RESTART_DELAY_MS, DYNAMODB_RESTART_MAX_DELAY_MS, TTL_SWEEP_INTERVAL_MS } from "./limits";
 
 export interface LocalDynamoDb {
@@ -174,7 +183,8 @@ function removeStaleSockets(): void {
     try {
       process.kill(Number(pid), 0);
     } catch (error) {
-      if (typeof error === "object" && error !== null && "code" in error && error.code === "ESRCH") fs.rmSync(path.join(os.tmpdir(), name), { force: true });
+      if (typeof error === "object" && error !== null && "code" in error && error.code === "ESRCH")
+        fs.rmSync(path.join(os.tmpdir(), name), { force: true });
     }
   }
 }
@@ -194,7 +204,13 @@ class SocketPathAgent extends http.Agent {
 export type DynamoDbStatus = { readonly available: true } | { readonly available: false; readonly reason: string };
 
 /** Starts one dynalite worker; resolves once it listens, with the port it listens on. */
-function startWorker(options: { dir: string; host: string; port: number; socketPath: string; writeGeneration: SharedArrayBuffer }): Promise<{ worker: Worker; port: number }> {
+function startWorker(options: {
+  dir: string;
+  host: string;
+  port: number;
+  socketPath: string;
+  writeGeneration: SharedArrayBuffer;
+}): Promise<{ worker: Worker; port: number }> {
   const worker = new Worker(DYNALITE_WORKER, {
     eval: true,
     workerData: { ...options, dynalitePath: require.resolve("dynalite") },
@@ -214,7 +230,11 @@ function startWorker(options: { dir: string; host: string; port: number; socketP
         // Its error event may still come: the worker is going away anyway.
         worker.on("error", () => undefined);
         void worker.terminate();
-        reject(Object.assign(new Error(message.type === "error" || message.type === "failed" ? message.message : "unexpected"), { code: "code" in message ? message.code : undefined }));
+        reject(
+          Object.assign(new Error(message.type === "error" || message.type === "failed" ? message.message : "unexpected"), {
+            code: "code" in message ? message.code : undefined,
+          }),
+        );
         return;
       }
       resolve({ worker, port: message.port });
@@ -320,12 +340,20 @@ class DynaliteSupervisor {
  * Starts dynalite on `host:port` (0 picks a free port) over `dir`, and creates the routing table.
  * `note` receives a line when the store fails and when it is back.
  */
-export async function startLocalDynamoDb(options: { dir: string; host: string; port: number; note?: (line: string) => void }): Promise<LocalDynamoDb> {
+export async function startLocalDynamoDb(options: {
+  dir: string;
+  host: string;
+  port: number;
+  note?: (line: string) => void;
+}): Promise<LocalDynamoDb> {
   await fs.promises.mkdir(options.dir, { recursive: true });
   removeStaleSockets();
   const socketPath = localSocketPath();
   const writeGeneration = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
-  const server = new DynaliteSupervisor({ dir: options.dir, host: options.host, port: options.port, socketPath, writeGeneration }, options.note ?? (() => undefined));
+  const server = new DynaliteSupervisor(
+    { dir: options.dir, host: options.host, port: options.port, socketPath, writeGeneration },
+    options.note ?? (() => undefined),
+  );
   try {
     await server.start();
   } catch (error) {
@@ -351,7 +379,8 @@ export async function startLocalDynamoDb(options: { dir: string; host: string; p
     signer: {
       sign: async (request) => {
         request.headers["x-amz-date"] = "20260101T000000Z";
-        request.headers.authorization = "AWS4-HMAC-SHA256 Credential=local/20260101/local/dynamodb/aws4_request, SignedHeaders=host, Signature=0";
+        request.headers.authorization =
+          "AWS4-HMAC-SHA256 Credential=local/20260101/local/dynamodb/aws4_request, SignedHeaders=host, Signature=0";
         return request;
       },
     },
@@ -444,21 +473,23 @@ export async function sweepExpiredItems(client: DynamoDBClient, tableName: strin
   );
   for await (const page of pages) {
     for (const key of page.Items ?? []) {
-      await client.send(
-        new DeleteItemCommand({
-          TableName: tableName,
-          Key: key,
-          // Only if it is still expired: a writer may have renewed it since the scan.
-          ConditionExpression: "#ttl < :now",
-          ExpressionAttributeNames: { "#ttl": TTL_ATTRIBUTE },
-          ExpressionAttributeValues: { ":now": { N: String(Math.floor(now.getTime() / 1000)) } },
-        }),
-      ).then(
-        () => deleted++,
-        (error: unknown) => {
-          if (!(error instanceof Error && error.name === "ConditionalCheckFailedException")) throw error;
-        },
-      );
+      await client
+        .send(
+          new DeleteItemCommand({
+            TableName: tableName,
+            Key: key,
+            // Only if it is still expired: a writer may have renewed it since the scan.
+            ConditionExpression: "#ttl < :now",
+            ExpressionAttributeNames: { "#ttl": TTL_ATTRIBUTE },
+            ExpressionAttributeValues: { ":now": { N: String(Math.floor(now.getTime() / 1000)) } },
+          }),
+        )
+        .then(
+          () => deleted++,
+          (error: unknown) => {
+            if (!(error instanceof Error && error.name === "ConditionalCheckFailedException")) throw error;
+          },
+        );
     }
   }
   return deleted;

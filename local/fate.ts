@@ -24,7 +24,15 @@ import type { Outcome } from "../core/outcomes";
 import { placementFor } from "../adapters/local/maildir";
 import { isNotFound } from "../adapters/local/durable-file";
 import { journalEntries, queueFolders, readDeadLetters } from "../adapters/local/queue";
-import { dataFiles, deadLetterCommands, LOCAL_BUCKET, LOCAL_QUEUE_FOLDERS, LOCAL_QUEUE_ROLES, queueDir, type LocalQueueRole } from "./data-dir";
+import {
+  dataFiles,
+  deadLetterCommands,
+  LOCAL_BUCKET,
+  LOCAL_QUEUE_FOLDERS,
+  LOCAL_QUEUE_ROLES,
+  queueDir,
+  type LocalQueueRole,
+} from "./data-dir";
 import { messageIdOf, recipientsOf, retryMessageOf } from "./queue-bodies";
 
 export interface LocalFateReaderOptions {
@@ -106,7 +114,8 @@ export function createLocalFateReader(dataDir: string, options: LocalFateReaderO
       const detail = event.detail as DecisionDetail | undefined;
       if (detail && ids.has(detail.originalMessageId)) entry(detail.originalMessageId).decision = detail;
     }
-    if (!(await exists(files.outcomes))) gaps.push(`no ${path.basename(files.outcomes)} in ${root}: no outcome is on record there (local mode before this version kept none)`);
+    if (!(await exists(files.outcomes)))
+      gaps.push(`no ${path.basename(files.outcomes)} in ${root}: no outcome is on record there (local mode before this version kept none)`);
     for await (const outcome of jsonLines(files.outcomes, (line) => ids.has(fieldOf(line, "messageId") ?? ""))) {
       entry(String(outcome.messageId)).outcomes.push(outcome as unknown as Outcome);
     }
@@ -122,7 +131,13 @@ export function createLocalFateReader(dataDir: string, options: LocalFateReaderO
       const id = messageIdOf(body);
       const retryMessage = retryMessageOf(body);
       if (!id || !ids.has(id) || !retryMessage) continue;
-      entry(id).parked.push({ kind: "parked", account: retryMessage.target, since: retryMessage.firstQueuedAt, attempt: retryMessage.attempt, reason: retryMessage.lastError });
+      entry(id).parked.push({
+        kind: "parked",
+        account: retryMessage.target,
+        since: retryMessage.firstQueuedAt,
+        attempt: retryMessage.attempt,
+        reason: retryMessage.lastError,
+      });
     }
     return { found, gaps };
   }
@@ -133,7 +148,9 @@ export function createLocalFateReader(dataDir: string, options: LocalFateReaderO
     if (!(await exists(accountDir))) return {}; // real Gmail (--gmail-secrets): nothing local to point at
     const folder = path.join(accountDir, placementFor(labels).folder);
     for (const sub of ["new", "cur"]) {
-      const name = (await listNames(path.join(folder, sub))).find((candidate) => candidate === mailboxId || candidate.startsWith(`${mailboxId}:`));
+      const name = (await listNames(path.join(folder, sub))).find(
+        (candidate) => candidate === mailboxId || candidate.startsWith(`${mailboxId}:`),
+      );
       if (name) return { file: path.join(folder, sub, name) };
     }
     return { gap: `${account}: the Maildir file ${mailboxId} is no longer in ${folder} (moved or deleted by a mail reader)` };
@@ -168,14 +185,31 @@ export function createLocalFateReader(dataDir: string, options: LocalFateReaderO
       if (outcome.kind !== "bounce-sent") continue;
       const file = path.join(files.outbox, `${outcome.dsnMessageId}.eml`);
       const inOutbox = /^[A-Za-z0-9._-]+$/.test(outcome.dsnMessageId) && (await exists(file));
-      places.push({ kind: "bounce", to: outcome.to, recipients: outcome.recipients.map((recipient) => recipient.address), ...(inOutbox ? { file } : {}) });
+      places.push({
+        kind: "bounce",
+        to: outcome.to,
+        recipients: outcome.recipients.map((recipient) => recipient.address),
+        ...(inOutbox ? { file } : {}),
+      });
     }
     for (const letter of deadLetters) {
-      places.push({ kind: "dead-letter", queue: LOCAL_QUEUE_FOLDERS[letter.role], error: letter.error, redrive: deadLetterCommands(root, letter.role, options.cwd).redrive });
+      places.push({
+        kind: "dead-letter",
+        queue: LOCAL_QUEUE_FOLDERS[letter.role],
+        error: letter.error,
+        redrive: deadLetterCommands(root, letter.role, options.cwd).redrive,
+      });
     }
-    places.push({ kind: "raw-message", location: decision?.s3 ?? { bucket: LOCAL_BUCKET, key: `emails/${id}` }, state: rawKept ? "kept" : "deleted" });
+    places.push({
+      kind: "raw-message",
+      location: decision?.s3 ?? { bucket: LOCAL_BUCKET, key: `emails/${id}` },
+      state: rawKept ? "kept" : "deleted",
+    });
 
-    if (!decision) gaps.push(`no routing decision for ${id} in ${path.basename(files.events)}${deadLetters.some((letter) => letter.role === "input") ? ": it was never routed (see the dead letter)" : ""}`);
+    if (!decision)
+      gaps.push(
+        `no routing decision for ${id} in ${path.basename(files.events)}${deadLetters.some((letter) => letter.role === "input") ? ": it was never routed (see the dead letter)" : ""}`,
+      );
     else if (outcomes.length === 0) gaps.push(`no outcome of ${id} in ${path.basename(files.outcomes)}`);
     return { messageId: id, ...(decision ? { decision } : {}), outcomes, places, gaps };
   }
@@ -201,7 +235,8 @@ export function createLocalFateReader(dataDir: string, options: LocalFateReaderO
       const inputLetters = await readDeadLetters(queueFolders(queueDir(root, "input")).deadLetters);
       for (const letter of inputLetters) {
         const id = messageIdOf(letter.body);
-        if (id && letter.sentTimestamp >= sinceMs && recipientsOf(letter.body).some((to) => to.toLowerCase() === recipient)) when.set(id, letter.sentTimestamp);
+        if (id && letter.sentTimestamp >= sinceMs && recipientsOf(letter.body).some((to) => to.toLowerCase() === recipient))
+          when.set(id, letter.sentTimestamp);
       }
       const ids = [...when.keys()].sort((a, b) => when.get(b)! - when.get(a)!);
       const { found, gaps } = await gather(new Set(ids));

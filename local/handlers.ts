@@ -35,7 +35,11 @@ export interface LocalHandlerOptions {
 
 export function buildMailbox(options: LocalHandlerOptions["mailbox"], environment: string): MailboxImporter {
   if ("secrets" in options) {
-    const accounts = new GoogleAccounts({ secrets: options.secrets, environment, ...(options.oauthTokenUrl ? { tokenUrl: options.oauthTokenUrl } : {}) });
+    const accounts = new GoogleAccounts({
+      secrets: options.secrets,
+      environment,
+      ...(options.oauthTokenUrl ? { tokenUrl: options.oauthTokenUrl } : {}),
+    });
     return new GmailImporter({ accounts, ...(options.gmailApiUrl ? { apiBaseUrl: options.gmailApiUrl } : {}) });
   }
   const maildir = new MaildirImporter({ root: options.maildirRoot, ...(options.hostname ? { hostname: options.hostname } : {}) });
@@ -52,7 +56,11 @@ export function buildMailbox(options: LocalHandlerOptions["mailbox"], environmen
 /** With real Gmail, label names are resolved to the mailbox's ids as in AWS; Maildirs map names to folders themselves. */
 function buildLabelResolver(options: LocalHandlerOptions["mailbox"], environment: string): GmailLabels | undefined {
   if (!("secrets" in options)) return undefined;
-  const accounts = new GoogleAccounts({ secrets: options.secrets, environment, ...(options.oauthTokenUrl ? { tokenUrl: options.oauthTokenUrl } : {}) });
+  const accounts = new GoogleAccounts({
+    secrets: options.secrets,
+    environment,
+    ...(options.oauthTokenUrl ? { tokenUrl: options.oauthTokenUrl } : {}),
+  });
   return new GmailLabels({ accounts, environment, ...(options.gmailApiUrl ? { apiBaseUrl: options.gmailApiUrl } : {}) });
 }
 

@@ -146,7 +146,11 @@ export function headerText(text: string): string {
 
 /** One token of the Received header's `from` clause (the HELO name, the client's host name): no space and nothing that would end the clause or its comment. */
 function receivedToken(text: string, max = 255): string {
-  return headerText(text).replace(/[\s()<>;"\\]/g, "?").slice(0, max) || "unknown";
+  return (
+    headerText(text)
+      .replace(/[\s()<>;"\\]/g, "?")
+      .slice(0, max) || "unknown"
+  );
 }
 
 /**

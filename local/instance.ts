@@ -75,7 +75,8 @@ function readInstanceFile(dataDir: string): InstanceLookup {
   }
   try {
     const value = JSON.parse(text) as Partial<LocalInstance>;
-    if (!Number.isInteger(value.pid) || typeof value.dynamodbEndpoint !== "string" || typeof value.hostname !== "string") return { kind: "none" };
+    if (!Number.isInteger(value.pid) || typeof value.dynamodbEndpoint !== "string" || typeof value.hostname !== "string")
+      return { kind: "none" };
     return { kind: "found", instance: value as LocalInstance };
   } catch {
     return { kind: "none" };

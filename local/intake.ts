@@ -79,7 +79,9 @@ function smtpError(responseCode: number, message: string): Error & { responseCod
 /** 40 lower-case base-36 characters, time-ordered, like SES's message ids. */
 export function newSesMessageId(now: Date): string {
   const time = now.getTime().toString(36).padStart(10, "0");
-  const random = BigInt(`0x${randomHex(20)}`).toString(36).padStart(31, "0");
+  const random = BigInt(`0x${randomHex(20)}`)
+    .toString(36)
+    .padStart(31, "0");
   return `${time}${random}`.slice(0, 40);
 }
 
@@ -181,8 +183,13 @@ export function clientKey(remoteAddress: string): string {
   const [head = "", tail = ""] = address.toLowerCase().split("::");
   const headGroups = head ? head.split(":") : [];
   const tailGroups = tail ? tail.split(":") : [];
-  const groups = address.includes("::") ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill("0"), ...tailGroups] : headGroups;
-  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+  const groups = address.includes("::")
+    ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill("0"), ...tailGroups]
+    : headGroups;
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.replace(/^0+(?=.)/, ""))
+    .join(":")}::/64`;
 }
 
 /**
@@ -356,7 +363,10 @@ export function createIntakeServer(options: IntakeOptions): SMTPServer {
     },
 
     onMailFrom(_address, _session, callback) {
-      admit().then(() => callback(), (error: Error) => callback(error));
+      admit().then(
+        () => callback(),
+        (error: Error) => callback(error),
+      );
     },
 
     onRcptTo(address, session, callback) {

@@ -102,7 +102,9 @@ export function messageLine(detail: DecisionDetail, outcomes: readonly Outcome[]
   const shown = entries.slice(0, LOG_LINE_MAX_RECIPIENTS).map(([recipient, actions]) => `${recipient}: ${actions.join(", ")}`);
   const more = entries.length > LOG_LINE_MAX_RECIPIENTS ? ` (+${entries.length - LOG_LINE_MAX_RECIPIENTS} more)` : "";
   const remarks = remarksOf(outcomes);
-  const failures = outcomes.filter((outcome): outcome is DeadLetteredOutcome => outcome.kind === "dead-lettered").map((outcome) => ` — ${deadLetterText(outcome, options)}`);
+  const failures = outcomes
+    .filter((outcome): outcome is DeadLetteredOutcome => outcome.kind === "dead-lettered")
+    .map((outcome) => ` — ${deadLetterText(outcome, options)}`);
   const elapsed = Math.max(0, doneAt.getTime() - Date.parse(detail.timestamp));
   const bracket = remarks.length > 0 ? ` [${remarks.join("; ")}]` : "";
   return `${timeOfDay(doneAt)} ${detail.originalMessageId} ${detail.source || "<>"} → ${shown.join("; ")}${more}${bracket}${failures.join("")} (${elapsed} ms)`;

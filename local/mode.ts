@@ -91,7 +91,9 @@ function listen(server: SMTPServer, host: string, port: number): Promise<number>
     const onError = (error: Error & { code?: string }) => {
       reject(
         new LocalStartError(
-          error.code === "EADDRINUSE" ? `SMTP port ${port} is in use: is local mode already running? (choose another with --smtp-port)` : `cannot listen for SMTP on ${host}:${port}: ${error.message}`,
+          error.code === "EADDRINUSE"
+            ? `SMTP port ${port} is in use: is local mode already running? (choose another with --smtp-port)`
+            : `cannot listen for SMTP on ${host}:${port}: ${error.message}`,
           { cause: error },
         ),
       );
@@ -152,7 +154,11 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     // A delivery a crash interrupted stays locked for a handler's timeout, as a Lambda's would for its remaining time.
     const lockMs = localHandlerTimeoutMs();
     // Into a Maildir an import is idempotent by itself, so its lock need not be synced (delivery-state.ts).
-    const state = await LocalDeliveryState.open({ file: dataFiles(dataDir).deliveryState, lockMs: () => lockMs, syncLocks: secrets !== undefined });
+    const state = await LocalDeliveryState.open({
+      file: dataFiles(dataDir).deliveryState,
+      lockMs: () => lockMs,
+      syncLocks: secrets !== undefined,
+    });
     cleanups.push(() => state.close());
     const maildirRoot = path.join(dataDir, "mail");
     const outboxDir = path.join(dataDir, "outbox");
@@ -190,7 +196,11 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       state,
       store,
       mailbox: secrets
-        ? { secrets, ...(options.gmailApiUrl ? { gmailApiUrl: options.gmailApiUrl } : {}), ...(options.oauthTokenUrl ? { oauthTokenUrl: options.oauthTokenUrl } : {}) }
+        ? {
+            secrets,
+            ...(options.gmailApiUrl ? { gmailApiUrl: options.gmailApiUrl } : {}),
+            ...(options.oauthTokenUrl ? { oauthTokenUrl: options.oauthTokenUrl } : {}),
+          }
         : { maildirRoot, hostname },
       sender,
       retryQueue: pipeline.retryQueue,
@@ -202,7 +212,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     const recovered = await pipeline.recover();
     // Journalled messages a crash left are whole files again before anything reads them.
     await store.recover();
-    store.startCheckpoints((error) => output(`cannot sync journalled messages (tried again in a second): ${error instanceof Error ? error.message : String(error)}`));
+    store.startCheckpoints((error) =>
+      output(`cannot sync journalled messages (tried again in a second): ${error instanceof Error ? error.message : String(error)}`),
+    );
     cleanups.push(() => store.close());
     pipeline.start();
     cleanups.push(() => pipeline.stop());
@@ -233,7 +245,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       hostname: os.hostname(),
       dynamodbEndpoint: dynamo.endpoint,
       smtp: `${smtpHost}:${smtpPort}`,
-      ...(options.configSource && "configFile" in options.configSource ? { configFile: path.resolve(options.configSource.configFile) } : {}),
+      ...(options.configSource && "configFile" in options.configSource
+        ? { configFile: path.resolve(options.configSource.configFile) }
+        : {}),
       ...(options.configSource && "stack" in options.configSource ? { stack: options.configSource.stack } : {}),
       startedAt: new Date().toISOString(),
     });
@@ -241,17 +255,27 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
 
     const pending = Object.entries(recovered).filter(([, found]) => found.recovered > 0);
     const discarded = Object.values(recovered).reduce((sum, found) => sum + found.discarded, 0);
-    const deadLetters = (await Promise.all(LOCAL_QUEUE_ROLES.map(async (role) => [role, await deadLetterCount(queueDir(dataDir, role))] as const))).filter(([, count]) => count > 0);
+    const deadLetters = (
+      await Promise.all(LOCAL_QUEUE_ROLES.map(async (role) => [role, await deadLetterCount(queueDir(dataDir, role))] as const))
+    ).filter(([, count]) => count > 0);
     output(`ses-mail local mode (stack ${options.config.environment}), data in ${dataDir}`);
     output(`  SMTP       ${smtpHost}:${smtpPort} (STARTTLS with a self-signed certificate, tls/cert.pem)`);
     output(`  DynamoDB   ${dynamo.endpoint}, table ${dynamo.tableName}`);
     output(`  domains    ${options.config.domains.join(", ")}`);
-    output(`  rules      ${rules} loaded (${options.config.routes.length} declared in the stack config), default action ${options.config.defaultAction}: npx ses-mail rules list ${dataDirOption(dataDir)}`);
+    output(
+      `  rules      ${rules} loaded (${options.config.routes.length} declared in the stack config), default action ${options.config.defaultAction}: npx ses-mail rules list ${dataDirOption(dataDir)}`,
+    );
     output(`  DNS        ${options.resolverFile ? `hermetic, from ${options.resolverFile}` : "system resolver"}`);
-    output(`  mail to    ${secrets ? "real Gmail (secrets from " + options.gmailSecretsFile + ")" : `${maildirRoot}/<gmail-address>/ (Maildir)`}`);
+    output(
+      `  mail to    ${secrets ? "real Gmail (secrets from " + options.gmailSecretsFile + ")" : `${maildirRoot}/<gmail-address>/ (Maildir)`}`,
+    );
     output(`  bounces to ${smarthost ? `smarthost ${smarthost.host}:${smarthost.port}` : `${outboxDir}/`}`);
-    if (pending.length > 0) output(`  recovered  ${pending.map(([queue, found]) => `${found.recovered} ${queue}`).join(", ")} queued before the last stop`);
-    if (discarded > 0) output(`  discarded  ${discarded} queue entr${discarded === 1 ? "y" : "ies"} a crash cut short (never acknowledged, so the sender still has it)`);
+    if (pending.length > 0)
+      output(`  recovered  ${pending.map(([queue, found]) => `${found.recovered} ${queue}`).join(", ")} queued before the last stop`);
+    if (discarded > 0)
+      output(
+        `  discarded  ${discarded} queue entr${discarded === 1 ? "y" : "ies"} a crash cut short (never acknowledged, so the sender still has it)`,
+      );
     for (const [role, count] of deadLetters) {
       output(`  dead letters ${count} in the ${role} queue wait for you: ${deadLetterCommands(dataDir, role).show}`);
     }

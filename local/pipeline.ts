@@ -22,7 +22,14 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { DECISION_DETAIL_TYPE, DECISION_SOURCE, type DecisionDetail } from "../core/decision";
 import { errorMessage } from "../core/errors";
 import { ALL_DECISIONS_PATTERN, BOUNCER_PATTERN, GMAIL_FORWARDER_PATTERN, type EventPattern } from "../core/event-patterns";
-import { outcomeError, UNEXPECTED_ERROR_CODE, type DeadLetteredOutcome, type Outcome, type OutcomeError, type OutcomeStage } from "../core/outcomes";
+import {
+  outcomeError,
+  UNEXPECTED_ERROR_CODE,
+  type DeadLetteredOutcome,
+  type Outcome,
+  type OutcomeError,
+  type OutcomeStage,
+} from "../core/outcomes";
 import type { OutcomeSink } from "../core/ports";
 import type { Router, RoutedRecord } from "../handlers/router";
 import { compileEventPattern } from "../adapters/local/event-pattern";
@@ -85,9 +92,19 @@ interface Tracked {
 }
 
 /** The handler stage that runs for each queue (its outcomes come through that stage's sink). */
-const STAGE_OF: Record<LocalQueueRole, OutcomeStage> = { input: "router", forwarder: "gmail-forwarder", bouncer: "bouncer", retry: "gmail-forwarder" };
+const STAGE_OF: Record<LocalQueueRole, OutcomeStage> = {
+  input: "router",
+  forwarder: "gmail-forwarder",
+  bouncer: "bouncer",
+  retry: "gmail-forwarder",
+};
 /** How a console line names the stage of each queue. */
-const STAGE_LABEL: Record<LocalQueueRole, string> = { input: "router", forwarder: "forwarder", bouncer: "bouncer", retry: "forwarder (retry queue)" };
+const STAGE_LABEL: Record<LocalQueueRole, string> = {
+  input: "router",
+  forwarder: "forwarder",
+  bouncer: "bouncer",
+  retry: "forwarder (retry queue)",
+};
 
 /** Outcome kinds that say why a record failed; the record's dead letter keeps that error. */
 function failureOf(outcome: Outcome): OutcomeError | undefined {
@@ -169,7 +186,11 @@ export class Pipeline {
   private readonly failures = new Map<string, OutcomeError[]>();
   private progressWaiters: Array<() => void> = [];
   /** The bus rules: each target is the decisions log or a handler queue (with the stage it feeds). */
-  private readonly rules: Array<{ name: string; matches: (event: unknown) => boolean; target: "events" | { readonly queue: LocalQueue; readonly stage: string } }>;
+  private readonly rules: Array<{
+    name: string;
+    matches: (event: unknown) => boolean;
+    target: "events" | { readonly queue: LocalQueue; readonly stage: string };
+  }>;
   private readonly listeners: Array<(detail: DecisionDetail, outcomes: readonly Outcome[], doneAt: Date) => void> = [];
 
   constructor(options: PipelineOptions) {
@@ -191,14 +212,20 @@ export class Pipeline {
     const files = dataFiles(options.dataDir);
     this.eventsFile = files.events;
     this.events = new JsonLinesFile(this.eventsFile);
-    this.outcomeLog = new JsonLinesFile(files.outcomes, (error) => options.output(`cannot append to ${files.outcomes} (trace will miss what happens until it can): ${error.message}`));
+    this.outcomeLog = new JsonLinesFile(files.outcomes, (error) =>
+      options.output(`cannot append to ${files.outcomes} (trace will miss what happens until it can): ${error.message}`),
+    );
     this.lineOptions = {
       deadLetterCommand: (folder) => {
         const role = queueRoleOf(folder);
         return role ? deadLetterCommands(options.dataDir, role).show : undefined;
       },
     };
-    const rule = (name: string, pattern: EventPattern, target: "events" | { queue: LocalQueue; stage: string }) => ({ name, matches: compileEventPattern(pattern), target });
+    const rule = (name: string, pattern: EventPattern, target: "events" | { queue: LocalQueue; stage: string }) => ({
+      name,
+      matches: compileEventPattern(pattern),
+      target,
+    });
     // The bus rules, as the infrastructure deploys them: the log target first, so a decision is on
     // record before anything acts on it.
     this.rules = [
@@ -348,7 +375,10 @@ export class Pipeline {
         await this.putOnBus(detail, byId.get(sqsMessageId)!);
       } catch (error) {
         failed.push(sqsMessageId);
-        errors.set(sqsMessageId, { code: outcomeError(error).code, message: `cannot put the decision on the bus: ${outcomeError(error).message}` });
+        errors.set(sqsMessageId, {
+          code: outcomeError(error).code,
+          message: `cannot put the decision on the bus: ${outcomeError(error).message}`,
+        });
       }
     }
     return { failed, errors };
@@ -369,7 +399,10 @@ export class Pipeline {
     const stages = targets.map((target) => target.stage);
     if (targets.length > 0) {
       const body = JSON.stringify(event);
-      const ids = await this.input.moveTo(notification, targets.map(({ queue }) => ({ queue, body })));
+      const ids = await this.input.moveTo(
+        notification,
+        targets.map(({ queue }) => ({ queue, body })),
+      );
       for (const id of ids) this.sentDecisions.set(id, detail);
     }
     if (stages.length === 0) {
@@ -382,7 +415,12 @@ export class Pipeline {
   }
 
   /** Runs a handler on a batch as its event source mapping would, and reports the failed message ids with their errors. */
-  private async invoke(role: LocalQueueRole, handler: SqsHandler, messages: readonly QueueMessage[], crashAfter: boolean): Promise<BatchResult> {
+  private async invoke(
+    role: LocalQueueRole,
+    handler: SqsHandler,
+    messages: readonly QueueMessage[],
+    crashAfter: boolean,
+  ): Promise<BatchResult> {
     const response = await handler({ Records: messages.map((message) => sqsRecordOf(QUEUE_NAMES[role], message)) });
     if (crashAfter) crashPoint("forwarded");
     const failed = (response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier);
@@ -394,7 +432,13 @@ export class Pipeline {
         this.settle(role, message);
         continue;
       }
-      errors.set(message.id, error ?? { code: "UNREPORTED", message: `the ${stage} failed the record without reporting an outcome (POWERTOOLS_LOG_LEVEL=ERROR shows its log)` });
+      errors.set(
+        message.id,
+        error ?? {
+          code: "UNREPORTED",
+          message: `the ${stage} failed the record without reporting an outcome (POWERTOOLS_LOG_LEVEL=ERROR shows its log)`,
+        },
+      );
     }
     return { failed, errors };
   }

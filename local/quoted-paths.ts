@@ -16,8 +16,9 @@ type SmtpConnection = SMTPServer["connections"] extends Set<infer Connection> ? 
  * The quoted part holds qtextSMTP and quoted pairs (RFC 5321) and non-ASCII (RFC 6531), but never a
  * control character or the invisible characters smtp-server refuses in addresses.
  */
-// eslint-disable-next-line no-control-regex -- control characters are what the quoted part must not hold
-const QUOTED_PATH = /^((?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*<(?:@[^<>:\s]+(?:,@[^<>:\s]+)*:)?)("(?:[^"\\\u0000-\u001f\u007f-\u009f\u200b\u2060\ufeff]|\\[\x20-\x7e])*")(@[^<>\s]+>)/i;
+const QUOTED_PATH =
+  // eslint-disable-next-line no-control-regex -- control characters are what the quoted part must not hold
+  /^((?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*<(?:@[^<>:\s]+(?:,@[^<>:\s]+)*:)?)("(?:[^"\\\u0000-\u001f\u007f-\u009f\u200b\u2060\ufeff]|\\[\x20-\x7e])*")(@[^<>\s]+>)/i;
 
 /** What smtp-server parses in the quoted local part's place: a plain atom. */
 const STAND_IN = "q";

@@ -62,7 +62,8 @@ export class StorageMonitor {
    */
   async check(options: { fresh?: boolean } = {}): Promise<string | undefined> {
     const dynamo = this.options.dynamo?.status();
-    if (!options.fresh && this.current === undefined && (dynamo?.available ?? true) && Date.now() - this.checkedAt < STORAGE_CHECK_REUSE_MS) return undefined;
+    if (!options.fresh && this.current === undefined && (dynamo?.available ?? true) && Date.now() - this.checkedAt < STORAGE_CHECK_REUSE_MS)
+      return undefined;
     // A failure the DynamoDB worker has just posted is read before the verdict.
     if (options.fresh) await new Promise((resolve) => setImmediate(resolve));
     return this.look();
@@ -75,9 +76,11 @@ export class StorageMonitor {
       try {
         const stats = await fs.promises.statfs(this.options.dir);
         const free = stats.bavail * stats.bsize;
-        if (free < STORAGE_MIN_FREE_BYTES) problem = `only ${megabytes(free)} free under ${this.options.dir}, ${megabytes(STORAGE_MIN_FREE_BYTES)} needed`;
+        if (free < STORAGE_MIN_FREE_BYTES)
+          problem = `only ${megabytes(free)} free under ${this.options.dir}, ${megabytes(STORAGE_MIN_FREE_BYTES)} needed`;
         // Some filesystems report no inode counts (files 0); an inode shortage is ENOSPC all the same.
-        else if (stats.files > 0 && stats.ffree < STORAGE_MIN_FREE_INODES) problem = `only ${stats.ffree} free inodes under ${this.options.dir}, ${STORAGE_MIN_FREE_INODES} needed`;
+        else if (stats.files > 0 && stats.ffree < STORAGE_MIN_FREE_INODES)
+          problem = `only ${stats.ffree} free inodes under ${this.options.dir}, ${STORAGE_MIN_FREE_INODES} needed`;
       } catch (error) {
         problem = `cannot read the free space under ${this.options.dir}: ${errorMessage(error)}`;
       }

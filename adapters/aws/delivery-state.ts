@@ -12,7 +12,14 @@
  * Both set TTL_ATTRIBUTE. DynamoDB's TTL deletes lazily (up to days late), so the throttle's condition
  * compares the expiry itself instead of relying on the item being gone.
  */
-import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
+import {
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+} from "@aws-sdk/client-dynamodb";
 import { randomUUID } from "node:crypto";
 import { DeliveryStateError, describeError } from "../../core/errors";
 import { MESSAGE_RECORD_TTL_SECONDS } from "../../core/retention";
@@ -128,7 +135,10 @@ export class DynamoDbMessageProgress implements MessageProgress {
       );
       return output.Attributes?.[MessageRecordAttribute.Done]?.SS ?? [];
     } catch (error) {
-      throw new DeliveryStateError(`DynamoDB UpdateItem (message record ${messageId}) on ${this.table.name} failed: ${describeError(error)}`, { cause: error });
+      throw new DeliveryStateError(
+        `DynamoDB UpdateItem (message record ${messageId}) on ${this.table.name} failed: ${describeError(error)}`,
+        { cause: error },
+      );
     }
   }
 
@@ -136,9 +146,15 @@ export class DynamoDbMessageProgress implements MessageProgress {
   async read(messageId: string): Promise<StoredMessageRecord | undefined> {
     let item: Record<string, AttributeValue> | undefined;
     try {
-      item = (await this.table.client.send(new GetItemCommand({ TableName: this.table.name, Key: messageRecordKey(messageId), ConsistentRead: true }))).Item;
+      item = (
+        await this.table.client.send(
+          new GetItemCommand({ TableName: this.table.name, Key: messageRecordKey(messageId), ConsistentRead: true }),
+        )
+      ).Item;
     } catch (error) {
-      throw new DeliveryStateError(`DynamoDB GetItem (message record ${messageId}) on ${this.table.name} failed: ${describeError(error)}`, { cause: error });
+      throw new DeliveryStateError(`DynamoDB GetItem (message record ${messageId}) on ${this.table.name} failed: ${describeError(error)}`, {
+        cause: error,
+      });
     }
     return item ? parseMessageRecord(messageId, item) : undefined;
   }
@@ -217,7 +233,9 @@ export class DynamoDbThrottleStore implements ThrottleStore {
       return true;
     } catch (error) {
       if (isConditionalCheckFailure(error)) return false;
-      throw new DeliveryStateError(`DynamoDB PutItem (throttle ${key}) on ${this.table.name} failed: ${describeError(error)}`, { cause: error });
+      throw new DeliveryStateError(`DynamoDB PutItem (throttle ${key}) on ${this.table.name} failed: ${describeError(error)}`, {
+        cause: error,
+      });
     }
   }
 
@@ -236,7 +254,9 @@ export class DynamoDbThrottleStore implements ThrottleStore {
       );
     } catch (error) {
       if (isConditionalCheckFailure(error)) return; // someone else holds it now; theirs to keep
-      throw new DeliveryStateError(`DynamoDB DeleteItem (throttle ${key}) on ${this.table.name} failed: ${describeError(error)}`, { cause: error });
+      throw new DeliveryStateError(`DynamoDB DeleteItem (throttle ${key}) on ${this.table.name} failed: ${describeError(error)}`, {
+        cause: error,
+      });
     }
   }
 }

@@ -13,11 +13,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import { describeError, RuleExistsError, RuleNotFoundError, RuleStoreError } from "../../core/errors";
-import {
-  DYNAMODB_BATCH_GET_MAX_KEYS,
-  DYNAMODB_UNPROCESSED_BASE_DELAY_MS,
-  DYNAMODB_UNPROCESSED_MAX_ATTEMPTS,
-} from "../../core/limits";
+import { DYNAMODB_BATCH_GET_MAX_KEYS, DYNAMODB_UNPROCESSED_BASE_DELAY_MS, DYNAMODB_UNPROCESSED_MAX_ATTEMPTS } from "../../core/limits";
 import type { RuleRepository, StoredItem } from "../../core/ports";
 import { routeKey } from "../../core/rules";
 import { EntityType, ROUTE_KEY_PREFIX } from "../../core/table";
@@ -76,7 +72,10 @@ export class DynamoDbRuleStore implements RuleRepository {
     // Chunks go out in parallel: up to 100 keys cost one round trip, more cost one round trip of latency.
     await Promise.all(
       chunk(unique, DYNAMODB_BATCH_GET_MAX_KEYS).map((patternsChunk) =>
-        this.batchGet(patternsChunk.map((pattern) => marshall(routeKey(pattern))), found),
+        this.batchGet(
+          patternsChunk.map((pattern) => marshall(routeKey(pattern))),
+          found,
+        ),
       ),
     );
     return found;
@@ -108,9 +107,7 @@ export class DynamoDbRuleStore implements RuleRepository {
 
   async getRuleItem(pattern: string): Promise<StoredItem | undefined> {
     const output = await this.send("GetItem", () =>
-      this.client.send(
-        new GetItemCommand({ TableName: this.tableName, Key: marshall(routeKey(pattern)), ConsistentRead: true }),
-      ),
+      this.client.send(new GetItemCommand({ TableName: this.tableName, Key: marshall(routeKey(pattern)), ConsistentRead: true })),
     );
     return output.Item ? unmarshall(output.Item) : undefined;
   }
@@ -159,9 +156,7 @@ export class DynamoDbRuleStore implements RuleRepository {
 
   async deleteRuleItem(pattern: string): Promise<boolean> {
     const output = await this.send("DeleteItem", () =>
-      this.client.send(
-        new DeleteItemCommand({ TableName: this.tableName, Key: marshall(routeKey(pattern)), ReturnValues: "ALL_OLD" }),
-      ),
+      this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: marshall(routeKey(pattern)), ReturnValues: "ALL_OLD" })),
     );
     return output.Attributes !== undefined;
   }

@@ -138,7 +138,9 @@ function quotedTerm(value: string): string {
 /** A decision event as the bus logs it, if the text is one. */
 function decisionOfLogEvent(message: string | undefined): DecisionDetail | undefined {
   const detail = object(parseJson(message)?.detail);
-  return detail && typeof detail.originalMessageId === "string" && object(detail.actions) ? (detail as unknown as DecisionDetail) : undefined;
+  return detail && typeof detail.originalMessageId === "string" && object(detail.actions)
+    ? (detail as unknown as DecisionDetail)
+    : undefined;
 }
 
 function recipientsOf(decision: DecisionDetail): string[] {
@@ -148,7 +150,8 @@ function recipientsOf(decision: DecisionDetail): string[] {
 /** What a dead letter's body and attributes say: its message, recipients, raw message and reason. */
 function readDeadLetter(role: DeadLetterRole, queueName: string, message: Message): DeadLetter {
   const attributes: Record<string, string> = {};
-  for (const [name, value] of Object.entries(message.MessageAttributes ?? {})) if (value.StringValue !== undefined) attributes[name] = value.StringValue;
+  for (const [name, value] of Object.entries(message.MessageAttributes ?? {}))
+    if (value.StringValue !== undefined) attributes[name] = value.StringValue;
   const sent = Number(message.Attributes?.SentTimestamp);
   const base = { role, queueName, ...(Number.isFinite(sent) && sent > 0 ? { since: new Date(sent).toISOString() } : {}) };
   const reason: OutcomeError | undefined = attributes["ses-mail-error"]
@@ -170,7 +173,9 @@ function readDeadLetter(role: DeadLetterRole, queueName: string, message: Messag
       ...base,
       ...withReason,
       ...(messageId ? { messageId } : {}),
-      recipients: Array.isArray(receipt?.recipients) ? receipt.recipients.filter((entry): entry is string => typeof entry === "string") : [],
+      recipients: Array.isArray(receipt?.recipients)
+        ? receipt.recipients.filter((entry): entry is string => typeof entry === "string")
+        : [],
       ...(bucket && key ? { location: { bucket, key } } : {}),
     };
   }
@@ -226,7 +231,10 @@ export function createStackFateReader(stack: FateStack, clients: FateClients, op
     const found: FilteredLogEvent[] = [];
     let pages = 0;
     try {
-      for await (const page of paginateFilterLogEvents({ client: clients.logs }, { logGroupName, filterPattern: quotedTerm(term), ...range })) {
+      for await (const page of paginateFilterLogEvents(
+        { client: clients.logs },
+        { logGroupName, filterPattern: quotedTerm(term), ...range },
+      )) {
         found.push(...(page.events ?? []));
         if (!page.nextToken || enough(found)) return found;
         if (++pages === LOG_SEARCH_MAX_PAGES) break;
@@ -245,7 +253,10 @@ export function createStackFateReader(stack: FateStack, clients: FateClients, op
     const events = await searchLogs(stack.names.busLogGroup, messageId, {}, (found) => found.some(matches), gaps);
     const event = events.find(matches);
     if (!event) return undefined;
-    return { decision: decisionOfLogEvent(event.message)!, at: new Date(event.timestamp ?? Date.parse(decisionOfLogEvent(event.message)!.timestamp)).toISOString() };
+    return {
+      decision: decisionOfLogEvent(event.message)!,
+      at: new Date(event.timestamp ?? Date.parse(decisionOfLogEvent(event.message)!.timestamp)).toISOString(),
+    };
   }
 
   /** Why a message that has no decision was not routed, from the router's log lines (Powertools JSON). */
@@ -256,7 +267,13 @@ export function createStackFateReader(stack: FateStack, clients: FateClients, op
       const line = parseJson(event.message);
       if (text(line?.messageId) !== messageId) continue;
       const at = text(line?.timestamp) ?? new Date(event.timestamp ?? 0).toISOString();
-      if (line?.kind === "routing-failed") outcomes.push({ kind: "routing-failed", messageId, at, error: { code: text(line.code) ?? "UNEXPECTED", message: text(line.error) ?? "" } });
+      if (line?.kind === "routing-failed")
+        outcomes.push({
+          kind: "routing-failed",
+          messageId,
+          at,
+          error: { code: text(line.code) ?? "UNEXPECTED", message: text(line.error) ?? "" },
+        });
       if (line?.kind === "setup-notification") outcomes.push({ kind: "setup-notification", messageId, at });
     }
     return outcomes;
@@ -267,7 +284,9 @@ export function createStackFateReader(stack: FateStack, clients: FateClients, op
     try {
       url = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queueName }))).QueueUrl;
       if (!url) return { letters: [], gaps: [] };
-      const attributes = await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages"] }));
+      const attributes = await clients.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages"] }),
+      );
       const visible = Number(attributes.Attributes?.ApproximateNumberOfMessages ?? 0);
       if (visible === 0) return { letters: [], gaps: [] };
       const received: Message[] = [];
@@ -293,14 +312,28 @@ export function createStackFateReader(stack: FateStack, clients: FateClients, op
         for (let start = 0; start < received.length; start += SQS_BATCH) {
           const chunk = received.slice(start, start + SQS_BATCH);
           await clients.sqs
-            .send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: url, Entries: chunk.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: 0 })) }))
-            .catch((error: unknown) => gaps.push(`${queueName}: ${chunk.length} peeked message(s) stay hidden for up to ${PEEK_VISIBILITY_SECONDS} s (${describeError(error)})`));
+            .send(
+              new ChangeMessageVisibilityBatchCommand({
+                QueueUrl: url,
+                Entries: chunk.map((message, index) => ({
+                  Id: String(index),
+                  ReceiptHandle: message.ReceiptHandle!,
+                  VisibilityTimeout: 0,
+                })),
+              }),
+            )
+            .catch((error: unknown) =>
+              gaps.push(
+                `${queueName}: ${chunk.length} peeked message(s) stay hidden for up to ${PEEK_VISIBILITY_SECONDS} s (${describeError(error)})`,
+              ),
+            );
         }
       }
       if (visible > received.length) gaps.push(`${queueName} holds about ${visible} dead letters; ${received.length} were read`);
       return { letters: received.map((message) => readDeadLetter(role, queueName, message)), gaps };
     } catch (error) {
-      if (/QueueDoesNotExist|NonExistentQueue/.test(errorName(error))) return { letters: [], gaps: [`the dead-letter queue ${queueName} does not exist`] };
+      if (/QueueDoesNotExist|NonExistentQueue/.test(errorName(error)))
+        return { letters: [], gaps: [`the dead-letter queue ${queueName} does not exist`] };
       return { letters: [], gaps: [`cannot read the dead-letter queue ${queueName}: ${describeError(error)}`] };
     }
   }
@@ -319,10 +352,15 @@ export function createStackFateReader(stack: FateStack, clients: FateClients, op
     }
   }
 
-  async function rawMessagePlace(location: MessageLocation, gaps: string[]): Promise<Extract<FatePlace, { kind: "raw-message" }> | undefined> {
+  async function rawMessagePlace(
+    location: MessageLocation,
+    gaps: string[],
+  ): Promise<Extract<FatePlace, { kind: "raw-message" }> | undefined> {
     try {
       const head = await clients.s3.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }));
-      const keptUntil = expiryOfHeader(head.Expiration) ?? (head.LastModified ? lifecycleExpiry(head.LastModified, stack.config.emailRetentionDays) : undefined);
+      const keptUntil =
+        expiryOfHeader(head.Expiration) ??
+        (head.LastModified ? lifecycleExpiry(head.LastModified, stack.config.emailRetentionDays) : undefined);
       return { kind: "raw-message", location, state: "kept", ...(keptUntil ? { keptUntil: keptUntil.toISOString() } : {}) };
     } catch (error) {
       if (/^(NotFound|NoSuchKey)$/.test(errorName(error))) return { kind: "raw-message", location, state: "deleted" };
@@ -344,7 +382,10 @@ export function createStackFateReader(stack: FateStack, clients: FateClients, op
     const last = failures.at(-1);
     if (last?.kind === "given-up") return last.reason;
     if (last && "error" in last) return last.error;
-    return { code: "UNKNOWN", message: `the queue gave up after its last attempt; the ${letter.role === "input" ? "router's" : "handler's"} log group has the error` };
+    return {
+      code: "UNKNOWN",
+      message: `the queue gave up after its last attempt; the ${letter.role === "input" ? "router's" : "handler's"} log group has the error`,
+    };
   }
 
   function redriveCommand(role: DeadLetterRole): string {
@@ -358,7 +399,8 @@ export function createStackFateReader(stack: FateStack, clients: FateClients, op
     gaps: string[],
   ): Promise<MessageFate | undefined> {
     const record = await readRecord(messageId, gaps);
-    if (record && record.unreadable > 0) gaps.push(`${record.unreadable} recorded outcome(s) could not be read (written by a newer version?)`);
+    if (record && record.unreadable > 0)
+      gaps.push(`${record.unreadable} recorded outcome(s) could not be read (written by a newer version?)`);
     // The record keeps the decision of every message a handler saw; only the others (store, drop, never
     // routed) need the decision log, whose search is the slow part of a trace.
     let decision = known.decision ?? record?.decision;
@@ -409,7 +451,10 @@ export function createStackFateReader(stack: FateStack, clients: FateClients, op
       for (const event of events) {
         const decision = decisionOfLogEvent(event.message);
         if (!decision || !recipientsOf(decision).some((entry) => canonicalize(entry) === recipient)) continue;
-        decisions.set(decision.originalMessageId, { decision, at: new Date(event.timestamp ?? Date.parse(decision.timestamp)).toISOString() });
+        decisions.set(decision.originalMessageId, {
+          decision,
+          at: new Date(event.timestamp ?? Date.parse(decision.timestamp)).toISOString(),
+        });
       }
       const deadLetters = await peekDeadLetters();
       gaps.push(...deadLetters.gaps);
@@ -425,7 +470,8 @@ export function createStackFateReader(stack: FateStack, clients: FateClients, op
         ...[...decisions.entries()].sort(([, a], [, b]) => Date.parse(b.at) - Date.parse(a.at)).map(([id]) => id),
         ...new Set(unrouted.map((letter) => letter.messageId!)),
       ];
-      if (ids.length > RECIPIENT_TRACE_MAX) gaps.push(`${ids.length} messages to ${recipient} since ${since.toISOString()}; the newest ${RECIPIENT_TRACE_MAX} are shown`);
+      if (ids.length > RECIPIENT_TRACE_MAX)
+        gaps.push(`${ids.length} messages to ${recipient} since ${since.toISOString()}; the newest ${RECIPIENT_TRACE_MAX} are shown`);
       const fates: MessageFate[] = [];
       for (const id of ids.slice(0, RECIPIENT_TRACE_MAX)) {
         const known = decisions.get(id);

@@ -104,9 +104,13 @@ export class DynamoDbIdempotencyStore implements IdempotencyStore {
     const powertoolsPut = layer._putRecord.bind(layer);
     const attributes = PERSISTENCE_ATTRIBUTE_KEY_MAPPINGS;
     layer._putRecord = async (record) => {
-      const item: Record<string, AttributeValue> = { ...layer.getKey(record.idempotencyKey), [attributes.statusAttr]: { S: record.getStatus() } };
+      const item: Record<string, AttributeValue> = {
+        ...layer.getKey(record.idempotencyKey),
+        [attributes.statusAttr]: { S: record.getStatus() },
+      };
       if (record.expiryTimestamp !== undefined) item[TTL_ATTRIBUTE] = { N: String(record.expiryTimestamp) };
-      if (record.inProgressExpiryTimestamp !== undefined) item[attributes.inProgressExpiryAttr] = { N: String(record.inProgressExpiryTimestamp) };
+      if (record.inProgressExpiryTimestamp !== undefined)
+        item[attributes.inProgressExpiryAttr] = { N: String(record.inProgressExpiryTimestamp) };
       try {
         await layer.client.send(
           new PutItemCommand({

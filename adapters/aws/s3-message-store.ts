@@ -56,7 +56,9 @@ export class S3MessageStore implements MessageStore {
       await this.client.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: location.key }));
     } catch (error) {
       if (isMissing(error)) return;
-      throw new MessageStoreError(`S3 DeleteObject s3://${location.bucket}/${location.key} failed: ${describeError(error)}`, { cause: error });
+      throw new MessageStoreError(`S3 DeleteObject s3://${location.bucket}/${location.key} failed: ${describeError(error)}`, {
+        cause: error,
+      });
     }
   }
 }

@@ -47,7 +47,11 @@ export class SesRawMailSender implements RawMailSender {
     return this.clientInstance;
   }
 
-  async sendRawMessage(message: { readonly from: string; readonly to: readonly string[]; readonly raw: Buffer }): Promise<{ messageId: string }> {
+  async sendRawMessage(message: {
+    readonly from: string;
+    readonly to: readonly string[];
+    readonly raw: Buffer;
+  }): Promise<{ messageId: string }> {
     try {
       const output = await this.client.send(
         new SendRawEmailCommand({
@@ -60,7 +64,10 @@ export class SesRawMailSender implements RawMailSender {
       return { messageId: output.MessageId ?? "" };
     } catch (error) {
       const reason = describeError(error);
-      throw new BounceSendError(`SES SendRawEmail from ${message.from} failed: ${reason}`, { cause: error, retryable: isSesThrottling(error) });
+      throw new BounceSendError(`SES SendRawEmail from ${message.from} failed: ${reason}`, {
+        cause: error,
+        retryable: isSesThrottling(error),
+      });
     }
   }
 }

@@ -85,7 +85,8 @@ export class IamSmtpIdentities implements SmtpIdentities {
   async listUserPolicies(userName: string): Promise<string[]> {
     const names: string[] = [];
     try {
-      for await (const page of paginateListUserPolicies({ client: this.client }, { UserName: userName })) names.push(...(page.PolicyNames ?? []));
+      for await (const page of paginateListUserPolicies({ client: this.client }, { UserName: userName }))
+        names.push(...(page.PolicyNames ?? []));
     } catch (error) {
       if (isNoSuchEntity(error)) return [];
       throw error;
@@ -166,7 +167,9 @@ export class DynamoDbSmtpUsers implements SmtpUserTable {
   }
 
   async get(username: string): Promise<StoredItem | undefined> {
-    const output = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: marshall(smtpUserKey(username)), ConsistentRead: true }));
+    const output = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: marshall(smtpUserKey(username)), ConsistentRead: true }),
+    );
     return output.Item ? unmarshall(output.Item) : undefined;
   }
 

@@ -4,13 +4,7 @@
  * the entity-type index, set one back to `pending` (rotation), read and delete one. Item layout:
  * core/smtp-credentials.ts.
  */
-import {
-  DeleteItemCommand,
-  DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  UpdateItemCommand,
-} from "@aws-sdk/client-dynamodb";
+import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import type { StoredItem } from "../../core/ports";
 import { smtpUserKey, SmtpUserStatus } from "../../core/smtp-credentials";
@@ -48,7 +42,9 @@ export class SmtpUserAdmin {
       updated_at: user.at,
     };
     try {
-      await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: marshall(item), ConditionExpression: "attribute_not_exists(PK)" }));
+      await this.client.send(
+        new PutItemCommand({ TableName: this.tableName, Item: marshall(item), ConditionExpression: "attribute_not_exists(PK)" }),
+      );
       return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;
@@ -58,7 +54,9 @@ export class SmtpUserAdmin {
 
   /** The item, read consistently (the credential manager's writes are visible at once). */
   async get(username: string): Promise<StoredItem | undefined> {
-    const output = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: marshall(smtpUserKey(username)), ConsistentRead: true }));
+    const output = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: marshall(smtpUserKey(username)), ConsistentRead: true }),
+    );
     return output.Item ? unmarshall(output.Item) : undefined;
   }
 
@@ -73,7 +71,12 @@ export class SmtpUserAdmin {
    * already `pending`.
    */
   async requestProvisioning(username: string, at: string, allowedFrom?: readonly string[]): Promise<boolean> {
-    const values: Record<string, unknown> = { ":pending": SmtpUserStatus.Pending, ":active": SmtpUserStatus.Active, ":failed": SmtpUserStatus.Failed, ":at": at };
+    const values: Record<string, unknown> = {
+      ":pending": SmtpUserStatus.Pending,
+      ":active": SmtpUserStatus.Active,
+      ":failed": SmtpUserStatus.Failed,
+      ":at": at,
+    };
     let set = "#status = :pending, updated_at = :at";
     if (allowedFrom) {
       set += ", allowed_from = :allowed";
@@ -99,7 +102,9 @@ export class SmtpUserAdmin {
 
   /** Deletes the item; returns what it held, or undefined when there was none. */
   async delete(username: string): Promise<StoredItem | undefined> {
-    const output = await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: marshall(smtpUserKey(username)), ReturnValues: "ALL_OLD" }));
+    const output = await this.client.send(
+      new DeleteItemCommand({ TableName: this.tableName, Key: marshall(smtpUserKey(username)), ReturnValues: "ALL_OLD" }),
+    );
     return output.Attributes ? unmarshall(output.Attributes) : undefined;
   }
 }

@@ -15,7 +15,11 @@ import { z } from "zod";
 export const GMAIL_INSERT_SCOPE = "https://www.googleapis.com/auth/gmail.insert";
 
 /** Scopes that allow `users.messages.import`; a token whose scope list names none of them cannot import. */
-export const GMAIL_IMPORT_SCOPES: readonly string[] = [GMAIL_INSERT_SCOPE, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"];
+export const GMAIL_IMPORT_SCOPES: readonly string[] = [
+  GMAIL_INSERT_SCOPE,
+  "https://www.googleapis.com/auth/gmail.modify",
+  "https://mail.google.com/",
+];
 
 /**
  * The narrowest Gmail scope that lists and creates labels (`users.labels.list`, `users.labels.create`):
@@ -25,7 +29,11 @@ export const GMAIL_IMPORT_SCOPES: readonly string[] = [GMAIL_INSERT_SCOPE, "http
 export const GMAIL_LABELS_SCOPE = "https://www.googleapis.com/auth/gmail.labels";
 
 /** Scopes that allow listing and creating labels. */
-export const GMAIL_LABEL_SCOPES: readonly string[] = [GMAIL_LABELS_SCOPE, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"];
+export const GMAIL_LABEL_SCOPES: readonly string[] = [
+  GMAIL_LABELS_SCOPE,
+  "https://www.googleapis.com/auth/gmail.modify",
+  "https://mail.google.com/",
+];
 
 /** Whether granted scopes allow managing labels; an empty list (the endpoint did not say) is given the benefit of the doubt. */
 export function canManageLabels(scopes: readonly string[]): boolean {
@@ -46,10 +54,20 @@ export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok
 
 function clientSchema() {
   const fields = z.object({ client_id: z.string().min(1), client_secret: z.string().min(1) }).loose();
-  const read = (value: z.infer<typeof fields>, kind: OAuthClientCredentials["kind"]): OAuthClientCredentials => ({ clientId: value.client_id, clientSecret: value.client_secret, kind });
+  const read = (value: z.infer<typeof fields>, kind: OAuthClientCredentials["kind"]): OAuthClientCredentials => ({
+    clientId: value.client_id,
+    clientSecret: value.client_secret,
+    kind,
+  });
   return z.union([
-    z.object({ installed: fields }).loose().transform((value) => read(value.installed, "installed")),
-    z.object({ web: fields }).loose().transform((value) => read(value.web, "web")),
+    z
+      .object({ installed: fields })
+      .loose()
+      .transform((value) => read(value.installed, "installed")),
+    z
+      .object({ web: fields })
+      .loose()
+      .transform((value) => read(value.web, "web")),
     fields.transform((value) => read(value, "fields")),
   ]);
 }
@@ -90,7 +108,14 @@ export function parseStoredRefreshToken(text: string): Parsed<StoredRefreshToken
   const parsed = storedTokenSchema().safeParse(json);
   if (!parsed.success) return { ok: false, problem: "has no refresh_token" };
   const { refresh_token, created_at, expires_at } = parsed.data;
-  return { ok: true, value: { refreshToken: refresh_token, ...(created_at ? { createdAt: created_at } : {}), ...(expires_at ? { expiresAt: expires_at } : {}) } };
+  return {
+    ok: true,
+    value: {
+      refreshToken: refresh_token,
+      ...(created_at ? { createdAt: created_at } : {}),
+      ...(expires_at ? { expiresAt: expires_at } : {}),
+    },
+  };
 }
 
 export function serializeStoredRefreshToken(token: Required<StoredRefreshToken>): string {
@@ -109,7 +134,9 @@ export interface Grant {
 
 function tokenResponseSchema() {
   const text = z.string().min(1).nullish();
-  return z.object({ access_token: text, refresh_token: text, scope: z.string().nullish(), id_token: text, token_type: z.string().nullish() }).loose();
+  return z
+    .object({ access_token: text, refresh_token: text, scope: z.string().nullish(), id_token: text, token_type: z.string().nullish() })
+    .loose();
 }
 
 /**

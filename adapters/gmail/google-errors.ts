@@ -66,12 +66,18 @@ function fromBody(status: number, body: unknown, retryAfterHeader: string | null
   if (typeof record.error === "object" && record.error !== null) {
     const error = record.error as { message?: unknown; status?: unknown; errors?: unknown };
     const reasons = Array.isArray(error.errors)
-      ? error.errors.flatMap((entry) => (typeof (entry as { reason?: unknown })?.reason === "string" ? [(entry as { reason: string }).reason] : []))
+      ? error.errors.flatMap((entry) =>
+          typeof (entry as { reason?: unknown })?.reason === "string" ? [(entry as { reason: string }).reason] : [],
+        )
       : [];
     const message = typeof error.message === "string" ? error.message : JSON.stringify(error).slice(0, 500);
     return { ...base, message: typeof error.status === "string" ? `${error.status}: ${message}` : message, reasons };
   }
-  return { ...base, message: typeof body === "string" && body.trim() ? body.slice(0, ERROR_BODY_MAX_CHARS).trim() : `HTTP ${status}`, reasons: [] };
+  return {
+    ...base,
+    message: typeof body === "string" && body.trim() ? body.slice(0, ERROR_BODY_MAX_CHARS).trim() : `HTTP ${status}`,
+    reasons: [],
+  };
 }
 
 /** A failed response's status, body text and Retry-After header as a GoogleErrorInfo. */
@@ -85,7 +91,11 @@ export function googleErrorFromText(status: number, body: string, retryAfterHead
  */
 export function networkFailure(error: unknown): string {
   const messages: string[] = [];
-  for (let current: unknown = error; typeof (current as Error | undefined)?.message === "string" && messages.length < 4; current = (current as { cause?: unknown }).cause) {
+  for (
+    let current: unknown = error;
+    typeof (current as Error | undefined)?.message === "string" && messages.length < 4;
+    current = (current as { cause?: unknown }).cause
+  ) {
     const { name, message, code } = current as Error & { code?: unknown };
     if (name === "TimeoutError" || code === "TimeoutError") return "the request timed out";
     if (!messages.includes(message)) messages.push(message);
@@ -113,16 +123,24 @@ function retryOptions(info: GoogleErrorInfo, cause: unknown): { cause: unknown; 
 }
 
 /** A failure of the OAuth token endpoint (refreshing an account's access token). */
-export function tokenEndpointError(account: string, info: GoogleErrorInfo, cause?: unknown): MailboxUnavailableError | MailboxAuthorizationError {
+export function tokenEndpointError(
+  account: string,
+  info: GoogleErrorInfo,
+  cause?: unknown,
+): MailboxUnavailableError | MailboxAuthorizationError {
   if (isTransient(info)) {
     return new MailboxUnavailableError(
       account,
-      info.status === undefined ? `the OAuth token endpoint did not answer: ${info.message}` : `the OAuth token endpoint answered ${info.status} (${info.message})`,
+      info.status === undefined
+        ? `the OAuth token endpoint did not answer: ${info.message}`
+        : `the OAuth token endpoint answered ${info.status} (${info.message})`,
       retryOptions(info, cause),
     );
   }
   // invalid_grant (expired or revoked), invalid_client, unauthorized_client, …: an operator must act.
-  return new MailboxAuthorizationError(account, `the OAuth token endpoint refused the refresh token: ${info.status} ${info.message}`, { cause });
+  return new MailboxAuthorizationError(account, `the OAuth token endpoint refused the refresh token: ${info.status} ${info.message}`, {
+    cause,
+  });
 }
 
 /** A failure of a Gmail API call, in `phase` ("starting the upload", …). */

@@ -75,7 +75,11 @@ export class GmailImporter implements MailboxImporter {
   async importMessage(account: string, message: StoredMessage, labels: readonly string[]): Promise<{ id: string }> {
     try {
       if (message.size > GMAIL_UPLOAD_MAX_BYTES) {
-        throw new MailboxRejectedError(account, 413, `the message is ${message.size} bytes, over Gmail's upload limit of ${GMAIL_UPLOAD_MAX_BYTES}`);
+        throw new MailboxRejectedError(
+          account,
+          413,
+          `the message is ${message.size} bytes, over Gmail's upload limit of ${GMAIL_UPLOAD_MAX_BYTES}`,
+        );
       }
       const auth = await this.accounts.authorize(account);
       const sessionUrl = await this.startSession(account, auth, message.size, labels);
@@ -143,7 +147,8 @@ export class GmailImporter implements MailboxImporter {
       throw new MailboxUnavailableError(account, "Gmail confirmed the upload with a body that is not JSON", { cause: error });
     }
     const parsed = this.schema.safeParse(json);
-    if (!parsed.success) throw new MailboxUnavailableError(account, "Gmail confirmed the upload without a message id", { cause: parsed.error });
+    if (!parsed.success)
+      throw new MailboxUnavailableError(account, "Gmail confirmed the upload without a message id", { cause: parsed.error });
     return { id: parsed.data.id };
   }
 }

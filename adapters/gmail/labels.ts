@@ -23,7 +23,15 @@
 import type { gmail_v1 } from "@googleapis/gmail";
 import type { OAuth2Client } from "google-auth-library";
 import { MailboxAuthorizationError, MailboxRejectedError } from "../../core/errors";
-import { isLabelId, labelNameKey, parentLabelNames, SYSTEM_LABEL_IDS, type LabelResolver, type ResolvedLabels, type UnappliedLabel } from "../../core/labels";
+import {
+  isLabelId,
+  labelNameKey,
+  parentLabelNames,
+  SYSTEM_LABEL_IDS,
+  type LabelResolver,
+  type ResolvedLabels,
+  type UnappliedLabel,
+} from "../../core/labels";
 import { GOOGLE_REQUEST_TIMEOUT_MS } from "../../core/limits";
 import type { Clock } from "../../core/ports";
 import { canManageLabels, GMAIL_LABELS_SCOPE, readGrant } from "./credentials";
@@ -116,7 +124,9 @@ export class GmailLabels implements LabelResolver {
   private async resolveWith(account: string, auth: OAuth2Client, labels: readonly string[]): Promise<ResolvedLabels> {
     let listed = await this.labels(account, auth, false);
     const find = (label: string): MailboxLabel | undefined =>
-      isLabelId(label) ? listed.labels.find((entry) => entry.id === label) : listed.labels.find((entry) => labelNameKey(entry.name) === labelNameKey(label));
+      isLabelId(label)
+        ? listed.labels.find((entry) => entry.id === label)
+        : listed.labels.find((entry) => labelNameKey(entry.name) === labelNameKey(label));
     const ids: string[] = [];
     const unapplied: UnappliedLabel[] = [];
     for (const label of labels) {
@@ -135,7 +145,10 @@ export class GmailLabels implements LabelResolver {
         continue;
       }
       if (isLabelId(label)) {
-        unapplied.push({ label, reason: `${account}'s mailbox has no label with id ${label} (deleted?); name the label instead, as Gmail shows it` });
+        unapplied.push({
+          label,
+          reason: `${account}'s mailbox has no label with id ${label} (deleted?); name the label instead, as Gmail shows it`,
+        });
         continue;
       }
       const created = await this.create(account, auth, label);
@@ -174,17 +187,26 @@ export class GmailLabels implements LabelResolver {
   private async createOne(account: string, auth: OAuth2Client, name: string): Promise<{ id: string } | { problem: string }> {
     let response;
     try {
-      response = await this.gmail.users.labels.create({ auth, userId: "me", requestBody: { name, labelListVisibility: "labelShow", messageListVisibility: "show" } });
+      response = await this.gmail.users.labels.create({
+        auth,
+        userId: "me",
+        requestBody: { name, labelListVisibility: "labelShow", messageListVisibility: "show" },
+      });
     } catch (error) {
       const info = describeGoogleError(error);
       if (info.status === 409) {
         // Made meanwhile (another delivery, or the person): it exists now.
         const listed = await this.labels(account, auth, true);
         const found = listed.labels.find((entry) => labelNameKey(entry.name) === labelNameKey(name));
-        return found ? { id: found.id } : { problem: `Gmail says the label name ${JSON.stringify(name)} conflicts with another (409 ${info.message})` };
+        return found
+          ? { id: found.id }
+          : { problem: `Gmail says the label name ${JSON.stringify(name)} conflicts with another (409 ${info.message})` };
       }
       const classified = this.labelCallError(account, info, `creating the label ${JSON.stringify(name)}`, error);
-      if (classified instanceof MailboxRejectedError) return { problem: `Gmail refused to create the label ${JSON.stringify(name)} (${info.status ?? ""} ${info.message}); rename it in the rule` };
+      if (classified instanceof MailboxRejectedError)
+        return {
+          problem: `Gmail refused to create the label ${JSON.stringify(name)} (${info.status ?? ""} ${info.message}); rename it in the rule`,
+        };
       throw classified;
     }
     const id = response.data.id;
@@ -200,7 +222,8 @@ export class GmailLabels implements LabelResolver {
    */
   private labelCallError(account: string, info: GoogleErrorInfo, phase: string, cause: unknown): Error {
     const classified = gmailError(account, info, phase, cause);
-    if (info.status === 403 && classified instanceof MailboxAuthorizationError) return new NoLabelAccess(`Gmail answered 403 ${phase}: ${info.message}`);
+    if (info.status === 403 && classified instanceof MailboxAuthorizationError)
+      return new NoLabelAccess(`Gmail answered 403 ${phase}: ${info.message}`);
     return classified;
   }
 }

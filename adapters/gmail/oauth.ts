@@ -116,7 +116,11 @@ export class GoogleAccounts {
     const key = `${secrets.client.clientId}\n${secrets.client.clientSecret}\n${secrets.refreshToken}`;
     let entry = this.clients.get(account);
     if (!entry || entry.key !== key) {
-      const client = createOAuthClient({ client: secrets.client, ...(this.tokenUrl ? { tokenUrl: this.tokenUrl } : {}), timeoutMs: this.requestTimeoutMs });
+      const client = createOAuthClient({
+        client: secrets.client,
+        ...(this.tokenUrl ? { tokenUrl: this.tokenUrl } : {}),
+        timeoutMs: this.requestTimeoutMs,
+      });
       client.setCredentials({ refresh_token: secrets.refreshToken });
       entry = { client, key };
       this.clients.set(account, entry);
@@ -127,10 +131,14 @@ export class GoogleAccounts {
       throw tokenEndpointError(account, describeGoogleError(error), error);
     }
     const grant = readGrant(entry.client.credentials);
-    if (!grant.ok || !grant.value.accessToken) throw new MailboxUnavailableError(account, "the OAuth token endpoint answered without an access token");
+    if (!grant.ok || !grant.value.accessToken)
+      throw new MailboxUnavailableError(account, "the OAuth token endpoint answered without an access token");
     if (!canImport(grant.value)) {
       this.clients.delete(account);
-      throw new MailboxAuthorizationError(account, `the token was granted without a Gmail import scope (it has: ${grant.value.scopes.join(" ")}); authorize the account again`);
+      throw new MailboxAuthorizationError(
+        account,
+        `the token was granted without a Gmail import scope (it has: ${grant.value.scopes.join(" ")}); authorize the account again`,
+      );
     }
     return entry.client;
   }
@@ -141,12 +149,18 @@ export class GoogleAccounts {
     const [clientText, tokenText] = await Promise.all([this.secret(clientName, uncached), this.secret(tokenName, uncached)]);
     const unset = (value: string | undefined) => value === undefined || value.trim() === "" || value === PARAMETER_PLACEHOLDER;
     if (unset(clientText.value)) {
-      throw new MailboxAuthorizationError(account, `the Google OAuth client is not configured (SSM ${clientName}); store it with the ses-mail CLI`);
+      throw new MailboxAuthorizationError(
+        account,
+        `the Google OAuth client is not configured (SSM ${clientName}); store it with the ses-mail CLI`,
+      );
     }
     const client = parseOAuthClient(clientText.value!);
     if (!client.ok) throw new MailboxAuthorizationError(account, `the Google OAuth client in SSM ${clientName} ${client.problem}`);
     if (unset(tokenText.value)) {
-      throw new MailboxAuthorizationError(account, `no refresh token for this account (SSM ${tokenName}); authorize it with the ses-mail CLI`);
+      throw new MailboxAuthorizationError(
+        account,
+        `no refresh token for this account (SSM ${tokenName}); authorize it with the ses-mail CLI`,
+      );
     }
     const token = parseStoredRefreshToken(tokenText.value!);
     if (!token.ok) throw new MailboxAuthorizationError(account, `the refresh token in SSM ${tokenName} ${token.problem}`);
@@ -155,7 +169,8 @@ export class GoogleAccounts {
 
   private async secret(name: string, uncached: boolean): Promise<{ value: string | undefined; fromCache: boolean }> {
     const cached = this.secretCache.get(name);
-    if (!uncached && cached && this.now().getTime() - cached.readAtMs < this.secretCacheTtlMs) return { value: cached.value, fromCache: true };
+    if (!uncached && cached && this.now().getTime() - cached.readAtMs < this.secretCacheTtlMs)
+      return { value: cached.value, fromCache: true };
     // Concurrent deliveries for one account share one read.
     let reading = this.secretReads.get(name);
     if (!reading) {

@@ -42,7 +42,9 @@ export function putStream(url: URL, headers: Record<string, string>, body: NodeJ
         if (size < RESPONSE_BODY_MAX_BYTES) chunks.push(chunk);
         size += chunk.length;
       });
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString("utf8") }));
+      response.on("end", () =>
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString("utf8") }),
+      );
       response.on("error", reject);
     });
     request.on("error", (error) => {

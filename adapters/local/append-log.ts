@@ -75,12 +75,14 @@ function asError(error: unknown): Error {
  * small (a copy into the page cache costs less than a hand-off to the thread pool, durable-file.ts).
  */
 async function writeAt(fd: number, buffer: Buffer, position: number): Promise<void> {
-  for (let offset = 0; offset < buffer.length; ) {
+  for (let offset = 0; offset < buffer.length;) {
     const length = buffer.length - offset;
     offset +=
       length <= SYNC_WRITE_MAX_BYTES
         ? fs.writeSync(fd, buffer, offset, length, position + offset)
-        : await new Promise<number>((resolve, reject) => fs.write(fd, buffer, offset, length, position + offset, (error, bytes) => (error ? reject(error) : resolve(bytes))));
+        : await new Promise<number>((resolve, reject) =>
+            fs.write(fd, buffer, offset, length, position + offset, (error, bytes) => (error ? reject(error) : resolve(bytes))),
+          );
   }
 }
 
@@ -122,7 +124,7 @@ export class AppendLog {
     let records = 0;
     let skipped = 0;
     let whole = 0;
-    for (let start = 0; start < content.length; ) {
+    for (let start = 0; start < content.length;) {
       const end = content.indexOf(0x0a, start);
       if (end === -1) {
         skipped++; // the torn last line: never acknowledged
@@ -161,7 +163,14 @@ export class AppendLog {
     if (this.closed) return Promise.reject(new Error(`${this.file} is closed`));
     const line = `${JSON.stringify(record)}\n`;
     const sync = options.sync ?? true;
-    if (!sync && this.pending.length === 0 && !this.compacting && !this.untrusted && this.fd !== undefined && line.length <= SYNC_WRITE_MAX_BYTES) {
+    if (
+      !sync &&
+      this.pending.length === 0 &&
+      !this.compacting &&
+      !this.untrusted &&
+      this.fd !== undefined &&
+      line.length <= SYNC_WRITE_MAX_BYTES
+    ) {
       // Nothing waits to be written before it: written now, so a crash of the process an instant later keeps it.
       try {
         this.writeNow(Buffer.from(line));
@@ -196,7 +205,10 @@ export class AppendLog {
         const batch = this.pending;
         this.pending = [];
         try {
-          if (this.untrusted || this.size >= Math.max(this.options.compactMinBytes ?? COMPACT_MIN_BYTES, COMPACT_GROWTH_FACTOR * this.baseSize)) {
+          if (
+            this.untrusted ||
+            this.size >= Math.max(this.options.compactMinBytes ?? COMPACT_MIN_BYTES, COMPACT_GROWTH_FACTOR * this.baseSize)
+          ) {
             // The snapshot already holds this batch's records (the owner changed its state before appending).
             await this.compact();
           } else {
@@ -233,7 +245,7 @@ export class AppendLog {
   private writeNow(buffer: Buffer): void {
     const fd = this.fd;
     if (fd === undefined) throw new Error(`${this.file} is not open`);
-    for (let offset = 0; offset < buffer.length; ) offset += fs.writeSync(fd, buffer, offset, buffer.length - offset, this.size + offset);
+    for (let offset = 0; offset < buffer.length;) offset += fs.writeSync(fd, buffer, offset, buffer.length - offset, this.size + offset);
     this.size += buffer.length;
     this.counts.writes++;
   }

@@ -47,7 +47,8 @@ export class CachedRuleReader implements RuleReader {
     const rules = this.options.load().then((items) => {
       const byPattern = new Map<string, StoredItem>();
       for (const item of items) {
-        if (typeof item.PK === "string" && item.PK.startsWith(ROUTE_KEY_PREFIX)) byPattern.set(item.PK.slice(ROUTE_KEY_PREFIX.length), item);
+        if (typeof item.PK === "string" && item.PK.startsWith(ROUTE_KEY_PREFIX))
+          byPattern.set(item.PK.slice(ROUTE_KEY_PREFIX.length), item);
       }
       return byPattern;
     });

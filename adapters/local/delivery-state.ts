@@ -80,7 +80,11 @@ function describe(error: unknown): string {
 }
 
 function isResult(value: unknown): value is Result {
-  return typeof value === "object" && value !== null && Object.values(value).every((field) => ["string", "number", "boolean"].includes(typeof field));
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    Object.values(value).every((field) => ["string", "number", "boolean"].includes(typeof field))
+  );
 }
 
 export class LocalDeliveryState {
@@ -167,7 +171,11 @@ export class LocalDeliveryState {
     if (existing && existing.lockedUntil > now) throw new DeliveryInProgressError(key);
     const interruptedEarlier = existing !== undefined;
 
-    const lock: DeliveryRecord = { status: "in-progress", lockedUntil: now + this.lockMs(), expiresAt: this.expiryFromNow(DELIVERY_RECORD_TTL_SECONDS) };
+    const lock: DeliveryRecord = {
+      status: "in-progress",
+      lockedUntil: now + this.lockMs(),
+      expiresAt: this.expiryFromNow(DELIVERY_RECORD_TTL_SECONDS),
+    };
     const restore = () => {
       if (this.deliveries.get(key) !== lock) return;
       if (existing) this.deliveries.set(key, existing);
@@ -187,16 +195,22 @@ export class LocalDeliveryState {
       }
       throw error;
     }
-    if (!isResult(value)) throw new DeliveryStateError(`delivery ${key}: the recorded result must be a flat object of strings, numbers and booleans`);
+    if (!isResult(value))
+      throw new DeliveryStateError(`delivery ${key}: the recorded result must be a flat object of strings, numbers and booleans`);
     const done: DeliveryRecord = { status: "completed", result: { ...value }, expiresAt: this.expiryFromNow(DELIVERY_RECORD_TTL_SECONDS) };
     this.deliveries.set(key, done);
     // Written at once, and synced with the next record that is: the message's progress, which the
     // forwarder records next, before the raw message can be deleted (so a completion is on disk before
     // anything depends on it). A power cut in between leaves the lock, as a crash before an AWS record
     // is marked complete does: a retry waits it out and imports again, told so (interruptedEarlier).
-    await this.persist(deliveryRecord(key, done), `delivery ${key}`, () => {
-      if (this.deliveries.get(key) === done) this.deliveries.set(key, lock);
-    }, { sync: false });
+    await this.persist(
+      deliveryRecord(key, done),
+      `delivery ${key}`,
+      () => {
+        if (this.deliveries.get(key) === done) this.deliveries.set(key, lock);
+      },
+      { sync: false },
+    );
     return { value, replayed: false };
   }
 
@@ -205,13 +219,20 @@ export class LocalDeliveryState {
     // The outcomes and the decision are in outcomes.jsonl and events.jsonl already (see the top of this file).
     if (parts.length === 0) return [];
     const existing = this.live(this.progress, messageId, this.now());
-    const record: ProgressRecord = { parts: [...new Set([...(existing?.parts ?? []), ...parts])], expiresAt: this.expiryFromNow(DELIVERY_RECORD_TTL_SECONDS) };
+    const record: ProgressRecord = {
+      parts: [...new Set([...(existing?.parts ?? []), ...parts])],
+      expiresAt: this.expiryFromNow(DELIVERY_RECORD_TTL_SECONDS),
+    };
     this.progress.set(messageId, record);
-    await this.persist({ kind: Kind.Progress, messageId, parts: record.parts, expiresAt: record.expiresAt }, `the progress of message ${messageId}`, () => {
-      if (this.progress.get(messageId) !== record) return;
-      if (existing) this.progress.set(messageId, existing);
-      else this.progress.delete(messageId);
-    });
+    await this.persist(
+      { kind: Kind.Progress, messageId, parts: record.parts, expiresAt: record.expiresAt },
+      `the progress of message ${messageId}`,
+      () => {
+        if (this.progress.get(messageId) !== record) return;
+        if (existing) this.progress.set(messageId, existing);
+        else this.progress.delete(messageId);
+      },
+    );
     return record.parts;
   }
 
@@ -259,15 +280,20 @@ export class LocalDeliveryState {
     switch (record.kind) {
       case Kind.Delivery:
         if (!key) return;
-        if (record.status === "completed" && isResult(record.result)) this.deliveries.set(key, { status: "completed", result: record.result, expiresAt });
-        else if (record.status === "in-progress" && typeof record.lockedUntil === "number") this.deliveries.set(key, { status: "in-progress", lockedUntil: record.lockedUntil, expiresAt });
+        if (record.status === "completed" && isResult(record.result))
+          this.deliveries.set(key, { status: "completed", result: record.result, expiresAt });
+        else if (record.status === "in-progress" && typeof record.lockedUntil === "number")
+          this.deliveries.set(key, { status: "in-progress", lockedUntil: record.lockedUntil, expiresAt });
         return;
       case Kind.DeliveryRemoved:
         if (key) this.deliveries.delete(key);
         return;
       case Kind.Progress:
         if (typeof record.messageId === "string" && Array.isArray(record.parts)) {
-          this.progress.set(record.messageId, { parts: record.parts.filter((part): part is string => typeof part === "string"), expiresAt });
+          this.progress.set(record.messageId, {
+            parts: record.parts.filter((part): part is string => typeof part === "string"),
+            expiresAt,
+          });
         }
         return;
       case Kind.Throttle:
@@ -283,8 +309,10 @@ export class LocalDeliveryState {
   private *snapshot(): Iterable<LogRecord> {
     const now = this.now();
     for (const [key, value] of this.deliveries) if (value.expiresAt > now) yield deliveryRecord(key, value);
-    for (const [messageId, value] of this.progress) if (value.expiresAt > now) yield { kind: Kind.Progress, messageId, parts: value.parts, expiresAt: value.expiresAt };
-    for (const [key, value] of this.throttles) if (value.expiresAt > now) yield { kind: Kind.Throttle, key, holder: value.holder, expiresAt: value.expiresAt };
+    for (const [messageId, value] of this.progress)
+      if (value.expiresAt > now) yield { kind: Kind.Progress, messageId, parts: value.parts, expiresAt: value.expiresAt };
+    for (const [key, value] of this.throttles)
+      if (value.expiresAt > now) yield { kind: Kind.Throttle, key, holder: value.holder, expiresAt: value.expiresAt };
   }
 }
 

@@ -133,7 +133,9 @@ export function fsyncDirectory(dir: string): Promise<void> {
 
 /** One write(2) at the current position; resolves with the bytes written (possibly fewer than asked). */
 function writeAsync(fd: number, buffer: Uint8Array, offset: number, length: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.write(fd, buffer, offset, length, null, (error, written) => (error ? reject(error) : resolve(written))));
+  return new Promise((resolve, reject) =>
+    fs.write(fd, buffer, offset, length, null, (error, written) => (error ? reject(error) : resolve(written))),
+  );
 }
 
 /** Writes every chunk to a descriptor (small ones synchronously, see SYNC_WRITE_MAX_BYTES), and returns the number of bytes. */
@@ -178,7 +180,11 @@ export async function writeTemporaryDurably(
  * Writes `chunks` to a new file `temporary` (which must not exist) without syncing it, and returns its
  * descriptor, still open, for `commitSynced`. On failure nothing is left behind.
  */
-export async function writeTemporary(temporary: string, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, options: { mode?: number } = {}): Promise<{ fd: number; bytes: number }> {
+export async function writeTemporary(
+  temporary: string,
+  chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  options: { mode?: number } = {},
+): Promise<{ fd: number; bytes: number }> {
   const fd = fs.openSync(temporary, "wx", options.mode ?? 0o600);
   try {
     return { fd, bytes: await writeAll(fd, chunks) };

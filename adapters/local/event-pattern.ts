@@ -54,8 +54,10 @@ function numericTest(path: string, argument: unknown): ValueTest {
   for (let i = 0; i < argument.length; i += 2) {
     const operator = argument[i] as NumericOperator;
     const bound: unknown = argument[i + 1];
-    if (!NUMERIC_OPERATORS.includes(operator)) throw new InvalidEventPatternError(path, `unknown numeric operator ${JSON.stringify(operator)}`);
-    if (typeof bound !== "number" || !Number.isFinite(bound)) throw new InvalidEventPatternError(path, "a numeric bound must be a finite number");
+    if (!NUMERIC_OPERATORS.includes(operator))
+      throw new InvalidEventPatternError(path, `unknown numeric operator ${JSON.stringify(operator)}`);
+    if (typeof bound !== "number" || !Number.isFinite(bound))
+      throw new InvalidEventPatternError(path, "a numeric bound must be a finite number");
     if (operator === "=" && argument.length > 2) throw new InvalidEventPatternError(path, '"=" cannot be combined with a range');
     checks.push({ operator, bound });
   }
@@ -67,7 +69,10 @@ function compileValue(path: string, matcher: unknown): ValueTest {
     return (value) => value === matcher;
   }
   if (!isPlainObject(matcher) || Object.keys(matcher).length !== 1) {
-    throw new InvalidEventPatternError(path, `a value matcher is a string, number, boolean, null or { "numeric": [...] }; got ${JSON.stringify(matcher)}`);
+    throw new InvalidEventPatternError(
+      path,
+      `a value matcher is a string, number, boolean, null or { "numeric": [...] }; got ${JSON.stringify(matcher)}`,
+    );
   }
   const [operator, argument] = Object.entries(matcher)[0]!;
   if (operator === "numeric") return numericTest(path, argument);

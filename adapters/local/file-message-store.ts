@@ -133,7 +133,10 @@ export class FileMessageStore implements MessageStore {
   }
 
   /** Stores a message's bytes durably (fsynced file and directory) before the SMTP 250 reply. */
-  async write(messageId: string, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<{ location: MessageLocation; size: number }> {
+  async write(
+    messageId: string,
+    chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  ): Promise<{ location: MessageLocation; size: number }> {
     const location = this.locationOf(messageId);
     const size = await writeFileDurably(this.pathOf(location), chunks, { tmpDir: this.tmpDir });
     return { location, size };
@@ -141,7 +144,9 @@ export class FileMessageStore implements MessageStore {
 
   /** Whether a message of `size` bytes may be written with `writeJournaled` now. */
   journals(size: number): boolean {
-    return this.journal !== undefined && size <= this.journalMaxBytes && this.journal.pendingRawBytes() + size <= this.journalPendingMaxBytes;
+    return (
+      this.journal !== undefined && size <= this.journalMaxBytes && this.journal.pendingRawBytes() + size <= this.journalPendingMaxBytes
+    );
   }
 
   /**
@@ -154,7 +159,7 @@ export class FileMessageStore implements MessageStore {
     const location = this.locationOf(messageId);
     const fd = fs.openSync(this.pathOf(location), "wx", 0o600);
     try {
-      for (let offset = 0; offset < bytes.length; ) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset);
+      for (let offset = 0; offset < bytes.length;) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset);
     } catch (error) {
       fs.closeSync(fd);
       await removeFile(this.pathOf(location));
@@ -169,7 +174,9 @@ export class FileMessageStore implements MessageStore {
    * journal forget their bytes. One at a time: a call while another runs waits for it.
    */
   async checkpoint(olderThanMs = RAW_MESSAGE_CHECKPOINT_AGE_MS, options: { repair?: boolean } = {}): Promise<number> {
-    const next = (this.checkpointing ?? Promise.resolve(0)).catch(() => 0).then(() => this.checkpointNow(olderThanMs, options.repair ?? false));
+    const next = (this.checkpointing ?? Promise.resolve(0))
+      .catch(() => 0)
+      .then(() => this.checkpointNow(olderThanMs, options.repair ?? false));
     this.checkpointing = next;
     try {
       return await next;

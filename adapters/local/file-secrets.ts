@@ -19,7 +19,8 @@ export class FileSecretStore implements SecretStore {
 
   private read(): Record<string, unknown> {
     const value: unknown = JSON.parse(fs.readFileSync(this.file, "utf8"));
-    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`${this.file} must hold a JSON object of parameter names to values`);
+    if (typeof value !== "object" || value === null || Array.isArray(value))
+      throw new Error(`${this.file} must hold a JSON object of parameter names to values`);
     return value as Record<string, unknown>;
   }
 

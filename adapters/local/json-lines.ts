@@ -38,7 +38,7 @@ export class JsonLinesFile {
     try {
       const fd = this.open();
       const buffer = Buffer.from(text);
-      for (let offset = 0; offset < buffer.length; ) offset += fs.writeSync(fd, buffer, offset, buffer.length - offset);
+      for (let offset = 0; offset < buffer.length;) offset += fs.writeSync(fd, buffer, offset, buffer.length - offset);
       this.failing = false;
     } catch (error) {
       const fd = this.fd;

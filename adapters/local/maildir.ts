@@ -82,7 +82,8 @@ export function placementFor(labels: readonly string[]): MaildirPlacement {
     const problem = labelProblem(label);
     if (problem) throw new InvalidMailboxError(label, problem);
     const labelFolder = maildirFolderOfLabel(label);
-    if (Buffer.byteLength(labelFolder, "utf8") > MAX_FOLDER_NAME_BYTES) throw new InvalidMailboxError(label, `its folder name would be longer than ${MAX_FOLDER_NAME_BYTES} bytes`);
+    if (Buffer.byteLength(labelFolder, "utf8") > MAX_FOLDER_NAME_BYTES)
+      throw new InvalidMailboxError(label, `its folder name would be longer than ${MAX_FOLDER_NAME_BYTES} bytes`);
     if (labelFolder !== folder && !labelFolders.includes(labelFolder)) labelFolders.push(labelFolder);
   }
   return { folder, subdir: unread ? "new" : "cur", flags, labelFolders };

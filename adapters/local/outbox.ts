@@ -52,7 +52,10 @@ export class OutboxSender implements RawMailSender {
     } catch {
       return [];
     }
-    const ids = names.filter((name) => name.endsWith(".eml")).map((name) => name.slice(0, -".eml".length)).sort();
+    const ids = names
+      .filter((name) => name.endsWith(".eml"))
+      .map((name) => name.slice(0, -".eml".length))
+      .sort();
     return Promise.all(
       ids.map(async (id) => ({
         id,

@@ -51,7 +51,8 @@ const Kind = { Enqueue: "enqueue", Remove: "remove", Move: "move", RawMessage: "
 
 function entryOf(record: LogRecord): { queue: string; entry: JournalEntry } | undefined {
   const { queue, id, body, sentTimestamp, visibleAt } = record;
-  if (typeof queue !== "string" || typeof id !== "string" || typeof body !== "string" || typeof sentTimestamp !== "number") return undefined;
+  if (typeof queue !== "string" || typeof id !== "string" || typeof body !== "string" || typeof sentTimestamp !== "number")
+    return undefined;
   return { queue, entry: { id, body, sentTimestamp, visibleAt: typeof visibleAt === "number" ? visibleAt : 0 } };
 }
 

@@ -62,7 +62,10 @@ export interface DeadLetterRecord {
 }
 
 /** The error of a failed record whose consumer did not say why. */
-export const UNREPORTED_FAILURE: OutcomeError = { code: "UNREPORTED", message: "the consumer reported the record as failed without saying why" };
+export const UNREPORTED_FAILURE: OutcomeError = {
+  code: "UNREPORTED",
+  message: "the consumer reported the record as failed without saying why",
+};
 /** The error of a journal entry that is whole but not a queue message. */
 export const INVALID_JOURNAL_ENTRY = "INVALID_JOURNAL_ENTRY";
 
@@ -244,7 +247,8 @@ export async function journalEntries(dir: string): Promise<Array<{ id: string; b
       if (found.has(id)) continue;
       const entry = parseEntry(await fs.promises.readFile(path.join(folder, name), "utf8").catch(() => ""));
       const { body, sentTimestamp } = entry?.value ?? {};
-      if (typeof body === "string") found.set(id, { id, body, sentTimestamp: typeof sentTimestamp === "number" ? sentTimestamp : 0, visibleAt: 0 });
+      if (typeof body === "string")
+        found.set(id, { id, body, sentTimestamp: typeof sentTimestamp === "number" ? sentTimestamp : 0, visibleAt: 0 });
     }
   }
   return [...found.values()];
@@ -299,8 +303,10 @@ export class LocalQueue implements RetryQueue {
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1 || this.batchSize > SQS_MAX_BATCH_SIZE) {
       throw new RangeError(`queue ${this.name}: batchSize must be 1 to ${SQS_MAX_BATCH_SIZE}`);
     }
-    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new RangeError(`queue ${this.name}: concurrency must be at least 1`);
-    if (!Number.isInteger(this.maxReceiveCount) || this.maxReceiveCount < 1) throw new RangeError(`queue ${this.name}: maxReceiveCount must be at least 1`);
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1)
+      throw new RangeError(`queue ${this.name}: concurrency must be at least 1`);
+    if (!Number.isInteger(this.maxReceiveCount) || this.maxReceiveCount < 1)
+      throw new RangeError(`queue ${this.name}: maxReceiveCount must be at least 1`);
   }
 
   /** Messages waiting, delayed for a retry, or being handled. */
@@ -334,11 +340,15 @@ export class LocalQueue implements RetryQueue {
       }
       const { body, sentTimestamp, visibleAt } = entry.value;
       if (typeof body !== "string" || typeof sentTimestamp !== "number") {
-        await this.moveToDeadLetters({ id, body: JSON.stringify(entry.value), sentTimestamp: 0, visibleAt: 0, receiveCount: 0 }, { code: INVALID_JOURNAL_ENTRY, message: "a journal entry that is not a queue message" });
+        await this.moveToDeadLetters(
+          { id, body: JSON.stringify(entry.value), sentTimestamp: 0, visibleAt: 0, receiveCount: 0 },
+          { code: INVALID_JOURNAL_ENTRY, message: "a journal entry that is not a queue message" },
+        );
         await removeFile(file);
         continue;
       }
-      if (await this.takeIntoJournal(file, { id, body, sentTimestamp, visibleAt: typeof visibleAt === "number" ? visibleAt : 0 })) recovered++;
+      if (await this.takeIntoJournal(file, { id, body, sentTimestamp, visibleAt: typeof visibleAt === "number" ? visibleAt : 0 }))
+        recovered++;
     }
     recovered += await this.takeRedriven();
     this.pump();
@@ -371,7 +381,15 @@ export class LocalQueue implements RetryQueue {
         const { body, sentTimestamp } = entry?.value ?? {};
         if (typeof body !== "string") continue; // not whole yet, or not ours: left where it is
         const id = name.slice(0, -".json".length);
-        if (await this.takeIntoJournal(from, { id, body, sentTimestamp: typeof sentTimestamp === "number" ? sentTimestamp : Date.now(), visibleAt: 0 })) taken++;
+        if (
+          await this.takeIntoJournal(from, {
+            id,
+            body,
+            sentTimestamp: typeof sentTimestamp === "number" ? sentTimestamp : Date.now(),
+            visibleAt: 0,
+          })
+        )
+          taken++;
       }
       return taken;
     })().finally(() => (this.takingRedriven = undefined));
@@ -391,7 +409,11 @@ export class LocalQueue implements RetryQueue {
     const now = Date.now();
     const id = newMessageId(now);
     const visibleAt = delaySeconds > 0 ? now + delaySeconds * 1000 : 0;
-    await this.journal?.add(this.journalName, { id, body, sentTimestamp: now, visibleAt }, options.rawMessage ? { rawMessage: options.rawMessage } : {});
+    await this.journal?.add(
+      this.journalName,
+      { id, body, sentTimestamp: now, visibleAt },
+      options.rawMessage ? { rawMessage: options.rawMessage } : {},
+    );
     this.offer({ id, body, sentTimestamp: now, visibleAt, receiveCount: 0 });
     return id;
   }
@@ -506,7 +528,9 @@ export class LocalQueue implements RetryQueue {
       failed = new Set(batch.map((message) => message.id));
     }
     try {
-      await Promise.all(batch.map((message) => (failed.has(message.id) ? this.retryOrDeadLetter(message, errorOf(message.id)) : this.acknowledge(message))));
+      await Promise.all(
+        batch.map((message) => (failed.has(message.id) ? this.retryOrDeadLetter(message, errorOf(message.id)) : this.acknowledge(message))),
+      );
     } finally {
       this.inFlight--;
       this.inFlightMessages -= batch.length;

@@ -87,7 +87,12 @@ export const suite: BenchSuite = {
     const stack = await testStack(progress);
     const archives = [...stack.archiveDirs].map(([name, dir]) => {
       const size = measureArchive(dir);
-      return { name, zippedBytes: size.zippedBytes, unzippedBytes: size.unzippedBytes, requires: requiredPackages(fs.readFileSync(path.join(dir, "__index.js"), "utf8")) };
+      return {
+        name,
+        zippedBytes: size.zippedBytes,
+        unzippedBytes: size.unzippedBytes,
+        requires: requiredPackages(fs.readFileSync(path.join(dir, "__index.js"), "utf8")),
+      };
     });
     const loadBefore = os.loadavg()[0]!;
     const coldStarts = await measureColdStarts(stack, COLD_START_RUNS, progress);
@@ -100,7 +105,16 @@ export const suite: BenchSuite = {
     const table = [
       ...(baseline ? [`before: ${baseline.description}.`, ""] : []),
       ...markdownTable(
-        ["function", `zipped archive, ${before}`, "unzipped", `cold start CPU, ${before}`, `cold start wall, ${before}`, `fastest wall of ${COLD_START_RUNS}, ${before}`, "wall: load + first event (now)", "requires"],
+        [
+          "function",
+          `zipped archive, ${before}`,
+          "unzipped",
+          `cold start CPU, ${before}`,
+          `cold start wall, ${before}`,
+          `fastest wall of ${COLD_START_RUNS}, ${before}`,
+          "wall: load + first event (now)",
+          "requires",
+        ],
         archives.map((archive) => {
           const cold = coldStarts.find((entry) => entry.function === archive.name)!;
           const was = baseline?.functions[archive.name];
@@ -123,22 +137,27 @@ export const suite: BenchSuite = {
       `${loadAverage} now${baseline ? `, about ${baseline.loadAverage} for the figures before` : ""} (on ${os.cpus().length} cores); compare cold starts only at similar load.`,
       `Budget: the forwarder's zipped archive ≤ ${mib(BUDGETS.forwarderZippedBytes)}: ${forwarder.zippedBytes <= BUDGETS.forwarderZippedBytes ? "within" : "OVER"}.`,
       "",
-      ...markdownTable(
-        ["forwarder, one 40 MB message", baseline ? "before" : "", "now"].filter(Boolean),
+      ...markdownTable(["forwarder, one 40 MB message", baseline ? "before" : "", "now"].filter(Boolean), [
+        ["message size", ...(baseline ? [mib(baseline.forwarder40MB.messageBytes)] : []), mib(memory.messageBytes)],
+        ["RSS of the warm process before", ...(baseline ? [mib(baseline.forwarder40MB.baselineRssBytes)] : []), mib(memory.baseline)],
         [
-          ["message size", ...(baseline ? [mib(baseline.forwarder40MB.messageBytes)] : []), mib(memory.messageBytes)],
-          ["RSS of the warm process before", ...(baseline ? [mib(baseline.forwarder40MB.baselineRssBytes)] : []), mib(memory.baseline)],
-          [`peak RSS during the import${memory.exact ? " (VmHWM)" : " (sampled)"}`, ...(baseline ? [mib(baseline.forwarder40MB.baselineRssBytes + baseline.forwarder40MB.peakAboveBaselineBytes)] : []), mib(memory.peak)],
-          ["peak above warm RSS", ...(baseline ? [mib(baseline.forwarder40MB.peakAboveBaselineBytes)] : []), mib(peakAbove)],
-          [
-            "peak above warm ÷ message size (budget ≤ 2.5×)",
-            ...(baseline ? [`${(baseline.forwarder40MB.peakAboveBaselineBytes / baseline.forwarder40MB.messageBytes).toFixed(2)}×`] : []),
-            `${(peakAbove / memory.messageBytes).toFixed(2)}×`,
-          ],
-          [`share of the ${FORWARDER_MEMORY_MB} MB function memory (now)`, ...(baseline ? [""] : []), `${((memory.peak / (FORWARDER_MEMORY_MB * MIB)) * 100).toFixed(0)} %`],
-          ["import time, local stand-ins (now)", ...(baseline ? [""] : []), `${memory.durationMs.toFixed(0)} ms`],
+          `peak RSS during the import${memory.exact ? " (VmHWM)" : " (sampled)"}`,
+          ...(baseline ? [mib(baseline.forwarder40MB.baselineRssBytes + baseline.forwarder40MB.peakAboveBaselineBytes)] : []),
+          mib(memory.peak),
         ],
-      ),
+        ["peak above warm RSS", ...(baseline ? [mib(baseline.forwarder40MB.peakAboveBaselineBytes)] : []), mib(peakAbove)],
+        [
+          "peak above warm ÷ message size (budget ≤ 2.5×)",
+          ...(baseline ? [`${(baseline.forwarder40MB.peakAboveBaselineBytes / baseline.forwarder40MB.messageBytes).toFixed(2)}×`] : []),
+          `${(peakAbove / memory.messageBytes).toFixed(2)}×`,
+        ],
+        [
+          `share of the ${FORWARDER_MEMORY_MB} MB function memory (now)`,
+          ...(baseline ? [""] : []),
+          `${((memory.peak / (FORWARDER_MEMORY_MB * MIB)) * 100).toFixed(0)} %`,
+        ],
+        ["import time, local stand-ins (now)", ...(baseline ? [""] : []), `${memory.durationMs.toFixed(0)} ms`],
+      ]),
     ];
     return {
       table,
@@ -149,7 +168,10 @@ export const suite: BenchSuite = {
           archives.map((archive) => {
             const cold = coldStarts.find((entry) => entry.function === archive.name)!;
             const { function: _name, runs: _runs, ...timings } = cold;
-            return [archive.name, { zippedBytes: archive.zippedBytes, unzippedBytes: archive.unzippedBytes, requires: archive.requires, ...timings }];
+            return [
+              archive.name,
+              { zippedBytes: archive.zippedBytes, unzippedBytes: archive.unzippedBytes, requires: archive.requires, ...timings },
+            ];
           }),
         ),
         forwarder40MB: {

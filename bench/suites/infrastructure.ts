@@ -26,7 +26,13 @@ export const suite: BenchSuite = {
       const size = measureArchive(dir);
       const packages = size.entries.filter((entry) => entry.path.startsWith("node_modules/")).length;
       const largest = size.entries.slice(0, 3).map((entry) => `${entry.path.replace(/^node_modules\//, "")} ${mib(entry.bytes)}`);
-      functions[name] = { files: size.files, unzippedBytes: size.unzippedBytes, zippedBytesEstimate: size.zippedBytes, packages, largest: size.entries.slice(0, 5) };
+      functions[name] = {
+        files: size.files,
+        unzippedBytes: size.unzippedBytes,
+        zippedBytesEstimate: size.zippedBytes,
+        packages,
+        largest: size.entries.slice(0, 5),
+      };
       rows.push([name, packages, size.files, mib(size.unzippedBytes), mib(size.zippedBytes), largest.join(", ")]);
     }
 

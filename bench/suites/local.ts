@@ -56,12 +56,21 @@ const CONFIG = `config:
 const ZONE = { "sender.example": { TXT: [["v=spf1 ip4:127.0.0.1 -all"]] }, "_dmarc.sender.example": { TXT: [["v=DMARC1; p=none"]] } };
 
 async function startLocalMode(dir: string, name: string, env?: Record<string, string>): Promise<{ child: LocalModeChild; port: number }> {
-  const child = spawnLocalMode({ config: path.join(dir, "Pulumi.bench.yaml"), dataDir: path.join(dir, name), resolver: path.join(dir, "zone.json"), ...(env ? { env } : {}) });
+  const child = spawnLocalMode({
+    config: path.join(dir, "Pulumi.bench.yaml"),
+    dataDir: path.join(dir, name),
+    resolver: path.join(dir, "zone.json"),
+    ...(env ? { env } : {}),
+  });
   return { child, port: await child.smtpPort() };
 }
 
 async function startSink(dir: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [path.join(ROOT, "bin/run-ts.js"), path.join(ROOT, "bench/local-sink.ts"), path.join(dir, "sink-tls")], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, "bin/run-ts.js"), path.join(ROOT, "bench/local-sink.ts"), path.join(dir, "sink-tls")],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
+  );
   const port = await new Promise<number>((resolve, reject) => {
     let output = "";
     child.stdout!.on("data", (chunk: Buffer) => {
@@ -100,7 +109,14 @@ function message(sender: string, index: number, body = "A small message for the 
 }
 
 function transportTo(port: number, connections = 1) {
-  return createTransport({ host: "127.0.0.1", port, pool: true, maxConnections: connections, maxMessages: Infinity, tls: { rejectUnauthorized: false } });
+  return createTransport({
+    host: "127.0.0.1",
+    port,
+    pool: true,
+    maxConnections: connections,
+    maxMessages: Infinity,
+    tls: { rejectUnauthorized: false },
+  });
 }
 
 /** `total` messages from `clients` connections, each sending back to back; resolves with the seconds it took. */
@@ -195,12 +211,26 @@ async function profiledRun(dir: string): Promise<{ byStage: Record<CpuStage, num
     await done;
     window = { fromUs, toUs: Number(process.hrtime.bigint() / 1000n) };
     const after = threadCpuMs(pid);
-    threads = before && after ? { main: after.main - before.main, threadPool: after.threadPool - before.threadPool, v8: after.v8 - before.v8, worker: after.worker - before.worker, total: after.total - before.total } : undefined;
+    threads =
+      before && after
+        ? {
+            main: after.main - before.main,
+            threadPool: after.threadPool - before.threadPool,
+            v8: after.v8 - before.v8,
+            worker: after.worker - before.worker,
+            total: after.total - before.total,
+          }
+        : undefined;
   } finally {
     await stop(child.process);
   }
   // The main thread's profile (a worker thread writes one of its own, with a later sequence number).
-  const [mainProfile] = fs.existsSync(profileDir) ? fs.readdirSync(profileDir).filter((name) => name.endsWith(".cpuprofile")).sort() : [];
+  const [mainProfile] = fs.existsSync(profileDir)
+    ? fs
+        .readdirSync(profileDir)
+        .filter((name) => name.endsWith(".cpuprofile"))
+        .sort()
+    : [];
   if (!threads || !mainProfile) return undefined;
   const profile = JSON.parse(fs.readFileSync(path.join(profileDir, mainProfile), "utf8")) as CpuProfile;
   return { byStage: cpuByStage(profile, window, threads, PROFILED_MESSAGES), totalMs: threads.total / PROFILED_MESSAGES };
@@ -229,7 +259,10 @@ export const suite: BenchSuite = {
         try {
           for (let i = 0; i < SEQUENTIAL; i++) {
             const done = collectLatencies(child, "single@sender.example", 1);
-            await transport.sendMail({ envelope: { from: "single@sender.example", to: [`user${i}@bench.example.com`] }, raw: message("single@sender.example", i) });
+            await transport.sendMail({
+              envelope: { from: "single@sender.example", to: [`user${i}@bench.example.com`] },
+              raw: message("single@sender.example", i),
+            });
             sequential.push(...(await done));
           }
         } finally {
@@ -298,31 +331,83 @@ export const suite: BenchSuite = {
       const offeredP99 = quantile(offeredLatencies, 0.99);
       // The profiled run's split, scaled to the unprofiled CPU per message.
       const scale = profiled && profiled.totalMs > 0 ? cpu / profiled.totalMs : Number.NaN;
-      const stageMs = Object.fromEntries(CPU_STAGES.map((stage) => [stage, profiled ? profiled.byStage[stage] * scale : Number.NaN])) as Record<CpuStage, number>;
+      const stageMs = Object.fromEntries(
+        CPU_STAGES.map((stage) => [stage, profiled ? profiled.byStage[stage] * scale : Number.NaN]),
+      ) as Record<CpuStage, number>;
       const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
       const ms = (value: number) => `${value.toFixed(1)} ms`;
       return {
         table: markdownTable(
           ["figure", "value", "target", ""],
           [
-            [`messages/s (${MESSAGES} messages, ${CLIENTS} clients, median of ${ROUNDS})`, `${rate.toFixed(0)} (rounds: ${localRates.map((r) => r.toFixed(0)).join(", ")})`, `≥ ${TARGETS.messagesPerSecond}`, verdict(rate >= TARGETS.messagesPerSecond)],
-            ["smtp-server sink, same clients (accepts and discards)", `${sinkRate.toFixed(0)} messages/s (rounds: ${sinkRates.map((r) => r.toFixed(0)).join(", ")})`, "", ""],
-            ["local mode ÷ sink", `${(rate / sinkRate).toFixed(2)}×`, `≥ ${TARGETS.sinkFactor}×`, verdict(rate / sinkRate >= TARGETS.sinkFactor)],
-            [`accept → Maildir p50, ${OFFERED_RATE} messages/s offered`, `${offeredP50} ms`, `≤ ${TARGETS.offeredP50Ms} ms`, verdict(offeredP50 <= TARGETS.offeredP50Ms)],
-            [`accept → Maildir p99, ${OFFERED_RATE} messages/s offered`, `${offeredP99} ms`, `≤ ${TARGETS.offeredP99Ms} ms`, verdict(offeredP99 <= TARGETS.offeredP99Ms)],
-            ["  meanwhile, local mode's main thread ready but waiting for a CPU", `${offeredWaitMs.toFixed(0)} ms (${(offeredWaitMs / (OFFERED_RATE * OFFERED_SECONDS)).toFixed(1)} ms per message)`, "", ""],
-            ["accept → Maildir p50 / p99, saturated (the rounds above)", `${quantile(saturated, 0.5)} ms / ${quantile(saturated, 0.99)} ms`, "", ""],
+            [
+              `messages/s (${MESSAGES} messages, ${CLIENTS} clients, median of ${ROUNDS})`,
+              `${rate.toFixed(0)} (rounds: ${localRates.map((r) => r.toFixed(0)).join(", ")})`,
+              `≥ ${TARGETS.messagesPerSecond}`,
+              verdict(rate >= TARGETS.messagesPerSecond),
+            ],
+            [
+              "smtp-server sink, same clients (accepts and discards)",
+              `${sinkRate.toFixed(0)} messages/s (rounds: ${sinkRates.map((r) => r.toFixed(0)).join(", ")})`,
+              "",
+              "",
+            ],
+            [
+              "local mode ÷ sink",
+              `${(rate / sinkRate).toFixed(2)}×`,
+              `≥ ${TARGETS.sinkFactor}×`,
+              verdict(rate / sinkRate >= TARGETS.sinkFactor),
+            ],
+            [
+              `accept → Maildir p50, ${OFFERED_RATE} messages/s offered`,
+              `${offeredP50} ms`,
+              `≤ ${TARGETS.offeredP50Ms} ms`,
+              verdict(offeredP50 <= TARGETS.offeredP50Ms),
+            ],
+            [
+              `accept → Maildir p99, ${OFFERED_RATE} messages/s offered`,
+              `${offeredP99} ms`,
+              `≤ ${TARGETS.offeredP99Ms} ms`,
+              verdict(offeredP99 <= TARGETS.offeredP99Ms),
+            ],
+            [
+              "  meanwhile, local mode's main thread ready but waiting for a CPU",
+              `${offeredWaitMs.toFixed(0)} ms (${(offeredWaitMs / (OFFERED_RATE * OFFERED_SECONDS)).toFixed(1)} ms per message)`,
+              "",
+              "",
+            ],
+            [
+              "accept → Maildir p50 / p99, saturated (the rounds above)",
+              `${quantile(saturated, 0.5)} ms / ${quantile(saturated, 0.99)} ms`,
+              "",
+              "",
+            ],
             ["accept → Maildir p50, one message at a time", `${quantile(sequential, 0.5)} ms`, "", ""],
-            [`CPU per message (local-mode process, all threads, median of ${ROUNDS})`, `${ms(cpu)} (rounds: ${cpuPerMessage.map((value) => value.toFixed(1)).join(", ")})`, `≤ ${TARGETS.cpuMsPerMessage} ms`, verdict(cpu <= TARGETS.cpuMsPerMessage)],
+            [
+              `CPU per message (local-mode process, all threads, median of ${ROUNDS})`,
+              `${ms(cpu)} (rounds: ${cpuPerMessage.map((value) => value.toFixed(1)).join(", ")})`,
+              `≤ ${TARGETS.cpuMsPerMessage} ms`,
+              verdict(cpu <= TARGETS.cpuMsPerMessage),
+            ],
             ["  intake (SMTP, TLS, spooling, trace headers)", ms(stageMs.intake), "", ""],
             ["  authentication (SPF, DKIM, DMARC)", ms(stageMs.authentication), "", ""],
             ["  routing (router, bus, events.jsonl)", ms(stageMs.routing), "", ""],
             ["  delivery (forwarder, Maildir, delivery state, console line)", ms(stageMs.delivery), "", ""],
             ["  file system (fsync, fdatasync, journal and file writes)", ms(stageMs["file system"]), "", ""],
             ["  other (garbage collection, event loop, Node internals)", ms(stageMs.other), "", ""],
-            ["load average during the rounds / the offered load (other processes compete)", `${loads.map((load) => load.toFixed(2)).join(", ")} / ${offeredLoad.toFixed(2)}`, "", ""],
+            [
+              "load average during the rounds / the offered load (other processes compete)",
+              `${loads.map((load) => load.toFixed(2)).join(", ")} / ${offeredLoad.toFixed(2)}`,
+              "",
+              "",
+            ],
             ["40 MB message: accept → Maildir", `${largeLatency} ms`, "", ""],
-            ["40 MB message: peak RSS above idle", `${mib(growth)} (${factor.toFixed(2)}× the message; idle ${mib(idle)}, ${method})`, `≤ ${TARGETS.rssFactor}×`, verdict(factor <= TARGETS.rssFactor)],
+            [
+              "40 MB message: peak RSS above idle",
+              `${mib(growth)} (${factor.toFixed(2)}× the message; idle ${mib(idle)}, ${method})`,
+              `≤ ${TARGETS.rssFactor}×`,
+              verdict(factor <= TARGETS.rssFactor),
+            ],
           ],
         ),
         figures: {

@@ -27,7 +27,12 @@ const TABLE = "ses-mail-email-routing-bench";
 function notification(recipients: number, id: number): string {
   return JSON.stringify({
     notificationType: "Received",
-    mail: { messageId: `bench-${id}`, source: "sender@sender.example", timestamp: new Date().toISOString(), commonHeaders: { subject: "bench" } },
+    mail: {
+      messageId: `bench-${id}`,
+      source: "sender@sender.example",
+      timestamp: new Date().toISOString(),
+      commonHeaders: { subject: "bench" },
+    },
     receipt: {
       recipients: Array.from({ length: recipients }, (_, i) => `user${i}+tag${id % 7}@example.com`),
       spamVerdict: { status: "PASS" },
@@ -56,8 +61,12 @@ export const suite: BenchSuite = {
       await ensureRoutingTable(client, TABLE);
       const codec = createRuleCodec();
       const store = new DynamoDbRuleStore({ tableName: TABLE, client });
-      await store.putRuleItem(codec.toItem({ pattern: "*@example.com", enabled: true, actions: [{ type: "forward-to-gmail", target: "family@gmail.com" }] }));
-      await store.putRuleItem(codec.toItem({ pattern: "user0@example.com", enabled: true, actions: [{ type: "forward-to-gmail", target: "zero@gmail.com" }] }));
+      await store.putRuleItem(
+        codec.toItem({ pattern: "*@example.com", enabled: true, actions: [{ type: "forward-to-gmail", target: "family@gmail.com" }] }),
+      );
+      await store.putRuleItem(
+        codec.toItem({ pattern: "user0@example.com", enabled: true, actions: [{ type: "forward-to-gmail", target: "zero@gmail.com" }] }),
+      );
 
       const settings = { defaultAction: "bounce" as const, verdictPolicy: DEFAULT_VERDICT_POLICY };
       const router = createRouter({ rules: store, settings, observability: createObservability("bench", { quiet: true }) });
@@ -104,7 +113,10 @@ export const suite: BenchSuite = {
           const p99 = quantile(samples, 0.99);
           p50s[name] = p50;
           rows.push([count, name, perMessage.toFixed(2), p50.toFixed(2), p99.toFixed(2)]);
-          figures[`${count}_recipients`] = { ...(figures[`${count}_recipients`] as object), [name.includes("seed") ? "seed" : "batch"]: { roundTripsPerMessage: perMessage, p50Ms: p50, p99Ms: p99 } };
+          figures[`${count}_recipients`] = {
+            ...(figures[`${count}_recipients`] as object),
+            [name.includes("seed") ? "seed" : "batch"]: { roundTripsPerMessage: perMessage, p50Ms: p50, p99Ms: p99 },
+          };
         }
         const speedup = p50s["sequential GetItem (seed)"]! / p50s["one BatchGetItem (ses-mail)"]!;
         (figures[`${count}_recipients`] as Record<string, unknown>).p50Speedup = Number(speedup.toFixed(2));

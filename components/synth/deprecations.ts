@@ -141,7 +141,12 @@ export class ProviderDeclarations {
 }
 
 /** The deprecated inputs in one value, walking nested objects and arrays along the declared types. */
-function deprecatedInputs(declarations: ProviderDeclarations, value: unknown, declared: InterfaceDeclaration, at: string): Array<{ property: string; message: string }> {
+function deprecatedInputs(
+  declarations: ProviderDeclarations,
+  value: unknown,
+  declared: InterfaceDeclaration,
+  at: string,
+): Array<{ property: string; message: string }> {
   if (value === null || typeof value !== "object" || Array.isArray(value)) return [];
   const found: Array<{ property: string; message: string }> = [];
   for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
@@ -150,7 +155,9 @@ function deprecatedInputs(declarations: ProviderDeclarations, value: unknown, de
     if (!property) continue;
     const where = at ? `${at}.${key}` : key;
     if (property.deprecated) found.push({ property: where, message: property.deprecated });
-    const nested = property.types.map((name) => declarations.inputType(name)).filter((type): type is InterfaceDeclaration => type !== undefined);
+    const nested = property.types
+      .map((name) => declarations.inputType(name))
+      .filter((type): type is InterfaceDeclaration => type !== undefined);
     const items = Array.isArray(child) ? child.map((item, index) => [item, `${where}[${index}]`] as const) : [[child, where] as const];
     for (const [item, itemAt] of items) for (const type of nested) found.push(...deprecatedInputs(declarations, item, type, itemAt));
   }

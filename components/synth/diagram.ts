@@ -31,7 +31,11 @@ const KINDS: Readonly<Record<string, NodeKind>> = {
 };
 
 /** Helper components that are not pipeline stages: their children are grouped with the stage above them. */
-const HELPER_COMPONENTS: readonly string[] = ["ses-mail:lambda:Function", "ses-mail:messaging:QueueWithDeadLetter", "ses-mail:workflow:ScheduledStateMachine"];
+const HELPER_COMPONENTS: readonly string[] = [
+  "ses-mail:lambda:Function",
+  "ses-mail:messaging:QueueWithDeadLetter",
+  "ses-mail:workflow:ScheduledStateMachine",
+];
 
 interface Node {
   readonly id: string;
@@ -76,9 +80,13 @@ export function pipelineDiagram(resources: readonly SynthResource[]): string {
   const nodes: Node[] = [];
   for (const resource of resources) {
     if (!KINDS[resource.type]) continue;
-    const refs = [text(resource.outputs.arn), text(resource.outputs.url), text(resource.outputs.id), physicalName(resource), text(resource.outputs.keyId)].filter(
-      (ref): ref is string => ref !== undefined,
-    );
+    const refs = [
+      text(resource.outputs.arn),
+      text(resource.outputs.url),
+      text(resource.outputs.id),
+      physicalName(resource),
+      text(resource.outputs.keyId),
+    ].filter((ref): ref is string => ref !== undefined);
     nodes.push({ id: `n${nodes.length}`, resource, display: physicalName(resource), refs });
   }
 
@@ -151,9 +159,16 @@ export function pipelineDiagram(resources: readonly SynthResource[]): string {
         break;
       }
       case "aws:lambda/function:Function": {
-        const variables = ((inputs.environment as Record<string, unknown> | undefined)?.variables as Record<string, unknown> | undefined) ?? {};
+        const variables =
+          ((inputs.environment as Record<string, unknown> | undefined)?.variables as Record<string, unknown> | undefined) ?? {};
         for (const value of Object.values(variables)) {
-          const target = find(value, ["aws:dynamodb/table:Table", "aws:sqs/queue:Queue", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:sns/topic:Topic"]);
+          const target = find(value, [
+            "aws:dynamodb/table:Table",
+            "aws:sqs/queue:Queue",
+            "aws:s3/bucket:Bucket",
+            "aws:kms/key:Key",
+            "aws:sns/topic:Topic",
+          ]);
           edge(self, target, "uses", true);
         }
         break;
@@ -166,7 +181,8 @@ export function pipelineDiagram(resources: readonly SynthResource[]): string {
   // Group nodes by pipeline stage: the nearest ancestor component that is not a helper or the root.
   const stageOf = (resource: SynthResource): SynthResource | undefined => {
     let parent = resource.parent ? byUrn.get(resource.parent) : undefined;
-    while (parent && (HELPER_COMPONENTS.includes(parent.type) || parent.custom)) parent = parent.parent ? byUrn.get(parent.parent) : undefined;
+    while (parent && (HELPER_COMPONENTS.includes(parent.type) || parent.custom))
+      parent = parent.parent ? byUrn.get(parent.parent) : undefined;
     return parent && parent.parent ? parent : undefined;
   };
   const stages = new Map<string, { stage: SynthResource | undefined; nodes: Node[] }>();

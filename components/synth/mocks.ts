@@ -38,7 +38,12 @@ export function mockResourceState(type: string, logicalName: string, inputs: Inp
   switch (type) {
     case "aws:s3/bucket:Bucket": {
       const bucket = str(inputs, "bucket") ?? logicalName;
-      return result(bucket, { bucket, arn: `arn:${p}:s3:::${bucket}`, bucketDomainName: `${bucket}.s3.amazonaws.com`, bucketRegionalDomainName: `${bucket}.s3.${r}.amazonaws.com` });
+      return result(bucket, {
+        bucket,
+        arn: `arn:${p}:s3:::${bucket}`,
+        bucketDomainName: `${bucket}.s3.amazonaws.com`,
+        bucketRegionalDomainName: `${bucket}.s3.${r}.amazonaws.com`,
+      });
     }
     case "aws:sqs/queue:Queue": {
       const url = `https://sqs.${r}.amazonaws.com/${a}/${name}`;
@@ -50,21 +55,40 @@ export function mockResourceState(type: string, logicalName: string, inputs: Inp
       return result(`${str(inputs, "topic")}:${uuid(logicalName)}`, { arn: `${str(inputs, "topic")}:${uuid(logicalName)}` });
     case "aws:dynamodb/table:Table": {
       const tableArn = arn("dynamodb", `table/${name}`);
-      return result(name, { name, arn: tableArn, streamArn: `${tableArn}/stream/2026-01-01T00:00:00.000`, streamLabel: "2026-01-01T00:00:00.000" });
+      return result(name, {
+        name,
+        arn: tableArn,
+        streamArn: `${tableArn}/stream/2026-01-01T00:00:00.000`,
+        streamLabel: "2026-01-01T00:00:00.000",
+      });
     }
     case "aws:lambda/function:Function": {
       const fnArn = arn("lambda", `function:${name}`);
-      return result(name, { name, arn: fnArn, qualifiedArn: `${fnArn}:$LATEST`, invokeArn: `arn:${p}:apigateway:${r}:lambda:path/2015-03-31/functions/${fnArn}/invocations`, version: "$LATEST" });
+      return result(name, {
+        name,
+        arn: fnArn,
+        qualifiedArn: `${fnArn}:$LATEST`,
+        invokeArn: `arn:${p}:apigateway:${r}:lambda:path/2015-03-31/functions/${fnArn}/invocations`,
+        version: "$LATEST",
+      });
     }
     case "aws:lambda/eventSourceMapping:EventSourceMapping":
       return result(uuid(logicalName), { uuid: uuid(logicalName), arn: arn("lambda", `event-source-mapping:${uuid(logicalName)}`) });
     case "aws:iam/role:Role":
       return result(name, { name, arn: `arn:${p}:iam::${a}:role/${name}`, uniqueId: `AROA${hash(name, 17).toUpperCase()}` });
     case "aws:iam/policy:Policy":
-      return result(`arn:${p}:iam::${a}:policy/${name}`, { name, arn: `arn:${p}:iam::${a}:policy/${name}`, policyId: `ANPA${hash(name, 17).toUpperCase()}` });
+      return result(`arn:${p}:iam::${a}:policy/${name}`, {
+        name,
+        arn: `arn:${p}:iam::${a}:policy/${name}`,
+        policyId: `ANPA${hash(name, 17).toUpperCase()}`,
+      });
     case "aws:cloudfront/distribution:Distribution": {
       const id = `E${hash(logicalName, 13).toUpperCase()}`;
-      return result(id, { arn: `arn:${p}:cloudfront::${a}:distribution/${id}`, domainName: `d${hash(logicalName, 13)}.cloudfront.net`, hostedZoneId: "Z2FDTNDATAQYW2" });
+      return result(id, {
+        arn: `arn:${p}:cloudfront::${a}:distribution/${id}`,
+        domainName: `d${hash(logicalName, 13)}.cloudfront.net`,
+        hostedZoneId: "Z2FDTNDATAQYW2",
+      });
     }
     case "aws:cloudfront/originAccessControl:OriginAccessControl":
       return result(`E${hash(logicalName, 13).toUpperCase()}`);
@@ -80,7 +104,10 @@ export function mockResourceState(type: string, logicalName: string, inputs: Inp
       return result(name, { name, arn: arn("events", `event-bus/${name}`) });
     case "aws:cloudwatch/eventRule:EventRule": {
       const bus = str(inputs, "eventBusName");
-      return result(`${bus ?? "default"}|${name}`, { name, arn: arn("events", bus && bus !== "default" ? `rule/${bus}/${name}` : `rule/${name}`) });
+      return result(`${bus ?? "default"}|${name}`, {
+        name,
+        arn: arn("events", bus && bus !== "default" ? `rule/${bus}/${name}` : `rule/${name}`),
+      });
     }
     case "aws:cloudwatch/metricAlarm:MetricAlarm":
       return result(name, { name, arn: arn("cloudwatch", `alarm:${name}`) });
@@ -109,7 +136,11 @@ export function mockResourceState(type: string, logicalName: string, inputs: Inp
       return result(domain, {
         arn: arn("ses", `identity/${domain}`),
         identityType: "DOMAIN",
-        dkimSigningAttributes: { tokens: [0, 1, 2].map((i) => hash(`${domain}:${i}`, 32)), status: "PENDING", signingAttributesOrigin: "AWS_SES" },
+        dkimSigningAttributes: {
+          tokens: [0, 1, 2].map((i) => hash(`${domain}:${i}`, 32)),
+          status: "PENDING",
+          signingAttributesOrigin: "AWS_SES",
+        },
       });
     }
     case "aws:ses/receiptRuleSet:ReceiptRuleSet": {
@@ -151,7 +182,12 @@ export function invokeFailure(token: string, message: string): Error {
 export function mockCall(token: string, ctx: AwsContext, world: MockWorld = {}): Record<string, unknown> {
   switch (token) {
     case "aws:index/getCallerIdentity:getCallerIdentity":
-      return { accountId: ctx.accountId, arn: `arn:${ctx.partition}:iam::${ctx.accountId}:user/synth`, userId: "AIDASYNTH", id: ctx.accountId };
+      return {
+        accountId: ctx.accountId,
+        arn: `arn:${ctx.partition}:iam::${ctx.accountId}:user/synth`,
+        userId: "AIDASYNTH",
+        id: ctx.accountId,
+      };
     case "aws:index/getRegion:getRegion":
       return { name: ctx.region, region: ctx.region, endpoint: `ec2.${ctx.region}.amazonaws.com`, description: ctx.region, id: ctx.region };
     case "aws:index/getPartition:getPartition":
@@ -160,7 +196,12 @@ export function mockCall(token: string, ctx: AwsContext, world: MockWorld = {}):
       // The provider's data source fails when nothing is active (SES answers without metadata).
       if (!world.activeRuleSet) throw invokeFailure(token, "reading SES Active Receipt Rule Set: empty result");
       const name = world.activeRuleSet;
-      return { ruleSetName: name, arn: `arn:${ctx.partition}:ses:${ctx.region}:${ctx.accountId}:receipt-rule-set/${name}`, id: name, region: ctx.region };
+      return {
+        ruleSetName: name,
+        arn: `arn:${ctx.partition}:ses:${ctx.region}:${ctx.accountId}:receipt-rule-set/${name}`,
+        id: name,
+        region: ctx.region,
+      };
     }
     default:
       throw new Error(`the offline synth has no mock for the invoke ${token}`);
@@ -168,7 +209,11 @@ export function mockCall(token: string, ctx: AwsContext, world: MockWorld = {}):
 }
 
 /** Mocks for `pulumi.runtime.setMocks`. `onResource` sees every resource's deserialized inputs (Lambda code archives included). */
-export function awsMocks(ctx: AwsContext, onResource?: (args: pulumi.runtime.MockResourceArgs) => void, world: MockWorld = {}): pulumi.runtime.Mocks {
+export function awsMocks(
+  ctx: AwsContext,
+  onResource?: (args: pulumi.runtime.MockResourceArgs) => void,
+  world: MockWorld = {},
+): pulumi.runtime.Mocks {
   return {
     newResource(args) {
       onResource?.(args);

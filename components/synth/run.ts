@@ -25,7 +25,12 @@ export interface SynthResource {
   /** What the mocks returned (ARNs, URLs, ids), secrets masked the same way. */
   readonly outputs: Record<string, unknown>;
   /** Resource options that change how Pulumi treats the resource, when set. */
-  readonly options?: { readonly ignoreChanges?: string[]; readonly retainOnDelete?: true; readonly protect?: true; readonly import?: string };
+  readonly options?: {
+    readonly ignoreChanges?: string[];
+    readonly retainOnDelete?: true;
+    readonly protect?: true;
+    readonly import?: string;
+  };
 }
 
 export interface SynthResult {
@@ -195,11 +200,17 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
   );
 
   class RecordingMonitor extends MockMonitor {
-    override async registerResource(req: RegisterRequest, callback: (err: unknown, response: RegisterResponse | undefined) => void): Promise<void> {
+    override async registerResource(
+      req: RegisterRequest,
+      callback: (err: unknown, response: RegisterResponse | undefined) => void,
+    ): Promise<void> {
       // Properties the provider declares secret (an SSM parameter's value, …) are masked whether or not
       // the program wrapped them in pulumi.secret.
       const declaredSecrets = req.getAdditionalsecretoutputsList();
-      const inputs = maskProperties(sanitizeWireValue(req.getObject()?.toJavaScript() ?? {}, sig) as Record<string, unknown>, declaredSecrets);
+      const inputs = maskProperties(
+        sanitizeWireValue(req.getObject()?.toJavaScript() ?? {}, sig) as Record<string, unknown>,
+        declaredSecrets,
+      );
       return super.registerResource(req, (err: unknown, response: RegisterResponse | undefined) => {
         if (!err && response) {
           const parent = req.getParent();
@@ -216,7 +227,10 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
             ...(parent ? { parent } : {}),
             custom: req.getCustom(),
             inputs,
-            outputs: maskProperties(sanitizeWireValue(response.getObject()?.toJavaScript() ?? {}, sig) as Record<string, unknown>, declaredSecrets),
+            outputs: maskProperties(
+              sanitizeWireValue(response.getObject()?.toJavaScript() ?? {}, sig) as Record<string, unknown>,
+              declaredSecrets,
+            ),
             ...(Object.keys(options).length > 0 ? { options } : {}),
           });
         }

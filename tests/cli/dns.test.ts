@@ -8,7 +8,6 @@ import { domainRecords, quoteTxt, receivesMail, zoneLine } from "../../cli/dns-r
 import { runCli } from "../../cli/framework";
 import { captureOutput } from "../helpers/cli";
 
-
 const ses = mockClient(SESClient);
 const DKIM = ["aaaatoken1", "bbbbtoken2", "cccctoken3"];
 
@@ -46,7 +45,9 @@ describe("ses-mail dns", () => {
       ["cccctoken3._domainkey.test.example.com", "CNAME", "cccctoken3.dkim.amazonses.com", "dkim", "Pending"],
       ["test.example.com", "TXT", "v=spf1 include:amazonses.com ~all", "spf (suggested)"],
       ["_dmarc.test.example.com", "TXT", "v=DMARC1; p=none; rua=mailto:postmaster@test.example.com", "dmarc (suggested)"],
-      ["SES has not seen the DKIM records of test.example.com yet: publish them; SES checks for up to 72 hours. Run this again to see the status."],
+      [
+        "SES has not seen the DKIM records of test.example.com yet: publish them; SES checks for up to 72 hours. Run this again to see the status.",
+      ],
     ]);
     expect(result.stderr).toEqual([]);
   });
@@ -86,7 +87,9 @@ describe("ses-mail dns", () => {
     const result = await cli("dns", "--stack", "west", "--config", file);
     expect(result.code).toBe(0);
     expect(result.stderr).toEqual([
-      expect.stringMatching(/^warning: SES does not receive mail in us-west-1 \(regions that do: .*eu-west-2.*\); an MX to us-west-1 gets no mail/),
+      expect.stringMatching(
+        /^warning: SES does not receive mail in us-west-1 \(regions that do: .*eu-west-2.*\); an MX to us-west-1 gets no mail/,
+      ),
       "warning: other.example.org is not an SES identity in us-west-1, so it has no DKIM records yet: deploy the stack (pulumi up) and run this again",
     ]);
     const other = result.stdout.filter((line) => line.includes("other.example.org") && !line.startsWith("SES"));
@@ -94,7 +97,10 @@ describe("ses-mail dns", () => {
   });
 
   it.each([
-    [["dns", "--stack", "test", "--domain", "nope.example.com"], /nope.example.com is not a domain of stack test \(its domains: test.example.com\)/],
+    [
+      ["dns", "--stack", "test", "--domain", "nope.example.com"],
+      /nope.example.com is not a domain of stack test \(its domains: test.example.com\)/,
+    ],
     [["dns", "--stack", "test", "--zone", "--json"], /give --zone or --json, not both/],
     [["dns", "--stack", "test", "--zone", "--ttl", "5"], /--ttl must be a whole number of seconds from 60/],
     [["dns"], /say which stack/],
@@ -105,7 +111,9 @@ describe("ses-mail dns", () => {
   });
 
   it("explains a missing permission, and prints the records the config gives meanwhile", async () => {
-    ses.on(GetIdentityDkimAttributesCommand).rejects(Object.assign(new Error("not authorized to perform: ses:GetIdentityDkimAttributes"), { name: "AccessDenied" }));
+    ses
+      .on(GetIdentityDkimAttributesCommand)
+      .rejects(Object.assign(new Error("not authorized to perform: ses:GetIdentityDkimAttributes"), { name: "AccessDenied" }));
     const result = await cli("dns", "--stack", "test");
     expect(result.code).toBe(0);
     expect(result.stderr[0]).toMatch(/^note: not asking AWS \(AWS denied access to the SES identities \(AccessDenied/);
@@ -131,9 +139,13 @@ describe("ses-mail dns", () => {
       ["+ 3 DKIM CNAMEs per domain (<token>._domainkey.<domain> → <token>.dkim.amazonses.com): they need the deployed stack"],
     ]);
     expect(table.stderr).toEqual([
-      expect.stringMatching(/^note: not asking AWS \(no AWS credentials: set AWS_PROFILE.*\): these are the records the stack config gives\. The 3 DKIM CNAMEs of each domain come from SES once the stack is deployed \(pulumi up\): run `ses-mail dns --stack test` with AWS credentials/),
+      expect.stringMatching(
+        /^note: not asking AWS \(no AWS credentials: set AWS_PROFILE.*\): these are the records the stack config gives\. The 3 DKIM CNAMEs of each domain come from SES once the stack is deployed \(pulumi up\): run `ses-mail dns --stack test` with AWS credentials/,
+      ),
     ]);
-    expect(zone.stdout).toContain("; Without the DKIM CNAMEs: they need the deployed stack (ses-mail dns --stack test with AWS credentials).");
+    expect(zone.stdout).toContain(
+      "; Without the DKIM CNAMEs: they need the deployed stack (ses-mail dns --stack test with AWS credentials).",
+    );
     expect(zone.stdout.filter((line) => line.includes("\tIN\t")).map((line) => line.split("\t")[3])).toEqual(["MX", "TXT", "TXT"]);
   });
 

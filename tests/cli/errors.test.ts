@@ -23,7 +23,11 @@ describe("errors in the user's words", () => {
     fs.writeFileSync(file, "config:\n  aws:region: eu-west-2\n  ses-mail:domain:\n    - mail.family-smith.net\n");
 
     // Act
-    const results = [await cli("rules", "list", "--table", "t", "--config", file), await cli("dns", "--stack", "typo", "--config", file), await cli("synth", "--stack", "typo", "--config", file)];
+    const results = [
+      await cli("rules", "list", "--table", "t", "--config", file),
+      await cli("dns", "--stack", "typo", "--config", file),
+      await cli("synth", "--stack", "typo", "--config", file),
+    ];
 
     // Assess
     expect(results.map((result) => [result.code, result.stderr[result.stderr.length - 1]])).toEqual([
@@ -50,6 +54,8 @@ describe("errors in the user's words", () => {
   it("a value with a space that was not quoted is named, with the fix", async () => {
     const result = await cli("rules", "add", "x@test.example.com", "--drop", "--description", "old", "news", "--local");
     expect(result.code).toBe(1);
-    expect(result.stderr[0]).toMatch(/^ses-mail rules add: expected 1 argument\(s\), got 2 \("news" is one too many: quote a value that has spaces\)/);
+    expect(result.stderr[0]).toMatch(
+      /^ses-mail rules add: expected 1 argument\(s\), got 2 \("news" is one too many: quote a value that has spaces\)/,
+    );
   });
 });

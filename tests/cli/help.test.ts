@@ -9,41 +9,55 @@ import { commandWords, parseWithOptions } from "../helpers/command-lines";
 const execFileAsync = promisify(execFile);
 const ROOT = path.resolve(__dirname, "..", "..");
 
-const groups = [...new Set(COMMANDS.map((command) => command.name.split(" ")).filter((words) => words.length > 1).map((words) => words[0]!))];
+const groups = [
+  ...new Set(
+    COMMANDS.map((command) => command.name.split(" "))
+      .filter((words) => words.length > 1)
+      .map((words) => words[0]!),
+  ),
+];
 
 describe("every command's --help", () => {
-  it.each(COMMANDS.map((command) => [command.name, command] as const))("ses-mail %s --help lists each option with what it does, and an example", async (name, command) => {
-    // Prepare
-    const out = captureOutput();
+  it.each(COMMANDS.map((command) => [command.name, command] as const))(
+    "ses-mail %s --help lists each option with what it does, and an example",
+    async (name, command) => {
+      // Prepare
+      const out = captureOutput();
 
-    // Act
-    const code = await runCli(COMMANDS, [...name.split(" "), "--help"], out, {});
+      // Act
+      const code = await runCli(COMMANDS, [...name.split(" "), "--help"], out, {});
 
-    // Assess
-    expect(code).toBe(0);
-    const help = out.stdout.join("\n");
-    expect(help).toBe(commandHelp(command));
-    expect(command.summary.trim()).not.toBe("");
-    for (const [option, doc] of Object.entries(command.options)) {
-      // One line saying what it does, shown beside the option.
-      expect({ option, description: doc.description.trim() }).toEqual({ option, description: expect.stringMatching(/^[^\n]{8,}$/) });
-      expect(help).toMatch(new RegExp(`^ {2}--${option}\\b.*${doc.description.slice(0, 20).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`, "m"));
-      if (doc.defaultsTo !== undefined) expect(help).toContain(`(default: ${doc.defaultsTo})`);
-    }
-    expect(command.examples.length).toBeGreaterThan(0);
-    expect(help).toMatch(/^examples?:$/m);
-  });
+      // Assess
+      expect(code).toBe(0);
+      const help = out.stdout.join("\n");
+      expect(help).toBe(commandHelp(command));
+      expect(command.summary.trim()).not.toBe("");
+      for (const [option, doc] of Object.entries(command.options)) {
+        // One line saying what it does, shown beside the option.
+        expect({ option, description: doc.description.trim() }).toEqual({ option, description: expect.stringMatching(/^[^\n]{8,}$/) });
+        expect(help).toMatch(
+          new RegExp(`^ {2}--${option}\\b.*${doc.description.slice(0, 20).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`, "m"),
+        );
+        if (doc.defaultsTo !== undefined) expect(help).toContain(`(default: ${doc.defaultsTo})`);
+      }
+      expect(command.examples.length).toBeGreaterThan(0);
+      expect(help).toMatch(/^examples?:$/m);
+    },
+  );
 
-  it.each(COMMANDS.flatMap((command) => command.examples.map((example) => [example, command] as const)))("the example `%s` is a valid invocation", (example, command: Command) => {
-    // The example names its command, and what follows parses with the command's own options.
-    const words = commandWords(example);
-    const name = command.name.split(" ");
-    expect(words.slice(0, 1 + name.length)).toEqual(["ses-mail", ...name]);
-    const positionals = parseWithOptions(command, words.slice(1 + name.length));
-    const [min, max] = command.positionals;
-    expect(positionals.length).toBeGreaterThanOrEqual(min);
-    expect(positionals.length).toBeLessThanOrEqual(max);
-  });
+  it.each(COMMANDS.flatMap((command) => command.examples.map((example) => [example, command] as const)))(
+    "the example `%s` is a valid invocation",
+    (example, command: Command) => {
+      // The example names its command, and what follows parses with the command's own options.
+      const words = commandWords(example);
+      const name = command.name.split(" ");
+      expect(words.slice(0, 1 + name.length)).toEqual(["ses-mail", ...name]);
+      const positionals = parseWithOptions(command, words.slice(1 + name.length));
+      const [min, max] = command.positionals;
+      expect(positionals.length).toBeGreaterThanOrEqual(min);
+      expect(positionals.length).toBeLessThanOrEqual(max);
+    },
+  );
 });
 
 describe("command groups", () => {

@@ -69,10 +69,17 @@ describe("ses-mail local: commands find the running instance, and what it prints
 
     // Assess
     expect(printed.code).toBe(0);
-    expect(printed.stdout).toContainEqual(expect.stringMatching(/^\*@test\.example\.com\s+enabled\s+forward-to-gmail ses-mail-test@gmail\.com/));
+    expect(printed.stdout).toContainEqual(
+      expect.stringMatching(/^\*@test\.example\.com\s+enabled\s+forward-to-gmail ses-mail-test@gmail\.com/),
+    );
     const endpoint = JSON.parse(fs.readFileSync(path.join(dataDir, INSTANCE_FILE), "utf8")).dynamodbEndpoint as string;
     expect(endpoint).not.toBe("http://127.0.0.1:8000");
-    expect(plain).toMatchObject({ code: 0, stdout: [`added jane@test.example.com → forward-to-gmail jane@gmail.com [Family] in local table ses-mail-email-routing-local at ${endpoint}`] });
+    expect(plain).toMatchObject({
+      code: 0,
+      stdout: [
+        `added jane@test.example.com → forward-to-gmail jane@gmail.com [Family] in local table ses-mail-email-routing-local at ${endpoint}`,
+      ],
+    });
   });
 
   it("prints a test message command that delivers, and a trace command that finds it; the label name becomes a Maildir++ folder", async () => {
@@ -80,7 +87,9 @@ describe("ses-mail local: commands find the running instance, and what it prints
     await local.waitFor(/^Ready\./);
     const start = local.output.findIndex((line) => line.startsWith("Ready."));
     const [, send, , trace] = local.output.slice(start, start + 4);
-    expect(send).toMatch(/^ {2}printf 'Subject: hi\\r\\n\\r\\nIt works\.\\r\\n' \| curl -sS smtp:\/\/127\.0\.0\.1:\d+ --mail-from alice@sender\.example --mail-rcpt hello@test\.example\.com -T -$/);
+    expect(send).toMatch(
+      /^ {2}printf 'Subject: hi\\r\\n\\r\\nIt works\.\\r\\n' \| curl -sS smtp:\/\/127\.0\.0\.1:\d+ --mail-from alice@sender\.example --mail-rcpt hello@test\.example\.com -T -$/,
+    );
 
     // Act: the printed command exactly, then the same to jane with a nested label.
     await execAsync(send!.trim(), { cwd: ROOT, shell: "/bin/sh" });
@@ -90,10 +99,14 @@ describe("ses-mail local: commands find the running instance, and what it prints
 
     // Assess
     expect(traced.code).toBe(0);
-    expect(traced.stdout.join("\n")).toMatch(/^1 message\(s\) to hello@test\.example\.com since .*\n.* from alice@sender\.example {2}"hi" {2}in ses-mail-test@gmail\.com$/m);
+    expect(traced.stdout.join("\n")).toMatch(
+      /^1 message\(s\) to hello@test\.example\.com since .*\n.* from alice@sender\.example {2}"hi" {2}in ses-mail-test@gmail\.com$/m,
+    );
     const inbox = fs.readdirSync(path.join(dataDir, "mail", "ses-mail-test@gmail.com", "new"));
     expect(inbox).toHaveLength(1);
-    expect(fs.readFileSync(path.join(dataDir, "mail", "ses-mail-test@gmail.com", "new", inbox[0]!), "utf8")).toMatch(/\r\nSubject: hi\r\n\r\nIt works\.\r\n$/);
+    expect(fs.readFileSync(path.join(dataDir, "mail", "ses-mail-test@gmail.com", "new", inbox[0]!), "utf8")).toMatch(
+      /\r\nSubject: hi\r\n\r\nIt works\.\r\n$/,
+    );
     expect(fs.readdirSync(path.join(dataDir, "mail", "jane@gmail.com", ".Family", "new"))).toHaveLength(1);
   });
 
@@ -117,14 +130,26 @@ describe("ses-mail local: commands find the running instance, and what it prints
     const removed = !fs.existsSync(path.join(dataDir, INSTANCE_FILE));
     const stopped = await cli(["rules", "list", "--local"], dir);
     // A record of a process that is gone, as kill -9 leaves it.
-    await writeInstance(dataDir, { pid: 2 ** 22 + 1, hostname: os.hostname(), dynamodbEndpoint: "http://127.0.0.1:1", smtp: "127.0.0.1:1", startedAt: new Date().toISOString() });
+    await writeInstance(dataDir, {
+      pid: 2 ** 22 + 1,
+      hostname: os.hostname(),
+      dynamodbEndpoint: "http://127.0.0.1:1",
+      smtp: "127.0.0.1:1",
+      startedAt: new Date().toISOString(),
+    });
     const stale = await cli(["rules", "list", "--data-dir", dataDir]);
 
     expect(removed).toBe(true);
     expect(stopped.code).toBe(1);
-    expect(stopped.stderr[0]).toMatch(new RegExp(`cannot reach the local table .*: is local mode running on ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\? \\(npm start\\)`));
+    expect(stopped.stderr[0]).toMatch(
+      new RegExp(
+        `cannot reach the local table .*: is local mode running on ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\? \\(npm start\\)`,
+      ),
+    );
     expect(stale.code).toBe(1);
-    expect(stale.stderr[0]).toBe(`ses-mail rules list: local mode is not running on ${dataDir}: its last run (process ${2 ** 22 + 1}) stopped without cleaning up. Start it: ses-mail local --data-dir ${dataDir}`);
+    expect(stale.stderr[0]).toBe(
+      `ses-mail rules list: local mode is not running on ${dataDir}: its last run (process ${2 ** 22 + 1}) stopped without cleaning up. Start it: ses-mail local --data-dir ${dataDir}`,
+    );
   });
 });
 
@@ -136,6 +161,8 @@ describe("the Ready lines", () => {
       "and see what happened to it:",
       "  npx ses-mail trace --recipient hello@test.example.com --local",
     ]);
-    expect(readyLines({ smtpHost: "::1", smtpPort: 25, domain: "x.example", dataDirArgs: "--local --data-dir 'my data'" })[1]).toContain("smtp://[::1]:25");
+    expect(readyLines({ smtpHost: "::1", smtpPort: 25, domain: "x.example", dataDirArgs: "--local --data-dir 'my data'" })[1]).toContain(
+      "smtp://[::1]:25",
+    );
   });
 });

@@ -7,7 +7,6 @@ import { FileSecretStore } from "../../adapters/local/file-secrets";
 import { SecretUnavailableError } from "../../core/errors";
 import { captureOutput } from "../helpers/cli";
 
-
 describe("ses-mail local: refusing bad options before starting anything", () => {
   let dir: string;
   beforeEach(() => {
@@ -29,7 +28,11 @@ describe("ses-mail local: refusing bad options before starting anything", () => 
     const out = captureOutput();
 
     // Act
-    const code = await runCli(LOCAL_COMMANDS, ["local", "--data-dir", path.join(dir, "data"), "--smtp-port", "0", "--dynamodb-port", "0", ...argv], out);
+    const code = await runCli(
+      LOCAL_COMMANDS,
+      ["local", "--data-dir", path.join(dir, "data"), "--smtp-port", "0", "--dynamodb-port", "0", ...argv],
+      out,
+    );
 
     // Assess
     expect(code).toBe(1);
@@ -43,12 +46,20 @@ describe("FileSecretStore (real Gmail from local mode)", () => {
     // Prepare
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ses-mail-secrets-"));
     const file = path.join(dir, "secrets.json");
-    fs.writeFileSync(file, JSON.stringify({ "/ses-mail/test/gmail/oauth-client": { installed: { client_id: "id", client_secret: "s" } }, "/ses-mail/test/gmail/tokens/me_at_gmail.com": "{\"refresh_token\":\"r\"}" }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        "/ses-mail/test/gmail/oauth-client": { installed: { client_id: "id", client_secret: "s" } },
+        "/ses-mail/test/gmail/tokens/me_at_gmail.com": '{"refresh_token":"r"}',
+      }),
+    );
     const store = new FileSecretStore(file);
 
     try {
       // Act / Assess
-      expect(JSON.parse((await store.getSecret("/ses-mail/test/gmail/oauth-client"))!)).toEqual({ installed: { client_id: "id", client_secret: "s" } });
+      expect(JSON.parse((await store.getSecret("/ses-mail/test/gmail/oauth-client"))!)).toEqual({
+        installed: { client_id: "id", client_secret: "s" },
+      });
       expect(await store.getSecret("/ses-mail/test/gmail/tokens/me_at_gmail.com")).toBe('{"refresh_token":"r"}');
       expect(await store.getSecret("/ses-mail/test/gmail/tokens/other_at_gmail.com")).toBeUndefined();
       fs.writeFileSync(file, "{ broken");

@@ -3,9 +3,21 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { CloudWatchClient, GetMetricDataCommand } from "@aws-sdk/client-cloudwatch";
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, ListStateMachinesCommand, SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  ListStateMachinesCommand,
+  SFNClient,
+  StartExecutionCommand,
+} from "@aws-sdk/client-sfn";
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { DescribeParametersCommand, GetParameterCommand, GetParametersByPathCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import {
+  DescribeParametersCommand,
+  GetParameterCommand,
+  GetParametersByPathCommand,
+  PutParameterCommand,
+  SSMClient,
+} from "@aws-sdk/client-ssm";
 import { mockClient } from "aws-sdk-client-mock";
 import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
 import { ensureRoutingTable } from "../../adapters/aws/routing-table";
@@ -48,8 +60,15 @@ function deployedStack(clientValue: string = JSON.stringify({ installed: { ...CO
   ssm.on(GetParameterCommand, { Name: CLIENT_PARAMETER }).resolves({ Parameter: { Name: CLIENT_PARAMETER, Value: clientValue } });
   ssm.on(PutParameterCommand).resolves({ Version: 2 });
   sqs.on(GetQueueUrlCommand, { QueueName: "ses-mail-gmail-forwarder-retry-test" }).resolves({ QueueUrl: RETRY_QUEUE_URL });
-  sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { ApproximateNumberOfMessages: "3", ApproximateNumberOfMessagesNotVisible: "0", ApproximateNumberOfMessagesDelayed: "1" } });
-  sfn.on(ListStateMachinesCommand).resolves({ stateMachines: [{ name: "ses-mail-gmail-token-monitor-test", stateMachineArn: "arn:other", type: "EXPRESS", creationDate: NOW }, { name: "ses-mail-gmail-forwarder-retry-processor-test", stateMachineArn: RETRY_PROCESSOR_ARN, type: "STANDARD", creationDate: NOW }] });
+  sqs.on(GetQueueAttributesCommand).resolves({
+    Attributes: { ApproximateNumberOfMessages: "3", ApproximateNumberOfMessagesNotVisible: "0", ApproximateNumberOfMessagesDelayed: "1" },
+  });
+  sfn.on(ListStateMachinesCommand).resolves({
+    stateMachines: [
+      { name: "ses-mail-gmail-token-monitor-test", stateMachineArn: "arn:other", type: "EXPRESS", creationDate: NOW },
+      { name: "ses-mail-gmail-forwarder-retry-processor-test", stateMachineArn: RETRY_PROCESSOR_ARN, type: "STANDARD", creationDate: NOW },
+    ],
+  });
   sfn.on(StartExecutionCommand).resolves({ executionArn: EXECUTION_ARN, startDate: NOW });
   sfn
     .on(DescribeExecutionCommand)
@@ -110,7 +129,14 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
     expect(result.code).toBe(0);
     // What Google was asked for: the loopback, PKCE, offline access with a fresh consent, the narrow Gmail scope.
     const asked = google.authorizations[0]!;
-    expect(asked).toMatchObject({ client_id: CONSENT_CLIENT.client_id, response_type: "code", code_challenge_method: "S256", access_type: "offline", prompt: "consent", login_hint: "alice@gmail.com" });
+    expect(asked).toMatchObject({
+      client_id: CONSENT_CLIENT.client_id,
+      response_type: "code",
+      code_challenge_method: "S256",
+      access_type: "offline",
+      prompt: "consent",
+      login_hint: "alice@gmail.com",
+    });
     expect(asked.redirect_uri).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(asked.scope!.split(" ")).toEqual(["openid", "email", GMAIL_INSERT_SCOPE, GMAIL_LABELS_SCOPE]);
     const verifier = google.exchanges[0]!.code_verifier!;
@@ -120,7 +146,11 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
 
     const token = putValue(TOKEN_PARAMETER)!;
     expect(token).toMatchObject({ Type: "SecureString", Overwrite: true });
-    expect(JSON.parse(token.Value!)).toEqual({ refresh_token: google.issued[0], created_at: NOW.toISOString(), expires_at: "2026-12-05T10:00:00.000Z" });
+    expect(JSON.parse(token.Value!)).toEqual({
+      refresh_token: google.issued[0],
+      created_at: NOW.toISOString(),
+      expires_at: "2026-12-05T10:00:00.000Z",
+    });
     const metadata = putValue(METADATA_PARAMETER)!;
     expect(metadata.Type).toBe("String");
     expect(JSON.parse(metadata.Value!)).toEqual({
@@ -134,7 +164,9 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
     });
 
     expect(sfn.commandCalls(StartExecutionCommand)[0]!.args[0].input.stateMachineArn).toBe(RETRY_PROCESSOR_ARN);
-    expect(result.stderr).toEqual(expect.arrayContaining([expect.stringContaining("1 delivered, 0 moved"), expect.stringContaining("2 delivered, 1 moved")]));
+    expect(result.stderr).toEqual(
+      expect.arrayContaining([expect.stringContaining("1 delivered, 0 moved"), expect.stringContaining("2 delivered, 1 moved")]),
+    );
     expect(result.stdout).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^stored the refresh token for alice@gmail.com in SSM \/ses-mail\/test\/gmail\/tokens\/alice_at_gmail.com/),
@@ -154,7 +186,9 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
       expires_at_epoch: NOW_EPOCH + 180 * 24 * 3600,
       expiry_basis: "unused-limit-6-months",
     });
-    expect(result.stdout[1]).toMatch(/^re-authorize by 2027-05-27T10:00:00.000Z: an app In production has no fixed expiry, but Google drops a token unused for 6 months/);
+    expect(result.stdout[1]).toMatch(
+      /^re-authorize by 2027-05-27T10:00:00.000Z: an app In production has no fixed expiry, but Google drops a token unused for 6 months/,
+    );
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
@@ -165,37 +199,71 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
     const result = await cli("oauth", "refresh", "--account", "alice@gmail.com", "--stack", "test", "--no-replay");
 
     expect(result.code).toBe(0);
-    expect(result.stderr).toContainEqual(expect.stringMatching(/^warning: alice@gmail.com did not allow "See and edit your email labels": mail is delivered, but rules' labels by name .* are not applied/));
+    expect(result.stderr).toContainEqual(
+      expect.stringMatching(
+        /^warning: alice@gmail.com did not allow "See and edit your email labels": mail is delivered, but rules' labels by name .* are not applied/,
+      ),
+    );
     expect(JSON.parse(putValue(METADATA_PARAMETER)!.Value!)).toMatchObject({ scopes: ["openid", "email", GMAIL_INSERT_SCOPE] });
   });
 
   it("keeps the description Pulumi gave an existing parameter, so a refresh shows no drift", async () => {
     deployedStack();
     ssm.on(DescribeParametersCommand, { ParameterFilters: [{ Key: "Name", Option: "Equals", Values: [TOKEN_PARAMETER] }] }).resolves({
-      Parameters: [{ Name: TOKEN_PARAMETER, Type: "SecureString", Description: "Gmail refresh token of alice@gmail.com; set with the ses-mail CLI (Pulumi)" }],
+      Parameters: [
+        {
+          Name: TOKEN_PARAMETER,
+          Type: "SecureString",
+          Description: "Gmail refresh token of alice@gmail.com; set with the ses-mail CLI (Pulumi)",
+        },
+      ],
     });
     const result = await cli("oauth", "refresh", "--account", "alice@gmail.com", "--stack", "test", "--no-replay");
     expect(result.code).toBe(0);
     expect(putValue(TOKEN_PARAMETER)!.Description).toBe("Gmail refresh token of alice@gmail.com; set with the ses-mail CLI (Pulumi)");
     // A parameter the CLI creates gets the same wording the stack would have given it.
-    expect(putValue(METADATA_PARAMETER)!.Description).toBe("Expiry of the Gmail refresh token of alice@gmail.com; read by the token monitor");
+    expect(putValue(METADATA_PARAMETER)!.Description).toBe(
+      "Expiry of the Gmail refresh token of alice@gmail.com; read by the token monitor",
+    );
   });
 
   it("says how to upload the client when SSM still holds the placeholder, and never opens the browser", async () => {
     deployedStack(PARAMETER_PLACEHOLDER);
     const result = await cli("oauth", "refresh", "--account", "alice@gmail.com", "--stack", "test");
     expect(result.code).toBe(1);
-    expect(result.stderr.join("\n")).toMatch(/no Google OAuth client yet .*is the placeholder.*ses-mail oauth set-client FILE --stack test/);
+    expect(result.stderr.join("\n")).toMatch(
+      /no Google OAuth client yet .*is the placeholder.*ses-mail oauth set-client FILE --stack test/,
+    );
     expect(google.authorizations).toHaveLength(0);
   });
 
   it.each([
     ["the person declines consent", () => void (google.consent = { kind: "deny" }), /consent was declined.*choose Allow.*test user/],
-    ["the client secret is wrong (invalid_client)", () => void (google.token = { kind: "error", status: 401, error: "invalid_client", description: "Unauthorized" }), /does not accept the stored OAuth client \(invalid_client \(Unauthorized\)\).*set-client/],
-    ["the redirect is refused (redirect_uri_mismatch)", () => void (google.token = { kind: "error", status: 400, error: "redirect_uri_mismatch" }), /redirect_uri_mismatch.*"Desktop app"/],
-    ["Google sends no refresh token", () => void (google.token = { kind: "no-refresh-token" }), /no refresh token.*myaccount.google.com\/permissions/],
-    ["another account signs in", () => void (google.consent = { kind: "allow", signedInAs: "bob@gmail.com" }), /signed in as bob@gmail.com, not alice@gmail.com: nothing was stored/],
-    ["the Gmail permission is unticked", () => void (google.consent = { kind: "allow", signedInAs: "alice@gmail.com", grantedScopes: "openid email" }), /did not grant "Add emails into your Gmail mailbox"/],
+    [
+      "the client secret is wrong (invalid_client)",
+      () => void (google.token = { kind: "error", status: 401, error: "invalid_client", description: "Unauthorized" }),
+      /does not accept the stored OAuth client \(invalid_client \(Unauthorized\)\).*set-client/,
+    ],
+    [
+      "the redirect is refused (redirect_uri_mismatch)",
+      () => void (google.token = { kind: "error", status: 400, error: "redirect_uri_mismatch" }),
+      /redirect_uri_mismatch.*"Desktop app"/,
+    ],
+    [
+      "Google sends no refresh token",
+      () => void (google.token = { kind: "no-refresh-token" }),
+      /no refresh token.*myaccount.google.com\/permissions/,
+    ],
+    [
+      "another account signs in",
+      () => void (google.consent = { kind: "allow", signedInAs: "bob@gmail.com" }),
+      /signed in as bob@gmail.com, not alice@gmail.com: nothing was stored/,
+    ],
+    [
+      "the Gmail permission is unticked",
+      () => void (google.consent = { kind: "allow", signedInAs: "alice@gmail.com", grantedScopes: "openid email" }),
+      /did not grant "Add emails into your Gmail mailbox"/,
+    ],
   ])("when %s: a one-line reason with what to do, exit 1, nothing stored", async (_case, script, reason) => {
     deployedStack();
     script();
@@ -238,15 +306,20 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
     let printed = "";
     deps = { ...deps, openBrowser: async () => false };
     const out = captureOutput();
-    const running = runCli(oauthCommands(deps), ["oauth", "refresh", "--account", "alice@gmail.com", "--stack", "test", "--no-replay"], {
-      ...out,
-      note: (text) => {
-        out.note(text);
-        if (text.trim().startsWith("http")) printed = text.trim();
-        // The person copies the URL into a browser elsewhere.
-        if (text.startsWith("no browser started here")) void google.browser(printed);
+    const running = runCli(
+      oauthCommands(deps),
+      ["oauth", "refresh", "--account", "alice@gmail.com", "--stack", "test", "--no-replay"],
+      {
+        ...out,
+        note: (text) => {
+          out.note(text);
+          if (text.trim().startsWith("http")) printed = text.trim();
+          // The person copies the URL into a browser elsewhere.
+          if (text.startsWith("no browser started here")) void google.browser(printed);
+        },
       },
-    }, { PATH: "" });
+      { PATH: "" },
+    );
     expect(await running).toBe(0);
     expect(out.stderr.join("\n")).toMatch(/no browser started here: open the URL yourself.*ssh -L (\d+):127\.0\.0\.1:\1/);
     expect(printed).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/o\/oauth2\/v2\/auth\?/);
@@ -254,16 +327,27 @@ describe("ses-mail oauth refresh against a scripted Google and browser", () => {
 
   it("reports a failed replay with its cause and execution", async () => {
     deployedStack();
-    sfn.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION_ARN, stateMachineArn: RETRY_PROCESSOR_ARN, status: "FAILED", startDate: NOW, error: "States.TaskFailed", cause: "Lambda.ServiceException" });
+    sfn.on(DescribeExecutionCommand).resolves({
+      executionArn: EXECUTION_ARN,
+      stateMachineArn: RETRY_PROCESSOR_ARN,
+      status: "FAILED",
+      startDate: NOW,
+      error: "States.TaskFailed",
+      cause: "Lambda.ServiceException",
+    });
     const result = await cli("oauth", "refresh", "--account", "alice@gmail.com", "--stack", "test");
     expect(result.code).toBe(1);
     expect(result.stdout[0]).toMatch(/^stored the refresh token/);
-    expect(result.stderr[result.stderr.length - 1]).toMatch(/retry processor ended FAILED \(States.TaskFailed: Lambda.ServiceException\).*hourly run.*run-1/);
+    expect(result.stderr[result.stderr.length - 1]).toMatch(
+      /retry processor ended FAILED \(States.TaskFailed: Lambda.ServiceException\).*hourly run.*run-1/,
+    );
   });
 
   it("stops following a long replay at the wait limit and says it continues in AWS", async () => {
     deployedStack();
-    sfn.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION_ARN, stateMachineArn: RETRY_PROCESSOR_ARN, status: "RUNNING", startDate: NOW });
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolves({ executionArn: EXECUTION_ARN, stateMachineArn: RETRY_PROCESSOR_ARN, status: "RUNNING", startDate: NOW });
     const result = await cli("oauth", "refresh", "--account", "alice@gmail.com", "--stack", "test", "--wait-minutes", "1");
     expect(result.code).toBe(1);
     expect(result.stderr[result.stderr.length - 1]).toMatch(/still running after 1 min .*carries on in AWS.*ses-mail status --stack test/);
@@ -326,12 +410,18 @@ describe("ses-mail oauth set-client", () => {
   it("explains missing credentials and a missing permission instead of a stack trace", async () => {
     const file = path.join(dir, "client.json");
     fs.writeFileSync(file, JSON.stringify({ installed: CONSENT_CLIENT }));
-    ssm.on(PutParameterCommand).rejects(Object.assign(new Error("User: arn:aws:iam::1:user/x is not authorized to perform: ssm:PutParameter"), { name: "AccessDeniedException" }));
+    ssm.on(PutParameterCommand).rejects(
+      Object.assign(new Error("User: arn:aws:iam::1:user/x is not authorized to perform: ssm:PutParameter"), {
+        name: "AccessDeniedException",
+      }),
+    );
     const denied = await cli("oauth", "set-client", file, "--stack", "test");
     expect(denied.code).toBe(1);
     expect(denied.stderr[0]).toMatch(/AWS denied access to SSM \/ses-mail\/test\/gmail\/oauth-client \(AccessDeniedException/);
 
-    ssm.on(PutParameterCommand).rejects(Object.assign(new Error("Could not load credentials from any providers"), { name: "CredentialsProviderError" }));
+    ssm
+      .on(PutParameterCommand)
+      .rejects(Object.assign(new Error("Could not load credentials from any providers"), { name: "CredentialsProviderError" }));
     const anonymous = await cli("oauth", "set-client", file, "--stack", "test");
     expect(anonymous.stderr[0]).toMatch(/no AWS credentials: set AWS_PROFILE/);
   });
@@ -346,8 +436,19 @@ describe("ses-mail oauth status", () => {
     await ensureRoutingTable(dynamo.client, table);
     const store = new DynamoDbRuleStore({ tableName: table, client: dynamo.client });
     const codec = createRuleCodec();
-    for (const [pattern, target] of [["*@test.example.com", "alice@gmail.com"], ["receipts@test.example.com", "carol@gmail.com"]] as const) {
-      await store.putRuleItem(codec.toItem({ pattern, enabled: true, actions: [{ type: "forward-to-gmail", target }], createdAt: NOW.toISOString(), updatedAt: NOW.toISOString() }));
+    for (const [pattern, target] of [
+      ["*@test.example.com", "alice@gmail.com"],
+      ["receipts@test.example.com", "carol@gmail.com"],
+    ] as const) {
+      await store.putRuleItem(
+        codec.toItem({
+          pattern,
+          enabled: true,
+          actions: [{ type: "forward-to-gmail", target }],
+          createdAt: NOW.toISOString(),
+          updatedAt: NOW.toISOString(),
+        }),
+      );
     }
   });
   afterAll(() => dynamo.close());
@@ -359,7 +460,10 @@ describe("ses-mail oauth status", () => {
 
   async function cli(...argv: string[]) {
     const out = captureOutput();
-    const code = await runCli(oauthCommands({ now: () => NOW }), argv, out, { PATH: process.env.PATH, AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint });
+    const code = await runCli(oauthCommands({ now: () => NOW }), argv, out, {
+      PATH: process.env.PATH,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    });
     return { code, ...out };
   }
 
@@ -368,14 +472,35 @@ describe("ses-mail oauth status", () => {
       Parameters: [
         {
           Name: METADATA_PARAMETER,
-          Value: JSON.stringify({ account: "alice@gmail.com", created_at: "2026-11-23T10:00:00.000Z", expires_at: "2026-11-30T10:00:00.000Z", expires_at_epoch: NOW_EPOCH + 2 * 86400, scopes: [GMAIL_INSERT_SCOPE, GMAIL_LABELS_SCOPE] }),
+          Value: JSON.stringify({
+            account: "alice@gmail.com",
+            created_at: "2026-11-23T10:00:00.000Z",
+            expires_at: "2026-11-30T10:00:00.000Z",
+            expires_at_epoch: NOW_EPOCH + 2 * 86400,
+            scopes: [GMAIL_INSERT_SCOPE, GMAIL_LABELS_SCOPE],
+          }),
         },
         { Name: "/ses-mail/test/gmail/token-metadata/bob_at_gmail.com", Value: PARAMETER_PLACEHOLDER },
-        { Name: "/ses-mail/test/gmail/token-metadata/dave_at_gmail.com", Value: JSON.stringify({ account: "dave@gmail.com", created_at: "2026-06-01T10:00:00.000Z", expires_at: "2026-11-28T10:00:00.000Z", expires_at_epoch: NOW_EPOCH + 3 * 86400, expiry_basis: "unused-limit-6-months" }) },
+        {
+          Name: "/ses-mail/test/gmail/token-metadata/dave_at_gmail.com",
+          Value: JSON.stringify({
+            account: "dave@gmail.com",
+            created_at: "2026-06-01T10:00:00.000Z",
+            expires_at: "2026-11-28T10:00:00.000Z",
+            expires_at_epoch: NOW_EPOCH + 3 * 86400,
+            expiry_basis: "unused-limit-6-months",
+          }),
+        },
       ],
     });
     sqs.on(GetQueueUrlCommand).resolves({ QueueUrl: RETRY_QUEUE_URL });
-    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { ApproximateNumberOfMessages: "4", ApproximateNumberOfMessagesNotVisible: "1", ApproximateNumberOfMessagesDelayed: "0" } });
+    sqs.on(GetQueueAttributesCommand).resolves({
+      Attributes: {
+        ApproximateNumberOfMessages: "4",
+        ApproximateNumberOfMessagesNotVisible: "1",
+        ApproximateNumberOfMessagesDelayed: "0",
+      },
+    });
     cloudwatch.on(GetMetricDataCommand).resolves({
       MetricDataResults: [
         { Id: "overall", Timestamps: [new Date(NOW.getTime() - 120_000)], Values: [-1] },
@@ -403,7 +528,12 @@ describe("ses-mail oauth status", () => {
     ]);
     // The monitor was asked for the overall minimum and one series per account key.
     const queries = cloudwatch.commandCalls(GetMetricDataCommand)[0]!.args[0].input.MetricDataQueries!;
-    expect(queries.map((q) => q.MetricStat?.Metric?.Dimensions?.[0]?.Value ?? "overall")).toEqual(["overall", "alice_at_gmail.com", "bob_at_gmail.com", "dave_at_gmail.com"]);
+    expect(queries.map((q) => q.MetricStat?.Metric?.Dimensions?.[0]?.Value ?? "overall")).toEqual([
+      "overall",
+      "alice_at_gmail.com",
+      "bob_at_gmail.com",
+      "dave_at_gmail.com",
+    ]);
     expect(queries[0]!.MetricStat!.Metric!.Namespace).toBe("SESMail/test");
   });
 
@@ -413,7 +543,15 @@ describe("ses-mail oauth status", () => {
     expect(result.jsonValues[0]).toMatchObject({
       stack: "test",
       accounts: [
-        { account: "alice@gmail.com", authorized: true, ageSeconds: 5 * 86400, secondsLeft: 2 * 86400, monitorSeconds: 2 * 86400 + 120, usedByRules: true, labelAccess: true },
+        {
+          account: "alice@gmail.com",
+          authorized: true,
+          ageSeconds: 5 * 86400,
+          secondsLeft: 2 * 86400,
+          monitorSeconds: 2 * 86400 + 120,
+          usedByRules: true,
+          labelAccess: true,
+        },
         { account: "bob_at_gmail.com", authorized: false, problem: "not authorized yet (placeholder)", usedByRules: false },
         { account: "dave@gmail.com", authorized: true, secondsLeft: 3 * 86400, expiryBasis: "unused-limit-6-months", labelAccess: null },
       ],

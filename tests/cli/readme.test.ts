@@ -24,7 +24,9 @@ function codeBlocks(markdown: string, section?: string, language?: string): stri
     const end = markdown.indexOf("\n## ", start + 1);
     text = markdown.slice(start, end === -1 ? undefined : end);
   }
-  return [...text.matchAll(/```([a-z]*)\n([\s\S]*?)```/g)].filter((match) => language === undefined || match[1] === language).map((match) => match[2]!);
+  return [...text.matchAll(/```([a-z]*)\n([\s\S]*?)```/g)]
+    .filter((match) => language === undefined || match[1] === language)
+    .map((match) => match[2]!);
 }
 
 /** The CLI arguments of a documented command line (after `npx ses-mail`). */
@@ -33,7 +35,9 @@ function documentedArgv(line: string): string[] {
 }
 
 function findCommand(argv: readonly string[]): Command | undefined {
-  return [...COMMANDS].sort((a, b) => b.name.length - a.name.length).find((command) => command.name.split(" ").every((word, i) => argv[i] === word));
+  return [...COMMANDS]
+    .sort((a, b) => b.name.length - a.name.length)
+    .find((command) => command.name.split(" ").every((word, i) => argv[i] === word));
 }
 
 describe("the README's rule examples, as printed, against a running local mode", () => {
@@ -77,7 +81,9 @@ describe("the README's rule examples, as printed, against a running local mode",
     // Assess: every command worked, without a warning, and `rules test` printed what the README shows.
     expect(results.map((result) => [result.command, result.code, result.stderr])).toEqual(lines.map((line) => [line, 0, []]));
     expect(results[3]!.stdout).toEqual(shown!.trimEnd().split("\n"));
-    expect(results[2]!.stdout).toContainEqual(expect.stringMatching(/^old-newsletter@test\.example\.com\s+enabled\s+drop\s+unsubscribed long ago$/));
+    expect(results[2]!.stdout).toContainEqual(
+      expect.stringMatching(/^old-newsletter@test\.example\.com\s+enabled\s+drop\s+unsubscribed long ago$/),
+    );
   });
 });
 

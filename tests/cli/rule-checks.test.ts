@@ -71,8 +71,16 @@ describe("ses-mail rules add checks a rule against local mode's stack (the test 
   });
 
   it.each([
-    ["a domain that does not exist", "x@no-such-company.org", /^warning: x@no-such-company.org: the domain no-such-company.org does not exist, so it cannot be a Gmail or Google Workspace mailbox \(a deployed stack refuses this; local mode delivers it to a Maildir all the same\)$/],
-    ["a domain reserved for examples", "x@example.net", /^warning: x@example.net is at example.net, reserved for examples: it cannot be a Gmail mailbox\. .*\(a deployed stack refuses this; local mode/],
+    [
+      "a domain that does not exist",
+      "x@no-such-company.org",
+      /^warning: x@no-such-company.org: the domain no-such-company.org does not exist, so it cannot be a Gmail or Google Workspace mailbox \(a deployed stack refuses this; local mode delivers it to a Maildir all the same\)$/,
+    ],
+    [
+      "a domain reserved for examples",
+      "x@example.net",
+      /^warning: x@example.net is at example.net, reserved for examples: it cannot be a Gmail mailbox\. .*\(a deployed stack refuses this; local mode/,
+    ],
   ])("only warns, locally, about a forward to %s (a Maildir takes it)", async (_case, target, warning) => {
     const result = await cli("rules", "add", "shop@test.example.com", "--forward", target, "--local");
     expect(result.code).toBe(0);
@@ -83,20 +91,39 @@ describe("ses-mail rules add checks a rule against local mode's stack (the test 
   it.each([
     ["gmail.com", "me@gmail.com", []],
     ["a Google Workspace domain (MX at Google)", "me@workspace-company.org", []],
-    ["a domain whose mail goes elsewhere", "me@elsewhere-company.org", [/^warning: me@elsewhere-company.org: mail for elsewhere-company.org goes to mx1.elsewhere-company.org, not to Google\. .*only if it is a Google Workspace account$/]],
-    ["a domain without MX", "me@no-mx-company.org", [/^warning: me@no-mx-company.org: mail for no-mx-company.org has no MX record, not to Google/]],
-    ["a domain DNS cannot answer for now", "me@slow-company.org", [/^note: could not check whether me@slow-company.org is a Gmail or Google Workspace mailbox \(DNS: ETIMEOUT\)$/]],
+    [
+      "a domain whose mail goes elsewhere",
+      "me@elsewhere-company.org",
+      [
+        /^warning: me@elsewhere-company.org: mail for elsewhere-company.org goes to mx1.elsewhere-company.org, not to Google\. .*only if it is a Google Workspace account$/,
+      ],
+    ],
+    [
+      "a domain without MX",
+      "me@no-mx-company.org",
+      [/^warning: me@no-mx-company.org: mail for no-mx-company.org has no MX record, not to Google/],
+    ],
+    [
+      "a domain DNS cannot answer for now",
+      "me@slow-company.org",
+      [/^note: could not check whether me@slow-company.org is a Gmail or Google Workspace mailbox \(DNS: ETIMEOUT\)$/],
+    ],
   ])("adds a forward to %s, warning when it may not be a Gmail mailbox", async (_case, target, warnings) => {
     const result = await cli("rules", "add", "shop@test.example.com", "--forward", target, "--label", "Shops/Receipts", "--local");
 
     expect(result.code).toBe(0);
     expect(result.stderr).toEqual(warnings.map((warning) => expect.stringMatching(warning)));
-    expect(result.stdout).toEqual([`added shop@test.example.com → forward-to-gmail ${target} [Shops/Receipts] in local table ses-mail-email-routing-local at ${dynamo.endpoint}`]);
+    expect(result.stdout).toEqual([
+      `added shop@test.example.com → forward-to-gmail ${target} [Shops/Receipts] in local table ses-mail-email-routing-local at ${dynamo.endpoint}`,
+    ]);
   });
 
   it.each([
     [["--forward", "not-an-address"], "cannot add a rule for x@test.example.com: --forward not-an-address: not an email address"],
-    [["--forward", "a@gmail.com", "--label", "Shops//Receipts"], 'cannot add a rule for x@test.example.com: --forward a@gmail.com labels: label "Shops//Receipts" has an empty level: nest labels as Parent/Child, with no leading, trailing or double /'],
+    [
+      ["--forward", "a@gmail.com", "--label", "Shops//Receipts"],
+      'cannot add a rule for x@test.example.com: --forward a@gmail.com labels: label "Shops//Receipts" has an empty level: nest labels as Parent/Child, with no leading, trailing or double /',
+    ],
     [["--bounce", "--store"], "cannot add a rule for x@test.example.com: bounce cannot be combined with other actions"],
   ])("names the flag the user wrote when an action is wrong: %j", async (flags, message) => {
     const result = await cli("rules", "add", "x@test.example.com", ...flags, "--local");
@@ -134,7 +161,12 @@ describe("ses-mail rules test says what happens now", () => {
       "who@elsewhere.example → refused: local mode refuses it at RCPT with 550 5.1.1: elsewhere.example is not a domain of stack test (test.example.com); no rule is consulted",
       "  were elsewhere.example one of the stack's domains: → drop   (rule *, global match)",
     ]);
-    expect(json.jsonValues[0]).toMatchObject({ address: "who@elsewhere.example", refused: { by: "local-mode" }, match: "global", rule: "*" });
+    expect(json.jsonValues[0]).toMatchObject({
+      address: "who@elsewhere.example",
+      refused: { by: "local-mode" },
+      match: "global",
+      rule: "*",
+    });
   });
 
   it("for a disabled rule: what happens now, and what it would do once enabled, with the command", async () => {
@@ -148,13 +180,23 @@ describe("ses-mail rules test says what happens now", () => {
     expect(result.stdout[result.stdout.length - 1]).toBe(
       "if enabled, the disabled rule jane@test.example.com would take it instead: → forward-to-gmail jane@gmail.com [Family]   (ses-mail rules enable 'jane@test.example.com' --local)",
     );
-    expect(json.jsonValues[0]).toMatchObject({ rule: "*", ifEnabled: { rule: "jane@test.example.com", actions: [{ type: "forward-to-gmail", target: "jane@gmail.com", labels: ["Family"] }] } });
+    expect(json.jsonValues[0]).toMatchObject({
+      rule: "*",
+      ifEnabled: { rule: "jane@test.example.com", actions: [{ type: "forward-to-gmail", target: "jane@gmail.com", labels: ["Family"] }] },
+    });
   });
 
   it("for a stored rule that is invalid: names the rule by its address and the action by what it is", async () => {
     // Prepare: an item written by hand (or an older tool) whose forward has no valid target.
     const store = new DynamoDbRuleStore({ tableName: table, client: dynamo.client });
-    await store.putRuleItem({ PK: "ROUTE#broken@test.example.com", SK: "RULE#v1", entity_type: "ROUTE", recipient: "broken@test.example.com", enabled: true, actions: [{ type: "store" }, { type: "forward-to-gmail", target: "not-an-address" }] });
+    await store.putRuleItem({
+      PK: "ROUTE#broken@test.example.com",
+      SK: "RULE#v1",
+      entity_type: "ROUTE",
+      recipient: "broken@test.example.com",
+      enabled: true,
+      actions: [{ type: "store" }, { type: "forward-to-gmail", target: "not-an-address" }],
+    });
 
     const result = await cli("rules", "test", "broken@test.example.com", "--local");
     const listed = await cli("rules", "list", "--local");
@@ -165,6 +207,10 @@ describe("ses-mail rules test says what happens now", () => {
         "the router fails mail for broken@test.example.com (it retries, then waits in the dead-letter queue) until the rule is fixed: " +
         "ses-mail rules rm 'broken@test.example.com' --local, then add it again (or write it with rules add … --replace)",
     );
-    expect(listed.stdout).toContainEqual(expect.stringMatching(/^ROUTE#broken@test\.example\.com\s+INVALID\s+action 2 \(forward-to-gmail not-an-address\): not an email address$/));
+    expect(listed.stdout).toContainEqual(
+      expect.stringMatching(
+        /^ROUTE#broken@test\.example\.com\s+INVALID\s+action 2 \(forward-to-gmail not-an-address\): not an email address$/,
+      ),
+    );
   });
 });

@@ -13,7 +13,10 @@ const NOW = new Date("2026-12-01T10:00:00Z");
 const NOW_EPOCH = NOW.getTime() / 1000;
 
 function metadata(account: string, value: Record<string, unknown> | string) {
-  return { Name: tokenMetadataParameter("test", account), Value: typeof value === "string" ? value : JSON.stringify({ account, ...value }) };
+  return {
+    Name: tokenMetadataParameter("test", account),
+    Value: typeof value === "string" ? value : JSON.stringify({ account, ...value }),
+  };
 }
 
 describe("ses-mail rules add against a deployed stack: the Gmail tokens its forwards need", () => {
@@ -25,7 +28,11 @@ describe("ses-mail rules add against a deployed stack: the Gmail tokens its forw
       Parameters: [
         metadata("ready@gmail.com", { expires_at_epoch: NOW_EPOCH + 86400, scopes: [GMAIL_INSERT_SCOPE, GMAIL_LABELS_SCOPE] }),
         metadata("old-consent@gmail.com", { expires_at_epoch: NOW_EPOCH + 86400 }),
-        metadata("expired@gmail.com", { expires_at: "2026-11-30T10:00:00.000Z", expires_at_epoch: NOW_EPOCH - 86400, scopes: [GMAIL_INSERT_SCOPE, GMAIL_LABELS_SCOPE] }),
+        metadata("expired@gmail.com", {
+          expires_at: "2026-11-30T10:00:00.000Z",
+          expires_at_epoch: NOW_EPOCH - 86400,
+          scopes: [GMAIL_INSERT_SCOPE, GMAIL_LABELS_SCOPE],
+        }),
         metadata("placeholder@gmail.com", PARAMETER_PLACEHOLDER),
       ],
     });
@@ -39,7 +46,25 @@ describe("ses-mail rules add against a deployed stack: the Gmail tokens its forw
 
   it("adds the rule, and warns with the command to run for each target that is not ready", async () => {
     // Prepare: one target is ready, the others lack a token, have an expired one, or one consented before label access.
-    const argv = ["rules", "add", "family@test.example.com", "--forward", "ready@gmail.com", "--label", "Family", "--forward", "new@gmail.com", "--forward", "expired@gmail.com", "--forward", "placeholder@gmail.com", "--forward", "old-consent@gmail.com", "--label", "Family"];
+    const argv = [
+      "rules",
+      "add",
+      "family@test.example.com",
+      "--forward",
+      "ready@gmail.com",
+      "--label",
+      "Family",
+      "--forward",
+      "new@gmail.com",
+      "--forward",
+      "expired@gmail.com",
+      "--forward",
+      "placeholder@gmail.com",
+      "--forward",
+      "old-consent@gmail.com",
+      "--label",
+      "Family",
+    ];
 
     // Act
     const result = await cli(...argv, "--stack", "test");
@@ -53,7 +78,9 @@ describe("ses-mail rules add against a deployed stack: the Gmail tokens its forw
       'warning: the Gmail token of old-consent@gmail.com was granted without access to labels, so mail arrives without Family (it is still delivered) until you run `ses-mail oauth refresh --account old-consent@gmail.com --stack test` and allow "See and edit your email labels"',
     ]);
     expect(dynamodb.commandCalls(PutItemCommand)).toHaveLength(1);
-    expect(result.stdout[0]).toMatch(/^added family@test.example.com → forward-to-gmail ready@gmail.com \[Family\], forward-to-gmail new@gmail.com, .* in table ses-mail-email-routing-test \(eu-west-2\)$/);
+    expect(result.stdout[0]).toMatch(
+      /^added family@test.example.com → forward-to-gmail ready@gmail.com \[Family\], forward-to-gmail new@gmail.com, .* in table ses-mail-email-routing-test \(eu-west-2\)$/,
+    );
   });
 
   it("refuses a rule for a domain the stack does not receive, in SES's words, before reading anything", async () => {
@@ -68,14 +95,27 @@ describe("ses-mail rules add against a deployed stack: the Gmail tokens its forw
   });
 
   it.each([
-    ["a domain that does not exist", "x@no-such-company.org", "x@no-such-company.org: the domain no-such-company.org does not exist, so it cannot be a Gmail or Google Workspace mailbox"],
-    ["a domain reserved for examples", "x@example.net", "x@example.net is at example.net, reserved for examples: it cannot be a Gmail mailbox. Forward to a real Gmail or Google Workspace address"],
+    [
+      "a domain that does not exist",
+      "x@no-such-company.org",
+      "x@no-such-company.org: the domain no-such-company.org does not exist, so it cannot be a Gmail or Google Workspace mailbox",
+    ],
+    [
+      "a domain reserved for examples",
+      "x@example.net",
+      "x@example.net is at example.net, reserved for examples: it cannot be a Gmail mailbox. Forward to a real Gmail or Google Workspace address",
+    ],
   ])("refuses a forward to %s, and writes nothing", async (_case, target, reason) => {
     const out = captureOutput();
     const resolveMx = async (domain: string) => {
       throw Object.assign(new Error(`queryMx ENOTFOUND ${domain}`), { code: "ENOTFOUND" });
     };
-    const code = await runCli(rulesCommands({ now: () => NOW, resolveMx }), ["rules", "add", "shop@test.example.com", "--forward", target, "--stack", "test"], out, { PATH: process.env.PATH });
+    const code = await runCli(
+      rulesCommands({ now: () => NOW, resolveMx }),
+      ["rules", "add", "shop@test.example.com", "--forward", target, "--stack", "test"],
+      out,
+      { PATH: process.env.PATH },
+    );
 
     expect(code).toBe(1);
     expect(out.stderr).toEqual([`ses-mail rules add: not added: ${reason}. (--force adds it anyway)`]);
@@ -83,12 +123,18 @@ describe("ses-mail rules add against a deployed stack: the Gmail tokens its forw
   });
 
   it("still adds the rule when the tokens cannot be read, and says it did not check them", async () => {
-    ssm.on(GetParametersByPathCommand).rejects(Object.assign(new Error("User is not authorized to perform: ssm:GetParametersByPath"), { name: "AccessDeniedException" }));
+    ssm
+      .on(GetParametersByPathCommand)
+      .rejects(Object.assign(new Error("User is not authorized to perform: ssm:GetParametersByPath"), { name: "AccessDeniedException" }));
 
     const result = await cli("rules", "add", "x@test.example.com", "--forward", "ready@gmail.com", "--stack", "test");
 
     expect(result.code).toBe(0);
-    expect(result.stderr).toEqual([expect.stringMatching(/^note: could not check the Gmail tokens of stack test \(AWS denied access to the SSM parameters under \/ses-mail\/test\/gmail\/token-metadata\//)]);
+    expect(result.stderr).toEqual([
+      expect.stringMatching(
+        /^note: could not check the Gmail tokens of stack test \(AWS denied access to the SSM parameters under \/ses-mail\/test\/gmail\/token-metadata\//,
+      ),
+    ]);
   });
 
   it("rules test says SES refuses an address of a domain the stack does not receive", async () => {

@@ -16,7 +16,6 @@ const execFileAsync = promisify(execFile);
 const ROOT = path.resolve(__dirname, "..", "..");
 const FIXTURE = path.join(ROOT, "tests", "fixtures", "ses-receipt-notification.json");
 
-
 describe("ses-mail rules / route against local mode's store (dynalite)", () => {
   let dynamo: LocalDynamo;
   let env: NodeJS.ProcessEnv;
@@ -39,8 +38,31 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
   }
 
   it("adds a rule with two forwards, labels and a kept copy, then shows it", async () => {
-    const added = await cli("rules", "add", "Receipts@Test.Example.com", "--forward", "a@gmail.com", "--label", "Label_1", "--label", "Label_2", "--forward", "b@gmail.com", "--store", "--description", "two boxes", "--local");
-    expect(added).toMatchObject({ code: 0, stdout: [expect.stringMatching(/^added receipts@test.example.com → forward-to-gmail a@gmail.com \[Label_1, Label_2\], forward-to-gmail b@gmail.com, store/)] });
+    const added = await cli(
+      "rules",
+      "add",
+      "Receipts@Test.Example.com",
+      "--forward",
+      "a@gmail.com",
+      "--label",
+      "Label_1",
+      "--label",
+      "Label_2",
+      "--forward",
+      "b@gmail.com",
+      "--store",
+      "--description",
+      "two boxes",
+      "--local",
+    );
+    expect(added).toMatchObject({
+      code: 0,
+      stdout: [
+        expect.stringMatching(
+          /^added receipts@test.example.com → forward-to-gmail a@gmail.com \[Label_1, Label_2\], forward-to-gmail b@gmail.com, store/,
+        ),
+      ],
+    });
 
     const shown = await cli("rules", "show", "receipts@test.example.com", "--json", "--local");
     expect(shown.code).toBe(0);
@@ -58,7 +80,10 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
 
   it.each([
     [["rules", "add", "x@test.example.com", "--drop", "--forward", "a@gmail.com"], /drop cannot be combined/],
-    [["rules", "add", "x@test.example.com", "--label", "L", "--forward", "a@gmail.com"], /--label L must follow the --forward it applies to/],
+    [
+      ["rules", "add", "x@test.example.com", "--label", "L", "--forward", "a@gmail.com"],
+      /--label L must follow the --forward it applies to/,
+    ],
     [["rules", "add", "x@test.example.com"], /at least one action/],
     [["rules", "add", "x*y@test.example.com", "--drop"], /wildcard/],
     [["rules", "add", "x@test.example.com", "--forward", "not-an-address"], /email address/],
@@ -81,7 +106,10 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
     const before = (await cli("rules", "show", "x@test.example.com", "--json", "--local")).jsonValues[0] as { createdAt: string };
     const replaced = await cli("rules", "add", "x@test.example.com", "--drop", "--replace", "--local");
     expect(replaced.stdout[0]).toMatch(/^replaced x@test.example.com → drop/);
-    const after = (await cli("rules", "show", "x@test.example.com", "--json", "--local")).jsonValues[0] as { createdAt: string; actions: unknown };
+    const after = (await cli("rules", "show", "x@test.example.com", "--json", "--local")).jsonValues[0] as {
+      createdAt: string;
+      actions: unknown;
+    };
     expect(after).toMatchObject({ createdAt: before.createdAt, actions: [{ type: "drop" }] });
   });
 
@@ -93,14 +121,35 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
     const result = await cli("rules", "test", "Alice+shop@Test.Example.com", "--local");
 
     expect(result.code).toBe(0);
-    expect(result.stdout[0]).toBe("alice+shop@test.example.com → forward-to-gmail family@gmail.com   (rule *@test.example.com, domain match)");
+    expect(result.stdout[0]).toBe(
+      "alice+shop@test.example.com → forward-to-gmail family@gmail.com   (rule *@test.example.com, domain match)",
+    );
     expect(result.stdout.slice(1).map((line) => line.trim().split(/\s+/))).toEqual([
       ["exact", "alice+shop@test.example.com", "no", "rule"],
       ["normalized", "alice@test.example.com", "disabled"],
       ["domain", "*@test.example.com", "matched"],
       ["global", "*", "not", "reached"],
       // What the disabled rule would do, and the command that enables it.
-      ["if", "enabled,", "the", "disabled", "rule", "alice@test.example.com", "would", "take", "it", "instead:", "→", "forward-to-gmail", "alice@gmail.com", "(ses-mail", "rules", "enable", "'alice@test.example.com'", "--local)"],
+      [
+        "if",
+        "enabled,",
+        "the",
+        "disabled",
+        "rule",
+        "alice@test.example.com",
+        "would",
+        "take",
+        "it",
+        "instead:",
+        "→",
+        "forward-to-gmail",
+        "alice@gmail.com",
+        "(ses-mail",
+        "rules",
+        "enable",
+        "'alice@test.example.com'",
+        "--local)",
+      ],
     ]);
 
     await cli("rules", "enable", "alice@test.example.com", "--local");
@@ -139,8 +188,12 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
   it("marks rules declared in stack config, and warns that removing one does not last", async () => {
     const store = new DynamoDbRuleStore({ tableName: table, client: dynamo.client });
     const codec = createRuleCodec();
-    await store.putRuleItem(declaredRuleItem(codec, { recipient: "a@test.example.com", enabled: true, actions: [{ type: "drop" }] }, RuleManager.LocalConfig));
-    await store.putRuleItem(declaredRuleItem(codec, { recipient: "b@test.example.com", enabled: true, actions: [{ type: "drop" }] }, RuleManager.Pulumi));
+    await store.putRuleItem(
+      declaredRuleItem(codec, { recipient: "a@test.example.com", enabled: true, actions: [{ type: "drop" }] }, RuleManager.LocalConfig),
+    );
+    await store.putRuleItem(
+      declaredRuleItem(codec, { recipient: "b@test.example.com", enabled: true, actions: [{ type: "drop" }] }, RuleManager.Pulumi),
+    );
 
     const listed = await cli("rules", "list", "--local");
     const removedLocal = await cli("rules", "rm", "a@test.example.com", "--local");
@@ -160,9 +213,13 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
 
   it("works as the installed `ses-mail` command", async () => {
     await cli("rules", "add", "*", "--drop", "--local");
-    const { stdout } = await execFileAsync(process.execPath, [path.join(ROOT, "bin", "ses-mail.js"), "rules", "test", "who@test.example.com", "--local"], {
-      env,
-    });
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      [path.join(ROOT, "bin", "ses-mail.js"), "rules", "test", "who@test.example.com", "--local"],
+      {
+        env,
+      },
+    );
     expect(stdout.split("\n")[0]).toBe("who@test.example.com → drop   (rule *, global match)");
     const usage = await execFileAsync(process.execPath, [path.join(ROOT, "bin", "ses-mail.js"), "--help"]);
     expect(usage.stdout).toMatch(/ses-mail rules add/);

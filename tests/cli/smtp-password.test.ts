@@ -8,10 +8,11 @@ import { captureOutput } from "../helpers/cli";
 const ROOT = path.resolve(__dirname, "..", "..");
 const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
-
 async function cli(input: string, ...argv: string[]) {
   const out = captureOutput();
-  const code = await runCli(smtpPasswordCommands({ readSecret: async () => input }), ["smtp-password", ...argv], out, { PATH: process.env.PATH });
+  const code = await runCli(smtpPasswordCommands({ readSecret: async () => input }), ["smtp-password", ...argv], out, {
+    PATH: process.env.PATH,
+  });
   return { code, ...out };
 }
 
@@ -27,7 +28,11 @@ describe("ses-mail smtp-password", () => {
 
   it("derives a different password per region, and takes the region from the stack", async () => {
     const fromStack = await cli(SECRET, "--stack", "test", "--json");
-    expect(fromStack.jsonValues[0]).toEqual({ region: "eu-west-2", host: "email-smtp.eu-west-2.amazonaws.com", password: smtpPasswordFromSecretKey(SECRET, "eu-west-2") });
+    expect(fromStack.jsonValues[0]).toEqual({
+      region: "eu-west-2",
+      host: "email-smtp.eu-west-2.amazonaws.com",
+      password: smtpPasswordFromSecretKey(SECRET, "eu-west-2"),
+    });
     const other = await cli(SECRET, "--region", "us-east-1");
     expect(other.stdout[0]).not.toBe(smtpPasswordFromSecretKey(SECRET, "eu-west-2"));
   });
@@ -37,7 +42,11 @@ describe("ses-mail smtp-password", () => {
     ["AKIAIOSFODNN7EXAMPLE", ["--region", "eu-west-2"], /that is an access key ID \(the SMTP username\), not the secret access key/],
     [`${SECRET}\n${SECRET}\n`, ["--region", "eu-west-2"], /more than one secret access key/],
     [SECRET, [], /say which region the password is for/],
-    [SECRET, ["--region", "London"], /SES has no SMTP endpoint in "London" \(a password works only at its region's endpoint; regions with one: us-east-1, /],
+    [
+      SECRET,
+      ["--region", "London"],
+      /SES has no SMTP endpoint in "London" \(a password works only at its region's endpoint; regions with one: us-east-1, /,
+    ],
     [SECRET, ["--region", "eu-west-9"], /SES has no SMTP endpoint in "eu-west-9"; did you mean eu-west-\d\?/],
   ])("input %j with %j is a user error", async (input, argv, reason) => {
     const result = await cli(input, ...argv);
@@ -53,8 +62,11 @@ describe("ses-mail smtp-password", () => {
 
   it("reads the key from a pipe in the real command", async () => {
     const output = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
-      const child = execFile(process.execPath, [path.join(ROOT, "bin", "ses-mail.js"), "smtp-password", "--region", "eu-west-2"], { cwd: ROOT }, (error, stdout, stderr) =>
-        error ? reject(error) : resolve({ stdout, stderr }),
+      const child = execFile(
+        process.execPath,
+        [path.join(ROOT, "bin", "ses-mail.js"), "smtp-password", "--region", "eu-west-2"],
+        { cwd: ROOT },
+        (error, stdout, stderr) => (error ? reject(error) : resolve({ stdout, stderr })),
       );
       child.stdin!.end(`${SECRET}\n`);
     });

@@ -47,7 +47,8 @@ function memoryIdentities() {
       return [...(users.get(name)?.policies.keys() ?? [])];
     },
     async createAccessKey(name) {
-      if (identities.failCreateAccessKey) throw Object.assign(new Error(identities.failCreateAccessKey), { name: "LimitExceededException" });
+      if (identities.failCreateAccessKey)
+        throw Object.assign(new Error(identities.failCreateAccessKey), { name: "LimitExceededException" });
       const accessKeyId = `AKIATEST${String(++counter).padStart(8, "0")}`;
       const secretAccessKey = `secret/${counter}/wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY`;
       users.get(name)!.keys.set(accessKeyId, secretAccessKey);
@@ -92,21 +93,37 @@ function streamToManager(dynamo: LocalDynamo, identities: SmtpIdentities) {
   const loop = (async () => {
     while (running) {
       const output = await dynamo.client.send(
-        new QueryCommand({ TableName: TABLE, IndexName: "entity_type-index", KeyConditionExpression: "entity_type = :t", ExpressionAttributeValues: { ":t": { S: "SMTP_USER" } } }),
+        new QueryCommand({
+          TableName: TABLE,
+          IndexName: "entity_type-index",
+          KeyConditionExpression: "entity_type = :t",
+          ExpressionAttributeValues: { ":t": { S: "SMTP_USER" } },
+        }),
       );
-      const now = new Map<string, Record<string, unknown>>((output.Items ?? []).map((raw) => [String(unmarshall(raw).PK), unmarshall(raw)]));
+      const now = new Map<string, Record<string, unknown>>(
+        (output.Items ?? []).map((raw) => [String(unmarshall(raw).PK), unmarshall(raw)]),
+      );
       const records: DynamoDBRecord[] = [];
       for (const [key, item] of now) {
         const before = seen.get(key);
         if (!before || JSON.stringify(before) !== JSON.stringify(item)) {
           records.push({
             eventName: before ? "MODIFY" : "INSERT",
-            dynamodb: { ApproximateCreationDateTime: Date.now() / 1000, Keys: toStream({ PK: item.PK, SK: item.SK }) as never, NewImage: toStream(item) as never, ...(before ? { OldImage: toStream(before) as never } : {}) },
+            dynamodb: {
+              ApproximateCreationDateTime: Date.now() / 1000,
+              Keys: toStream({ PK: item.PK, SK: item.SK }) as never,
+              NewImage: toStream(item) as never,
+              ...(before ? { OldImage: toStream(before) as never } : {}),
+            },
           });
         }
       }
       for (const [key, item] of seen) {
-        if (!now.has(key)) records.push({ eventName: "REMOVE", dynamodb: { Keys: toStream({ PK: item.PK, SK: item.SK }) as never, OldImage: toStream(item) as never } });
+        if (!now.has(key))
+          records.push({
+            eventName: "REMOVE",
+            dynamodb: { Keys: toStream({ PK: item.PK, SK: item.SK }) as never, OldImage: toStream(item) as never },
+          });
       }
       seen = now;
       if (records.length > 0) await manage({ Records: records });
@@ -140,13 +157,23 @@ describe("ses-mail smtp-user against dynalite and the real credential manager", 
     kms.reset();
     kms.on(DecryptCommand).callsFake((input: { CiphertextBlob: Uint8Array; EncryptionContext?: Record<string, string> }) => {
       const blob = JSON.parse(Buffer.from(input.CiphertextBlob).toString("utf8")) as { plaintext: string; context: Record<string, string> };
-      if (JSON.stringify(blob.context) !== JSON.stringify(input.EncryptionContext)) throw Object.assign(new Error("context mismatch"), { name: "InvalidCiphertextException" });
+      if (JSON.stringify(blob.context) !== JSON.stringify(input.EncryptionContext))
+        throw Object.assign(new Error("context mismatch"), { name: "InvalidCiphertextException" });
       return { Plaintext: Buffer.from(blob.plaintext, "utf8") };
     });
     iamClient.reset();
     iamClient.on(GetUserCommand).callsFake((input: { UserName: string }) => {
-      if (!identities.users.has(input.UserName)) throw Object.assign(new Error(`The user with name ${input.UserName} cannot be found.`), { name: "NoSuchEntityException" });
-      return { User: { UserName: input.UserName, Arn: `arn:aws:iam::123456789012:user/${input.UserName}`, UserId: "AID", Path: "/", CreateDate: new Date() } };
+      if (!identities.users.has(input.UserName))
+        throw Object.assign(new Error(`The user with name ${input.UserName} cannot be found.`), { name: "NoSuchEntityException" });
+      return {
+        User: {
+          UserName: input.UserName,
+          Arn: `arn:aws:iam::123456789012:user/${input.UserName}`,
+          UserId: "AID",
+          Path: "/",
+          CreateDate: new Date(),
+        },
+      };
     });
   });
   afterEach(async () => {
@@ -156,7 +183,10 @@ describe("ses-mail smtp-user against dynalite and the real credential manager", 
 
   async function cli(argv: string[], options: { timeoutMs?: number } = {}) {
     const out = captureOutput();
-    const code = await runCli(smtpUserCommands({ pollMs: 20, timeoutMs: options.timeoutMs ?? 5000 }), argv, out, { PATH: process.env.PATH, AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint });
+    const code = await runCli(smtpUserCommands({ pollMs: 20, timeoutMs: options.timeoutMs ?? 5000 }), argv, out, {
+      PATH: process.env.PATH,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    });
     return { code, ...out };
   }
 
@@ -168,13 +198,27 @@ describe("ses-mail smtp-user against dynalite and the real credential manager", 
   it("creates a user, waits for the manager, and prints the host, port and the password derived from its key, once", async () => {
     stream = streamToManager(dynamo, identities);
 
-    const result = await cli(["smtp-user", "create", "app", "--allow-from", "app@test.example.com", "--allow-from", "*@test.example.com", "--stack", "test"]);
+    const result = await cli([
+      "smtp-user",
+      "create",
+      "app",
+      "--allow-from",
+      "app@test.example.com",
+      "--allow-from",
+      "*@test.example.com",
+      "--stack",
+      "test",
+    ]);
 
     expect(result.stderr.join("\n")).not.toMatch(/unexpected/);
     expect(result.code).toBe(0);
     expect(result.stderr[0]).toBe("waiting for the credential manager to provision app (up to 5 s) …");
     const fields = Object.fromEntries(result.stdout.slice(1, 6).map((line) => line.trim().split(/\s{2,}/) as [string, string]));
-    expect(fields).toMatchObject({ host: "email-smtp.eu-west-2.amazonaws.com", port: "587 (STARTTLS) or 465 (TLS)", "may send as": "app@test.example.com, *@test.example.com" });
+    expect(fields).toMatchObject({
+      host: "email-smtp.eu-west-2.amazonaws.com",
+      port: "587 (STARTTLS) or 465 (TLS)",
+      "may send as": "app@test.example.com, *@test.example.com",
+    });
     expect(fields.username).toMatch(/^AKIATEST/);
     expect(fields.password).toBe(smtpPasswordFromSecretKey(secretOf(fields.username!), REGION));
     expect(result.stdout[0]).toMatch(/^SMTP user app is ready \(IAM user ses-smtp-user-app-\d{14}, stack test \(eu-west-2\)\):$/);
@@ -185,7 +229,14 @@ describe("ses-mail smtp-user against dynalite and the real credential manager", 
     expect([...identities.users.values()][0]!.boundary).toBe(BOUNDARY);
 
     const listed = await cli(["smtp-user", "list", "--stack", "test", "--json"]);
-    expect(listed.jsonValues[0]).toEqual([expect.objectContaining({ username: "app", status: "active", accessKeyId: fields.username, allowedFrom: ["app@test.example.com", "*@test.example.com"] })]);
+    expect(listed.jsonValues[0]).toEqual([
+      expect.objectContaining({
+        username: "app",
+        status: "active",
+        accessKeyId: fields.username,
+        allowedFrom: ["app@test.example.com", "*@test.example.com"],
+      }),
+    ]);
     // The list never shows a password.
     expect(JSON.stringify(listed.jsonValues)).not.toContain(fields.password!);
   });
@@ -205,7 +256,9 @@ describe("ses-mail smtp-user against dynalite and the real credential manager", 
     const user = [...identities.users.values()][0]!;
     expect([...user.keys.keys()]).toEqual([after.smtp.username]);
     expect(user.boundary).toBe(BOUNDARY);
-    expect(JSON.parse(user.policies.get("ses-mail-smtp-send")!).Statement[0].Condition.StringLike["ses:FromAddress"]).toEqual(["billing@test.example.com"]);
+    expect(JSON.parse(user.policies.get("ses-mail-smtp-send")!).Statement[0].Condition.StringLike["ses:FromAddress"]).toEqual([
+      "billing@test.example.com",
+    ]);
   });
 
   it("removes a user and waits until its IAM user is gone", async () => {
@@ -228,7 +281,9 @@ describe("ses-mail smtp-user against dynalite and the real credential manager", 
     const failed = await cli(["smtp-user", "create", "app", "--allow-from", "app@test.example.com", "--stack", "test"]);
 
     expect(failed.code).toBe(1);
-    expect(failed.stderr[failed.stderr.length - 1]).toMatch(/could not provision app: LimitExceededException: LimitExceeded: cannot exceed quota.*smtp-user rotate app --stack test/);
+    expect(failed.stderr[failed.stderr.length - 1]).toMatch(
+      /could not provision app: LimitExceededException: LimitExceeded: cannot exceed quota.*smtp-user rotate app --stack test/,
+    );
     expect(identities.users.size).toBe(0); // rolled back
     const listed = await cli(["smtp-user", "list", "--stack", "test"]);
     expect(listed.stdout[1]).toMatch(/^app\s+failed\s+app@test.example.com\s+.*LimitExceeded/);
@@ -253,7 +308,9 @@ describe("ses-mail smtp-user against dynalite and the real credential manager", 
     kms.on(DecryptCommand).rejects(Object.assign(new Error("not authorized to perform: kms:Decrypt"), { name: "AccessDeniedException" }));
     const result = await cli(["smtp-user", "create", "app", "--allow-from", "app@test.example.com", "--stack", "test"]);
     expect(result.code).toBe(1);
-    expect(result.stderr[result.stderr.length - 1]).toMatch(/may not decrypt with the SMTP credentials key \(alias\/ses-mail-smtp-credentials-test\): grant it kms:Decrypt/);
+    expect(result.stderr[result.stderr.length - 1]).toMatch(
+      /may not decrypt with the SMTP credentials key \(alias\/ses-mail-smtp-credentials-test\): grant it kms:Decrypt/,
+    );
   });
 
   it("refuses a taken name, and rotating or removing one that does not exist", async () => {
@@ -273,14 +330,19 @@ describe("ses-mail smtp-user against dynalite and the real credential manager", 
     stream = streamToManager(dynamo, identities);
     const result = await cli(["smtp-user", "create", "app", "--allow-from", "me@elsewhere.example.org", "--stack", "test"]);
     expect(result.code).toBe(0);
-    expect(result.stderr[0]).toBe("warning: me@elsewhere.example.org is not in a domain of stack test (test.example.com); SES sends only as verified identities");
+    expect(result.stderr[0]).toBe(
+      "warning: me@elsewhere.example.org is not in a domain of stack test (test.example.com); SES sends only as verified identities",
+    );
   });
 
   it.each([
     [["smtp-user", "create", "app", "--stack", "test"], /--allow-from ADDRESS/],
     [["smtp-user", "create", "bad name!", "--allow-from", "a@test.example.com", "--stack", "test"], /may use only letters, digits/],
     [["smtp-user", "create", "x".repeat(36), "--allow-from", "a@test.example.com", "--stack", "test"], /must be 1 to 35 characters/],
-    [["smtp-user", "create", "app", "--allow-from", "not an address", "--stack", "test"], /allowed_from entry "not an address" is neither an address nor \*@domain/],
+    [
+      ["smtp-user", "create", "app", "--allow-from", "not an address", "--stack", "test"],
+      /allowed_from entry "not an address" is neither an address nor \*@domain/,
+    ],
     [["smtp-user", "create", "app", "--allow-from", "a@test.example.com"], /say which stack/],
   ])("%j is a user error", async (argv, reason) => {
     const result = await cli(argv);

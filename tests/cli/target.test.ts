@@ -21,7 +21,9 @@ describe("where the rules are", () => {
   });
 
   it("--local (or AWS_ENDPOINT_URL_DYNAMODB alone) is local mode's table, with the test stack's settings", () => {
-    expect(resolveRulesTarget(context({ local: true })).description).toBe("local table ses-mail-email-routing-local at http://127.0.0.1:8000");
+    expect(resolveRulesTarget(context({ local: true })).description).toBe(
+      "local table ses-mail-email-routing-local at http://127.0.0.1:8000",
+    );
     expect(resolveRulesTarget(context({}, { AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9000" })).description).toBe(
       "local table ses-mail-email-routing-local at http://127.0.0.1:9000",
     );

@@ -37,7 +37,9 @@ beforeEach(() => {
   sqs.reset();
   s3.reset();
   logs.reset();
-  sqs.on(GetQueueUrlCommand).callsFake((input: { QueueName: string }) => ({ QueueUrl: `https://sqs.eu-west-2.amazonaws.com/123456789012/${input.QueueName}` }));
+  sqs
+    .on(GetQueueUrlCommand)
+    .callsFake((input: { QueueName: string }) => ({ QueueUrl: `https://sqs.eu-west-2.amazonaws.com/123456789012/${input.QueueName}` }));
   sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { ApproximateNumberOfMessages: "0" } });
   sqs.on(ReceiveMessageCommand).resolves({});
   s3.on(HeadObjectCommand).rejects(Object.assign(new Error("NotFound"), { name: "NotFound" }));
@@ -59,12 +61,30 @@ describe("ses-mail trace --stack", () => {
   it("shows a forwarded message's decision, its import and the raw message deleted, from the stack's message record", async () => {
     // Prepare: what the forwarder records for an import
     const detail = decisionDetail(
-      { "forward-to-gmail": [{ recipient: "shop@example.com", target: "me@gmail.com", match: "exact", rule: "shop@example.com", labels: ["INBOX", "UNREAD"] }] },
+      {
+        "forward-to-gmail": [
+          { recipient: "shop@example.com", target: "me@gmail.com", match: "exact", rule: "shop@example.com", labels: ["INBOX", "UNREAD"] },
+        ],
+      },
       { originalMessageId: "m-stack-1", s3: { bucket: BUCKET, key: "emails/m-stack-1" }, timestamp: "2026-11-28T10:00:00.000Z" },
     );
-    const imported: Outcome = { kind: "imported", messageId: "m-stack-1", at: "2026-11-28T10:00:03.000Z", account: "me@gmail.com", mailboxId: "18c1f0a", labels: ["INBOX", "UNREAD"], bytes: 2048, recipients: ["shop@example.com"], origin: "event" };
+    const imported: Outcome = {
+      kind: "imported",
+      messageId: "m-stack-1",
+      at: "2026-11-28T10:00:03.000Z",
+      account: "me@gmail.com",
+      mailboxId: "18c1f0a",
+      labels: ["INBOX", "UNREAD"],
+      bytes: 2048,
+      recipients: ["shop@example.com"],
+      origin: "event",
+    };
     const deleted: Outcome = { kind: "raw-message-deleted", messageId: "m-stack-1", at: "2026-11-28T10:00:04.000Z", location: detail.s3 };
-    await new DynamoDbMessageProgress({ tableName: names.table, client: dynamo.client }).record("m-stack-1", { decision: detail, outcomes: [imported, deleted], partsDone: ["forward:me@gmail.com"] });
+    await new DynamoDbMessageProgress({ tableName: names.table, client: dynamo.client }).record("m-stack-1", {
+      decision: detail,
+      outcomes: [imported, deleted],
+      partsDone: ["forward:me@gmail.com"],
+    });
 
     // Act
     const text = await cli(["trace", "m-stack-1", "--stack", "test"]);
@@ -85,9 +105,15 @@ describe("ses-mail trace --stack", () => {
     // Prepare: no handler saw a stored message; the bus logged its decision
     const detail = decisionDetail(
       { store: [{ recipient: "archive@example.com", match: "exact", rule: "archive@example.com" }] },
-      { originalMessageId: "m-stack-stored", s3: { bucket: BUCKET, key: "emails/m-stack-stored" }, timestamp: new Date(Date.now() - 3_600_000).toISOString() },
+      {
+        originalMessageId: "m-stack-stored",
+        s3: { bucket: BUCKET, key: "emails/m-stack-stored" },
+        timestamp: new Date(Date.now() - 3_600_000).toISOString(),
+      },
     );
-    logs.on(FilterLogEventsCommand, { logGroupName: names.busLogGroup }).resolves({ events: [{ timestamp: Date.parse(detail.timestamp), message: JSON.stringify(decisionEvent(detail)) }] });
+    logs
+      .on(FilterLogEventsCommand, { logGroupName: names.busLogGroup })
+      .resolves({ events: [{ timestamp: Date.parse(detail.timestamp), message: JSON.stringify(decisionEvent(detail)) }] });
 
     // Act
     const result = await cli(["trace", "--recipient", "archive@example.com", "--since", "2h", "--stack", "test"]);

@@ -41,7 +41,11 @@ async function cli(argv: string[]) {
 
 /** Sends a message and returns the id of its 250 reply once local mode is done with it. */
 async function send(from: string, to: string[], subject: string): Promise<string> {
-  const info = await sendMail(local.mode, { from, to, raw: `From: ${from}\r\nTo: ${to.join(", ")}\r\nSubject: ${subject}\r\nMessage-ID: <${subject}@sender.example>\r\n\r\nbody\r\n` });
+  const info = await sendMail(local.mode, {
+    from,
+    to,
+    raw: `From: ${from}\r\nTo: ${to.join(", ")}\r\nSubject: ${subject}\r\nMessage-ID: <${subject}@sender.example>\r\n\r\nbody\r\n`,
+  });
   await local.mode.idle();
   const id = /queued as ([a-z0-9]{40})$/.exec(info.response)?.[1];
   if (!id) throw new Error(`no message id in ${info.response}`);
@@ -61,10 +65,18 @@ describe("ses-mail trace MESSAGE_ID --local", () => {
     expect(result.stdout[0]).toBe(`message ${id}`);
     expect(result.stdout).toContain("  from      alice@sender.example");
     expect(result.stdout).toContain('  subject   "trace-forward"');
-    expect(result.stdout).toContainEqual(expect.stringMatching(/^ {2}verdicts {2}spf PASS, dkim GRAY, dmarc PASS, spam DISABLED, virus DISABLED: deliver$/));
-    expect(result.stdout).toContainEqual(expect.stringMatching(/^ {2}bob@test\.example\.com\s+forward-to-gmail bob@gmail\.com \(INBOX, UNREAD, Label_7\)\s+rule bob@test\.example\.com \(exact\)$/));
+    expect(result.stdout).toContainEqual(
+      expect.stringMatching(/^ {2}verdicts {2}spf PASS, dkim GRAY, dmarc PASS, spam DISABLED, virus DISABLED: deliver$/),
+    );
+    expect(result.stdout).toContainEqual(
+      expect.stringMatching(
+        /^ {2}bob@test\.example\.com\s+forward-to-gmail bob@gmail\.com \(INBOX, UNREAD, Label_7\)\s+rule bob@test\.example\.com \(exact\)$/,
+      ),
+    );
     expect(result.stdout).toContainEqual(expect.stringMatching(/^ {2}\d{4}-\d\d-\d\dT[\d:.]+Z\s+routed \(deliver\)$/));
-    expect(result.stdout).toContainEqual(expect.stringMatching(/^ {2}\S+\s+imported into bob@gmail\.com as [0-9a-f]{40}\.mx\.local\.test \(INBOX, UNREAD, Label_7\)$/));
+    expect(result.stdout).toContainEqual(
+      expect.stringMatching(/^ {2}\S+\s+imported into bob@gmail\.com as [0-9a-f]{40}\.mx\.local\.test \(INBOX, UNREAD, Label_7\)$/),
+    );
     const place = result.stdout.find((line) => line.startsWith("  in bob@gmail.com: "));
     const file = place?.slice("  in bob@gmail.com: ".length);
     expect(file).toBe(path.join(dataDir, "mail", "bob@gmail.com", "new", path.basename(file ?? "")));
@@ -83,11 +95,26 @@ describe("ses-mail trace MESSAGE_ID --local", () => {
     expect(result.code).toBe(0);
     const bounces = result.stdout.filter((line) => line.startsWith("  bounce to dave@sender.example for "));
     expect(bounces).toHaveLength(2);
-    expect(bounces).toContainEqual(expect.stringMatching(new RegExp(`^ {2}bounce to dave@sender\\.example for nobody@test\\.example\\.com: ${path.join(dataDir, "outbox")}/\\S+\\.eml$`)));
-    expect(bounces).toContainEqual(expect.stringMatching(new RegExp(`^ {2}bounce to dave@sender\\.example for ghost@other\\.example\\.com: ${path.join(dataDir, "outbox")}/\\S+\\.eml$`)));
-    for (const line of bounces) expect(fs.readFileSync(line.slice(line.lastIndexOf(": ") + 2), "utf8")).toMatch(/Final-Recipient: rfc822; ?(nobody@test\.example\.com|ghost@other\.example\.com)/i);
+    expect(bounces).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`^ {2}bounce to dave@sender\\.example for nobody@test\\.example\\.com: ${path.join(dataDir, "outbox")}/\\S+\\.eml$`),
+      ),
+    );
+    expect(bounces).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`^ {2}bounce to dave@sender\\.example for ghost@other\\.example\\.com: ${path.join(dataDir, "outbox")}/\\S+\\.eml$`),
+      ),
+    );
+    for (const line of bounces)
+      expect(fs.readFileSync(line.slice(line.lastIndexOf(": ") + 2), "utf8")).toMatch(
+        /Final-Recipient: rfc822; ?(nobody@test\.example\.com|ghost@other\.example\.com)/i,
+      );
     // And the console line counts them.
-    expect(local.lines).toContainEqual(expect.stringContaining(`${id} dave@sender.example → nobody@test.example.com: bounce; ghost@other.example.com: bounce [2 bounces sent to dave@sender.example]`));
+    expect(local.lines).toContainEqual(
+      expect.stringContaining(
+        `${id} dave@sender.example → nobody@test.example.com: bounce; ghost@other.example.com: bounce [2 bounces sent to dave@sender.example]`,
+      ),
+    );
   });
 
   it("gives the reason a bounce was suppressed", async () => {
@@ -112,7 +139,9 @@ describe("ses-mail trace MESSAGE_ID --local", () => {
 
     // Assess
     expect(result.code).toBe(0);
-    expect(result.stdout).toContainEqual(expect.stringMatching(/^ {2}keep@test\.example\.com\s+store\s+rule keep@test\.example\.com \(exact\)$/));
+    expect(result.stdout).toContainEqual(
+      expect.stringMatching(/^ {2}keep@test\.example\.com\s+store\s+rule keep@test\.example\.com \(exact\)$/),
+    );
     expect(result.stdout).toContainEqual(expect.stringMatching(/^ {2}\S+\s+raw message kept for keep@test\.example\.com \(store\)$/));
     expect(result.stdout).toContainEqual(expect.stringMatching(/^ {2}\S+\s+dropped for void@test\.example\.com by rule$/));
     expect(result.stdout).toContain(`  raw message emails/${id}: kept`);
@@ -133,8 +162,18 @@ describe("ses-mail trace MESSAGE_ID --local", () => {
     expect(fate.decision?.subject).toBe("trace-json");
     expect(fate.outcomes.map((outcome) => outcome.kind)).toEqual(["routed", "imported", "raw-message-deleted"]);
     expect(fate.outcomes[0]).toMatchObject({ kind: "routed", decision: { originalMessageId: id } });
-    expect(fate.places).toContainEqual(expect.objectContaining({ kind: "mailbox", account: "bob@gmail.com", file: expect.stringContaining(path.join(dataDir, "mail", "bob@gmail.com")) }));
-    expect(fate.places).toContainEqual({ kind: "raw-message", location: { bucket: "ses-mail-storage-local", key: `emails/${id}` }, state: "deleted" });
+    expect(fate.places).toContainEqual(
+      expect.objectContaining({
+        kind: "mailbox",
+        account: "bob@gmail.com",
+        file: expect.stringContaining(path.join(dataDir, "mail", "bob@gmail.com")),
+      }),
+    );
+    expect(fate.places).toContainEqual({
+      kind: "raw-message",
+      location: { bucket: "ses-mail-storage-local", key: `emails/${id}` },
+      state: "deleted",
+    });
     expect(fate.gaps).toEqual([]);
   });
 
@@ -176,7 +215,10 @@ describe("ses-mail trace --recipient ADDRESS --local", () => {
     const missing = await cli(["trace", "some-id", "--data-dir", path.join(dataDir, "no-such-dir")]);
 
     // Assess
-    expect(future).toMatchObject({ code: 0, stdout: [expect.stringMatching(/^no message to bob@test\.example\.com since 2999-01-01T00:00:00\.000Z in local mode data in /)] });
+    expect(future).toMatchObject({
+      code: 0,
+      stdout: [expect.stringMatching(/^no message to bob@test\.example\.com since 2999-01-01T00:00:00\.000Z in local mode data in /)],
+    });
     expect(badSince.code).toBe(1);
     expect(badSince.stderr[0]).toBe('ses-mail trace: --since takes a duration (30m, 24h, 7d) or an ISO 8601 time, not "yesterday"');
     expect(both.code).toBe(1);

@@ -43,7 +43,11 @@ describe("provider deprecations", () => {
       declarations,
     );
     expect(found).toEqual([
-      expect.objectContaining({ type: "aws:s3/bucketAclV2:BucketAclV2", property: "", message: expect.stringMatching(/deprecated in favor of aws\.s3\/bucketacl\.BucketAcl/) }),
+      expect.objectContaining({
+        type: "aws:s3/bucketAclV2:BucketAclV2",
+        property: "",
+        message: expect.stringMatching(/deprecated in favor of aws\.s3\/bucketacl\.BucketAcl/),
+      }),
       expect.objectContaining({ property: "expectedBucketOwner", message: expect.stringMatching(/expected_bucket_owner is deprecated/) }),
     ]);
   });

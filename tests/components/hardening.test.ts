@@ -45,7 +45,9 @@ describe("the region's active receipt rule set", () => {
     const joining = { ...own, joinExistingRuleSet: "ses-ruleset-prod" };
     expect(ruleSetOf(joining)).toBe("ses-ruleset-prod");
     expect(activeRuleSetProblem(joining, "ses-ruleset-prod", REGION)).toBeUndefined();
-    expect(activeRuleSetProblem(joining, undefined, REGION)).toMatch(/^ses-mail:joinExistingRuleSet is ses-ruleset-prod, but no receipt rule set is active in eu-west-2: a rule added to an inactive set receives no mail/);
+    expect(activeRuleSetProblem(joining, undefined, REGION)).toMatch(
+      /^ses-mail:joinExistingRuleSet is ses-ruleset-prod, but no receipt rule set is active in eu-west-2: a rule added to an inactive set receives no mail/,
+    );
     expect(activeRuleSetProblem(joining, "other", REGION)).toMatch(/but the active receipt rule set in eu-west-2 is other/);
   });
 
@@ -97,7 +99,9 @@ describe("MTA-STS", () => {
   });
 
   it("records: the policy TXT, the policy host, and TLS reporting when an address is given", () => {
-    expect(mtaStsDnsRecords("example.com", { policyId: "abc123", policyHost: "d111.cloudfront.net", reportingAddress: "tls@example.com" })).toEqual([
+    expect(
+      mtaStsDnsRecords("example.com", { policyId: "abc123", policyHost: "d111.cloudfront.net", reportingAddress: "tls@example.com" }),
+    ).toEqual([
       { name: "_mta-sts.example.com", type: "TXT", value: "v=STSv1; id=abc123" },
       { name: "mta-sts.example.com", type: "CNAME", value: "d111.cloudfront.net" },
       { name: "_smtp._tls.example.com", type: "TXT", value: "v=TLSRPTv1; rua=mailto:tls@example.com" },
@@ -108,7 +112,12 @@ describe("MTA-STS", () => {
 
 describe("tracing", () => {
   it("samples 1 % of the stack's own services, ahead of X-Ray's default rule", () => {
-    expect(samplingRuleArgs("ses-mail-prod", "prod")).toMatchObject({ fixedRate: 0.01, reservoirSize: 1, serviceName: "ses-*-prod", priority: 1000 });
+    expect(samplingRuleArgs("ses-mail-prod", "prod")).toMatchObject({
+      fixedRate: 0.01,
+      reservoirSize: 1,
+      serviceName: "ses-*-prod",
+      priority: 1000,
+    });
     expect(stackServicePattern("test")).toBe("ses-*-test");
   });
 });

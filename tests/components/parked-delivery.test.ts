@@ -37,7 +37,9 @@ import { runExecution, VirtualClock, type TaskResource } from "../helpers/state-
 import { alarmHistory, VirtualQueue, type Datapoint } from "../helpers/virtual-aws";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- jsonata's default export is the factory itself
-const jsonata = require("jsonata") as (expression: string) => { evaluate(input: unknown, bindings?: Record<string, unknown>): Promise<unknown> };
+const jsonata = require("jsonata") as (expression: string) => {
+  evaluate(input: unknown, bindings?: Record<string, unknown>): Promise<unknown>;
+};
 
 const ENV = "test";
 const BUCKET = "ses-mail-storage-123456789012-test";
@@ -79,7 +81,9 @@ class Simulation {
     tableName: string,
     private readonly retentionDays: number,
   ) {
-    this.retryDeadLetters = new VirtualQueue("ses-mail-gmail-forwarder-retry-dlq-test", this.clock, { retentionSeconds: DEAD_LETTER_RETENTION_SECONDS });
+    this.retryDeadLetters = new VirtualQueue("ses-mail-gmail-forwarder-retry-dlq-test", this.clock, {
+      retentionSeconds: DEAD_LETTER_RETENTION_SECONDS,
+    });
     this.retryQueue = new VirtualQueue("ses-mail-gmail-forwarder-retry-test", this.clock, {
       retentionSeconds: MAX_RETENTION_SECONDS,
       maxReceiveCount: RETRY_QUEUE_MAX_RECEIVES,
@@ -94,7 +98,10 @@ class Simulation {
     this.progress = new DynamoDbMessageProgress({ tableName, client: dynamo.client });
     this.forward = createGmailForwarder({
       messages: new S3MessageStore({ client: this.s3.client }),
-      mailbox: new GmailImporter({ accounts: new GoogleAccounts({ secrets: this.secrets, environment: ENV, tokenUrl: google.tokenUrl }), apiBaseUrl: google.baseUrl }),
+      mailbox: new GmailImporter({
+        accounts: new GoogleAccounts({ secrets: this.secrets, environment: ENV, tokenUrl: google.tokenUrl }),
+        apiBaseUrl: google.baseUrl,
+      }),
       deliveries: new DynamoDbIdempotencyStore({ tableName, client: dynamo.client }),
       progress: this.progress,
       retryQueue: { enqueue: async (body, options) => this.retryQueue.send(body, options) },
@@ -137,7 +144,9 @@ class Simulation {
         return {};
       },
       "arn:aws:states:::sqs:sendMessage": async (args) => {
-        queueOf(args.QueueUrl).send(String(args.MessageBody), { attributes: args.MessageAttributes as Record<string, { DataType: string; StringValue: string }> });
+        queueOf(args.QueueUrl).send(String(args.MessageBody), {
+          attributes: args.MessageAttributes as Record<string, { DataType: string; StringValue: string }>,
+        });
         return { MessageId: "sent" };
       },
       "arn:aws:states:::lambda:invoke": async (args) => ({ StatusCode: 200, Payload: await this.forward(args.Payload as SQSEvent) }),
@@ -199,7 +208,10 @@ function detailFor(messageId: string): DecisionDetail {
 function revoke(simulation: Simulation, refreshToken: string): void {
   google.addAccount(MAILBOX, refreshToken);
   google.revokeRefreshToken(refreshToken);
-  simulation.secrets.values.set(refreshTokenParameter(ENV, MAILBOX), JSON.stringify({ refresh_token: refreshToken, created_at: "2026-11-01T00:00:00Z" }));
+  simulation.secrets.values.set(
+    refreshTokenParameter(ENV, MAILBOX),
+    JSON.stringify({ refresh_token: refreshToken, created_at: "2026-11-01T00:00:00Z" }),
+  );
 }
 
 function parkedAlarms(): AlarmSpec[] {
@@ -261,11 +273,16 @@ describe("a revoked Gmail token, for 48 hours", () => {
     expect(Math.max(...simulation.queueAges)).toBeLessThan(2 * HOUR_SECONDS);
     // …and the token monitor reads only the stored expiry, which says 170 days
     const prefix = tokenMetadataPrefix(ENV);
-    const metrics = (await jsonata(tokenMetricDataExpression(prefix)).evaluate({}, {
-      parameters: [{ Name: `${prefix}${MAILBOX}`, Value: JSON.stringify({ expires_at_epoch: Math.floor(end / 1000) + 170 * DAY_SECONDS }) }],
-      millis: () => end,
-      parse: (text: string) => JSON.parse(text) as unknown, // Step Functions' own JSONata function
-    })) as Array<{ Value: number }>;
+    const metrics = (await jsonata(tokenMetricDataExpression(prefix)).evaluate(
+      {},
+      {
+        parameters: [
+          { Name: `${prefix}${MAILBOX}`, Value: JSON.stringify({ expires_at_epoch: Math.floor(end / 1000) + 170 * DAY_SECONDS }) },
+        ],
+        millis: () => end,
+        parse: (text: string) => JSON.parse(text) as unknown, // Step Functions' own JSONata function
+      },
+    )) as Array<{ Value: number }>;
     expect(metrics[0]!.Value).toBeGreaterThan(TOKEN_WARNING_SECONDS);
   }, 120_000);
 });
@@ -331,25 +348,29 @@ describe("a delivery parked on day 0 whose mailbox is re-authorized on day 13", 
     }
   }
 
-  it.each(["test", "prod"])("is imported exactly once with the %s stack's retention", async (stack) => {
-    // Prepare and act: the stack's own lifecycle rule, in a simulation of its retention
-    const expiration = storageLifecycleRules("emails/", loadStackConfig(stack).emailRetentionDays)[0]!.expiration as { days: number };
-    const days = expiration.days;
-    if (!reauthorizedRuns.has(days)) reauthorizedRuns.set(days, reauthorizedOnDay13(days));
-    const run = await reauthorizedRuns.get(days)!;
+  it.each(["test", "prod"])(
+    "is imported exactly once with the %s stack's retention",
+    async (stack) => {
+      // Prepare and act: the stack's own lifecycle rule, in a simulation of its retention
+      const expiration = storageLifecycleRules("emails/", loadStackConfig(stack).emailRetentionDays)[0]!.expiration as { days: number };
+      const days = expiration.days;
+      if (!reauthorizedRuns.has(days)) reauthorizedRuns.set(days, reauthorizedOnDay13(days));
+      const run = await reauthorizedRuns.get(days)!;
 
-    // Assess: one import, at the first run after the re-authorization, and nothing left anywhere
-    expect(run.imports).toHaveLength(1);
-    expect(run.imports[0]!.body).toEqual(fixture("plain-text.eml"));
-    const [imported] = run.outcomes.ofKind("imported");
-    expect(Date.parse(imported!.at) - run.reauthorized).toBeLessThanOrEqual(RETRY_RUN_INTERVAL_SECONDS * 1000);
-    expect(run.outcomes.ofKind("given-up")).toEqual([]);
-    expect(run.retryMessages).toEqual([]);
-    expect(run.retryDeadLetters).toEqual([]);
-    expect(run.expired).toBe(0);
-    expect(run.deletes).toEqual([`${BUCKET}/emails/${run.messageId}`]);
-    expect(run.recordedKinds).toEqual(["parked", "parked", "imported", "raw-message-deleted"]);
-  }, 180_000);
+      // Assess: one import, at the first run after the re-authorization, and nothing left anywhere
+      expect(run.imports).toHaveLength(1);
+      expect(run.imports[0]!.body).toEqual(fixture("plain-text.eml"));
+      const [imported] = run.outcomes.ofKind("imported");
+      expect(Date.parse(imported!.at) - run.reauthorized).toBeLessThanOrEqual(RETRY_RUN_INTERVAL_SECONDS * 1000);
+      expect(run.outcomes.ofKind("given-up")).toEqual([]);
+      expect(run.retryMessages).toEqual([]);
+      expect(run.retryDeadLetters).toEqual([]);
+      expect(run.expired).toBe(0);
+      expect(run.deletes).toEqual([`${BUCKET}/emails/${run.messageId}`]);
+      expect(run.recordedKinds).toEqual(["parked", "parked", "imported", "raw-message-deleted"]);
+    },
+    180_000,
+  );
 
   it("would have been lost with the old 7-day retention: the raw message is gone when the mailbox comes back", async () => {
     // Prepare: the lifecycle as it was (config validation now refuses 7 days)

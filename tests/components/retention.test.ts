@@ -29,7 +29,10 @@ beforeAll(async () => {
 
 describe("the prod stack as deployed keeps to the retention model", () => {
   it("dead-letter and retry queues keep messages at most DEAD_LETTER_RETENTION_SECONDS, working queues at most WORKING_QUEUE_RETENTION_SECONDS", () => {
-    const queues = ofType(run.result, T.queue).map((queue) => ({ name: String(queue.inputs.name), retention: Number(queue.inputs.messageRetentionSeconds) }));
+    const queues = ofType(run.result, T.queue).map((queue) => ({
+      name: String(queue.inputs.name),
+      retention: Number(queue.inputs.messageRetentionSeconds),
+    }));
     expect(queues.length).toBeGreaterThanOrEqual(10);
     for (const queue of queues) {
       const longLived = /-dlq-|-retry-/.test(queue.name);
@@ -44,7 +47,9 @@ describe("the prod stack as deployed keeps to the retention model", () => {
     const targets = ofType(run.result, T.target).filter((target) => target.inputs.retryPolicy !== undefined);
     expect(targets.length).toBeGreaterThan(0);
     for (const target of targets) {
-      expect((target.inputs.retryPolicy as { maximumEventAgeInSeconds: number }).maximumEventAgeInSeconds).toBeLessThanOrEqual(EVENT_MAX_AGE_SECONDS);
+      expect((target.inputs.retryPolicy as { maximumEventAgeInSeconds: number }).maximumEventAgeInSeconds).toBeLessThanOrEqual(
+        EVENT_MAX_AGE_SECONDS,
+      );
     }
   });
 
@@ -58,7 +63,9 @@ describe("the prod stack as deployed keeps to the retention model", () => {
 
   it("the bucket keeps a raw message nobody deleted longer than any reference to it", () => {
     const lifecycle = ofType(run.result, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")[0]!;
-    const rule = (lifecycle.inputs.rules as Array<{ id: string; expiration?: { days: number } }>).find((entry) => entry.id === "expire-raw-messages")!;
+    const rule = (lifecycle.inputs.rules as Array<{ id: string; expiration?: { days: number } }>).find(
+      (entry) => entry.id === "expire-raw-messages",
+    )!;
     expect(rule.expiration!.days * DAY_SECONDS).toBeGreaterThanOrEqual(longestReferencePath().seconds);
   });
 });
@@ -78,7 +85,9 @@ describe("stack config keeps to the retention model", () => {
     expect(caught).toBeInstanceOf(ConfigError);
     expect((caught as ConfigError).key).toBe("emailRetentionDays");
     expect((caught as ConfigError).message).toMatch(
-      new RegExp(`^ses-mail:emailRetentionDays: must be at least ${MIN_EMAIL_RETENTION_DAYS}: a raw message must outlive every reference to it, and the longest is parked in the retry queue`),
+      new RegExp(
+        `^ses-mail:emailRetentionDays: must be at least ${MIN_EMAIL_RETENTION_DAYS}: a raw message must outlive every reference to it, and the longest is parked in the retry queue`,
+      ),
     );
   });
 });

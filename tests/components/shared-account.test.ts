@@ -35,9 +35,13 @@ it("adds its rule to the existing active rule set and creates no rule set of its
 
 it("lets SES write and publish only as its own rule in that set", () => {
   const rule = `arn:aws:ses:${R}:${A}:receipt-rule-set/ses-ruleset-prod:receipt-rule/ses-mail-inbound-test`;
-  const bucketPolicy = JSON.parse(String(ofType(run.result, T.bucketPolicy)[0]!.inputs.policy)) as { Statement: Array<{ Condition?: { ArnLike?: Record<string, string> } }> };
+  const bucketPolicy = JSON.parse(String(ofType(run.result, T.bucketPolicy)[0]!.inputs.policy)) as {
+    Statement: Array<{ Condition?: { ArnLike?: Record<string, string> } }>;
+  };
   expect(bucketPolicy.Statement[0]!.Condition!.ArnLike).toEqual({ "aws:SourceArn": rule });
-  const topicPolicy = JSON.parse(String(ofType(run.result, "aws:sns/topicPolicy:TopicPolicy")[0]!.inputs.policy)) as { Statement: Array<{ Condition: { ArnLike: Record<string, string> } }> };
+  const topicPolicy = JSON.parse(String(ofType(run.result, "aws:sns/topicPolicy:TopicPolicy")[0]!.inputs.policy)) as {
+    Statement: Array<{ Condition: { ArnLike: Record<string, string> } }>;
+  };
   expect(topicPolicy.Statement[0]!.Condition.ArnLike).toEqual({ "aws:SourceArn": rule });
 });
 
@@ -56,8 +60,11 @@ it("every setting reaches its resource", () => {
 
 it("the TLS policy, message data in logs and deletion protection follow the config", () => {
   expect(named(run.result, T.receiptRule, "ses-mail-inbound-test").inputs.tlsPolicy).toBe("Optional");
-  expect((named(run.result, T.pipe, "ses-email-router-test").inputs.logConfiguration as Record<string, unknown>).includeExecutionDatas).toEqual(["ALL"]);
-  for (const machine of ofType(run.result, T.stateMachine)) expect(machine.inputs.loggingConfiguration).toMatchObject({ includeExecutionData: true });
+  expect(
+    (named(run.result, T.pipe, "ses-email-router-test").inputs.logConfiguration as Record<string, unknown>).includeExecutionDatas,
+  ).toEqual(["ALL"]);
+  for (const machine of ofType(run.result, T.stateMachine))
+    expect(machine.inputs.loggingConfiguration).toMatchObject({ includeExecutionData: true });
   expect(named(run.result, T.table, "ses-mail-email-routing-test").inputs.deletionProtectionEnabled).toBe(true);
   expect(named(run.result, T.bucket, "ses-mail-storage-123456789012-test").options).toEqual({ protect: true });
   expect(ofType(run.result, T.kmsKey)[0]!.options).toEqual({ protect: true });

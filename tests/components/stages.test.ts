@@ -6,7 +6,14 @@
  */
 import * as aws from "@pulumi/aws";
 import { Bouncer } from "../../components/bouncer";
-import { GMAIL_FORWARDER_BATCH_SIZE, GMAIL_FORWARDER_MAX_CONCURRENCY, GMAIL_FORWARDER_MEMORY_MB, GMAIL_FORWARDER_TIMEOUT_SECONDS, GmailForwarder, type GmailForwarderStageEnvironment } from "../../components/gmail-forwarder";
+import {
+  GMAIL_FORWARDER_BATCH_SIZE,
+  GMAIL_FORWARDER_MAX_CONCURRENCY,
+  GMAIL_FORWARDER_MEMORY_MB,
+  GMAIL_FORWARDER_TIMEOUT_SECONDS,
+  GmailForwarder,
+  type GmailForwarderStageEnvironment,
+} from "../../components/gmail-forwarder";
 import { Monitoring } from "../../components/monitoring";
 import { visibilityForFunction } from "../../components/queue";
 import { SesMail } from "../../components/ses-mail";
@@ -32,14 +39,26 @@ beforeAll(async () => {
 
     // The Gmail forwarder with its handler and declared routes, next to a table and bucket of its own.
     const alone = stageContext("alone");
-    const table = new aws.dynamodb.Table("alone-table", { name: "alone-table", billingMode: "PAY_PER_REQUEST", hashKey: "PK", attributes: [{ name: "PK", type: "S" }] });
+    const table = new aws.dynamodb.Table("alone-table", {
+      name: "alone-table",
+      billingMode: "PAY_PER_REQUEST",
+      hashKey: "PK",
+      attributes: [{ name: "PK", type: "S" }],
+    });
     const bucket = new aws.s3.Bucket("alone-bucket", { bucket: "alone-bucket" });
     const forwarder = new GmailForwarder("forwarder-alone", {
       stack: alone,
       code: { factory: stubFactory("gmail-forwarder"), environmentVariables: showEnvironment },
       routes: [
         { recipient: "a@alone.example", enabled: true, actions: [{ type: "forward-to-gmail", target: "Family@Gmail.com" }] },
-        { recipient: "b@alone.example", enabled: false, actions: [{ type: "forward-to-gmail", target: "family@gmail.com" }, { type: "forward-to-gmail", target: "work@gmail.com" }] },
+        {
+          recipient: "b@alone.example",
+          enabled: false,
+          actions: [
+            { type: "forward-to-gmail", target: "family@gmail.com" },
+            { type: "forward-to-gmail", target: "work@gmail.com" },
+          ],
+        },
         { recipient: "c@alone.example", enabled: true, actions: [{ type: "bounce" }] },
       ],
       table,
@@ -48,7 +67,13 @@ beforeAll(async () => {
     });
 
     // The bouncer without its handler.
-    new Bouncer("bouncer-queues-only", { stack: stageContext("queues-only"), table, bucket, keyPrefix: "emails/", domains: ["alone.example"] });
+    new Bouncer("bouncer-queues-only", {
+      stack: stageContext("queues-only"),
+      table,
+      bucket,
+      keyPrefix: "emails/",
+      domains: ["alone.example"],
+    });
 
     // Monitoring with nothing optional: no alarm email, no pipe, no state machines, no token monitor, no parked deliveries.
     new Monitoring("monitoring-minimal", {
@@ -74,7 +99,9 @@ describe("a stack with only the router's handler", () => {
     expect(ofType(stage(), T.function).map((fn) => fn.inputs.name)).toEqual(["ses-mail-router-enrichment-router-only"]);
     expect(ofType(stage(), T.eventSourceMapping)).toEqual([]);
     const queues = ofType(stage(), T.queue).map((queue) => String(queue.inputs.name));
-    expect(queues).toEqual(expect.arrayContaining(["ses-gmail-forwarder-router-only", "ses-mail-gmail-forwarder-retry-router-only", "ses-bouncer-router-only"]));
+    expect(queues).toEqual(
+      expect.arrayContaining(["ses-gmail-forwarder-router-only", "ses-mail-gmail-forwarder-retry-router-only", "ses-bouncer-router-only"]),
+    );
     expect(result.outputs.routerOnly).toEqual({ router: "ses-mail-router-enrichment-router-only" });
   });
 
@@ -86,8 +113,12 @@ describe("a stack with only the router's handler", () => {
 
   it("alarms on every queue it built, and not on parked deliveries, which only a forwarder publishes", () => {
     const alarms = ofType(stage(), T.alarm);
-    const watchedDeadLetters = alarms.filter((alarm) => alarm.inputs.metricName === "ApproximateNumberOfMessagesVisible").map((alarm) => (alarm.inputs.dimensions as { QueueName: string }).QueueName);
-    const deadLetterQueues = ofType(stage(), T.queue).map((queue) => String(queue.inputs.name)).filter((name) => name.includes("-dlq-"));
+    const watchedDeadLetters = alarms
+      .filter((alarm) => alarm.inputs.metricName === "ApproximateNumberOfMessagesVisible")
+      .map((alarm) => (alarm.inputs.dimensions as { QueueName: string }).QueueName);
+    const deadLetterQueues = ofType(stage(), T.queue)
+      .map((queue) => String(queue.inputs.name))
+      .filter((name) => name.includes("-dlq-"));
     expect(watchedDeadLetters.sort()).toEqual(deadLetterQueues.sort());
     expect(alarms.map((alarm) => alarm.inputs.metricName)).not.toContain("GmailParkedAgeSeconds");
     expect(alarms.map((alarm) => String(alarm.inputs.name))).toContain("ses-mail-router-errors-router-only");
@@ -100,7 +131,11 @@ describe("the Gmail forwarder alone", () => {
   it("hands its handler's environment builder the stack, the routing table and the retry queue", () => {
     const fn = named(stage(), T.function, "ses-mail-gmail-forwarder-alone");
     const variables = (fn.inputs.environment as { variables: Record<string, string> }).variables;
-    expect(JSON.parse(variables.STAGE_ENVIRONMENT!)).toEqual({ environment: "alone", routingTable: "alone-table", retryQueueUrl: `https://sqs.${R}.amazonaws.com/${A}/ses-mail-gmail-forwarder-retry-alone` });
+    expect(JSON.parse(variables.STAGE_ENVIRONMENT!)).toEqual({
+      environment: "alone",
+      routingTable: "alone-table",
+      retryQueueUrl: `https://sqs.${R}.amazonaws.com/${A}/ses-mail-gmail-forwarder-retry-alone`,
+    });
     expect(variables).toMatchObject({ POWERTOOLS_SERVICE_NAME: "gmail-forwarder", POWERTOOLS_METRICS_NAMESPACE: "SESMail/alone" });
     expect(fn.inputs).toMatchObject({ memorySize: GMAIL_FORWARDER_MEMORY_MB, timeout: GMAIL_FORWARDER_TIMEOUT_SECONDS });
   });
@@ -116,17 +151,31 @@ describe("the Gmail forwarder alone", () => {
         scalingConfig: { maximumConcurrency: GMAIL_FORWARDER_MAX_CONCURRENCY },
       }),
     ]);
-    expect(named(stage(), T.queue, "ses-gmail-forwarder-alone").inputs.visibilityTimeoutSeconds).toBe(visibilityForFunction(GMAIL_FORWARDER_TIMEOUT_SECONDS));
+    expect(named(stage(), T.queue, "ses-gmail-forwarder-alone").inputs.visibilityTimeoutSeconds).toBe(
+      visibilityForFunction(GMAIL_FORWARDER_TIMEOUT_SECONDS),
+    );
   });
 
   it("one token and one metadata placeholder per Gmail account its routes forward to (disabled routes too), kept on delete", () => {
     const parameters = ofType(stage(), T.parameter).map((parameter) => ({ name: parameter.inputs.name, options: parameter.options }));
     expect(parameters.sort((a, b) => String(a.name).localeCompare(String(b.name)))).toEqual([
       { name: "/ses-mail/alone/gmail/oauth-client", options: { ignoreChanges: ["value", "description"] } },
-      { name: "/ses-mail/alone/gmail/token-metadata/family_at_gmail.com", options: { ignoreChanges: ["value", "description"], retainOnDelete: true } },
-      { name: "/ses-mail/alone/gmail/token-metadata/work_at_gmail.com", options: { ignoreChanges: ["value", "description"], retainOnDelete: true } },
-      { name: "/ses-mail/alone/gmail/tokens/family_at_gmail.com", options: { ignoreChanges: ["value", "description"], retainOnDelete: true } },
-      { name: "/ses-mail/alone/gmail/tokens/work_at_gmail.com", options: { ignoreChanges: ["value", "description"], retainOnDelete: true } },
+      {
+        name: "/ses-mail/alone/gmail/token-metadata/family_at_gmail.com",
+        options: { ignoreChanges: ["value", "description"], retainOnDelete: true },
+      },
+      {
+        name: "/ses-mail/alone/gmail/token-metadata/work_at_gmail.com",
+        options: { ignoreChanges: ["value", "description"], retainOnDelete: true },
+      },
+      {
+        name: "/ses-mail/alone/gmail/tokens/family_at_gmail.com",
+        options: { ignoreChanges: ["value", "description"], retainOnDelete: true },
+      },
+      {
+        name: "/ses-mail/alone/gmail/tokens/work_at_gmail.com",
+        options: { ignoreChanges: ["value", "description"], retainOnDelete: true },
+      },
     ]);
   });
 });
@@ -135,8 +184,14 @@ describe("the bouncer without its handler", () => {
   const stage = () => within(result, "bouncer-queues-only");
 
   it("builds its queue and dead-letter queue, and nothing that runs", () => {
-    expect(ofType(stage(), T.queue).map((queue) => queue.inputs.name)).toEqual(expect.arrayContaining(["ses-bouncer-queues-only", "ses-bouncer-dlq-queues-only"]));
-    expect(stage().resources.filter((resource) => resource.custom).map((resource) => resource.type)).toEqual([T.queue, T.queue]);
+    expect(ofType(stage(), T.queue).map((queue) => queue.inputs.name)).toEqual(
+      expect.arrayContaining(["ses-bouncer-queues-only", "ses-bouncer-dlq-queues-only"]),
+    );
+    expect(
+      stage()
+        .resources.filter((resource) => resource.custom)
+        .map((resource) => resource.type),
+    ).toEqual([T.queue, T.queue]);
   });
 });
 
@@ -147,7 +202,9 @@ describe("monitoring with nothing optional", () => {
     expect(ofType(stage(), T.subscription)).toEqual([]);
     const topic = String(named(stage(), T.topic, "ses-mail-alarms-minimal").outputs.arn);
     const alarms = ofType(stage(), T.alarm);
-    expect(alarms.map((alarm) => alarm.inputs.name).sort()).toEqual(["ses-mail-input-dlq-messages-minimal", "ses-mail-input-queue-age-minimal", "ses-mail-router-errors-minimal"].sort());
+    expect(alarms.map((alarm) => alarm.inputs.name).sort()).toEqual(
+      ["ses-mail-input-dlq-messages-minimal", "ses-mail-input-queue-age-minimal", "ses-mail-router-errors-minimal"].sort(),
+    );
     for (const alarm of alarms) expect(alarm.inputs).toMatchObject({ alarmActions: [topic], okActions: [topic] });
     expect(named(stage(), T.dashboard, "ses-mail-dashboard-minimal").inputs.dashboardBody).toContain("ses-mail-router-enrichment-minimal");
   });

@@ -50,7 +50,15 @@ interface ResourcesJson {
   deprecations: unknown[];
   outputs: Record<string, unknown>;
   lambdas: Record<string, { files: number; unzippedBytes: number; zippedBytesEstimate: number; packages: string[] }>;
-  resources: Array<{ urn: string; type: string; name: string; parent?: string; custom: boolean; inputs: Record<string, unknown>; outputs: Record<string, unknown> }>;
+  resources: Array<{
+    urn: string;
+    type: string;
+    name: string;
+    parent?: string;
+    custom: boolean;
+    inputs: Record<string, unknown>;
+    outputs: Record<string, unknown>;
+  }>;
 }
 
 type Run = { code: number; stdout: string; stderr: string };
@@ -66,7 +74,10 @@ let runs: { test: Run; prod: Run; refusedOwn: Run; refusedJoin: Run };
 beforeAll(async () => {
   fs.mkdirSync(ARCHIVES_DIR, { recursive: true });
   for (const stack of ["test", "prod"]) fs.rmSync(outDir(stack), { recursive: true, force: true });
-  fs.writeFileSync(joinFile, "config:\n  aws:region: eu-west-2\n  ses-mail:domains: [test.example.com]\n  ses-mail:joinExistingRuleSet: ses-ruleset-prod\n");
+  fs.writeFileSync(
+    joinFile,
+    "config:\n  aws:region: eu-west-2\n  ses-mail:domains: [test.example.com]\n  ses-mail:joinExistingRuleSet: ses-ruleset-prod\n",
+  );
   const [test, prod, refusedOwn, refusedJoin] = await Promise.all([
     // From another working directory: the stack file is found in the project, DIR is relative to where we are.
     sesMail(["synth", "--stack", "test", "--out", path.relative(ARCHIVES_DIR, outDir("test"))], ARCHIVES_DIR),
@@ -100,10 +111,18 @@ describe.each(["test", "prod"] as const)("ses-mail synth --stack %s --out DIR", 
     expect(document.deprecations).toEqual([]);
     expect(document.resources.length).toBeGreaterThan(100);
     for (const resource of document.resources) {
-      expect(resource).toEqual(expect.objectContaining({ urn: expect.any(String), type: expect.any(String), name: expect.any(String), inputs: expect.any(Object) }));
+      expect(resource).toEqual(
+        expect.objectContaining({
+          urn: expect.any(String),
+          type: expect.any(String),
+          name: expect.any(String),
+          inputs: expect.any(Object),
+        }),
+      );
       if (!resource.type.startsWith("ses-mail:index:")) expect(resource.parent).toEqual(expect.stringMatching(/^urn:pulumi:/));
     }
-    for (const parameter of document.resources.filter((r) => r.type === "aws:ssm/parameter:Parameter")) expect(parameter.inputs.value).toBe("[secret]");
+    for (const parameter of document.resources.filter((r) => r.type === "aws:ssm/parameter:Parameter"))
+      expect(parameter.inputs.value).toBe("[secret]");
     expect(JSON.stringify(document)).not.toContain("PLACEHOLDER");
     expect(document.outputs.bucketName).toBe(`ses-mail-storage-123456789012-${stack}`);
   });
@@ -114,7 +133,12 @@ describe.each(["test", "prod"] as const)("ses-mail synth --stack %s --out DIR", 
 
   it("lambdas/<function>/: each archive unpacked, with its size", () => {
     const functions = fs.readdirSync(path.join(out, "lambdas")).sort();
-    expect(functions).toEqual([`ses-mail-bouncer-${stack}`, `ses-mail-credential-manager-${stack}`, `ses-mail-gmail-forwarder-${stack}`, `ses-mail-router-enrichment-${stack}`]);
+    expect(functions).toEqual([
+      `ses-mail-bouncer-${stack}`,
+      `ses-mail-credential-manager-${stack}`,
+      `ses-mail-gmail-forwarder-${stack}`,
+      `ses-mail-router-enrichment-${stack}`,
+    ]);
     for (const fn of functions) {
       expect(fs.readFileSync(path.join(out, "lambdas", fn, "__index.js"), "utf8")).toContain("exports.handler");
       expect(fs.readdirSync(path.join(out, "lambdas", fn, "node_modules", "zod"))).toContain("package.json");
@@ -125,10 +149,18 @@ describe.each(["test", "prod"] as const)("ses-mail synth --stack %s --out DIR", 
   it("pipeline.mmd: the flow from SES to the handlers, drawn from the graph", () => {
     const diagram = fs.readFileSync(path.join(out, "pipeline.mmd"), "utf8");
     expect(diagram).toMatch(/^flowchart LR\n/);
-    for (const name of [`ses-mail-inbound-${stack}`, `ses-email-processing-${stack}`, `ses-email-input-${stack}`, `ses-email-router-${stack}`, `route-to-gmail-${stack}`, `ses-mail-gmail-forwarder-${stack}`]) {
+    for (const name of [
+      `ses-mail-inbound-${stack}`,
+      `ses-email-processing-${stack}`,
+      `ses-email-input-${stack}`,
+      `ses-email-router-${stack}`,
+      `route-to-gmail-${stack}`,
+      `ses-mail-gmail-forwarder-${stack}`,
+    ]) {
       expect(diagram).toContain(name);
     }
-    for (const label of ["notify", "raw delivery", "poll", "enrich", "put decision", "target", "invoke", "rate(1 hour)"]) expect(diagram).toContain(`|"${label}"|`);
+    for (const label of ["notify", "raw delivery", "poll", "enrich", "put decision", "target", "invoke", "rate(1 hour)"])
+      expect(diagram).toContain(`|"${label}"|`);
   });
 });
 
@@ -140,7 +172,9 @@ describe("the archives ses-mail synth writes for the test stack, run as Lambda w
 
   /** The environment the component set on a function. */
   function environmentOf(functionName: string): Record<string, string> {
-    const fn = document.resources.find((resource) => resource.type === "aws:lambda/function:Function" && resource.inputs.name === functionName);
+    const fn = document.resources.find(
+      (resource) => resource.type === "aws:lambda/function:Function" && resource.inputs.name === functionName,
+    );
     if (!fn) throw new Error(`no function ${functionName} in resources.json`);
     return (fn.inputs.environment as { variables: Record<string, string> }).variables;
   }
@@ -155,14 +189,17 @@ describe("the archives ses-mail synth writes for the test stack, run as Lambda w
   });
 
   it("every function of the stack has an archive", () => {
-    const functions = document.resources.filter((resource) => resource.type === "aws:lambda/function:Function").map((fn) => String(fn.inputs.name));
+    const functions = document.resources
+      .filter((resource) => resource.type === "aws:lambda/function:Function")
+      .map((fn) => String(fn.inputs.name));
     expect(fs.readdirSync(lambdas).sort()).toEqual(functions.sort());
   });
 
   it("the sandbox provides the AWS SDK and nothing the archives must bring themselves", () => {
     const provided = runtimeProvidedPackages();
     expect(provided).toEqual(expect.arrayContaining(["@aws-sdk/client-dynamodb", "@aws-sdk/client-s3", "@aws-sdk/client-sqs"]));
-    for (const pkg of ["zod", "@aws-lambda-powertools/logger", "@aws-lambda-powertools/batch", "@aws-sdk/util-dynamodb"]) expect(provided).not.toContain(pkg);
+    for (const pkg of ["zod", "@aws-lambda-powertools/logger", "@aws-lambda-powertools/batch", "@aws-sdk/util-dynamodb"])
+      expect(provided).not.toContain(pkg);
   });
 
   it("the router routes a message against dynalite with the environment the component set", async () => {
@@ -170,19 +207,29 @@ describe("the archives ses-mail synth writes for the test stack, run as Lambda w
     const env = environmentOf("ses-mail-router-enrichment-test");
     await ensureRoutingTable(dynamo.client, env.ROUTING_TABLE!);
     await new DynamoDbRuleStore({ tableName: env.ROUTING_TABLE!, client: dynamo.client }).putRuleItem(
-      createRuleCodec().toItem({ pattern: "*@test.example.com", enabled: true, actions: [{ type: "forward-to-gmail", target: "me@gmail.com" }] }),
+      createRuleCodec().toItem({
+        pattern: "*@test.example.com",
+        enabled: true,
+        actions: [{ type: "forward-to-gmail", target: "me@gmail.com" }],
+      }),
     );
 
     // Act
-    const outcome = await invokeInLambdaSandbox(dirOf("ses-mail-router-enrichment-test"), [sqsRecord(sesNotification({ recipients: ["Someone@test.example.com", "x@elsewhere.org"] }))], {
-      ...env,
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-    });
+    const outcome = await invokeInLambdaSandbox(
+      dirOf("ses-mail-router-enrichment-test"),
+      [sqsRecord(sesNotification({ recipients: ["Someone@test.example.com", "x@elsewhere.org"] }))],
+      {
+        ...env,
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      },
+    );
 
     // Assess
     expect(outcome).toMatchObject({ ok: true });
     const [decision] = (outcome as { result: Array<{ actions: Record<string, { targets: unknown[] }> }> }).result;
-    expect(decision!.actions["forward-to-gmail"]!.targets).toEqual([expect.objectContaining({ recipient: "someone@test.example.com", target: "me@gmail.com", match: "domain" })]);
+    expect(decision!.actions["forward-to-gmail"]!.targets).toEqual([
+      expect.objectContaining({ recipient: "someone@test.example.com", target: "me@gmail.com", match: "domain" }),
+    ]);
     expect(decision!.actions.bounce!.targets).toEqual([expect.objectContaining({ recipient: "x@elsewhere.org", match: "default" })]);
   });
 
@@ -190,7 +237,11 @@ describe("the archives ses-mail synth writes for the test stack, run as Lambda w
     ["ses-mail-gmail-forwarder-test", "forwarder"],
     ["ses-mail-bouncer-test", "bouncer"],
   ])("the %s archive loads and reports a record it cannot read as a partial batch failure", async (functionName) => {
-    const outcome = await invokeInLambdaSandbox(dirOf(functionName), { Records: [sqsRecord("{not json", { messageId: "bad-1" })] }, environmentOf(functionName));
+    const outcome = await invokeInLambdaSandbox(
+      dirOf(functionName),
+      { Records: [sqsRecord("{not json", { messageId: "bad-1" })] },
+      environmentOf(functionName),
+    );
     expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [{ itemIdentifier: "bad-1" }] } });
   });
 
@@ -206,7 +257,18 @@ describe("the archives ses-mail synth writes for the test stack, run as Lambda w
       aws.parameters.set(refreshTokenParameter("test", "me@gmail.com"), JSON.stringify({ refresh_token: "1//me" }));
       google.addAccount("me@gmail.com", "1//me");
       const target = { recipient: "me@test.example.com", target: "me@gmail.com", match: "exact" as const, rule: "me@test.example.com" };
-      const event = { Records: [sqsRecord(decisionEvent(decisionDetail({ "forward-to-gmail": [target] }, { originalMessageId: "m-archive", s3: { bucket: "bucket", key: "emails/m-archive" } })))] };
+      const event = {
+        Records: [
+          sqsRecord(
+            decisionEvent(
+              decisionDetail(
+                { "forward-to-gmail": [target] },
+                { originalMessageId: "m-archive", s3: { bucket: "bucket", key: "emails/m-archive" } },
+              ),
+            ),
+          ),
+        ],
+      };
 
       // Act
       const outcome = await invokeInLambdaSandbox(dirOf("ses-mail-gmail-forwarder-test"), event, {
@@ -235,9 +297,18 @@ describe("the archives ses-mail synth writes for the test stack, run as Lambda w
       eventName: "INSERT",
       eventSource: "aws:dynamodb",
       awsRegion: "eu-west-2",
-      dynamodb: { Keys: { PK: { S: "ROUTE#*" }, SK: { S: "RULE#v1" } }, NewImage: { PK: { S: "ROUTE#*" }, SK: { S: "RULE#v1" } }, SequenceNumber: "1", StreamViewType: "NEW_AND_OLD_IMAGES" },
+      dynamodb: {
+        Keys: { PK: { S: "ROUTE#*" }, SK: { S: "RULE#v1" } },
+        NewImage: { PK: { S: "ROUTE#*" }, SK: { S: "RULE#v1" } },
+        SequenceNumber: "1",
+        StreamViewType: "NEW_AND_OLD_IMAGES",
+      },
     };
-    const outcome = await invokeInLambdaSandbox(dirOf("ses-mail-credential-manager-test"), { Records: [record] }, environmentOf("ses-mail-credential-manager-test"));
+    const outcome = await invokeInLambdaSandbox(
+      dirOf("ses-mail-credential-manager-test"),
+      { Records: [record] },
+      environmentOf("ses-mail-credential-manager-test"),
+    );
     expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [] } });
   });
 
@@ -260,8 +331,12 @@ describe("ses-mail synth stops where pulumi preview would: the active receipt ru
   it("refuses to take over a rule set the stack did not create, and says how to join or replace it", () => {
     const { refusedOwn } = runs;
     expect(refusedOwn.code).toBe(1);
-    expect(refusedOwn.stderr).toMatch(/ses-mail refuses to deploy: the active receipt rule set in eu-west-2 is ses-ruleset-prod, which this stack did not create/);
-    expect(refusedOwn.stderr).toMatch(/set ses-mail:joinExistingRuleSet: ses-ruleset-prod; to replace it on purpose, set ses-mail:replaceActiveRuleSet: ses-ruleset-prod/);
+    expect(refusedOwn.stderr).toMatch(
+      /ses-mail refuses to deploy: the active receipt rule set in eu-west-2 is ses-ruleset-prod, which this stack did not create/,
+    );
+    expect(refusedOwn.stderr).toMatch(
+      /set ses-mail:joinExistingRuleSet: ses-ruleset-prod; to replace it on purpose, set ses-mail:replaceActiveRuleSet: ses-ruleset-prod/,
+    );
   });
 
   it("refuses to join a rule set that is not active", () => {
@@ -269,5 +344,4 @@ describe("ses-mail synth stops where pulumi preview would: the active receipt ru
     expect(refusedJoin.code).toBe(1);
     expect(refusedJoin.stderr).toMatch(/ses-mail:joinExistingRuleSet is ses-ruleset-prod, but no receipt rule set is active in eu-west-2/);
   });
-
 });

@@ -31,7 +31,10 @@ let replacing: Run;
 
 beforeAll(async () => {
   fs.mkdirSync(ARCHIVES_DIR, { recursive: true });
-  fs.writeFileSync(takeoverFile, "config:\n  aws:region: eu-west-2\n  ses-mail:domains: [test.example.com]\n  ses-mail:replaceActiveRuleSet: legacy-rules\n");
+  fs.writeFileSync(
+    takeoverFile,
+    "config:\n  aws:region: eu-west-2\n  ses-mail:domains: [test.example.com]\n  ses-mail:replaceActiveRuleSet: legacy-rules\n",
+  );
   // a stack allowed to replace exactly the active set, without --out: the summary
   replacing = await sesMailSynth(["--stack", "takeover", "--config", takeoverFile, "--active-rule-set", "legacy-rules"]);
 }, 120_000);
@@ -45,7 +48,9 @@ describe("ses-mail synth without --out", () => {
     expect(stdout).toContain("dnsRecords:");
     expect(stdout).toContain("provider deprecations: none");
     // A stack other than prod protects nothing; its receipt rule set and activation survive a destroy.
-    expect(stdout).toMatch(/protected, kept or adopted:\n[\s\S]*?ActiveReceiptRuleSet\s+ses-mail-inbound-active-rule-set\s+kept on destroy\n/);
+    expect(stdout).toMatch(
+      /protected, kept or adopted:\n[\s\S]*?ActiveReceiptRuleSet\s+ses-mail-inbound-active-rule-set\s+kept on destroy\n/,
+    );
     expect(stdout).not.toMatch(/protected\n|deletion protection \(AWS\)/);
   });
 });

@@ -6,7 +6,13 @@ import fc from "fast-check";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { domainDnsRecords, receiptRuleS3Action } from "../../components/inbound";
 import { archiveExclusions } from "../../components/lambda-function";
-import { alarmSpecs, dashboardBody, TOKEN_CRITICAL_SECONDS, TOKEN_WARNING_SECONDS, type MonitoringTargets } from "../../components/monitoring";
+import {
+  alarmSpecs,
+  dashboardBody,
+  TOKEN_CRITICAL_SECONDS,
+  TOKEN_WARNING_SECONDS,
+  type MonitoringTargets,
+} from "../../components/monitoring";
 import { checkedName, NAME_LIMITS, ResourceNameError, stackNames, type NameKind } from "../../components/naming";
 import { redrivePolicy, visibilityForFunction } from "../../components/queue";
 import { declaredRouteItem, routeResourceSuffix } from "../../components/routing-table";
@@ -42,7 +48,17 @@ describe("names", () => {
     fc.assert(
       fc.property(fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,30}$/), (env) => {
         const names = stackNames(env);
-        for (const role of ["router", "pipe", "gmail-forwarder", "bouncer", "credential-manager", "retry-processor", "retry-schedule", "token-monitor", "token-schedule"]) {
+        for (const role of [
+          "router",
+          "pipe",
+          "gmail-forwarder",
+          "bouncer",
+          "credential-manager",
+          "retry-processor",
+          "retry-schedule",
+          "token-monitor",
+          "token-schedule",
+        ]) {
           names.role(role);
         }
         names.bucket("123456789012");
@@ -63,10 +79,23 @@ describe("names", () => {
 });
 
 describe("archive exclusions", () => {
-  const deps = ["@aws-lambda-powertools/logger", "@aws-sdk/client-dynamodb", "@aws-sdk/util-dynamodb", "@pulumi/aws", "dynalite", "yaml", "zod"];
+  const deps = [
+    "@aws-lambda-powertools/logger",
+    "@aws-sdk/client-dynamodb",
+    "@aws-sdk/util-dynamodb",
+    "@pulumi/aws",
+    "dynalite",
+    "yaml",
+    "zod",
+  ];
 
   it("exclude every dependency the function does not list, including runtime-provided SDK clients", () => {
-    expect(archiveExclusions(deps, ["zod", "@aws-lambda-powertools/logger"], "fn")).toEqual(["@aws-sdk/client-dynamodb", "@aws-sdk/util-dynamodb", "dynalite", "yaml"]);
+    expect(archiveExclusions(deps, ["zod", "@aws-lambda-powertools/logger"], "fn")).toEqual([
+      "@aws-sdk/client-dynamodb",
+      "@aws-sdk/util-dynamodb",
+      "dynalite",
+      "yaml",
+    ]);
   });
 
   it("refuse a package that would never be bundled, or one the runtime provides", () => {
@@ -86,12 +115,19 @@ describe("queues and storage", () => {
   it("lifecycle expires raw messages after the configured days and never keeps failed uploads", () => {
     expect(storageLifecycleRules("emails/", 40)).toEqual([
       { id: "expire-raw-messages", status: "Enabled", filter: { prefix: "emails/" }, expiration: { days: 40 } },
-      { id: "abort-incomplete-uploads", status: "Enabled", filter: { prefix: "" }, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } },
+      {
+        id: "abort-incomplete-uploads",
+        status: "Enabled",
+        filter: { prefix: "" },
+        abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+      },
     ]);
   });
 
   it("refuses a lifecycle shorter than the longest reference to a raw message", () => {
-    expect(() => storageLifecycleRules("emails/", MIN_EMAIL_RETENTION_DAYS - 1)).toThrow(new RegExp(`≥ ${MIN_EMAIL_RETENTION_DAYS} \\(parked in the retry queue`));
+    expect(() => storageLifecycleRules("emails/", MIN_EMAIL_RETENTION_DAYS - 1)).toThrow(
+      new RegExp(`≥ ${MIN_EMAIL_RETENTION_DAYS} \\(parked in the retry queue`),
+    );
     expect(() => storageLifecycleRules("emails/", 0)).toThrow(/retention/);
     expect(storageLifecycleRules("emails/", MIN_EMAIL_RETENTION_DAYS)[0]).toMatchObject({ expiration: { days: MIN_EMAIL_RETENTION_DAYS } });
   });
@@ -99,7 +135,12 @@ describe("queues and storage", () => {
 
 describe("inbound", () => {
   it("the S3 action carries the topic (no separate SNS action, so no 150 KB limit)", () => {
-    expect(receiptRuleS3Action("bucket", "emails/", "arn:topic")).toEqual({ position: 1, bucketName: "bucket", objectKeyPrefix: "emails/", topicArn: "arn:topic" });
+    expect(receiptRuleS3Action("bucket", "emails/", "arn:topic")).toEqual({
+      position: 1,
+      bucketName: "bucket",
+      objectKeyPrefix: "emails/",
+      topicArn: "arn:topic",
+    });
   });
 
   it("DNS records: MX to the region's inbound endpoint and three DKIM CNAMEs", () => {
@@ -146,10 +187,13 @@ describe("declared routes", () => {
   });
 
   it("their Gmail targets, once each", () => {
-    expect(declaredGmailAccounts([route, { ...route, recipient: "*", actions: [{ type: "forward-to-gmail", target: "family@gmail.com" }] }, { ...route, actions: [{ type: "bounce" }] }])).toEqual([
-      "family@gmail.com",
-      "me@gmail.com",
-    ]);
+    expect(
+      declaredGmailAccounts([
+        route,
+        { ...route, recipient: "*", actions: [{ type: "forward-to-gmail", target: "family@gmail.com" }] },
+        { ...route, actions: [{ type: "bounce" }] },
+      ]),
+    ).toEqual(["family@gmail.com", "me@gmail.com"]);
   });
 });
 
@@ -176,8 +220,21 @@ describe("alarms and dashboard", () => {
   it("token alarms: warning 24 h, critical 6 h, on the minimum, breaching when the monitor is silent", () => {
     const specs = alarmSpecs(targets);
     expect(specs.filter((spec) => spec.metricName === "TokenSecondsUntilExpiration")).toEqual([
-      expect.objectContaining({ name: "ses-mail-gmail-token-expiring-warning-test", threshold: TOKEN_WARNING_SECONDS, statistic: "Minimum", comparison: "LessThanThreshold", treatMissingData: "breaching", dimensions: {} }),
-      expect.objectContaining({ name: "ses-mail-gmail-token-expiring-critical-test", threshold: TOKEN_CRITICAL_SECONDS, statistic: "Minimum", comparison: "LessThanThreshold", treatMissingData: "breaching" }),
+      expect.objectContaining({
+        name: "ses-mail-gmail-token-expiring-warning-test",
+        threshold: TOKEN_WARNING_SECONDS,
+        statistic: "Minimum",
+        comparison: "LessThanThreshold",
+        treatMissingData: "breaching",
+        dimensions: {},
+      }),
+      expect.objectContaining({
+        name: "ses-mail-gmail-token-expiring-critical-test",
+        threshold: TOKEN_CRITICAL_SECONDS,
+        statistic: "Minimum",
+        comparison: "LessThanThreshold",
+        treatMissingData: "breaching",
+      }),
     ]);
     expect(TOKEN_WARNING_SECONDS).toBe(86400);
     expect(TOKEN_CRITICAL_SECONDS).toBe(21600);
@@ -196,7 +253,13 @@ describe("alarms and dashboard", () => {
       "ses-mail-pipe-failures-test",
     ]);
     const dlq = alarmSpecs(targets).find((spec) => spec.key === "input-dlq")!;
-    expect(dlq).toMatchObject({ namespace: "AWS/SQS", metricName: "ApproximateNumberOfMessagesVisible", dimensions: { QueueName: "ses-email-input-dlq-test" }, threshold: 0, comparison: "GreaterThanThreshold" });
+    expect(dlq).toMatchObject({
+      namespace: "AWS/SQS",
+      metricName: "ApproximateNumberOfMessagesVisible",
+      dimensions: { QueueName: "ses-email-input-dlq-test" },
+      threshold: 0,
+      comparison: "GreaterThanThreshold",
+    });
   });
 
   it("with a Gmail forwarder, two parked-delivery alarms: any park within the hour, and any delivery parked over a day", () => {
@@ -205,14 +268,17 @@ describe("alarms and dashboard", () => {
       ["ses-mail-gmail-delivery-parked-test", "SampleCount", 0],
       ["ses-mail-gmail-delivery-parked-over-a-day-test", "Maximum", 86400],
     ]);
-    for (const spec of specs) expect(spec).toMatchObject({ namespace: "SESMail/test", dimensions: { service: "gmail-forwarder" }, datapointsToAlarm: 1 });
+    for (const spec of specs)
+      expect(spec).toMatchObject({ namespace: "SESMail/test", dimensions: { service: "gmail-forwarder" }, datapointsToAlarm: 1 });
     // The alarm holds between two hourly retry runs, so a delivery still parked does not make it flap.
     expect(specs[0]!.periodSeconds * specs[0]!.evaluationPeriods).toBeGreaterThan(3600);
     expect(alarmSpecs(targets).filter((spec) => spec.metricName === "GmailParkedAgeSeconds")).toEqual([]);
   });
 
   it("duplicate alarm names are refused", () => {
-    expect(() => alarmSpecs({ ...targets, deadLetterQueues: [targets.deadLetterQueues[0]!, targets.deadLetterQueues[0]!] })).toThrow(/defined twice/);
+    expect(() => alarmSpecs({ ...targets, deadLetterQueues: [targets.deadLetterQueues[0]!, targets.deadLetterQueues[0]!] })).toThrow(
+      /defined twice/,
+    );
   });
 
   it("the dashboard shows mail, functions, queues, DLQs, the token countdown and handler operations", () => {
@@ -237,6 +303,12 @@ describe("alarms and dashboard", () => {
       "PolicyDropped",
       "SetupNotificationAcknowledged",
     ]);
-    expect(body.widgets[0]!.properties.metrics[0]).toEqual(["SESMail/test", "MessagesRouted", "service", "router", { stat: "Sum", label: "accepted" }]);
+    expect(body.widgets[0]!.properties.metrics[0]).toEqual([
+      "SESMail/test",
+      "MessagesRouted",
+      "service",
+      "router",
+      { stat: "Sum", label: "accepted" },
+    ]);
   });
 });

@@ -25,7 +25,9 @@ import * as ts from "typescript";
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- asl-validator exports the function itself
 const validate = require("asl-validator") as (definition: unknown) => { isValid: boolean; errors: unknown[] };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const jsonata = require("jsonata") as (expression: string) => { evaluate(input: unknown, bindings?: Record<string, unknown>): Promise<unknown> };
+const jsonata = require("jsonata") as (expression: string) => {
+  evaluate(input: unknown, bindings?: Record<string, unknown>): Promise<unknown>;
+};
 
 const retryArgs = {
   retryQueueUrl: "https://sqs.eu-west-2.amazonaws.com/123456789012/ses-mail-gmail-forwarder-retry-test",
@@ -53,7 +55,9 @@ describe("retry processor definition", () => {
 
   it("backs off 30, 60 and 120 s, then moves the message to the retry DLQ", () => {
     expect(retryBackoffSeconds()).toEqual([30, 60, 120]);
-    expect(item.Deliver!.Retry).toEqual([{ ErrorEquals: ["States.ALL"], IntervalSeconds: 30, BackoffRate: 2, MaxAttempts: 3, JitterStrategy: "NONE" }]);
+    expect(item.Deliver!.Retry).toEqual([
+      { ErrorEquals: ["States.ALL"], IntervalSeconds: 30, BackoffRate: 2, MaxAttempts: 3, JitterStrategy: "NONE" },
+    ]);
     expect(item.Deliver!.Catch).toEqual([expect.objectContaining({ ErrorEquals: ["States.ALL"], Next: "MoveToDeadLetterQueue" })]);
     expect(item.MoveToDeadLetterQueue).toMatchObject({ Resource: "arn:aws:states:::sqs:sendMessage", Next: "DeleteDeadLettered" });
     expect((item.MoveToDeadLetterQueue!.Arguments as Record<string, unknown>).QueueUrl).toBe(retryArgs.retryDeadLetterQueueUrl);
@@ -66,9 +70,16 @@ describe("retry processor definition", () => {
   });
 
   it("hands the forwarder the message body unchanged in a synthetic SQS record", async () => {
-    const body = JSON.stringify({ kind: "retry", target: "me@gmail.com", note: "ünïcode \"quoted\"" });
-    const message = { MessageId: "m-1", ReceiptHandle: "rh-1", Body: body, MD5OfBody: "abc", Attributes: { ApproximateReceiveCount: "2", SentTimestamp: "1700000000000" } };
-    const invoke = ((item.Deliver!.Branches as Array<{ States: States }>)[0]!.States.InvokeForwarder!.Arguments as Record<string, unknown>).Payload;
+    const body = JSON.stringify({ kind: "retry", target: "me@gmail.com", note: 'ünïcode "quoted"' });
+    const message = {
+      MessageId: "m-1",
+      ReceiptHandle: "rh-1",
+      Body: body,
+      MD5OfBody: "abc",
+      Attributes: { ApproximateReceiveCount: "2", SentTimestamp: "1700000000000" },
+    };
+    const invoke = ((item.Deliver!.Branches as Array<{ States: States }>)[0]!.States.InvokeForwarder!.Arguments as Record<string, unknown>)
+      .Payload;
     const payload = (await template(invoke, { input: message })) as { Records: Array<Record<string, unknown>> };
     expect(payload.Records).toEqual([
       {
@@ -109,9 +120,17 @@ describe("retry processor definition", () => {
   });
 
   it("records why a message was dead-lettered without changing its body", async () => {
-    const input = { MessageId: "m-1", ReceiptHandle: "rh", Body: "{\"a\":1}", failure: { Error: "ForwarderReportedFailure", Cause: "x".repeat(5000) } };
-    const args = (await template(item.MoveToDeadLetterQueue!.Arguments, { input })) as { MessageBody: string; MessageAttributes: Record<string, { StringValue: string }> };
-    expect(args.MessageBody).toBe("{\"a\":1}");
+    const input = {
+      MessageId: "m-1",
+      ReceiptHandle: "rh",
+      Body: '{"a":1}',
+      failure: { Error: "ForwarderReportedFailure", Cause: "x".repeat(5000) },
+    };
+    const args = (await template(item.MoveToDeadLetterQueue!.Arguments, { input })) as {
+      MessageBody: string;
+      MessageAttributes: Record<string, { StringValue: string }>;
+    };
+    expect(args.MessageBody).toBe('{"a":1}');
     expect(args.MessageAttributes["ses-mail-error"]!.StringValue).toBe("ForwarderReportedFailure");
     expect(args.MessageAttributes["ses-mail-cause"]!.StringValue).toHaveLength(1000);
   });
@@ -124,7 +143,12 @@ describe("token monitor definition", () => {
   const now = Date.UTC(2026, 10, 28, 12, 0, 0);
   const bindings = (parameters: unknown[]) => ({ parameters, millis: () => now, parse: (text: string) => JSON.parse(text) as unknown });
   const metadata = (account: string, value: string) => ({ Name: `${prefix}${account}`, Value: value, Type: "String" });
-  const expiresIn = (seconds: number | null) => JSON.stringify({ created_at: "2026-11-21T12:00:00Z", expires_at: null, expires_at_epoch: seconds === null ? null : now / 1000 + seconds });
+  const expiresIn = (seconds: number | null) =>
+    JSON.stringify({
+      created_at: "2026-11-21T12:00:00Z",
+      expires_at: null,
+      expires_at_epoch: seconds === null ? null : now / 1000 + seconds,
+    });
 
   it("is valid ASL", () => {
     expect(validate(definition)).toMatchObject({ isValid: true, errors: [] });
@@ -148,7 +172,10 @@ describe("token monitor definition", () => {
     ["a null expiry", [metadata("me_at_gmail.com", expiresIn(null))]],
     ["a value without expires_at_epoch", [metadata("me_at_gmail.com", JSON.stringify({ created_at: "2026-11-21T12:00:00Z" }))]],
   ])("publishes %s as unknown, below the critical threshold", async (_label, parameters) => {
-    const data = (await jsonata(tokenMetricDataExpression(prefix)).evaluate({}, bindings(parameters))) as Array<{ Value: number; Dimensions?: unknown }>;
+    const data = (await jsonata(tokenMetricDataExpression(prefix)).evaluate({}, bindings(parameters))) as Array<{
+      Value: number;
+      Dimensions?: unknown;
+    }>;
     expect(data[0]).toEqual({ MetricName: TOKEN_METRIC_NAME, Value: UNKNOWN_EXPIRY_SECONDS, Unit: "Seconds" });
     expect(UNKNOWN_EXPIRY_SECONDS).toBeLessThan(TOKEN_CRITICAL_SECONDS);
   });
@@ -162,19 +189,33 @@ describe("token monitor definition", () => {
   });
 
   it("an expired token counts down below zero", async () => {
-    const data = (await jsonata(tokenMetricDataExpression(prefix)).evaluate({}, bindings([metadata("me_at_gmail.com", expiresIn(-7200))]))) as Array<{ Value: number }>;
+    const data = (await jsonata(tokenMetricDataExpression(prefix)).evaluate(
+      {},
+      bindings([metadata("me_at_gmail.com", expiresIn(-7200))]),
+    )) as Array<{ Value: number }>;
     expect(data[0]!.Value).toBe(-7200);
   });
 
   it("reads every page of metadata, then publishes into the stack's namespace", async () => {
     const read = states.ReadTokenMetadata!;
     expect(read.Resource).toBe("arn:aws:states:::aws-sdk:ssm:getParametersByPath");
-    expect(await template(read.Arguments, {}, { nextToken: null })).toEqual({ Path: "/ses-mail/test/gmail/token-metadata", Recursive: false, WithDecryption: false, MaxResults: 10 });
+    expect(await template(read.Arguments, {}, { nextToken: null })).toEqual({
+      Path: "/ses-mail/test/gmail/token-metadata",
+      Recursive: false,
+      WithDecryption: false,
+      MaxResults: 10,
+    });
     expect(await template(read.Arguments, {}, { nextToken: "page-2" })).toMatchObject({ NextToken: "page-2" });
     const assign = read.Assign as Record<string, string>;
-    expect(await template(assign.parameters, { result: { Parameters: [{ Name: "b" }] } }, { parameters: [{ Name: "a" }] })).toEqual([{ Name: "a" }, { Name: "b" }]);
+    expect(await template(assign.parameters, { result: { Parameters: [{ Name: "b" }] } }, { parameters: [{ Name: "a" }] })).toEqual([
+      { Name: "a" },
+      { Name: "b" },
+    ]);
     expect(await template(assign.nextToken, { result: { Parameters: [] } })).toBeNull();
-    expect(states.PublishCountdown).toMatchObject({ Resource: "arn:aws:states:::aws-sdk:cloudwatch:putMetricData", Arguments: { Namespace: "SESMail/test" } });
+    expect(states.PublishCountdown).toMatchObject({
+      Resource: "arn:aws:states:::aws-sdk:cloudwatch:putMetricData",
+      Arguments: { Namespace: "SESMail/test" },
+    });
   });
 });
 
@@ -191,7 +232,9 @@ function requestMembers(service: string, action: string): Map<string, { deprecat
     for (const statement of source.statements) {
       if (!ts.isInterfaceDeclaration(statement) || ![`${shape}Request`, `${shape}Input`].includes(statement.name.text)) continue;
       return new Map(
-        statement.members.filter(ts.isPropertySignature).map((member) => [member.name.getText(source), { deprecated: ts.getJSDocDeprecatedTag(member) !== undefined }]),
+        statement.members
+          .filter(ts.isPropertySignature)
+          .map((member) => [member.name.getText(source), { deprecated: ts.getJSDocDeprecatedTag(member) !== undefined }]),
       );
     }
   }
@@ -199,11 +242,15 @@ function requestMembers(service: string, action: string): Map<string, { deprecat
 }
 
 /** Every Task of a definition (nested Map and Parallel states included) that calls an AWS API directly. */
-function apiTasks(node: unknown, found: Array<{ service: string; action: string; args: unknown }> = []): Array<{ service: string; action: string; args: unknown }> {
+function apiTasks(
+  node: unknown,
+  found: Array<{ service: string; action: string; args: unknown }> = [],
+): Array<{ service: string; action: string; args: unknown }> {
   if (Array.isArray(node)) node.forEach((child) => apiTasks(child, found));
   else if (node && typeof node === "object") {
     const state = node as Record<string, unknown>;
-    const match = typeof state.Resource === "string" ? /^arn:aws:states:::(?:aws-sdk:)?(sqs|ssm|cloudwatch):([A-Za-z]+)$/.exec(state.Resource) : null;
+    const match =
+      typeof state.Resource === "string" ? /^arn:aws:states:::(?:aws-sdk:)?(sqs|ssm|cloudwatch):([A-Za-z]+)$/.exec(state.Resource) : null;
     if (state.Type === "Task" && match) found.push({ service: match[1]!, action: match[2]!, args: state.Arguments });
     Object.values(state).forEach((child) => apiTasks(child, found));
   }
@@ -225,11 +272,22 @@ describe("AWS API parameters of the state machines", () => {
       ...apiTasks(retryProcessorDefinition(retryArgs)),
       ...apiTasks(tokenMonitorDefinition({ metadataPrefix: tokenMetadataPrefix("test"), namespace: "SESMail/test" })),
     ];
-    expect(tasks.map((task) => `${task.service}:${task.action}`).sort()).toEqual(["cloudwatch:putMetricData", "sqs:deleteMessage", "sqs:deleteMessage", "sqs:receiveMessage", "sqs:sendMessage", "ssm:getParametersByPath"]);
+    expect(tasks.map((task) => `${task.service}:${task.action}`).sort()).toEqual([
+      "cloudwatch:putMetricData",
+      "sqs:deleteMessage",
+      "sqs:deleteMessage",
+      "sqs:receiveMessage",
+      "sqs:sendMessage",
+      "ssm:getParametersByPath",
+    ]);
     const problems: string[] = [];
     for (const task of tasks) {
       // JSONata arguments are evaluated to see the keys they produce.
-      const args = (await template(task.args, { input: { ReceiptHandle: "rh", Body: "{}", failure: { Error: "E", Cause: "C" } } }, { nextToken: "page-2" })) as Record<string, unknown>;
+      const args = (await template(
+        task.args,
+        { input: { ReceiptHandle: "rh", Body: "{}", failure: { Error: "E", Cause: "C" } } },
+        { nextToken: "page-2" },
+      )) as Record<string, unknown>;
       const members = requestMembers(task.service, task.action);
       for (const key of Object.keys(args)) {
         const member = members.get(key);

@@ -26,7 +26,13 @@ describe("deployment keys", () => {
       },
       "prod",
     );
-    expect(config).toMatchObject({ tlsPolicy: "Optional", logExecutionData: true, adoptIdentities: ["example.org"], adoptRuleSet: true, replaceActiveRuleSet: "default-rule-set" });
+    expect(config).toMatchObject({
+      tlsPolicy: "Optional",
+      logExecutionData: true,
+      adoptIdentities: ["example.org"],
+      adoptRuleSet: true,
+      replaceActiveRuleSet: "default-rule-set",
+    });
   });
 
   it("reads an MTA-STS block with its defaults", () => {
@@ -39,9 +45,17 @@ describe("deployment keys", () => {
     [{ tlsPolicy: "require" }, "tlsPolicy", /Require|Optional/],
     [{ deletionProtection: "yes" }, "deletionProtection", /boolean/],
     [{ adoptIdentities: ["other.example"] }, "adoptIdentities", /other\.example is not one of ses-mail:domains/],
-    [{ joinExistingRuleSet: "ses-ruleset-prod", replaceActiveRuleSet: "ses-ruleset-prod" }, "replaceActiveRuleSet", /either joins .* or replaces it/],
+    [
+      { joinExistingRuleSet: "ses-ruleset-prod", replaceActiveRuleSet: "ses-ruleset-prod" },
+      "replaceActiveRuleSet",
+      /either joins .* or replaces it/,
+    ],
     [{ joinExistingRuleSet: "ses-ruleset-prod", adoptRuleSet: true }, "adoptRuleSet", /has no rule set of its own to adopt/],
-    [{ mtaSts: { mode: "enforce", certificateArn: CERTIFICATE.replace("us-east-1", "eu-west-2") } }, "mtaSts", /ACM certificate in us-east-1/],
+    [
+      { mtaSts: { mode: "enforce", certificateArn: CERTIFICATE.replace("us-east-1", "eu-west-2") } },
+      "mtaSts",
+      /ACM certificate in us-east-1/,
+    ],
     [{ mtaSts: { mode: "none", certificateArn: CERTIFICATE } }, "mtaSts", /testing|enforce/],
     [{ mtaSts: { mode: "enforce", certificateArn: CERTIFICATE, maxAgeDays: 400 } }, "mtaSts", /365/],
     [{ mtaSts: { mode: "enforce", certificateArn: CERTIFICATE, reportingAddress: "not-an-address" } }, "mtaSts", /email address/],

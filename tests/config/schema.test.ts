@@ -45,7 +45,9 @@ describe("stack config schema", () => {
       },
       "prod",
     );
-    expect(config.routes).toEqual([{ recipient: "*@example.com", enabled: true, actions: [{ type: "forward-to-gmail", target: "me@gmail.com" }] }]);
+    expect(config.routes).toEqual([
+      { recipient: "*@example.com", enabled: true, actions: [{ type: "forward-to-gmail", target: "me@gmail.com" }] },
+    ]);
     expect(config.emailRetentionDays).toBe(45);
     expect(config.verdictPolicy).toEqual({ ...DEFAULT_VERDICT_POLICY, spam: "drop" });
   });
@@ -59,21 +61,52 @@ describe("stack config schema", () => {
     [{ domains: ["a.com"], emailRetentionDays: 0 }, "emailRetentionDays", /.+/],
     [{ domains: ["a.com"], alarmEmail: "ops" }, "alarmEmail", /email address/],
     [{ domains: ["a.com"], verdictPolicy: { spam: "burn" } }, "verdictPolicy", /spam/],
-    [{ domains: ["a.com"], routes: [{ recipient: "x@a.com", actions: [{ type: "bounce" }, { type: "drop" }] }] }, "routes", /cannot be combined/],
-    [{ domains: ["a.com"], routes: [{ recipient: "x@a.com", actions: [{ type: "drop" }] }, { recipient: "X@a.com", actions: [{ type: "drop" }] }] }, "routes", /declared twice/],
+    [
+      { domains: ["a.com"], routes: [{ recipient: "x@a.com", actions: [{ type: "bounce" }, { type: "drop" }] }] },
+      "routes",
+      /cannot be combined/,
+    ],
+    [
+      {
+        domains: ["a.com"],
+        routes: [
+          { recipient: "x@a.com", actions: [{ type: "drop" }] },
+          { recipient: "X@a.com", actions: [{ type: "drop" }] },
+        ],
+      },
+      "routes",
+      /declared twice/,
+    ],
     [{ domains: ["a.com"], routes: [{ recipient: "x*@a.com", actions: [{ type: "drop" }] }] }, "routes", /wildcard/],
     // A typo names the key meant, not the real key it leaves missing.
     [{ domain: ["a.com"] }, "domain", /^ses-mail:domain: unknown key; did you mean ses-mail:domains\?$/],
     [{ domains: ["a.com"], defaultActoin: "drop" }, "defaultActoin", /did you mean ses-mail:defaultAction\?/],
     [{ domains: ["a.com"], colour: "red" }, "colour", /unknown key \(known keys: domains, routes, /],
-    [{}, "domains", /is required: the domains SES receives mail for, e\.g\. `pulumi config set --path 'ses-mail:domains\[0\]' mail\.example\.net`/],
+    [
+      {},
+      "domains",
+      /is required: the domains SES receives mail for, e\.g\. `pulumi config set --path 'ses-mail:domains\[0\]' mail\.example\.net`/,
+    ],
     // A declared route for a domain SES never receives for this stack could never match.
     [
-      { domains: ["a.com"], routes: [{ recipient: "*@a.com", actions: [{ type: "drop" }] }, { recipient: "sales@b.com", actions: [{ type: "drop" }] }] },
+      {
+        domains: ["a.com"],
+        routes: [
+          { recipient: "*@a.com", actions: [{ type: "drop" }] },
+          { recipient: "sales@b.com", actions: [{ type: "drop" }] },
+        ],
+      },
       "routes",
       /route 2 \(sales@b.com\) is for b\.com, which is not one of ses-mail:domains \(a\.com\): SES refuses mail for it, so the route could never match/,
     ],
-    [{ domains: ["a.com"], routes: [{ recipient: "x@a.com", actions: [{ type: "forward-to-gmail", target: "me@gmail.com", labels: ["/Receipts"] }] }] }, "routes", /empty level/],
+    [
+      {
+        domains: ["a.com"],
+        routes: [{ recipient: "x@a.com", actions: [{ type: "forward-to-gmail", target: "me@gmail.com", labels: ["/Receipts"] }] }],
+      },
+      "routes",
+      /empty level/,
+    ],
   ])("refuses %j, naming the key", (values, key, reason) => {
     const error = configError(() => parseStackConfig(values, "test"));
     expect(error.key).toBe(key);
@@ -95,13 +128,17 @@ describe("stack config files", () => {
   it("reads only ses-mail keys and aws:region, and says how to write a key without its namespace", () => {
     const yaml = "config:\n  aws:region: us-east-1\n  aws:profile: work\n  other:thing: 1\n  ses-mail:domains: [a.com]\n";
     expect(configValuesFromYaml(yaml, "Pulumi.x.yaml")).toEqual({ values: { domains: ["a.com"] }, region: "us-east-1" });
-    expect(configError(() => configValuesFromYaml("config:\n  domains: [a.com]\n", "Pulumi.x.yaml")).message).toMatch(/write the key as ses-mail:domains/);
+    expect(configError(() => configValuesFromYaml("config:\n  domains: [a.com]\n", "Pulumi.x.yaml")).message).toMatch(
+      /write the key as ses-mail:domains/,
+    );
   });
 
   it("says a secret cannot be read offline, and names a file it cannot read", () => {
     const secret = "config:\n  ses-mail:domains: [a.com]\n  ses-mail:alarmEmail:\n    secure: v1:abc\n";
     expect(configError(() => configValuesFromYaml(secret, "Pulumi.x.yaml")).message).toMatch(/alarmEmail: .*Pulumi secret/);
-    expect(configError(() => loadStackConfigFile("/nonexistent/Pulumi.x.yaml")).message).toMatch(/cannot read \/nonexistent\/Pulumi.x.yaml/);
+    expect(configError(() => loadStackConfigFile("/nonexistent/Pulumi.x.yaml")).message).toMatch(
+      /cannot read \/nonexistent\/Pulumi.x.yaml/,
+    );
   });
 
   it("takes the environment from the file name", () => {

@@ -15,7 +15,10 @@ describe("parseAddress", () => {
   });
 
   it.each([
-    ['"john doe"@example.com', { address: '"john doe"@example.com', localPart: '"john doe"', domain: "example.com", normalized: '"john doe"@example.com' }],
+    [
+      '"john doe"@example.com',
+      { address: '"john doe"@example.com', localPart: '"john doe"', domain: "example.com", normalized: '"john doe"@example.com' },
+    ],
     ['<"John Doe"@Example.COM>', { address: '"john doe"@example.com' }],
     ['"john"@example.com', { address: "john@example.com", localPart: "john" }],
     ['"a@b"@example.com', { address: '"a@b"@example.com', domain: "example.com" }],

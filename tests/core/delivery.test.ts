@@ -12,7 +12,15 @@ import {
 import { decisionEvent } from "../helpers/delivery";
 import { decisionDetail } from "../helpers/factories";
 
-const quarantined = { spam: "FAIL", virus: "PASS", spf: "PASS", dkim: "PASS", dmarc: "PASS", disposition: "quarantine", reasons: ["spam FAIL"] } as const;
+const quarantined = {
+  spam: "FAIL",
+  virus: "PASS",
+  spf: "PASS",
+  dkim: "PASS",
+  dmarc: "PASS",
+  disposition: "quarantine",
+  reasons: ["spam FAIL"],
+} as const;
 
 describe("delivery core", () => {
   const parser = createDeliveryParser();
@@ -39,7 +47,10 @@ describe("delivery core", () => {
   });
 
   it("falls back to SPAM when a quarantined decision carries no labels", () => {
-    const detail = decisionDetail({ "forward-to-gmail": [{ recipient: "a@example.com", target: "me@gmail.com", match: "exact" }] }, { verdicts: quarantined });
+    const detail = decisionDetail(
+      { "forward-to-gmail": [{ recipient: "a@example.com", target: "me@gmail.com", match: "exact" }] },
+      { verdicts: quarantined },
+    );
     expect(forwardTargets(detail)[0]!.labels).toEqual(["SPAM"]);
   });
 
@@ -51,9 +62,19 @@ describe("delivery core", () => {
       ],
     });
     const event = decisionEvent(detail);
-    const first = buildRetryMessage({ event }, "two@gmail.com", { code: "MAILBOX_AUTHORIZATION", message: "expired" }, new Date("2026-11-28T10:00:00Z"));
+    const first = buildRetryMessage(
+      { event },
+      "two@gmail.com",
+      { code: "MAILBOX_AUTHORIZATION", message: "expired" },
+      new Date("2026-11-28T10:00:00Z"),
+    );
     const work = parser.parseForward(serializeRetryMessage(first));
-    const second = buildRetryMessage(work, "two@gmail.com", { code: "MAILBOX_AUTHORIZATION", message: "still expired" }, new Date("2026-11-28T11:00:00Z"));
+    const second = buildRetryMessage(
+      work,
+      "two@gmail.com",
+      { code: "MAILBOX_AUTHORIZATION", message: "still expired" },
+      new Date("2026-11-28T11:00:00Z"),
+    );
 
     expect(first).toMatchObject({ kind: RETRY_MESSAGE_KIND, attempt: 1, firstQueuedAt: "2026-11-28T10:00:00.000Z" });
     expect(work).toMatchObject({ origin: "retry", targets: [{ account: "two@gmail.com" }], event });
@@ -64,11 +85,14 @@ describe("delivery core", () => {
 
   it.each([
     ["a retry message with an unknown version", { kind: RETRY_MESSAGE_KIND, version: 2 }, /not a valid retry message at version/],
-    ["an event from another source", { source: "aws.s3", "detail-type": "Email Routing Decision", detail: {} }, /not a routing decision event at source/],
+    [
+      "an event from another source",
+      { source: "aws.s3", "detail-type": "Email Routing Decision", detail: {} },
+      /not a routing decision event at source/,
+    ],
     ["a decision with a Gmail target but no address", null, /has no Gmail address/],
   ])("refuses %s, naming the problem", (_name, value, message) => {
-    const body =
-      value ?? decisionEvent(decisionDetail({ "forward-to-gmail": [{ recipient: "a@example.com", match: "exact" }] }));
+    const body = value ?? decisionEvent(decisionDetail({ "forward-to-gmail": [{ recipient: "a@example.com", match: "exact" }] }));
     expect(() => parser.parseForward(JSON.stringify(body))).toThrow(message);
   });
 
@@ -80,11 +104,19 @@ describe("delivery core", () => {
   it("names the consumers of the raw message, and keeps it for store or a policy drop", () => {
     const detail = decisionDetail({
       "forward-to-gmail": [{ recipient: "a@example.com", target: "me@gmail.com", match: "exact" }],
-      bounce: [{ recipient: "x@example.com", match: "default" }, { recipient: "y@example.com", match: "default" }],
+      bounce: [
+        { recipient: "x@example.com", match: "default" },
+        { recipient: "y@example.com", match: "default" },
+      ],
     });
     expect(rawMessageConsumers(detail)).toEqual(["forward:me@gmail.com", "bounce"]);
     expect(keepsRawMessage(detail)).toBe(false);
-    expect(keepsRawMessage({ ...detail, actions: { ...detail.actions, store: { count: 1, targets: [{ recipient: "a@example.com", match: "exact" }] } } })).toBe(true);
+    expect(
+      keepsRawMessage({
+        ...detail,
+        actions: { ...detail.actions, store: { count: 1, targets: [{ recipient: "a@example.com", match: "exact" }] } },
+      }),
+    ).toBe(true);
     expect(keepsRawMessage({ ...detail, verdicts: { ...detail.verdicts, disposition: "drop" } })).toBe(true);
   });
 

@@ -38,7 +38,12 @@ describe("DSN builder (RFC 3464)", () => {
   it("builds a multipart/report a real MIME parser reads, with every field", async () => {
     // Act
     const dsn = buildDsn(
-      input({ recipients: [{ address: "nobody@example.com", status: "5.1.1" }, { address: "closed@example.com", status: "5.7.1" }] }),
+      input({
+        recipients: [
+          { address: "nobody@example.com", status: "5.1.1" },
+          { address: "closed@example.com", status: "5.7.1" },
+        ],
+      }),
       "<CAFexample.lunch@mail.sender.example>",
     );
     const { email, header, status, quoted } = await parse(dsn.raw);
@@ -60,7 +65,11 @@ describe("DSN builder (RFC 3464)", () => {
     // the machine-readable part
     const groups = deliveryStatusGroups(status!);
     expect(groups).toEqual([
-      { "Reporting-MTA": "dns; example.com", "X-SES-Message-ID": "o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1", "Arrival-Date": "Sat, 28 Nov 2026 10:00:00 +0000" },
+      {
+        "Reporting-MTA": "dns; example.com",
+        "X-SES-Message-ID": "o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1",
+        "Arrival-Date": "Sat, 28 Nov 2026 10:00:00 +0000",
+      },
       {
         "Final-Recipient": "rfc822; nobody@example.com",
         Action: "failed",
@@ -99,7 +108,9 @@ describe("DSN builder (RFC 3464)", () => {
   });
 
   it("sends from MAILER-DAEMON at the ASCII form of an internationalized domain", () => {
-    expect(buildDsn(input({ domain: "bücher.example", recipients: [{ address: "a@bücher.example", status: "5.1.1" }] })).from).toBe("MAILER-DAEMON@xn--bcher-kva.example");
+    expect(buildDsn(input({ domain: "bücher.example", recipients: [{ address: "a@bücher.example", status: "5.1.1" }] })).from).toBe(
+      "MAILER-DAEMON@xn--bcher-kva.example",
+    );
   });
 
   describe("header injection", () => {

@@ -26,7 +26,13 @@ describe("SesMailError after Pulumi serializes the code that throws it", () => {
     const outcome = await invokeArchive(dir, {}, {});
 
     // Assess
-    expect(expected).toMatchObject({ message: "bad record", cause: "the cause", stackNamesTheError: true, chain: [true, true, true], decision: true });
+    expect(expected).toMatchObject({
+      message: "bad record",
+      cause: "the cause",
+      stackNamesTheError: true,
+      chain: [true, true, true],
+      decision: true,
+    });
     expect(outcome).toMatchObject({ ok: true, result: expected });
   });
 });

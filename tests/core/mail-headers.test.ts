@@ -70,7 +70,9 @@ describe("the header block of a buffer (local mode's intake)", () => {
   it("is what reading the same bytes as a stream finds, however they are chunked (property)", async () => {
     const line = fc.constantFrom("A: 1", "Subject: two", " folded", "X-Y:", "", "no colon", "body text");
     const eol = fc.constantFrom("\r\n", "\n", "\r");
-    const message = fc.array(fc.tuple(line, eol), { maxLength: 12 }).map((parts) => Buffer.from(parts.map(([text, end]) => text + end).join("")));
+    const message = fc
+      .array(fc.tuple(line, eol), { maxLength: 12 })
+      .map((parts) => Buffer.from(parts.map(([text, end]) => text + end).join("")));
     await fc.assert(
       fc.asyncProperty(message, fc.integer({ min: 1, max: 80 }), fc.integer({ min: 1, max: 16 }), async (raw, maxBytes, chunkSize) => {
         // Prepare
@@ -102,7 +104,10 @@ describe("the header block of a buffer (local mode's intake)", () => {
 
   it("ends at the first blank line within the limit, and is incomplete without one", () => {
     // Act / Assess
-    expect(headerBlockOf(Buffer.from("A: 1\r\nB: 2\r\n\r\nbody"), 1024)).toEqual({ bytes: Buffer.from("A: 1\r\nB: 2\r\n"), complete: true });
+    expect(headerBlockOf(Buffer.from("A: 1\r\nB: 2\r\n\r\nbody"), 1024)).toEqual({
+      bytes: Buffer.from("A: 1\r\nB: 2\r\n"),
+      complete: true,
+    });
     expect(headerBlockOf(Buffer.from("\r\nbody"), 1024)).toEqual({ bytes: Buffer.alloc(0), complete: true });
     expect(headerBlockOf(Buffer.from("A: 1\r\nB: 2\r\n\r\nbody"), 8)).toEqual({ bytes: Buffer.from("A: 1\r\nB:"), complete: false });
     expect(headerBlockOf(Buffer.from("A: 1\r\n"), 1024)).toEqual({ bytes: Buffer.from("A: 1\r\n"), complete: false });

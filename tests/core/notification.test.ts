@@ -7,7 +7,11 @@ describe("SES receipt notification parser", () => {
   const parser = createNotificationParser();
 
   it("reads the S3 pointer, recipients and verdicts", () => {
-    const message = parser.parse(JSON.stringify(sesNotification({ messageId: "abc", recipients: ["a@example.com"], spam: "FAIL", dmarc: "FAIL", dmarcPolicy: "REJECT" })));
+    const message = parser.parse(
+      JSON.stringify(
+        sesNotification({ messageId: "abc", recipients: ["a@example.com"], spam: "FAIL", dmarc: "FAIL", dmarcPolicy: "REJECT" }),
+      ),
+    );
     expect(message).toEqual({
       messageId: "abc",
       source: "sender@sender.example",
@@ -25,7 +29,10 @@ describe("SES receipt notification parser", () => {
 
   it("locates the message from the configured bucket when the notification has no S3 pointer (the seed's SNS action)", () => {
     const withFallback = createNotificationParser({ bucket: "my-bucket", prefix: "emails/" });
-    expect(withFallback.parse(JSON.stringify(sesNotification({ messageId: "m9", actionType: "SNS" }))).s3).toEqual({ bucket: "my-bucket", key: "emails/m9" });
+    expect(withFallback.parse(JSON.stringify(sesNotification({ messageId: "m9", actionType: "SNS" }))).s3).toEqual({
+      bucket: "my-bucket",
+      key: "emails/m9",
+    });
     expect(() => parser.parse(JSON.stringify(sesNotification({ actionType: "SNS" })))).toThrow(/no S3 location/);
   });
 
@@ -44,7 +51,11 @@ describe("SES receipt notification parser", () => {
   it.each([
     ["not JSON", "{", /not JSON/],
     ["another notification type", JSON.stringify({ notificationType: "Bounce" }), /not an SES receipt notification at notificationType/],
-    ["no recipients", JSON.stringify({ ...sesNotification(), receipt: { ...(sesNotification().receipt as object), recipients: [] } }), /receipt.recipients/],
+    [
+      "no recipients",
+      JSON.stringify({ ...sesNotification(), receipt: { ...(sesNotification().receipt as object), recipients: [] } }),
+      /receipt.recipients/,
+    ],
     ["an SNS envelope around garbage", JSON.stringify({ Type: "Notification", Message: "nope" }), /SNS Message is not JSON/],
   ])("rejects %s with a reason", (_name, body, reason) => {
     expect(() => parser.parse(body)).toThrow(InvalidNotificationError);

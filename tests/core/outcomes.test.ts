@@ -1,4 +1,13 @@
-import { describeOutcome, OUTCOME_METRIC_PREFIXES, OUTCOME_METRICS, outcomeError, stageMetricNames, UNEXPECTED_ERROR_CODE, type Outcome, type OutcomeKind } from "../../core/outcomes";
+import {
+  describeOutcome,
+  OUTCOME_METRIC_PREFIXES,
+  OUTCOME_METRICS,
+  outcomeError,
+  stageMetricNames,
+  UNEXPECTED_ERROR_CODE,
+  type Outcome,
+  type OutcomeKind,
+} from "../../core/outcomes";
 import { MailboxRejectedError, MessageNotFoundError } from "../../core/errors";
 import { decisionDetail } from "../helpers/factories";
 
@@ -12,18 +21,37 @@ const SAMPLES: { readonly [K in OutcomeKind]: Extract<Outcome, { kind: K }> } = 
     ...base,
     kind: "routed",
     decision: decisionDetail(
-      { "forward-to-gmail": [{ recipient: "a@example.com", target: "a@gmail.com", match: "exact" }], bounce: [{ recipient: "b@example.com", match: "default" }] },
+      {
+        "forward-to-gmail": [{ recipient: "a@example.com", target: "a@gmail.com", match: "exact" }],
+        bounce: [{ recipient: "b@example.com", match: "default" }],
+      },
       { originalMessageId: "m-1" },
     ),
   },
   "setup-notification": { ...base, messageId: "AMAZON_SES_SETUP_NOTIFICATION", kind: "setup-notification" },
-  imported: { ...base, kind: "imported", account: "a@gmail.com", mailboxId: "g-1", labels: ["INBOX"], bytes: 1234, recipients: ["a@example.com"], origin: "event" },
+  imported: {
+    ...base,
+    kind: "imported",
+    account: "a@gmail.com",
+    mailboxId: "g-1",
+    labels: ["INBOX"],
+    bytes: 1234,
+    recipients: ["a@example.com"],
+    origin: "event",
+  },
   "already-imported": { ...base, kind: "already-imported", account: "a@gmail.com", mailboxId: "g-1", importedAt: at },
   "possible-duplicate": { ...base, kind: "possible-duplicate", account: "a@gmail.com", reason: "the in-progress record expired" },
   parked: { ...base, kind: "parked", account: "a@gmail.com", reason: error, attempt: 2, parkedSince: "2026-11-28T10:00:00.000Z" },
   "given-up": { ...base, kind: "given-up", account: "a@gmail.com", reason: error, attempt: 300, parkedSince: "2026-11-14T10:00:00.000Z" },
   "import-failed": { ...base, kind: "import-failed", account: "a@gmail.com", error },
-  "bounce-sent": { ...base, kind: "bounce-sent", to: "s@sender.example", from: "MAILER-DAEMON@example.com", recipients: [{ address: "b@example.com", status: "5.1.1" }], dsnMessageId: "d-1" },
+  "bounce-sent": {
+    ...base,
+    kind: "bounce-sent",
+    to: "s@sender.example",
+    from: "MAILER-DAEMON@example.com",
+    recipients: [{ address: "b@example.com", status: "5.1.1" }],
+    dsnMessageId: "d-1",
+  },
   "bounce-suppressed": { ...base, kind: "bounce-suppressed", recipient: "b@example.com", reason: "throttled" },
   "bounce-failed": { ...base, kind: "bounce-failed", recipients: ["b@example.com"], error },
   stored: { ...base, kind: "stored", recipients: ["c@example.com"] },
@@ -31,7 +59,13 @@ const SAMPLES: { readonly [K in OutcomeKind]: Extract<Outcome, { kind: K }> } = 
   "dead-lettered": { ...base, kind: "dead-lettered", queue: "gmail-forwarder", error, attempts: 3 },
   "raw-message-deleted": { ...base, kind: "raw-message-deleted", location: { bucket: "b", key: "emails/m-1" } },
   "routing-failed": { ...base, kind: "routing-failed", error: { code: "INVALID_RULE", message: "bad rule" } },
-  "invalid-record": { kind: "invalid-record", at, stage: "bouncer", sqsMessageId: "sqs-1", error: { code: "INVALID_DELIVERY_EVENT", message: "not JSON" } },
+  "invalid-record": {
+    kind: "invalid-record",
+    at,
+    stage: "bouncer",
+    sqsMessageId: "sqs-1",
+    error: { code: "INVALID_DELIVERY_EVENT", message: "not JSON" },
+  },
 };
 
 describe("outcomes", () => {
@@ -69,7 +103,14 @@ describe("outcomes", () => {
   });
 
   it("lists the dashboard's names per stage from the table", () => {
-    expect(stageMetricNames("bouncer")).toEqual(["BounceSent", "BouncedRecipients", "BounceSuppressed", "BounceFailed", "RawMessageDeleted", "InvalidRecord"]);
+    expect(stageMetricNames("bouncer")).toEqual([
+      "BounceSent",
+      "BouncedRecipients",
+      "BounceSuppressed",
+      "BounceFailed",
+      "RawMessageDeleted",
+      "InvalidRecord",
+    ]);
     expect(stageMetricNames("gmail-forwarder")).toContain("GmailParkedAgeSeconds");
   });
 
@@ -77,7 +118,10 @@ describe("outcomes", () => {
     expect(outcomeError(new MessageNotFoundError({ bucket: "b", key: "k" }))).toMatchObject({ code: "MESSAGE_NOT_FOUND" });
     expect(outcomeError(new TypeError("boom"))).toEqual({ code: UNEXPECTED_ERROR_CODE, message: "boom" });
     expect(outcomeError("plain")).toEqual({ code: UNEXPECTED_ERROR_CODE, message: "plain" });
-    const both = new AggregateError([new MailboxRejectedError("a@gmail.com", 400, "bad label"), new MailboxRejectedError("b@gmail.com", 400, "bad label")]);
+    const both = new AggregateError([
+      new MailboxRejectedError("a@gmail.com", 400, "bad label"),
+      new MailboxRejectedError("b@gmail.com", 400, "bad label"),
+    ]);
     expect(outcomeError(both)).toMatchObject({ code: "MAILBOX_REJECTED", message: expect.stringMatching(/a@gmail.com.*; .*b@gmail.com/) });
   });
 });

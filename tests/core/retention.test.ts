@@ -26,7 +26,9 @@ describe("retention model", () => {
     expect(path.name).toMatch(/parked/);
     // Parking window and the retry DLQ alone are four weeks; the raw message must outlive both.
     expect(seconds).toBeGreaterThan(RETRY_MAX_PARKED_SECONDS + DEAD_LETTER_RETENTION_SECONDS);
-    expect(describeLongestReference()).toMatch(/^parked in the retry queue, then the retry dead-letter queue: .*parked, waiting for re-authorization 14 d .* = 37\.09 d$/);
+    expect(describeLongestReference()).toMatch(
+      /^parked in the retry queue, then the retry dead-letter queue: .*parked, waiting for re-authorization 14 d .* = 37\.09 d$/,
+    );
     expect(MIN_EMAIL_RETENTION_DAYS).toBe(38);
   });
 

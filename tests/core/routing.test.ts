@@ -63,7 +63,10 @@ describe("resolveRecipient", () => {
   });
 
   it("falls back to the default when nothing enabled matches", () => {
-    const resolution = resolveRecipient(parseAddress("a@example.com"), lookupOf([{ pattern: "*", enabled: false, actions: [{ type: "drop" }] }]));
+    const resolution = resolveRecipient(
+      parseAddress("a@example.com"),
+      lookupOf([{ pattern: "*", enabled: false, actions: [{ type: "drop" }] }]),
+    );
     expect(resolution).toMatchObject({ match: "default" });
     expect(resolution.rule).toBeUndefined();
   });
@@ -86,7 +89,9 @@ describe("resolveRecipient", () => {
         const address = parseAddress("user+tag@example.com");
         const steps = lookupSteps(address);
         const rules = steps.flatMap((step, i) =>
-          states[i] === "absent" ? [] : [{ pattern: step.pattern, enabled: states[i] === "enabled", actions: forward(`level${i}@gmail.com`) }],
+          states[i] === "absent"
+            ? []
+            : [{ pattern: step.pattern, enabled: states[i] === "enabled", actions: forward(`level${i}@gmail.com`) }],
         );
         const resolution = resolveRecipient(address, lookupOf(rules));
         const firstEnabled = states.indexOf("enabled");
@@ -101,7 +106,10 @@ describe("decide", () => {
   it("lists every action type, with count 0 when unused", () => {
     const detail = decide(message(["a@example.com"]), lookupOf([]), settings);
     expect(Object.keys(detail.actions)).toEqual([...ACTION_TYPES]);
-    expect(detail.actions.bounce).toEqual({ count: 1, targets: [{ recipient: "a@example.com", match: "default", reason: "no rule matches this address" }] });
+    expect(detail.actions.bounce).toEqual({
+      count: 1,
+      targets: [{ recipient: "a@example.com", match: "default", reason: "no rule matches this address" }],
+    });
     expect(detail.actions["forward-to-gmail"]).toEqual({ count: 0, targets: [] });
   });
 
@@ -152,7 +160,9 @@ describe("decide", () => {
 
   it("drops DMARC reject mail for every recipient, by policy", () => {
     const detail = decide(
-      message(["a@example.com", "b@example.com"], { verdicts: { spam: "PASS", virus: "PASS", spf: "FAIL", dkim: "FAIL", dmarc: "FAIL", dmarcPolicy: "reject" } }),
+      message(["a@example.com", "b@example.com"], {
+        verdicts: { spam: "PASS", virus: "PASS", spf: "FAIL", dkim: "FAIL", dmarc: "FAIL", dmarcPolicy: "reject" },
+      }),
       lookupOf([{ pattern: "*", actions: forward("me@gmail.com") }]),
       settings,
     );
@@ -174,7 +184,12 @@ describe("decide", () => {
   const ruleArb = fc.record({
     pattern: fc.constantFrom("*", "*@example.com", "*@example.org", "ab@example.com", "a@example.com"),
     enabled: fc.boolean(),
-    actions: fc.constantFrom(forward("one@gmail.com"), [{ type: "bounce" as const }], [{ type: "drop" as const }], [...forward("two@gmail.com"), { type: "store" as const }]),
+    actions: fc.constantFrom(
+      forward("one@gmail.com"),
+      [{ type: "bounce" as const }],
+      [{ type: "drop" as const }],
+      [...forward("two@gmail.com"), { type: "store" as const }],
+    ),
   });
 
   function recipientsIn(detail: DecisionDetail): Map<string, Set<string>> {
@@ -190,20 +205,24 @@ describe("decide", () => {
 
   it("property: every recipient gets exactly one decision, and the event never carries the body", () => {
     fc.assert(
-      fc.property(fc.uniqueArray(recipientArb, { minLength: 1, maxLength: 8 }), fc.uniqueArray(ruleArb, { selector: (r) => r.pattern, maxLength: 5 }), (recipients, rules) => {
-        const body = "X-Secret-Body-Marker: this text is only in the message body";
-        const detail = decide(message(recipients), lookupOf(rules), settings);
-        const matches = recipientsIn(detail);
-        const lookup = lookupOf(rules);
-        expect([...matches.keys()].sort()).toEqual(recipients.map((r) => r.toLowerCase()).sort());
-        for (const recipient of recipients) {
-          const expected = resolveRecipient(parseAddress(recipient), lookup);
-          // All of a recipient's entries come from one resolution: its rule at its level.
-          expect([...matches.get(recipient.toLowerCase())!]).toEqual([`${expected.match}:${expected.rule?.pattern ?? ""}`]);
-        }
-        expect(JSON.stringify(detail)).not.toContain(body);
-        for (const type of ACTION_TYPES) expect(detail.actions[type].count).toBe(detail.actions[type].targets.length);
-      }),
+      fc.property(
+        fc.uniqueArray(recipientArb, { minLength: 1, maxLength: 8 }),
+        fc.uniqueArray(ruleArb, { selector: (r) => r.pattern, maxLength: 5 }),
+        (recipients, rules) => {
+          const body = "X-Secret-Body-Marker: this text is only in the message body";
+          const detail = decide(message(recipients), lookupOf(rules), settings);
+          const matches = recipientsIn(detail);
+          const lookup = lookupOf(rules);
+          expect([...matches.keys()].sort()).toEqual(recipients.map((r) => r.toLowerCase()).sort());
+          for (const recipient of recipients) {
+            const expected = resolveRecipient(parseAddress(recipient), lookup);
+            // All of a recipient's entries come from one resolution: its rule at its level.
+            expect([...matches.get(recipient.toLowerCase())!]).toEqual([`${expected.match}:${expected.rule?.pattern ?? ""}`]);
+          }
+          expect(JSON.stringify(detail)).not.toContain(body);
+          for (const type of ACTION_TYPES) expect(detail.actions[type].count).toBe(detail.actions[type].targets.length);
+        },
+      ),
     );
   });
 });

@@ -20,7 +20,13 @@ describe("rule codec", () => {
   const base = { PK: "ROUTE#user@example.com", SK: "RULE#v1", entity_type: "ROUTE", recipient: "user@example.com", enabled: true };
 
   it("reads the seed's single action + target form", () => {
-    const rule = codec.fromItem({ ...base, action: "forward-to-gmail", target: "Me@Gmail.com", description: "mine", created_at: "2026-01-01T00:00:00Z" });
+    const rule = codec.fromItem({
+      ...base,
+      action: "forward-to-gmail",
+      target: "Me@Gmail.com",
+      description: "mine",
+      created_at: "2026-01-01T00:00:00Z",
+    });
     expect(rule).toEqual({
       pattern: "user@example.com",
       enabled: true,
@@ -58,10 +64,27 @@ describe("rule codec", () => {
     ["forward to a non-address", { action: "forward-to-gmail", target: "nobody" }, /email address/],
     ["unknown action", { action: "teleport" }, /action/],
     ["both forms", { action: "bounce", actions: [{ type: "bounce" }] }, /both `actions` and `action`/],
-    ["bounce combined with forward", { actions: [{ type: "bounce" }, { type: "forward-to-gmail", target: "a@gmail.com" }] }, /cannot be combined/],
-    ["the same target twice", { actions: [{ type: "forward-to-gmail", target: "a@gmail.com" }, { type: "forward-to-gmail", target: "A@gmail.com" }] }, /twice/],
+    [
+      "bounce combined with forward",
+      { actions: [{ type: "bounce" }, { type: "forward-to-gmail", target: "a@gmail.com" }] },
+      /cannot be combined/,
+    ],
+    [
+      "the same target twice",
+      {
+        actions: [
+          { type: "forward-to-gmail", target: "a@gmail.com" },
+          { type: "forward-to-gmail", target: "A@gmail.com" },
+        ],
+      },
+      /twice/,
+    ],
     ["an empty action list", { actions: [] }, /at least one action/],
-    ["a label with an empty level", { actions: [{ type: "forward-to-gmail", target: "a@gmail.com", labels: ["Shops//Receipts"] }] }, /action 1 \(forward-to-gmail a@gmail.com\) labels: label "Shops\/\/Receipts" has an empty level/],
+    [
+      "a label with an empty level",
+      { actions: [{ type: "forward-to-gmail", target: "a@gmail.com", labels: ["Shops//Receipts"] }] },
+      /action 1 \(forward-to-gmail a@gmail.com\) labels: label "Shops\/\/Receipts" has an empty level/,
+    ],
     ["enabled as a string", { action: "bounce", enabled: "yes" }, /enabled/],
     ["recipient disagreeing with the key", { action: "bounce", recipient: "other@example.com" }, /does not match the key/],
   ])("rejects %s, naming the rule", (_name, fields, reason) => {
@@ -77,7 +100,9 @@ describe("rule codec", () => {
   });
 
   it("rejects a key that is not canonical, since lookups would never find it", () => {
-    expect(() => codec.fromItem({ ...base, PK: "ROUTE#User@Example.com", recipient: undefined, action: "bounce" })).toThrow(/not canonical/);
+    expect(() => codec.fromItem({ ...base, PK: "ROUTE#User@Example.com", recipient: undefined, action: "bounce" })).toThrow(
+      /not canonical/,
+    );
   });
 
   it("describes actions for humans", () => {

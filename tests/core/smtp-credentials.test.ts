@@ -15,9 +15,12 @@ describe("SMTP users", () => {
     expect(iamUserName("a".repeat(35), at).length).toBe(IAM_USER_NAME_MAX_CHARS);
   });
 
-  it.each(["", "a".repeat(36), "-leading", "trailing.", "has space", "slash/name", "ümlaut", "a+b"])("refuses the username %j", (username) => {
-    expect(() => validateSmtpUsername(username)).toThrow(expect.objectContaining({ code: "INVALID_SMTP_USER" }));
-  });
+  it.each(["", "a".repeat(36), "-leading", "trailing.", "has space", "slash/name", "ümlaut", "a+b"])(
+    "refuses the username %j",
+    (username) => {
+      expect(() => validateSmtpUsername(username)).toThrow(expect.objectContaining({ code: "INVALID_SMTP_USER" }));
+    },
+  );
 
   it("allows only the listed From addresses, with StringLike patterns for whole domains", () => {
     const policy = JSON.parse(smtpSendingPolicy(validateAllowedFrom(["app@example.com", " *@notify.example.com ", "app@example.com"])));
@@ -36,7 +39,9 @@ describe("SMTP users", () => {
   });
 
   it("denies all sending when allowed_from is empty", () => {
-    expect(JSON.parse(smtpSendingPolicy([])).Statement).toEqual([{ Sid: "NoSendingAllowed", Effect: "Deny", Action: ["ses:SendEmail", "ses:SendRawEmail"], Resource: "*" }]);
+    expect(JSON.parse(smtpSendingPolicy([])).Statement).toEqual([
+      { Sid: "NoSendingAllowed", Effect: "Deny", Action: ["ses:SendEmail", "ses:SendRawEmail"], Resource: "*" },
+    ]);
   });
 
   it.each(["*", "*@*", "app@*.example.com", "not-an-address", "a@b"])("refuses the allowed_from entry %j", (entry) => {
@@ -65,7 +70,9 @@ describe("SMTP users", () => {
       iamUserArn: "arn:aws:iam::123456789012:user/ses-smtp-user-app-20261128101112",
       iamUserName: "ses-smtp-user-app-20261128101112",
     });
-    expect(schema.safeParse({ PK: "SMTP_USER#app", SK: "CREDENTIALS#v1", username: "other", status: "pending" })).toMatchObject({ success: false });
+    expect(schema.safeParse({ PK: "SMTP_USER#app", SK: "CREDENTIALS#v1", username: "other", status: "pending" })).toMatchObject({
+      success: false,
+    });
     expect(iamUserNameFromArn("arn:aws:iam::123456789012:user/path/to/name")).toBe("name");
     expect(iamUserNameFromArn("arn:aws:iam::123456789012:role/name")).toBeUndefined();
   });

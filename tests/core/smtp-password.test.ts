@@ -31,13 +31,17 @@ describe("SES SMTP password (SigV4)", () => {
 
   it("follows the documented algorithm for any key and region: 33 bytes, version 4 first", () => {
     fc.assert(
-      fc.property(fc.string({ minLength: 1, maxLength: 60 }), fc.constantFrom("eu-west-2", "us-east-1", "ap-southeast-2"), (secret, region) => {
-        const password = smtpPasswordFromSecretKey(secret, region);
-        expect(password).toBe(documented(secret, region));
-        const bytes = Buffer.from(password, "base64");
-        expect(bytes).toHaveLength(33);
-        expect(bytes[0]).toBe(4);
-      }),
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 60 }),
+        fc.constantFrom("eu-west-2", "us-east-1", "ap-southeast-2"),
+        (secret, region) => {
+          const password = smtpPasswordFromSecretKey(secret, region);
+          expect(password).toBe(documented(secret, region));
+          const bytes = Buffer.from(password, "base64");
+          expect(bytes).toHaveLength(33);
+          expect(bytes[0]).toBe(4);
+        },
+      ),
     );
   });
 

@@ -7,7 +7,12 @@ describe("verdict policy with safe defaults", () => {
     ["clean mail is delivered", {}, "deliver", []],
     ["a virus is dropped", { virus: "FAIL" }, "drop", ["virus FAIL"]],
     ["spam is quarantined, not lost", { spam: "FAIL" }, "quarantine", ["spam FAIL"]],
-    ["DMARC fail with policy quarantine is quarantined", { dmarc: "FAIL", dmarcPolicy: "quarantine" }, "quarantine", ["dmarc FAIL (policy quarantine)"]],
+    [
+      "DMARC fail with policy quarantine is quarantined",
+      { dmarc: "FAIL", dmarcPolicy: "quarantine" },
+      "quarantine",
+      ["dmarc FAIL (policy quarantine)"],
+    ],
     ["DMARC fail with policy reject is dropped", { dmarc: "FAIL", dmarcPolicy: "reject" }, "drop", ["dmarc FAIL (policy reject)"]],
     ["DMARC fail with policy none is delivered", { dmarc: "FAIL", dmarcPolicy: "none" }, "deliver", []],
     ["spam and virus: the drop decides", { spam: "FAIL", virus: "FAIL" }, "drop", ["virus FAIL"]],

@@ -99,7 +99,9 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
   it("sends an RFC 3464 report to the envelope sender, never the From header, from MAILER-DAEMON at the recipient's domain", async () => {
     // Prepare: the envelope sender differs from the message's From
     s3.put(BUCKET, "emails/m-bounce", fixture("plain-text.eml"));
-    const detail = detailFor("m-bounce", [bounceTo("nobody@example.com"), bounceTo("closed@example.com", "exact")], { source: "bounces+123@mailer.sender.example" });
+    const detail = detailFor("m-bounce", [bounceTo("nobody@example.com"), bounceTo("closed@example.com", "exact")], {
+      source: "bounces+123@mailer.sender.example",
+    });
 
     // Act
     const response = await bouncer().bounce({ Records: [sqsRecord(decisionEvent(detail))] });
@@ -113,12 +115,24 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
     expect(email.to).toEqual([{ name: "", address: "bounces+123@mailer.sender.example" }]);
     expect(email.from).toEqual({ name: "Mail Delivery System", address: "MAILER-DAEMON@example.com" });
     expect(email.headers.find((header) => header.key === "auto-submitted")?.value).toBe("auto-replied");
-    expect(email.headers.find((header) => header.key === "content-type")?.value).toMatch(/^multipart\/report; report-type=delivery-status;/);
+    expect(email.headers.find((header) => header.key === "content-type")?.value).toMatch(
+      /^multipart\/report; report-type=delivery-status;/,
+    );
     expect(email.inReplyTo).toBe("<CAFexample.lunch@mail.sender.example>");
     expect(groups).toEqual([
       { "Reporting-MTA": "dns; example.com", "X-SES-Message-ID": "m-bounce", "Arrival-Date": "Sat, 28 Nov 2026 10:00:00 +0000" },
-      expect.objectContaining({ "Final-Recipient": "rfc822; nobody@example.com", Action: "failed", Status: "5.1.1", "Diagnostic-Code": expect.stringContaining("550 5.1.1") }),
-      expect.objectContaining({ "Final-Recipient": "rfc822; closed@example.com", Action: "failed", Status: "5.7.1", "Diagnostic-Code": expect.stringContaining("550 5.7.1") }),
+      expect.objectContaining({
+        "Final-Recipient": "rfc822; nobody@example.com",
+        Action: "failed",
+        Status: "5.1.1",
+        "Diagnostic-Code": expect.stringContaining("550 5.1.1"),
+      }),
+      expect.objectContaining({
+        "Final-Recipient": "rfc822; closed@example.com",
+        Action: "failed",
+        Status: "5.7.1",
+        "Diagnostic-Code": expect.stringContaining("550 5.7.1"),
+      }),
     ]);
     expect(quoted).toContain("Message-ID: <CAFexample.lunch@mail.sender.example>");
     expect(quoted).not.toContain("Are you free for lunch"); // headers only, never the body
@@ -127,7 +141,13 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
 
   it("sends one report per recipient domain, each from its own MAILER-DAEMON", async () => {
     s3.put(BUCKET, "emails/m-two-domains", fixture("plain-text.eml"));
-    await bouncer().bounce({ Records: [sqsRecord(decisionEvent(detailFor("m-two-domains", [bounceTo("a@example.com"), bounceTo("b@example.org"), bounceTo("c@example.com")])))] });
+    await bouncer().bounce({
+      Records: [
+        sqsRecord(
+          decisionEvent(detailFor("m-two-domains", [bounceTo("a@example.com"), bounceTo("b@example.org"), bounceTo("c@example.com")])),
+        ),
+      ],
+    });
     const calls = sent();
     expect(calls.map((call) => call.Source)).toEqual(["MAILER-DAEMON@example.com", "MAILER-DAEMON@example.org"]);
     const first = await readDsn(calls[0]!.RawMessage!.Data!);
@@ -160,7 +180,9 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
     // Assess
     expect(response.batchItemFailures).toEqual([]);
     expect(sent()).toHaveLength(0);
-    expect(outcomes.ofKind("bounce-suppressed")).toEqual([expect.objectContaining({ messageId: "m-suppressed", recipient: "nobody@example.com", reason })]);
+    expect(outcomes.ofKind("bounce-suppressed")).toEqual([
+      expect.objectContaining({ messageId: "m-suppressed", recipient: "nobody@example.com", reason }),
+    ]);
     expect(metrics).toHaveBeenCalledWith("BounceSuppressed", "Count", 1);
     expect(metrics).toHaveBeenCalledWith(`BounceSuppressed_${reason}`, "Count", 1);
   });
@@ -180,15 +202,25 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
     // Act
     await bounce({ Records: [sqsRecord(decisionEvent(detailFor("m-1", [bounceTo("nobody@example.com")])))] });
     clock += 30 * 60 * 1000;
-    await bounce({ Records: [sqsRecord(decisionEvent(detailFor("m-2", [bounceTo("nobody@example.com"), bounceTo("other@example.com")])))] });
+    await bounce({
+      Records: [sqsRecord(decisionEvent(detailFor("m-2", [bounceTo("nobody@example.com"), bounceTo("other@example.com")])))],
+    });
     clock += 31 * 60 * 1000;
     await bounce({ Records: [sqsRecord(decisionEvent(detailFor("m-3", [bounceTo("nobody@example.com")])))] });
 
     // Assess: m-2 bounced only `other`; after the hour, nobody@ bounces again
-    const recipients = await Promise.all(sent().map(async (call) => (await readDsn(call.RawMessage!.Data!)).groups.slice(1).map((group) => group["Final-Recipient"])));
+    const recipients = await Promise.all(
+      sent().map(async (call) => (await readDsn(call.RawMessage!.Data!)).groups.slice(1).map((group) => group["Final-Recipient"])),
+    );
     expect(recipients).toEqual([["rfc822; nobody@example.com"], ["rfc822; other@example.com"], ["rfc822; nobody@example.com"]]);
-    expect(outcomes.ofKind("bounce-suppressed")).toEqual([expect.objectContaining({ messageId: "m-2", recipient: "nobody@example.com", reason: "throttled" })]);
-    expect(outcomes.ofKind("bounce-sent").map((sentBounce) => [sentBounce.messageId, sentBounce.recipients.map((recipient) => recipient.address)])).toEqual([
+    expect(outcomes.ofKind("bounce-suppressed")).toEqual([
+      expect.objectContaining({ messageId: "m-2", recipient: "nobody@example.com", reason: "throttled" }),
+    ]);
+    expect(
+      outcomes
+        .ofKind("bounce-sent")
+        .map((sentBounce) => [sentBounce.messageId, sentBounce.recipients.map((recipient) => recipient.address)]),
+    ).toEqual([
       ["m-1", ["nobody@example.com"]],
       ["m-2", ["other@example.com"]],
       ["m-3", ["nobody@example.com"]],
@@ -197,7 +229,10 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
 
   it("fails the record when SES refuses, frees the throttle, and sends on redelivery", async () => {
     s3.put(BUCKET, "emails/m-ses-down", fixture("plain-text.eml"));
-    ses.on(SendRawEmailCommand).rejectsOnce(Object.assign(new Error("Rate exceeded"), { name: "Throttling" })).resolves({ MessageId: "0102-later" });
+    ses
+      .on(SendRawEmailCommand)
+      .rejectsOnce(Object.assign(new Error("Rate exceeded"), { name: "Throttling" }))
+      .resolves({ MessageId: "0102-later" });
     const { bounce } = bouncer();
     const body = decisionEvent(detailFor("m-ses-down", [bounceTo("nobody@example.com")]));
 
@@ -214,7 +249,10 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
 
   it("records the message's fate: the failed send while it waits for redelivery, then the bounce and the deletion", async () => {
     s3.put(BUCKET, "emails/m-bounce-fate", fixture("plain-text.eml"));
-    ses.on(SendRawEmailCommand).rejectsOnce(Object.assign(new Error("Rate exceeded"), { name: "Throttling" })).resolves({ MessageId: "0102-later" });
+    ses
+      .on(SendRawEmailCommand)
+      .rejectsOnce(Object.assign(new Error("Rate exceeded"), { name: "Throttling" }))
+      .resolves({ MessageId: "0102-later" });
     const { bounce } = bouncer();
     const detail = detailFor("m-bounce-fate", [bounceTo("nobody@example.com")]);
     const progress = new DynamoDbMessageProgress({ tableName, client: dynamo.client });
@@ -225,7 +263,13 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
     const afterSend = await progress.read("m-bounce-fate");
 
     expect(afterFailure?.decision).toEqual(detail);
-    expect(afterFailure?.outcomes).toEqual([expect.objectContaining({ kind: "bounce-failed", recipients: ["nobody@example.com"], error: { code: "BOUNCE_SEND_THROTTLED", message: expect.stringMatching(/Rate exceeded$/) } })]);
+    expect(afterFailure?.outcomes).toEqual([
+      expect.objectContaining({
+        kind: "bounce-failed",
+        recipients: ["nobody@example.com"],
+        error: { code: "BOUNCE_SEND_THROTTLED", message: expect.stringMatching(/Rate exceeded$/) },
+      }),
+    ]);
     expect(afterSend?.outcomes.map((outcome) => outcome.kind)).toEqual(["bounce-failed", "bounce-sent", "raw-message-deleted"]);
     expect(afterSend?.outcomes[1]).toMatchObject({ to: detail.source, dsnMessageId: "0102-later" });
     expect(afterSend?.partsDone).toEqual(["bounce"]);
@@ -234,7 +278,11 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
   it("never sends a redelivered bounce twice", async () => {
     s3.put(BUCKET, "emails/m-redelivered", fixture("plain-text.eml"));
     const { bounce } = bouncer();
-    const body = decisionEvent(detailFor("m-redelivered", [bounceTo("nobody@example.com")], { forward: [{ recipient: "user@example.com", target: "me@gmail.com", match: "exact" }] }));
+    const body = decisionEvent(
+      detailFor("m-redelivered", [bounceTo("nobody@example.com")], {
+        forward: [{ recipient: "user@example.com", target: "me@gmail.com", match: "exact" }],
+      }),
+    );
     await bounce({ Records: [sqsRecord(body)] });
     await bounce({ Records: [sqsRecord(body)] });
     expect(sent()).toHaveLength(1);
@@ -242,7 +290,10 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
 
   it("keeps header injection out of the report", async () => {
     s3.put(BUCKET, "emails/m-inject", fixture("header-injection.eml"));
-    const detail = detailFor("m-inject", [bounceTo("nobody@example.com")], { subject: "Hi\r\nBcc: victim@evil.example", source: "mallory@sender.example" });
+    const detail = detailFor("m-inject", [bounceTo("nobody@example.com")], {
+      subject: "Hi\r\nBcc: victim@evil.example",
+      source: "mallory@sender.example",
+    });
     await bouncer().bounce({ Records: [sqsRecord(decisionEvent(detail))] });
     const [call] = sent();
     expect(call!.Destinations).toEqual(["mallory@sender.example"]);
@@ -278,7 +329,15 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
     });
     const { bounce } = bouncer();
     const event: SQSEvent = {
-      Records: [sqsRecord(decisionEvent(detailFor("m-both", [bounceTo("nobody@example.com")], { forward: [{ recipient: "user@example.com", target: "me@gmail.com", match: "exact" }] })))],
+      Records: [
+        sqsRecord(
+          decisionEvent(
+            detailFor("m-both", [bounceTo("nobody@example.com")], {
+              forward: [{ recipient: "user@example.com", target: "me@gmail.com", match: "exact" }],
+            }),
+          ),
+        ),
+      ],
     };
     const run = { forward: () => forward(event), bounce: () => bounce(event) };
 
@@ -304,11 +363,18 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
         {
           Records: [
             sqsRecord(decisionEvent(detailFor("m-archive", [bounceTo("nobody@example.com")])), { messageId: "ok" }),
-            sqsRecord(decisionEvent(detailFor("m-archive-null", [bounceTo("nobody@example.com")], { source: "" })), { messageId: "null-sender" }),
+            sqsRecord(decisionEvent(detailFor("m-archive-null", [bounceTo("nobody@example.com")], { source: "" })), {
+              messageId: "null-sender",
+            }),
             sqsRecord("[]", { messageId: "bad" }),
           ],
         },
-        { ...bouncerEnvironmentVariables({ routingTable: tableName }), AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_ENDPOINT_URL_S3: aws.endpoint, AWS_ENDPOINT_URL_SES: aws.endpoint },
+        {
+          ...bouncerEnvironmentVariables({ routingTable: tableName }),
+          AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+          AWS_ENDPOINT_URL_S3: aws.endpoint,
+          AWS_ENDPOINT_URL_SES: aws.endpoint,
+        },
       );
       if (!outcome.ok) process.stderr.write(`${outcome.stdout}\n${outcome.stderr}\n`);
       expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [{ itemIdentifier: "bad" }] } });

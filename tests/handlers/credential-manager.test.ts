@@ -58,7 +58,8 @@ function fakeIam() {
   const users = new Map<string, FakeUser>();
   const calls: string[] = [];
   let keyCounter = 0;
-  const noSuchEntity = (name: string) => new NoSuchEntityException({ message: `The user with name ${name} cannot be found.`, $metadata: {} });
+  const noSuchEntity = (name: string) =>
+    new NoSuchEntityException({ message: `The user with name ${name} cannot be found.`, $metadata: {} });
   const user = (name: string) => {
     const found = users.get(name);
     if (!found) throw noSuchEntity(name);
@@ -116,7 +117,14 @@ function fakeIam() {
   });
   mock.on(ListAccessKeysCommand).callsFake(async (input) => {
     record("ListAccessKeys")(input);
-    return { AccessKeyMetadata: [...user(input.UserName).keys.keys()].map((id) => ({ AccessKeyId: id, UserName: input.UserName, Status: "Active" })), IsTruncated: false };
+    return {
+      AccessKeyMetadata: [...user(input.UserName).keys.keys()].map((id) => ({
+        AccessKeyId: id,
+        UserName: input.UserName,
+        Status: "Active",
+      })),
+      IsTruncated: false,
+    };
   });
   mock.on(DeleteAccessKeyCommand).callsFake(async (input) => {
     record("DeleteAccessKey")(input);
@@ -126,7 +134,8 @@ function fakeIam() {
   mock.on(DeleteUserCommand).callsFake(async (input) => {
     record("DeleteUser")(input);
     const found = user(input.UserName);
-    if (found.keys.size > 0 || found.policies.size > 0) throw Object.assign(new Error("must delete keys and policies first"), { name: "DeleteConflictException" });
+    if (found.keys.size > 0 || found.policies.size > 0)
+      throw Object.assign(new Error("must delete keys and policies first"), { name: "DeleteConflictException" });
     users.delete(input.UserName);
     return {};
   });
@@ -139,13 +148,19 @@ function fakeKms() {
   const mock = mockClient(client);
   mock.on(EncryptCommand).callsFake(async (input) => ({
     KeyId: input.KeyId,
-    CiphertextBlob: Buffer.from(JSON.stringify({ keyId: input.KeyId, context: input.EncryptionContext, plaintext: Buffer.from(input.Plaintext).toString("utf8") })),
+    CiphertextBlob: Buffer.from(
+      JSON.stringify({ keyId: input.KeyId, context: input.EncryptionContext, plaintext: Buffer.from(input.Plaintext).toString("utf8") }),
+    ),
   }));
   return { client, mock };
 }
 
 function decrypt(ciphertext: string) {
-  const blob = JSON.parse(Buffer.from(ciphertext, "base64").toString("utf8")) as { keyId: string; context: Record<string, string>; plaintext: string };
+  const blob = JSON.parse(Buffer.from(ciphertext, "base64").toString("utf8")) as {
+    keyId: string;
+    context: Record<string, string>;
+    plaintext: string;
+  };
   return { ...blob, plaintext: JSON.parse(blob.plaintext) as { access_key_id: string; smtp_password: string } };
 }
 
@@ -157,7 +172,8 @@ function streamRecord(
   created = CREATED,
 ): DynamoDBRecord {
   const item = (images.newImage ?? images.oldImage)!;
-  const toStream = (value: Record<string, unknown>) => marshall(value, { removeUndefinedValues: true }) as NonNullable<DynamoDBRecord["dynamodb"]>["NewImage"];
+  const toStream = (value: Record<string, unknown>) =>
+    marshall(value, { removeUndefinedValues: true }) as NonNullable<DynamoDBRecord["dynamodb"]>["NewImage"];
   return {
     eventID: `event-${++sequence}`,
     eventName,
@@ -178,7 +194,15 @@ function streamRecord(
 }
 
 function smtpItem(username: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
-  return { PK: `SMTP_USER#${username}`, SK: "CREDENTIALS#v1", entity_type: "SMTP_USER", username, allowed_from: ["app@example.com", "*@notify.example.com"], status: "pending", ...fields };
+  return {
+    PK: `SMTP_USER#${username}`,
+    SK: "CREDENTIALS#v1",
+    entity_type: "SMTP_USER",
+    username,
+    allowed_from: ["app@example.com", "*@notify.example.com"],
+    status: "pending",
+    ...fields,
+  };
 }
 
 describe("SMTP credential manager against dynalite and mocked IAM and KMS", () => {
@@ -247,7 +271,13 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
     const stored = (await table.get("app"))!;
     expect(user.keys.size).toBe(1);
     const [keyId, secret] = [...user.keys][0]!;
-    expect(stored).toMatchObject({ status: "active", iam_user_name: name, iam_user_arn: user.arn, access_key_id: keyId, updated_at: "2026-11-28T10:00:03.000Z" });
+    expect(stored).toMatchObject({
+      status: "active",
+      iam_user_name: name,
+      iam_user_arn: user.arn,
+      access_key_id: keyId,
+      updated_at: "2026-11-28T10:00:03.000Z",
+    });
     const decrypted = decrypt(stored.encrypted_credentials as string);
     expect(decrypted).toEqual({
       keyId: KEY_ID,
@@ -267,9 +297,24 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
   });
 
   it.each([
-    ["KMS Encrypt fails", () => kms.mock.on(EncryptCommand).rejects(Object.assign(new Error("key disabled"), { name: "DisabledException" })), ["DeleteAccessKey(AKIATEST00000001)", "DeleteUserPolicy", "DeleteUser"]],
-    ["CreateAccessKey fails", () => iam.mock.on(CreateAccessKeyCommand).rejects(Object.assign(new Error("LimitExceeded"), { name: "LimitExceededException" })), ["DeleteUserPolicy", "DeleteUser"]],
-    ["PutUserPolicy fails", () => iam.mock.on(PutUserPolicyCommand).rejects(Object.assign(new Error("MalformedPolicyDocument"), { name: "MalformedPolicyDocumentException" })), ["DeleteUser"]],
+    [
+      "KMS Encrypt fails",
+      () => kms.mock.on(EncryptCommand).rejects(Object.assign(new Error("key disabled"), { name: "DisabledException" })),
+      ["DeleteAccessKey(AKIATEST00000001)", "DeleteUserPolicy", "DeleteUser"],
+    ],
+    [
+      "CreateAccessKey fails",
+      () => iam.mock.on(CreateAccessKeyCommand).rejects(Object.assign(new Error("LimitExceeded"), { name: "LimitExceededException" })),
+      ["DeleteUserPolicy", "DeleteUser"],
+    ],
+    [
+      "PutUserPolicy fails",
+      () =>
+        iam.mock
+          .on(PutUserPolicyCommand)
+          .rejects(Object.assign(new Error("MalformedPolicyDocument"), { name: "MalformedPolicyDocumentException" })),
+      ["DeleteUser"],
+    ],
   ])("rolls back in reverse order and marks the item failed when %s", async (_name, breakIt, undone) => {
     // Prepare
     const item = smtpItem("rollback");
@@ -321,7 +366,12 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
     const item = smtpItem("crashed");
     await put(item);
     const name = `ses-smtp-user-crashed-${STAMP}`;
-    iam.users.set(name, { arn: `arn:aws:iam::123456789012:user/${name}`, policies: new Map(), keys: new Map([["AKIAORPHAN", "lost"]]), boundary: BOUNDARY });
+    iam.users.set(name, {
+      arn: `arn:aws:iam::123456789012:user/${name}`,
+      policies: new Map(),
+      keys: new Map([["AKIAORPHAN", "lost"]]),
+      boundary: BOUNDARY,
+    });
 
     // Act
     await manager().manage({ Records: [streamRecord("INSERT", { newImage: item })] });
@@ -329,7 +379,15 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
     // Assess
     expect(iam.users.size).toBe(1);
     expect([...iam.users.get(name)!.keys.keys()]).toEqual(["AKIATEST00000001"]);
-    expect(iam.calls).toEqual(["CreateUser", "GetUser", "PutUserPermissionsBoundary", "ListAccessKeys", "DeleteAccessKey(AKIAORPHAN)", "PutUserPolicy", "CreateAccessKey"]);
+    expect(iam.calls).toEqual([
+      "CreateUser",
+      "GetUser",
+      "PutUserPermissionsBoundary",
+      "ListAccessKeys",
+      "DeleteAccessKey(AKIAORPHAN)",
+      "PutUserPolicy",
+      "CreateAccessKey",
+    ]);
     expect(await table.get("crashed")).toMatchObject({ status: "active", access_key_id: "AKIATEST00000001" });
   });
 
@@ -358,11 +416,20 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
 
     // Assess
     const name = active.iam_user_name as string;
-    expect(iam.calls).toEqual(["ListAccessKeys", "PutUserPermissionsBoundary", "GetUserPolicy", "PutUserPolicy", "CreateAccessKey", "DeleteAccessKey(AKIATEST00000001)"]);
+    expect(iam.calls).toEqual([
+      "ListAccessKeys",
+      "PutUserPermissionsBoundary",
+      "GetUserPolicy",
+      "PutUserPolicy",
+      "CreateAccessKey",
+      "DeleteAccessKey(AKIATEST00000001)",
+    ]);
     expect(updates).toEqual(["UpdateItem after 5 IAM calls"]);
     expect(iam.users.size).toBe(1);
     expect([...iam.users.get(name)!.keys.keys()]).toEqual(["AKIATEST00000002"]);
-    expect(JSON.parse(iam.users.get(name)!.policies.get("ses-mail-smtp-send")!).Statement[0].Condition.StringLike["ses:FromAddress"]).toEqual(["other@example.com"]);
+    expect(
+      JSON.parse(iam.users.get(name)!.policies.get("ses-mail-smtp-send")!).Statement[0].Condition.StringLike["ses:FromAddress"],
+    ).toEqual(["other@example.com"]);
     const rotated = (await table.get("rotate"))!;
     expect(rotated).toMatchObject({ status: "active", access_key_id: "AKIATEST00000002", iam_user_name: name });
     expect(decrypt(rotated.encrypted_credentials as string).plaintext.access_key_id).toBe("AKIATEST00000002");
@@ -371,8 +438,17 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
   it("gives a user created before boundaries were required the boundary when it rotates, then its new policy", async () => {
     // Prepare: an active user whose IAM user has no boundary (made by an earlier version)
     const name = `ses-smtp-user-legacy-${STAMP}`;
-    iam.users.set(name, { arn: `arn:aws:iam::123456789012:user/${name}`, policies: new Map([["ses-mail-smtp-send", "{}"]]), keys: new Map([["AKIALEGACY", "old"]]) });
-    const item = smtpItem("legacy", { status: "pending", iam_user_name: name, iam_user_arn: `arn:aws:iam::123456789012:user/${name}`, access_key_id: "AKIALEGACY" });
+    iam.users.set(name, {
+      arn: `arn:aws:iam::123456789012:user/${name}`,
+      policies: new Map([["ses-mail-smtp-send", "{}"]]),
+      keys: new Map([["AKIALEGACY", "old"]]),
+    });
+    const item = smtpItem("legacy", {
+      status: "pending",
+      iam_user_name: name,
+      iam_user_arn: `arn:aws:iam::123456789012:user/${name}`,
+      access_key_id: "AKIALEGACY",
+    });
     await put(item);
 
     // Act
@@ -399,7 +475,11 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
 
     expect([...iam.users.get(name)!.keys.keys()]).toEqual(["AKIATEST00000001"]);
     expect(iam.users.get(name)!.policies.get("ses-mail-smtp-send")).toBe(oldPolicy);
-    expect(await table.get("rotfail")).toMatchObject({ status: "failed", access_key_id: "AKIATEST00000001", error: expect.stringMatching(/throttled/) });
+    expect(await table.get("rotfail")).toMatchObject({
+      status: "failed",
+      access_key_id: "AKIATEST00000001",
+      error: expect.stringMatching(/throttled/),
+    });
   });
 
   it("rolls back when the item is deleted while it is being provisioned", async () => {
@@ -427,7 +507,14 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
     const response = await manage({ Records: [streamRecord("REMOVE", { oldImage: active })] });
 
     expect(response.batchItemFailures).toEqual([]);
-    expect(iam.calls).toEqual(["ListAccessKeys", "DeleteAccessKey(AKIATEST00000001)", "ListUserPolicies", "DeleteUserPolicy", "DeleteUserPolicy", "DeleteUser"]);
+    expect(iam.calls).toEqual([
+      "ListAccessKeys",
+      "DeleteAccessKey(AKIATEST00000001)",
+      "ListUserPolicies",
+      "DeleteUserPolicy",
+      "DeleteUserPolicy",
+      "DeleteUser",
+    ]);
     expect(iam.users.size).toBe(0);
     expect(metrics).toHaveBeenCalledWith("SmtpUserDeleted", "Count", 1);
   });
@@ -467,7 +554,11 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
     await put(item);
     const failing = new DynamoDbSmtpUsers({ tableName: "no-such-table", client: dynamo.client });
     const manage = createCredentialManager({
-      users: { get: (username) => table.get(username), activate: (u, a) => failing.activate(u, a), markFailed: (u, e, t) => failing.markFailed(u, e, t) },
+      users: {
+        get: (username) => table.get(username),
+        activate: (u, a) => failing.activate(u, a),
+        markFailed: (u, e, t) => failing.markFailed(u, e, t),
+      },
       identities: new IamSmtpIdentities({ client: iam.client }),
       encryptor: new KmsCredentialEncryptor({ keyId: KEY_ID, client: kms.client }),
       sesRegion: REGION,
@@ -484,23 +575,31 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
       const item = smtpItem("archived");
       await put(item);
       const { dir } = await serializeFactory("credential-manager", credentialManagerFactory);
-      const outcome = await invokeArchive(dir, { Records: [streamRecord("INSERT", { newImage: item })] }, {
-        ...credentialManagerEnvironmentVariables({ routingTable: tableName, kmsKeyId: KEY_ID, permissionsBoundary: BOUNDARY }),
-        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-        AWS_ENDPOINT_URL_IAM: aws.endpoint,
-        AWS_ENDPOINT_URL_KMS: aws.endpoint,
-      });
+      const outcome = await invokeArchive(
+        dir,
+        { Records: [streamRecord("INSERT", { newImage: item })] },
+        {
+          ...credentialManagerEnvironmentVariables({ routingTable: tableName, kmsKeyId: KEY_ID, permissionsBoundary: BOUNDARY }),
+          AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+          AWS_ENDPOINT_URL_IAM: aws.endpoint,
+          AWS_ENDPOINT_URL_KMS: aws.endpoint,
+        },
+      );
       if (!outcome.ok) process.stderr.write(`${outcome.stdout}\n${outcome.stderr}\n`);
       expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [] } });
       expect(aws.calls).toEqual(["IAM.CreateUser", "IAM.PutUserPolicy", "IAM.CreateAccessKey", "KMS.Encrypt"]);
       expect(aws.iamUsers.get(`ses-smtp-user-archived-${STAMP}`)?.permissionsBoundary).toBe(BOUNDARY);
       expect(await table.get("archived")).toMatchObject({ status: "active", iam_user_name: `ses-smtp-user-archived-${STAMP}` });
-      const removed = await invokeArchive(dir, { Records: [streamRecord("REMOVE", { oldImage: (await table.get("archived"))! })] }, {
-        ...credentialManagerEnvironmentVariables({ routingTable: tableName, kmsKeyId: KEY_ID, permissionsBoundary: BOUNDARY }),
-        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-        AWS_ENDPOINT_URL_IAM: aws.endpoint,
-        AWS_ENDPOINT_URL_KMS: aws.endpoint,
-      });
+      const removed = await invokeArchive(
+        dir,
+        { Records: [streamRecord("REMOVE", { oldImage: (await table.get("archived"))! })] },
+        {
+          ...credentialManagerEnvironmentVariables({ routingTable: tableName, kmsKeyId: KEY_ID, permissionsBoundary: BOUNDARY }),
+          AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+          AWS_ENDPOINT_URL_IAM: aws.endpoint,
+          AWS_ENDPOINT_URL_KMS: aws.endpoint,
+        },
+      );
       expect(removed).toMatchObject({ ok: true, result: { batchItemFailures: [] } });
       expect(aws.iamUsers.size).toBe(0);
     } finally {
@@ -509,13 +608,32 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
   });
 
   it("reads the environment the component writes", () => {
-    const env = credentialManagerEnvironmentVariables({ routingTable: "t", kmsKeyId: KEY_ID, permissionsBoundary: BOUNDARY, sesRegion: "eu-west-1" });
-    expect(readCredentialManagerEnvironment(env)).toEqual({ routingTable: "t", kmsKeyId: KEY_ID, permissionsBoundary: BOUNDARY, sesRegion: "eu-west-1" });
-    const minimal = { ROUTING_TABLE: "t", SMTP_CREDENTIALS_KEY_ID: KEY_ID, SMTP_USER_PERMISSIONS_BOUNDARY: BOUNDARY, AWS_REGION: "eu-west-2" };
+    const env = credentialManagerEnvironmentVariables({
+      routingTable: "t",
+      kmsKeyId: KEY_ID,
+      permissionsBoundary: BOUNDARY,
+      sesRegion: "eu-west-1",
+    });
+    expect(readCredentialManagerEnvironment(env)).toEqual({
+      routingTable: "t",
+      kmsKeyId: KEY_ID,
+      permissionsBoundary: BOUNDARY,
+      sesRegion: "eu-west-1",
+    });
+    const minimal = {
+      ROUTING_TABLE: "t",
+      SMTP_CREDENTIALS_KEY_ID: KEY_ID,
+      SMTP_USER_PERMISSIONS_BOUNDARY: BOUNDARY,
+      AWS_REGION: "eu-west-2",
+    };
     expect(readCredentialManagerEnvironment(minimal).sesRegion).toBe("eu-west-2");
     expect(() => readCredentialManagerEnvironment({ ROUTING_TABLE: "t" })).toThrow(/SMTP_CREDENTIALS_KEY_ID/);
     // No boundary, no start: the function never creates a user without one.
-    expect(() => readCredentialManagerEnvironment({ ...minimal, SMTP_USER_PERMISSIONS_BOUNDARY: undefined })).toThrow(/SMTP_USER_PERMISSIONS_BOUNDARY/);
-    expect(() => readCredentialManagerEnvironment({ ...minimal, SMTP_USER_PERMISSIONS_BOUNDARY: "admin" })).toThrow(/SMTP_USER_PERMISSIONS_BOUNDARY.*managed policy/);
+    expect(() => readCredentialManagerEnvironment({ ...minimal, SMTP_USER_PERMISSIONS_BOUNDARY: undefined })).toThrow(
+      /SMTP_USER_PERMISSIONS_BOUNDARY/,
+    );
+    expect(() => readCredentialManagerEnvironment({ ...minimal, SMTP_USER_PERMISSIONS_BOUNDARY: "admin" })).toThrow(
+      /SMTP_USER_PERMISSIONS_BOUNDARY.*managed policy/,
+    );
   });
 });

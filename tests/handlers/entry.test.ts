@@ -10,7 +10,9 @@ import { lambdaEntry, parseEnvironment } from "../../handlers/entry";
 import type { Observability } from "../../handlers/observability";
 
 function schema() {
-  return z.object({ TABLE: z.string().min(1), LIMIT: z.coerce.number().int().positive().default(10) }).transform((data) => ({ table: data.TABLE, limit: data.LIMIT }));
+  return z
+    .object({ TABLE: z.string().min(1), LIMIT: z.coerce.number().int().positive().default(10) })
+    .transform((data) => ({ table: data.TABLE, limit: data.LIMIT }));
 }
 
 const CONTEXT = {
@@ -42,7 +44,10 @@ describe("parseEnvironment", () => {
 
     // Assess
     expect(caught).toBeInstanceOf(InvalidEnvironmentError);
-    expect(caught).toMatchObject({ code: ErrorCode.InvalidConfig, message: expect.stringMatching(/^test function environment: TABLE .+; LIMIT .+$/) });
+    expect(caught).toMatchObject({
+      code: ErrorCode.InvalidConfig,
+      message: expect.stringMatching(/^test function environment: TABLE .+; LIMIT .+$/),
+    });
   });
 });
 
@@ -54,7 +59,10 @@ describe("lambdaEntry", () => {
 
   /** An entry whose handler fails when the event asks it to; records what the handler saw. */
   function entry() {
-    const seen: { observability?: Observability; settings?: { table: string; limit: number }; published: number; contexts: unknown[] } = { published: 0, contexts: [] };
+    const seen: { observability?: Observability; settings?: { table: string; limit: number }; published: number; contexts: unknown[] } = {
+      published: 0,
+      contexts: [],
+    };
     const handler = lambdaEntry({
       service: "entry-test",
       readEnvironment: (env) => parseEnvironment("entry test", schema(), env),

@@ -11,7 +11,12 @@ import type { DecisionDetail, DecisionTarget } from "../../core/decision";
 import { RETRY_MESSAGE_KIND, type RetryMessage } from "../../core/delivery";
 import { oauthClientParameter, PARAMETER_PLACEHOLDER, refreshTokenParameter } from "../../core/parameters";
 import type { MailboxImporter, StoredMessage } from "../../core/ports";
-import { createGmailForwarder, gmailForwarderEnvironmentVariables, gmailForwarderFactory, readGmailForwarderEnvironment } from "../../handlers/gmail-forwarder";
+import {
+  createGmailForwarder,
+  gmailForwarderEnvironmentVariables,
+  gmailForwarderFactory,
+  readGmailForwarderEnvironment,
+} from "../../handlers/gmail-forwarder";
 import { createObservability } from "../../handlers/observability";
 import { fixture, decisionEvent, memoryS3, MemoryRetryQueue, MemorySecrets, type MemoryS3 } from "../helpers/delivery";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
@@ -33,7 +38,11 @@ function forwardTo(account: string, recipient = "user@example.com", labels?: str
   return { recipient, target: account, match: "exact", rule: recipient, ...(labels ? { labels } : {}) };
 }
 
-function detailFor(messageId: string, targets: { forward?: DecisionTarget[]; bounce?: DecisionTarget[]; store?: DecisionTarget[] }, overrides: Partial<DecisionDetail> = {}): DecisionDetail {
+function detailFor(
+  messageId: string,
+  targets: { forward?: DecisionTarget[]; bounce?: DecisionTarget[]; store?: DecisionTarget[] },
+  overrides: Partial<DecisionDetail> = {},
+): DecisionDetail {
   return decisionDetail(
     { "forward-to-gmail": targets.forward ?? [], bounce: targets.bounce ?? [], store: targets.store ?? [] },
     { originalMessageId: messageId, s3: { bucket: BUCKET, key: `emails/${messageId}` }, ...overrides },
@@ -69,7 +78,10 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     s3 = memoryS3();
     secrets = new MemorySecrets();
     secrets.values.set(oauthClientParameter(ENV), JSON.stringify({ installed: FAKE_CLIENT }));
-    secrets.values.set(refreshTokenParameter(ENV, "alice@gmail.com"), JSON.stringify({ refresh_token: "1//alice-refresh", created_at: "2026-11-27T00:00:00Z" }));
+    secrets.values.set(
+      refreshTokenParameter(ENV, "alice@gmail.com"),
+      JSON.stringify({ refresh_token: "1//alice-refresh", created_at: "2026-11-27T00:00:00Z" }),
+    );
     secrets.values.set(refreshTokenParameter(ENV, "bob@gmail.com"), JSON.stringify({ refresh_token: "1//bob-refresh" }));
     secrets.values.set(refreshTokenParameter(ENV, "carol@gmail.com"), JSON.stringify({ refresh_token: "1//carol-refresh" }));
     retryQueue = new MemoryRetryQueue();
@@ -99,7 +111,9 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     // Prepare
     const raw = fixture("latin1-bare-lf.eml");
     s3.put(BUCKET, "emails/m-unchanged", raw);
-    const detail = detailFor("m-unchanged", { forward: [forwardTo("alice@gmail.com", "user@example.com", ["INBOX", "UNREAD", "Label_7"])] });
+    const detail = detailFor("m-unchanged", {
+      forward: [forwardTo("alice@gmail.com", "user@example.com", ["INBOX", "UNREAD", "Label_7"])],
+    });
     const tokenRequestsBefore = google.requests.token;
 
     // Act
@@ -120,7 +134,15 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
   it("labels quarantined mail SPAM when the decision carries no labels, and reuses the cached access token", async () => {
     s3.put(BUCKET, "emails/m-spam-1", fixture("plain-text.eml"));
     s3.put(BUCKET, "emails/m-spam-2", fixture("plain-text.eml"));
-    const verdicts = { spam: "FAIL", virus: "PASS", spf: "PASS", dkim: "PASS", dmarc: "PASS", disposition: "quarantine", reasons: ["spam FAIL"] } as const;
+    const verdicts = {
+      spam: "FAIL",
+      virus: "PASS",
+      spf: "PASS",
+      dkim: "PASS",
+      dmarc: "PASS",
+      disposition: "quarantine",
+      reasons: ["spam FAIL"],
+    } as const;
     const { forward } = forwarder();
     const tokenRequestsBefore = google.requests.token;
 
@@ -228,8 +250,17 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     expect(third.batchItemFailures).toEqual([{ itemIdentifier: "too-late" }]);
     expect(retryQueue.messages).toHaveLength(2);
     expect(outcomes.kinds()).toEqual(["parked", "parked", "given-up"]);
-    expect(outcomes.ofKind("parked")[1]).toMatchObject({ account: "erin@gmail.com", attempt: 2, parkedSince: "2026-11-28T10:00:00.000Z", reason: { code: "MAILBOX_AUTHORIZATION" } });
-    expect(outcomes.ofKind("given-up")[0]).toMatchObject({ account: "erin@gmail.com", attempt: 2, parkedSince: "2026-11-28T10:00:00.000Z" });
+    expect(outcomes.ofKind("parked")[1]).toMatchObject({
+      account: "erin@gmail.com",
+      attempt: 2,
+      parkedSince: "2026-11-28T10:00:00.000Z",
+      reason: { code: "MAILBOX_AUTHORIZATION" },
+    });
+    expect(outcomes.ofKind("given-up")[0]).toMatchObject({
+      account: "erin@gmail.com",
+      attempt: 2,
+      parkedSince: "2026-11-28T10:00:00.000Z",
+    });
   });
 
   it("records the message's fate: the decision, the park, the import from the retry, and the deletion", async () => {
@@ -257,7 +288,12 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
       ["imported", "2026-11-28T11:00:00.000Z"],
       ["raw-message-deleted", "2026-11-28T11:00:00.000Z"],
     ]);
-    expect(record?.outcomes[1]).toMatchObject({ account: "fay@gmail.com", mailboxId: google.imports[0]!.id, labels: ["INBOX", "UNREAD"], origin: "retry" });
+    expect(record?.outcomes[1]).toMatchObject({
+      account: "fay@gmail.com",
+      mailboxId: google.imports[0]!.id,
+      labels: ["INBOX", "UNREAD"],
+      origin: "retry",
+    });
     expect(record?.partsDone).toEqual(["forward:fay@gmail.com"]);
   });
 
@@ -300,7 +336,11 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
       expect(response.batchItemFailures).toEqual([]);
       expect(google.imports).toHaveLength(2);
       expect(outcomes.kinds()).toEqual(["possible-duplicate", "imported", "raw-message-deleted"]);
-      expect(outcomes.ofKind("possible-duplicate")[0]).toMatchObject({ account: "alice@gmail.com", mailboxId: google.imports[1]!.id, reason: expect.stringMatching(/interrupted.*gmail\.insert/) });
+      expect(outcomes.ofKind("possible-duplicate")[0]).toMatchObject({
+        account: "alice@gmail.com",
+        mailboxId: google.imports[1]!.id,
+        reason: expect.stringMatching(/interrupted.*gmail\.insert/),
+      });
       const record = await new DynamoDbMessageProgress({ tableName, client: dynamo.client }).read("m-interrupted");
       expect(record?.outcomes.map((outcome) => outcome.kind)).toEqual(["possible-duplicate", "imported", "raw-message-deleted"]);
     });
@@ -311,7 +351,9 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
       google.failNext("upload", { status: 503, body: { error: { code: 503, message: "backend error" } } });
       const { forward, outcomes } = forwarder();
       const failing = decisionEvent(detailFor("m-failed-once", { forward: [forwardTo("bob@gmail.com")] }));
-      const ordinary = decisionEvent(detailFor("m-ordinary", { forward: [forwardTo("bob@gmail.com")], bounce: [{ recipient: "x@example.com", match: "default" }] }));
+      const ordinary = decisionEvent(
+        detailFor("m-ordinary", { forward: [forwardTo("bob@gmail.com")], bounce: [{ recipient: "x@example.com", match: "default" }] }),
+      );
 
       await forward(batch(failing));
       await forward(batch(failing));
@@ -325,8 +367,12 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
   it("fails only the record whose raw message is gone, with a clear error, and keeps going", async () => {
     // Prepare
     s3.put(BUCKET, "emails/m-present", fixture("plain-text.eml"));
-    const missing = sqsRecord(decisionEvent(detailFor("m-missing", { forward: [forwardTo("alice@gmail.com")] })), { messageId: "sqs-missing" });
-    const present = sqsRecord(decisionEvent(detailFor("m-present", { forward: [forwardTo("alice@gmail.com")] })), { messageId: "sqs-present" });
+    const missing = sqsRecord(decisionEvent(detailFor("m-missing", { forward: [forwardTo("alice@gmail.com")] })), {
+      messageId: "sqs-missing",
+    });
+    const present = sqsRecord(decisionEvent(detailFor("m-present", { forward: [forwardTo("alice@gmail.com")] })), {
+      messageId: "sqs-present",
+    });
     const { forward, observability, outcomes } = forwarder();
     const metrics = jest.spyOn(observability.metrics, "addMetric");
 
@@ -337,7 +383,11 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: "sqs-missing" }]);
     expect(google.imports.map((entry) => entry.account)).toEqual(["alice@gmail.com"]);
     expect(outcomes.ofKind("import-failed")).toEqual([
-      expect.objectContaining({ messageId: "m-missing", account: "alice@gmail.com", error: expect.objectContaining({ code: "MESSAGE_NOT_FOUND" }) }),
+      expect.objectContaining({
+        messageId: "m-missing",
+        account: "alice@gmail.com",
+        error: expect.objectContaining({ code: "MESSAGE_NOT_FOUND" }),
+      }),
     ]);
     expect(outcomes.ofKind("imported")).toEqual([expect.objectContaining({ messageId: "m-present", account: "alice@gmail.com" })]);
     expect(metrics).toHaveBeenCalledWith("GmailImportFailed_MESSAGE_NOT_FOUND", "Count", 1);
@@ -347,7 +397,9 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
   it("with several targets and one failing, fails the record; the redelivery imports only the failed one and then deletes the message", async () => {
     // Prepare
     s3.put(BUCKET, "emails/m-two-targets", fixture("plain-text.eml"));
-    const body = decisionEvent(detailFor("m-two-targets", { forward: [forwardTo("alice@gmail.com", "a@example.com"), forwardTo("bob@gmail.com", "b@example.com")] }));
+    const body = decisionEvent(
+      detailFor("m-two-targets", { forward: [forwardTo("alice@gmail.com", "a@example.com"), forwardTo("bob@gmail.com", "b@example.com")] }),
+    );
     google.failNext("session", { status: 503, account: "bob@gmail.com" });
     const { forward } = forwarder();
 
@@ -371,7 +423,12 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
   it.each([
     ["429 on the upload session", "session", { status: 429, headers: { "retry-after": "30" } }, 1],
     ["500 on the upload", "upload", { status: 500 }, 1],
-    ["403 userRateLimitExceeded, twice", "session", { status: 403, body: { error: { code: 403, message: "User-rate limit exceeded", errors: [{ reason: "userRateLimitExceeded" }] } } }, 2],
+    [
+      "403 userRateLimitExceeded, twice",
+      "session",
+      { status: 403, body: { error: { code: 403, message: "User-rate limit exceeded", errors: [{ reason: "userRateLimitExceeded" }] } } },
+      2,
+    ],
     ["503 from the token endpoint, four times", "token", { status: 503, body: { error: "temporarily_unavailable" } }, 4],
   ] as const)("fails the record for a retry through SQS on %s, without parking it", async (_name, endpoint, failure, times) => {
     google.revokeAccessTokens(); // make the token endpoint be asked again
@@ -380,14 +437,20 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     const { forward, observability } = forwarder();
     const metrics = jest.spyOn(observability.metrics, "addMetric");
 
-    const response = await forward({ Records: [sqsRecord(decisionEvent(detailFor("m-transient", { forward: [forwardTo("alice@gmail.com")] })), { messageId: "transient" })] });
+    const response = await forward({
+      Records: [
+        sqsRecord(decisionEvent(detailFor("m-transient", { forward: [forwardTo("alice@gmail.com")] })), { messageId: "transient" }),
+      ],
+    });
 
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: "transient" }]);
     expect(retryQueue.messages).toHaveLength(0);
     expect(metrics).toHaveBeenCalledWith("GmailImportFailed_MAILBOX_UNAVAILABLE", "Count", 1);
     expect([...s3.objects.keys()]).toContain(`${BUCKET}/emails/m-transient`);
     // and the next delivery of the record succeeds
-    const retry = await forward({ Records: [sqsRecord(decisionEvent(detailFor("m-transient", { forward: [forwardTo("alice@gmail.com")] })))] });
+    const retry = await forward({
+      Records: [sqsRecord(decisionEvent(detailFor("m-transient", { forward: [forwardTo("alice@gmail.com")] })))],
+    });
     expect(retry.batchItemFailures).toEqual([]);
     expect(google.imports).toHaveLength(1);
   });
@@ -409,23 +472,36 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
 
   it("fails a permanent 4xx for the DLQ with Gmail's error in the log, and does not park it", async () => {
     s3.put(BUCKET, "emails/m-refused", fixture("plain-text.eml"));
-    google.failNext("session", { status: 400, body: { error: { code: 400, message: "Invalid argument", status: "INVALID_ARGUMENT", errors: [{ reason: "invalidArgument" }] } }, account: "bob@gmail.com" });
+    google.failNext("session", {
+      status: 400,
+      body: { error: { code: 400, message: "Invalid argument", status: "INVALID_ARGUMENT", errors: [{ reason: "invalidArgument" }] } },
+      account: "bob@gmail.com",
+    });
     const { forward, outcomes } = forwarder();
 
     const response = await forward({
-      Records: [sqsRecord(decisionEvent(detailFor("m-refused", { forward: [forwardTo("bob@gmail.com", "user@example.com", ["INBOX"])] })), { messageId: "refused" })],
+      Records: [
+        sqsRecord(decisionEvent(detailFor("m-refused", { forward: [forwardTo("bob@gmail.com", "user@example.com", ["INBOX"])] })), {
+          messageId: "refused",
+        }),
+      ],
     });
 
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: "refused" }]);
     expect(retryQueue.messages).toHaveLength(0);
     expect(outcomes.kinds()).toEqual(["import-failed"]);
-    expect(outcomes.ofKind("import-failed")[0]!.error).toEqual({ code: "MAILBOX_REJECTED", message: expect.stringMatching(/400.*Invalid argument/) });
+    expect(outcomes.ofKind("import-failed")[0]!.error).toEqual({
+      code: "MAILBOX_REJECTED",
+      message: expect.stringMatching(/400.*Invalid argument/),
+    });
   });
 
   describe("labels by name", () => {
     function labelled(messageId: string, account: string, labels: string[]) {
       s3.put(BUCKET, `emails/${messageId}`, fixture("plain-text.eml"));
-      return batch(decisionEvent(detailFor(messageId, { forward: [forwardTo(account, "user@example.com", ["INBOX", "UNREAD", ...labels])] })));
+      return batch(
+        decisionEvent(detailFor(messageId, { forward: [forwardTo(account, "user@example.com", ["INBOX", "UNREAD", ...labels])] })),
+      );
     }
 
     it("creates a missing nested label, parent first, imports with its id, and reuses the listed labels for the next message", async () => {
@@ -465,7 +541,10 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
       expect(google.imports[0]!.labels).toEqual(["INBOX", "UNREAD", newsletters]);
       const [imported] = outcomes.ofKind("imported");
       expect(imported!.unappliedLabels).toEqual([
-        { label: "Label_404", reason: expect.stringMatching(/bob@gmail.com's mailbox has no label with id Label_404 .*name the label instead/) },
+        {
+          label: "Label_404",
+          reason: expect.stringMatching(/bob@gmail.com's mailbox has no label with id Label_404 .*name the label instead/),
+        },
         { label: "Muted", reason: expect.stringMatching(/Gmail refused to create the label "Muted" \(400 .*Invalid label name\)/) },
       ]);
     });
@@ -480,7 +559,12 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
       expect(google.imports[0]!.labels).toEqual(["INBOX", "UNREAD", "STARRED"]);
       expect(google.requests["labels-list"]).toBe(listsBefore);
       expect(outcomes.ofKind("imported")[0]!.unappliedLabels).toEqual([
-        { label: "Receipts", reason: expect.stringMatching(/granted without access to labels .*run `ses-mail oauth refresh --account carol@gmail.com --stack test`/) },
+        {
+          label: "Receipts",
+          reason: expect.stringMatching(
+            /granted without access to labels .*run `ses-mail oauth refresh --account carol@gmail.com --stack test`/,
+          ),
+        },
       ]);
     });
 
@@ -489,28 +573,63 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
       s3.put(BUCKET, "emails/m-label-503", fixture("plain-text.eml"));
       const { forward, outcomes } = forwarder();
 
-      const response = await forward({ Records: [sqsRecord(decisionEvent(detailFor("m-label-503", { forward: [forwardTo("alice@gmail.com", "user@example.com", ["Receipts"])] })), { messageId: "label-503" })] });
+      const response = await forward({
+        Records: [
+          sqsRecord(
+            decisionEvent(detailFor("m-label-503", { forward: [forwardTo("alice@gmail.com", "user@example.com", ["Receipts"])] })),
+            { messageId: "label-503" },
+          ),
+        ],
+      });
 
       expect(response.batchItemFailures).toEqual([{ itemIdentifier: "label-503" }]);
       expect(google.imports).toHaveLength(0);
       expect(retryQueue.messages).toHaveLength(0);
-      expect(outcomes.ofKind("import-failed")[0]!.error).toMatchObject({ code: "MAILBOX_UNAVAILABLE", message: expect.stringMatching(/503 listing labels/) });
+      expect(outcomes.ofKind("import-failed")[0]!.error).toMatchObject({
+        code: "MAILBOX_UNAVAILABLE",
+        message: expect.stringMatching(/503 listing labels/),
+      });
     });
   });
 
   it("parks when the account has never been authorized (the Pulumi placeholder is still there)", async () => {
     secrets.values.set(refreshTokenParameter(ENV, "frank@gmail.com"), PARAMETER_PLACEHOLDER);
     s3.put(BUCKET, "emails/m-placeholder", fixture("plain-text.eml"));
-    const response = await forwarder().forward(batch(decisionEvent(detailFor("m-placeholder", { forward: [forwardTo("frank@gmail.com")] }))));
+    const response = await forwarder().forward(
+      batch(decisionEvent(detailFor("m-placeholder", { forward: [forwardTo("frank@gmail.com")] }))),
+    );
     expect(response.batchItemFailures).toEqual([]);
-    expect(JSON.parse(retryQueue.messages[0]!.body)).toMatchObject({ target: "frank@gmail.com", lastError: { message: expect.stringMatching(/no refresh token/) } });
+    expect(JSON.parse(retryQueue.messages[0]!.body)).toMatchObject({
+      target: "frank@gmail.com",
+      lastError: { message: expect.stringMatching(/no refresh token/) },
+    });
   });
 
   it.each([
     ["not JSON", "{"],
-    ["the wrong detail-type", JSON.stringify({ ...decisionEvent(detailFor("m-x", { forward: [forwardTo("alice@gmail.com")] })), "detail-type": "Something Else" })],
-    ["a decision without its s3 pointer", JSON.stringify(decisionEvent({ ...detailFor("m-x", { forward: [forwardTo("alice@gmail.com")] }), s3: undefined } as unknown as DecisionDetail))],
-    ["a retry message for a target the decision does not have", JSON.stringify({ kind: RETRY_MESSAGE_KIND, version: 1, target: "eve@gmail.com", attempt: 1, firstQueuedAt: "2026-11-28T10:00:00.000Z", lastQueuedAt: "2026-11-28T10:00:00.000Z", lastError: { code: "X", message: "x" }, event: decisionEvent(detailFor("m-x", { forward: [forwardTo("alice@gmail.com")] })) })],
+    [
+      "the wrong detail-type",
+      JSON.stringify({ ...decisionEvent(detailFor("m-x", { forward: [forwardTo("alice@gmail.com")] })), "detail-type": "Something Else" }),
+    ],
+    [
+      "a decision without its s3 pointer",
+      JSON.stringify(
+        decisionEvent({ ...detailFor("m-x", { forward: [forwardTo("alice@gmail.com")] }), s3: undefined } as unknown as DecisionDetail),
+      ),
+    ],
+    [
+      "a retry message for a target the decision does not have",
+      JSON.stringify({
+        kind: RETRY_MESSAGE_KIND,
+        version: 1,
+        target: "eve@gmail.com",
+        attempt: 1,
+        firstQueuedAt: "2026-11-28T10:00:00.000Z",
+        lastQueuedAt: "2026-11-28T10:00:00.000Z",
+        lastError: { code: "X", message: "x" },
+        event: decisionEvent(detailFor("m-x", { forward: [forwardTo("alice@gmail.com")] })),
+      }),
+    ],
   ])("fails a record that is %s alone, and delivers the others", async (_name, body) => {
     s3.put(BUCKET, "emails/m-good", fixture("plain-text.eml"));
     const { forward, outcomes } = forwarder();
@@ -522,13 +641,20 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: "bad" }]);
     expect(google.imports).toHaveLength(1);
     expect(outcomes.ofKind("invalid-record")).toEqual([
-      expect.objectContaining({ stage: "gmail-forwarder", sqsMessageId: "bad", error: expect.objectContaining({ code: "INVALID_DELIVERY_EVENT" }) }),
+      expect.objectContaining({
+        stage: "gmail-forwarder",
+        sqsMessageId: "bad",
+        error: expect.objectContaining({ code: "INVALID_DELIVERY_EVENT" }),
+      }),
     ]);
   });
 
   it("keeps the raw message when the decision also stores it", async () => {
     s3.put(BUCKET, "emails/m-stored", fixture("plain-text.eml"));
-    const detail = detailFor("m-stored", { forward: [forwardTo("alice@gmail.com")], store: [{ recipient: "user@example.com", match: "exact", rule: "user@example.com" }] });
+    const detail = detailFor("m-stored", {
+      forward: [forwardTo("alice@gmail.com")],
+      store: [{ recipient: "user@example.com", match: "exact", rule: "user@example.com" }],
+    });
     await forwarder().forward(batch(decisionEvent(detail)));
     expect(google.imports).toHaveLength(1);
     expect([...s3.objects.keys()]).toContain(`${BUCKET}/emails/m-stored`);
@@ -611,14 +737,22 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
       const event = {
         Records: [
           sqsRecord(decisionEvent(detailFor("m-archive", { forward: [forwardTo("alice@gmail.com")] })), { messageId: "archive-ok" }),
-          sqsRecord(decisionEvent(detailFor("m-archive-parked", { forward: [forwardTo("nobody-yet@gmail.com")] })), { messageId: "archive-parked" }),
+          sqsRecord(decisionEvent(detailFor("m-archive-parked", { forward: [forwardTo("nobody-yet@gmail.com")] })), {
+            messageId: "archive-parked",
+          }),
           sqsRecord("{", { messageId: "archive-bad" }),
         ],
       };
 
       // Act
       const outcome = await invokeArchive(dir, event, {
-        ...gmailForwarderEnvironmentVariables({ environment: ENV, routingTable: tableName, retryQueueUrl, gmailApiUrl: google.baseUrl, oauthTokenUrl: google.tokenUrl }),
+        ...gmailForwarderEnvironmentVariables({
+          environment: ENV,
+          routingTable: tableName,
+          retryQueueUrl,
+          gmailApiUrl: google.baseUrl,
+          oauthTokenUrl: google.tokenUrl,
+        }),
         AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
         AWS_ENDPOINT_URL_S3: aws.endpoint,
         AWS_ENDPOINT_URL_SSM: aws.endpoint,
@@ -626,7 +760,8 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
       });
 
       // Assess
-      if (!outcome.ok || JSON.stringify(outcome.result).includes("archive-parked")) process.stderr.write(`${outcome.stdout}\n${outcome.stderr}\n`);
+      if (!outcome.ok || JSON.stringify(outcome.result).includes("archive-parked"))
+        process.stderr.write(`${outcome.stdout}\n${outcome.stderr}\n`);
       expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [{ itemIdentifier: "archive-bad" }] } });
       expect(google.imports.map((entry) => [entry.account, entry.sha256])).toEqual([["alice@gmail.com", sha256(raw)]]);
       expect([...aws.objects.keys()]).not.toContain(`${BUCKET}/emails/m-archive`);

@@ -80,13 +80,31 @@ describe("who deletes the raw message", () => {
     const progress = new MemoryProgress();
     const messages = new CountingStore();
     const detail = decisionWith(["a@gmail.com"], false, false);
-    const imported: Outcome = { kind: "imported", messageId: detail.originalMessageId, at: "2026-11-28T10:04:00.000Z", account: "a@gmail.com", mailboxId: "g1", labels: ["INBOX"], bytes: 10, recipients: ["r0@example.com"], origin: "event" };
+    const imported: Outcome = {
+      kind: "imported",
+      messageId: detail.originalMessageId,
+      at: "2026-11-28T10:04:00.000Z",
+      account: "a@gmail.com",
+      mailboxId: "g1",
+      labels: ["INBOX"],
+      bytes: 10,
+      recipients: ["r0@example.com"],
+      origin: "event",
+    };
     const recorded = work([imported]);
 
     expect(await releaseRawMessage(detail, [forwardPart("a@gmail.com")], { progress, messages }, recorded)).toEqual({ state: "deleted" });
 
-    const deleted = { kind: "raw-message-deleted", messageId: detail.originalMessageId, at: "2026-11-28T10:05:00.000Z", location: detail.s3 };
-    expect(progress.entries).toEqual([{ decision: detail, outcomes: [imported], partsDone: ["forward:a@gmail.com"] }, { outcomes: [deleted] }]);
+    const deleted = {
+      kind: "raw-message-deleted",
+      messageId: detail.originalMessageId,
+      at: "2026-11-28T10:05:00.000Z",
+      location: detail.s3,
+    };
+    expect(progress.entries).toEqual([
+      { decision: detail, outcomes: [imported], partsDone: ["forward:a@gmail.com"] },
+      { outcomes: [deleted] },
+    ]);
     expect(recorded.reported).toEqual([deleted]);
     expect(messages.deletes).toBe(1);
   });
@@ -95,15 +113,31 @@ describe("who deletes the raw message", () => {
     const progress = new MemoryProgress();
     const messages = new CountingStore();
     const detail = decisionWith(["a@gmail.com"], false, false);
-    const parked: Outcome = { kind: "parked", messageId: detail.originalMessageId, at: "2026-11-28T10:04:00.000Z", account: "a@gmail.com", reason: { code: "MAILBOX_AUTHORIZATION", message: "invalid_grant" }, attempt: 1, parkedSince: "2026-11-28T10:04:00.000Z" };
-    expect(await releaseRawMessage(detail, [], { progress, messages }, work([parked]))).toEqual({ state: "pending", waitingFor: ["forward:a@gmail.com"] });
+    const parked: Outcome = {
+      kind: "parked",
+      messageId: detail.originalMessageId,
+      at: "2026-11-28T10:04:00.000Z",
+      account: "a@gmail.com",
+      reason: { code: "MAILBOX_AUTHORIZATION", message: "invalid_grant" },
+      attempt: 1,
+      parkedSince: "2026-11-28T10:04:00.000Z",
+    };
+    expect(await releaseRawMessage(detail, [], { progress, messages }, work([parked]))).toEqual({
+      state: "pending",
+      waitingFor: ["forward:a@gmail.com"],
+    });
     expect(progress.entries).toEqual([{ decision: detail, outcomes: [parked], partsDone: [] }]);
     expect(messages.deletes).toBe(0);
   });
 
   it("says what it still waits for", async () => {
     const detail = decisionWith(["a@gmail.com"], true, false);
-    const outcome = await releaseRawMessage(detail, [BOUNCE_PART], { progress: new MemoryProgress(), messages: new CountingStore() }, work());
+    const outcome = await releaseRawMessage(
+      detail,
+      [BOUNCE_PART],
+      { progress: new MemoryProgress(), messages: new CountingStore() },
+      work(),
+    );
     expect(outcome).toEqual({ state: "pending", waitingFor: ["forward:a@gmail.com"] });
   });
 });

@@ -5,7 +5,14 @@ import { DEFAULT_VERDICT_POLICY } from "../../core/verdicts";
 import { createObservability } from "../../handlers/observability";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createRouter, decisionsForPipe, routerEnvironmentVariables, routerFactory, readRouterEnvironment, type RoutedRecord } from "../../handlers/router";
+import {
+  createRouter,
+  decisionsForPipe,
+  routerEnvironmentVariables,
+  routerFactory,
+  readRouterEnvironment,
+  type RoutedRecord,
+} from "../../handlers/router";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
 import { sesNotification, snsEnvelope, sqsRecord } from "../helpers/factories";
 import { RecordedOutcomes } from "../helpers/outcomes";
@@ -67,7 +74,12 @@ describe("router enrichment handler against dynalite", () => {
     // Assess
     expect(sent).toEqual([BatchGetItemCommand.name]);
     expect(decision!.actions["forward-to-gmail"].targets).toEqual([
-      expect.objectContaining({ recipient: "alice+news@example.com", target: "alice@gmail.com", match: "normalized", rule: "alice@example.com" }),
+      expect.objectContaining({
+        recipient: "alice+news@example.com",
+        target: "alice@gmail.com",
+        match: "normalized",
+        rule: "alice@example.com",
+      }),
       expect.objectContaining({ recipient: "bob@example.com", target: "family@gmail.com", match: "domain", rule: "*@example.com" }),
     ]);
     expect(decision!.actions.bounce.targets).toEqual([expect.objectContaining({ recipient: "carol@elsewhere.org", match: "default" })]);
@@ -93,21 +105,42 @@ describe("router enrichment handler against dynalite", () => {
     expect(outcomes.ofKind("stored")).toEqual([expect.objectContaining({ messageId: "m-rules", recipients: ["keep@example.com"] })]);
     expect(outcomes.ofKind("dropped")).toEqual([
       expect.objectContaining({ messageId: "m-rules", recipients: ["gone@example.com"], by: "rule" }),
-      expect.objectContaining({ messageId: "m-virus", recipients: ["keep@example.com"], by: "policy", reason: expect.stringMatching(/virus/) }),
+      expect.objectContaining({
+        messageId: "m-virus",
+        recipients: ["keep@example.com"],
+        by: "policy",
+        reason: expect.stringMatching(/virus/),
+      }),
     ]);
     expect(outcomes.ofKind("routed")[0]!.decision.originalMessageId).toBe("m-rules");
   });
 
   it("accepts the seed's single action + target rule form and an SNS envelope around the notification", async () => {
-    await store.putRuleItem({ PK: "ROUTE#*", SK: "RULE#v1", entity_type: "ROUTE", recipient: "*", action: "forward-to-gmail", target: "Catch@Gmail.com", enabled: true });
-    const [{ decision }] = (await router().route([sqsRecord(snsEnvelope(sesNotification({ recipients: ["x@example.com"] })))])) as [RoutedRecord];
+    await store.putRuleItem({
+      PK: "ROUTE#*",
+      SK: "RULE#v1",
+      entity_type: "ROUTE",
+      recipient: "*",
+      action: "forward-to-gmail",
+      target: "Catch@Gmail.com",
+      enabled: true,
+    });
+    const [{ decision }] = (await router().route([sqsRecord(snsEnvelope(sesNotification({ recipients: ["x@example.com"] })))])) as [
+      RoutedRecord,
+    ];
     expect(decision!.actions["forward-to-gmail"].targets).toEqual([
       expect.objectContaining({ target: "catch@gmail.com", match: "global", labels: ["INBOX", "UNREAD"] }),
     ]);
   });
 
   it("fails the message, naming the rule, when the matching stored rule is invalid", async () => {
-    await store.putRuleItem({ PK: "ROUTE#user@example.com", SK: "RULE#v1", entity_type: "ROUTE", action: "forward-to-gmail", enabled: true });
+    await store.putRuleItem({
+      PK: "ROUTE#user@example.com",
+      SK: "RULE#v1",
+      entity_type: "ROUTE",
+      action: "forward-to-gmail",
+      enabled: true,
+    });
     await expect(router().route([sqsRecord(sesNotification({ recipients: ["user@example.com"] }))])).rejects.toThrow(
       /invalid routing rule ROUTE#user@example.com/,
     );
@@ -117,12 +150,21 @@ describe("router enrichment handler against dynalite", () => {
     const record = sqsRecord("{not json", { messageId: "bad-record-1" });
     const { route, outcomes } = router();
     await expect(route([record])).rejects.toThrow(/SQS message bad-record-1: the record body is not JSON/);
-    expect(outcomes.all).toEqual([expect.objectContaining({ kind: "invalid-record", stage: "router", sqsMessageId: "bad-record-1", error: expect.objectContaining({ code: "INVALID_NOTIFICATION" }) })]);
+    expect(outcomes.all).toEqual([
+      expect.objectContaining({
+        kind: "invalid-record",
+        stage: "router",
+        sqsMessageId: "bad-record-1",
+        error: expect.objectContaining({ code: "INVALID_NOTIFICATION" }),
+      }),
+    ]);
   });
 
   it("drops virus mail by policy whatever the rules say", async () => {
     await putRule({ pattern: "*", actions: [{ type: "forward-to-gmail", target: "me@gmail.com" }] });
-    const [{ decision }] = (await router().route([sqsRecord(sesNotification({ recipients: ["a@example.com"], virus: "FAIL" }))])) as [RoutedRecord];
+    const [{ decision }] = (await router().route([sqsRecord(sesNotification({ recipients: ["a@example.com"], virus: "FAIL" }))])) as [
+      RoutedRecord,
+    ];
     expect(decision!.actions["forward-to-gmail"].count).toBe(0);
     expect(decision!.actions.drop.targets).toEqual([{ recipient: "a@example.com", match: "policy", reason: "virus FAIL" }]);
     expect(decision!.verdicts).toMatchObject({ disposition: "drop", reasons: ["virus FAIL"] });
@@ -141,7 +183,10 @@ describe("router enrichment handler against dynalite", () => {
   });
 
   describe("SES's setup notification", () => {
-    const setup = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "ses-setup-notification.json"), "utf8")) as Record<string, unknown>;
+    const setup = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "ses-setup-notification.json"), "utf8")) as Record<
+      string,
+      unknown
+    >;
 
     it.each([
       ["as SES sends it (no recipients, empty source)", setup],

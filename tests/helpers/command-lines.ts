@@ -31,12 +31,17 @@ export function shellWords(line: string): string[] {
 
 /** The words of a printed command line, from `ses-mail` on: without `npx`, its comment, what it pipes or redirects. */
 export function commandWords(line: string): string[] {
-  const command = line.replace(/\s+#\s.*$/, "").replace(/\s+[<>|]\s.*$/, "").trim();
+  const command = line
+    .replace(/\s+#\s.*$/, "")
+    .replace(/\s+[<>|]\s.*$/, "")
+    .trim();
   return shellWords(command.replace(/^npx /, ""));
 }
 
 /** Parses a command's arguments (after its name) with its own options, strictly; returns the positionals. */
 export function parseWithOptions(command: Command, args: readonly string[]): string[] {
-  const options = Object.fromEntries(Object.entries(command.options).map(([name, doc]) => [name, { type: doc.type, multiple: doc.multiple ?? false }]));
+  const options = Object.fromEntries(
+    Object.entries(command.options).map(([name, doc]) => [name, { type: doc.type, multiple: doc.multiple ?? false }]),
+  );
   return parseArgs({ args: [...args], options, allowPositionals: true, strict: true }).positionals;
 }

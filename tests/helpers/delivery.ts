@@ -101,5 +101,7 @@ export function deliveryStatusGroups(text: string): Array<Record<string, string>
     .replace(/\r\n/g, "\n")
     .split(/\n\s*\n/)
     .filter((group) => group.trim() !== "")
-    .map((group) => Object.fromEntries(group.split("\n").map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 1).trim()])));
+    .map((group) =>
+      Object.fromEntries(group.split("\n").map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 1).trim()])),
+    );
 }

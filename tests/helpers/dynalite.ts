@@ -19,7 +19,11 @@ let tableCounter = 0;
 export async function startDynalite(): Promise<LocalDynamo> {
   // dynalite has no type declarations; its factory returns a node http.Server.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const dynalite = require("dynalite") as (options: { createTableMs: number; deleteTableMs: number; updateTableMs: number }) => import("node:http").Server;
+  const dynalite = require("dynalite") as (options: {
+    createTableMs: number;
+    deleteTableMs: number;
+    updateTableMs: number;
+  }) => import("node:http").Server;
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

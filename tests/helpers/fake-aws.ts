@@ -40,7 +40,11 @@ function xml(res: ServerResponse, status: number, text: string): void {
 }
 
 function queryError(res: ServerResponse, code: string, message: string): void {
-  xml(res, 400, `<ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>r</RequestId></ErrorResponse>`);
+  xml(
+    res,
+    400,
+    `<ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>r</RequestId></ErrorResponse>`,
+  );
 }
 
 export async function startFakeAws(): Promise<FakeAws> {
@@ -64,13 +68,26 @@ export async function startFakeAws(): Promise<FakeAws> {
     if (target.startsWith("AmazonSQS.")) {
       calls.push(`SQS.${target.slice(10)}`);
       const input = JSON.parse(payload.toString("utf8")) as { QueueUrl: string; MessageBody: string; DelaySeconds?: number };
-      sentMessages.push({ queueUrl: input.QueueUrl, body: input.MessageBody, ...(input.DelaySeconds !== undefined ? { delaySeconds: input.DelaySeconds } : {}) });
-      return json(res, 200, { MessageId: randomBytes(8).toString("hex"), MD5OfMessageBody: createHash("md5").update(input.MessageBody).digest("hex") });
+      sentMessages.push({
+        queueUrl: input.QueueUrl,
+        body: input.MessageBody,
+        ...(input.DelaySeconds !== undefined ? { delaySeconds: input.DelaySeconds } : {}),
+      });
+      return json(res, 200, {
+        MessageId: randomBytes(8).toString("hex"),
+        MD5OfMessageBody: createHash("md5").update(input.MessageBody).digest("hex"),
+      });
     }
     if (target.startsWith("TrentService.")) {
       calls.push(`KMS.${target.slice(13)}`);
-      const input = JSON.parse(payload.toString("utf8")) as { KeyId: string; Plaintext: string; EncryptionContext?: Record<string, string> };
-      const blob = Buffer.from(JSON.stringify({ key: input.KeyId, context: input.EncryptionContext, plaintext: input.Plaintext })).toString("base64");
+      const input = JSON.parse(payload.toString("utf8")) as {
+        KeyId: string;
+        Plaintext: string;
+        EncryptionContext?: Record<string, string>;
+      };
+      const blob = Buffer.from(JSON.stringify({ key: input.KeyId, context: input.EncryptionContext, plaintext: input.Plaintext })).toString(
+        "base64",
+      );
       return json(res, 200, { CiphertextBlob: blob, KeyId: input.KeyId });
     }
     const contentType = String(req.headers["content-type"] ?? "");
@@ -81,20 +98,41 @@ export async function startFakeAws(): Promise<FakeAws> {
         calls.push("SES.SendRawEmail");
         const destinations = [...form.entries()].filter(([name]) => name.startsWith("Destinations.member.")).map(([, value]) => value);
         sentEmails.push({ source: form.get("Source") ?? "", destinations, raw: Buffer.from(form.get("RawMessage.Data") ?? "", "base64") });
-        return xml(res, 200, `<SendRawEmailResponse><SendRawEmailResult><MessageId>0102-fake-${sentEmails.length}</MessageId></SendRawEmailResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></SendRawEmailResponse>`);
+        return xml(
+          res,
+          200,
+          `<SendRawEmailResponse><SendRawEmailResult><MessageId>0102-fake-${sentEmails.length}</MessageId></SendRawEmailResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></SendRawEmailResponse>`,
+        );
       }
       calls.push(`IAM.${action}`);
       const userName = form.get("UserName") ?? "";
       const user = iamUsers.get(userName);
-      const wrap = (inner: string) => `<${action}Response><${action}Result>${inner}</${action}Result><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></${action}Response>`;
+      const wrap = (inner: string) =>
+        `<${action}Response><${action}Result>${inner}</${action}Result><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></${action}Response>`;
       switch (action) {
         case "CreateUser":
           if (user) return queryError(res, "EntityAlreadyExists", `User ${userName} already exists.`);
-          iamUsers.set(userName, { policies: new Map(), keys: [], ...(form.get("PermissionsBoundary") ? { permissionsBoundary: form.get("PermissionsBoundary")! } : {}) });
-          return xml(res, 200, wrap(`<User><UserName>${userName}</UserName><Arn>arn:aws:iam::123456789012:user/${userName}</Arn><UserId>AIDAFAKE</UserId><Path>/</Path><CreateDate>2026-11-28T10:00:00Z</CreateDate></User>`));
+          iamUsers.set(userName, {
+            policies: new Map(),
+            keys: [],
+            ...(form.get("PermissionsBoundary") ? { permissionsBoundary: form.get("PermissionsBoundary")! } : {}),
+          });
+          return xml(
+            res,
+            200,
+            wrap(
+              `<User><UserName>${userName}</UserName><Arn>arn:aws:iam::123456789012:user/${userName}</Arn><UserId>AIDAFAKE</UserId><Path>/</Path><CreateDate>2026-11-28T10:00:00Z</CreateDate></User>`,
+            ),
+          );
         case "GetUser":
           if (!user) return queryError(res, "NoSuchEntity", `The user with name ${userName} cannot be found.`);
-          return xml(res, 200, wrap(`<User><UserName>${userName}</UserName><Arn>arn:aws:iam::123456789012:user/${userName}</Arn><UserId>AIDAFAKE</UserId><Path>/</Path><CreateDate>2026-11-28T10:00:00Z</CreateDate></User>`));
+          return xml(
+            res,
+            200,
+            wrap(
+              `<User><UserName>${userName}</UserName><Arn>arn:aws:iam::123456789012:user/${userName}</Arn><UserId>AIDAFAKE</UserId><Path>/</Path><CreateDate>2026-11-28T10:00:00Z</CreateDate></User>`,
+            ),
+          );
         case "PutUserPolicy":
           if (!user) return queryError(res, "NoSuchEntity", "no user");
           user.policies.set(form.get("PolicyName") ?? "", form.get("PolicyDocument") ?? "");
@@ -103,18 +141,36 @@ export async function startFakeAws(): Promise<FakeAws> {
           if (!user) return queryError(res, "NoSuchEntity", "no user");
           const id = `AKIA${randomBytes(8).toString("hex").toUpperCase()}`;
           user.keys.push(id);
-          return xml(res, 200, wrap(`<AccessKey><UserName>${userName}</UserName><AccessKeyId>${id}</AccessKeyId><Status>Active</Status><SecretAccessKey>${randomBytes(20).toString("base64")}</SecretAccessKey><CreateDate>2026-11-28T10:00:00Z</CreateDate></AccessKey>`));
+          return xml(
+            res,
+            200,
+            wrap(
+              `<AccessKey><UserName>${userName}</UserName><AccessKeyId>${id}</AccessKeyId><Status>Active</Status><SecretAccessKey>${randomBytes(20).toString("base64")}</SecretAccessKey><CreateDate>2026-11-28T10:00:00Z</CreateDate></AccessKey>`,
+            ),
+          );
         }
         case "ListAccessKeys":
           if (!user) return queryError(res, "NoSuchEntity", "no user");
-          return xml(res, 200, wrap(`<AccessKeyMetadata>${user.keys.map((id) => `<member><UserName>${userName}</UserName><AccessKeyId>${id}</AccessKeyId><Status>Active</Status></member>`).join("")}</AccessKeyMetadata><IsTruncated>false</IsTruncated>`));
+          return xml(
+            res,
+            200,
+            wrap(
+              `<AccessKeyMetadata>${user.keys.map((id) => `<member><UserName>${userName}</UserName><AccessKeyId>${id}</AccessKeyId><Status>Active</Status></member>`).join("")}</AccessKeyMetadata><IsTruncated>false</IsTruncated>`,
+            ),
+          );
         case "DeleteAccessKey":
           if (!user) return queryError(res, "NoSuchEntity", "no user");
           user.keys = user.keys.filter((id) => id !== form.get("AccessKeyId"));
           return xml(res, 200, wrap(""));
         case "ListUserPolicies":
           if (!user) return queryError(res, "NoSuchEntity", "no user");
-          return xml(res, 200, wrap(`<PolicyNames>${[...user.policies.keys()].map((name) => `<member>${name}</member>`).join("")}</PolicyNames><IsTruncated>false</IsTruncated>`));
+          return xml(
+            res,
+            200,
+            wrap(
+              `<PolicyNames>${[...user.policies.keys()].map((name) => `<member>${name}</member>`).join("")}</PolicyNames><IsTruncated>false</IsTruncated>`,
+            ),
+          );
         case "DeleteUserPolicy":
           if (!user) return queryError(res, "NoSuchEntity", "no user");
           user.policies.delete(form.get("PolicyName") ?? "");

@@ -82,7 +82,14 @@ export interface FakeGoogle {
 }
 
 function googleError(status: number, message: string, reason: string) {
-  return { error: { code: status, message, errors: [{ domain: "global", reason, message }], status: status === 401 ? "UNAUTHENTICATED" : "INVALID_ARGUMENT" } };
+  return {
+    error: {
+      code: status,
+      message,
+      errors: [{ domain: "global", reason, message }],
+      status: status === 401 ? "UNAUTHENTICATED" : "INVALID_ARGUMENT",
+    },
+  };
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -109,7 +116,9 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
   let baseUrl = "";
 
   function scripted(endpoint: Endpoint, account?: string): ScriptedFailure | undefined {
-    const index = failures.findIndex((entry) => entry.endpoint === endpoint && (!entry.failure.account || entry.failure.account === account));
+    const index = failures.findIndex(
+      (entry) => entry.endpoint === endpoint && (!entry.failure.account || entry.failure.account === account),
+    );
     if (index === -1) return undefined;
     return failures.splice(index, 1)[0]!.failure;
   }
@@ -123,7 +132,8 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
   async function token(req: IncomingMessage, res: ServerResponse): Promise<void> {
     requests.token++;
     const form = new URLSearchParams((await readAll(req)).toString("utf8"));
-    if (!String(req.headers["content-type"]).startsWith("application/x-www-form-urlencoded")) return send(res, 400, { error: "invalid_request", error_description: "form expected" });
+    if (!String(req.headers["content-type"]).startsWith("application/x-www-form-urlencoded"))
+      return send(res, 400, { error: "invalid_request", error_description: "form expected" });
     if (form.get("client_id") !== FAKE_CLIENT.client_id || form.get("client_secret") !== FAKE_CLIENT.client_secret) {
       return send(res, 401, { error: "invalid_client", error_description: "The OAuth client was not found." });
     }
@@ -144,11 +154,14 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
     const failure = scripted("session", caller?.account);
     if (failure) return send(res, failure.status, failure.body ?? googleError(failure.status, "scripted", "backendError"), failure.headers);
     if (!caller) return send(res, 401, googleError(401, "Invalid Credentials", "authError"));
-    if (url.searchParams.get("internalDateSource") !== "receivedTime") return send(res, 400, googleError(400, "internalDateSource must be receivedTime here", "badRequest"));
-    if (req.headers["x-upload-content-type"] !== "message/rfc822") return send(res, 400, googleError(400, "Media type must be message/rfc822", "badContent"));
+    if (url.searchParams.get("internalDateSource") !== "receivedTime")
+      return send(res, 400, googleError(400, "internalDateSource must be receivedTime here", "badRequest"));
+    if (req.headers["x-upload-content-type"] !== "message/rfc822")
+      return send(res, 400, googleError(400, "Media type must be message/rfc822", "badContent"));
     const length = Number(req.headers["x-upload-content-length"]);
     if (!Number.isInteger(length) || length <= 0) return send(res, 400, googleError(400, "X-Upload-Content-Length required", "badRequest"));
-    if (!String(req.headers["content-type"]).startsWith("application/json")) return send(res, 400, googleError(400, "metadata must be JSON", "badRequest"));
+    if (!String(req.headers["content-type"]).startsWith("application/json"))
+      return send(res, 400, googleError(400, "metadata must be JSON", "badRequest"));
     let labels: string[];
     try {
       labels = (JSON.parse(metadata.toString("utf8")) as { labelIds?: string[] }).labelIds ?? [];
@@ -160,7 +173,10 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
     if (unknown) return send(res, 400, googleError(400, `Invalid label: ${unknown}`, "invalidArgument"));
     const uploadId = randomBytes(8).toString("hex");
     sessions.set(uploadId, { account: caller.account, labels, length, query: Object.fromEntries(url.searchParams) });
-    res.writeHead(200, { location: `${baseUrl}/upload/gmail/v1/users/me/messages/import?uploadType=resumable&upload_id=${uploadId}`, "content-length": "0" });
+    res.writeHead(200, {
+      location: `${baseUrl}/upload/gmail/v1/users/me/messages/import?uploadType=resumable&upload_id=${uploadId}`,
+      "content-length": "0",
+    });
     res.end();
   }
 
@@ -189,7 +205,8 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
       hash.update(chunk as Buffer);
       if (bytes <= KEEP_BODY_BYTES) kept.push(chunk as Buffer);
     }
-    if (bytes !== session.length) return send(res, 400, googleError(400, `received ${bytes} bytes, declared ${session.length}`, "badRequest"));
+    if (bytes !== session.length)
+      return send(res, 400, googleError(400, `received ${bytes} bytes, declared ${session.length}`, "badRequest"));
     sessions.delete(url.searchParams.get("upload_id")!);
     const id = randomBytes(8).toString("hex");
     imports.push({
@@ -218,7 +235,14 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
     }
     const allowed = [GMAIL_LABELS_SCOPE, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"];
     if (!caller.scopes.some((scope) => allowed.includes(scope))) {
-      send(res, 403, { error: { code: 403, message: "Request had insufficient authentication scopes.", errors: [{ domain: "global", reason: "insufficientPermissions", message: "Insufficient Permission" }], status: "PERMISSION_DENIED" } });
+      send(res, 403, {
+        error: {
+          code: 403,
+          message: "Request had insufficient authentication scopes.",
+          errors: [{ domain: "global", reason: "insufficientPermissions", message: "Insufficient Permission" }],
+          status: "PERMISSION_DENIED",
+        },
+      });
       return undefined;
     }
     return caller;
@@ -252,7 +276,15 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
     }
     const mine = userLabels.get(caller.account) ?? [];
     const taken = [...SYSTEM_LABELS, ...mine.map((label) => label.name)].some((existing) => existing.toLowerCase() === name.toLowerCase());
-    if (taken) return send(res, 409, { error: { code: 409, message: "Label name exists or conflicts", errors: [{ domain: "global", reason: "duplicate", message: "Label name exists or conflicts" }], status: "ABORTED" } });
+    if (taken)
+      return send(res, 409, {
+        error: {
+          code: 409,
+          message: "Label name exists or conflicts",
+          errors: [{ domain: "global", reason: "duplicate", message: "Label name exists or conflicts" }],
+          status: "ABORTED",
+        },
+      });
     const label = { id: `Label_${nextLabelId++}`, name };
     userLabels.set(caller.account, [...mine, label]);
     send(res, 200, { ...label, type: "user", labelListVisibility: "labelShow", messageListVisibility: "show" });
@@ -266,7 +298,8 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
     if (req.method === "POST" && url.pathname === "/token") route = token(req, res);
     else if (url.pathname === labelsPath && req.method === "GET") route = listLabels(req, res);
     else if (url.pathname === labelsPath && req.method === "POST") route = createLabel(req, res);
-    else if (url.pathname === importPath && req.method === "POST" && url.searchParams.get("uploadType") === "resumable") route = startSession(req, res, url);
+    else if (url.pathname === importPath && req.method === "POST" && url.searchParams.get("uploadType") === "resumable")
+      route = startSession(req, res, url);
     else if (url.pathname === importPath && req.method === "PUT") route = upload(req, res, url);
     else route = Promise.resolve(send(res, 404, googleError(404, `no route ${req.method} ${url.pathname}`, "notFound")));
     route.catch((error: unknown) => {
@@ -283,7 +316,10 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
     requests,
     addAccount(account, refreshToken, options = {}) {
       refreshTokens.set(refreshToken, { account, valid: true, scopes: options.scopes ?? DEFAULT_SCOPES });
-      userLabels.set(account, (options.userLabels ?? []).map((label) => (typeof label === "string" ? { id: label, name: label } : label)));
+      userLabels.set(
+        account,
+        (options.userLabels ?? []).map((label) => (typeof label === "string" ? { id: label, name: label } : label)),
+      );
     },
     labelsOf(account) {
       return [...(userLabels.get(account) ?? [])];

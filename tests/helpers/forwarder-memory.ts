@@ -42,7 +42,10 @@ export function largeMessage(size: number): Buffer {
   return Buffer.concat([header, body]);
 }
 
-export async function measureForwarderImport(size: number, progress: (message: string) => void = () => undefined): Promise<ForwarderMemory> {
+export async function measureForwarderImport(
+  size: number,
+  progress: (message: string) => void = () => undefined,
+): Promise<ForwarderMemory> {
   const dynamo = await startDynalite();
   const aws = await startFakeAws();
   const google = await startFakeGoogle();
@@ -61,7 +64,11 @@ export async function measureForwarderImport(size: number, progress: (message: s
         sqsRecord(
           decisionEvent(
             decisionDetail(
-              { "forward-to-gmail": [{ recipient: "user@example.com", target: "bench@gmail.com", labels: ["INBOX", "UNREAD"], match: "exact" }] },
+              {
+                "forward-to-gmail": [
+                  { recipient: "user@example.com", target: "bench@gmail.com", labels: ["INBOX", "UNREAD"], match: "exact" },
+                ],
+              },
               { originalMessageId: id, s3: { bucket, key: `emails/${id}` } },
             ),
           ),
@@ -105,7 +112,13 @@ export async function measureForwarderImport(size: number, progress: (message: s
     if (!result.ok) throw new Error(`the forwarder failed: ${result.error}`);
     const imported = google.imports.find((entry) => entry.bytes === message.length);
     if (result.result.batchItemFailures.length > 0 || !imported) throw new Error(`the ${size}-byte message was not imported`);
-    return { messageBytes: message.length, baseline: result.baseline, peak: result.peak, exact: result.exact, durationMs: result.durationMs };
+    return {
+      messageBytes: message.length,
+      baseline: result.baseline,
+      peak: result.peak,
+      exact: result.exact,
+      durationMs: result.durationMs,
+    };
   } finally {
     await google.close();
     await aws.close();

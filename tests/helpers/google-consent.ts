@@ -19,9 +19,7 @@ export type Consent =
 
 /** How the token endpoint answers the exchange. */
 export type TokenScript =
-  | { kind: "ok" }
-  | { kind: "error"; status: number; error: string; description?: string }
-  | { kind: "no-refresh-token" };
+  { kind: "ok" } | { kind: "error"; status: number; error: string; description?: string } | { kind: "no-refresh-token" };
 
 export interface FakeConsent {
   readonly authorizationUrl: string;
@@ -94,7 +92,12 @@ export async function startFakeConsent(): Promise<FakeConsent> {
         back.searchParams.set("error", "access_denied");
       } else {
         const code = `code-${randomBytes(6).toString("hex")}`;
-        codes.set(code, { challenge: query.code_challenge!, redirectUri: query.redirect_uri!, email: consent.signedInAs, scopes: consent.grantedScopes ?? query.scope ?? "" });
+        codes.set(code, {
+          challenge: query.code_challenge!,
+          redirectUri: query.redirect_uri!,
+          email: consent.signedInAs,
+          scopes: consent.grantedScopes ?? query.scope ?? "",
+        });
         back.searchParams.set("code", code);
         back.searchParams.set("scope", query.scope ?? "");
       }
@@ -106,14 +109,19 @@ export async function startFakeConsent(): Promise<FakeConsent> {
       const form = Object.fromEntries(new URLSearchParams(await readBody(req)));
       state.exchanges.push(form);
       const script = state.token;
-      if (script.kind === "error") return json(res, script.status, { error: script.error, ...(script.description ? { error_description: script.description } : {}) });
+      if (script.kind === "error")
+        return json(res, script.status, { error: script.error, ...(script.description ? { error_description: script.description } : {}) });
       const grant = codes.get(form.code ?? "");
-      if (form.grant_type !== "authorization_code" || !grant) return json(res, 400, { error: "invalid_grant", error_description: "Bad Request" });
+      if (form.grant_type !== "authorization_code" || !grant)
+        return json(res, 400, { error: "invalid_grant", error_description: "Bad Request" });
       if (form.client_id !== CONSENT_CLIENT.client_id || form.client_secret !== CONSENT_CLIENT.client_secret) {
         return json(res, 401, { error: "invalid_client", error_description: "Unauthorized" });
       }
-      if (form.redirect_uri !== grant.redirectUri) return json(res, 400, { error: "redirect_uri_mismatch", error_description: "Bad Request" });
-      const challenge = createHash("sha256").update(form.code_verifier ?? "").digest("base64url");
+      if (form.redirect_uri !== grant.redirectUri)
+        return json(res, 400, { error: "redirect_uri_mismatch", error_description: "Bad Request" });
+      const challenge = createHash("sha256")
+        .update(form.code_verifier ?? "")
+        .digest("base64url");
       if (challenge !== grant.challenge) return json(res, 400, { error: "invalid_grant", error_description: "Invalid code verifier." });
       codes.delete(form.code!);
       const refreshToken = `1//refresh-${randomBytes(8).toString("hex")}`;

@@ -37,7 +37,9 @@ export async function evaluate(args: {
   probe: Probe;
 }): Promise<Decision> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS build of an ESM-first package
-  const { runSimulation } = require("@cloud-copilot/iam-simulate") as { runSimulation: (simulation: unknown, options: unknown) => Promise<SimulationResult> };
+  const { runSimulation } = require("@cloud-copilot/iam-simulate") as {
+    runSimulation: (simulation: unknown, options: unknown) => Promise<SimulationResult>;
+  };
   const { probe } = args;
   const result = await runSimulation(
     {
@@ -46,16 +48,26 @@ export async function evaluate(args: {
       ...(args.permissionsBoundary ? { permissionBoundaryPolicies: [{ name: "boundary", policy: parse(args.permissionsBoundary) }] } : {}),
       serviceControlPolicies: [],
       resourceControlPolicies: [],
-      request: { principal: args.principal, action: probe.action, resource: { resource: probe.resource, accountId: TEST_ACCOUNT }, contextVariables: probe.context ?? {} },
+      request: {
+        principal: args.principal,
+        action: probe.action,
+        resource: { resource: probe.resource, accountId: TEST_ACCOUNT },
+        contextVariables: probe.context ?? {},
+      },
     },
     {},
   );
-  if (result.resultType === "error") throw new Error(`simulation of ${probe.action} on ${probe.resource} failed: ${JSON.stringify(result.errors)}`);
+  if (result.resultType === "error")
+    throw new Error(`simulation of ${probe.action} on ${probe.resource} failed: ${JSON.stringify(result.errors)}`);
   return result.overallResult!;
 }
 
 /** What IAM decides for one request by a role holding exactly this identity policy. */
-export function simulate(policy: PolicyDocument | string, probe: Probe, principal = `arn:aws:iam::${TEST_ACCOUNT}:role/under-test`): Promise<Decision> {
+export function simulate(
+  policy: PolicyDocument | string,
+  probe: Probe,
+  principal = `arn:aws:iam::${TEST_ACCOUNT}:role/under-test`,
+): Promise<Decision> {
   return evaluate({ identityPolicies: [policy], principal, probe });
 }
 

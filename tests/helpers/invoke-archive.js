@@ -13,7 +13,8 @@ try {
   const context = { awsRequestId: "test-request", functionName: "archive-test", getRemainingTimeInMillis: () => 30000 };
   Promise.resolve(module.handler(event, context)).then(
     (result) => write({ ok: true, result }),
-    (error) => write({ ok: false, error: { name: error && error.name, message: String(error && error.message), code: error && error.code } }),
+    (error) =>
+      write({ ok: false, error: { name: error && error.name, message: String(error && error.message), code: error && error.code } }),
   );
 } catch (error) {
   write({ ok: false, error: { name: error && error.name, message: String(error && error.message), phase: "load" } });

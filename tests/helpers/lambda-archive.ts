@@ -39,8 +39,7 @@ export async function serializeFactory(name: string, factory: () => unknown): Pr
 }
 
 export type InvokeResult =
-  | { ok: true; result: unknown }
-  | { ok: false; error: { name?: string; message: string; code?: string; phase?: string } };
+  { ok: true; result: unknown } | { ok: false; error: { name?: string; message: string; code?: string; phase?: string } };
 
 /**
  * Invokes the archive's `handler` in a fresh Node process. `nodePath` stands in for what the Lambda

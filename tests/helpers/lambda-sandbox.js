@@ -23,7 +23,10 @@ Module._nodeModulePaths = function confinedNodeModulePaths(from) {
 
 const timings = { bootMs };
 const write = (value) => fs.writeFileSync(outFile, JSON.stringify({ ...value, timings }));
-const failure = (error, phase) => ({ ok: false, error: { name: error && error.name, message: String(error && error.message), code: error && error.code, ...(phase ? { phase } : {}) } });
+const failure = (error, phase) => ({
+  ok: false,
+  error: { name: error && error.name, message: String(error && error.message), code: error && error.code, ...(phase ? { phase } : {}) },
+});
 try {
   const event = JSON.parse(fs.readFileSync(eventFile, "utf8"));
   const cpuMs = (since) => {

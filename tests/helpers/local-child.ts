@@ -44,7 +44,18 @@ export function spawnLocalMode(options: LocalModeChildOptions): LocalModeChild {
     if (value === undefined) delete env[name];
     else env[name] = value;
   }
-  const args = [path.join(ROOT, "bin/ses-mail.js"), "local", "--config", options.config, "--data-dir", options.dataDir, "--smtp-port", "0", "--dynamodb-port", "0"];
+  const args = [
+    path.join(ROOT, "bin/ses-mail.js"),
+    "local",
+    "--config",
+    options.config,
+    "--data-dir",
+    options.dataDir,
+    "--smtp-port",
+    "0",
+    "--dynamodb-port",
+    "0",
+  ];
   if (options.resolver) args.push("--resolver", options.resolver);
   const child = spawn(process.execPath, args, { cwd: options.cwd ?? ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
 
@@ -62,7 +73,9 @@ export function spawnLocalMode(options: LocalModeChildOptions): LocalModeChild {
   };
   child.stdout!.on("data", onData);
   child.stderr!.on("data", onData);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
 
   const handle: LocalModeChild = {
     process: child,

@@ -71,7 +71,13 @@ export async function sendMail(
   mode: LocalMode,
   message: { from: string; to: string[]; raw: Buffer | string },
 ): Promise<{ accepted: string[]; rejected: string[]; response: string }> {
-  const transport = createTransport({ host: mode.smtpHost, port: mode.smtpPort, secure: false, tls: { rejectUnauthorized: false }, name: "client.sender.example" });
+  const transport = createTransport({
+    host: mode.smtpHost,
+    port: mode.smtpPort,
+    secure: false,
+    tls: { rejectUnauthorized: false },
+    name: "client.sender.example",
+  });
   try {
     const info = (await transport.sendMail({ envelope: { from: message.from, to: message.to }, raw: message.raw })) as {
       accepted: unknown[];

@@ -80,7 +80,9 @@ export function memorySqs(names: readonly string[]): MemorySqs {
     };
   });
   mock.on(ReceiveMessageCommand).callsFake((input: { QueueUrl: string; MaxNumberOfMessages?: number }) => {
-    const visible = queue(input.QueueUrl).filter((m) => !m.hidden).slice(0, input.MaxNumberOfMessages ?? 1);
+    const visible = queue(input.QueueUrl)
+      .filter((m) => !m.hidden)
+      .slice(0, input.MaxNumberOfMessages ?? 1);
     return {
       Messages: visible.map((message) => {
         message.hidden = true;
@@ -96,27 +98,43 @@ export function memorySqs(names: readonly string[]): MemorySqs {
       }),
     };
   });
-  mock.on(ChangeMessageVisibilityBatchCommand).callsFake((input: { QueueUrl: string; Entries: Array<{ Id: string; ReceiptHandle: string; VisibilityTimeout: number }> }) => {
-    for (const entry of input.Entries) {
-      const message = queue(input.QueueUrl).find((m) => m.receipt === entry.ReceiptHandle);
-      if (message && entry.VisibilityTimeout === 0) message.hidden = false;
-    }
-    return { Successful: input.Entries.map((entry) => ({ Id: entry.Id })), Failed: [] };
-  });
-  mock.on(SendMessageBatchCommand).callsFake((input: { QueueUrl: string; Entries: Array<{ Id: string; MessageBody: string; MessageAttributes?: Record<string, MessageAttributeValue> }> }) => {
-    const target = queue(input.QueueUrl);
-    const Successful: Array<{ Id: string; MessageId: string; MD5OfMessageBody: string }> = [];
-    const Failed: Array<{ Id: string; SenderFault: boolean; Code: string; Message: string }> = [];
-    for (const entry of input.Entries) {
-      if (sqs.failSendsMatching?.pattern.test(entry.MessageBody)) {
-        Failed.push({ Id: entry.Id, SenderFault: true, Code: sqs.failSendsMatching.code, Message: "refused by the test" });
-        continue;
+  mock
+    .on(ChangeMessageVisibilityBatchCommand)
+    .callsFake((input: { QueueUrl: string; Entries: Array<{ Id: string; ReceiptHandle: string; VisibilityTimeout: number }> }) => {
+      for (const entry of input.Entries) {
+        const message = queue(input.QueueUrl).find((m) => m.receipt === entry.ReceiptHandle);
+        if (message && entry.VisibilityTimeout === 0) message.hidden = false;
       }
-      target.push({ id: `m-${++counter}`, body: entry.MessageBody, attributes: entry.MessageAttributes ?? {}, sentAt: Date.now(), receiveCount: 0, hidden: false });
-      Successful.push({ Id: entry.Id, MessageId: `m-${counter}`, MD5OfMessageBody: "x" });
-    }
-    return { Successful, Failed };
-  });
+      return { Successful: input.Entries.map((entry) => ({ Id: entry.Id })), Failed: [] };
+    });
+  mock
+    .on(SendMessageBatchCommand)
+    .callsFake(
+      (input: {
+        QueueUrl: string;
+        Entries: Array<{ Id: string; MessageBody: string; MessageAttributes?: Record<string, MessageAttributeValue> }>;
+      }) => {
+        const target = queue(input.QueueUrl);
+        const Successful: Array<{ Id: string; MessageId: string; MD5OfMessageBody: string }> = [];
+        const Failed: Array<{ Id: string; SenderFault: boolean; Code: string; Message: string }> = [];
+        for (const entry of input.Entries) {
+          if (sqs.failSendsMatching?.pattern.test(entry.MessageBody)) {
+            Failed.push({ Id: entry.Id, SenderFault: true, Code: sqs.failSendsMatching.code, Message: "refused by the test" });
+            continue;
+          }
+          target.push({
+            id: `m-${++counter}`,
+            body: entry.MessageBody,
+            attributes: entry.MessageAttributes ?? {},
+            sentAt: Date.now(),
+            receiveCount: 0,
+            hidden: false,
+          });
+          Successful.push({ Id: entry.Id, MessageId: `m-${counter}`, MD5OfMessageBody: "x" });
+        }
+        return { Successful, Failed };
+      },
+    );
   mock.on(DeleteMessageBatchCommand).callsFake((input: { QueueUrl: string; Entries: Array<{ Id: string; ReceiptHandle: string }> }) => {
     const messages = queue(input.QueueUrl);
     for (const entry of input.Entries) {

@@ -15,7 +15,10 @@ export const STAGE_REGION = "eu-west-2";
 export const STAGE_AWS: AwsContext = { partition: "aws", region: STAGE_REGION, accountId: MOCK_ACCOUNT_ID };
 
 /** What a stage receives from SesMail for a stack named `env`, with the stack-wide settings a test picks. */
-export function stageContext(env: string, settings: Partial<Pick<StackContext, "logRetentionDays" | "logExecutionData">> = {}): StackContext {
+export function stageContext(
+  env: string,
+  settings: Partial<Pick<StackContext, "logRetentionDays" | "logExecutionData">> = {},
+): StackContext {
   return {
     env,
     names: stackNames(env),
@@ -30,10 +33,18 @@ export function stageContext(env: string, settings: Partial<Pick<StackContext, "
  * Runs `build` under the mocks and returns every resource it registered. `build` returns the outputs to
  * resolve (a rejected one fails the synthesis, as `pulumi preview` would fail).
  */
-export async function synthStages(build: () => Record<string, unknown>, options: { activeRuleSet?: string | null } = {}): Promise<SynthResult> {
+export async function synthStages(
+  build: () => Record<string, unknown>,
+  options: { activeRuleSet?: string | null } = {},
+): Promise<SynthResult> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when the test starts, like the program
   const { synthesize } = require("../../components/synth/run") as typeof import("../../components/synth/run");
-  return synthesize({ stack: "stages", config: { "aws:region": STAGE_REGION }, program: build, ...(options.activeRuleSet !== undefined ? { activeRuleSet: options.activeRuleSet } : {}) });
+  return synthesize({
+    stack: "stages",
+    config: { "aws:region": STAGE_REGION },
+    program: build,
+    ...(options.activeRuleSet !== undefined ? { activeRuleSet: options.activeRuleSet } : {}),
+  });
 }
 
 /** The resources under the component named `name` (its children, theirs, and so on), the component excluded. */

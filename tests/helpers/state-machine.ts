@@ -83,7 +83,11 @@ interface Scope {
 }
 
 /** Evaluates `{% … %}` templates in a value (deeply) as Step Functions would, with `$states` and the variables bound. */
-export async function evaluateTemplate(value: unknown, states: Record<string, unknown>, variables: Record<string, unknown> = {}): Promise<unknown> {
+export async function evaluateTemplate(
+  value: unknown,
+  states: Record<string, unknown>,
+  variables: Record<string, unknown> = {},
+): Promise<unknown> {
   if (typeof value === "string") {
     const match = /^\{%([\s\S]+)%\}$/.exec(value.trim());
     return match ? compile(match[1]!.trim()).evaluate({}, { ...variables, states }) : value;
@@ -168,7 +172,8 @@ async function runStates(states: States, startAt: string, input: unknown, scope:
               const items = (await evaluateTemplate(state.Items, context(), scope.variables)) as unknown[];
               const processor = state.ItemProcessor as { StartAt: string; States: States };
               const results: unknown[] = [];
-              for (const item of items) results.push(await runStates(processor.States, processor.StartAt, item, { ...scope, variables: { ...scope.variables } }));
+              for (const item of items)
+                results.push(await runStates(processor.States, processor.StartAt, item, { ...scope, variables: { ...scope.variables } }));
               return results;
             }
             const results: unknown[] = [];
@@ -182,7 +187,8 @@ async function runStates(states: States, startAt: string, input: unknown, scope:
           const catcher = ((state.Catch as Catcher[] | undefined) ?? []).find((entry) => matches(entry.ErrorEquals, error.error));
           if (!catcher) throw error;
           const errorOutput = { Error: error.error, Cause: error.detail };
-          current = catcher.Output !== undefined ? await evaluateTemplate(catcher.Output, context({ errorOutput }), scope.variables) : errorOutput;
+          current =
+            catcher.Output !== undefined ? await evaluateTemplate(catcher.Output, context({ errorOutput }), scope.variables) : errorOutput;
           name = catcher.Next;
           continue;
         }
@@ -200,6 +206,11 @@ async function runStates(states: States, startAt: string, input: unknown, scope:
 }
 
 /** Runs one execution of a definition to its end; a failed execution throws StateMachineError. */
-export async function runExecution(definition: Record<string, unknown>, input: unknown, resources: Readonly<Record<string, TaskResource>>, clock: VirtualClock): Promise<unknown> {
+export async function runExecution(
+  definition: Record<string, unknown>,
+  input: unknown,
+  resources: Readonly<Record<string, TaskResource>>,
+  clock: VirtualClock,
+): Promise<unknown> {
   return runStates(definition.States as States, definition.StartAt as string, input, { clock, resources, variables: {} });
 }

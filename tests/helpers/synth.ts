@@ -104,7 +104,8 @@ export function ofType(result: Resources, type: string): SynthResource[] {
 
 /** The one resource of a type whose physical name (or logical name) is `name`. */
 export function named(result: Resources, type: string, name: string): SynthResource {
-  const physical = (resource: SynthResource) => resource.inputs.name ?? resource.inputs.bucket ?? resource.inputs.dashboardName ?? resource.outputs.name;
+  const physical = (resource: SynthResource) =>
+    resource.inputs.name ?? resource.inputs.bucket ?? resource.inputs.dashboardName ?? resource.outputs.name;
   const found = ofType(result, type).filter((resource) => physical(resource) === name || resource.name === name);
   if (found.length !== 1) throw new Error(`expected one ${type} named ${name}, found ${found.length}`);
   return found[0]!;

@@ -37,7 +37,10 @@ export class VirtualQueue {
     return `https://sqs.eu-west-2.amazonaws.com/123456789012/${this.name}`;
   }
 
-  send(body: string, options: { delaySeconds?: number; attributes?: Record<string, { DataType: string; StringValue: string }>; sentAt?: number } = {}): void {
+  send(
+    body: string,
+    options: { delaySeconds?: number; attributes?: Record<string, { DataType: string; StringValue: string }>; sentAt?: number } = {},
+  ): void {
     const now = this.clock.now();
     this.messages.push({
       id: `vm-${++counter}`,
@@ -120,7 +123,12 @@ function statistic(name: AlarmSpec["statistic"], values: readonly number[]): num
 }
 
 /** The alarm's state changes between two times (epoch ms), evaluated at every period end; it starts OK. */
-export function alarmHistory(spec: AlarmSpec, datapoints: readonly Datapoint[], from: number, to: number): Array<{ at: number; state: AlarmState }> {
+export function alarmHistory(
+  spec: AlarmSpec,
+  datapoints: readonly Datapoint[],
+  from: number,
+  to: number,
+): Array<{ at: number; state: AlarmState }> {
   const period = spec.periodSeconds * 1000;
   const points = datapoints.filter((point) => point.metricName === spec.metricName);
   const transitions: Array<{ at: number; state: AlarmState }> = [];
@@ -129,7 +137,10 @@ export function alarmHistory(spec: AlarmSpec, datapoints: readonly Datapoint[], 
     let breaching = 0;
     for (let i = 0; i < spec.evaluationPeriods; i++) {
       const start = end - (i + 1) * period;
-      const value = statistic(spec.statistic, points.filter((point) => point.at >= start && point.at < start + period).map((point) => point.value));
+      const value = statistic(
+        spec.statistic,
+        points.filter((point) => point.at >= start && point.at < start + period).map((point) => point.value),
+      );
       if (value === undefined) {
         if (spec.treatMissingData === "breaching") breaching++;
       } else if (spec.comparison === "GreaterThanThreshold" ? value > spec.threshold : value < spec.threshold) {

@@ -16,7 +16,14 @@ const ZONE = {
 };
 
 function input(overrides: Partial<Parameters<typeof authenticateMessage>[1]> = {}) {
-  return { ip: "127.0.0.1", helo: "mail.sender.example", sender: "alice@sender.example", mta: "mx.test", resolver: zoneResolver(ZONE), ...overrides };
+  return {
+    ip: "127.0.0.1",
+    helo: "mail.sender.example",
+    sender: "alice@sender.example",
+    mta: "mx.test",
+    resolver: zoneResolver(ZONE),
+    ...overrides,
+  };
 }
 
 describe("verdict mapping (mailauth → SES)", () => {
@@ -87,7 +94,11 @@ describe("authenticateMessage", () => {
       },
     };
     // mailauth 7.1 signs with `signatureData` at run time; its typings still require the flat form it ignores.
-    const signOptions = { signatureData: [{ signingDomain: "sender.example", selector, privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString() }] };
+    const signOptions = {
+      signatureData: [
+        { signingDomain: "sender.example", selector, privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString() },
+      ],
+    };
     const signed = await dkimSign(PLAIN, signOptions as unknown as Parameters<typeof dkimSign>[1]);
     const message = Buffer.concat([Buffer.from(signed.signatures), PLAIN]);
     const tampered = Buffer.from(message.toString("latin1").replace("Hello Bob", "Hello Eve"), "latin1");
@@ -159,7 +170,9 @@ describe("hermetic resolver file", () => {
 
   it("answers what the file holds (case-insensitive, root dot ignored) and NXDOMAIN for everything else", async () => {
     // Prepare
-    const resolve = loadResolverFile(file({ "Sender.Example": { TXT: [["v=spf1 ", "-all"]], MX: [{ exchange: "mx.sender.example", priority: 10 }] } }));
+    const resolve = loadResolverFile(
+      file({ "Sender.Example": { TXT: [["v=spf1 ", "-all"]], MX: [{ exchange: "mx.sender.example", priority: 10 }] } }),
+    );
 
     // Act / Assess
     await expect(resolve("sender.example.", "TXT")).resolves.toEqual([["v=spf1 ", "-all"]]);

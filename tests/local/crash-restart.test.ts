@@ -30,7 +30,11 @@ function startChild(dir: string, crashAt?: CrashPoint, lockMs?: number): LocalMo
     dataDir: path.join(dir, "data"),
     resolver: path.join(dir, "zone.json"),
     cwd: dir,
-    env: { [CRASH_POINT_VARIABLE]: crashAt, [DELIVERY_LOCK_VARIABLE]: lockMs === undefined ? undefined : String(lockMs), POWERTOOLS_LOG_LEVEL: undefined },
+    env: {
+      [CRASH_POINT_VARIABLE]: crashAt,
+      [DELIVERY_LOCK_VARIABLE]: lockMs === undefined ? undefined : String(lockMs),
+      POWERTOOLS_LOG_LEVEL: undefined,
+    },
   });
 }
 
@@ -53,7 +57,8 @@ function delivered(dir: string, tag: string): number {
   for (const sub of ["new", "cur"]) {
     const folder = path.join(maildir, sub);
     if (!fs.existsSync(folder)) continue;
-    for (const name of fs.readdirSync(folder)) if (fs.readFileSync(path.join(folder, name), "latin1").includes(`<${tag}@sender.example>`)) count++;
+    for (const name of fs.readdirSync(folder))
+      if (fs.readFileSync(path.join(folder, name), "latin1").includes(`<${tag}@sender.example>`)) count++;
   }
   return count;
 }
@@ -193,7 +198,9 @@ describe("local mode survives a crash", () => {
     await second.exited;
 
     // Assess
-    expect(line).toMatch(/^\d\d:\d\d:\d\d [a-z0-9]{40} forwarder attempt 1 failed, retrying in 30 s: delivery in progress: an attempt the last stop interrupted still holds its lock$/);
+    expect(line).toMatch(
+      /^\d\d:\d\d:\d\d [a-z0-9]{40} forwarder attempt 1 failed, retrying in 30 s: delivery in progress: an attempt the last stop interrupted still holds its lock$/,
+    );
     expect(second.output.filter((output) => output.trimStart().startsWith("{") || /^\s+at /.test(output))).toEqual([]);
     expect(delivered(dir, "crash-locked")).toBe(1);
   });

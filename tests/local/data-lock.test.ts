@@ -37,7 +37,11 @@ describe("the data directory lock", () => {
     const second = lockDataDirectory(dir);
 
     // Assess
-    await expect(second).rejects.toThrow(new RegExp(`^the data directory ${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} is in use by local mode in process ${process.pid} \\(since .*\\): stop it first, or give this one another --data-dir$`));
+    await expect(second).rejects.toThrow(
+      new RegExp(
+        `^the data directory ${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} is in use by local mode in process ${process.pid} \\(since .*\\): stop it first, or give this one another --data-dir$`,
+      ),
+    );
     await expect(second).rejects.toMatchObject({ name: "LocalStartError" });
     await lock.release();
     expect(fs.readdirSync(dir)).not.toContain(LOCK_FILE);
@@ -94,7 +98,9 @@ describe("the data directory lock", () => {
 
     // Act / Assess
     expect(holderAlive({ pid: 4242, hostname: "other-host.example", since: "x" })).toBe(true);
-    await expect(lockDataDirectory(dir)).rejects.toThrow(/in use by local mode in process 4242 on other-host\.example .*remove .*ses-mail\.lock if it is gone/);
+    await expect(lockDataDirectory(dir)).rejects.toThrow(
+      /in use by local mode in process 4242 on other-host\.example .*remove .*ses-mail\.lock if it is gone/,
+    );
   });
 
   it("lets only one of many starts racing for a stale lock win", async () => {
@@ -108,9 +114,9 @@ describe("the data directory lock", () => {
 
     // Assess
     expect(results.filter((result) => result.status === "fulfilled")).toHaveLength(1);
-    expect(results.filter((result) => result.status === "rejected").map((result) => String((result as PromiseRejectedResult).reason))).toEqual(
-      Array(7).fill(expect.stringMatching(/in use by local mode in process/)),
-    );
+    expect(
+      results.filter((result) => result.status === "rejected").map((result) => String((result as PromiseRejectedResult).reason)),
+    ).toEqual(Array(7).fill(expect.stringMatching(/in use by local mode in process/)));
   });
 });
 
@@ -149,7 +155,13 @@ describe("two `ses-mail local` on one data directory", () => {
     // Assess
     expect(code).toBe(1);
     const said = second.output.filter((line) => line.trim() !== "");
-    expect(said).toEqual([expect.stringMatching(new RegExp(`^ses-mail local: the data directory .* is in use by local mode in process ${first.process.pid} \\(since [^)]+\\): stop it first, or give this one another --data-dir$`))]);
+    expect(said).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^ses-mail local: the data directory .* is in use by local mode in process ${first.process.pid} \\(since [^)]+\\): stop it first, or give this one another --data-dir$`,
+        ),
+      ),
+    ]);
     expect(first.process.exitCode).toBeNull();
     first.process.kill("SIGINT");
     expect((await first.exited).code).toBe(0);

@@ -22,7 +22,11 @@ afterEach(async () => {
   await fs.promises.rm(dir, { recursive: true, force: true });
 });
 
-const route = (recipient: string, target: string): DeclaredRoute => ({ recipient, enabled: true, actions: [{ type: "forward-to-gmail", target }] });
+const route = (recipient: string, target: string): DeclaredRoute => ({
+  recipient,
+  enabled: true,
+  actions: [{ type: "forward-to-gmail", target }],
+});
 
 describe("local DynamoDB", () => {
   it("keeps the routing table on disk across restarts", async () => {
@@ -62,7 +66,9 @@ describe("local DynamoDB", () => {
     const now = new Date("2026-11-28T10:00:00Z");
     const epoch = Math.floor(now.getTime() / 1000);
     const put = (pk: string, expiresAt: number) =>
-      dynamo.client.send(new PutItemCommand({ TableName: dynamo.tableName, Item: marshall({ PK: pk, SK: "X", [TTL_ATTRIBUTE]: expiresAt }) }));
+      dynamo.client.send(
+        new PutItemCommand({ TableName: dynamo.tableName, Item: marshall({ PK: pk, SK: "X", [TTL_ATTRIBUTE]: expiresAt }) }),
+      );
     await put("IDEMPOTENCY#old", epoch - 1);
     await put("IDEMPOTENCY#fresh", epoch + 3600);
     await loadDeclaredRoutes(dynamo.rules, [route("a@test.example.com", "a@gmail.com")]);
@@ -71,7 +77,9 @@ describe("local DynamoDB", () => {
     const deleted = await sweepExpiredItems(dynamo.client, dynamo.tableName, now);
 
     // Assess
-    const exists = async (pk: string) => (await dynamo.client.send(new GetItemCommand({ TableName: dynamo.tableName, Key: marshall({ PK: pk, SK: "X" }) }))).Item !== undefined;
+    const exists = async (pk: string) =>
+      (await dynamo.client.send(new GetItemCommand({ TableName: dynamo.tableName, Key: marshall({ PK: pk, SK: "X" }) }))).Item !==
+      undefined;
     expect(deleted).toBe(1);
     expect(await exists("IDEMPOTENCY#old")).toBe(false);
     expect(await exists("IDEMPOTENCY#fresh")).toBe(true);
@@ -80,7 +88,10 @@ describe("local DynamoDB", () => {
 
   it("changes its write generation around every write a client makes over TCP (the CLI's way), never for a read", async () => {
     // Prepare: a client of its own on the TCP endpoint, as `ses-mail rules … --local` is.
-    const cli = new DynamoDbRuleStore({ tableName: dynamo.tableName, client: new DynamoDBClient({ endpoint: dynamo.endpoint, region: "local", credentials: { accessKeyId: "x", secretAccessKey: "x" } }) });
+    const cli = new DynamoDbRuleStore({
+      tableName: dynamo.tableName,
+      client: new DynamoDBClient({ endpoint: dynamo.endpoint, region: "local", credentials: { accessKeyId: "x", secretAccessKey: "x" } }),
+    });
     const codec = createRuleCodec();
     const before = dynamo.writeGeneration();
 
@@ -104,7 +115,12 @@ describe("local DynamoDB", () => {
     // Prepare
     const codec = createRuleCodec();
     await dynamo.rules.putRuleItem(codec.toItem({ pattern: "a@test.example.com", enabled: true, actions: [{ type: "drop" }] }));
-    await dynamo.client.send(new PutItemCommand({ TableName: dynamo.tableName, Item: marshall({ PK: "ROUTE#old@test.example.com", SK: "RULE#v1", enabled: true, actions: [{ type: "drop" }] }) }));
+    await dynamo.client.send(
+      new PutItemCommand({
+        TableName: dynamo.tableName,
+        Item: marshall({ PK: "ROUTE#old@test.example.com", SK: "RULE#v1", enabled: true, actions: [{ type: "drop" }] }),
+      }),
+    );
     await dynamo.client.send(new PutItemCommand({ TableName: dynamo.tableName, Item: marshall({ PK: "BOUNCE#x", SK: "THROTTLE#v1" }) }));
 
     // Act
@@ -143,9 +159,16 @@ describe("local DynamoDB on a full disk", () => {
   it("keeps running when LevelDB cannot write, refuses meanwhile, and is back with every acknowledged write once space returns", async () => {
     // Prepare
     const lines: string[] = [];
-    const store = (full = await startLocalDynamoDb({ dir: path.join(disk.dir, "dynamodb"), host: "127.0.0.1", port: 0, note: (line) => lines.push(line) }));
-    const put = (pk: string) => store.client.send(new PutItemCommand({ TableName: store.tableName, Item: marshall({ PK: pk, SK: "X", data: "x".repeat(2000) }) }));
-    const exists = async (pk: string) => (await store.client.send(new GetItemCommand({ TableName: store.tableName, Key: marshall({ PK: pk, SK: "X" }) }))).Item !== undefined;
+    const store = (full = await startLocalDynamoDb({
+      dir: path.join(disk.dir, "dynamodb"),
+      host: "127.0.0.1",
+      port: 0,
+      note: (line) => lines.push(line),
+    }));
+    const put = (pk: string) =>
+      store.client.send(new PutItemCommand({ TableName: store.tableName, Item: marshall({ PK: pk, SK: "X", data: "x".repeat(2000) }) }));
+    const exists = async (pk: string) =>
+      (await store.client.send(new GetItemCommand({ TableName: store.tableName, Key: marshall({ PK: pk, SK: "X" }) }))).Item !== undefined;
     await put("BEFORE");
     const failed = nextStatus(store, false);
     disk.fill();
@@ -175,7 +198,9 @@ describe("local DynamoDB on a full disk", () => {
     expect(during).toBe("refused");
     for (const pk of ["BEFORE", ...acknowledged, "AFTER"]) expect({ pk, stored: await exists(pk) }).toEqual({ pk, stored: true });
     expect(lines).toEqual([
-      expect.stringMatching(/^DynamoDB store failed \(IO error: .*No space left on device\); restarting it until it can open its database$/),
+      expect.stringMatching(
+        /^DynamoDB store failed \(IO error: .*No space left on device\); restarting it until it can open its database$/,
+      ),
       `DynamoDB store is back (${path.join(disk.dir, "dynamodb")})`,
     ]);
   });

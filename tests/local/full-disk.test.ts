@@ -26,7 +26,9 @@ afterAll(async () => {
 });
 
 function message(tag: string): Buffer {
-  return Buffer.from(`From: alice@sender.example\r\nTo: someone@test.example.com\r\nSubject: ${tag}\r\nMessage-ID: <${tag}@sender.example>\r\n\r\n${"body line\r\n".repeat(200)}`);
+  return Buffer.from(
+    `From: alice@sender.example\r\nTo: someone@test.example.com\r\nSubject: ${tag}\r\nMessage-ID: <${tag}@sender.example>\r\n\r\n${"body line\r\n".repeat(200)}`,
+  );
 }
 
 /** One message on its own connection; resolves with the last reply (250 accepted, 4xx refused). */
@@ -61,8 +63,16 @@ it("refuses mail with 451 while it cannot persist, keeps running through LevelDB
     replies.set(tag, reply);
     return reply;
   };
-  const dynamo = new DynamoDBClient({ endpoint: local.mode.dynamodbEndpoint, region: "local", credentials: { accessKeyId: "local", secretAccessKey: "local" }, maxAttempts: 1 });
-  const put = (pk: string) => dynamo.send(new PutItemCommand({ TableName: local.mode.tableName, Item: { PK: { S: pk }, SK: { S: "X" }, data: { S: "x".repeat(4000) } } }));
+  const dynamo = new DynamoDBClient({
+    endpoint: local.mode.dynamodbEndpoint,
+    region: "local",
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    maxAttempts: 1,
+  });
+  const put = (pk: string) =>
+    dynamo.send(
+      new PutItemCommand({ TableName: local.mode.tableName, Item: { PK: { S: pk }, SK: { S: "X" }, data: { S: "x".repeat(4000) } } }),
+    );
   await sendAndRecord("before");
   await local.mode.idle();
 
@@ -90,7 +100,13 @@ it("refuses mail with 451 while it cannot persist, keeps running through LevelDB
     resumed = await sendAndRecord(`after-${attempt}`);
   }
   await local.mode.idle();
-  const stored = await Promise.all(acknowledged.map(async (pk) => (await dynamo.send(new GetItemCommand({ TableName: local.mode.tableName, Key: { PK: { S: pk }, SK: { S: "X" } } }))).Item !== undefined));
+  const stored = await Promise.all(
+    acknowledged.map(
+      async (pk) =>
+        (await dynamo.send(new GetItemCommand({ TableName: local.mode.tableName, Key: { PK: { S: pk }, SK: { S: "X" } } }))).Item !==
+        undefined,
+    ),
+  );
   dynamo.destroy();
 
   // Assess
@@ -100,11 +116,21 @@ it("refuses mail with 451 while it cannot persist, keeps running through LevelDB
   expect(resumed).toMatch(/^250 /);
   expect(stored).toEqual(acknowledged.map(() => true));
   for (const [tag, reply] of replies) {
-    expect({ tag, reply: reply.slice(0, 3), delivered: deliveries(tag) }).toEqual({ tag, reply: reply.slice(0, 3), delivered: reply.startsWith("250") ? 1 : 0 });
+    expect({ tag, reply: reply.slice(0, 3), delivered: deliveries(tag) }).toEqual({
+      tag,
+      reply: reply.slice(0, 3),
+      delivered: reply.startsWith("250") ? 1 : 0,
+    });
   }
   expect(deadLetters()).toEqual([]);
-  expect(local.lines).toContainEqual(expect.stringMatching(/^storage: cannot persist: only \d+ MB free under .*, \d+ MB needed; new mail is refused with 451 and deliveries wait until it can$/));
-  expect(local.lines).toContainEqual(expect.stringMatching(/^DynamoDB store failed \(IO error: .*No space left on device\); restarting it until it can open its database$/));
+  expect(local.lines).toContainEqual(
+    expect.stringMatching(
+      /^storage: cannot persist: only \d+ MB free under .*, \d+ MB needed; new mail is refused with 451 and deliveries wait until it can$/,
+    ),
+  );
+  expect(local.lines).toContainEqual(
+    expect.stringMatching(/^DynamoDB store failed \(IO error: .*No space left on device\); restarting it until it can open its database$/),
+  );
   expect(local.lines).toContainEqual("storage: can persist again; accepting mail and delivering");
   expect(local.lines).toContainEqual(expect.stringMatching(/^DynamoDB store is back/));
 }, 90_000);

@@ -170,8 +170,16 @@ describe("SMTP intake", () => {
     });
 
     it.each([
-      ["EHLO", "evil.example\u4e0d\u4e0aAuthentication-Results:\u4e00mx.test;\u4e00dkim=pass;\u4e00dmarc=pass\u4e0d\u4e0aX-Injected:\u4e00yes", "alice@sender.example"],
-      ["MAIL FROM", "client.example", "x\u4e0d\u4e0aAuthentication-Results:\u4e00mx.test;dkim=pass;dmarc=pass\u4e0d\u4e0aX-Injected:yes@sender.example"],
+      [
+        "EHLO",
+        "evil.example\u4e0d\u4e0aAuthentication-Results:\u4e00mx.test;\u4e00dkim=pass;\u4e00dmarc=pass\u4e0d\u4e0aX-Injected:\u4e00yes",
+        "alice@sender.example",
+      ],
+      [
+        "MAIL FROM",
+        "client.example",
+        "x\u4e0d\u4e0aAuthentication-Results:\u4e00mx.test;dkim=pass;dmarc=pass\u4e0d\u4e0aX-Injected:yes@sender.example",
+      ],
     ])("writes no header line a client smuggled in through %s", async (_where, helo, sender) => {
       // Prepare
       const address = await start();
@@ -192,7 +200,12 @@ describe("SMTP intake", () => {
     it("stores an internationalized sender (RFC 6532) as UTF-8, sent by nodemailer", async () => {
       // Prepare
       const address = await start();
-      const transport = createTransport({ host: address.smtpHost, port: address.smtpPort, tls: { rejectUnauthorized: false }, name: "client.sender.example" });
+      const transport = createTransport({
+        host: address.smtpHost,
+        port: address.smtpPort,
+        tls: { rejectUnauthorized: false },
+        name: "client.sender.example",
+      });
 
       // Act
       try {

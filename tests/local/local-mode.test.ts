@@ -11,7 +11,15 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
 import { OutboxSender } from "../../adapters/local/outbox";
 import { createRuleCodec } from "../../core/rules";
-import { maildirMessages, RawSmtpClient, sendMail, splitTraceHeaders, startTestLocalMode, testConfig, type TestLocalMode } from "../helpers/local-mode";
+import {
+  maildirMessages,
+  RawSmtpClient,
+  sendMail,
+  splitTraceHeaders,
+  startTestLocalMode,
+  testConfig,
+  type TestLocalMode,
+} from "../helpers/local-mode";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "../fixtures/local", name));
 
@@ -41,7 +49,11 @@ function find(account: string, tag: string, folder = ""): Buffer[] {
   return maildirMessages(local.mode, account, folder).filter((message) => message.includes(`<${tag}@sender.example>`));
 }
 
-function events(): Array<{ source: string; "detail-type": string; detail: { originalMessageId: string; subject: string; actions: Record<string, { count: number; targets: Array<{ match: string }> }> } }> {
+function events(): Array<{
+  source: string;
+  "detail-type": string;
+  detail: { originalMessageId: string; subject: string; actions: Record<string, { count: number; targets: Array<{ match: string }> }> };
+}> {
   return fs
     .readFileSync(path.join(local.mode.dataDir, "events.jsonl"), "utf8")
     .trim()
@@ -59,11 +71,15 @@ describe("local mode, end to end", () => {
     await local.mode.idle();
 
     // Assess
-    const [stored, ...others] = maildirMessages(local.mode, "bob@gmail.com").filter((message) => message.includes("<plain-1@sender.example>"));
+    const [stored, ...others] = maildirMessages(local.mode, "bob@gmail.com").filter((message) =>
+      message.includes("<plain-1@sender.example>"),
+    );
     expect(others).toEqual([]);
     const { trace, rest } = splitTraceHeaders(stored!);
     expect(rest).toEqual(original);
-    expect(trace).toMatch(/^Received: from client\.sender\.example \(\[127\.0\.0\.1\] \[127\.0\.0\.1\]\)\r\n by mx\.local\.test \(ses-mail local\) with ESMTPS id [a-z0-9]{40}\r\n for <bob@test\.example\.com>;/);
+    expect(trace).toMatch(
+      /^Received: from client\.sender\.example \(\[127\.0\.0\.1\] \[127\.0\.0\.1\]\)\r\n by mx\.local\.test \(ses-mail local\) with ESMTPS id [a-z0-9]{40}\r\n for <bob@test\.example\.com>;/,
+    );
     expect(trace).toMatch(/Authentication-Results: mx\.local\.test;\r\n spf=pass [^]*dmarc=pass/);
     const messageId = /^250 .*Ok: queued as ([a-z0-9]{40})$/.exec(info.response)?.[1];
     expect(info.response).toMatch(/^250 .*Ok: queued as [a-z0-9]{40}$/);
@@ -71,7 +87,13 @@ describe("local mode, end to end", () => {
     expect(events().filter((event) => event.detail.originalMessageId === messageId)).toHaveLength(1);
     expect(fs.existsSync(path.join(local.mode.dataDir, "emails", messageId!))).toBe(false);
     // The console line carries the id of the 250 reply: the one `ses-mail trace` takes.
-    expect(local.lines).toContainEqual(expect.stringMatching(new RegExp(`^\\d\\d:\\d\\d:\\d\\d ${messageId} alice@sender\\.example → bob@test\\.example\\.com: forward-to-gmail bob@gmail\\.com \\(\\d+ ms\\)$`)));
+    expect(local.lines).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^\\d\\d:\\d\\d:\\d\\d ${messageId} alice@sender\\.example → bob@test\\.example\\.com: forward-to-gmail bob@gmail\\.com \\(\\d+ ms\\)$`,
+        ),
+      ),
+    );
   });
 
   it("routes user+tag@ by the rule for user@", async () => {
@@ -107,12 +129,25 @@ describe("local mode, end to end", () => {
 
   it("routes by a rule `ses-mail rules … --local` adds or removes while it runs, from the next message on", async () => {
     // Prepare: the rule store the CLI uses, on local mode's DynamoDB port.
-    const cli = new DynamoDbRuleStore({ tableName: local.mode.tableName, client: new DynamoDBClient({ endpoint: local.mode.dynamodbEndpoint, region: "local", credentials: { accessKeyId: "x", secretAccessKey: "x" } }) });
+    const cli = new DynamoDbRuleStore({
+      tableName: local.mode.tableName,
+      client: new DynamoDBClient({
+        endpoint: local.mode.dynamodbEndpoint,
+        region: "local",
+        credentials: { accessKeyId: "x", secretAccessKey: "x" },
+      }),
+    });
     await sendMail(local.mode, { from: "alice@sender.example", to: ["dave@test.example.com"], raw: uniqueMessage("before-rule") });
     await local.mode.idle();
 
     // Act
-    await cli.putRuleItem(createRuleCodec().toItem({ pattern: "dave@test.example.com", enabled: true, actions: [{ type: "forward-to-gmail", target: "dave@gmail.com" }] }));
+    await cli.putRuleItem(
+      createRuleCodec().toItem({
+        pattern: "dave@test.example.com",
+        enabled: true,
+        actions: [{ type: "forward-to-gmail", target: "dave@gmail.com" }],
+      }),
+    );
     await sendMail(local.mode, { from: "alice@sender.example", to: ["dave@test.example.com"], raw: uniqueMessage("with-rule") });
     await local.mode.idle();
     await cli.deleteRuleItem("dave@test.example.com");
@@ -133,7 +168,11 @@ describe("local mode, end to end", () => {
     const before = (await outbox.list()).length;
 
     // Act
-    await sendMail(local.mode, { from: "dave@sender.example", to: ["nobody@test.example.com"], raw: uniqueMessage("bounce-me", "Someone Else <else@elsewhere.example>") });
+    await sendMail(local.mode, {
+      from: "dave@sender.example",
+      to: ["nobody@test.example.com"],
+      raw: uniqueMessage("bounce-me", "Someone Else <else@elsewhere.example>"),
+    });
     await local.mode.idle();
 
     // Assess
@@ -147,7 +186,9 @@ describe("local mode, end to end", () => {
     expect(report).toMatch(/Content-Type: multipart\/report;[^]*report-type="?delivery-status/i);
     expect(report).toMatch(/Final-Recipient: rfc822; ?nobody@test\.example\.com/i);
     expect(report).toMatch(/Action: failed/i);
-    expect(local.lines).toContainEqual(expect.stringContaining("dave@sender.example → nobody@test.example.com: bounce [bounce sent to dave@sender.example]"));
+    expect(local.lines).toContainEqual(
+      expect.stringContaining("dave@sender.example → nobody@test.example.com: bounce [bounce sent to dave@sender.example]"),
+    );
   });
 
   it("never bounces to the null sender", async () => {
@@ -165,12 +206,18 @@ describe("local mode, end to end", () => {
     // Assess
     expect(replies.at(-1)).toMatch(/^250 /);
     expect(await outbox.list()).toHaveLength(before);
-    expect(local.lines).toContainEqual(expect.stringContaining("<> → nobody@test.example.com: bounce [no bounce for nobody@test.example.com (null-sender)]"));
+    expect(local.lines).toContainEqual(
+      expect.stringContaining("<> → nobody@test.example.com: bounce [no bounce for nobody@test.example.com (null-sender)]"),
+    );
   });
 
   it("delivers mail failing DMARC with p=quarantine into the Maildir++ .Spam folder", async () => {
     // Act
-    await sendMail(local.mode, { from: "eve@spoofed.example", to: ["anyone@test.example.com"], raw: uniqueMessage("spoofed", "eve@spoofed.example") });
+    await sendMail(local.mode, {
+      from: "eve@spoofed.example",
+      to: ["anyone@test.example.com"],
+      raw: uniqueMessage("spoofed", "eve@spoofed.example"),
+    });
     await local.mode.idle();
 
     // Assess
@@ -206,7 +253,11 @@ describe("local mode, end to end", () => {
     // Act
     const declared = await client.send(`MAIL FROM:<alice@sender.example> SIZE=${SES_MAX_MESSAGE_BYTES + 1}`);
     await client.send("RSET");
-    const replies = await client.transaction("alice@sender.example", ["anyone@test.example.com"], Buffer.concat([Buffer.from("Subject: big\r\n\r\n"), oversize]));
+    const replies = await client.transaction(
+      "alice@sender.example",
+      ["anyone@test.example.com"],
+      Buffer.concat([Buffer.from("Subject: big\r\n\r\n"), oversize]),
+    );
     await client.quit();
     await local.mode.idle();
 
@@ -219,11 +270,19 @@ describe("local mode, end to end", () => {
 
   it("accepts STARTTLS with its self-signed certificate", async () => {
     // Prepare
-    const transport = createTransport({ host: local.mode.smtpHost, port: local.mode.smtpPort, requireTLS: true, tls: { ca: fs.readFileSync(path.join(local.mode.dataDir, "tls", "cert.pem")), servername: "localhost" } });
+    const transport = createTransport({
+      host: local.mode.smtpHost,
+      port: local.mode.smtpPort,
+      requireTLS: true,
+      tls: { ca: fs.readFileSync(path.join(local.mode.dataDir, "tls", "cert.pem")), servername: "localhost" },
+    });
 
     try {
       // Act
-      const info = await transport.sendMail({ envelope: { from: "alice@sender.example", to: ["anyone@test.example.com"] }, raw: uniqueMessage("tls") });
+      const info = await transport.sendMail({
+        envelope: { from: "alice@sender.example", to: ["anyone@test.example.com"] },
+        raw: uniqueMessage("tls"),
+      });
 
       // Assess: the certificate verified against itself as the trust anchor.
       expect(info.accepted).toEqual(["anyone@test.example.com"]);

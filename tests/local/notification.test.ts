@@ -4,7 +4,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { createNotificationParser } from "../../core/notification";
 import { createSelfSignedCertificate, ensureCertificate } from "../../local/certificate";
-import { commonHeaders, decodeEncodedWords, parseHeaderBlock, receivedHeader, splitAddressList, traceHeaderBytes } from "../../local/headers";
+import {
+  commonHeaders,
+  decodeEncodedWords,
+  parseHeaderBlock,
+  receivedHeader,
+  splitAddressList,
+  traceHeaderBytes,
+} from "../../local/headers";
 import { HEADER_PARSE_MAX_BYTES } from "../../local/limits";
 import { buildReceiptNotification } from "../../local/notification";
 
@@ -17,7 +24,16 @@ describe("header block", () => {
     const common = commonHeaders(block.fields, "alice@sender.example");
 
     // Assess
-    expect(block.fields.map((field) => field.name)).toEqual(["From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "Content-Transfer-Encoding"]);
+    expect(block.fields.map((field) => field.name)).toEqual([
+      "From",
+      "To",
+      "Subject",
+      "Date",
+      "Message-ID",
+      "MIME-Version",
+      "Content-Type",
+      "Content-Transfer-Encoding",
+    ]);
     expect(common).toEqual({
       returnPath: "alice@sender.example",
       from: ["Alice Example <alice@sender.example>"],
@@ -147,7 +163,12 @@ describe("receipt notification", () => {
       s3: { bucket: "local-bucket", key: "emails/m1" },
       verdicts: { spam: "DISABLED", virus: "DISABLED", spf: "FAIL", dkim: "GRAY", dmarc: "FAIL", dmarcPolicy: "quarantine" },
     });
-    expect(notification.receipt.action).toMatchObject({ type: "S3", bucketName: "local-bucket", objectKey: "emails/m1", objectKeyPrefix: "emails/" });
+    expect(notification.receipt.action).toMatchObject({
+      type: "S3",
+      bucketName: "local-bucket",
+      objectKey: "emails/m1",
+      objectKeyPrefix: "emails/",
+    });
     expect(notification.mail.headersTruncated).toBe(false);
   });
 

@@ -91,10 +91,16 @@ describe("local mode with real Gmail", () => {
     const out = captureOutput();
     const code = await runCli(COMMANDS, ["trace", id, "--data-dir", mode.dataDir], out, { PATH: process.env.PATH });
     expect(code).toBe(0);
-    expect(out.stdout).toContainEqual(expect.stringMatching(/^ {2}\S+\s+expired@gmail\.com needs an operator: parked in the retry queue \(attempt 1, since \S+\): MAILBOX_AUTHORIZATION: /));
+    expect(out.stdout).toContainEqual(
+      expect.stringMatching(
+        /^ {2}\S+\s+expired@gmail\.com needs an operator: parked in the retry queue \(attempt 1, since \S+\): MAILBOX_AUTHORIZATION: /,
+      ),
+    );
     // Where it is now: the retry queue hands a parked delivery straight back to the forwarder, which parks
     // it again with a delay, so by now this may be its first parking or its second.
-    expect(out.stdout).toContainEqual(expect.stringMatching(/^ {2}parked for expired@gmail\.com since \d{4}-\d\d-\d\dT\S+Z \(attempt [12]\): MAILBOX_AUTHORIZATION: /));
+    expect(out.stdout).toContainEqual(
+      expect.stringMatching(/^ {2}parked for expired@gmail\.com since \d{4}-\d\d-\d\dT\S+Z \(attempt [12]\): MAILBOX_AUTHORIZATION: /),
+    );
     expect(out.stdout).toContain(`  raw message emails/${id}: kept`);
   });
 });

@@ -25,7 +25,9 @@ afterAll(async () => {
 });
 
 function message(tag: string): Buffer {
-  return Buffer.from(`From: alice@sender.example\r\nTo: someone@test.example.com\r\nSubject: ${tag}\r\nMessage-ID: <${tag}@sender.example>\r\n\r\nbody\r\n`);
+  return Buffer.from(
+    `From: alice@sender.example\r\nTo: someone@test.example.com\r\nSubject: ${tag}\r\nMessage-ID: <${tag}@sender.example>\r\n\r\nbody\r\n`,
+  );
 }
 
 function delivered(account: string, tag: string): number {
@@ -33,7 +35,9 @@ function delivered(account: string, tag: string): number {
 }
 
 /** The routing decisions for a subject, from events.jsonl. */
-function decisionsFor(subject: string): Array<{ recipients: string[]; actions: Record<string, { targets: Array<{ recipient: string; match: string }> }> }> {
+function decisionsFor(
+  subject: string,
+): Array<{ recipients: string[]; actions: Record<string, { targets: Array<{ recipient: string; match: string }> }> }> {
   return fs
     .readFileSync(path.join(local.mode.dataDir, "events.jsonl"), "utf8")
     .trim()
@@ -61,7 +65,9 @@ describe("the postmaster without a domain (RFC 5321 §4.5.1)", () => {
     expect(replies.at(-1)).toMatch(/^250 /);
     expect(delivered("postmaster@gmail.com", `bare-${rcpt}`)).toBe(1);
     const [decision] = decisionsFor(`bare-${rcpt}`);
-    expect(decision?.actions["forward-to-gmail"]?.targets).toEqual([expect.objectContaining({ recipient: "postmaster@test.example.com", match: "exact" })]);
+    expect(decision?.actions["forward-to-gmail"]?.targets).toEqual([
+      expect.objectContaining({ recipient: "postmaster@test.example.com", match: "exact" }),
+    ]);
   });
 });
 
@@ -75,8 +81,12 @@ describe("quoted local parts (RFC 5321 §4.1.2)", () => {
     expect(delivered("john@gmail.com", "quoted-space")).toBe(1);
     expect(delivered("catch-all@gmail.com", "quoted-space")).toBe(0);
     const [decision] = decisionsFor("quoted-space");
-    expect(decision?.actions["forward-to-gmail"]?.targets).toEqual([expect.objectContaining({ recipient: '"john doe"@test.example.com', match: "exact" })]);
-    expect(local.lines).toContainEqual(expect.stringContaining('alice@sender.example → "john doe"@test.example.com: forward-to-gmail john@gmail.com'));
+    expect(decision?.actions["forward-to-gmail"]?.targets).toEqual([
+      expect.objectContaining({ recipient: '"john doe"@test.example.com', match: "exact" }),
+    ]);
+    expect(local.lines).toContainEqual(
+      expect.stringContaining('alice@sender.example → "john doe"@test.example.com: forward-to-gmail john@gmail.com'),
+    );
   });
 
   it.each([
@@ -143,7 +153,9 @@ describe("quoted local parts (RFC 5321 §4.1.2)", () => {
     expect(added.code).toBe(0);
     expect(added.stdout[0]).toMatch(/^added "jane roe"@test\.example\.com → forward-to-gmail jane@gmail\.com/);
     expect(tested.code).toBe(0);
-    expect(tested.stdout[0]).toBe('"jane roe+news"@test.example.com → forward-to-gmail jane@gmail.com   (rule "jane roe"@test.example.com, normalized match)');
+    expect(tested.stdout[0]).toBe(
+      '"jane roe+news"@test.example.com → forward-to-gmail jane@gmail.com   (rule "jane roe"@test.example.com, normalized match)',
+    );
     expect(replies.at(-1)).toMatch(/^250 /);
     expect(delivered("jane@gmail.com", "quoted-cli")).toBe(1);
   });

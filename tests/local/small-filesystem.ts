@@ -27,7 +27,9 @@ function privileged(command: string, args: readonly string[]): void {
   try {
     execFileSync("sudo", ["-n", command, ...args], { stdio: "pipe" });
   } catch (error) {
-    throw new Error(`mounting a small tmpfs needs root or passwordless sudo (${command} ${args.join(" ")}): ${errorMessage(error)}`, { cause: error });
+    throw new Error(`mounting a small tmpfs needs root or passwordless sudo (${command} ${args.join(" ")}): ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -43,7 +45,8 @@ export function mountSmallFilesystem(sizeBytes: number): SmallFilesystem {
       if (leaveBytes > 0) {
         try {
           const stats = fs.statfsSync(dir);
-          for (let left = stats.bavail * stats.bsize - leaveBytes; left > 0; left -= chunk.length) fs.writeSync(fd, chunk, 0, Math.min(left, chunk.length));
+          for (let left = stats.bavail * stats.bsize - leaveBytes; left > 0; left -= chunk.length)
+            fs.writeSync(fd, chunk, 0, Math.min(left, chunk.length));
         } finally {
           fs.closeSync(fd);
         }

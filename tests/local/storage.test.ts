@@ -36,7 +36,10 @@ describe("storage monitor", () => {
     expect(before).toBeUndefined();
     expect(low).toBe(`only 1 MB free under ${disk.dir}, ${Math.floor(STORAGE_MIN_FREE_BYTES / 1024 / 1024)} MB needed`);
     expect(after).toBeUndefined();
-    expect(lines).toEqual([`storage: cannot persist: ${low}; new mail is refused with 451 and deliveries wait until it can`, "storage: can persist again; accepting mail and delivering"]);
+    expect(lines).toEqual([
+      `storage: cannot persist: ${low}; new mail is refused with 451 and deliveries wait until it can`,
+      "storage: can persist again; accepting mail and delivering",
+    ]);
   });
 
   it("runs a delivery the full disk failed again once space is back, instead of reporting it failed", async () => {

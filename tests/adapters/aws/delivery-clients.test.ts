@@ -19,7 +19,10 @@ describe("delivery adapters on AWS SDK v3 (aws-sdk-client-mock)", () => {
     const store = new SsmSecretStore({ client });
 
     expect(await store.getSecret("/ses-mail/test/gmail/oauth-client")).toBe("{}");
-    expect(ssm.commandCalls(GetParameterCommand)[0]!.args[0].input).toEqual({ Name: "/ses-mail/test/gmail/oauth-client", WithDecryption: true });
+    expect(ssm.commandCalls(GetParameterCommand)[0]!.args[0].input).toEqual({
+      Name: "/ses-mail/test/gmail/oauth-client",
+      WithDecryption: true,
+    });
     expect(await store.getSecret("/missing")).toBeUndefined();
     await expect(store.getSecret("/denied")).rejects.toThrow(SecretUnavailableError);
   });
@@ -40,9 +43,15 @@ describe("delivery adapters on AWS SDK v3 (aws-sdk-client-mock)", () => {
   it("tells a missing S3 object from an S3 failure, and treats deleting a missing object as done", async () => {
     const client = new S3Client({ region: "eu-west-2" });
     const s3 = mockClient(client);
-    s3.on(GetObjectCommand, { Key: "gone" }).rejects(new S3ServiceException({ name: "NoSuchKey", $fault: "client", message: "missing", $metadata: { httpStatusCode: 404 } }));
-    s3.on(GetObjectCommand, { Key: "denied" }).rejects(new S3ServiceException({ name: "AccessDenied", $fault: "client", message: "denied", $metadata: { httpStatusCode: 403 } }));
-    s3.on(DeleteObjectCommand).rejects(new S3ServiceException({ name: "NoSuchKey", $fault: "client", message: "missing", $metadata: { httpStatusCode: 404 } }));
+    s3.on(GetObjectCommand, { Key: "gone" }).rejects(
+      new S3ServiceException({ name: "NoSuchKey", $fault: "client", message: "missing", $metadata: { httpStatusCode: 404 } }),
+    );
+    s3.on(GetObjectCommand, { Key: "denied" }).rejects(
+      new S3ServiceException({ name: "AccessDenied", $fault: "client", message: "denied", $metadata: { httpStatusCode: 403 } }),
+    );
+    s3.on(DeleteObjectCommand).rejects(
+      new S3ServiceException({ name: "NoSuchKey", $fault: "client", message: "missing", $metadata: { httpStatusCode: 404 } }),
+    );
     const store = new S3MessageStore({ client });
     await expect(store.open({ bucket: "b", key: "gone" })).rejects.toThrow(MessageNotFoundError);
     await expect(store.open({ bucket: "b", key: "denied" })).rejects.toThrow(MessageStoreError);
@@ -52,7 +61,10 @@ describe("delivery adapters on AWS SDK v3 (aws-sdk-client-mock)", () => {
   it("sends raw mail with SES, through a configuration set when given; failures are BounceSendError", async () => {
     const client = new SESClient({ region: "eu-west-2" });
     const ses = mockClient(client);
-    ses.on(SendRawEmailCommand).resolvesOnce({ MessageId: "0102-x" }).rejects(Object.assign(new Error("Email address is not verified."), { name: "MessageRejected" }));
+    ses
+      .on(SendRawEmailCommand)
+      .resolvesOnce({ MessageId: "0102-x" })
+      .rejects(Object.assign(new Error("Email address is not verified."), { name: "MessageRejected" }));
     const sender = new SesRawMailSender({ client, configurationSetName: "ses-mail-test" });
     const raw = Buffer.from("From: a@b.example\r\n\r\nx");
     expect(await sender.sendRawMessage({ from: "MAILER-DAEMON@example.com", to: ["x@y.example"], raw })).toEqual({ messageId: "0102-x" });

@@ -40,13 +40,19 @@ describe("delivery state on the routing table (dynalite)", () => {
     it("leaves no record when the work fails, so a retry runs it again", async () => {
       const store = new DynamoDbIdempotencyStore({ tableName, client: dynamo.client });
       await expect(store.once("m2|a@gmail.com", async () => Promise.reject(new Error("Gmail 503")))).rejects.toThrow("Gmail 503");
-      await expect(store.once("m2|a@gmail.com", async () => ({ gmailId: "later" }))).resolves.toEqual({ value: { gmailId: "later" }, replayed: false });
+      await expect(store.once("m2|a@gmail.com", async () => ({ gmailId: "later" }))).resolves.toEqual({
+        value: { gmailId: "later" },
+        replayed: false,
+      });
     });
 
     it("refuses a second concurrent run of the same key with DeliveryInProgressError", async () => {
       const store = new DynamoDbIdempotencyStore({ tableName, client: dynamo.client });
       let release!: () => void;
-      const slow = store.once("m3|a@gmail.com", () => new Promise<{ gmailId: string }>((resolve) => (release = () => resolve({ gmailId: "slow" }))));
+      const slow = store.once(
+        "m3|a@gmail.com",
+        () => new Promise<{ gmailId: string }>((resolve) => (release = () => resolve({ gmailId: "slow" }))),
+      );
       await new Promise((resolve) => setTimeout(resolve, 50));
 
       await expect(store.once("m3|a@gmail.com", async () => ({ gmailId: "duplicate" }))).rejects.toThrow(DeliveryInProgressError);
@@ -65,10 +71,13 @@ describe("delivery state on the routing table (dynalite)", () => {
 
       // Act
       const runs: boolean[] = [];
-      const retried = await new DynamoDbIdempotencyStore({ tableName, client: dynamo.client }).once("m4|a@gmail.com", async ({ interruptedEarlier }) => {
-        runs.push(interruptedEarlier);
-        return { gmailId: "second" };
-      });
+      const retried = await new DynamoDbIdempotencyStore({ tableName, client: dynamo.client }).once(
+        "m4|a@gmail.com",
+        async ({ interruptedEarlier }) => {
+          runs.push(interruptedEarlier);
+          return { gmailId: "second" };
+        },
+      );
 
       // Assess: the run that took over knows the earlier one was interrupted
       expect(retried).toEqual({ value: { gmailId: "second" }, replayed: false });
@@ -78,10 +87,12 @@ describe("delivery state on the routing table (dynalite)", () => {
     it("tells a run that nothing was interrupted: a first run, a retry after a failure, another key", async () => {
       const store = new DynamoDbIdempotencyStore({ tableName, client: dynamo.client });
       const seen: Array<[string, boolean]> = [];
-      const note = (label: string) => async ({ interruptedEarlier }: { interruptedEarlier: boolean }) => {
-        seen.push([label, interruptedEarlier]);
-        return { gmailId: label };
-      };
+      const note =
+        (label: string) =>
+        async ({ interruptedEarlier }: { interruptedEarlier: boolean }) => {
+          seen.push([label, interruptedEarlier]);
+          return { gmailId: label };
+        };
       await store.once("m6|a@gmail.com", note("first"));
       await store.once("m6|a@gmail.com", note("replayed")); // completed: the work does not run
       await expect(store.once("m7|a@gmail.com", async () => Promise.reject(new Error("Gmail 503")))).rejects.toThrow("Gmail 503");
@@ -110,7 +121,10 @@ describe("delivery state on the routing table (dynalite)", () => {
       // Prepare
       const now = Date.parse("2026-11-28T10:00:00Z");
       const progress = new DynamoDbMessageProgress({ tableName, client: dynamo.client, now: () => new Date(now) });
-      const detail = decisionDetail({ "forward-to-gmail": [{ recipient: "u@example.com", target: "a@gmail.com", match: "exact" }] }, { originalMessageId: "m-fate" });
+      const detail = decisionDetail(
+        { "forward-to-gmail": [{ recipient: "u@example.com", target: "a@gmail.com", match: "exact" }] },
+        { originalMessageId: "m-fate" },
+      );
       const parked = (attempt: number, at: string): Outcome => ({
         kind: "parked",
         messageId: "m-fate",
@@ -120,7 +134,17 @@ describe("delivery state on the routing table (dynalite)", () => {
         attempt,
         parkedSince: "2026-11-28T10:00:01.000Z",
       });
-      const imported: Outcome = { kind: "imported", messageId: "m-fate", at: "2026-11-28T13:00:05.000Z", account: "a@gmail.com", mailboxId: "g-1", labels: ["INBOX"], bytes: 42, recipients: ["u@example.com"], origin: "retry" };
+      const imported: Outcome = {
+        kind: "imported",
+        messageId: "m-fate",
+        at: "2026-11-28T13:00:05.000Z",
+        account: "a@gmail.com",
+        mailboxId: "g-1",
+        labels: ["INBOX"],
+        bytes: 42,
+        recipients: ["u@example.com"],
+        origin: "retry",
+      };
 
       // Act: parked, re-parked twice by hourly runs, then imported
       await progress.record("m-fate", { decision: detail, outcomes: [parked(1, "2026-11-28T10:00:01.000Z")] });
@@ -144,7 +168,9 @@ describe("delivery state on the routing table (dynalite)", () => {
 
     it("counts an entry it cannot read back instead of guessing", async () => {
       const progress = new DynamoDbMessageProgress({ tableName, client: dynamo.client });
-      await progress.record("m-odd", { outcomes: [{ kind: "stored", messageId: "m-odd", at: "2026-11-28T10:00:00.000Z", recipients: ["x@example.com"] }] });
+      await progress.record("m-odd", {
+        outcomes: [{ kind: "stored", messageId: "m-odd", at: "2026-11-28T10:00:00.000Z", recipients: ["x@example.com"] }],
+      });
       await dynamo.client.send(
         new UpdateItemCommand({
           TableName: tableName,
@@ -183,7 +209,9 @@ describe("delivery state on the routing table (dynalite)", () => {
   it("keeps all of this out of the entity_type index that lists rules", async () => {
     await new DynamoDbMessageProgress({ tableName, client: dynamo.client }).complete("m1", ["bounce"]);
     await new DynamoDbThrottleStore({ tableName, client: dynamo.client }).acquire("k", 60);
-    await dynamo.client.send(new PutItemCommand({ TableName: tableName, Item: { PK: { S: "ROUTE#*" }, SK: { S: "RULE#v1" }, entity_type: { S: "ROUTE" } } }));
+    await dynamo.client.send(
+      new PutItemCommand({ TableName: tableName, Item: { PK: { S: "ROUTE#*" }, SK: { S: "RULE#v1" }, entity_type: { S: "ROUTE" } } }),
+    );
     const rules = await new DynamoDbRuleStore({ tableName, client: dynamo.client }).listRuleItems();
     expect(rules.map((item) => item.PK)).toEqual(["ROUTE#*"]);
   });

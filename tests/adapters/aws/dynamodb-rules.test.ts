@@ -70,7 +70,12 @@ describe("DynamoDbRuleStore against dynalite", () => {
     );
     const delays: number[] = [];
     try {
-      const found = await storeWith(async (ms) => void delays.push(ms)).getRuleItems(["a@example.com", "b@example.com", "c@example.com", "d@example.com"]);
+      const found = await storeWith(async (ms) => void delays.push(ms)).getRuleItems([
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+        "d@example.com",
+      ]);
       expect([...found.keys()].sort()).toEqual(["a@example.com", "b@example.com", "c@example.com"]);
       expect(sent.filter((name) => name === "BatchGetItemCommand")).toHaveLength(3);
       expect(delays).toHaveLength(2);
@@ -103,7 +108,10 @@ describe("DynamoDbRuleStore against dynalite", () => {
   it("lists only rules, in pattern order, through the entity_type index (never a Scan)", async () => {
     await seed(["b@example.com", "*", "a@example.com"]);
     await dynamo.client.send(
-      new PutItemCommand({ TableName: tableName, Item: { PK: { S: "SMTP_USER#app" }, SK: { S: "CREDENTIALS#v1" }, entity_type: { S: "SMTP_USER" } } }),
+      new PutItemCommand({
+        TableName: tableName,
+        Item: { PK: { S: "SMTP_USER#app" }, SK: { S: "CREDENTIALS#v1" }, entity_type: { S: "SMTP_USER" } },
+      }),
     );
     sent.length = 0;
 
@@ -124,7 +132,12 @@ describe("DynamoDbRuleStore against dynalite", () => {
   });
 
   it("wraps an unreachable store in a RuleStoreError naming the table", async () => {
-    const unreachable = new DynamoDBClient({ endpoint: "http://127.0.0.1:9", region: "eu-west-2", maxAttempts: 1, credentials: { accessKeyId: "x", secretAccessKey: "y" } });
+    const unreachable = new DynamoDBClient({
+      endpoint: "http://127.0.0.1:9",
+      region: "eu-west-2",
+      maxAttempts: 1,
+      credentials: { accessKeyId: "x", secretAccessKey: "y" },
+    });
     const broken = new DynamoDbRuleStore({ tableName: "missing-table", client: unreachable });
     await expect(broken.getRuleItems(["a@example.com"])).rejects.toThrow(/DynamoDB BatchGetItem on missing-table failed/);
     unreachable.destroy();

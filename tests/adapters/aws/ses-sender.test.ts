@@ -22,10 +22,16 @@ async function fakeSes(script: readonly Answer[]): Promise<{ endpoint: string; r
       requests += 1;
       if (answer === "ok") {
         res.writeHead(200, { "content-type": "text/xml" });
-        res.end(`<SendRawEmailResponse><SendRawEmailResult><MessageId>0102-sent-${requests}</MessageId></SendRawEmailResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></SendRawEmailResponse>`);
+        res.end(
+          `<SendRawEmailResponse><SendRawEmailResult><MessageId>0102-sent-${requests}</MessageId></SendRawEmailResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></SendRawEmailResponse>`,
+        );
       } else {
         res.writeHead(400, { "content-type": "text/xml" });
-        res.end(answer === "throttle" ? error("Throttling", "Maximum sending rate exceeded.") : error("MessageRejected", "Email address is not verified."));
+        res.end(
+          answer === "throttle"
+            ? error("Throttling", "Maximum sending rate exceeded.")
+            : error("MessageRejected", "Email address is not verified."),
+        );
       }
     });
   });
@@ -37,7 +43,11 @@ async function fakeSes(script: readonly Answer[]): Promise<{ endpoint: string; r
   };
 }
 
-const report = { from: "MAILER-DAEMON@example.com", to: ["sender@elsewhere.example"], raw: Buffer.from("From: MAILER-DAEMON@example.com\r\n\r\nreport\r\n") };
+const report = {
+  from: "MAILER-DAEMON@example.com",
+  to: ["sender@elsewhere.example"],
+  raw: Buffer.from("From: MAILER-DAEMON@example.com\r\n\r\nreport\r\n"),
+};
 
 /**
  * Runs `send` with the SDK's own backoff between attempts in virtual time: the waits (seconds, growing
@@ -95,7 +105,11 @@ describe("SES sender", () => {
       (error: unknown) => error,
     );
     expect(failure).toBeInstanceOf(BounceSendError);
-    expect(failure).toMatchObject({ retryable: true, code: ErrorCode.BounceSendThrottled, message: expect.stringMatching(/Throttling: Maximum sending rate exceeded/) });
+    expect(failure).toMatchObject({
+      retryable: true,
+      code: ErrorCode.BounceSendThrottled,
+      message: expect.stringMatching(/Throttling: Maximum sending rate exceeded/),
+    });
     expect(ses!.requests()).toBe(SES_SEND_MAX_ATTEMPTS);
   });
 
@@ -105,7 +119,11 @@ describe("SES sender", () => {
       () => undefined,
       (error: unknown) => error,
     );
-    expect(failure).toMatchObject({ retryable: false, code: ErrorCode.BounceSendFailed, message: expect.stringMatching(/MessageRejected/) });
+    expect(failure).toMatchObject({
+      retryable: false,
+      code: ErrorCode.BounceSendFailed,
+      message: expect.stringMatching(/MessageRejected/),
+    });
     expect(ses!.requests()).toBe(1);
   });
 

@@ -22,9 +22,13 @@ describe("IamSmtpIdentities", () => {
         ? { AccessKeyMetadata: [{ AccessKeyId: "AKIASECOND" }], IsTruncated: false }
         : { AccessKeyMetadata: [{ AccessKeyId: "AKIAFIRST" }], IsTruncated: true, Marker: "keys-2" };
     });
-    iam.on(ListUserPoliciesCommand).callsFake((input: { Marker?: string }) =>
-      input.Marker === "policies-2" ? { PolicyNames: ["second"], IsTruncated: false } : { PolicyNames: ["first"], IsTruncated: true, Marker: "policies-2" },
-    );
+    iam
+      .on(ListUserPoliciesCommand)
+      .callsFake((input: { Marker?: string }) =>
+        input.Marker === "policies-2"
+          ? { PolicyNames: ["second"], IsTruncated: false }
+          : { PolicyNames: ["first"], IsTruncated: true, Marker: "policies-2" },
+      );
     const identities = new IamSmtpIdentities({ client });
 
     // Act

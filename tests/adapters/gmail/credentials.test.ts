@@ -1,8 +1,19 @@
-import { canImport, GMAIL_INSERT_SCOPE, parseOAuthClient, parseStoredRefreshToken, readGrant, serializeStoredRefreshToken } from "../../../adapters/gmail/credentials";
+import {
+  canImport,
+  GMAIL_INSERT_SCOPE,
+  parseOAuthClient,
+  parseStoredRefreshToken,
+  readGrant,
+  serializeStoredRefreshToken,
+} from "../../../adapters/gmail/credentials";
 
 describe("the OAuth client JSON, one parser for the CLI and the forwarder", () => {
   it.each([
-    ["a Desktop app client from the console", { installed: { client_id: "id", client_secret: "secret", project_id: "p", redirect_uris: ["http://localhost"] } }, "installed"],
+    [
+      "a Desktop app client from the console",
+      { installed: { client_id: "id", client_secret: "secret", project_id: "p", redirect_uris: ["http://localhost"] } },
+      "installed",
+    ],
     ["a Web application client", { web: { client_id: "id", client_secret: "secret" } }, "web"],
     ["the two fields alone", { client_id: "id", client_secret: "secret" }, "fields"],
   ])("reads %s", (_name, json, kind) => {
@@ -21,9 +32,20 @@ describe("the OAuth client JSON, one parser for the CLI and the forwarder", () =
 
 describe("an account's stored refresh token", () => {
   it("reads back what the CLI writes", () => {
-    const text = serializeStoredRefreshToken({ refreshToken: "1//token", createdAt: "2026-11-28T10:00:00.000Z", expiresAt: "2026-12-05T10:00:00.000Z" });
-    expect(JSON.parse(text)).toEqual({ refresh_token: "1//token", created_at: "2026-11-28T10:00:00.000Z", expires_at: "2026-12-05T10:00:00.000Z" });
-    expect(parseStoredRefreshToken(text)).toEqual({ ok: true, value: { refreshToken: "1//token", createdAt: "2026-11-28T10:00:00.000Z", expiresAt: "2026-12-05T10:00:00.000Z" } });
+    const text = serializeStoredRefreshToken({
+      refreshToken: "1//token",
+      createdAt: "2026-11-28T10:00:00.000Z",
+      expiresAt: "2026-12-05T10:00:00.000Z",
+    });
+    expect(JSON.parse(text)).toEqual({
+      refresh_token: "1//token",
+      created_at: "2026-11-28T10:00:00.000Z",
+      expires_at: "2026-12-05T10:00:00.000Z",
+    });
+    expect(parseStoredRefreshToken(text)).toEqual({
+      ok: true,
+      value: { refreshToken: "1//token", createdAt: "2026-11-28T10:00:00.000Z", expiresAt: "2026-12-05T10:00:00.000Z" },
+    });
   });
 
   it.each([
@@ -40,12 +62,24 @@ describe("the token endpoint's answer", () => {
   const idToken = (claims: object) => `h.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.s`;
 
   it("reads the tokens, the granted scopes and the signed-in address", () => {
-    const grant = readGrant({ access_token: "ya29.a", refresh_token: "1//r", scope: `openid email ${GMAIL_INSERT_SCOPE}`, id_token: idToken({ email: "a@gmail.com" }), expiry_date: 1 });
-    expect(grant).toEqual({ ok: true, value: { accessToken: "ya29.a", refreshToken: "1//r", scopes: ["openid", "email", GMAIL_INSERT_SCOPE], email: "a@gmail.com" } });
+    const grant = readGrant({
+      access_token: "ya29.a",
+      refresh_token: "1//r",
+      scope: `openid email ${GMAIL_INSERT_SCOPE}`,
+      id_token: idToken({ email: "a@gmail.com" }),
+      expiry_date: 1,
+    });
+    expect(grant).toEqual({
+      ok: true,
+      value: { accessToken: "ya29.a", refreshToken: "1//r", scopes: ["openid", "email", GMAIL_INSERT_SCOPE], email: "a@gmail.com" },
+    });
   });
 
   it("leaves out what Google did not send, and tolerates an ID token that is not one", () => {
-    expect(readGrant({ access_token: "ya29.a", refresh_token: null, id_token: "garbage" })).toEqual({ ok: true, value: { accessToken: "ya29.a", scopes: [] } });
+    expect(readGrant({ access_token: "ya29.a", refresh_token: null, id_token: "garbage" })).toEqual({
+      ok: true,
+      value: { accessToken: "ya29.a", scopes: [] },
+    });
     expect(readGrant("not tokens")).toEqual({ ok: false, problem: "is not a token response" });
   });
 

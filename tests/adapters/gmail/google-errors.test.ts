@@ -15,7 +15,9 @@ describe("Google's two error shapes", () => {
   });
 
   it("reads an API error with its reasons and a Retry-After date", () => {
-    const body = JSON.stringify({ error: { code: 403, message: "Rate Limit Exceeded", status: "PERMISSION_DENIED", errors: [{ reason: "rateLimitExceeded" }] } });
+    const body = JSON.stringify({
+      error: { code: 403, message: "Rate Limit Exceeded", status: "PERMISSION_DENIED", errors: [{ reason: "rateLimitExceeded" }] },
+    });
     expect(googleErrorFromText(403, body, "Wed, 21 Oct 2026 07:28:00 GMT", Date.parse("2026-10-21T07:27:00Z"))).toEqual({
       status: 403,
       message: "PERMISSION_DENIED: Rate Limit Exceeded",
@@ -37,7 +39,10 @@ describe("errors raised by google-auth-library, classified for the forwarder", (
   afterAll(() => google.close());
 
   async function refreshFailure(refreshToken: string) {
-    const client = createOAuthClient({ client: { clientId: FAKE_CLIENT.client_id, clientSecret: FAKE_CLIENT.client_secret }, tokenUrl: google.tokenUrl });
+    const client = createOAuthClient({
+      client: { clientId: FAKE_CLIENT.client_id, clientSecret: FAKE_CLIENT.client_secret },
+      tokenUrl: google.tokenUrl,
+    });
     client.setCredentials({ refresh_token: refreshToken });
     return client.getAccessToken().then(
       () => {
@@ -59,12 +64,15 @@ describe("errors raised by google-auth-library, classified for the forwarder", (
     google.failNext("token", { status: 429, body: { error: "rate_limit_exceeded" }, headers: { "retry-after": "7" } }, 4);
     const info = describeGoogleError(await refreshFailure("1//a"));
     expect(info).toMatchObject({ status: 429, retryAfterSeconds: 7 });
-    expect(tokenEndpointError("a@gmail.com", info)).toEqual(expect.objectContaining({ name: "MailboxUnavailableError", retryAfterSeconds: 7 }));
+    expect(tokenEndpointError("a@gmail.com", info)).toEqual(
+      expect.objectContaining({ name: "MailboxUnavailableError", retryAfterSeconds: 7 }),
+    );
   });
 });
 
 describe("Gmail's answers, classified", () => {
-  const api = (status: number, reason = "backendError") => googleErrorFromText(status, JSON.stringify({ error: { code: status, message: "m", errors: [{ reason }] } }));
+  const api = (status: number, reason = "backendError") =>
+    googleErrorFromText(status, JSON.stringify({ error: { code: status, message: "m", errors: [{ reason }] } }));
 
   it.each([
     ["429", api(429), MailboxUnavailableError],
@@ -73,7 +81,11 @@ describe("Gmail's answers, classified", () => {
     ["403 userRateLimitExceeded", api(403, "userRateLimitExceeded"), MailboxUnavailableError],
     ["403 insufficientPermissions", api(403, "insufficientPermissions"), MailboxAuthorizationError],
     ["401", api(401, "authError"), MailboxAuthorizationError],
-    ["a refresh refused while retrying a 401 (invalid_grant)", googleErrorFromText(400, JSON.stringify({ error: "invalid_grant" })), MailboxAuthorizationError],
+    [
+      "a refresh refused while retrying a 401 (invalid_grant)",
+      googleErrorFromText(400, JSON.stringify({ error: "invalid_grant" })),
+      MailboxAuthorizationError,
+    ],
     ["400 invalidArgument", api(400, "invalidArgument"), MailboxRejectedError],
     ["404", api(404, "notFound"), MailboxRejectedError],
   ])("%s", (_name, info, kind) => {

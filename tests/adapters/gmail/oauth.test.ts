@@ -7,7 +7,22 @@ import { MemorySecrets } from "../../helpers/delivery";
 import { FAKE_CLIENT, startFakeGoogle, type FakeGoogle } from "../../helpers/fake-google";
 
 /** Only Date is faked: the HTTP exchanges with the fake Google keep real timers. */
-const ONLY_DATE = ["hrtime", "nextTick", "performance", "queueMicrotask", "requestAnimationFrame", "cancelAnimationFrame", "requestIdleCallback", "cancelIdleCallback", "setImmediate", "clearImmediate", "setInterval", "clearInterval", "setTimeout", "clearTimeout"] as const;
+const ONLY_DATE = [
+  "hrtime",
+  "nextTick",
+  "performance",
+  "queueMicrotask",
+  "requestAnimationFrame",
+  "cancelAnimationFrame",
+  "requestIdleCallback",
+  "cancelIdleCallback",
+  "setImmediate",
+  "clearImmediate",
+  "setInterval",
+  "clearInterval",
+  "setTimeout",
+  "clearTimeout",
+] as const;
 
 describe("Google OAuth access tokens from SSM refresh tokens, through google-auth-library", () => {
   let google: FakeGoogle;
@@ -24,7 +39,10 @@ describe("Google OAuth access tokens from SSM refresh tokens, through google-aut
   beforeEach(() => {
     secrets = new MemorySecrets();
     secrets.values.set(oauthClientParameter("test"), JSON.stringify({ web: FAKE_CLIENT }));
-    secrets.values.set(refreshTokenParameter("test", "me@gmail.com"), JSON.stringify({ refresh_token: "1//me", expires_at: "2026-12-05T00:00:00Z" }));
+    secrets.values.set(
+      refreshTokenParameter("test", "me@gmail.com"),
+      JSON.stringify({ refresh_token: "1//me", expires_at: "2026-12-05T00:00:00Z" }),
+    );
     now = Date.parse("2026-11-28T10:00:00Z");
   });
   afterEach(() => jest.useRealTimers());
@@ -93,10 +111,26 @@ describe("Google OAuth access tokens from SSM refresh tokens, through google-aut
   it.each([
     ["the client is missing", () => secrets.values.delete(oauthClientParameter("test")), /Google OAuth client is not configured/],
     ["the client is not JSON", () => secrets.values.set(oauthClientParameter("test"), "client_id=x"), /oauth-client is not JSON/],
-    ["the client has no secret", () => secrets.values.set(oauthClientParameter("test"), JSON.stringify({ installed: { client_id: "x" } })), /has no client_id and client_secret/],
-    ["the client secret is wrong", () => secrets.values.set(oauthClientParameter("test"), JSON.stringify({ installed: { ...FAKE_CLIENT, client_secret: "wrong" } })), /401 invalid_client/],
-    ["the token is not JSON", () => secrets.values.set(refreshTokenParameter("test", "me@gmail.com"), "{refresh"), /me_at_gmail.com is not JSON/],
-    ["the refresh token was revoked", () => secrets.values.set(refreshTokenParameter("test", "me@gmail.com"), "1//unknown"), /400 invalid_grant: Token has been expired or revoked/],
+    [
+      "the client has no secret",
+      () => secrets.values.set(oauthClientParameter("test"), JSON.stringify({ installed: { client_id: "x" } })),
+      /has no client_id and client_secret/,
+    ],
+    [
+      "the client secret is wrong",
+      () => secrets.values.set(oauthClientParameter("test"), JSON.stringify({ installed: { ...FAKE_CLIENT, client_secret: "wrong" } })),
+      /401 invalid_client/,
+    ],
+    [
+      "the token is not JSON",
+      () => secrets.values.set(refreshTokenParameter("test", "me@gmail.com"), "{refresh"),
+      /me_at_gmail.com is not JSON/,
+    ],
+    [
+      "the refresh token was revoked",
+      () => secrets.values.set(refreshTokenParameter("test", "me@gmail.com"), "1//unknown"),
+      /400 invalid_grant: Token has been expired or revoked/,
+    ],
   ])("asks for an operator (MailboxAuthorizationError) when %s", async (_name, breakIt, message) => {
     breakIt();
     const error = await accounts()
@@ -107,7 +141,10 @@ describe("Google OAuth access tokens from SSM refresh tokens, through google-aut
   });
 
   it("refuses a token granted without a Gmail import scope", async () => {
-    google.failNext("token", { status: 200, body: { access_token: "ya29.readonly", expires_in: 3599, scope: "https://www.googleapis.com/auth/gmail.readonly" } });
+    google.failNext("token", {
+      status: 200,
+      body: { access_token: "ya29.readonly", expires_in: 3599, scope: "https://www.googleapis.com/auth/gmail.readonly" },
+    });
     await expect(accounts().authorize("me@gmail.com")).rejects.toThrow(/without a Gmail import scope/);
   });
 
@@ -134,7 +171,12 @@ describe("Google OAuth access tokens from SSM refresh tokens, through google-aut
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
     const { port } = closed.address() as AddressInfo;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const provider = new GoogleAccounts({ secrets, environment: "test", tokenUrl: `http://127.0.0.1:${port}/token`, requestTimeoutMs: 2000 });
+    const provider = new GoogleAccounts({
+      secrets,
+      environment: "test",
+      tokenUrl: `http://127.0.0.1:${port}/token`,
+      requestTimeoutMs: 2000,
+    });
     const error = await provider.authorize("me@gmail.com").catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(MailboxUnavailableError);
     expect((error as Error).message).toMatch(/token endpoint did not answer: .*ECONNREFUSED/);

@@ -72,18 +72,26 @@ describe("LocalDeliveryState: idempotency", () => {
     const restarted = await restart(state);
 
     // Assess
-    await expect(restarted.idempotency.once("m2|a@gmail.com", async () => ({ gmailId: "later" }))).resolves.toEqual({ value: { gmailId: "later" }, replayed: false });
+    await expect(restarted.idempotency.once("m2|a@gmail.com", async () => ({ gmailId: "later" }))).resolves.toEqual({
+      value: { gmailId: "later" },
+      replayed: false,
+    });
   });
 
   it("refuses a second concurrent run of the same key with DeliveryInProgressError", async () => {
     // Prepare
     const state = await open();
     let release!: () => void;
-    const slow = state.idempotency.once("m3|a@gmail.com", () => new Promise<{ gmailId: string }>((resolve) => (release = () => resolve({ gmailId: "slow" }))));
+    const slow = state.idempotency.once(
+      "m3|a@gmail.com",
+      () => new Promise<{ gmailId: string }>((resolve) => (release = () => resolve({ gmailId: "slow" }))),
+    );
     await new Promise((resolve) => setTimeout(resolve, 20));
 
     // Act / Assess
-    await expect(state.idempotency.once("m3|a@gmail.com", async () => ({ gmailId: "duplicate" }))).rejects.toBeInstanceOf(DeliveryInProgressError);
+    await expect(state.idempotency.once("m3|a@gmail.com", async () => ({ gmailId: "duplicate" }))).rejects.toBeInstanceOf(
+      DeliveryInProgressError,
+    );
     release();
     await expect(slow).resolves.toEqual({ value: { gmailId: "slow" }, replayed: false });
     await expect(state.idempotency.once("m3|a@gmail.com", async () => ({ gmailId: "x" }))).resolves.toMatchObject({ replayed: true });
@@ -141,7 +149,9 @@ describe("LocalDeliveryState: idempotency", () => {
     const second = runIn(written, "m8|a@gmail.com");
     await new Promise((resolve) => setTimeout(resolve, 20));
     const restarted = await open({ syncLocks: false });
-    const whileLocked = await restarted.idempotency.once("m8|a@gmail.com", async () => ({ gmailId: "again" })).catch((error: unknown) => error);
+    const whileLocked = await restarted.idempotency
+      .once("m8|a@gmail.com", async () => ({ gmailId: "again" }))
+      .catch((error: unknown) => error);
     second.release();
     await second.run;
 
@@ -157,10 +167,12 @@ describe("LocalDeliveryState: idempotency", () => {
     // Prepare
     const state = await open();
     const seen: Array<[string, boolean]> = [];
-    const note = (label: string) => async ({ interruptedEarlier }: { interruptedEarlier: boolean }) => {
-      seen.push([label, interruptedEarlier]);
-      return { gmailId: label };
-    };
+    const note =
+      (label: string) =>
+      async ({ interruptedEarlier }: { interruptedEarlier: boolean }) => {
+        seen.push([label, interruptedEarlier]);
+        return { gmailId: label };
+      };
 
     // Act
     await state.idempotency.once("m6|a@gmail.com", note("first"));
@@ -214,7 +226,9 @@ describe("LocalDeliveryState: message progress", () => {
     const state = await open();
 
     // Act
-    const none = await state.messageProgress.record("m3", { outcomes: [{ kind: "stored", messageId: "m3", at: "2026-12-01T10:00:00.000Z", recipients: ["x@example.com"] }] });
+    const none = await state.messageProgress.record("m3", {
+      outcomes: [{ kind: "stored", messageId: "m3", at: "2026-12-01T10:00:00.000Z", recipients: ["x@example.com"] }],
+    });
 
     // Assess
     expect(none).toEqual([]);

@@ -14,18 +14,41 @@ const EC2_EVENT = {
   time: "2017-10-02T16:24:49Z",
   region: "us-east-1",
   resources: ["arn:aws:ec2:us-east-1:123456789012:instance/i-000000aaaaaa00000"],
-  detail: { "c-count": 5, "d-count": 3, "x-limit": 301.8, "source-ip": "10.0.0.33", "instance-id": "i-000000aaaaaa00000", state: "running" },
+  detail: {
+    "c-count": 5,
+    "d-count": 3,
+    "x-limit": 301.8,
+    "source-ip": "10.0.0.33",
+    "instance-id": "i-000000aaaaaa00000",
+    state: "running",
+  },
 };
 
 function busEvent(detail: unknown, overrides: Record<string, unknown> = {}) {
-  return { version: "0", id: "1", "detail-type": DECISION_DETAIL_TYPE, source: DECISION_SOURCE, time: "2026-11-28T10:00:00Z", detail, ...overrides };
+  return {
+    version: "0",
+    id: "1",
+    "detail-type": DECISION_DETAIL_TYPE,
+    source: DECISION_SOURCE,
+    time: "2026-11-28T10:00:00Z",
+    detail,
+    ...overrides,
+  };
 }
 
 describe("event-pattern matcher: AWS's documented semantics, for what the deployed patterns use", () => {
   describe.each<[string, EventPattern, boolean]>([
-    ["exact values, ANDed fields and ORed values", { "detail-type": ["EC2 Instance State-change Notification"], detail: { state: ["initializing", "running"] } }, true],
+    [
+      "exact values, ANDed fields and ORed values",
+      { "detail-type": ["EC2 Instance State-change Notification"], detail: { state: ["initializing", "running"] } },
+      true,
+    ],
     ["an exact value that differs", { detail: { state: ["stopped"] } }, false],
-    ["an event array matches when it intersects", { resources: ["arn:other", "arn:aws:ec2:us-east-1:123456789012:instance/i-000000aaaaaa00000"] }, true],
+    [
+      "an event array matches when it intersects",
+      { resources: ["arn:other", "arn:aws:ec2:us-east-1:123456789012:instance/i-000000aaaaaa00000"] },
+      true,
+    ],
     ["numeric range", { detail: { "c-count": [{ numeric: [">", 0, "<=", 5] }], "d-count": [{ numeric: ["<", 10] }] } }, true],
     ["numeric range excluding the value", { detail: { "c-count": [{ numeric: [">", 5] }] } }, false],
     ["numeric equality in another notation", { detail: { "x-limit": [{ numeric: ["=", 3.018e2] }] } }, true],
@@ -67,9 +90,17 @@ describe("event-pattern matcher: AWS's documented semantics, for what the deploy
   });
 
   it.each<[string, EventPattern, RegExp]>([
-    ["$or", { $or: [{ source: ["aws.s3"] }, { detail: { state: ["running"] } }] } as unknown as EventPattern, /at \$or: \$or is not supported/],
+    [
+      "$or",
+      { $or: [{ source: ["aws.s3"] }, { detail: { state: ["running"] } }] } as unknown as EventPattern,
+      /at \$or: \$or is not supported/,
+    ],
     ["an empty value list", { source: [] }, /at source: a list of values must not be empty/],
-    ["a bare string instead of a list", { source: "aws.ec2" } as unknown as EventPattern, /at source: must be a list of values or a nested object/],
+    [
+      "a bare string instead of a list",
+      { source: "aws.ec2" } as unknown as EventPattern,
+      /at source: must be a list of values or a nested object/,
+    ],
     ["a numeric operator it does not know", { n: [{ numeric: ["!=", 1] }] }, /unknown numeric operator "!="/],
     ["a numeric bound that is not a number", { n: [{ numeric: [">", "1"] }] }, /a numeric bound must be a finite number/],
     ["an odd numeric list", { n: [{ numeric: [">", 0, "<"] }] }, /numeric takes one or two \[operator, number\] pairs/],

@@ -6,7 +6,12 @@ import { InvalidMailboxError, MaildirImporter, placementFor } from "../../../ada
 
 describe("local mode's Maildir: label names as Maildir++ folders", () => {
   it("maps names level by level, and ids to themselves", () => {
-    expect(placementFor(["INBOX", "UNREAD", "Shops/Receipts", "Label_7", "STARRED"])).toEqual({ folder: "", subdir: "new", flags: "F", labelFolders: [".Shops.Receipts", ".Label_7"] });
+    expect(placementFor(["INBOX", "UNREAD", "Shops/Receipts", "Label_7", "STARRED"])).toEqual({
+      folder: "",
+      subdir: "new",
+      flags: "F",
+      labelFolders: [".Shops.Receipts", ".Label_7"],
+    });
     expect(() => placementFor(["INBOX", "Shops//Receipts"])).toThrow(InvalidMailboxError);
   });
 
@@ -16,7 +21,11 @@ describe("local mode's Maildir: label names as Maildir++ folders", () => {
     const bytes = Buffer.from("Subject: receipt\r\n\r\nThanks.\r\n");
     try {
       // Act
-      const { id } = await new MaildirImporter({ root, hostname: "mx.test" }).importMessage("me@gmail.com", { body: Readable.from([bytes]), size: bytes.length }, ["INBOX", "UNREAD", "Shops/Receipts"]);
+      const { id } = await new MaildirImporter({ root, hostname: "mx.test" }).importMessage(
+        "me@gmail.com",
+        { body: Readable.from([bytes]), size: bytes.length },
+        ["INBOX", "UNREAD", "Shops/Receipts"],
+      );
 
       // Assess
       const labelled = path.join(root, "me@gmail.com", ".Shops.Receipts");

@@ -58,7 +58,13 @@ describe("LocalQueue", () => {
     await queue.idle();
 
     // Assess
-    expect(seen).toEqual(expect.arrayContaining([["fine", 1], ["flaky", 1], ["flaky", 2]]));
+    expect(seen).toEqual(
+      expect.arrayContaining([
+        ["fine", 1],
+        ["flaky", 1],
+        ["flaky", 2],
+      ]),
+    );
     expect(seen).toHaveLength(3);
     expect(await journalled()).toEqual([]);
   });
@@ -108,7 +114,9 @@ describe("LocalQueue", () => {
     });
     queue.start(async (messages) => ({
       failed: messages.filter((message) => message.body === "bad").map((message) => message.id),
-      errors: new Map(messages.map((message) => [message.id, { code: `E${message.receiveCount}`, message: `attempt ${message.receiveCount} failed` }])),
+      errors: new Map(
+        messages.map((message) => [message.id, { code: `E${message.receiveCount}`, message: `attempt ${message.receiveCount} failed` }]),
+      ),
     }));
 
     // Act
@@ -335,7 +343,11 @@ describe("QueueJournal", () => {
     // Prepare: a journal that compacts once it passes 2 KB, and enough traffic to make it.
     const journal = new QueueJournal(dir, { compactMinBytes: 2048 });
     const bytes = Buffer.from([0x00, 0xff, 0x0d, 0x0a, 0x41]);
-    await journal.add("input", { id: "1", body: "notification", sentTimestamp: 1, visibleAt: 0 }, { rawMessage: { key: "emails/m1", bytes } });
+    await journal.add(
+      "input",
+      { id: "1", body: "notification", sentTimestamp: 1, visibleAt: 0 },
+      { rawMessage: { key: "emails/m1", bytes } },
+    );
     await journal.add("input", { id: "2", body: "other", sentTimestamp: 1, visibleAt: 0 }, { rawMessage: { key: "emails/m2", bytes } });
     await journal.remove("input", "1");
     await journal.rawMessageDone("emails/m2");
@@ -397,7 +409,10 @@ describe("QueueJournal", () => {
 
   it("skips a record a crash cut short, and counts it once", async () => {
     // Prepare: the last enqueue was cut short by the crash (its 250 was never sent).
-    fs.writeFileSync(path.join(dir, "journal.jsonl"), '{"kind":"enqueue","queue":"input","id":"1","body":"whole","sentTimestamp":1}\n{"kind":"enqueue","queue":"input","id":"2","bo');
+    fs.writeFileSync(
+      path.join(dir, "journal.jsonl"),
+      '{"kind":"enqueue","queue":"input","id":"1","body":"whole","sentTimestamp":1}\n{"kind":"enqueue","queue":"input","id":"2","bo',
+    );
     const queue = new LocalQueue({ name: "input", dir: path.join(dir, "input") });
 
     // Act

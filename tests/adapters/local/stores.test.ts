@@ -16,7 +16,10 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
 }
 
 /** Bytes no text decoder would keep intact: NUL, 8-bit, invalid UTF-8, bare CR and LF. */
-const AWKWARD_BYTES = Buffer.concat([Buffer.from("Subject: x\r\n\r\n"), Buffer.from([0x00, 0xff, 0xfe, 0xc3, 0x28, 0x0d, 0x0a, 0x0a, 0x0d, 0x80])]);
+const AWKWARD_BYTES = Buffer.concat([
+  Buffer.from("Subject: x\r\n\r\n"),
+  Buffer.from([0x00, 0xff, 0xfe, 0xc3, 0x28, 0x0d, 0x0a, 0x0a, 0x0d, 0x80]),
+]);
 
 let dir: string;
 beforeEach(async () => {
