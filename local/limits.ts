@@ -29,6 +29,18 @@ export const SES_NOTIFICATION_HEADERS_MAX_BYTES = 10 * 1024;
 export const DNS_QUERY_TIMEOUT_MS = 2000;
 
 /**
+ * How long local mode reuses a DNS answer, found or not found (NXDOMAIN, no data). A burst of mail from
+ * one domain asks the same SPF and DMARC questions for every message; a resolver that drops queries
+ * past a rate (measured on this machine's: one in about 50 lost, each costing a 1 s retry) then holds
+ * SMTP transactions for seconds. A minute is shorter than most SPF and DMARC TTLs, so a changed record
+ * is seen soon enough for testing. Temporary failures (timeouts, SERVFAIL) are never reused.
+ */
+export const DNS_CACHE_TTL_MS = 60_000;
+
+/** Answers kept at most: a sender that varies its domain on every message cannot grow the cache without bound. */
+export const DNS_CACHE_MAX_ENTRIES = 10_000;
+
+/**
  * SPF, DKIM and DMARC together get this long; past it the verdicts are PROCESSING_FAILED and the
  * message is accepted anyway, as SES does. Bounds the time a hostile DNS zone can hold a transaction.
  */

@@ -34,7 +34,7 @@ import { buildHandlers } from "./handlers";
 import { createIntakeServer } from "./intake";
 import { createLocalObservability } from "./observability";
 import { localHandlerTimeoutMs, Pipeline, type PipelineOptions } from "./pipeline";
-import { loadResolverFile, systemResolver, type DnsResolver } from "./resolver";
+import { cachedResolver, loadResolverFile, systemResolver, type DnsResolver } from "./resolver";
 import { StorageMonitor } from "./storage";
 
 import { DEFAULT_DYNAMODB_PORT, DEFAULT_HOST, DEFAULT_SMTP_PORT, removeInstance, writeInstance } from "./instance";
@@ -115,7 +115,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   await fs.promises.mkdir(dataDir, { recursive: true });
 
   // Validate every file option before starting anything.
-  const resolver: DnsResolver = options.resolverFile ? loadResolverFile(options.resolverFile) : systemResolver();
+  const resolver: DnsResolver = options.resolverFile ? loadResolverFile(options.resolverFile) : cachedResolver(systemResolver());
   const smarthost = options.smarthost ? parseSmarthost(options.smarthost) : undefined;
   const secrets = options.gmailSecretsFile ? new FileSecretStore(options.gmailSecretsFile) : undefined;
   secrets?.check();
