@@ -587,4 +587,5 @@ export function dlqCommands(overrides: Partial<DlqDeps> = {}): Command[] {
   return [show(deps), redrive(deps)];
 }
 
+/** @public The group's commands; cli/main.ts loads them (`require`) only when a command line names the group. */
 export const DLQ_COMMANDS: readonly Command[] = dlqCommands();

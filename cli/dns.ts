@@ -160,4 +160,5 @@ const dns: Command = {
   },
 };
 
+/** @public The group's commands; cli/main.ts loads them (`require`) only when a command line names the group. */
 export const DNS_COMMANDS: readonly Command[] = [dns];

@@ -171,4 +171,5 @@ const local: Command = {
   },
 };
 
+/** @public The group's commands; cli/main.ts loads them (`require`) only when a command line names the group. */
 export const LOCAL_COMMANDS: readonly Command[] = [local];

@@ -547,4 +547,5 @@ export function oauthCommands(overrides: Partial<OAuthDeps> = {}): Command[] {
   return [setClient(), refresh(deps), status(deps)];
 }
 
+/** @public The group's commands; cli/main.ts loads them (`require`) only when a command line names the group. */
 export const OAUTH_COMMANDS: readonly Command[] = oauthCommands();

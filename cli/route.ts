@@ -110,4 +110,5 @@ const route: Command = {
   },
 };
 
+/** @public The group's commands; cli/main.ts loads them (`require`) only when a command line names the group. */
 export const ROUTE_COMMANDS: readonly Command[] = [route];

@@ -416,4 +416,5 @@ export function rulesCommands(overrides: Partial<RuleCheckDeps> = {}): Command[]
   return [add(deps), list, show, remove, toggle(true), toggle(false), test];
 }
 
+/** @public The group's commands; cli/main.ts loads them (`require`) only when a command line names the group. */
 export const RULES_COMMANDS: readonly Command[] = rulesCommands();

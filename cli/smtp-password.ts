@@ -149,4 +149,5 @@ export function smtpPasswordCommands(overrides: Partial<SmtpPasswordDeps> = {}):
   return [smtpPassword({ readSecret: readStdin, ...overrides })];
 }
 
+/** @public The group's commands; cli/main.ts loads them (`require`) only when a command line names the group. */
 export const SMTP_PASSWORD_COMMANDS: readonly Command[] = smtpPasswordCommands();

@@ -401,4 +401,5 @@ export function smtpUserCommands(overrides: Partial<SmtpUserDeps> = {}): Command
   return [create(deps), list(), rotate(deps), remove(deps)];
 }
 
+/** @public The group's commands; cli/main.ts loads them (`require`) only when a command line names the group. */
 export const SMTP_USER_COMMANDS: readonly Command[] = smtpUserCommands();

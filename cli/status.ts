@@ -209,4 +209,5 @@ export function statusCommands(overrides: Partial<StatusDeps> = {}): Command[] {
   return [statusCommand({ now: () => new Date(), ...overrides })];
 }
 
+/** @public The group's commands; cli/main.ts loads them (`require`) only when a command line names the group. */
 export const STATUS_COMMANDS: readonly Command[] = statusCommands();

@@ -161,6 +161,7 @@ function printSummary(context: CommandContext, result: SynthResult, domains: rea
   out.note("\nwrite resources.json, the unpacked Lambdas and pipeline.mmd with --out DIR");
 }
 
+/** @public The group's commands; cli/main.ts loads them (`require`) only when a command line names the group. */
 export const SYNTH_COMMANDS: readonly Command[] = [
   {
     name: "synth",

@@ -291,4 +291,5 @@ export function traceCommands(overrides: Partial<TraceDeps> = {}): Command[] {
   return [traceCommand({ now: () => new Date(), ...overrides })];
 }
 
+/** @public The group's commands; cli/main.ts loads them (`require`) only when a command line names the group. */
 export const TRACE_COMMANDS: readonly Command[] = traceCommands();

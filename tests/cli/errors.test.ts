@@ -1,8 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { runCli } from "../../cli/framework";
-import { COMMANDS } from "../../cli/main";
+import { main } from "../../cli/main";
 import { captureOutput } from "../helpers/cli";
 
 /** Errors name things the way the user wrote them: the key in the file, the file given, the flag typed. */
@@ -13,7 +12,7 @@ describe("errors in the user's words", () => {
 
   async function cli(...argv: string[]) {
     const out = captureOutput();
-    const code = await runCli(COMMANDS, argv, out, { PATH: process.env.PATH });
+    const code = await main(argv, out, { PATH: process.env.PATH });
     return { code, ...out };
   }
 

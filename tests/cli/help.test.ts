@@ -1,10 +1,13 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { commandHelp, runCli, type Command } from "../../cli/framework";
-import { COMMANDS } from "../../cli/main";
+import { commandHelp, type Command } from "../../cli/framework";
+import { allCommands, commandsFor, main } from "../../cli/main";
 import { captureOutput } from "../helpers/cli";
 import { commandWords, parseWithOptions } from "../helpers/command-lines";
+
+/** Every command, as help lists them. */
+const COMMANDS = allCommands();
 
 const execFileAsync = promisify(execFile);
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -17,6 +20,24 @@ const groups = [
   ),
 ];
 
+describe("which commands a command line loads", () => {
+  it.each(COMMANDS.map((command) => [command.name] as const))(
+    "%s is loaded by the group its first word names, with nothing else",
+    (name) => {
+      const loaded = commandsFor(name.split(" "));
+      expect(loaded.map((command) => command.name)).toContain(name);
+      expect(loaded.map((command) => command.name.split(" ")[0])).toEqual(loaded.map(() => name.split(" ")[0]));
+    },
+  );
+
+  it.each([[[]], [["--help"]], [["rule", "add"]], [["constructor"]]])(
+    "%j names no group: every command is there for help and suggestions",
+    (argv) => {
+      expect(commandsFor(argv).map((command) => command.name)).toEqual(COMMANDS.map((command) => command.name));
+    },
+  );
+});
+
 describe("every command's --help", () => {
   it.each(COMMANDS.map((command) => [command.name, command] as const))(
     "ses-mail %s --help lists each option with what it does, and an example",
@@ -25,7 +46,7 @@ describe("every command's --help", () => {
       const out = captureOutput();
 
       // Act
-      const code = await runCli(COMMANDS, [...name.split(" "), "--help"], out, {});
+      const code = await main([...name.split(" "), "--help"], out, {});
 
       // Assess
       expect(code).toBe(0);
@@ -63,7 +84,7 @@ describe("every command's --help", () => {
 describe("command groups", () => {
   it.each(groups)("ses-mail %s --help lists its commands and exits 0", async (group) => {
     const out = captureOutput();
-    const code = await runCli(COMMANDS, [group, "--help"], out, {});
+    const code = await main([group, "--help"], out, {});
     expect(code).toBe(0);
     const listed = out.stdout.join("\n");
     for (const command of COMMANDS.filter((entry) => entry.name.startsWith(`${group} `))) {
@@ -78,9 +99,9 @@ describe("command groups", () => {
     const option = captureOutput();
 
     const codes = [
-      await runCli(COMMANDS, ["rules"], bare, {}),
-      await runCli(COMMANDS, ["rules", "ad", "x@example.com"], misspelt, {}),
-      await runCli(COMMANDS, ["rules", "add", "x@example.com", "--froward", "a@gmail.com", "--local"], option, {}),
+      await main(["rules"], bare, {}),
+      await main(["rules", "ad", "x@example.com"], misspelt, {}),
+      await main(["rules", "add", "x@example.com", "--froward", "a@gmail.com", "--local"], option, {}),
     ];
 
     expect(codes).toEqual([1, 1, 1]);
@@ -88,7 +109,7 @@ describe("command groups", () => {
     expect(bare.stderr.join("\n")).toContain("ses-mail rules add");
     expect(misspelt.stderr[0]).toBe('ses-mail: unknown command "rules ad"; did you mean `ses-mail rules add`?');
     const group = captureOutput();
-    expect(await runCli(COMMANDS, ["rule", "add", "x@example.com"], group, {})).toBe(1);
+    expect(await main(["rule", "add", "x@example.com"], group, {})).toBe(1);
     expect(group.stderr[0]).toBe('ses-mail: unknown command "rule"; did you mean `ses-mail rules add`?');
     expect(option.stderr[0]).toMatch(/^ses-mail rules add: unknown option --froward; did you mean --forward\?\nusage: ses-mail rules add /);
   });
@@ -97,7 +118,7 @@ describe("command groups", () => {
     const bin = path.join(ROOT, "bin", "ses-mail.js");
     const group = await execFileAsync(process.execPath, [bin, "rules", "--help"]);
     const viaHelp = captureOutput();
-    expect(await runCli(COMMANDS, ["help", "rules", "add"], viaHelp, {})).toBe(0);
+    expect(await main(["help", "rules", "add"], viaHelp, {})).toBe(0);
 
     expect(group.stdout).toMatch(/^usage: ses-mail rules <command>/);
     expect(group.stdout).toContain("ses-mail rules test");

@@ -4,8 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { readyLines } from "../../cli/local";
-import { runCli } from "../../cli/framework";
-import { COMMANDS } from "../../cli/main";
+import { main } from "../../cli/main";
 import { INSTANCE_FILE, writeInstance } from "../../local/instance";
 import { captureOutput } from "../helpers/cli";
 import { LOCAL_CHILD_TEST_TIMEOUT_MS, spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
@@ -28,7 +27,7 @@ async function cli(argv: string[], cwd?: string) {
   const before = process.cwd();
   if (cwd) process.chdir(cwd);
   try {
-    const code = await runCli(COMMANDS, argv, out, { PATH: process.env.PATH });
+    const code = await main(argv, out, { PATH: process.env.PATH });
     return { code, ...out };
   } finally {
     process.chdir(before);

@@ -7,8 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { loadStackConfig } from "../../config/load";
-import { runCli, type Command } from "../../cli/framework";
-import { COMMANDS } from "../../cli/main";
+import { type Command } from "../../cli/framework";
+import { allCommands, main } from "../../cli/main";
 import { startLocalMode, type LocalMode } from "../../local/mode";
 import { captureOutput } from "../helpers/cli";
 import { commandWords, parseWithOptions } from "../helpers/command-lines";
@@ -35,7 +35,7 @@ function documentedArgv(line: string): string[] {
 }
 
 function findCommand(argv: readonly string[]): Command | undefined {
-  return [...COMMANDS]
+  return [...allCommands()]
     .sort((a, b) => b.name.length - a.name.length)
     .find((command) => command.name.split(" ").every((word, i) => argv[i] === word));
 }
@@ -75,7 +75,7 @@ describe("the README's rule examples, as printed, against a running local mode",
     const results = [];
     for (const line of lines) {
       const out = captureOutput();
-      results.push({ command: line, code: await runCli(COMMANDS, documentedArgv(line), out, { PATH: process.env.PATH }), ...out });
+      results.push({ command: line, code: await main(documentedArgv(line), out, { PATH: process.env.PATH }), ...out });
     }
 
     // Assess: every command worked, without a warning, and `rules test` printed what the README shows.

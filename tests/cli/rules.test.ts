@@ -1,8 +1,7 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { COMMANDS } from "../../cli/main";
-import { runCli } from "../../cli/framework";
+import { main } from "../../cli/main";
 import { routingTableName } from "../../core/table";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
 import { ensureRoutingTable } from "../../adapters/aws/routing-table";
@@ -33,7 +32,7 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
 
   async function cli(...argv: string[]) {
     const out = captureOutput();
-    const code = await runCli(COMMANDS, argv, out, env);
+    const code = await main(argv, out, env);
     return { code, ...out };
   }
 
@@ -93,7 +92,7 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
     [["rules", "test", "not an address", "--local"], /invalid address/],
   ])("%j is a user error (exit 1) with a one-line reason", async (argv, reason) => {
     const out = captureOutput();
-    const code = await runCli(COMMANDS, argv, out, argv.includes("--local") ? env : { PATH: process.env.PATH });
+    const code = await main(argv, out, argv.includes("--local") ? env : { PATH: process.env.PATH });
     expect(code).toBe(1);
     expect(out.stderr[0]).toMatch(reason);
   });
@@ -206,7 +205,10 @@ describe("ses-mail rules / route against local mode's store (dynalite)", () => {
 
   it("says local mode is not running when nothing listens", async () => {
     const out = captureOutput();
-    const code = await runCli(COMMANDS, ["rules", "list", "--local"], out, { ...env, AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9" });
+    const code = await main(["rules", "list", "--local"], out, {
+      ...env,
+      AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9",
+    });
     expect(code).toBe(1);
     expect(out.stderr.join()).toMatch(/is local mode running on .*\.ses-mail\? \(npm start\)/);
   });

@@ -9,8 +9,7 @@ import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand, S
 import { mockClient } from "aws-sdk-client-mock";
 import { DynamoDbMessageProgress } from "../../adapters/aws/delivery-state";
 import { ensureRoutingTable } from "../../adapters/aws/routing-table";
-import { runCli } from "../../cli/framework";
-import { COMMANDS } from "../../cli/main";
+import { main } from "../../cli/main";
 import { stackNames } from "../../components/naming";
 import type { MessageFate } from "../../core/fate";
 import type { Outcome } from "../../core/outcomes";
@@ -48,7 +47,7 @@ beforeEach(() => {
 
 async function cli(argv: string[]) {
   const out = captureOutput();
-  const code = await runCli(COMMANDS, argv, out, {
+  const code = await main(argv, out, {
     PATH: process.env.PATH,
     AWS_ACCESS_KEY_ID: "AKIDTESTTESTTESTTEST",
     AWS_SECRET_ACCESS_KEY: "test",

@@ -4,8 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { runCli } from "../../cli/framework";
-import { COMMANDS } from "../../cli/main";
+import { main } from "../../cli/main";
 import type { MessageFate } from "../../core/fate";
 import { captureOutput } from "../helpers/cli";
 import { sendMail, startTestLocalMode, testConfig, TEST_DOMAIN, type TestLocalMode } from "../helpers/local-mode";
@@ -35,7 +34,7 @@ afterAll(async () => {
 
 async function cli(argv: string[]) {
   const out = captureOutput();
-  const code = await runCli(COMMANDS, argv, out, { PATH: process.env.PATH });
+  const code = await main(argv, out, { PATH: process.env.PATH });
   return { code, ...out };
 }
 

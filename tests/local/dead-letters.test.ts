@@ -8,8 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createTransport } from "nodemailer";
-import { runCli } from "../../cli/framework";
-import { COMMANDS } from "../../cli/main";
+import { main } from "../../cli/main";
 import { readDeadLetters } from "../../adapters/local/queue";
 import { DELIVERY_LOCK_VARIABLE } from "../../local/crash-points";
 import { captureOutput } from "../helpers/cli";
@@ -36,7 +35,7 @@ function escape(text: string): string {
 
 async function cli(argv: string[]) {
   const out = captureOutput();
-  const code = await runCli(COMMANDS, argv, out, { PATH: process.env.PATH });
+  const code = await main(argv, out, { PATH: process.env.PATH });
   return { code, ...out };
 }
 

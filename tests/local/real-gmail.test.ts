@@ -4,8 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { runCli } from "../../cli/framework";
-import { COMMANDS } from "../../cli/main";
+import { main } from "../../cli/main";
 import { oauthClientParameter, refreshTokenParameter } from "../../core/parameters";
 import { startLocalMode, type LocalMode } from "../../local/mode";
 import { captureOutput } from "../helpers/cli";
@@ -89,7 +88,7 @@ describe("local mode with real Gmail", () => {
     expect(lines.filter((candidate) => candidate.includes("FAILED"))).toEqual([]);
     const id = line!.split(" ")[1]!;
     const out = captureOutput();
-    const code = await runCli(COMMANDS, ["trace", id, "--data-dir", mode.dataDir], out, { PATH: process.env.PATH });
+    const code = await main(["trace", id, "--data-dir", mode.dataDir], out, { PATH: process.env.PATH });
     expect(code).toBe(0);
     expect(out.stdout).toContainEqual(
       expect.stringMatching(

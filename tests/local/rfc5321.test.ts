@@ -5,8 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { runCli } from "../../cli/framework";
-import { COMMANDS } from "../../cli/main";
+import { main } from "../../cli/main";
 import { captureOutput } from "../helpers/cli";
 import { maildirMessages, RawSmtpClient, startTestLocalMode, testConfig, type TestLocalMode } from "../helpers/local-mode";
 
@@ -140,7 +139,7 @@ describe("quoted local parts (RFC 5321 §4.1.2)", () => {
     const env = { ...process.env, AWS_ENDPOINT_URL_DYNAMODB: local.mode.dynamodbEndpoint };
     const cli = async (...argv: string[]) => {
       const out = captureOutput();
-      const code = await runCli(COMMANDS, argv, out, env);
+      const code = await main(argv, out, env);
       return { code, ...out };
     };
 
