@@ -17,6 +17,7 @@ import { inboundSmtpEndpoint } from "./arns";
 import type { StackContext } from "./context";
 import type { DnsRecord } from "./inbound";
 import { mtaStsBucketPolicy } from "./policies";
+import { privateBucketControls } from "./private-bucket";
 
 /** Where RFC 8461 §3.3 says senders fetch the policy. */
 export const MTA_STS_POLICY_PATH = ".well-known/mta-sts.txt";
@@ -79,21 +80,7 @@ export class MtaSts extends pulumi.ComponentResource {
       { bucket: stack.aws.apply((ctx) => stack.names.mtaStsBucket(ctx.accountId)) },
       parent,
     );
-    const ownership = new aws.s3.BucketOwnershipControls(
-      `${name}-ownership`,
-      { bucket: this.bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } },
-      parent,
-    );
-    const publicAccess = new aws.s3.BucketPublicAccessBlock(
-      `${name}-public-access`,
-      { bucket: this.bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
-      parent,
-    );
-    new aws.s3.BucketServerSideEncryptionConfiguration(
-      `${name}-encryption`,
-      { bucket: this.bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] },
-      parent,
-    );
+    const policyPrerequisites = privateBucketControls(name, this.bucket, parent);
     new aws.s3.BucketObjectv2(
       `${name}-policy-file`,
       { bucket: this.bucket.id, key: MTA_STS_POLICY_PATH, content: this.policy, contentType: "text/plain" },
@@ -145,7 +132,7 @@ export class MtaSts extends pulumi.ComponentResource {
             JSON.stringify(mtaStsBucketPolicy({ bucketArn, distributionArn, objectKey: MTA_STS_POLICY_PATH })),
           ),
       },
-      { parent: this, dependsOn: [publicAccess, ownership] },
+      { parent: this, dependsOn: policyPrerequisites },
     );
 
     this.dnsRecords = pulumi.all([this.policy, this.distribution.domainName]).apply(([policy, policyHost]) =>

@@ -9,6 +9,7 @@ import { describeLongestReference, MIN_EMAIL_RETENTION_DAYS } from "../core/rete
 import type { StackContext } from "./context";
 import { RAW_MESSAGE_KEY_PREFIX } from "./naming";
 import { storageBucketPolicy } from "./policies";
+import { privateBucketControls } from "./private-bucket";
 
 export interface MessageStorageArgs {
   readonly stack: StackContext;
@@ -65,21 +66,7 @@ export class MessageStorage extends pulumi.ComponentResource {
       { bucket: stack.aws.apply((ctx) => stack.names.bucket(ctx.accountId)) },
       { parent: this, protect: args.deletionProtection ?? false },
     );
-    const ownership = new aws.s3.BucketOwnershipControls(
-      `${name}-ownership`,
-      { bucket: this.bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } },
-      parent,
-    );
-    const publicAccess = new aws.s3.BucketPublicAccessBlock(
-      `${name}-public-access`,
-      { bucket: this.bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
-      parent,
-    );
-    new aws.s3.BucketServerSideEncryptionConfiguration(
-      `${name}-encryption`,
-      { bucket: this.bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] },
-      parent,
-    );
+    const policyPrerequisites = privateBucketControls(name, this.bucket, parent);
     new aws.s3.BucketLifecycleConfiguration(
       `${name}-lifecycle`,
       {
@@ -100,7 +87,7 @@ export class MessageStorage extends pulumi.ComponentResource {
             ),
           ),
       },
-      { parent: this, dependsOn: [publicAccess, ownership] },
+      { parent: this, dependsOn: policyPrerequisites },
     );
 
     this.registerOutputs({ bucketName: this.bucket.bucket, bucketArn: this.bucket.arn });
