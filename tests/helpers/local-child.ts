@@ -27,6 +27,15 @@ export interface LocalModeChild {
   smtpPort(): Promise<number>;
 }
 
+/** Kills with SIGKILL every child still running (and waits for it), emptying `children`: a test's cleanup. */
+export async function killChildren(children: LocalModeChild[]): Promise<void> {
+  for (const child of children.splice(0)) {
+    if (child.process.exitCode !== null || child.process.signalCode !== null) continue;
+    child.process.kill("SIGKILL");
+    await child.exited;
+  }
+}
+
 export interface LocalModeChildOptions {
   /** A stack config file (Pulumi.<stack>.yaml form). */
   readonly config: string;

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { CRASH_POINT_VARIABLE, DELIVERY_LOCK_VARIABLE, type CrashPoint } from "../../local/crash-points";
 import { readQueueJournal } from "../../adapters/local/queue-journal";
-import { LOCAL_CHILD_TEST_TIMEOUT_MS, spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
+import { killChildren, LOCAL_CHILD_TEST_TIMEOUT_MS, spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
 import { makeTempDir, TEST_ZONE } from "../helpers/local-mode";
 import { createTransport } from "nodemailer";
 
@@ -77,12 +77,7 @@ describe("local mode survives a crash", () => {
     fs.writeFileSync(path.join(dir, "zone.json"), JSON.stringify(TEST_ZONE));
   });
   afterEach(async () => {
-    for (const child of children.splice(0)) {
-      if (child.process.exitCode === null && child.process.signalCode === null) {
-        child.process.kill("SIGKILL");
-        await child.exited;
-      }
-    }
+    await killChildren(children);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { holderAlive, LOCK_FILE, lockDataDirectory, processStart, type LockHolder } from "../../local/data-lock";
-import { LOCAL_CHILD_TEST_TIMEOUT_MS, spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
+import { killChildren, LOCAL_CHILD_TEST_TIMEOUT_MS, spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
 import { makeTempDir } from "../helpers/local-mode";
 
 jest.setTimeout(LOCAL_CHILD_TEST_TIMEOUT_MS);
@@ -128,12 +128,7 @@ describe("two `ses-mail local` on one data directory", () => {
     fs.writeFileSync(path.join(dir, "Pulumi.test.yaml"), CONFIG);
   });
   afterEach(async () => {
-    for (const child of children.splice(0)) {
-      if (child.process.exitCode === null && child.process.signalCode === null) {
-        child.process.kill("SIGKILL");
-        await child.exited;
-      }
-    }
+    await killChildren(children);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

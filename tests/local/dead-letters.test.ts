@@ -12,7 +12,7 @@ import { main } from "../../cli/main";
 import { readDeadLetters } from "../../adapters/local/queue";
 import { DELIVERY_LOCK_VARIABLE } from "../../local/crash-points";
 import { captureOutput } from "../helpers/cli";
-import { LOCAL_CHILD_TEST_TIMEOUT_MS, spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
+import { killChildren, LOCAL_CHILD_TEST_TIMEOUT_MS, spawnLocalMode, type LocalModeChild } from "../helpers/local-child";
 import { makeTempDir, TEST_ZONE } from "../helpers/local-mode";
 
 jest.setTimeout(LOCAL_CHILD_TEST_TIMEOUT_MS);
@@ -85,12 +85,7 @@ describe("local dead letters", () => {
     fs.writeFileSync(path.join(dir, "zone.json"), JSON.stringify(TEST_ZONE));
   });
   afterAll(async () => {
-    for (const child of children) {
-      if (child.process.exitCode === null && child.process.signalCode === null) {
-        child.process.kill("SIGKILL");
-        await child.exited;
-      }
-    }
+    await killChildren(children);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
