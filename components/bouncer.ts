@@ -6,6 +6,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { BOUNCE_THROTTLE_KEY_PREFIX, MESSAGE_KEY_PREFIX } from "../core/table";
 import type { StackContext } from "./context";
 import type { LambdaCode, SesMailFunction } from "./lambda-function";
 import { FunctionKey } from "./naming";
@@ -46,10 +47,6 @@ export const BOUNCER_PACKAGES: readonly string[] = [
   "@aws-lambda-powertools/tracer",
   "zod",
 ];
-
-/** Routing-table items the bouncer owns (core/table.ts): throttle claims and message progress. */
-export const BOUNCE_THROTTLE_KEY_PREFIX = "BOUNCE#";
-export const MESSAGE_PROGRESS_KEY_PREFIX = "MESSAGE#";
 
 export interface BouncerArgs {
   readonly stack: StackContext;
@@ -98,7 +95,7 @@ export class Bouncer extends pulumi.ComponentResource {
                       queueArn,
                       domains: args.domains,
                       throttleKeyPrefix: BOUNCE_THROTTLE_KEY_PREFIX,
-                      messageKeyPrefix: MESSAGE_PROGRESS_KEY_PREFIX,
+                      messageKeyPrefix: MESSAGE_KEY_PREFIX,
                     }),
                   ),
                 batchSize: BOUNCER_BATCH_SIZE,

@@ -16,6 +16,7 @@ import {
   refreshTokenPrefix,
   tokenMetadataParameter,
 } from "../core/parameters";
+import { GMAIL_FORWARDER_IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_PREFIX, MESSAGE_KEY_PREFIX } from "../core/table";
 import type { StackContext } from "./context";
 import type { LambdaCode, SesMailFunction } from "./lambda-function";
 import { FunctionKey } from "./naming";
@@ -55,8 +56,7 @@ export const GMAIL_FORWARDER_PACKAGES: readonly string[] = [
 ];
 
 /** Routing-table items the forwarder owns (core/table.ts): its idempotency partition and message progress. */
-export const FORWARDER_IDEMPOTENCY_PARTITION = "IDEMPOTENCY#gmail-forwarder";
-export const MESSAGE_PROGRESS_KEY_PREFIX = "MESSAGE#";
+const FORWARDER_IDEMPOTENCY_PARTITION = `${IDEMPOTENCY_KEY_PREFIX}${GMAIL_FORWARDER_IDEMPOTENCY_KEY}`;
 
 /** Every distinct Gmail account the declared routes forward to, canonical and sorted. */
 export function declaredGmailAccounts(routes: readonly DeclaredRoute[]): string[] {
@@ -178,7 +178,7 @@ export class GmailForwarder extends pulumi.ComponentResource {
                         oauthClientParameter: oauthClientParameter(stack.env),
                         refreshTokenPrefix: refreshTokenPrefix(stack.env),
                         idempotencyPartition: FORWARDER_IDEMPOTENCY_PARTITION,
-                        messageKeyPrefix: MESSAGE_PROGRESS_KEY_PREFIX,
+                        messageKeyPrefix: MESSAGE_KEY_PREFIX,
                       }),
                     ),
                 batchSize: GMAIL_FORWARDER_BATCH_SIZE,

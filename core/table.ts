@@ -37,6 +37,8 @@ export const LOCAL_ENVIRONMENT = "local";
  */
 /** The Gmail forwarder's idempotency records (Powertools): PK = `IDEMPOTENCY#gmail-forwarder`, SK = hashed (message, target). */
 export const IDEMPOTENCY_KEY_PREFIX = "IDEMPOTENCY#";
+/** The forwarder's partition of the idempotency records: the one its IAM policy may reach. */
+export const GMAIL_FORWARDER_IDEMPOTENCY_KEY = "gmail-forwarder";
 /** Which consumers are done with a raw message: PK = `MESSAGE#<SES message id>`, SK = MESSAGE_PROGRESS_SORT_KEY. */
 export const MESSAGE_KEY_PREFIX = "MESSAGE#";
 export const MESSAGE_PROGRESS_SORT_KEY = "PROGRESS#v1";

@@ -26,7 +26,7 @@ import type { Context } from "aws-lambda";
 import { DeliveryInProgressError, DeliveryStateError } from "../../core/errors";
 import { DELIVERY_RECORD_TTL_SECONDS } from "../../core/retention";
 import type { IdempotencyStore, IdempotentRun } from "../../core/ports";
-import { IDEMPOTENCY_KEY_PREFIX, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from "../../core/table";
+import { GMAIL_FORWARDER_IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_PREFIX, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from "../../core/table";
 
 /** Where a lock is held when no Lambda context says how long the invocation may still run (local mode). */
 export const DEFAULT_IN_PROGRESS_TIMEOUT_MS = 5 * 60 * 1000;
@@ -71,7 +71,7 @@ export class DynamoDbIdempotencyStore implements IdempotencyStore {
   private readonly hashedKey: (key: string) => string;
 
   constructor(options: DynamoDbIdempotencyStoreOptions) {
-    const keyPrefix = options.keyPrefix ?? "gmail-forwarder";
+    const keyPrefix = options.keyPrefix ?? GMAIL_FORWARDER_IDEMPOTENCY_KEY;
     const persistenceStore = new DynamoDBPersistenceLayer({
       tableName: options.tableName,
       keyAttr: PARTITION_KEY,
