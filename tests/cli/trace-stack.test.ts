@@ -16,7 +16,7 @@ import type { Outcome } from "../../core/outcomes";
 import { captureOutput } from "../helpers/cli";
 import { decisionEvent } from "../helpers/delivery";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
-import { decisionDetail } from "../helpers/factories";
+import { decisionDetail, importedOutcome } from "../helpers/factories";
 
 const names = stackNames("test");
 const BUCKET = "ses-mail-storage-123456789012-test";
@@ -67,17 +67,7 @@ describe("ses-mail trace --stack", () => {
       },
       { originalMessageId: "m-stack-1", s3: { bucket: BUCKET, key: "emails/m-stack-1" }, timestamp: "2026-11-28T10:00:00.000Z" },
     );
-    const imported: Outcome = {
-      kind: "imported",
-      messageId: "m-stack-1",
-      at: "2026-11-28T10:00:03.000Z",
-      account: "me@gmail.com",
-      mailboxId: "18c1f0a",
-      labels: ["INBOX", "UNREAD"],
-      bytes: 2048,
-      recipients: ["shop@example.com"],
-      origin: "event",
-    };
+    const imported = importedOutcome("m-stack-1", { recipients: ["shop@example.com"] });
     const deleted: Outcome = { kind: "raw-message-deleted", messageId: "m-stack-1", at: "2026-11-28T10:00:04.000Z", location: detail.s3 };
     await new DynamoDbMessageProgress({ tableName: names.table, client: dynamo.client }).record("m-stack-1", {
       decision: detail,

@@ -4,6 +4,7 @@
  */
 import type { SQSRecord } from "aws-lambda";
 import type { DecisionDetail, DecisionTarget } from "../../core/decision";
+import type { ImportedOutcome } from "../../core/outcomes";
 import type { VerdictStatus } from "../../core/verdicts";
 
 export interface NotificationOptions {
@@ -132,6 +133,22 @@ export function decisionDetail(
       store: summary(targets.store),
       drop: summary(targets.drop),
     },
+    ...overrides,
+  };
+}
+
+/** What the forwarder reports for an import into Gmail; override what a test looks at. */
+export function importedOutcome(messageId: string, overrides: Partial<Omit<ImportedOutcome, "kind" | "messageId">> = {}): ImportedOutcome {
+  return {
+    kind: "imported",
+    messageId,
+    at: "2026-11-28T10:00:03.000Z",
+    account: "me@gmail.com",
+    mailboxId: "18c1f0a",
+    labels: ["INBOX", "UNREAD"],
+    bytes: 2048,
+    recipients: ["user@example.com"],
+    origin: "event",
     ...overrides,
   };
 }

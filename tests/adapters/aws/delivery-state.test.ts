@@ -6,7 +6,7 @@ import { DeliveryInProgressError, DeliveryStateError } from "../../../core/error
 import type { Outcome } from "../../../core/outcomes";
 import { MESSAGE_RECORD_TTL_SECONDS } from "../../../core/retention";
 import { startDynalite, type LocalDynamo } from "../../helpers/dynalite";
-import { decisionDetail } from "../../helpers/factories";
+import { decisionDetail, importedOutcome } from "../../helpers/factories";
 
 describe("delivery state on the routing table (dynalite)", () => {
   let dynamo: LocalDynamo;
@@ -134,17 +134,12 @@ describe("delivery state on the routing table (dynalite)", () => {
         attempt,
         parkedSince: "2026-11-28T10:00:01.000Z",
       });
-      const imported: Outcome = {
-        kind: "imported",
-        messageId: "m-fate",
+      const imported = importedOutcome("m-fate", {
         at: "2026-11-28T13:00:05.000Z",
         account: "a@gmail.com",
         mailboxId: "g-1",
-        labels: ["INBOX"],
-        bytes: 42,
-        recipients: ["u@example.com"],
         origin: "retry",
-      };
+      });
 
       // Act: parked, re-parked twice by hourly runs, then imported
       await progress.record("m-fate", { decision: detail, outcomes: [parked(1, "2026-11-28T10:00:01.000Z")] });

@@ -23,7 +23,7 @@ import { buildRetryMessage } from "../../../core/delivery";
 import type { Outcome } from "../../../core/outcomes";
 import { decisionEvent } from "../../helpers/delivery";
 import { startDynalite, type LocalDynamo } from "../../helpers/dynalite";
-import { decisionDetail, sesNotification } from "../../helpers/factories";
+import { decisionDetail, importedOutcome, sesNotification } from "../../helpers/factories";
 
 const BUCKET = "ses-mail-storage-123456789012-prod";
 const NOW = new Date("2026-11-30T12:00:00.000Z");
@@ -110,17 +110,7 @@ describe("the deployed stack's fate reader", () => {
   it("a forwarded message: the decision and outcomes from its record, in Gmail with its id and labels, the raw message deleted", async () => {
     // Prepare: what the forwarder records for an import
     const detail = detailFor("m-gmail", { "forward-to-gmail": [forward("me@gmail.com")] });
-    const imported: Outcome = {
-      kind: "imported",
-      messageId: "m-gmail",
-      at: "2026-11-28T10:00:03.000Z",
-      account: "me@gmail.com",
-      mailboxId: "18c1f0a",
-      labels: ["INBOX", "UNREAD"],
-      bytes: 2048,
-      recipients: ["user@example.com"],
-      origin: "event",
-    };
+    const imported = importedOutcome("m-gmail");
     const deleted: Outcome = { kind: "raw-message-deleted", messageId: "m-gmail", at: "2026-11-28T10:00:03.500Z", location: detail.s3 };
     await progress.record("m-gmail", { decision: detail, outcomes: [imported], partsDone: ["forward:me@gmail.com"] });
     await progress.record("m-gmail", { outcomes: [deleted] });
