@@ -19,7 +19,7 @@ import * as path from "node:path";
 import * as readline from "node:readline";
 import { parseAddress } from "../core/addresses";
 import type { DecisionDetail } from "../core/decision";
-import type { FatePlace, FateReader, MessageFate } from "../core/fate";
+import { placesFromOutcomes, type FatePlace, type FateReader, type MessageFate } from "../core/fate";
 import type { Outcome } from "../core/outcomes";
 import { placementFor } from "../adapters/local/maildir";
 import { isNotFound } from "../adapters/local/durable-file";
@@ -167,30 +167,25 @@ export function createLocalFateReader(dataDir: string, options: LocalFateReaderO
     const gaps = [...shared];
     const places: FatePlace[] = [];
 
-    const imports = new Map<string, { mailboxId: string; labels: readonly string[] }>();
-    for (const outcome of outcomes) {
-      if (outcome.kind === "imported") imports.set(outcome.account, { mailboxId: outcome.mailboxId, labels: outcome.labels });
-      if (outcome.kind === "already-imported" && !imports.has(outcome.account)) {
-        const target = decision?.actions["forward-to-gmail"].targets.find((candidate) => candidate.target === outcome.account);
-        imports.set(outcome.account, { mailboxId: outcome.mailboxId, labels: target?.labels ?? ["INBOX"] });
-      }
-    }
-    for (const [account, { mailboxId, labels }] of imports) {
-      const { file, gap } = await maildirFile(account, mailboxId, labels);
-      places.push({ kind: "mailbox", account, mailboxId, labels, ...(file ? { file } : {}) });
+    // Mailboxes and bounces as the outcomes tell (core/fate.ts, as for a deployed stack), with the local
+    // file of each; what is parked is read from the retry queue's journal, where it waits.
+    const fromOutcomes = placesFromOutcomes(outcomes, decision);
+    const inMailbox = new Set<string>();
+    for (const place of fromOutcomes) {
+      if (place.kind !== "mailbox") continue;
+      const { file, gap } = await maildirFile(place.account, place.mailboxId, place.labels);
+      places.push({ ...place, ...(file ? { file } : {}) });
+      inMailbox.add(place.account);
       if (gap) gaps.push(gap);
     }
-    places.push(...parked.filter((place) => !imports.has(place.account)));
-    for (const outcome of outcomes) {
-      if (outcome.kind !== "bounce-sent") continue;
-      const file = path.join(files.outbox, `${outcome.dsnMessageId}.eml`);
-      const inOutbox = /^[A-Za-z0-9._-]+$/.test(outcome.dsnMessageId) && (await exists(file));
-      places.push({
-        kind: "bounce",
-        to: outcome.to,
-        recipients: outcome.recipients.map((recipient) => recipient.address),
-        ...(inOutbox ? { file } : {}),
-      });
+    places.push(...parked.filter((place) => !inMailbox.has(place.account)));
+    // One bounce place per bounce-sent outcome, in the outcomes' order: each names its DSN's outbox file.
+    const dsnIds = outcomes.flatMap((outcome) => (outcome.kind === "bounce-sent" ? [outcome.dsnMessageId] : []));
+    for (const [index, place] of fromOutcomes.filter((candidate) => candidate.kind === "bounce").entries()) {
+      const dsnId = dsnIds[index] ?? "";
+      const file = path.join(files.outbox, `${dsnId}.eml`);
+      const inOutbox = /^[A-Za-z0-9._-]+$/.test(dsnId) && (await exists(file));
+      places.push({ ...place, ...(inOutbox ? { file } : {}) });
     }
     for (const letter of deadLetters) {
       places.push({
