@@ -25,6 +25,7 @@ import {
   type OAuthClientCredentials,
 } from "../adapters/gmail/credentials";
 import { describeGoogleError } from "../adapters/gmail/google-errors";
+import { GMAIL_DOMAINS } from "../core/addresses";
 import { createOAuthClient } from "../adapters/gmail/oauth";
 import { UserError } from "./framework";
 
@@ -264,7 +265,7 @@ export function sameGoogleAccount(a: string, b: string): boolean {
       .trim()
       .toLowerCase()
       .split(/@(?=[^@]*$)/);
-    const gmail = domain === "gmail.com" || domain === "googlemail.com";
+    const gmail = GMAIL_DOMAINS.includes(domain);
     return gmail ? `${local.replace(/\./g, "")}@gmail.com` : `${local}@${domain}`;
   };
   return key(a) === key(b);

@@ -17,6 +17,7 @@ import * as dns from "node:dns";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { canManageLabels } from "../adapters/gmail/credentials";
 import { isReservedExampleDomain, patternDomain } from "../config/schema";
+import { GMAIL_DOMAINS } from "../core/addresses";
 import { errorMessage } from "../core/errors";
 import { isLabelId } from "../core/labels";
 import { accountParameterKey } from "../core/parameters";
@@ -25,9 +26,6 @@ import type { CommandContext } from "./framework";
 import { readTokenMetadata, type TokenMetadata } from "./stack-health";
 import { resolveStack } from "./stack-target";
 import type { RulesTarget } from "./target";
-
-/** Consumer Gmail's domains: every address there is a Gmail mailbox. */
-export const GMAIL_DOMAINS: readonly string[] = ["gmail.com", "googlemail.com"];
 
 /**
  * How long one MX lookup may take. A check that cannot finish quickly is not worth holding the command

@@ -7,6 +7,9 @@
 import { InvalidAddressError } from "./errors";
 import { MAX_ADDRESS_LENGTH, MAX_DOMAIN_LENGTH, MAX_LOCAL_PART_LENGTH } from "./limits";
 
+/** Consumer Gmail's domains (googlemail.com is an alias of gmail.com): every address there is a Gmail mailbox. */
+export const GMAIL_DOMAINS: readonly string[] = ["gmail.com", "googlemail.com"];
+
 export interface EmailAddress {
   /** The address as routed: lower-cased, NFC, without angle brackets; the local part quoted only when it must be. */
   readonly address: string;
