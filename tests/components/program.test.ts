@@ -1,14 +1,15 @@
 /**
  * The whole program for the `test` stack (Pulumi.test.yaml), run under Pulumi runtime mocks exactly as
  * `ses-mail synth` runs it, asserting the graph: the settings the issue names, the event patterns
- * verbatim, a DLQ behind every queue, tracing, encryption, retention, tags, and least privilege of the
- * policies actually attached (evaluated with an IAM simulator on the mocked ARNs).
+ * verbatim, a DLQ behind every queue, tracing, encryption, retention, tags, least privilege of the
+ * policies actually attached (evaluated with an IAM simulator on the mocked ARNs), and the identity of
+ * every resource (tests/helpers/identities.ts).
  */
-import { findDeprecations, formatDeprecation } from "../../components/synth/deprecations";
 import { ALL_DECISIONS_PATTERN, BOUNCER_PATTERN, GMAIL_FORWARDER_PATTERN } from "../../core/event-patterns";
 import { PARAMETER_PLACEHOLDER } from "../../core/parameters";
 import type { SynthResource } from "../../components/synth/run";
 import { expectAllowed, expectDenied, simulate, TEST_ACCOUNT as A } from "../helpers/iam";
+import { expectIdentitiesKept } from "../helpers/identities";
 import { isTaggable, named, ofType, synthStack, T, type SynthRun } from "../helpers/synth";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- asl-validator exports the function itself
@@ -533,14 +534,16 @@ describe("tracing", () => {
   });
 });
 
-describe("protection and provider hygiene", () => {
+// That the test stack declares nothing the provider marks deprecated is checked where the synth reports
+// it to a user: tests/components/synth-cli.test.ts.
+describe("protection and identities", () => {
   it("a stack other than prod protects nothing unless told to", () => {
     expect(named(run.result, T.bucket, "ses-mail-storage-123456789012-test").options).toBeUndefined();
     expect(ofType(run.result, T.kmsKey)[0]!.options).toBeUndefined();
   });
 
-  it("declares nothing the provider marks deprecated", () => {
-    expect(findDeprecations(run.result.resources).map(formatDeprecation)).toEqual([]);
+  it("keeps the identity (URN) of every resource committed in tests/components/identities/test.txt", () => {
+    expectIdentitiesKept("test", resources());
   });
 });
 

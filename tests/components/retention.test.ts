@@ -3,6 +3,9 @@
  * longer than the model assumes, the bus retries no longer, the retry processor runs as often, and the
  * bucket keeps raw messages at least as long as the longest reference. Both shipped stacks' settings are
  * valid, and a value that breaks the model is refused naming the key.
+ *
+ * The same synthesis holds the prod stack to its committed resource identities (tests/helpers/identities.ts):
+ * this is the one test file that synthesizes prod exactly as shipped.
  */
 import { loadStackConfig } from "../../config/load";
 import { ConfigError, parseStackConfig } from "../../config/schema";
@@ -19,6 +22,7 @@ import {
   RETRY_RUN_MAX_SECONDS,
   WORKING_QUEUE_RETENTION_SECONDS,
 } from "../../core/retention";
+import { expectIdentitiesKept } from "../helpers/identities";
 import { ofType, synthStack, T, type SynthRun } from "../helpers/synth";
 
 let run: SynthRun;
@@ -67,6 +71,12 @@ describe("the prod stack as deployed keeps to the retention model", () => {
       (entry) => entry.id === "expire-raw-messages",
     )!;
     expect(rule.expiration!.days * DAY_SECONDS).toBeGreaterThanOrEqual(longestReferencePath().seconds);
+  });
+});
+
+describe("the prod stack's resource identities", () => {
+  it("keeps the identity (URN) of every resource committed in tests/components/identities/prod.txt", () => {
+    expectIdentitiesKept("prod", run.result.resources);
   });
 });
 
