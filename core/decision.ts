@@ -8,6 +8,7 @@ import { SesMailError, ErrorCode } from "./errors";
 import { DECISION_DETAIL_MAX_BYTES } from "./limits";
 import { ACTION_TYPES, type ActionType } from "./rules";
 import { DISPOSITIONS, VERDICT_STATUSES, type Disposition, type Verdicts } from "./verdicts";
+import { builtOnce } from "./built-once";
 
 /** The Pipe puts decisions on the bus with this source and detail-type; the bus rules match on both. */
 export const DECISION_SOURCE = "ses.email.router";
@@ -71,35 +72,37 @@ export function assertDecisionFits(detail: DecisionDetail): number {
 
 /**
  * The zod schema consumers (forwarder, bouncer, local mode) validate a decision with.
- * Built on call: see the note on ruleActionSchema in rules.ts.
+ * Built once per process: see the note on ruleActionSchema in rules.ts.
  */
 export function decisionDetailSchema() {
-  const status = z.enum(VERDICT_STATUSES as [string, ...string[]]);
-  const target = z.object({
-    recipient: z.string().min(1),
-    target: z.string().optional(),
-    labels: z.array(z.string()).optional(),
-    match: z.enum(MATCH_LEVELS),
-    rule: z.string().optional(),
-    reason: z.string().optional(),
-  });
-  const summary = z.object({ count: z.number().int().nonnegative(), targets: z.array(target) });
-  return z.object({
-    originalMessageId: z.string().min(1),
-    source: z.string(),
-    subject: z.string(),
-    timestamp: z.string(),
-    s3: z.object({ bucket: z.string().min(1), key: z.string().min(1) }),
-    verdicts: z.object({
-      spam: status,
-      virus: status,
-      spf: status,
-      dkim: status,
-      dmarc: status,
-      dmarcPolicy: z.enum(["none", "quarantine", "reject"]).optional(),
-      disposition: z.enum(DISPOSITIONS as [Disposition, ...Disposition[]]),
-      reasons: z.array(z.string()),
-    }),
-    actions: z.object(Object.fromEntries(ACTION_TYPES.map((type) => [type, summary])) as Record<ActionType, typeof summary>),
+  return builtOnce("core/decision:decisionDetailSchema", () => {
+    const status = z.enum(VERDICT_STATUSES as [string, ...string[]]);
+    const target = z.object({
+      recipient: z.string().min(1),
+      target: z.string().optional(),
+      labels: z.array(z.string()).optional(),
+      match: z.enum(MATCH_LEVELS),
+      rule: z.string().optional(),
+      reason: z.string().optional(),
+    });
+    const summary = z.object({ count: z.number().int().nonnegative(), targets: z.array(target) });
+    return z.object({
+      originalMessageId: z.string().min(1),
+      source: z.string(),
+      subject: z.string(),
+      timestamp: z.string(),
+      s3: z.object({ bucket: z.string().min(1), key: z.string().min(1) }),
+      verdicts: z.object({
+        spam: status,
+        virus: status,
+        spf: status,
+        dkim: status,
+        dmarc: status,
+        dmarcPolicy: z.enum(["none", "quarantine", "reject"]).optional(),
+        disposition: z.enum(DISPOSITIONS as [Disposition, ...Disposition[]]),
+        reasons: z.array(z.string()),
+      }),
+      actions: z.object(Object.fromEntries(ACTION_TYPES.map((type) => [type, summary])) as Record<ActionType, typeof summary>),
+    });
   });
 }

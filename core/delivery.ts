@@ -31,6 +31,7 @@ import { InvalidDeliveryEventError } from "./errors";
 import { SQS_MAX_MESSAGE_BYTES } from "./limits";
 import { RETRY_MAX_PARKED_SECONDS } from "./retention";
 import { gmailLabels } from "./verdicts";
+import { builtOnce } from "./built-once";
 
 /** Marks a retry-queue body, so the forwarder can tell it from an EventBridge event. */
 export const RETRY_MESSAGE_KIND = "ses-mail.gmail-forward-retry";
@@ -73,30 +74,34 @@ export interface ForwardWork {
   readonly retry?: RetryMessage;
 }
 
-/** The decision event as it reaches a handler queue (an EventBridge event). Built on call: see rules.ts. */
+/** The decision event as it reaches a handler queue (an EventBridge event). Built once per process: see rules.ts. */
 function decisionEventSchema() {
-  return z
-    .object({
-      source: z.literal(DECISION_SOURCE),
-      "detail-type": z.literal(DECISION_DETAIL_TYPE),
-      detail: decisionDetailSchema(),
-    })
-    .loose();
+  return builtOnce("core/delivery:decisionEventSchema", () => {
+    return z
+      .object({
+        source: z.literal(DECISION_SOURCE),
+        "detail-type": z.literal(DECISION_DETAIL_TYPE),
+        detail: decisionDetailSchema(),
+      })
+      .loose();
+  });
 }
 
 function retryMessageSchema() {
-  return z
-    .object({
-      kind: z.literal(RETRY_MESSAGE_KIND),
-      version: z.literal(RETRY_MESSAGE_VERSION),
-      target: z.string().min(1),
-      attempt: z.number().int().min(1),
-      firstQueuedAt: z.iso.datetime(),
-      lastQueuedAt: z.iso.datetime(),
-      lastError: z.object({ code: z.string(), message: z.string() }),
-      event: z.record(z.string(), z.unknown()),
-    })
-    .strict();
+  return builtOnce("core/delivery:retryMessageSchema", () => {
+    return z
+      .object({
+        kind: z.literal(RETRY_MESSAGE_KIND),
+        version: z.literal(RETRY_MESSAGE_VERSION),
+        target: z.string().min(1),
+        attempt: z.number().int().min(1),
+        firstQueuedAt: z.iso.datetime(),
+        lastQueuedAt: z.iso.datetime(),
+        lastError: z.object({ code: z.string(), message: z.string() }),
+        event: z.record(z.string(), z.unknown()),
+      })
+      .strict();
+  });
 }
 
 function issueText(error: z.ZodError): string {

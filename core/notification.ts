@@ -7,6 +7,7 @@ import { z } from "zod";
 import { InvalidNotificationError } from "./errors";
 import { MAX_SUBJECT_CHARS } from "./limits";
 import { VERDICT_STATUSES, type DmarcPolicy, type VerdictStatus, type Verdicts } from "./verdicts";
+import { builtOnce } from "./built-once";
 
 /**
  * The message id of the notification SES publishes once, when a receipt rule's S3 action is created (it
@@ -53,50 +54,54 @@ export interface InboundMessage {
 }
 
 function notificationSchema() {
-  const verdict = z
-    .object({ status: z.string() })
-    .loose()
-    .optional()
-    .transform((value): VerdictStatus => {
-      const status = value?.status.toUpperCase();
-      return VERDICT_STATUSES.find((known) => known === status) ?? "GRAY";
-    });
-  return z
-    .object({
-      notificationType: z.literal("Received"),
-      mail: z
-        .object({
-          messageId: z.string().min(1),
-          source: z.string(),
-          timestamp: z.string(),
-          destination: z.array(z.string()).optional(),
-          commonHeaders: z.object({ subject: z.string().optional() }).loose().optional(),
-        })
-        .loose(),
-      receipt: z
-        .object({
-          recipients: z.array(z.string()).min(1),
-          spamVerdict: verdict,
-          virusVerdict: verdict,
-          spfVerdict: verdict,
-          dkimVerdict: verdict,
-          dmarcVerdict: verdict,
-          dmarcPolicy: z.string().optional(),
-          action: z
-            .object({
-              type: z.string(),
-              bucketName: z.string().optional(),
-              objectKey: z.string().optional(),
-            })
-            .loose(),
-        })
-        .loose(),
-    })
-    .loose();
+  return builtOnce("core/notification:notificationSchema", () => {
+    const verdict = z
+      .object({ status: z.string() })
+      .loose()
+      .optional()
+      .transform((value): VerdictStatus => {
+        const status = value?.status.toUpperCase();
+        return VERDICT_STATUSES.find((known) => known === status) ?? "GRAY";
+      });
+    return z
+      .object({
+        notificationType: z.literal("Received"),
+        mail: z
+          .object({
+            messageId: z.string().min(1),
+            source: z.string(),
+            timestamp: z.string(),
+            destination: z.array(z.string()).optional(),
+            commonHeaders: z.object({ subject: z.string().optional() }).loose().optional(),
+          })
+          .loose(),
+        receipt: z
+          .object({
+            recipients: z.array(z.string()).min(1),
+            spamVerdict: verdict,
+            virusVerdict: verdict,
+            spfVerdict: verdict,
+            dkimVerdict: verdict,
+            dmarcVerdict: verdict,
+            dmarcPolicy: z.string().optional(),
+            action: z
+              .object({
+                type: z.string(),
+                bucketName: z.string().optional(),
+                objectKey: z.string().optional(),
+              })
+              .loose(),
+          })
+          .loose(),
+      })
+      .loose();
+  });
 }
 
 function snsEnvelopeSchema() {
-  return z.object({ Type: z.literal("Notification"), Message: z.string() }).loose();
+  return builtOnce("core/notification:snsEnvelopeSchema", () => {
+    return z.object({ Type: z.literal("Notification"), Message: z.string() }).loose();
+  });
 }
 
 export interface NotificationParser {

@@ -11,6 +11,7 @@ import { errorMessage, InvalidPatternError, InvalidRuleError } from "./errors";
 import { labelProblem } from "./labels";
 import { MAX_ACTIONS_PER_RULE, MAX_DESCRIPTION_CHARS, MAX_LABELS_PER_TARGET } from "./limits";
 import { EntityType, MANAGED_BY_ATTRIBUTE, ROUTE_KEY_PREFIX, ROUTE_SORT_KEY, type RuleManager } from "./table";
+import { builtOnce } from "./built-once";
 
 export const ActionType = {
   ForwardToGmail: "forward-to-gmail",
@@ -83,42 +84,47 @@ export function routeKey(pattern: string): { PK: string; SK: string } {
 
 /**
  * The zod schema of one action, as written in stack config and in the `actions` list of an item.
- * Built on call (never held at module level) so that Lambda closures that import this file serialize.
+ * Built once per process by builtOnce (never held at module level), so that Lambda closures that import
+ * this file serialize.
  */
 export function ruleActionSchema() {
-  return z.discriminatedUnion("type", [
-    z
-      .object({
-        type: z.literal("forward-to-gmail"),
-        target: z.string().refine(isAddress, { message: "not an email address" }).transform(canonicalize),
-        // Names as Gmail shows them (`Shops/Receipts`) or ids (`Label_12`, `STARRED`): core/labels.ts.
-        labels: z
-          .array(
-            z.string().superRefine((label, ctx) => {
-              const problem = labelProblem(label);
-              if (problem) ctx.addIssue({ code: "custom", message: problem });
-            }),
-          )
-          .max(MAX_LABELS_PER_TARGET, `at most ${MAX_LABELS_PER_TARGET} labels per forward`)
-          .optional(),
-      })
-      .strict(),
-    z.object({ type: z.literal("bounce") }).strict(),
-    z.object({ type: z.literal("store") }).strict(),
-    z.object({ type: z.literal("drop") }).strict(),
-  ]);
+  return builtOnce("core/rules:ruleActionSchema", () => {
+    return z.discriminatedUnion("type", [
+      z
+        .object({
+          type: z.literal("forward-to-gmail"),
+          target: z.string().refine(isAddress, { message: "not an email address" }).transform(canonicalize),
+          // Names as Gmail shows them (`Shops/Receipts`) or ids (`Label_12`, `STARRED`): core/labels.ts.
+          labels: z
+            .array(
+              z.string().superRefine((label, ctx) => {
+                const problem = labelProblem(label);
+                if (problem) ctx.addIssue({ code: "custom", message: problem });
+              }),
+            )
+            .max(MAX_LABELS_PER_TARGET, `at most ${MAX_LABELS_PER_TARGET} labels per forward`)
+            .optional(),
+        })
+        .strict(),
+      z.object({ type: z.literal("bounce") }).strict(),
+      z.object({ type: z.literal("store") }).strict(),
+      z.object({ type: z.literal("drop") }).strict(),
+    ]);
+  });
 }
 
 /** The list of actions of one rule, with the rules that make a list meaningful. */
 export function ruleActionsSchema() {
-  return z
-    .array(ruleActionSchema())
-    .min(1, "a rule needs at least one action")
-    .max(MAX_ACTIONS_PER_RULE)
-    .superRefine((actions, ctx) => {
-      const problem = actionsProblem(actions);
-      if (problem) ctx.addIssue({ code: "custom", message: problem });
-    });
+  return builtOnce("core/rules:ruleActionsSchema", () => {
+    return z
+      .array(ruleActionSchema())
+      .min(1, "a rule needs at least one action")
+      .max(MAX_ACTIONS_PER_RULE)
+      .superRefine((actions, ctx) => {
+        const problem = actionsProblem(actions);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      });
+  });
 }
 
 /** Why a list of actions is not a sensible rule, or undefined. */
@@ -133,24 +139,26 @@ export function actionsProblem(actions: readonly RuleAction[]): string | undefin
 }
 
 function storedRuleSchema() {
-  const actionTypes = z.enum(["forward-to-gmail", "bounce", "store", "drop"]);
-  return z
-    .object({
-      PK: z.string().startsWith(ROUTE_KEY_PREFIX),
-      SK: z.literal(ROUTE_SORT_KEY),
-      entity_type: z.literal(EntityType.Route).optional(),
-      recipient: z.string().optional(),
-      // The seed writes `enabled` on every rule; an item without it is treated as enabled.
-      enabled: z.boolean().optional(),
-      description: z.string().max(MAX_DESCRIPTION_CHARS).optional(),
-      created_at: z.string().optional(),
-      updated_at: z.string().optional(),
-      action: actionTypes.optional(),
-      target: z.string().optional(),
-      labels: z.array(z.string()).optional(),
-      actions: ruleActionsSchema().optional(),
-    })
-    .loose();
+  return builtOnce("core/rules:storedRuleSchema", () => {
+    const actionTypes = z.enum(["forward-to-gmail", "bounce", "store", "drop"]);
+    return z
+      .object({
+        PK: z.string().startsWith(ROUTE_KEY_PREFIX),
+        SK: z.literal(ROUTE_SORT_KEY),
+        entity_type: z.literal(EntityType.Route).optional(),
+        recipient: z.string().optional(),
+        // The seed writes `enabled` on every rule; an item without it is treated as enabled.
+        enabled: z.boolean().optional(),
+        description: z.string().max(MAX_DESCRIPTION_CHARS).optional(),
+        created_at: z.string().optional(),
+        updated_at: z.string().optional(),
+        action: actionTypes.optional(),
+        target: z.string().optional(),
+        labels: z.array(z.string()).optional(),
+        actions: ruleActionsSchema().optional(),
+      })
+      .loose();
+  });
 }
 
 /** One problem with a list of actions: which action (by index) and field, and what is wrong. */

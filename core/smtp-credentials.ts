@@ -13,6 +13,7 @@ import { domainProblem, isAddress } from "./addresses";
 import { InvalidSmtpUserError } from "./errors";
 import { IAM_USER_INLINE_POLICY_MAX_CHARS, IAM_USER_NAME_MAX_CHARS, SMTP_USERNAME_MAX_CHARS } from "./limits";
 import { SMTP_USER_KEY_PREFIX, SMTP_USER_SORT_KEY } from "./table";
+import { builtOnce } from "./built-once";
 
 export const SmtpUserStatus = { Pending: "pending", Active: "active", Failed: "failed" } as const;
 export type SmtpUserStatus = (typeof SmtpUserStatus)[keyof typeof SmtpUserStatus];
@@ -122,36 +123,38 @@ export function smtpCredentialsPlaintext(accessKeyId: string, smtpPassword: stri
   return JSON.stringify({ access_key_id: accessKeyId, smtp_password: smtpPassword });
 }
 
-/** Reads an SMTP user item (unmarshalled). Built on call: see rules.ts. */
+/** Reads an SMTP user item (unmarshalled). Built once per process: see rules.ts. */
 export function smtpUserItemSchema() {
-  const strings = z.union([z.array(z.string()), z.set(z.string()).transform((set) => [...set])]);
-  return z
-    .object({
-      PK: z.string().startsWith(SMTP_USER_KEY_PREFIX),
-      SK: z.literal(SMTP_USER_SORT_KEY),
-      username: z.string().optional(),
-      allowed_from: strings.optional(),
-      status: z.string(),
-      iam_user_arn: z.string().optional(),
-      iam_user_name: z.string().optional(),
-      access_key_id: z.string().optional(),
-    })
-    .loose()
-    .transform((item, ctx): SmtpUser => {
-      const username = item.PK.slice(SMTP_USER_KEY_PREFIX.length);
-      if (item.username !== undefined && item.username !== username) {
-        ctx.addIssue({ code: "custom", message: `username ${item.username} does not match the key ${item.PK}` });
-      }
-      const status = Object.values(SmtpUserStatus).find((known) => known === item.status.toLowerCase());
-      if (!status) ctx.addIssue({ code: "custom", message: `unknown status ${JSON.stringify(item.status)}` });
-      const iamUserName = item.iam_user_name ?? (item.iam_user_arn ? iamUserNameFromArn(item.iam_user_arn) : undefined);
-      return {
-        username,
-        allowedFrom: item.allowed_from ?? [],
-        status: status ?? SmtpUserStatus.Failed,
-        ...(item.iam_user_arn ? { iamUserArn: item.iam_user_arn } : {}),
-        ...(iamUserName ? { iamUserName } : {}),
-        ...(item.access_key_id ? { accessKeyId: item.access_key_id } : {}),
-      };
-    });
+  return builtOnce("core/smtp-credentials:smtpUserItemSchema", () => {
+    const strings = z.union([z.array(z.string()), z.set(z.string()).transform((set) => [...set])]);
+    return z
+      .object({
+        PK: z.string().startsWith(SMTP_USER_KEY_PREFIX),
+        SK: z.literal(SMTP_USER_SORT_KEY),
+        username: z.string().optional(),
+        allowed_from: strings.optional(),
+        status: z.string(),
+        iam_user_arn: z.string().optional(),
+        iam_user_name: z.string().optional(),
+        access_key_id: z.string().optional(),
+      })
+      .loose()
+      .transform((item, ctx): SmtpUser => {
+        const username = item.PK.slice(SMTP_USER_KEY_PREFIX.length);
+        if (item.username !== undefined && item.username !== username) {
+          ctx.addIssue({ code: "custom", message: `username ${item.username} does not match the key ${item.PK}` });
+        }
+        const status = Object.values(SmtpUserStatus).find((known) => known === item.status.toLowerCase());
+        if (!status) ctx.addIssue({ code: "custom", message: `unknown status ${JSON.stringify(item.status)}` });
+        const iamUserName = item.iam_user_name ?? (item.iam_user_arn ? iamUserNameFromArn(item.iam_user_arn) : undefined);
+        return {
+          username,
+          allowedFrom: item.allowed_from ?? [],
+          status: status ?? SmtpUserStatus.Failed,
+          ...(item.iam_user_arn ? { iamUserArn: item.iam_user_arn } : {}),
+          ...(iamUserName ? { iamUserName } : {}),
+          ...(item.access_key_id ? { accessKeyId: item.access_key_id } : {}),
+        };
+      });
+  });
 }

@@ -5,6 +5,7 @@
  * mail is still delivered, labelled SPAM instead of INBOX.
  */
 import { z } from "zod";
+import { builtOnce } from "./built-once";
 
 export const VerdictStatus = {
   Pass: "PASS",
@@ -93,15 +94,17 @@ export function gmailLabels(disposition: Disposition, ruleLabels: readonly strin
   return [...new Set(["INBOX", "UNREAD", ...ruleLabels.filter((label) => label !== "SPAM")])];
 }
 
-/** zod schema of a (partial) policy as a stack writes it; missing fields take the defaults. Built on call. */
+/** zod schema of a (partial) policy as a stack writes it; missing fields take the defaults. Built once per process (core/built-once.ts). */
 export function verdictPolicySchema() {
-  const disposition = z.enum(["deliver", "quarantine", "drop"]);
-  return z
-    .object({
-      virus: disposition.default(DEFAULT_VERDICT_POLICY.virus),
-      spam: disposition.default(DEFAULT_VERDICT_POLICY.spam),
-      dmarcQuarantine: disposition.default(DEFAULT_VERDICT_POLICY.dmarcQuarantine),
-      dmarcReject: disposition.default(DEFAULT_VERDICT_POLICY.dmarcReject),
-    })
-    .strict();
+  return builtOnce("core/verdicts:verdictPolicySchema", () => {
+    const disposition = z.enum(["deliver", "quarantine", "drop"]);
+    return z
+      .object({
+        virus: disposition.default(DEFAULT_VERDICT_POLICY.virus),
+        spam: disposition.default(DEFAULT_VERDICT_POLICY.spam),
+        dmarcQuarantine: disposition.default(DEFAULT_VERDICT_POLICY.dmarcQuarantine),
+        dmarcReject: disposition.default(DEFAULT_VERDICT_POLICY.dmarcReject),
+      })
+      .strict();
+  });
 }

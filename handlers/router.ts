@@ -30,6 +30,7 @@ import { verdictPolicySchema, type VerdictPolicy } from "../core/verdicts";
 import { lambdaEntry, parseEnvironment, type LambdaHandler } from "./entry";
 import { traced, type Observability } from "./observability";
 import { createOutcomeReporter } from "./outcomes";
+import { builtOnce } from "../core/built-once";
 
 export interface RouterOptions {
   readonly rules: RuleReader;
@@ -60,9 +61,11 @@ export function decisionsForPipe(routed: readonly RoutedRecord[]): DecisionDetai
 }
 
 function sqsBatchSchema() {
-  const record = z.object({ messageId: z.string().min(1), body: z.string() }).loose();
-  // Pipes sends an array; a lone record is accepted too, so a test invoke with one record works.
-  return z.union([z.array(record), record.transform((single) => [single])]);
+  return builtOnce("handlers/router:sqsBatchSchema", () => {
+    const record = z.object({ messageId: z.string().min(1), body: z.string() }).loose();
+    // Pipes sends an array; a lone record is accepted too, so a test invoke with one record works.
+    return z.union([z.array(record), record.transform((single) => [single])]);
+  });
 }
 
 export function createRouter(options: RouterOptions): Router {

@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import { z } from "zod";
 import { errorMessage } from "../core/errors";
 import { DNS_CACHE_MAX_ENTRIES, DNS_CACHE_TTL_MS, DNS_QUERY_TIMEOUT_MS } from "./limits";
+import { builtOnce } from "../core/built-once";
 
 /** mailauth's resolver contract: `resolver(name, rrtype)` resolves to the records or rejects with a coded error. */
 export type DnsResolver = (name: string, rrtype: string) => Promise<unknown[]>;
@@ -23,20 +24,22 @@ export class ResolverFileError extends Error {
 
 /** Record types mailauth asks for, and what Node returns for each. */
 function zoneSchema() {
-  const text = z.string();
-  const records = z
-    .object({
-      TXT: z.array(z.array(text, { error: "a TXT record is an array of strings (its character-strings), as dns.resolveTxt returns" })),
-      A: z.array(z.ipv4()),
-      AAAA: z.array(z.ipv6()),
-      MX: z.array(z.object({ exchange: text, priority: z.number().int().nonnegative() }).strict()),
-      CNAME: z.array(text),
-      PTR: z.array(text),
-      NS: z.array(text),
-    })
-    .partial()
-    .strict();
-  return z.record(z.string().min(1), records);
+  return builtOnce("local/resolver:zoneSchema", () => {
+    const text = z.string();
+    const records = z
+      .object({
+        TXT: z.array(z.array(text, { error: "a TXT record is an array of strings (its character-strings), as dns.resolveTxt returns" })),
+        A: z.array(z.ipv4()),
+        AAAA: z.array(z.ipv6()),
+        MX: z.array(z.object({ exchange: text, priority: z.number().int().nonnegative() }).strict()),
+        CNAME: z.array(text),
+        PTR: z.array(text),
+        NS: z.array(text),
+      })
+      .partial()
+      .strict();
+    return z.record(z.string().min(1), records);
+  });
 }
 
 /** DNS names compare case-insensitively and without the root dot. */

@@ -7,9 +7,10 @@
  *   `ses-mail oauth refresh` writes and the forwarder reads (a bare token is accepted too);
  * - the token endpoint's answer, as google-auth-library hands it over (`Credentials`), read by the CLI after
  *   the consent and by the forwarder after each refresh.
- * Zod schemas are built inside functions: a module-level schema cannot be serialized into a Lambda.
+ * Zod schemas are built on first use (core/built-once.ts): a module-level schema cannot be serialized into a Lambda.
  */
 import { z } from "zod";
+import { builtOnce } from "../../core/built-once";
 
 /** The narrowest Gmail scope `users.messages.import` accepts: "Add emails into your Gmail mailbox". */
 export const GMAIL_INSERT_SCOPE = "https://www.googleapis.com/auth/gmail.insert";
@@ -53,23 +54,25 @@ export interface OAuthClientCredentials {
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: string };
 
 function clientSchema() {
-  const fields = z.object({ client_id: z.string().min(1), client_secret: z.string().min(1) }).loose();
-  const read = (value: z.infer<typeof fields>, kind: OAuthClientCredentials["kind"]): OAuthClientCredentials => ({
-    clientId: value.client_id,
-    clientSecret: value.client_secret,
-    kind,
+  return builtOnce("adapters/gmail/credentials:clientSchema", () => {
+    const fields = z.object({ client_id: z.string().min(1), client_secret: z.string().min(1) }).loose();
+    const read = (value: z.infer<typeof fields>, kind: OAuthClientCredentials["kind"]): OAuthClientCredentials => ({
+      clientId: value.client_id,
+      clientSecret: value.client_secret,
+      kind,
+    });
+    return z.union([
+      z
+        .object({ installed: fields })
+        .loose()
+        .transform((value) => read(value.installed, "installed")),
+      z
+        .object({ web: fields })
+        .loose()
+        .transform((value) => read(value.web, "web")),
+      fields.transform((value) => read(value, "fields")),
+    ]);
   });
-  return z.union([
-    z
-      .object({ installed: fields })
-      .loose()
-      .transform((value) => read(value.installed, "installed")),
-    z
-      .object({ web: fields })
-      .loose()
-      .transform((value) => read(value.web, "web")),
-    fields.transform((value) => read(value, "fields")),
-  ]);
 }
 
 /** Reads an OAuth client JSON; `problem` says what is wrong with it in a few words. */
@@ -92,7 +95,9 @@ export interface StoredRefreshToken {
 }
 
 function storedTokenSchema() {
-  return z.object({ refresh_token: z.string().min(1), created_at: z.string().optional(), expires_at: z.string().optional() }).loose();
+  return builtOnce("adapters/gmail/credentials:storedTokenSchema", () => {
+    return z.object({ refresh_token: z.string().min(1), created_at: z.string().optional(), expires_at: z.string().optional() }).loose();
+  });
 }
 
 export function parseStoredRefreshToken(text: string): Parsed<StoredRefreshToken> {
@@ -133,10 +138,12 @@ export interface Grant {
 }
 
 function tokenResponseSchema() {
-  const text = z.string().min(1).nullish();
-  return z
-    .object({ access_token: text, refresh_token: text, scope: z.string().nullish(), id_token: text, token_type: z.string().nullish() })
-    .loose();
+  return builtOnce("adapters/gmail/credentials:tokenResponseSchema", () => {
+    const text = z.string().min(1).nullish();
+    return z
+      .object({ access_token: text, refresh_token: text, scope: z.string().nullish(), id_token: text, token_type: z.string().nullish() })
+      .loose();
+  });
 }
 
 /**

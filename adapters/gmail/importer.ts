@@ -30,6 +30,7 @@ import { discardBody, type MailboxImporter, type StoredMessage } from "../../cor
 import { describeGoogleError, gmailError, googleErrorFromText, networkFailure } from "./google-errors";
 import { googleTransport, type GoogleAccounts } from "./oauth";
 import { putStream, type StreamedResponse } from "./upload";
+import { builtOnce } from "../../core/built-once";
 
 export const GMAIL_API_BASE_URL = "https://gmail.googleapis.com/";
 
@@ -50,7 +51,9 @@ export interface GmailImporterOptions {
 }
 
 function messageSchema() {
-  return z.object({ id: z.string().min(1), threadId: z.string().optional() }).loose();
+  return builtOnce("adapters/gmail/importer:messageSchema", () => {
+    return z.object({ id: z.string().min(1), threadId: z.string().optional() }).loose();
+  });
 }
 
 function header(headers: unknown, name: string): string | undefined {
