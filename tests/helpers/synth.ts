@@ -1,6 +1,6 @@
 /**
  * Runs the real Pulumi program (index.ts) under runtime mocks for a stack file, with stub handler
- * factories, once per test file (or more, each in isolation), and gives queries over what it
+ * factories, once per test file, and gives queries over what it
  * registered. `setMocks` happens inside synthesize(), before the program is required, as Pulumi's
  * mocks need.
  */
@@ -73,26 +73,6 @@ export async function synthStack(stack: string, overrides: Record<string, string
     else config[key] = value;
   }
   return { result: await synthesize({ stack, config }) };
-}
-
-/**
- * Runs `body` in a module registry of its own, with Pulumi's runtime state (kept on the global object so
- * that copies of the SDK share it) reset: for a test file that synthesizes more than once. Everything
- * `body` requires loads afresh, which costs a few seconds each time.
- */
-export async function inIsolation<T>(body: () => Promise<T>): Promise<T> {
-  (globalThis as { globalStore?: unknown }).globalStore = undefined;
-  let result: { value: T } | undefined;
-  await jest.isolateModulesAsync(async () => {
-    result = { value: await body() };
-  });
-  if (!result) throw new Error("the isolated run did not finish");
-  return result.value;
-}
-
-/** `synthStack` in isolation (see `inIsolation`). */
-export function synthStackIsolated(stack: string, overrides: Record<string, string | undefined> = {}): Promise<SynthRun> {
-  return inIsolation(() => synthStack(stack, overrides));
 }
 
 /** What the queries below read: a synthesis, or the part of one under a component (helpers/stage.ts `within`). */
