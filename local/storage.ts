@@ -22,6 +22,8 @@ export interface StorageMonitorOptions {
   readonly dynamo?: { status(): DynamoDbStatus; onStatusChange(listener: (status: DynamoDbStatus) => void): void };
   /** A line when persisting stops being possible, and one when it is again. */
   readonly note?: (line: string) => void;
+  /** How often to look again while local mode cannot persist. Default STORAGE_RECHECK_MS. */
+  readonly recheckMs?: number;
 }
 
 /** Thrown to a call waiting for storage when local mode stops: the message stays queued for the next start. */
@@ -90,13 +92,13 @@ export class StorageMonitor {
     return problem;
   }
 
-  /** Resolves once local mode can persist (checking every STORAGE_RECHECK_MS meanwhile); rejects when it stops. */
+  /** Resolves once local mode can persist (checking every `recheckMs` meanwhile); rejects when it stops. */
   async ready(): Promise<void> {
     for (;;) {
       if (this.stopped) throw new StorageStoppedError();
       if ((await this.check({ fresh: this.current !== undefined })) === undefined) return;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, STORAGE_RECHECK_MS);
+        const timer = setTimeout(done, this.options.recheckMs ?? STORAGE_RECHECK_MS);
         const wakers = this.wakers;
         function done() {
           clearTimeout(timer);

@@ -9,6 +9,8 @@ import { mountSmallFilesystem, type SmallFilesystem } from "./small-filesystem";
 
 const record = (messageId: string): SQSRecord => ({ messageId, body: "{}" }) as SQSRecord;
 const event = (...ids: string[]): SQSEvent => ({ Records: ids.map(record) });
+/** Looks again this often while it cannot persist (local mode: STORAGE_RECHECK_MS), so a test waits for the disk, not the clock. */
+const RECHECK_MS = 50;
 
 describe("storage monitor", () => {
   let disk: SmallFilesystem;
@@ -17,7 +19,7 @@ describe("storage monitor", () => {
   beforeEach(() => {
     disk = mountSmallFilesystem(STORAGE_MIN_FREE_BYTES + 8 * 1024 * 1024);
     lines.length = 0;
-    monitor = new StorageMonitor({ dir: disk.dir, note: (line) => lines.push(line) });
+    monitor = new StorageMonitor({ dir: disk.dir, note: (line) => lines.push(line), recheckMs: RECHECK_MS });
   });
   afterEach(() => {
     monitor.stop();
