@@ -7,8 +7,14 @@
  *   only the runtime's AWS SDK beside it, and handling a first event that does real work;
  * - the forwarder's memory: the serialized forwarder in its own Node process (as a Lambda container),
  *   warm, importing one 40 MB message (SES's limit) from a local S3 stand-in into a local Gmail stand-in
- *   (tests/helpers/forwarder-memory.ts). Peak RSS is Linux's VmHWM, reset just before the invocation.
- * Budgets (issue 13): the forwarder's zipped archive ≤ 5 MiB; its peak memory above warm ≤ 2.5× the message.
+ *   (tests/helpers/forwarder-memory.ts). Peak RSS is Linux's VmHWM, reset just before the invocation;
+ * - whether that memory stays flat as messages grow: the same for 30 MB and for 120 MB (3× SES's limit, so
+ *   buffering the message anywhere would show; fetch with a streamed body did, +147 MiB).
+ * Budgets (issue 13): the forwarder's zipped archive ≤ 5 MiB; its peak memory above warm ≤ 2.5× the
+ * message; 90 MB more message costs at most a third of that more memory (Node 24 holds up to about
+ * 100 MiB of buffers during any large upload, whatever its size, so the check is the growth).
+ * That the forwarder streams at all (Gmail gets its first bytes before S3 has produced a quarter of the
+ * message) is a test: tests/handlers/gmail-forwarder.test.ts.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -25,7 +31,9 @@ const MIB = 1024 * 1024;
 const FORWARDER_MEMORY_MB = 512;
 /** Fresh processes per function for the cold start; the median and the fastest are shown (2 shared cores are noisy). */
 const COLD_START_RUNS = 11;
-const BUDGETS = { forwarderZippedBytes: 5 * MIB, forwarderPeakFactor: 2.5 };
+const BUDGETS = { forwarderZippedBytes: 5 * MIB, forwarderPeakFactor: 2.5, flatGrowthShare: 1 / 3 };
+/** The two message sizes of the flat-memory check: below SES's limit, and three times it. */
+const FLAT_SIZES = { small: 30 * MIB, large: 120 * MIB };
 const BASELINE_FILE = path.join(ROOT, "bench", "baseline-before-google-libraries.json");
 
 /** What was measured before the change, with this same suite (kept so the table shows both). */
@@ -79,7 +87,7 @@ const ms = (value: number) => `${Math.round(value)} ms`;
 
 export const suite: BenchSuite = {
   name: "delivery",
-  title: "Delivery Lambdas: archives, cold starts and the forwarder's memory for a 40 MB message",
+  title: "Delivery Lambdas: archives, cold starts and the forwarder's memory (a 40 MB message; 30 MB against 120 MB)",
   async run(progress) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- loads Pulumi only when this suite runs
     const { measureArchive } = require("../../components/synth/archive") as typeof import("../../components/synth/archive");
@@ -99,6 +107,11 @@ export const suite: BenchSuite = {
     const loadAverage = Math.round(((loadBefore + os.loadavg()[0]!) / 2) * 10) / 10;
     const memory = await measureForwarderImport(SES_MAX_MESSAGE_BYTES, progress);
     const peakAbove = memory.peak - memory.baseline;
+    const small = await measureForwarderImport(FLAT_SIZES.small, progress);
+    const large = await measureForwarderImport(FLAT_SIZES.large, progress);
+    const above = (measured: typeof small) => measured.peak - measured.baseline;
+    const growth = above(large) - above(small);
+    const growthBudget = (large.messageBytes - small.messageBytes) * BUDGETS.flatGrowthShare;
     const forwarder = archives.find((archive) => archive.name.includes("gmail-forwarder"))!;
 
     const before = baseline ? `before (${baseline.commit}) → now` : "now";
@@ -158,6 +171,15 @@ export const suite: BenchSuite = {
         ],
         ["import time, local stand-ins (now)", ...(baseline ? [""] : []), `${memory.durationMs.toFixed(0)} ms`],
       ]),
+      "",
+      ...markdownTable(
+        ["forwarder, memory as messages grow (now)", "30 MB message", "120 MB message"],
+        [
+          ["peak above warm RSS", mib(above(small)), mib(above(large))],
+          ["import time, local stand-ins", `${small.durationMs.toFixed(0)} ms`, `${large.durationMs.toFixed(0)} ms`],
+        ],
+      ),
+      `Budget: 90 MB more message costs ≤ ${mib(growthBudget)} more memory: ${mib(growth)}, ${growth <= growthBudget ? "within" : "OVER"}.`,
     ];
     return {
       table,
@@ -181,6 +203,13 @@ export const suite: BenchSuite = {
           peakAboveBaselineBytes: peakAbove,
           exact: memory.exact,
           durationMs: Math.round(memory.durationMs),
+        },
+        forwarderFlatMemory: {
+          smallMessageBytes: small.messageBytes,
+          largeMessageBytes: large.messageBytes,
+          smallPeakAboveBaselineBytes: above(small),
+          largePeakAboveBaselineBytes: above(large),
+          growthBudgetBytes: growthBudget,
         },
       },
     };
