@@ -10,17 +10,7 @@ import {
   serializeRetryMessage,
 } from "../../core/delivery";
 import { decisionEvent } from "../helpers/delivery";
-import { decisionDetail } from "../helpers/factories";
-
-const quarantined = {
-  spam: "FAIL",
-  virus: "PASS",
-  spf: "PASS",
-  dkim: "PASS",
-  dmarc: "PASS",
-  disposition: "quarantine",
-  reasons: ["spam FAIL"],
-} as const;
+import { decisionDetail, QUARANTINED_VERDICTS as quarantined } from "../helpers/factories";
 
 describe("delivery core", () => {
   const parser = createDeliveryParser();

@@ -20,7 +20,7 @@ import {
 import { createObservability } from "../../handlers/observability";
 import { fixture, decisionEvent, memoryS3, MemoryRetryQueue, MemorySecrets, type MemoryS3 } from "../helpers/delivery";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
-import { decisionDetail, sqsRecord } from "../helpers/factories";
+import { decisionDetail, QUARANTINED_VERDICTS, sqsRecord } from "../helpers/factories";
 import { startFakeAws } from "../helpers/fake-aws";
 import { FAKE_CLIENT, GMAIL_INSERT_SCOPE, startFakeGoogle, type FakeGoogle } from "../helpers/fake-google";
 import { RecordedOutcomes } from "../helpers/outcomes";
@@ -133,15 +133,7 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
   it("labels quarantined mail SPAM when the decision carries no labels, and reuses the cached access token", async () => {
     s3.put(BUCKET, "emails/m-spam-1", fixture("plain-text.eml"));
     s3.put(BUCKET, "emails/m-spam-2", fixture("plain-text.eml"));
-    const verdicts = {
-      spam: "FAIL",
-      virus: "PASS",
-      spf: "PASS",
-      dkim: "PASS",
-      dmarc: "PASS",
-      disposition: "quarantine",
-      reasons: ["spam FAIL"],
-    } as const;
+    const verdicts = QUARANTINED_VERDICTS;
     const { forward } = forwarder();
     const tokenRequestsBefore = google.requests.token;
 

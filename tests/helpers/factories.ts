@@ -114,6 +114,17 @@ export function snsEnvelope(message: unknown): Record<string, unknown> {
   };
 }
 
+/** The verdicts of a message the spam check failed, which the verdict policy quarantines. */
+export const QUARANTINED_VERDICTS: DecisionDetail["verdicts"] = {
+  spam: "FAIL",
+  virus: "PASS",
+  spf: "PASS",
+  dkim: "PASS",
+  dmarc: "PASS",
+  disposition: "quarantine",
+  reasons: ["spam FAIL"],
+};
+
 /** A decision detail with every action type present; `targets` fills the ones a test needs. */
 export function decisionDetail(
   targets: Partial<Record<keyof DecisionDetail["actions"], DecisionTarget[]>> = {},
