@@ -15,13 +15,16 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { marshall } from "@aws-sdk/util-dynamodb";
 import { DynamoDbRuleStore } from "../../adapters/aws/dynamodb-rules";
 import { ensureRoutingTable } from "../../adapters/aws/routing-table";
+import { DynamoDbSmtpUsers } from "../../adapters/aws/smtp-identities";
 import { oauthClientParameter, refreshTokenParameter } from "../../core/parameters";
 import { createRuleCodec } from "../../core/rules";
-import { decisionEvent, fixture } from "../helpers/delivery";
+import { decisionEvent, fixture, readDsn } from "../helpers/delivery";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
-import { decisionDetail, sesNotification, sqsRecord } from "../helpers/factories";
+import { decisionDetail, sesNotification, smtpUserItem, sqsRecord, STREAM_RECORD_STAMP, streamRecord } from "../helpers/factories";
 import { startFakeAws } from "../helpers/fake-aws";
 import { FAKE_CLIENT, startFakeGoogle } from "../helpers/fake-google";
 import { ARCHIVES_DIR } from "../helpers/lambda-archive";
@@ -192,71 +195,85 @@ describe("the archives ses-mail synth writes for the test stack, run as Lambda w
       expect(provided).not.toContain(pkg);
   });
 
-  it("the router routes a message against dynalite with the environment the component set", async () => {
-    // Prepare: the table the component named, on dynalite, with a rule.
+  it("the router routes a message against dynalite with the environment the component set, and hands the Pipe no event for SES's setup notification", async () => {
+    // Prepare: the table the component named, on dynalite, with a rule that labels.
     const env = environmentOf("ses-mail-router-enrichment-test");
     await ensureRoutingTable(dynamo.client, env.ROUTING_TABLE!);
     await new DynamoDbRuleStore({ tableName: env.ROUTING_TABLE!, client: dynamo.client }).putRuleItem(
       createRuleCodec().toItem({
         pattern: "*@test.example.com",
         enabled: true,
-        actions: [{ type: "forward-to-gmail", target: "me@gmail.com" }],
+        actions: [{ type: "forward-to-gmail", target: "me@gmail.com", labels: ["Label_7"] }],
       }),
     );
+    const setup = JSON.parse(fixture("ses-setup-notification.json").toString("utf8")) as Record<string, unknown>;
+    const router = dirOf("ses-mail-router-enrichment-test");
+    const routerEnv = { ...env, AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint };
 
     // Act
-    const outcome = await invokeInLambdaSandbox(
-      dirOf("ses-mail-router-enrichment-test"),
-      [sqsRecord(sesNotification({ recipients: ["Someone@test.example.com", "x@elsewhere.org"] }))],
-      {
-        ...env,
-        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-      },
-    );
-
-    // Assess
-    expect(outcome).toMatchObject({ ok: true });
-    const [decision] = (outcome as { result: Array<{ actions: Record<string, { targets: unknown[] }> }> }).result;
-    expect(decision!.actions["forward-to-gmail"]!.targets).toEqual([
-      expect.objectContaining({ recipient: "someone@test.example.com", target: "me@gmail.com", match: "domain" }),
+    const [outcome, setupOnly] = await Promise.all([
+      invokeInLambdaSandbox(
+        router,
+        [
+          sqsRecord(setup, { messageId: "sqs-setup" }),
+          sqsRecord(sesNotification({ recipients: ["Someone@test.example.com", "x@elsewhere.org"], spam: "FAIL" })),
+        ],
+        routerEnv,
+      ),
+      invokeInLambdaSandbox(router, [sqsRecord(setup)], routerEnv),
     ]);
-    expect(decision!.actions.bounce!.targets).toEqual([expect.objectContaining({ recipient: "x@elsewhere.org", match: "default" })]);
+
+    // Assess: one decision, for the mail only; quarantined by the verdict policy the component set.
+    expect(outcome).toMatchObject({ ok: true });
+    const decisions = (outcome as { result: Array<{ actions: Record<string, { targets: unknown[] }> }> }).result;
+    expect(decisions).toHaveLength(1);
+    expect(decisions[0]!.actions["forward-to-gmail"]!.targets).toEqual([
+      expect.objectContaining({
+        recipient: "someone@test.example.com",
+        target: "me@gmail.com",
+        match: "domain",
+        labels: ["SPAM", "Label_7"],
+        reason: "quarantined: spam FAIL",
+      }),
+    ]);
+    expect(decisions[0]!.actions.bounce!.targets).toEqual([expect.objectContaining({ recipient: "x@elsewhere.org", match: "default" })]);
+    // No event: the Pipe invokes no target and deletes the record.
+    expect(setupOnly).toMatchObject({ ok: true, result: [] });
   });
 
-  it.each([
-    ["ses-mail-gmail-forwarder-test", "forwarder"],
-    ["ses-mail-bouncer-test", "bouncer"],
-  ])("the %s archive loads and reports a record it cannot read as a partial batch failure", async (functionName) => {
-    const outcome = await invokeInLambdaSandbox(
-      dirOf(functionName),
-      { Records: [sqsRecord("{not json", { messageId: "bad-1" })] },
-      environmentOf(functionName),
-    );
-    expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [{ itemIdentifier: "bad-1" }] } });
-  });
-
-  it("the forwarder archive imports a message through Google's libraries, with no package beyond what it bundles", async () => {
-    // Prepare: S3 and SSM stand-ins holding a message and the account's OAuth secrets, and a Gmail stand-in.
+  it("the forwarder archive imports through Google's libraries, parks a message for an account without a token, and reports a record it cannot read", async () => {
+    // Prepare: S3, SSM and SQS stand-ins holding two messages and one account's OAuth secrets, and a Gmail stand-in.
     const aws = await startFakeAws();
     const google = await startFakeGoogle();
     try {
       const env = environmentOf("ses-mail-gmail-forwarder-test");
       await ensureRoutingTable(dynamo.client, env.ROUTING_TABLE!);
-      aws.objects.set("bucket/emails/m-archive", fixture("plain-text.eml"));
+      const raw = fixture("plain-text.eml");
+      aws.objects.set("bucket/emails/m-archive", raw);
+      aws.objects.set("bucket/emails/m-archive-parked", raw);
       aws.parameters.set(oauthClientParameter("test"), JSON.stringify({ installed: FAKE_CLIENT }));
       aws.parameters.set(refreshTokenParameter("test", "me@gmail.com"), JSON.stringify({ refresh_token: "1//me" }));
       google.addAccount("me@gmail.com", "1//me");
-      const target = { recipient: "me@test.example.com", target: "me@gmail.com", match: "exact" as const, rule: "me@test.example.com" };
+      // The SQS client sends to the queue URL's host, so the URL names the stand-in.
+      const retryQueueUrl = `${aws.endpoint}/123456789012/ses-mail-gmail-forwarder-retry-test`;
+      const forwardTo = (target: string) => ({
+        recipient: "me@test.example.com",
+        target,
+        match: "exact" as const,
+        rule: "me@test.example.com",
+      });
+      const forward = (messageId: string, target: string) =>
+        decisionEvent(
+          decisionDetail(
+            { "forward-to-gmail": [forwardTo(target)] },
+            { originalMessageId: messageId, s3: { bucket: "bucket", key: `emails/${messageId}` } },
+          ),
+        );
       const event = {
         Records: [
-          sqsRecord(
-            decisionEvent(
-              decisionDetail(
-                { "forward-to-gmail": [target] },
-                { originalMessageId: "m-archive", s3: { bucket: "bucket", key: "emails/m-archive" } },
-              ),
-            ),
-          ),
+          sqsRecord(forward("m-archive", "me@gmail.com"), { messageId: "archive-ok" }),
+          sqsRecord(forward("m-archive-parked", "nobody-yet@gmail.com"), { messageId: "archive-parked" }),
+          sqsRecord("{not json", { messageId: "archive-bad" }),
         ],
       };
 
@@ -265,15 +282,19 @@ describe("the archives ses-mail synth writes for the test stack, run as Lambda w
         ...env,
         GMAIL_API_URL: google.baseUrl,
         GOOGLE_OAUTH_TOKEN_URL: google.tokenUrl,
-        RETRY_QUEUE_URL: `${aws.endpoint}/123456789012/retry`,
+        RETRY_QUEUE_URL: retryQueueUrl,
         AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
         AWS_ENDPOINT_URL_S3: aws.endpoint,
         AWS_ENDPOINT_URL_SSM: aws.endpoint,
+        AWS_ENDPOINT_URL_SQS: aws.endpoint,
       });
 
-      // Assess: imported byte for byte; node-fetch, which gaxios would load without a fetch, is not in the archive.
-      expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [] } });
-      expect(google.imports).toEqual([expect.objectContaining({ account: "me@gmail.com", body: fixture("plain-text.eml") })]);
+      // Assess: imported byte for byte and deleted; parked on the retry queue and kept; the unreadable record retried.
+      expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [{ itemIdentifier: "archive-bad" }] } });
+      expect(google.imports).toEqual([expect.objectContaining({ account: "me@gmail.com", body: raw })]);
+      expect([...aws.objects.keys()]).toEqual(["bucket/emails/m-archive-parked"]);
+      expect(aws.sentMessages).toEqual([{ queueUrl: retryQueueUrl, body: expect.stringContaining('"target":"nobody-yet@gmail.com"') }]);
+      // node-fetch, which gaxios would load without a fetch, is not in the archive.
       expect(fs.readdirSync(path.join(dirOf("ses-mail-gmail-forwarder-test"), "node_modules"))).not.toContain("node-fetch");
     } finally {
       await google.close();
@@ -281,25 +302,90 @@ describe("the archives ses-mail synth writes for the test stack, run as Lambda w
     }
   });
 
-  it("the credential manager archive loads and skips stream records that are not SMTP users", async () => {
-    const record = {
-      eventID: "1",
-      eventName: "INSERT",
-      eventSource: "aws:dynamodb",
-      awsRegion: "eu-west-2",
-      dynamodb: {
-        Keys: { PK: { S: "ROUTE#*" }, SK: { S: "RULE#v1" } },
-        NewImage: { PK: { S: "ROUTE#*" }, SK: { S: "RULE#v1" } },
-        SequenceNumber: "1",
-        StreamViewType: "NEW_AND_OLD_IMAGES",
-      },
-    };
-    const outcome = await invokeInLambdaSandbox(
-      dirOf("ses-mail-credential-manager-test"),
-      { Records: [record] },
-      environmentOf("ses-mail-credential-manager-test"),
-    );
-    expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [] } });
+  it("the bouncer archive sends a DSN through SES, never to a null sender, and reports a record it cannot read", async () => {
+    // Prepare
+    const aws = await startFakeAws();
+    try {
+      const env = environmentOf("ses-mail-bouncer-test");
+      await ensureRoutingTable(dynamo.client, env.ROUTING_TABLE!);
+      aws.objects.set("bucket/emails/m-bounce", fixture("plain-text.eml"));
+      const bounce = (messageId: string, source: string) =>
+        decisionEvent(
+          decisionDetail(
+            { bounce: [{ recipient: "nobody@test.example.com", match: "default", reason: "no rule matches this address" }] },
+            { originalMessageId: messageId, source, s3: { bucket: "bucket", key: `emails/${messageId}` } },
+          ),
+        );
+
+      // Act
+      const outcome = await invokeInLambdaSandbox(
+        dirOf("ses-mail-bouncer-test"),
+        {
+          Records: [
+            sqsRecord(bounce("m-bounce", "alice@sender.example"), { messageId: "ok" }),
+            sqsRecord(bounce("m-bounce-null", ""), { messageId: "null-sender" }),
+            sqsRecord("[]", { messageId: "bad" }),
+          ],
+        },
+        { ...env, AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_ENDPOINT_URL_S3: aws.endpoint, AWS_ENDPOINT_URL_SES: aws.endpoint },
+      );
+
+      // Assess: one DSN, to the sender, for the recipient; the bounced message deleted.
+      expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [{ itemIdentifier: "bad" }] } });
+      expect(aws.sentEmails).toEqual([expect.objectContaining({ destinations: ["alice@sender.example"] })]);
+      expect(aws.sentEmails[0]!.source).toMatch(/^MAILER-DAEMON@/);
+      const { groups } = await readDsn(aws.sentEmails[0]!.raw);
+      expect(groups[1]).toMatchObject({ "Final-Recipient": "rfc822; nobody@test.example.com", Status: "5.1.1" });
+      expect([...aws.objects.keys()]).not.toContain("bucket/emails/m-bounce");
+    } finally {
+      await aws.close();
+    }
+  });
+
+  it("the credential manager archive creates an SMTP user's IAM identity and removes it, and skips records that are not SMTP users", async () => {
+    // Prepare: a pending SMTP user in the table the component named, and a rule's record beside it.
+    const aws = await startFakeAws();
+    try {
+      const env = environmentOf("ses-mail-credential-manager-test");
+      await ensureRoutingTable(dynamo.client, env.ROUTING_TABLE!);
+      const users = new DynamoDbSmtpUsers({ tableName: env.ROUTING_TABLE!, client: dynamo.client });
+      const item = smtpUserItem("archived");
+      await dynamo.client.send(new PutItemCommand({ TableName: env.ROUTING_TABLE!, Item: marshall(item) }));
+      const rule = { PK: "ROUTE#*", SK: "RULE#v1" };
+      const sandboxEnv = {
+        ...env,
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+        AWS_ENDPOINT_URL_IAM: aws.endpoint,
+        AWS_ENDPOINT_URL_KMS: aws.endpoint,
+      };
+      const iamUser = `ses-smtp-user-archived-${STREAM_RECORD_STAMP}`;
+
+      // Act
+      const created = await invokeInLambdaSandbox(
+        dirOf("ses-mail-credential-manager-test"),
+        { Records: [streamRecord("INSERT", { newImage: rule }), streamRecord("INSERT", { newImage: item })] },
+        sandboxEnv,
+      );
+      const active = await users.get("archived");
+      const boundary = aws.iamUsers.get(iamUser)?.permissionsBoundary;
+      const removed = await invokeInLambdaSandbox(
+        dirOf("ses-mail-credential-manager-test"),
+        { Records: [streamRecord("REMOVE", { oldImage: active! })] },
+        sandboxEnv,
+      );
+
+      // Assess: created under the stack's permissions boundary, credentials encrypted with the stack's key; then removed.
+      expect(created).toMatchObject({ ok: true, result: { batchItemFailures: [] } });
+      expect(removed).toMatchObject({ ok: true, result: { batchItemFailures: [] } });
+      expect(aws.calls.slice(0, 4)).toEqual(["IAM.CreateUser", "IAM.PutUserPolicy", "IAM.CreateAccessKey", "KMS.Encrypt"]);
+      expect(active).toMatchObject({ status: "active", iam_user_name: iamUser });
+      expect(boundary).toBe(env.SMTP_USER_PERMISSIONS_BOUNDARY);
+      expect(boundary).toMatch(/^arn:aws:iam::\d{12}:policy\//);
+      expect(aws.calls).toContain("IAM.DeleteUser");
+      expect(aws.iamUsers.size).toBe(0);
+    } finally {
+      await aws.close();
+    }
   });
 
   it("an archive missing a package it needs fails to load, as it would in Lambda", async () => {

@@ -1,7 +1,6 @@
 import { SESClient, SendRawEmailCommand } from "@aws-sdk/client-ses";
 import type { SQSEvent } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
-import PostalMime from "postal-mime";
 import { DynamoDbIdempotencyStore } from "../../adapters/aws/idempotency";
 import { DynamoDbMessageProgress, DynamoDbThrottleStore } from "../../adapters/aws/delivery-state";
 import { S3MessageStore } from "../../adapters/aws/s3-message-store";
@@ -9,14 +8,12 @@ import { SesRawMailSender } from "../../adapters/aws/ses-sender";
 import type { DecisionDetail, DecisionTarget } from "../../core/decision";
 import type { MailboxImporter, StoredMessage } from "../../core/ports";
 import type { Verdicts } from "../../core/verdicts";
-import { bouncerEnvironmentVariables, bouncerFactory, createBouncer, readBouncerEnvironment } from "../../handlers/bouncer";
+import { bouncerEnvironmentVariables, createBouncer, readBouncerEnvironment } from "../../handlers/bouncer";
 import { createGmailForwarder } from "../../handlers/gmail-forwarder";
 import { createObservability } from "../../handlers/observability";
-import { decisionEvent, deliveryStatusGroups, fixture, memoryS3, MemoryRetryQueue, type MemoryS3 } from "../helpers/delivery";
+import { decisionEvent, fixture, memoryS3, MemoryRetryQueue, readDsn, type MemoryS3 } from "../helpers/delivery";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
-import { startFakeAws } from "../helpers/fake-aws";
 import { decisionDetail, sqsRecord } from "../helpers/factories";
-import { invokeArchive, serializeFactory } from "../helpers/lambda-archive";
 import { RecordedOutcomes } from "../helpers/outcomes";
 
 const BUCKET = "ses-mail-storage-123456789012-test";
@@ -39,15 +36,6 @@ function detailFor(
     s3: { bucket: BUCKET, key: `emails/${messageId}` },
     verdicts: { ...base.verdicts, ...options.verdicts },
   };
-}
-
-async function readDsn(raw: Uint8Array) {
-  const email = await PostalMime.parse(Buffer.from(raw));
-  const part = (type: string) => {
-    const found = email.attachments.find((attachment) => attachment.mimeType === type);
-    return found ? Buffer.from(found.content as ArrayBuffer).toString("utf8") : undefined;
-  };
-  return { email, groups: deliveryStatusGroups(part("message/delivery-status") ?? ""), quoted: part("text/rfc822-headers") };
 }
 
 describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
@@ -351,41 +339,6 @@ describe("bouncer against dynalite, an in-memory S3 and a mocked SES", () => {
     expect(imported).toEqual(["me@gmail.com"]);
     expect(sent()).toHaveLength(1);
     expect([...s3.objects.keys()]).not.toContain(`${BUCKET}/emails/m-both`);
-  });
-
-  it("still works after Pulumi serializes the factory, in a fresh Node process", async () => {
-    const aws = await startFakeAws();
-    try {
-      aws.objects.set(`${BUCKET}/emails/m-archive`, fixture("plain-text.eml"));
-      const { dir } = await serializeFactory("bouncer", bouncerFactory);
-      const outcome = await invokeArchive(
-        dir,
-        {
-          Records: [
-            sqsRecord(decisionEvent(detailFor("m-archive", [bounceTo("nobody@example.com")])), { messageId: "ok" }),
-            sqsRecord(decisionEvent(detailFor("m-archive-null", [bounceTo("nobody@example.com")], { source: "" })), {
-              messageId: "null-sender",
-            }),
-            sqsRecord("[]", { messageId: "bad" }),
-          ],
-        },
-        {
-          ...bouncerEnvironmentVariables({ routingTable: tableName }),
-          AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-          AWS_ENDPOINT_URL_S3: aws.endpoint,
-          AWS_ENDPOINT_URL_SES: aws.endpoint,
-        },
-      );
-      if (!outcome.ok) process.stderr.write(`${outcome.stdout}\n${outcome.stderr}\n`);
-      expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [{ itemIdentifier: "bad" }] } });
-      expect(aws.sentEmails).toHaveLength(1);
-      expect(aws.sentEmails[0]).toMatchObject({ source: "MAILER-DAEMON@example.com", destinations: ["alice@sender.example"] });
-      const { groups } = await readDsn(aws.sentEmails[0]!.raw);
-      expect(groups[1]).toMatchObject({ "Final-Recipient": "rfc822; nobody@example.com", Status: "5.1.1" });
-      expect([...aws.objects.keys()]).not.toContain(`${BUCKET}/emails/m-archive`);
-    } finally {
-      await aws.close();
-    }
   });
 
   it("reads the environment the component writes", () => {

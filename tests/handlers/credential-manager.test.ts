@@ -17,26 +17,20 @@ import {
 } from "@aws-sdk/client-iam";
 import { EncryptCommand, KMSClient } from "@aws-sdk/client-kms";
 import { marshall } from "@aws-sdk/util-dynamodb";
-import type { DynamoDBRecord } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { DynamoDbSmtpUsers, IamSmtpIdentities, KmsCredentialEncryptor } from "../../adapters/aws/smtp-identities";
 import { smtpPasswordFromSecretKey } from "../../core/smtp-password";
 import {
   createCredentialManager,
   credentialManagerEnvironmentVariables,
-  credentialManagerFactory,
   readCredentialManagerEnvironment,
 } from "../../handlers/credential-manager";
 import { createObservability } from "../../handlers/observability";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
-import { startFakeAws } from "../helpers/fake-aws";
-import { invokeArchive, serializeFactory } from "../helpers/lambda-archive";
+import { smtpUserItem, STREAM_RECORD_CREATED, STREAM_RECORD_STAMP, streamRecord } from "../helpers/factories";
 
 const REGION = "eu-west-2";
 const KEY_ID = "arn:aws:kms:eu-west-2:123456789012:alias/ses-mail-smtp-credentials-test";
-/** 2026-11-28T10:00:00Z: names the IAM user created from a record of that time. */
-const CREATED = 1795860000;
-const STAMP = "20261128100000";
 /** The stack's SMTP user permissions boundary. */
 const BOUNDARY = "arn:aws:iam::123456789012:policy/ses-mail-smtp-user-boundary-test";
 
@@ -164,47 +158,6 @@ function decrypt(ciphertext: string) {
   return { ...blob, plaintext: JSON.parse(blob.plaintext) as { access_key_id: string; smtp_password: string } };
 }
 
-let sequence = 0;
-
-function streamRecord(
-  eventName: "INSERT" | "MODIFY" | "REMOVE",
-  images: { newImage?: Record<string, unknown>; oldImage?: Record<string, unknown> },
-  created = CREATED,
-): DynamoDBRecord {
-  const item = (images.newImage ?? images.oldImage)!;
-  const toStream = (value: Record<string, unknown>) =>
-    marshall(value, { removeUndefinedValues: true }) as NonNullable<DynamoDBRecord["dynamodb"]>["NewImage"];
-  return {
-    eventID: `event-${++sequence}`,
-    eventName,
-    eventVersion: "1.1",
-    eventSource: "aws:dynamodb",
-    awsRegion: REGION,
-    dynamodb: {
-      ApproximateCreationDateTime: created,
-      Keys: toStream({ PK: item.PK, SK: item.SK }),
-      ...(images.newImage ? { NewImage: toStream(images.newImage) } : {}),
-      ...(images.oldImage ? { OldImage: toStream(images.oldImage) } : {}),
-      SequenceNumber: String(1000 + sequence),
-      SizeBytes: 200,
-      StreamViewType: "NEW_AND_OLD_IMAGES",
-    },
-    eventSourceARN: "arn:aws:dynamodb:eu-west-2:123456789012:table/ses-mail-email-routing-test/stream/2026-11-28T00:00:00.000",
-  };
-}
-
-function smtpItem(username: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    PK: `SMTP_USER#${username}`,
-    SK: "CREDENTIALS#v1",
-    entity_type: "SMTP_USER",
-    username,
-    allowed_from: ["app@example.com", "*@notify.example.com"],
-    status: "pending",
-    ...fields,
-  };
-}
-
 describe("SMTP credential manager against dynalite and mocked IAM and KMS", () => {
   let dynamo: LocalDynamo;
   let tableName: string;
@@ -249,7 +202,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
 
   it("provisions a pending user: IAM user, restricted policy, access key, SMTP password encrypted for that user, then active", async () => {
     // Prepare
-    const item = smtpItem("app");
+    const item = smtpUserItem("app");
     await put(item);
     const { manage, observability } = manager();
     const metrics = jest.spyOn(observability.metrics, "addMetric");
@@ -259,7 +212,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
-    const name = `ses-smtp-user-app-${STAMP}`;
+    const name = `ses-smtp-user-app-${STREAM_RECORD_STAMP}`;
     expect(iam.calls).toEqual(["CreateUser", "PutUserPolicy", "CreateAccessKey"]);
     const user = iam.users.get(name)!;
     expect(user.boundary).toBe(BOUNDARY);
@@ -289,10 +242,10 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
   });
 
   it("writes a Deny policy when allowed_from is empty", async () => {
-    const item = smtpItem("nosend", { allowed_from: [] });
+    const item = smtpUserItem("nosend", { allowed_from: [] });
     await put(item);
     await manager().manage({ Records: [streamRecord("INSERT", { newImage: item })] });
-    const policy = JSON.parse(iam.users.get(`ses-smtp-user-nosend-${STAMP}`)!.policies.get("ses-mail-smtp-send")!);
+    const policy = JSON.parse(iam.users.get(`ses-smtp-user-nosend-${STREAM_RECORD_STAMP}`)!.policies.get("ses-mail-smtp-send")!);
     expect(policy.Statement).toEqual([expect.objectContaining({ Effect: "Deny", Action: ["ses:SendEmail", "ses:SendRawEmail"] })]);
   });
 
@@ -317,7 +270,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
     ],
   ])("rolls back in reverse order and marks the item failed when %s", async (_name, breakIt, undone) => {
     // Prepare
-    const item = smtpItem("rollback");
+    const item = smtpUserItem("rollback");
     await put(item);
     breakIt();
     const { manage, observability } = manager();
@@ -339,9 +292,9 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
   });
 
   it.each([
-    ["a username too long for IAM", smtpItem("a".repeat(36)), /1 to 35 characters/],
-    ["a username with a slash", { ...smtpItem("x"), PK: "SMTP_USER#bad/name", username: "bad/name" }, /may use only letters/],
-    ["allowed_from of *", smtpItem("star", { allowed_from: ["*"] }), /neither an address nor \*@domain/],
+    ["a username too long for IAM", smtpUserItem("a".repeat(36)), /1 to 35 characters/],
+    ["a username with a slash", { ...smtpUserItem("x"), PK: "SMTP_USER#bad/name", username: "bad/name" }, /may use only letters/],
+    ["allowed_from of *", smtpUserItem("star", { allowed_from: ["*"] }), /neither an address nor \*@domain/],
   ])("marks %s failed without calling IAM", async (_name, item, message) => {
     await put(item);
     await manager().manage({ Records: [streamRecord("INSERT", { newImage: item })] });
@@ -351,7 +304,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
   });
 
   it("never creates a second user when the same record is processed again", async () => {
-    const item = smtpItem("twice");
+    const item = smtpUserItem("twice");
     await put(item);
     const record = streamRecord("INSERT", { newImage: item });
     const { manage } = manager();
@@ -363,9 +316,9 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
 
   it("after a crash between IAM and DynamoDB, reuses the user the record named and drops the key nobody holds", async () => {
     // Prepare: an earlier attempt of this record created the user and a key, then died
-    const item = smtpItem("crashed");
+    const item = smtpUserItem("crashed");
     await put(item);
-    const name = `ses-smtp-user-crashed-${STAMP}`;
+    const name = `ses-smtp-user-crashed-${STREAM_RECORD_STAMP}`;
     iam.users.set(name, {
       arn: `arn:aws:iam::123456789012:user/${name}`,
       policies: new Map(),
@@ -393,7 +346,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
 
   it("rotates the key when an active user is set back to pending, deleting the old key only after the new one is stored", async () => {
     // Prepare: provision, then set pending with a new allowed_from
-    const item = smtpItem("rotate");
+    const item = smtpUserItem("rotate");
     await put(item);
     const { manage } = manager();
     await manage({ Records: [streamRecord("INSERT", { newImage: item })] });
@@ -411,7 +364,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
     );
 
     // Act
-    await manage({ Records: [streamRecord("MODIFY", { newImage: pending, oldImage: active }, CREATED + 60)] });
+    await manage({ Records: [streamRecord("MODIFY", { newImage: pending, oldImage: active }, STREAM_RECORD_CREATED + 60)] });
     dynamo.client.middlewareStack.remove("watchUpdates");
 
     // Assess
@@ -437,13 +390,13 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
 
   it("gives a user created before boundaries were required the boundary when it rotates, then its new policy", async () => {
     // Prepare: an active user whose IAM user has no boundary (made by an earlier version)
-    const name = `ses-smtp-user-legacy-${STAMP}`;
+    const name = `ses-smtp-user-legacy-${STREAM_RECORD_STAMP}`;
     iam.users.set(name, {
       arn: `arn:aws:iam::123456789012:user/${name}`,
       policies: new Map([["ses-mail-smtp-send", "{}"]]),
       keys: new Map([["AKIALEGACY", "old"]]),
     });
-    const item = smtpItem("legacy", {
+    const item = smtpUserItem("legacy", {
       status: "pending",
       iam_user_name: name,
       iam_user_arn: `arn:aws:iam::123456789012:user/${name}`,
@@ -461,7 +414,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
   });
 
   it("keeps the old key and restores the old policy when a rotation fails", async () => {
-    const item = smtpItem("rotfail");
+    const item = smtpUserItem("rotfail");
     await put(item);
     const { manage } = manager();
     await manage({ Records: [streamRecord("INSERT", { newImage: item })] });
@@ -471,7 +424,9 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
     await put({ ...active, status: "pending", allowed_from: ["changed@example.com"] });
     kms.mock.on(EncryptCommand).rejects(Object.assign(new Error("throttled"), { name: "ThrottlingException" }));
 
-    await manage({ Records: [streamRecord("MODIFY", { newImage: { ...active, status: "pending" }, oldImage: active }, CREATED + 60)] });
+    await manage({
+      Records: [streamRecord("MODIFY", { newImage: { ...active, status: "pending" }, oldImage: active }, STREAM_RECORD_CREATED + 60)],
+    });
 
     expect([...iam.users.get(name)!.keys.keys()]).toEqual(["AKIATEST00000001"]);
     expect(iam.users.get(name)!.policies.get("ses-mail-smtp-send")).toBe(oldPolicy);
@@ -483,7 +438,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
   });
 
   it("rolls back when the item is deleted while it is being provisioned", async () => {
-    const item = smtpItem("vanishing");
+    const item = smtpUserItem("vanishing");
     await put(item);
     kms.mock.on(EncryptCommand).callsFake(async () => {
       await dynamo.client.send(new DeleteItemCommand({ TableName: tableName, Key: marshall({ PK: item.PK, SK: item.SK }) }));
@@ -495,7 +450,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
   });
 
   it("deletes every key, every inline policy and the user on REMOVE", async () => {
-    const item = smtpItem("gone");
+    const item = smtpUserItem("gone");
     await put(item);
     const { manage, observability } = manager();
     await manage({ Records: [streamRecord("INSERT", { newImage: item })] });
@@ -520,14 +475,18 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
   });
 
   it("treats an IAM user that is already gone as deleted", async () => {
-    const old = smtpItem("already", { status: "active", iam_user_name: `ses-smtp-user-already-${STAMP}`, access_key_id: "AKIAX" });
+    const old = smtpUserItem("already", {
+      status: "active",
+      iam_user_name: `ses-smtp-user-already-${STREAM_RECORD_STAMP}`,
+      access_key_id: "AKIAX",
+    });
     const response = await manager().manage({ Records: [streamRecord("REMOVE", { oldImage: old })] });
     expect(response.batchItemFailures).toEqual([]);
     expect(iam.calls).toEqual(["ListAccessKeys", "ListUserPolicies", "DeleteUser"]);
   });
 
   it("refuses to delete an IAM user it did not create, and reports the record as failed", async () => {
-    const old = smtpItem("foreign", { status: "active", iam_user_arn: "arn:aws:iam::123456789012:user/admin" });
+    const old = smtpUserItem("foreign", { status: "active", iam_user_arn: "arn:aws:iam::123456789012:user/admin" });
     const record = streamRecord("REMOVE", { oldImage: old });
     const response = await manager().manage({ Records: [record] });
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: record.dynamodb!.SequenceNumber }]);
@@ -535,14 +494,14 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
   });
 
   it("ignores its own writes, other statuses and other entity types", async () => {
-    const active = smtpItem("quiet", { status: "active" });
+    const active = smtpUserItem("quiet", { status: "active" });
     const rule = { PK: "ROUTE#*@example.com", SK: "RULE#v1", entity_type: "ROUTE", status: "pending" };
     const response = await manager().manage({
       Records: [
         streamRecord("MODIFY", { newImage: active, oldImage: { ...active, status: "pending" } }),
-        streamRecord("MODIFY", { newImage: smtpItem("quiet", { status: "failed" }) }),
+        streamRecord("MODIFY", { newImage: smtpUserItem("quiet", { status: "failed" }) }),
         streamRecord("INSERT", { newImage: rule }),
-        streamRecord("REMOVE", { oldImage: smtpItem("never-provisioned") }),
+        streamRecord("REMOVE", { oldImage: smtpUserItem("never-provisioned") }),
       ],
     });
     expect(response.batchItemFailures).toEqual([]);
@@ -550,7 +509,7 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
   });
 
   it("fails the record for a stream retry when the table cannot be written", async () => {
-    const item = smtpItem("dbdown", { allowed_from: ["*"] });
+    const item = smtpUserItem("dbdown", { allowed_from: ["*"] });
     await put(item);
     const failing = new DynamoDbSmtpUsers({ tableName: "no-such-table", client: dynamo.client });
     const manage = createCredentialManager({
@@ -567,44 +526,6 @@ describe("SMTP credential manager against dynalite and mocked IAM and KMS", () =
     });
     const record = streamRecord("INSERT", { newImage: item });
     expect(await manage({ Records: [record] })).toEqual({ batchItemFailures: [{ itemIdentifier: record.dynamodb!.SequenceNumber }] });
-  });
-
-  it("still works after Pulumi serializes the factory, in a fresh Node process", async () => {
-    const aws = await startFakeAws();
-    try {
-      const item = smtpItem("archived");
-      await put(item);
-      const { dir } = await serializeFactory("credential-manager", credentialManagerFactory);
-      const outcome = await invokeArchive(
-        dir,
-        { Records: [streamRecord("INSERT", { newImage: item })] },
-        {
-          ...credentialManagerEnvironmentVariables({ routingTable: tableName, kmsKeyId: KEY_ID, permissionsBoundary: BOUNDARY }),
-          AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-          AWS_ENDPOINT_URL_IAM: aws.endpoint,
-          AWS_ENDPOINT_URL_KMS: aws.endpoint,
-        },
-      );
-      if (!outcome.ok) process.stderr.write(`${outcome.stdout}\n${outcome.stderr}\n`);
-      expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [] } });
-      expect(aws.calls).toEqual(["IAM.CreateUser", "IAM.PutUserPolicy", "IAM.CreateAccessKey", "KMS.Encrypt"]);
-      expect(aws.iamUsers.get(`ses-smtp-user-archived-${STAMP}`)?.permissionsBoundary).toBe(BOUNDARY);
-      expect(await table.get("archived")).toMatchObject({ status: "active", iam_user_name: `ses-smtp-user-archived-${STAMP}` });
-      const removed = await invokeArchive(
-        dir,
-        { Records: [streamRecord("REMOVE", { oldImage: (await table.get("archived"))! })] },
-        {
-          ...credentialManagerEnvironmentVariables({ routingTable: tableName, kmsKeyId: KEY_ID, permissionsBoundary: BOUNDARY }),
-          AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-          AWS_ENDPOINT_URL_IAM: aws.endpoint,
-          AWS_ENDPOINT_URL_KMS: aws.endpoint,
-        },
-      );
-      expect(removed).toMatchObject({ ok: true, result: { batchItemFailures: [] } });
-      expect(aws.iamUsers.size).toBe(0);
-    } finally {
-      await aws.close();
-    }
   });
 
   it("reads the environment the component writes", () => {

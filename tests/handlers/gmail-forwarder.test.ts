@@ -11,20 +11,13 @@ import type { DecisionDetail, DecisionTarget } from "../../core/decision";
 import { RETRY_MESSAGE_KIND, type RetryMessage } from "../../core/delivery";
 import { oauthClientParameter, PARAMETER_PLACEHOLDER, refreshTokenParameter } from "../../core/parameters";
 import type { MailboxImporter, StoredMessage } from "../../core/ports";
-import {
-  createGmailForwarder,
-  gmailForwarderEnvironmentVariables,
-  gmailForwarderFactory,
-  readGmailForwarderEnvironment,
-} from "../../handlers/gmail-forwarder";
+import { createGmailForwarder, gmailForwarderEnvironmentVariables, readGmailForwarderEnvironment } from "../../handlers/gmail-forwarder";
 import { createObservability } from "../../handlers/observability";
 import { fixture, decisionEvent, memoryS3, MemoryRetryQueue, MemorySecrets, type MemoryS3 } from "../helpers/delivery";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
 import { decisionDetail, QUARANTINED_VERDICTS, sqsRecord } from "../helpers/factories";
-import { startFakeAws } from "../helpers/fake-aws";
 import { FAKE_CLIENT, GMAIL_INSERT_SCOPE, startFakeGoogle, type FakeGoogle } from "../helpers/fake-google";
 import { RecordedOutcomes } from "../helpers/outcomes";
-import { invokeArchive, serializeFactory } from "../helpers/lambda-archive";
 
 const ENV = "test";
 const BUCKET = "ses-mail-storage-123456789012-test";
@@ -697,56 +690,6 @@ describe("Gmail forwarder against a Gmail-compatible server, dynalite and an in-
     process.stdout.write(
       `40 MB import: ${Date.now() - started} ms, peak RSS growth ${(peak / 1048576).toFixed(1)} MiB in this process (client and test server together)\n`,
     );
-  });
-
-  it("still works after Pulumi serializes the factory, in a fresh Node process against local AWS stand-ins", async () => {
-    // Prepare
-    const aws = await startFakeAws();
-    try {
-      const raw = fixture("plain-text.eml");
-      aws.objects.set(`${BUCKET}/emails/m-archive`, raw);
-      aws.objects.set(`${BUCKET}/emails/m-archive-parked`, raw);
-      aws.parameters.set(oauthClientParameter(ENV), JSON.stringify({ installed: FAKE_CLIENT }));
-      aws.parameters.set(refreshTokenParameter(ENV, "alice@gmail.com"), JSON.stringify({ refresh_token: "1//alice-refresh" }));
-      const { dir } = await serializeFactory("gmail-forwarder", gmailForwarderFactory);
-      // The SQS client sends to the queue URL's host, so the URL names the stand-in.
-      const retryQueueUrl = `${aws.endpoint}/123456789012/ses-mail-gmail-forwarder-retry-test`;
-      const event = {
-        Records: [
-          sqsRecord(decisionEvent(detailFor("m-archive", { forward: [forwardTo("alice@gmail.com")] })), { messageId: "archive-ok" }),
-          sqsRecord(decisionEvent(detailFor("m-archive-parked", { forward: [forwardTo("nobody-yet@gmail.com")] })), {
-            messageId: "archive-parked",
-          }),
-          sqsRecord("{", { messageId: "archive-bad" }),
-        ],
-      };
-
-      // Act
-      const outcome = await invokeArchive(dir, event, {
-        ...gmailForwarderEnvironmentVariables({
-          environment: ENV,
-          routingTable: tableName,
-          retryQueueUrl,
-          gmailApiUrl: google.baseUrl,
-          oauthTokenUrl: google.tokenUrl,
-        }),
-        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-        AWS_ENDPOINT_URL_S3: aws.endpoint,
-        AWS_ENDPOINT_URL_SSM: aws.endpoint,
-        AWS_ENDPOINT_URL_SQS: aws.endpoint,
-      });
-
-      // Assess
-      if (!outcome.ok || JSON.stringify(outcome.result).includes("archive-parked"))
-        process.stderr.write(`${outcome.stdout}\n${outcome.stderr}\n`);
-      expect(outcome).toMatchObject({ ok: true, result: { batchItemFailures: [{ itemIdentifier: "archive-bad" }] } });
-      expect(google.imports.map((entry) => [entry.account, entry.sha256])).toEqual([["alice@gmail.com", sha256(raw)]]);
-      expect([...aws.objects.keys()]).not.toContain(`${BUCKET}/emails/m-archive`);
-      expect([...aws.objects.keys()]).toContain(`${BUCKET}/emails/m-archive-parked`);
-      expect(aws.sentMessages).toEqual([{ queueUrl: retryQueueUrl, body: expect.stringContaining('"target":"nobody-yet@gmail.com"') }]);
-    } finally {
-      await aws.close();
-    }
   });
 
   it("reads the environment the component writes, and refuses a misconfigured one", () => {

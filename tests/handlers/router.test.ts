@@ -9,14 +9,12 @@ import {
   createRouter,
   decisionsForPipe,
   routerEnvironmentVariables,
-  routerFactory,
   readRouterEnvironment,
   type RoutedRecord,
 } from "../../handlers/router";
 import { startDynalite, type LocalDynamo } from "../helpers/dynalite";
 import { sesNotification, snsEnvelope, sqsRecord } from "../helpers/factories";
 import { RecordedOutcomes } from "../helpers/outcomes";
-import { invokeArchive, serializeFactory } from "../helpers/lambda-archive";
 
 describe("router enrichment handler against dynalite", () => {
   let dynamo: LocalDynamo;
@@ -223,15 +221,6 @@ describe("router enrichment handler against dynalite", () => {
       ]);
       expect(decisionsForPipe(routed).map((decision) => decision.originalMessageId)).toEqual(["m-before", "m-after"]);
     });
-
-    it("the deployed function returns no event for it, so the Pipe invokes no target and deletes the record", async () => {
-      const { dir } = await serializeFactory("router", routerFactory);
-      const outcome = await invokeArchive(dir, [sqsRecord(setup)], {
-        ...routerEnvironmentVariables({ routingTable: tableName, defaultAction: "bounce", verdictPolicy: DEFAULT_VERDICT_POLICY }),
-        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-      });
-      expect(outcome).toMatchObject({ ok: true, result: [] });
-    });
   });
 
   it("reads the environment the component writes", () => {
@@ -246,25 +235,5 @@ describe("router enrichment handler against dynalite", () => {
       verdictPolicy: { ...DEFAULT_VERDICT_POLICY, spam: "drop" },
     });
     expect(() => readRouterEnvironment({ ...env, DEFAULT_ACTION: "explode" })).toThrow(/DEFAULT_ACTION/);
-  });
-
-  it("still works after Pulumi serializes the factory, in a fresh Node process", async () => {
-    // Prepare
-    await putRule({ pattern: "*@example.com", actions: [{ type: "forward-to-gmail", target: "me@gmail.com", labels: ["Label_7"] }] });
-    const { dir } = await serializeFactory("router", routerFactory);
-
-    // Act
-    const outcome = await invokeArchive(dir, [sqsRecord(sesNotification({ recipients: ["X@example.com", "y@other.org"], spam: "FAIL" }))], {
-      ...routerEnvironmentVariables({ routingTable: tableName, defaultAction: "bounce", verdictPolicy: DEFAULT_VERDICT_POLICY }),
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-    });
-
-    // Assess
-    expect(outcome).toMatchObject({ ok: true });
-    const [decision] = (outcome as { result: Array<{ actions: Record<string, { targets: unknown[] }> }> }).result;
-    expect(decision!.actions["forward-to-gmail"]!.targets).toEqual([
-      expect.objectContaining({ recipient: "x@example.com", labels: ["SPAM", "Label_7"], reason: "quarantined: spam FAIL" }),
-    ]);
-    expect(decision!.actions.bounce!.targets).toEqual([expect.objectContaining({ recipient: "y@other.org", match: "default" })]);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { DeleteObjectCommand, GetObjectCommand, NoSuchKey, S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
+import PostalMime from "postal-mime";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Readable } from "node:stream";
@@ -104,4 +105,14 @@ export function deliveryStatusGroups(text: string): Array<Record<string, string>
     .map((group) =>
       Object.fromEntries(group.split("\n").map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 1).trim()])),
     );
+}
+
+/** A DSN the bouncer sent: the parsed message, its delivery-status groups and the quoted headers of the bounced mail. */
+export async function readDsn(raw: Uint8Array) {
+  const email = await PostalMime.parse(Buffer.from(raw));
+  const part = (type: string) => {
+    const found = email.attachments.find((attachment) => attachment.mimeType === type);
+    return found ? Buffer.from(found.content as ArrayBuffer).toString("utf8") : undefined;
+  };
+  return { email, groups: deliveryStatusGroups(part("message/delivery-status") ?? ""), quoted: part("text/rfc822-headers") };
 }

@@ -1,8 +1,9 @@
 /**
  * Event factories: SES receipt notifications (the documented shape, written by hand), the SQS records
- * the Pipe hands the router, and decision details. Each takes overrides for the fields a test cares about.
+ * the Pipe hands the router, decision details, and the DynamoDB stream records of SMTP users. Each takes overrides for the fields a test cares about.
  */
-import type { SQSRecord } from "aws-lambda";
+import { marshall } from "@aws-sdk/util-dynamodb";
+import type { DynamoDBRecord, SQSRecord } from "aws-lambda";
 import type { DecisionDetail, DecisionTarget } from "../../core/decision";
 import type { ImportedOutcome } from "../../core/outcomes";
 import type { VerdictStatus } from "../../core/verdicts";
@@ -161,5 +162,54 @@ export function importedOutcome(messageId: string, overrides: Partial<Omit<Impor
     recipients: ["user@example.com"],
     origin: "event",
     ...overrides,
+  };
+}
+
+/** 2026-11-28T10:00:00Z: when a stream record was written, unless a test says otherwise. */
+export const STREAM_RECORD_CREATED = 1795860000;
+/** STREAM_RECORD_CREATED as the credential manager stamps it into an IAM user's name. */
+export const STREAM_RECORD_STAMP = "20261128100000";
+
+let streamSequence = 0;
+
+/** A DynamoDB stream record of the routing table (NEW_AND_OLD_IMAGES), as the credential manager receives it. */
+export function streamRecord(
+  eventName: "INSERT" | "MODIFY" | "REMOVE",
+  images: { newImage?: Record<string, unknown>; oldImage?: Record<string, unknown> },
+  created = STREAM_RECORD_CREATED,
+): DynamoDBRecord {
+  const item = (images.newImage ?? images.oldImage)!;
+  const toStream = (value: Record<string, unknown>) =>
+    marshall(value, { removeUndefinedValues: true }) as NonNullable<DynamoDBRecord["dynamodb"]>["NewImage"];
+  streamSequence += 1;
+  return {
+    eventID: `event-${streamSequence}`,
+    eventName,
+    eventVersion: "1.1",
+    eventSource: "aws:dynamodb",
+    awsRegion: "eu-west-2",
+    dynamodb: {
+      ApproximateCreationDateTime: created,
+      Keys: toStream({ PK: item.PK, SK: item.SK }),
+      ...(images.newImage ? { NewImage: toStream(images.newImage) } : {}),
+      ...(images.oldImage ? { OldImage: toStream(images.oldImage) } : {}),
+      SequenceNumber: String(1000 + streamSequence),
+      SizeBytes: 200,
+      StreamViewType: "NEW_AND_OLD_IMAGES",
+    },
+    eventSourceARN: "arn:aws:dynamodb:eu-west-2:123456789012:table/ses-mail-email-routing-test/stream/2026-11-28T00:00:00.000",
+  };
+}
+
+/** An SMTP user's item in the routing table, pending until the credential manager gives it credentials. */
+export function smtpUserItem(username: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    PK: `SMTP_USER#${username}`,
+    SK: "CREDENTIALS#v1",
+    entity_type: "SMTP_USER",
+    username,
+    allowed_from: ["app@example.com", "*@notify.example.com"],
+    status: "pending",
+    ...fields,
   };
 }
