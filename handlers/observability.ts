@@ -7,7 +7,6 @@
  */
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
-import { Tracer } from "@aws-lambda-powertools/tracer";
 import type { Context } from "aws-lambda";
 import type { MetricUnit } from "../core/outcomes";
 
@@ -68,9 +67,27 @@ export function createObservability(serviceName: string, options: { quiet?: bool
       serviceName,
       namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? DEFAULT_METRICS_NAMESPACE,
     }),
-    tracer: new Tracer({ serviceName }),
+    tracer: createTracer(serviceName),
   };
 }
+
+/**
+ * Powertools' Tracer, loaded when a Lambda builds its observability rather than with this module: it
+ * loads the X-Ray SDK (0.2 s), which local mode and the CLI, which import the handlers, never trace with.
+ */
+function createTracer(serviceName: string): HandlerTracer {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
+  const { Tracer } = require("@aws-lambda-powertools/tracer") as typeof import("@aws-lambda-powertools/tracer");
+  return new Tracer({ serviceName });
+}
+
+/** Tracing off: what local mode and tests without X-Ray hand the handlers. */
+export const NO_TRACING: HandlerTracer = {
+  isTracingEnabled: () => false,
+  getSegment: () => undefined,
+  setSegment: () => undefined,
+  putAnnotation: () => undefined,
+};
 
 /**
  * Runs `work` inside an X-Ray subsegment, so annotations it puts belong to this unit of work

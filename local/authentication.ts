@@ -18,7 +18,7 @@
  * how to try the spam path by hand.
  */
 import type { Readable } from "node:stream";
-import { authenticate, type DNSResolver } from "mailauth";
+import type { DNSResolver } from "mailauth";
 import { errorMessage } from "../core/errors";
 import type { DmarcPolicy, VerdictStatus } from "../core/verdicts";
 import { headerText } from "./headers";
@@ -144,6 +144,15 @@ function failedResult(mta: string, reason: string): AuthenticationResult {
   };
 }
 
+/**
+ * mailauth, loaded with the first message rather than with local mode (its certificate and schema
+ * libraries are half a second of each start, and a restart that only drains its queues needs none).
+ */
+function mailauth(): typeof import("mailauth") {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
+  return require("mailauth") as typeof import("mailauth");
+}
+
 /** Verifies a message; `message` is its bytes or a stream of them. */
 export async function authenticateMessage(message: Buffer | Readable, input: AuthenticationInput): Promise<AuthenticationResult> {
   let timer: NodeJS.Timeout | undefined;
@@ -152,7 +161,7 @@ export async function authenticateMessage(message: Buffer | Readable, input: Aut
   });
   try {
     const outcome = await Promise.race([
-      authenticate(message, {
+      mailauth().authenticate(message, {
         ip: input.ip,
         helo: input.helo,
         sender: input.sender,

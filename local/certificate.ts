@@ -12,9 +12,18 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, si
 import * as fs from "node:fs";
 import { isIP } from "node:net";
 import * as path from "node:path";
-import { asn1, pki } from "node-forge";
+import type * as Forge from "node-forge";
 import { writeFileDurably } from "../adapters/local/durable-file";
 import { SELF_SIGNED_RENEW_BEFORE_DAYS, SELF_SIGNED_VALIDITY_DAYS } from "./limits";
+
+/**
+ * node-forge, loaded when a certificate is made rather than with this module: every start after the
+ * first reuses the certificate on disk and needs none of forge's 0.2 s of loading.
+ */
+function forge(): typeof Forge {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
+  return require("node-forge") as typeof Forge;
+}
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Valid from an hour before it is made, so a client whose clock is a little behind accepts it. */
@@ -33,6 +42,7 @@ export interface SelfSignedOptions {
 
 /** Builds a self-signed TLS server certificate; returns the PEM key (PKCS #8) and certificate. */
 export function createSelfSignedCertificate(options: SelfSignedOptions): { key: string; cert: string } {
+  const { asn1, pki } = forge();
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: RSA_KEY_BITS });
   const now = options.now ?? new Date();
   const certificate = pki.createCertificate();
@@ -60,7 +70,7 @@ export function createSelfSignedCertificate(options: SelfSignedOptions): { key: 
   // What forge's certificate.sign() does, with the signature from node:crypto: name the algorithm, take
   // the to-be-signed part as forge encodes it, sign its DER bytes.
   certificate.signatureOid = certificate.siginfo.algorithmOid = pki.oids.sha256WithRSAEncryption!;
-  const [tbs] = pki.certificateToAsn1(certificate).value as asn1.Asn1[];
+  const [tbs] = pki.certificateToAsn1(certificate).value as Forge.asn1.Asn1[];
   certificate.tbsCertificate = tbs!;
   certificate.signature = sign("sha256", Buffer.from(asn1.toDer(tbs!).getBytes(), "binary"), privateKey).toString("binary");
   return { key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(), cert: pki.certificateToPem(certificate) };

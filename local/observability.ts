@@ -5,12 +5,11 @@
  * traces) are off unless POWERTOOLS_LOG_LEVEL asks for them; metrics are counted but never printed
  * (there is no CloudWatch to read their EMF lines, which Powertools would otherwise write to stdout
  * every 100 values), through Powertools' own switch POWERTOOLS_METRICS_DISABLED unless it is set; and
- * tracing is off.
+ * tracing is off (without loading the X-Ray SDK).
  */
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
-import { Tracer } from "@aws-lambda-powertools/tracer";
-import type { Observability } from "../handlers/observability";
+import { NO_TRACING, type Observability } from "../handlers/observability";
 
 type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR" | "SILENT" | "CRITICAL" | "TRACE";
 
@@ -24,6 +23,6 @@ export function createLocalObservability(serviceName: string, options: { logLeve
   return {
     logger,
     metrics,
-    tracer: new Tracer({ serviceName, enabled: false }),
+    tracer: NO_TRACING,
   };
 }

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createTransport } from "nodemailer";
+import type { Transporter } from "nodemailer";
 import type { Clock, RawMailSender } from "../../core/ports";
 import { writeFileDurably } from "./durable-file";
 
@@ -83,11 +83,14 @@ export function parseSmarthost(text: string): { host: string; port: number } {
 
 /** Relays through an SMTP server: STARTTLS when it offers it, the envelope given explicitly. */
 export class SmarthostSender implements RawMailSender {
-  private readonly transport: ReturnType<typeof createTransport>;
+  private readonly transport: Transporter;
   readonly description: string;
 
   constructor(options: { host: string; port: number; rejectUnauthorized?: boolean }) {
     this.description = `${options.host}:${options.port}`;
+    // Loaded here, not with this module: only a --smarthost start relays, and every start loads the outbox.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+    const { createTransport } = require("nodemailer") as typeof import("nodemailer");
     this.transport = createTransport({
       host: options.host,
       port: options.port,
