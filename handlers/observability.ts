@@ -81,7 +81,7 @@ function createTracer(serviceName: string): HandlerTracer {
   return new Tracer({ serviceName });
 }
 
-/** Tracing off: what local mode and tests without X-Ray hand the handlers. */
+/** Tracing off, without loading the X-Ray SDK: what local mode hands the handlers. */
 export const NO_TRACING: HandlerTracer = {
   isTracingEnabled: () => false,
   getSegment: () => undefined,
