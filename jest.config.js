@@ -30,8 +30,9 @@ module.exports = {
   maxWorkers: require("node:os").availableParallelism() + 2,
   // How long a worker may take to end once asked. Measured at the end of full runs: every worker emits
   // 'exit' within 3 ms of being asked, with no handle open but its three stdio pipes, and the process
-  // is gone 0.25-0.57 s later, while Node frees a heap of 0.3-0.5 GB (jest workers keep some memory of
-  // earlier test files). jest's default of 0.5 s killed the slowest with a warning about leaked handles
+  // is gone 0.25-0.57 s later, while Node frees a heap of 0.3-0.5 GB: mostly garbage of earlier test
+  // files that V8 had not needed to collect (with a full collection after each file, one worker's heap
+  // stays near 110 MB). jest's default of 0.5 s killed the slowest with a warning about leaked handles
   // there were not.
   workerGracefulExitTimeout: 2000,
 };
