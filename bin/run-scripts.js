@@ -4,7 +4,8 @@
 // `node bin/run-scripts.js typecheck lint:eslint` is `npm run typecheck && npm run lint:eslint` in
 // about the time of the slowest. The checks before the tests are independent and each mostly uses one
 // core (eslint, prettier and knip each take 1.5-3 s warm and 9-17 s cold here; tsc 0.5 s warm, 4-6 s
-// after an edit), so running them one after another left a core idle. Exits with the first failing script's code, after all have ended.
+// after an edit), so running them one after another left a core idle. Exits with the first failing
+// script's code, after all have ended.
 const { spawn } = require("node:child_process");
 
 const names = process.argv.slice(2);

@@ -172,6 +172,13 @@ describe("the archives ses-mail synth writes for the test stack, run as Lambda w
     return (fn.inputs.environment as { variables: Record<string, string> }).variables;
   }
 
+  /** The environment the component set on a function, with the routing table it names created on dynalite. */
+  async function environmentWithTable(functionName: string): Promise<Record<string, string>> {
+    const env = environmentOf(functionName);
+    await ensureRoutingTable(dynamo.client, env.ROUTING_TABLE!);
+    return env;
+  }
+
   beforeAll(async () => {
     document = JSON.parse(fs.readFileSync(path.join(outDir("test"), "resources.json"), "utf8")) as ResourcesJson;
     dynamo = await startDynalite();
@@ -197,8 +204,7 @@ describe("the archives ses-mail synth writes for the test stack, run as Lambda w
 
   it("the router routes a message against dynalite with the environment the component set, and hands the Pipe no event for SES's setup notification", async () => {
     // Prepare: the table the component named, on dynalite, with a rule that labels.
-    const env = environmentOf("ses-mail-router-enrichment-test");
-    await ensureRoutingTable(dynamo.client, env.ROUTING_TABLE!);
+    const env = await environmentWithTable("ses-mail-router-enrichment-test");
     await new DynamoDbRuleStore({ tableName: env.ROUTING_TABLE!, client: dynamo.client }).putRuleItem(
       createRuleCodec().toItem({
         pattern: "*@test.example.com",
@@ -246,8 +252,7 @@ describe("the archives ses-mail synth writes for the test stack, run as Lambda w
     const aws = await startFakeAws();
     const google = await startFakeGoogle();
     try {
-      const env = environmentOf("ses-mail-gmail-forwarder-test");
-      await ensureRoutingTable(dynamo.client, env.ROUTING_TABLE!);
+      const env = await environmentWithTable("ses-mail-gmail-forwarder-test");
       const raw = fixture("plain-text.eml");
       aws.objects.set("bucket/emails/m-archive", raw);
       aws.objects.set("bucket/emails/m-archive-parked", raw);
@@ -306,8 +311,7 @@ describe("the archives ses-mail synth writes for the test stack, run as Lambda w
     // Prepare
     const aws = await startFakeAws();
     try {
-      const env = environmentOf("ses-mail-bouncer-test");
-      await ensureRoutingTable(dynamo.client, env.ROUTING_TABLE!);
+      const env = await environmentWithTable("ses-mail-bouncer-test");
       aws.objects.set("bucket/emails/m-bounce", fixture("plain-text.eml"));
       const bounce = (messageId: string, source: string) =>
         decisionEvent(
@@ -346,8 +350,7 @@ describe("the archives ses-mail synth writes for the test stack, run as Lambda w
     // Prepare: a pending SMTP user in the table the component named, and a rule's record beside it.
     const aws = await startFakeAws();
     try {
-      const env = environmentOf("ses-mail-credential-manager-test");
-      await ensureRoutingTable(dynamo.client, env.ROUTING_TABLE!);
+      const env = await environmentWithTable("ses-mail-credential-manager-test");
       const users = new DynamoDbSmtpUsers({ tableName: env.ROUTING_TABLE!, client: dynamo.client });
       const item = smtpUserItem("archived");
       await dynamo.client.send(new PutItemCommand({ TableName: env.ROUTING_TABLE!, Item: marshall(item) }));
